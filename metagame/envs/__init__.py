@@ -1,0 +1,20 @@
+"""Every environment, behind the PettingZoo API.
+
+``make(name, **kwargs)`` builds any registered game; ``registry()`` lists them. Simultaneous-move
+games are ``pettingzoo.ParallelEnv``; turn-based games are ``pettingzoo.AECEnv``. Conventions every
+family follows:
+
+- agents are named ``player_0``, ``player_1``, ... (families may use role names such as
+  ``pursuer_0``/``evader_0`` or ``vehicle_12``/``signal_3``);
+- spaces are built once and cached: ``observation_space(agent)`` returns the same object;
+- where actions can be illegal, the observation is a dict
+  ``{"observation": ..., "action_mask": int8 array}``;
+- ``reset(seed=s)`` makes the episode reproducible: same seed and actions, same trajectory;
+- ``render_mode`` is accepted (``"rgb_array"`` returns an ``(H, W, 3)`` uint8 frame);
+- tabular games export arrays through ``tabular()`` for the solvers.
+"""
+
+from metagame.envs.registration import EnvSpec, check_kwargs, make, register, registry
+from metagame.envs.replay import Replay
+
+__all__ = ["EnvSpec", "Replay", "check_kwargs", "make", "register", "registry"]

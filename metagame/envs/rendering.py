@@ -1,0 +1,116 @@
+"""Drawing shared by every environment's renderer.
+
+Each family draws itself (``render_mode="rgb_array"`` returns an ``(H, W, 3)`` uint8 array;
+``"human"`` shows it in a pygame window); the viewer in ``metagame.viz`` composes these frames
+with its side panel. This module holds what the families share: a palette with distinct agent
+colours, surface/array conversion, text rendering and the human window. Headless use needs
+``SDL_VIDEODRIVER=dummy``, which is set here when no display is available.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import pygame  # noqa: E402
+
+BACKGROUND = (250, 250, 250)
+WALL = (40, 40, 48)
+GRID_LINE = (220, 220, 226)
+TEXT = (20, 20, 24)
+
+# Distinct, colour-blind-friendly hues for agents (Okabe-Ito, then Tableau), cycled beyond.
+_BASE = np.array(
+    [
+        (0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0),
+        (86, 180, 233), (240, 228, 66), (148, 103, 189), (140, 86, 75), (127, 127, 127),
+    ],
+    dtype=np.uint8,
+)
+
+
+def agent_colors(n: int) -> np.ndarray:
+    """``(n, 3)`` uint8 colours, one per agent; the first ten are the fixed base hues."""
+    if n <= len(_BASE):
+        return _BASE[:n].copy()
+    rng = np.random.default_rng(12345)
+    extra = rng.integers(40, 220, size=(n - len(_BASE), 3), dtype=np.uint8)
+    return np.concatenate([_BASE, extra])
+
+
+def surface(width: int, height: int, color=BACKGROUND) -> pygame.Surface:
+    """An off-screen RGB surface filled with ``color``."""
+    surf = pygame.Surface((int(width), int(height)))
+    surf.fill(color)
+    return surf
+
+
+def to_array(surf: pygame.Surface) -> np.ndarray:
+    """The surface's pixels as an ``(H, W, 3)`` uint8 array."""
+    return np.ascontiguousarray(pygame.surfarray.array3d(surf).transpose(1, 0, 2))
+
+
+def from_array(frame: np.ndarray) -> pygame.Surface:
+    """An ``(H, W, 3)`` uint8 array as a surface."""
+    return pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+
+
+_FONTS: dict[int, pygame.font.Font] = {}
+
+
+def font(size: int = 14) -> pygame.font.Font:
+    """pygame's default font at ``size`` points (cached)."""
+    if not pygame.font.get_init():
+        pygame.font.init()
+    if size not in _FONTS:
+        _FONTS[size] = pygame.font.Font(None, size)
+    return _FONTS[size]
+
+
+def draw_text(surf: pygame.Surface, lines, pos=(8, 8), size: int = 18, color=TEXT) -> int:
+    """Draws lines of text from ``pos`` downward; returns the y below the last line."""
+    x, y = pos
+    f = font(size)
+    for line in lines:
+        surf.blit(f.render(str(line), True, color), (x, y))
+        y += f.get_linesize()
+    return y
+
+
+def text_frame(text: str, width: int = 480, size: int = 18) -> np.ndarray:
+    """Renders multi-line text (e.g. an OpenSpiel state) on a blank frame."""
+    lines = text.splitlines() or [""]
+    height = 16 + font(size).get_linesize() * len(lines)
+    surf = surface(width, max(height, 64))
+    draw_text(surf, lines, size=size)
+    return to_array(surf)
+
+
+class HumanWindow:
+    """A pygame window that shows frames; opened on first use, closed by ``close()``."""
+
+    def __init__(self, caption: str = "metagame"):
+        self.caption = caption
+        self._screen = None
+
+    def show(self, frame: np.ndarray, fps: float | None = None) -> None:
+        if self._screen is None or self._screen.get_size() != (frame.shape[1], frame.shape[0]):
+            pygame.display.init()
+            pygame.display.set_caption(self.caption)
+            self._screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
+            self._clock = pygame.time.Clock()
+        pygame.event.pump()
+        self._screen.blit(from_array(frame), (0, 0))
+        pygame.display.flip()
+        if fps:
+            self._clock.tick(fps)
+
+    def close(self) -> None:
+        if self._screen is not None:
+            pygame.display.quit()
+            self._screen = None

@@ -1,0 +1,1 @@
+"""The self-play league: config, SQLite store, population, matchmaking, ratings, runner, CLI."""

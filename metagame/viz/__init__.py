@@ -1,0 +1,1 @@
+"""The pygame viewer, replay playback and league plots."""

@@ -1,0 +1,37 @@
+"""metagame: a multi-agent game simulation platform."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="metagame",
+    version="0.1.0",
+    description="Multi-agent games behind PettingZoo, RLlib learners, certified equilibrium "
+    "solvers and a self-play league.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["metagame", "metagame.*"]),
+    package_data={"metagame": ["data/**/*", "configs/*.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        # torch is installed first by the Makefile as torch==2.13.0 (CPU build); any later
+        # requirement it satisfies installs nothing more.
+        "torch>=2.13",
+        "ray[rllib]>=2.50",
+        "open_spiel>=1.5",
+        "pettingzoo>=1.24",
+        "gymnasium>=1.0",
+        "numba>=0.60",
+        "numpy>=1.26",
+        "scipy>=1.12",
+        "networkx>=3.2",
+        "pygame>=2.5",
+        "pyyaml>=6.0",
+        "pydantic>=2.5",
+        "openskill>=6.0",
+        "rich>=13.0",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "nashpy>=0.0.40", "ruff"],
+    },
+    entry_points={"console_scripts": ["league=metagame.league.cli:main"]},
+)
