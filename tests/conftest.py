@@ -13,7 +13,10 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
-    "ci", max_examples=40, deadline=None, derandomize=True,
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci")

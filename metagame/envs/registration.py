@@ -37,9 +37,7 @@ class EnvSpec:
 _SPECS: dict[str, EnvSpec] = {}
 
 
-def register(
-    name: str, entry_point: str, description: str, *, prefix: bool = False
-) -> None:
+def register(name: str, entry_point: str, description: str, *, prefix: bool = False) -> None:
     """Registers a family. A prefix family's name ends with ``":"``."""
     if prefix != name.endswith(":"):
         raise ValueError(f"prefix family names end with ':' (got {name!r}, prefix={prefix})")
@@ -48,30 +46,73 @@ def register(
 
 def _builtin() -> None:
     families = [
-        ("openspiel:", "metagame.envs.openspiel:make_openspiel_env",
-         "any game pyspiel registers, e.g. openspiel:kuhn_poker or openspiel:goofspiel(num_cards=4)",
-         True),
-        ("gym:", "metagame.envs.single:make_gym_env",
-         "any registered Gymnasium task as a one-player game, e.g. gym:CartPole-v1", True),
-        ("matrix", "metagame.envs.markov.matrix:MatrixGameEnv",
-         "two-player matrix game from the catalog (game=...) or user matrices (A, B), "
-         "one-shot or repeated", False),
-        ("soccer", "metagame.envs.markov.soccer:SoccerEnv",
-         "Littman's 4x5 two-player zero-sum soccer (1994)", False),
-        ("pursuit_evasion", "metagame.envs.markov.pursuit:PursuitEvasionEnv",
-         "k pursuers and one evader on a networkx graph, simultaneous moves", False),
-        ("tabular", "metagame.envs.markov.tabular:TabularMarkovGame",
-         "any Markov game given as arrays R[s, a, b] and T[s, a, b, s']", False),
-        ("mapf", "metagame.envs.mapf.env:MAPFEnv",
-         "grid multi-agent path finding (one-shot or lifelong), Moving AI maps", False),
-        ("traffic", "metagame.envs.traffic.env:TrafficEnv",
-         "road-network Markov game with IDM/MOBIL drivers and signal controllers", False),
-        ("preference", "metagame.envs.preference.matrix:PreferenceGameEnv",
-         "symmetric two-player preference game over n candidates", False),
-        ("trajectory_preference", "metagame.envs.preference.trajectory:TrajectoryPreferenceEnv",
-         "two episodes of a one-player task judged by a preference function", False),
-        ("llm_duel", "metagame.envs.preference.duel:LLMDuelEnv",
-         "token-level LLM preference duel judged by a rule panel or a model", False),
+        (
+            "openspiel:",
+            "metagame.envs.openspiel:make_openspiel_env",
+            "any game pyspiel registers, e.g. openspiel:kuhn_poker or openspiel:goofspiel(num_cards=4)",
+            True,
+        ),
+        (
+            "gym:",
+            "metagame.envs.single:make_gym_env",
+            "any registered Gymnasium task as a one-player game, e.g. gym:CartPole-v1",
+            True,
+        ),
+        (
+            "matrix",
+            "metagame.envs.markov.matrix:MatrixGameEnv",
+            "two-player matrix game from the catalog (game=...) or user matrices (A, B), "
+            "one-shot or repeated",
+            False,
+        ),
+        (
+            "soccer",
+            "metagame.envs.markov.soccer:SoccerEnv",
+            "Littman's 4x5 two-player zero-sum soccer (1994)",
+            False,
+        ),
+        (
+            "pursuit_evasion",
+            "metagame.envs.markov.pursuit:PursuitEvasionEnv",
+            "k pursuers and one evader on a networkx graph, simultaneous moves",
+            False,
+        ),
+        (
+            "tabular",
+            "metagame.envs.markov.tabular:TabularMarkovGame",
+            "any Markov game given as arrays R[s, a, b] and T[s, a, b, s']",
+            False,
+        ),
+        (
+            "mapf",
+            "metagame.envs.mapf.env:MAPFEnv",
+            "grid multi-agent path finding (one-shot or lifelong), Moving AI maps",
+            False,
+        ),
+        (
+            "traffic",
+            "metagame.envs.traffic.env:TrafficEnv",
+            "road-network Markov game with IDM/MOBIL drivers and signal controllers",
+            False,
+        ),
+        (
+            "preference",
+            "metagame.envs.preference.matrix:PreferenceGameEnv",
+            "symmetric two-player preference game over n candidates",
+            False,
+        ),
+        (
+            "trajectory_preference",
+            "metagame.envs.preference.trajectory:TrajectoryPreferenceEnv",
+            "two episodes of a one-player task judged by a preference function",
+            False,
+        ),
+        (
+            "llm_duel",
+            "metagame.envs.preference.duel:LLMDuelEnv",
+            "token-level LLM preference duel judged by a rule panel or a model",
+            False,
+        ),
     ]
     for name, entry, description, prefix in families:
         register(name, entry, description, prefix=prefix)
@@ -110,7 +151,7 @@ def registry(expand: bool = True) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in _SPECS.values():
         if spec.prefix and expand:
-            lister = getattr(importlib.import_module(spec.entry_point.split(":")[0]), "list_games")
+            lister = importlib.import_module(spec.entry_point.split(":")[0]).list_games
             out.update(lister())
         else:
             out[spec.name] = spec.description
@@ -150,7 +191,8 @@ def _check_type(env: str, param: str, value: Any, annotation: Any) -> None:
         import numpy as np
 
         ok = isinstance(value, simple[annotation]) or (
-            annotation in (int, float) and isinstance(value, np.integer | np.floating)
+            annotation in (int, float)
+            and isinstance(value, np.integer | np.floating)
             and (annotation is float or isinstance(value, np.integer))
         )
         if annotation in (int, float) and isinstance(value, bool):
@@ -176,7 +218,8 @@ def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], 
     except Exception:  # unresolvable forward references: fall back to no type checks
         hints = {}
     params = [
-        p for p in list(signature.parameters.values())
+        p
+        for p in list(signature.parameters.values())
         if p.name != "self" and p.kind not in (p.VAR_POSITIONAL,)
     ][skip:]
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params)

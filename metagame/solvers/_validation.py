@@ -17,8 +17,9 @@ def as_array(A: Any, name: str, *, ndim: int | None = None, allow_empty: bool = 
     try:
         arr = np.asarray(A, dtype=np.float64)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a numeric array (ragged or non-numeric input: {err})") \
-            from None
+        raise ValueError(
+            f"{name} must be a numeric array (ragged or non-numeric input: {err})"
+        ) from None
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if arr.size == 0 and not allow_empty:

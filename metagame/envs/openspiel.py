@@ -1,0 +1,310 @@
+"""Every OpenSpiel game as a PettingZoo environment.
+
+``make("openspiel:kuhn_poker")`` loads the game with ``pyspiel.load_game`` and wraps it:
+
+- sequential (turn-based) games become :class:`OpenSpielAECEnv`, simultaneous-move games
+  :class:`OpenSpielParallelEnv`; mean-field games are not multi-agent games and are refused;
+- agents are ``player_0 .. player_{n-1}`` (OpenSpiel's player ids);
+- an observation is ``{"observation": float32 tensor, "action_mask": int8 mask}``, the tensor
+  being OpenSpiel's observation tensor or, where the game has none, its information-state tensor;
+- the reward of a step is the change in ``state.returns()`` over the step (the player's action
+  and any chance outcomes after it), so rewards add up exactly to OpenSpiel's returns;
+- chance nodes are sampled from the env's own ``numpy`` generator, seeded by ``reset(seed=...)``;
+- an illegal action raises ``ValueError`` (never a silent substitute or a penalty).
+
+At a sequential node of a simultaneous-move game only the acting player's action counts; the
+others see a mask with only action 0 legal and their actions are ignored.
+
+The reverse direction, registering metagame's own games with pyspiel, lives with each family
+(e.g. ``metagame.envs.markov.spiel``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pyspiel
+from pettingzoo import AECEnv, ParallelEnv
+
+RENDER_MODES = ["human", "rgb_array", "ansi"]
+
+
+@functools.cache
+def list_games() -> dict[str, str]:
+    """``openspiel:<short_name>`` -> description, for every multi-agent game pyspiel registers."""
+    out = {}
+    for game_type in pyspiel.registered_games():
+        if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
+            continue
+        dynamics = "simultaneous" if _is_simultaneous(game_type) else "turn-based"
+        players = (
+            f"{game_type.min_num_players}"
+            if game_type.min_num_players == game_type.max_num_players
+            else f"{game_type.min_num_players}-{game_type.max_num_players}"
+        )
+        out[f"openspiel:{game_type.short_name}"] = (
+            f"OpenSpiel {game_type.long_name} ({dynamics}, {players} players)"
+        )
+    return out
+
+
+def _is_simultaneous(game_type) -> bool:
+    return game_type.dynamics == pyspiel.GameType.Dynamics.SIMULTANEOUS
+
+
+def load_game(name: str, **params: Any) -> pyspiel.Game:
+    """Loads ``name`` (optionally ``name(param=value,...)``) with extra ``params``.
+
+    Raises ValueError naming the game or parameter that pyspiel rejects.
+    """
+    short = name.split("(", 1)[0]
+    known = {g.short_name: g for g in pyspiel.registered_games()}
+    if short not in known:
+        import difflib
+
+        close = difflib.get_close_matches(short, list(known), n=5, cutoff=0.5)
+        hint = f"; closest: {', '.join('openspiel:' + c for c in close)}" if close else ""
+        raise ValueError(f"unknown OpenSpiel game {short!r}{hint}")
+    spec = known[short].parameter_specification
+    for key in params:
+        if key not in spec:
+            raise ValueError(
+                f"openspiel:{short}: unknown parameter {key!r} (accepted: {', '.join(spec)})"
+            )
+    try:
+        if params:
+            if "(" in name:
+                raise ValueError(f"give parameters of {name!r} either in the name or as kwargs")
+            return pyspiel.load_game(short, params)
+        return pyspiel.load_game(name)
+    except pyspiel.SpielError as err:
+        raise ValueError(f"openspiel:{name}: {err}") from None
+
+
+def make_openspiel_env(game: str, render_mode: str | None = None, **params: Any):
+    """Makes the PettingZoo env for an OpenSpiel game string (the part after ``openspiel:``)."""
+    loaded = load_game(game, **params)
+    game_type = loaded.get_type()
+    if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
+        raise ValueError(f"openspiel:{game} is a mean-field game, not a multi-agent game")
+    if not (game_type.provides_observation_tensor or game_type.provides_information_state_tensor):
+        raise ValueError(
+            f"openspiel:{game} provides neither observation nor information-state tensors"
+        )
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {render_mode!r}")
+    cls = OpenSpielParallelEnv if _is_simultaneous(game_type) else OpenSpielAECEnv
+    return cls(loaded, name=f"openspiel:{game}", render_mode=render_mode)
+
+
+class _OpenSpielGame:
+    """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
+
+    def _setup(self, game: pyspiel.Game, name: str, render_mode: str | None) -> None:
+        self.game = game
+        self.render_mode = render_mode
+        self.metadata = {"name": name, "render_modes": RENDER_MODES, "is_parallelizable": False}
+        game_type = game.get_type()
+        self._use_observation = game_type.provides_observation_tensor
+        shape = (
+            game.observation_tensor_shape()
+            if self._use_observation
+            else game.information_state_tensor_shape()
+        )
+        self._obs_shape = tuple(shape)
+        n_actions = game.num_distinct_actions()
+        self.possible_agents = [f"player_{i}" for i in range(game.num_players())]
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self.observation_spaces = {
+            a: gymnasium.spaces.Dict(
+                {
+                    "observation": gymnasium.spaces.Box(
+                        -np.inf, np.inf, shape=self._obs_shape, dtype=np.float32
+                    ),
+                    "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
+                }
+            )
+            for a in self.possible_agents
+        }
+        self.action_spaces = {a: gymnasium.spaces.Discrete(n_actions) for a in self.possible_agents}
+        self._rng: np.random.Generator | None = None
+        self.game_state: pyspiel.State | None = None
+        self._window = None
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Dict:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gymnasium.spaces.Discrete:
+        return self.action_spaces[agent]
+
+    def _new_state(self, seed: int | None) -> None:
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        if seed is not None:
+            for i, agent in enumerate(self.possible_agents):
+                self.action_spaces[agent].seed(seed + i)
+        self.game_state = self.game.new_initial_state()
+        self._returns = np.zeros(self.game.num_players())
+        self._sample_chance()
+
+    def _sample_chance(self) -> None:
+        state = self.game_state
+        while state.is_chance_node():
+            outcomes, probs = zip(*state.chance_outcomes(), strict=True)
+            p = np.asarray(probs, dtype=np.float64)
+            state.apply_action(int(outcomes[self._rng.choice(len(outcomes), p=p / p.sum())]))
+
+    def _step_rewards(self) -> np.ndarray:
+        """The change in returns since the last call: this step's rewards, exactly."""
+        returns = np.asarray(self.game_state.returns(), dtype=np.float64)
+        rewards, self._returns = returns - self._returns, returns
+        return rewards
+
+    def _mask(self, player: int) -> np.ndarray:
+        mask = np.zeros(self.game.num_distinct_actions(), dtype=np.int8)
+        state = self.game_state
+        if state.is_terminal():
+            return mask
+        legal = state.legal_actions(player)
+        if legal:
+            mask[legal] = 1
+        else:  # not this player's turn at a sequential node of a simultaneous game: a no-op
+            mask[0] = 1
+        return mask
+
+    def _observation(self, agent: str) -> dict[str, np.ndarray]:
+        player = self._index[agent]
+        tensor = (
+            self.game_state.observation_tensor(player)
+            if self._use_observation
+            else self.game_state.information_state_tensor(player)
+        )
+        return {
+            "observation": np.asarray(tensor, dtype=np.float32).reshape(self._obs_shape),
+            "action_mask": self._mask(player),
+        }
+
+    def _check_legal(self, agent: str, action: Any) -> int:
+        try:
+            action = int(action)
+        except (TypeError, ValueError):
+            raise ValueError(f"{agent}: action must be an integer, got {action!r}") from None
+        legal = self.game_state.legal_actions(self._index[agent])
+        if action not in legal:
+            raise ValueError(f"{agent}: illegal action {action}; legal actions: {legal}")
+        return action
+
+    def render(self):
+        if self.render_mode is None or self.game_state is None:
+            return None
+        text = str(self.game_state)
+        if self.render_mode == "ansi":
+            return text
+        from metagame.envs.rendering import HumanWindow, text_frame
+
+        frame = text_frame(f"{self.metadata['name']}\n{text}")
+        if self.render_mode == "rgb_array":
+            return frame
+        self._window = self._window or HumanWindow(self.metadata["name"])
+        self._window.show(frame)
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+
+
+class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
+    """A turn-based OpenSpiel game as a PettingZoo AEC environment."""
+
+    def __init__(self, game: pyspiel.Game, name: str, render_mode: str | None = None):
+        AECEnv.__init__(self)
+        self._setup(game, name, render_mode)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> None:
+        self._new_state(seed)
+        self.agents = self.possible_agents[:]
+        self.rewards = {a: 0.0 for a in self.agents}
+        self._cumulative_rewards = {a: 0.0 for a in self.agents}
+        self.terminations = {a: False for a in self.agents}
+        self.truncations = {a: False for a in self.agents}
+        self.infos = {a: {} for a in self.agents}
+        self._select_next()
+
+    def _select_next(self) -> None:
+        state = self.game_state
+        if state.is_terminal():
+            self.terminations = {a: True for a in self.agents}
+            for a in self.agents:
+                self.infos[a] = {"returns": float(self._returns[self._index[a]])}
+            self.agent_selection = self.agents[0]
+        else:
+            self.agent_selection = self.possible_agents[state.current_player()]
+
+    def observe(self, agent: str) -> dict[str, np.ndarray]:
+        return self._observation(agent)
+
+    def step(self, action: Any) -> None:
+        agent = self.agent_selection
+        if self.terminations[agent] or self.truncations[agent]:
+            self._was_dead_step(action)
+            return
+        self.game_state.apply_action(self._check_legal(agent, action))
+        self._sample_chance()
+        rewards = self._step_rewards()
+        self._cumulative_rewards[agent] = 0.0
+        self.rewards = {a: float(rewards[self._index[a]]) for a in self.agents}
+        self._select_next()
+        self._accumulate_rewards()
+        if self.render_mode == "human":
+            self.render()
+
+
+class OpenSpielParallelEnv(_OpenSpielGame, ParallelEnv):
+    """A simultaneous-move OpenSpiel game as a PettingZoo Parallel environment."""
+
+    def __init__(self, game: pyspiel.Game, name: str, render_mode: str | None = None):
+        self._setup(game, name, render_mode)
+        self.agents: list[str] = []
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self._new_state(seed)
+        self.agents = self.possible_agents[:]
+        return {a: self._observation(a) for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"no action given for {', '.join(missing)}")
+        state = self.game_state
+        if state.is_simultaneous_node():
+            state.apply_actions([self._check_legal(a, actions[a]) for a in self.agents])
+        else:
+            actor = self.possible_agents[state.current_player()]
+            state.apply_action(self._check_legal(actor, actions[actor]))
+        self._sample_chance()
+        rewards = self._step_rewards()
+        done = state.is_terminal()
+        agents = self.agents
+        observations = {a: self._observation(a) for a in agents}
+        reward_dict = {a: float(rewards[self._index[a]]) for a in agents}
+        terminations = {a: done for a in agents}
+        truncations = {a: False for a in agents}
+        infos = {
+            a: ({"returns": float(self._returns[self._index[a]])} if done else {}) for a in agents
+        }
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, reward_dict, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """The full state as OpenSpiel's observation tensor of every player, concatenated."""
+        return np.concatenate(
+            [self._observation(a)["observation"].ravel() for a in self.possible_agents]
+        )
