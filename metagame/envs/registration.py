@@ -49,7 +49,7 @@ def _builtin() -> None:
         (
             "openspiel:",
             "metagame.envs.openspiel:make_openspiel_env",
-            "any game pyspiel registers, e.g. openspiel:kuhn_poker or openspiel:goofspiel(num_cards=4)",
+            "any game pyspiel registers, e.g. openspiel:kuhn_poker or openspiel:goofspiel(num_cards=4)",  # noqa: E501
             True,
         ),
         (

@@ -156,9 +156,7 @@ def simulate(replay: Replay, env=None) -> Iterator[tuple[Any, int, dict[str, flo
 
 def verify(replay: Replay, tol: float = 1e-9) -> dict[str, float]:
     """Re-simulates and checks the recorded returns; returns the re-simulated returns."""
-    returns: dict[str, float] = {}
-    for _, _, returns in simulate(replay):
-        pass
+    *_, (_, _, returns) = simulate(replay)
     for agent, recorded in replay.returns.items():
         got = returns.get(agent, 0.0)
         if not math.isclose(got, recorded, rel_tol=tol, abs_tol=tol):
