@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,48 +115,51 @@ def _action(value: Any) -> Any:
     return value
 
 
-def simulate(replay: Replay, env=None) -> Iterator[tuple[Any, int, dict[str, float]]]:
-    """Re-simulates ``replay``; yields ``(env, step, returns_so_far)`` after reset and each step.
+class ReplayStep(NamedTuple):
+    """The environment after ``step`` steps of a replay, with returns and infos so far."""
+
+    env: Any
+    step: int
+    returns: dict[str, float]
+    infos: dict[str, Any]
+
+
+def simulate(replay: Replay, env=None) -> Iterator[ReplayStep]:
+    """Re-simulates ``replay``; yields a :class:`ReplayStep` after reset and after each step.
 
     ``env`` may be passed (e.g. made with ``render_mode="rgb_array"``); by default it is made
     from the replay. The env is left in its final state.
     """
     env = env if env is not None else replay.make_env()
-    returns: dict[str, float] = {}
-    if replay.kind == "parallel":
-        env.reset(seed=replay.seed)
-        returns = {a: 0.0 for a in env.possible_agents}
-        yield env, 0, dict(returns)
-        for t, joint in enumerate(replay.actions, start=1):
-            actions = {a: _action(v) for a, v in joint.items()}
-            _, rewards, _, _, _ = env.step(actions)
-            for a, r in rewards.items():
-                returns[a] = returns.get(a, 0.0) + float(r)
-            yield env, t, dict(returns)
-    elif replay.kind == "aec":
-        env.reset(seed=replay.seed)
-        returns = {a: 0.0 for a in env.possible_agents}
-        yield env, 0, dict(returns)
-        for t, (agent, action) in enumerate(replay.actions, start=1):
+    if replay.kind not in ("parallel", "aec"):
+        raise ValueError(f"replay kind must be 'parallel' or 'aec', got {replay.kind!r}")
+    reset = env.reset(seed=replay.seed)
+    returns = dict.fromkeys(env.possible_agents, 0.0)
+    infos = reset[1] if replay.kind == "parallel" else dict(env.infos)
+    yield ReplayStep(env, 0, dict(returns), infos)
+    for t, entry in enumerate(replay.actions, start=1):
+        if replay.kind == "parallel":
+            _, rewards, _, _, infos = env.step({a: _action(v) for a, v in entry.items()})
+        else:
+            agent, action = entry
             if env.agent_selection != agent:
                 raise ValueError(
                     f"replay diverged at step {t}: expected {agent} to act, "
                     f"env selected {env.agent_selection}"
                 )
-            if action is None:  # a finished agent leaves; rewards were counted already
-                env.step(None)
-            else:
-                env.step(_action(action))
-                for a, r in env.rewards.items():
-                    returns[a] = returns.get(a, 0.0) + float(r)
-            yield env, t, dict(returns)
-    else:
-        raise ValueError(f"replay kind must be 'parallel' or 'aec', got {replay.kind!r}")
+            # A finished agent's step (action None) removes it; its rewards were counted.
+            env.step(None if action is None else _action(action))
+            rewards = env.rewards if action is not None else {}
+            infos = dict(env.infos)
+        for a, r in rewards.items():
+            returns[a] = returns.get(a, 0.0) + float(r)
+        yield ReplayStep(env, t, dict(returns), infos)
 
 
 def verify(replay: Replay, tol: float = 1e-9) -> dict[str, float]:
     """Re-simulates and checks the recorded returns; returns the re-simulated returns."""
-    *_, (_, _, returns) = simulate(replay)
+    *_, last = simulate(replay)
+    returns = last.returns
     for agent, recorded in replay.returns.items():
         got = returns.get(agent, 0.0)
         if not math.isclose(got, recorded, rel_tol=tol, abs_tol=tol):

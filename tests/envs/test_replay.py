@@ -46,7 +46,7 @@ def test_turn_based_replay_round_trip_reproduces_history_and_returns(tmp_path, s
     loaded = Replay.load(replay.save(tmp_path / "m.replay.json.gz"))
     assert loaded == replay
     verify(loaded)
-    *_, (env, steps, _) = simulate(loaded)
+    *_, (env, steps, _, _) = simulate(loaded)
     assert env.game_state.history() == history and steps == len(replay.actions)
 
 
@@ -56,7 +56,7 @@ def test_parallel_replay_round_trip_with_array_kwargs_and_continuous_actions(tmp
     loaded = Replay.load(replay.save(tmp_path / "p.replay.json.gz"))
     returns = verify(loaded)
     assert returns["player_0"] == pytest.approx(replay.returns["player_0"], abs=1e-12)
-    *_, (re_env, _, _) = simulate(loaded)
+    *_, (re_env, _, _, _) = simulate(loaded)
     np.testing.assert_array_equal(re_env.env.unwrapped.state, final)
 
 
