@@ -1,0 +1,57 @@
+"""Equilibrium computation: certified answers from Numba kernels with NumPy references.
+
+Every solver returns strategies together with a certificate (duality gap, NashConv or
+exploitability) recomputed from the strategies, independently of the method.
+
+- ``solve_zero_sum``, ``solve_zero_sum_batch``, ``Equilibrium``: two-player zero-sum games;
+- ``minimax_winner``, ``minimax_winner_from_counts``: von Neumann winners of preference matrices;
+- ``solve_regularized``: the KL-regularized zero-sum game of Nash-MD, Nash-MP and INPO;
+- ``solve_bimatrix``, ``correlated_equilibrium``: general-sum normal-form games;
+- ``replicator_dynamics``, ``alpharank``: evolutionary dynamics;
+- ``nash_conv``, ``exploitability``: certificates for N-player normal-form games;
+- ``solve_markov_game``, ``markov_exploitability``, ``solve_extensive``: sequential games;
+- ``set_num_threads``: threads of the parallel kernels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from metagame.solvers._linalg import set_num_threads
+from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum, solve_zero_sum_batch
+
+_LAZY = {
+    "minimax_winner": "metagame.solvers.preference",
+    "minimax_winner_from_counts": "metagame.solvers.preference",
+    "solve_regularized": "metagame.solvers.regularized",
+    "solve_bimatrix": "metagame.solvers.bimatrix",
+    "correlated_equilibrium": "metagame.solvers.correlated",
+    "alpharank": "metagame.solvers.evolutionary",
+    "replicator_dynamics": "metagame.solvers.evolutionary",
+    "nash_conv": "metagame.solvers.normal_form",
+    "exploitability": "metagame.solvers.normal_form",
+    "solve_markov_game": "metagame.solvers.markov",
+    "markov_exploitability": "metagame.solvers.markov",
+    "solve_extensive": "metagame.solvers.extensive",
+}
+
+__all__ = [
+    "Equilibrium",
+    "set_num_threads",
+    "solve_zero_sum",
+    "solve_zero_sum_batch",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'metagame.solvers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

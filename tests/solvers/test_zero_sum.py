@@ -1,0 +1,128 @@
+"""Zero-sum solvers against scipy HiGHS, known answers, invariants and bad input."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from metagame.solvers import Equilibrium, solve_zero_sum, solve_zero_sum_batch
+from metagame.solvers._simplex import simplex_game, simplex_game_reference
+
+RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+BIASED_RPS = np.array([[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]])
+PENNIES = np.array([[1.0, -1.0], [-1.0, 1.0]])
+SHAPES = [(1, 1), (1, 5), (6, 1), (2, 2), (3, 7), (9, 4), (10, 10), (40, 25), (64, 64)]
+
+
+def highs_value(A):
+    """Game value from scipy's HiGHS on the row player's LP, an independent reference."""
+    m, n = A.shape
+    c = np.r_[np.zeros(m), -1.0]
+    res = linprog(
+        c,
+        A_ub=np.hstack([-A.T, np.ones((n, 1))]),
+        b_ub=np.zeros(n),
+        A_eq=np.r_[np.ones(m), 0.0][None],
+        b_eq=[1.0],
+        bounds=[(0, None)] * m + [(None, None)],
+        method="highs",
+    )
+    return -res.fun
+
+
+def assert_equilibrium(A, x, y, value, tol):
+    assert np.all(x >= 0) and np.isclose(x.sum(), 1.0)
+    assert np.all(y >= 0) and np.isclose(y.sum(), 1.0)
+    assert (A @ y).max() - (x @ A).min() <= tol
+    assert (x @ A).min() - tol <= value <= (A @ y).max() + tol
+
+
+@pytest.mark.parametrize("method", ["simplex", "highs"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_games_match_highs(method, shape, seed):
+    A = np.random.default_rng(seed).normal(size=shape)
+    eq = solve_zero_sum(A, tol=1e-8, method=method)
+    assert isinstance(eq, Equilibrium) and eq.method == method
+    assert eq.value == pytest.approx(highs_value(A), abs=1e-7)
+    assert eq.gap <= 1e-7
+    assert_equilibrium(A, eq.row, eq.col, eq.value, 1e-7)
+
+
+@pytest.mark.parametrize(
+    "A, row, col, value",
+    [
+        (RPS, [1 / 3] * 3, [1 / 3] * 3, 0.0),
+        (PENNIES, [0.5, 0.5], [0.5, 0.5], 0.0),
+        (BIASED_RPS, [1 / 16, 10 / 16, 5 / 16], [1 / 16, 10 / 16, 5 / 16], 0.0),
+        (np.array([[3.0, 1.0], [4.0, 2.0]]), [0.0, 1.0], [0.0, 1.0], 2.0),  # saddle point
+    ],
+)
+@pytest.mark.parametrize("method", ["simplex", "highs"])
+def test_known_answers(A, row, col, value, method):
+    eq = solve_zero_sum(A, method=method)
+    np.testing.assert_allclose(eq.row, row, atol=1e-7)
+    np.testing.assert_allclose(eq.col, col, atol=1e-7)
+    assert eq.value == pytest.approx(value, abs=1e-9)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(120, 90)])
+def test_simplex_kernel_matches_numpy_reference(shape):
+    A = np.random.default_rng(7).uniform(-2, 3, size=shape)
+    priority = np.zeros(shape[1], dtype=np.bool_)
+    x, y, v, pivots = simplex_game(A, priority)
+    xr, yr, vr, pivots_r = simplex_game_reference(A, priority)
+    assert pivots == pivots_r
+    np.testing.assert_allclose(x, xr, atol=1e-10)
+    np.testing.assert_allclose(y, yr, atol=1e-10)
+    assert v == pytest.approx(vr, abs=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (10, 10), (7, 12), (30, 30)])
+def test_batch_matches_highs_and_one_by_one(shape):
+    As = np.random.default_rng(3).normal(size=(50, *shape))
+    rows, cols, values, gaps = solve_zero_sum_batch(As)
+    assert rows.shape == (50, shape[0]) and cols.shape == (50, shape[1])
+    assert values.shape == gaps.shape == (50,)
+    assert np.all(gaps <= 1e-8)
+    for b in range(0, 50, 7):
+        assert values[b] == pytest.approx(highs_value(As[b]), abs=1e-8)
+        eq = solve_zero_sum(As[b], method="simplex")
+        np.testing.assert_allclose(rows[b], eq.row, atol=1e-12)
+        np.testing.assert_allclose(cols[b], eq.col, atol=1e-12)
+
+
+def test_batch_warm_start_gives_the_same_values():
+    rng = np.random.default_rng(11)
+    As = rng.normal(size=(40, 8, 8))
+    rows, cols, values, _ = solve_zero_sum_batch(As)
+    perturbed = As + 1e-3 * rng.normal(size=As.shape)
+    _, _, warm_values, warm_gaps = solve_zero_sum_batch(perturbed, warm_start=(rows, cols))
+    _, _, cold_values, _ = solve_zero_sum_batch(perturbed)
+    np.testing.assert_allclose(warm_values, cold_values, atol=1e-10)
+    assert np.all(warm_gaps <= 1e-8)
+
+
+@pytest.mark.parametrize(
+    "A, message",
+    [
+        ([[1.0, np.nan]], "NaN"),
+        ([[1.0, np.inf]], "inf"),
+        (np.zeros((0, 3)), "empty"),
+        ([[1.0, 2.0], [3.0]], "ragged"),
+        ([1.0, 2.0], "2-dimensional"),
+    ],
+)
+def test_bad_input_names_the_problem(A, message):
+    with pytest.raises(ValueError, match=message):
+        solve_zero_sum(A)
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(ValueError, match="method"):
+        solve_zero_sum(RPS, method="magic")
+    with pytest.raises(ValueError, match="tol"):
+        solve_zero_sum(RPS, tol=-1.0)
+    with pytest.raises(ValueError, match="3-dimensional"):
+        solve_zero_sum_batch(RPS)
+    with pytest.raises(ValueError, match="warm_start"):
+        solve_zero_sum_batch(RPS[None], warm_start=(np.ones((1, 3)), np.ones((2, 3))))
