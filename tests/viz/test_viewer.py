@@ -1,0 +1,84 @@
+"""The viewer, headless: controls, side panel, screenshots, empirical strategies."""
+
+import numpy as np
+import pygame
+import pytest
+
+from metagame.envs import Replay, make
+from metagame.viz.__main__ import main as viz_main
+from metagame.viz.viewer import MatchSource, Viewer, simplex_point
+
+
+def _record(name, seed, **kwargs):
+    """A random-action replay of a Parallel env (the viewer's input)."""
+    env = make(name, **kwargs)
+    obs, _ = env.reset(seed=seed)
+    replay = Replay(env=name, env_kwargs=kwargs, seed=seed, kind="parallel")
+    rng = np.random.default_rng(seed)
+    returns = dict.fromkeys(env.possible_agents, 0.0)
+    while env.agents:
+        actions = {a: int(rng.choice(np.flatnonzero(obs[a]["action_mask"]))) for a in env.agents}
+        replay.actions.append(actions)
+        obs, rewards, *_ = env.step(actions)
+        for a, r in rewards.items():
+            returns[a] += r
+    replay.returns = returns
+    return replay
+
+
+def test_controls_pause_step_speed_restart_and_quit(tmp_path):
+    replay = _record("openspiel:goofspiel(num_cards=5)", seed=1)
+    viewer = Viewer(MatchSource([replay]), speed=100.0, fps=1000, screenshot_dir=tmp_path)
+    k = pygame
+    # Pause at once, step twice by hand, speed up, screenshot, quit.
+    viewer.run(max_frames=50, events=[k.K_SPACE, k.K_RIGHT, k.K_RIGHT, k.K_PLUS, k.K_s, k.K_q])
+    assert viewer.paused
+    assert viewer.source.current.step == 2
+    assert viewer.speed == 200.0
+    assert len(viewer.screenshots) == 1 and viewer.screenshots[0].stat().st_size > 0
+    shot = pygame.image.load(str(viewer.screenshots[0]))
+    assert shot.get_width() > 320 and len(np.unique(pygame.surfarray.array3d(shot))) > 2
+    viewer.handle_key(k.K_r)
+    assert viewer.source.current.step == 0
+    assert viewer.handle_key(k.K_q) is False
+
+
+def test_playing_reaches_the_end_with_the_recorded_returns(tmp_path):
+    replay = _record("openspiel:goofspiel(num_cards=4)", seed=3)
+    viewer = Viewer(MatchSource([replay]), speed=1000.0, fps=1000).run(max_frames=40)
+    assert viewer.finished
+    cur = viewer.source.current
+    assert cur.step == replay.length
+    assert cur.returns == pytest.approx(replay.returns)
+    lines = viewer.source.panel_lines()
+    assert any(line.startswith("  player_0") for line in lines)
+    assert any("returns" in key for key in lines) or "metrics:" in lines
+
+
+def test_empirical_strategies_follow_the_actions_and_lie_on_the_simplex():
+    replays = [_record("openspiel:matrix_rps", seed=s) for s in range(30)]
+    source = MatchSource(replays)
+    while source.advance():
+        pass
+    mixtures = source.strategies.mixtures()
+    counts = np.zeros(3)
+    for r in replays:
+        counts[r.actions[0]["player_0"]] += 1
+    np.testing.assert_allclose(mixtures["player_0"], counts / counts.sum())
+    assert len(source.strategies.trajectory["player_0"]) == 30
+    x, y = simplex_point(np.array([1 / 3, 1 / 3, 1 / 3]), 150)
+    assert 0 < x < 150 and 0 < y < 150
+    # The simplex drawing puts the trajectory's last point in player_0's colour.
+    viewer = Viewer(source)
+    frame = pygame.surfarray.array3d(viewer.compose()).transpose(1, 0, 2)
+    from metagame.envs.rendering import agent_colors
+
+    assert (frame == agent_colors(1)[0]).all(axis=2).sum() > 20
+
+
+def test_cli_plays_a_replay_file_and_rejects_a_bad_one(tmp_path, capsys):
+    path = _record("openspiel:matrix_rps", seed=0).save(tmp_path / "m.replay.json.gz")
+    assert viz_main([str(path), "--max-frames", "3"]) == 0
+    assert viz_main([str(tmp_path / "missing.replay.json.gz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]
