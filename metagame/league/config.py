@@ -1,0 +1,202 @@
+"""League configuration: a YAML file validated by a pydantic schema.
+
+A config names a game (any ``metagame.envs.make`` name and its kwargs), the learner (an RLlib
+algorithm and hyperparameters, built through ``metagame.agents.rllib_config``), a mode
+(``selfplay``, ``psro`` or ``alphastar``), matchmaking, evaluation, budget, seed, checkpoint
+frequency and the Ray cluster to run on. Every default is filled in and the resolved config is
+saved in the run directory, so a run is reproducible from its directory alone.
+
+Errors are ``ValueError`` naming the key path (``matchmaking.pfsp``) and the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GameConfig(_Strict):
+    """The game: a ``make`` name and its keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class LearnerConfig(_Strict):
+    """The learner every trainable role uses: an RLlib algorithm and its hyperparameters."""
+
+    algo: Literal["PPO", "APPO", "IMPALA"] = "PPO"
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+
+
+class SelfPlayConfig(_Strict):
+    """One learner against its own snapshots (and a fraction of games against itself)."""
+
+    snapshot_every: int = Field(2, ge=1, description="iterations between snapshots")
+    self_fraction: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class PSROConfig(_Strict):
+    """Each PSRO iteration trains a best response to the meta-strategy (Lanctot et al. 2017)."""
+
+    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "rectified"] = "nash"
+    iterations_per_response: int = Field(2, ge=1, description="RLlib iterations per response")
+    reset_response: bool = False
+
+
+class AlphaStarConfig(_Strict):
+    """Main agents, main exploiters and league exploiters (Vinyals et al. 2019)."""
+
+    main_agents: int = Field(1, ge=1)
+    main_exploiters: int = Field(1, ge=0)
+    league_exploiters: int = Field(1, ge=0)
+    main_selfplay: float = Field(0.35, ge=0.0, le=1.0)
+    main_pfsp: float = Field(0.5, ge=0.0, le=1.0)
+    snapshot_win_rate: float = Field(0.7, gt=0.0, le=1.0)
+    snapshot_timeout_steps: int = Field(20_000, ge=1)
+    min_games: int = Field(20, ge=1, description="games before a win rate counts")
+    exploiter_reset_probability: float = Field(0.25, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> AlphaStarConfig:
+        if self.main_selfplay + self.main_pfsp > 1.0:
+            raise ValueError("main_selfplay + main_pfsp must be at most 1")
+        return self
+
+
+class MatchmakingConfig(_Strict):
+    """Prioritized fictitious self-play weighting over opponents (Vinyals et al. 2019)."""
+
+    pfsp: Literal["hard", "variance", "linear", "linear_capped", "uniform"] = "hard"
+    exponent: float = Field(2.0, gt=0.0, description="p in the hard weighting (1 - x)^p")
+    slots: int = Field(3, ge=1, description="frozen opponent slots whose weights are swapped")
+
+
+class EvaluationConfig(_Strict):
+    """Evaluation matches that fill the payoff table."""
+
+    episodes_per_pair: int = Field(40, ge=2)
+    replay_fraction: float = Field(0.05, ge=0.0, le=1.0, description="matches recorded")
+    exploitability: bool = True
+
+
+class BudgetConfig(_Strict):
+    """The run stops at the first budget reached; None means unbounded."""
+
+    steps: int | None = Field(None, ge=1)
+    wall_time_s: float | None = Field(None, gt=0)
+    iterations: int | None = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> BudgetConfig:
+        if self.steps is None and self.wall_time_s is None and self.iterations is None:
+            raise ValueError("set at least one of steps, wall_time_s, iterations")
+        return self
+
+
+class RayConfig(_Strict):
+    """Where to run: local Ray by default, or an existing cluster's address."""
+
+    address: str | None = None
+    num_env_runners: int = Field(1, ge=0)
+    num_envs_per_env_runner: int = Field(1, ge=1)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = "PACK"
+
+
+class LeagueConfig(_Strict):
+    """A whole league run."""
+
+    name: str = "league"
+    game: GameConfig
+    learners: LearnerConfig = Field(default_factory=LearnerConfig)
+    mode: Literal["selfplay", "psro", "alphastar"] = "selfplay"
+    selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
+    psro: PSROConfig = Field(default_factory=PSROConfig)
+    alphastar: AlphaStarConfig = Field(default_factory=AlphaStarConfig)
+    matchmaking: MatchmakingConfig = Field(default_factory=MatchmakingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    seed: int = 0
+    checkpoint_every: int = Field(1, ge=1, description="iterations between checkpoints")
+    max_players: int = Field(64, ge=2, description="population cap (oldest snapshots retire)")
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def with_overrides(self, **changes: Any) -> LeagueConfig:
+        """A copy with top-level or dotted-path changes, e.g. ``{"ray.address": "auto"}``."""
+        data = self.model_dump(mode="json")
+        for path, value in changes.items():
+            node = data
+            *parents, leaf = path.split(".")
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
+        return validate(data)
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        message = f"must be one of {expected}, got {first['input']!r}"
+    elif first["type"] == "extra_forbidden":
+        parent = first["loc"][:-1]
+        allowed = _model_at(parent).model_fields
+        message = f"unknown key; allowed: {', '.join(allowed)}"
+    elif first["type"] == "missing":
+        message = "is required"
+    more = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
+    return f"config key {path}: {message}{more}"
+
+
+def _model_at(path: tuple) -> type[BaseModel]:
+    model: type[BaseModel] = LeagueConfig
+    for key in path:
+        annotation = model.model_fields[str(key)].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return model
+
+
+def validate(data: Any) -> LeagueConfig:
+    """A LeagueConfig from a mapping, or ValueError naming the key path and allowed values."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a league config is a mapping of keys, got {type(data).__name__}")
+    try:
+        return LeagueConfig.model_validate(data)
+    except ValidationError as err:
+        raise ValueError(_format_error(err)) from None
+
+
+def load(path: str | Path) -> LeagueConfig:
+    """Reads and validates a YAML config file; errors name the file or the key path."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {path} is not valid YAML: {err}") from None
+    try:
+        return validate(data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def save(config: LeagueConfig, path: str | Path) -> Path:
+    """Writes the resolved config (every default filled in)."""
+    path = Path(path)
+    path.write_text(config.to_yaml())
+    return path

@@ -1,0 +1,108 @@
+"""Matchmaking: PFSP weightings, meta-strategies, AlphaStar roles, slots and per-episode draws."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metagame.league import matchmaking as mm
+
+RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+
+
+def test_pfsp_known_values():
+    x = [0.0, 0.5, 0.75, 1.0]
+    np.testing.assert_allclose(
+        mm.pfsp_weights(x, "hard", 2.0), np.array([1, 0.25, 1 / 16, 0]) / (1 + 0.25 + 1 / 16)
+    )
+    np.testing.assert_allclose(
+        mm.pfsp_weights(x, "variance"), [0, 0.25, 0.1875, 0] / np.float64(0.4375)
+    )
+    np.testing.assert_allclose(mm.pfsp_weights(x, "linear"), np.array([1, 0.5, 0.25, 0]) / 1.75)
+    np.testing.assert_allclose(
+        mm.pfsp_weights(x, "linear_capped"), np.array([0.5, 0.5, 0.25, 0]) / 1.25
+    )
+
+
+@pytest.mark.parametrize("weighting", ["hard", "variance", "linear", "linear_capped"])
+def test_pfsp_falls_back_to_uniform_when_all_weights_vanish(weighting):
+    np.testing.assert_allclose(mm.pfsp_weights([1.0, 1.0, 1.0], weighting), [1 / 3] * 3)
+
+
+def test_pfsp_rejects_bad_input():
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        mm.pfsp_weights([0.5], "soft")
+    with pytest.raises(ValueError, match="win_rates must lie in"):
+        mm.pfsp_weights([1.5], "hard")
+
+
+@given(
+    st.lists(st.floats(0, 1), min_size=1, max_size=8),
+    st.sampled_from(["hard", "variance", "linear", "linear_capped", "uniform"]),
+)
+def test_pfsp_is_a_distribution_and_hard_prefers_strong_opponents(rates, weighting):
+    p = mm.pfsp_weights(rates, weighting)
+    assert np.all(p >= 0) and np.isclose(p.sum(), 1.0)
+    if weighting in ("hard", "linear") and p.sum() > 0:
+        order = np.argsort(rates)  # lower win rate -> stronger opponent -> at least as likely
+        assert np.all(np.diff(p[order]) <= 1e-12)
+
+
+def test_win_rate_counts_draws_as_half():
+    assert mm.win_rate((3, 2, 5)) == pytest.approx(0.4)
+    assert mm.win_rate(None) == 0.5 and mm.win_rate((0, 0, 0), prior=0.2) == 0.2
+
+
+def test_meta_strategies():
+    np.testing.assert_allclose(mm.meta_strategy(RPS, "nash"), [1 / 3] * 3, atol=1e-6)
+    np.testing.assert_allclose(mm.meta_strategy(RPS, "uniform"), [1 / 3] * 3)
+    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
+    np.testing.assert_allclose(mm.meta_strategy(transitive, "nash"), [1, 0, 0], atol=1e-6)
+    # rectified: the Nash mass on opponents the response (row 0 of RPS) beats or ties
+    np.testing.assert_allclose(
+        mm.meta_strategy(RPS, "rectified", response=0), [0.5, 0, 0.5], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="meta_solver must be one of"):
+        mm.meta_strategy(RPS, "best")
+    with pytest.raises(ValueError, match="square"):
+        mm.meta_strategy(np.zeros((2, 3)), "nash")
+
+
+def test_alphastar_roles():
+    ctx = mm.RoleContext(
+        games={("main_exploiter_0", "main_0"): (0, 0, 50)},
+        players={"main_000": "main", "main_exploiter_001": "main_exploiter"},
+        parents={"main_000": "main_0", "main_exploiter_001": "main_exploiter_0"},
+        mains=["main_0"],
+    )
+    # an exploiter winning under 10% against the live main turns to the main's snapshots
+    assert mm.alphastar_distribution("main_exploiter_0", "main_exploiter", ctx) == {"main_000": 1.0}
+    main = mm.alphastar_distribution("main_0", "main", ctx)
+    assert np.isclose(sum(main.values()), 1.0) and main["main_0"] >= 0.35 - 1e-9
+    league = mm.alphastar_distribution("league_exploiter_0", "league_exploiter", ctx)
+    assert set(league) == {"main_000", "main_exploiter_001"}
+    with pytest.raises(ValueError, match="AlphaStar role must be"):
+        mm.alphastar_distribution("x", "coach", ctx)
+
+
+def test_slots_are_fixed_and_draws_follow_the_table():
+    dists = {"main": {"p0": 0.1, "p1": 0.2, "p2": 0.3, "p3": 0.1, "main": 0.3}}
+    table = mm.plan_slots(dists, ["main"], ["slot_0", "slot_1"], np.random.default_rng(0))
+    assert len(table.slots) == 2 and set(table.slots.values()) <= {"p0", "p1", "p2", "p3"}
+    options = {label: (module, w) for module, label, w in table.opponents["main"]}
+    assert set(options) == set(table.slots.values()) | {"main"}
+    assert np.isclose(sum(w for _, w in options.values()), 1.0)
+    for label, (module, _) in options.items():
+        assert module == (
+            "main" if label == "main" else next(s for s, p in table.slots.items() if p == label)
+        )
+    rng = np.random.default_rng(1)
+    draws = [mm.draw_pairing(table, rng) for _ in range(20000)]
+    for label, (_, w) in options.items():
+        assert np.mean([d.opponent == label for d in draws]) == pytest.approx(w, abs=0.015)
+    assert np.mean([d.seat for d in draws]) == pytest.approx(0.5, abs=0.015)
+
+
+def test_one_player_table_has_no_opponent():
+    table = mm.plan_slots({}, ["main"], [], np.random.default_rng(0), num_seats=1)
+    assert mm.draw_pairing(table, np.random.default_rng(0)) == mm.Pairing("main", 0, None, None)
