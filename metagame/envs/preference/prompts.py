@@ -1,0 +1,113 @@
+"""Prompt sets and the word-level vocabulary of the token duel.
+
+A prompt file is JSONL with one object per line: ``prompt`` (text), and optionally
+``keywords`` (words a good answer mentions), ``reference`` (an answer, used for supervised
+pre-training and by model judges) and ``length`` (the target answer length in tokens).
+Text is lower-cased and split on whitespace; punctuation is written as separate tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+PAD, SEP, EOS = "<pad>", "<sep>", "<eos>"
+
+
+def default_prompts_path() -> Path:
+    """The small prompt set shipped with metagame."""
+    return Path(str(resources.files("metagame") / "data" / "preference" / "prompts.jsonl"))
+
+
+def tokenize(text: str) -> list[str]:
+    return text.lower().split()
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    keywords: tuple[str, ...] = ()
+    reference: str = ""
+    length: int = 5
+
+
+def load_prompts(path: str | Path | None = None) -> list[Prompt]:
+    """Reads a prompt file; a malformed line raises ValueError naming the file and line."""
+    path = Path(path) if path is not None else default_prompts_path()
+    if not path.is_file():
+        raise ValueError(f"prompt file not found: {path}")
+    prompts = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {number}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict) or not str(record.get("prompt", "")).strip():
+                raise ValueError(f"{path}: line {number}: missing field prompt")
+            keywords = record.get("keywords", [])
+            if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+                raise ValueError(f"{path}: line {number}: keywords must be a list of strings")
+            length = record.get("length", 5)
+            if not isinstance(length, int) or length < 1:
+                raise ValueError(f"{path}: line {number}: length must be a positive integer")
+            prompts.append(
+                Prompt(
+                    " ".join(tokenize(record["prompt"])),
+                    tuple(k.lower() for k in keywords),
+                    " ".join(tokenize(str(record.get("reference", "")))),
+                    length,
+                )
+            )
+    if not prompts:
+        raise ValueError(f"{path}: no prompts")
+    return prompts
+
+
+class Vocabulary:
+    """Word-level vocabulary: ids 0, 1, 2 are <pad>, <sep>, <eos>; words follow, sorted.
+
+    Generated tokens are <eos> and the words, so action ``a`` is token id ``a + 2``.
+    """
+
+    def __init__(self, words: Iterable[str]):
+        self.tokens = [PAD, SEP, EOS, *sorted(set(words) - {PAD, SEP, EOS})]
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def from_prompts(cls, prompts: Sequence[Prompt]) -> Vocabulary:
+        words = set()
+        for p in prompts:
+            words.update(tokenize(p.text), tokenize(p.reference), p.keywords)
+        return cls(words)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.tokens) - 2
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = [w for w in tokenize(text) if w not in self.index]
+        if unknown:
+            raise ValueError(f"words not in the vocabulary: {', '.join(unknown)}")
+        return np.array([self.index[w] for w in tokenize(text)], dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words of ``ids``, stopping at <eos> and skipping <pad>/<sep>."""
+        words = []
+        for i in ids:
+            token = self.tokens[int(i)]
+            if token == EOS:
+                break
+            if token not in (PAD, SEP):
+                words.append(token)
+        return " ".join(words)
