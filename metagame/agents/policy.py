@@ -1,0 +1,509 @@
+"""One interface for everything that acts, and policy checkpoints.
+
+A :class:`Policy` maps an observation (and, where actions can be illegal, an action mask) to an
+action: ``act(observation, action_mask=None)`` and ``act_batch(observations, action_masks=None)``,
+plus an ``id``. Implementations here:
+
+- :class:`RandomPolicy`: uniform over the legal actions (or over a Box);
+- :class:`MixedStrategyPolicy`: a fixed distribution over actions, e.g. a Nash strategy from
+  :mod:`metagame.solvers`;
+- :class:`TabularPolicy`: a distribution per state id, e.g. a Markov-game equilibrium from
+  Shapley's value iteration (Shapley 1953) or minimax-Q (Littman 1994);
+- :class:`RLModulePolicy`: an RLlib RLModule run for inference without an Algorithm.
+
+Discrete policies put zero probability on illegal actions: their distribution is multiplied by
+the mask and renormalized (uniform over the legal actions if nothing legal is left).
+
+An observation in the ``{"observation", "action_mask"}`` convention may be passed whole; the mask
+is then taken from it. Policies are seeded; ``reset(seed)`` reseeds them (``play`` reseeds every
+policy at the start of each episode, so episodes are reproducible in any order).
+
+Checkpoints (:func:`save_policy`, :func:`load_policy`) are a directory holding ``policy.json``
+(kind, id, spaces, parameters) and, for RLModules, ``weights.pt`` (a tensor state dict, loaded
+with ``torch.load(weights_only=True)``). Nothing is ever unpickled, and a module class is only
+imported from ``ray.rllib`` or ``metagame``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+from metagame.agents.rllib.encoding import (
+    MASK_KEY,
+    OBS_KEY,
+    ObservationCodec,
+    space_from_json,
+    space_to_json,
+)
+
+CHECKPOINT_VERSION = 1
+METADATA_FILE = "policy.json"
+WEIGHTS_FILE = "weights.pt"
+_MODULE_PREFIXES = ("ray.rllib.", "metagame.")
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that acts: ``act`` for one observation, ``act_batch`` for many."""
+
+    id: str
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any: ...
+
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray: ...
+
+
+def split_observation(observation: Any, action_mask: Any = None) -> tuple[Any, Any]:
+    """Splits an ``{"observation", "action_mask"}`` dict; other observations pass through."""
+    if isinstance(observation, dict) and MASK_KEY in observation and OBS_KEY in observation:
+        if action_mask is None:
+            action_mask = observation[MASK_KEY]
+        observation = observation[OBS_KEY]
+    return observation, action_mask
+
+
+def legal_distribution(probs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Restricts distributions (rows of ``probs``) to legal actions and renormalizes.
+
+    A row with no probability left on its legal actions becomes uniform over them; a mask with
+    no legal action raises ValueError.
+    """
+    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    if mask is None:
+        return probs / probs.sum(axis=1, keepdims=True)
+    mask = np.atleast_2d(np.asarray(mask)).astype(bool)
+    if mask.shape[-1] != probs.shape[-1]:
+        raise ValueError(
+            f"action mask has {mask.shape[-1]} entries but the policy has {probs.shape[-1]} actions"
+        )
+    legal_count = mask.sum(axis=1, keepdims=True)
+    if np.any(legal_count == 0):
+        raise ValueError("action mask allows no action")
+    probs = np.where(mask, probs, 0.0)
+    total = probs.sum(axis=1, keepdims=True)
+    uniform = mask / legal_count
+    return np.where(total > 0, probs / np.where(total > 0, total, 1.0), uniform)
+
+
+def _stack_masks(masks: Sequence[Any] | None, count: int) -> np.ndarray | None:
+    if masks is None or all(m is None for m in masks):
+        return None
+    if any(m is None for m in masks):
+        raise ValueError("action_masks must be given for all observations or none")
+    return np.stack([np.asarray(m).ravel() for m in masks])
+
+
+def _split_batch(observations: Sequence[Any], action_masks: Sequence[Any] | None):
+    masks = list(action_masks) if action_masks is not None else [None] * len(observations)
+    if len(masks) != len(observations):
+        raise ValueError(f"got {len(observations)} observations but {len(masks)} action masks")
+    pairs = [split_observation(o, m) for o, m in zip(observations, masks)]
+    return [p[0] for p in pairs], _stack_masks([p[1] for p in pairs], len(pairs))
+
+
+class _DiscretePolicy:
+    """Base for policies over ``Discrete(n)``: subclasses give ``distributions(observations)``."""
+
+    id: str
+
+    def __init__(self, seed: int | None, greedy: bool = False):
+        self.seed = seed
+        self.greedy = greedy
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Reseeds the policy's sampling."""
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def probabilities(self, observation: Any, action_mask: np.ndarray | None = None) -> np.ndarray:
+        """The action distribution this policy samples from at one observation."""
+        observation, action_mask = split_observation(observation, action_mask)
+        masks = None if action_mask is None else np.asarray(action_mask).reshape(1, -1)
+        return legal_distribution(self.distributions([observation], masks), masks)[0]
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
+        return int(self.act_batch([observation], None if action_mask is None else [action_mask])[0])
+
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        observations, masks = _split_batch(observations, action_masks)
+        probs = legal_distribution(self.distributions(observations, masks), masks)
+        if self.greedy:
+            return probs.argmax(axis=1)
+        cumulative = probs.cumsum(axis=1)
+        draws = self.rng.random((len(probs), 1)) * cumulative[:, -1:]
+        return np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1)
+
+
+class RandomPolicy(_DiscretePolicy):
+    """Uniform over legal actions.
+
+    ``action_space`` is an int (number of actions), a ``Discrete`` or ``Box`` space, or None
+    (the number of actions is then read off each action mask). Over a ``Box`` it samples
+    uniformly between finite bounds (a standard normal along unbounded dimensions).
+    """
+
+    def __init__(
+        self, action_space: int | gym.Space | None = None, seed: int | None = 0, id: str = "random"
+    ):
+        super().__init__(seed)
+        self.id = id
+        self.box: gym.spaces.Box | None = None
+        self.n: int | None = None
+        if isinstance(action_space, gym.spaces.Box):
+            self.box = action_space
+        elif isinstance(action_space, gym.spaces.Discrete):
+            self.n = int(action_space.n)
+        elif isinstance(action_space, int | np.integer) and not isinstance(action_space, bool):
+            if action_space < 1:
+                raise ValueError(f"RandomPolicy needs at least one action, got {action_space}")
+            self.n = int(action_space)
+        elif action_space is not None:
+            raise ValueError(
+                f"RandomPolicy takes an int, Discrete or Box action space, got {action_space!r}"
+            )
+
+    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+        n = self.n if self.n is not None else (None if masks is None else masks.shape[1])
+        if n is None:
+            raise ValueError("RandomPolicy without an action space needs an action mask")
+        return np.ones((len(observations), n))
+
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        if self.box is None:
+            return super().act_batch(observations, action_masks)
+        low, high = self.box.low, self.box.high
+        shape = (len(observations), *self.box.shape)
+        finite = np.isfinite(low) & np.isfinite(high)
+        uniform = self.rng.uniform(np.where(finite, low, 0.0), np.where(finite, high, 1.0), shape)
+        normal = self.rng.standard_normal(shape)
+        return np.where(finite, uniform, normal).astype(self.box.dtype)
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
+        if self.box is None:
+            return super().act(observation, action_mask)
+        return self.act_batch([observation])[0]
+
+
+class MixedStrategyPolicy(_DiscretePolicy):
+    """Plays a fixed mixed strategy (a probability vector over actions) at every observation."""
+
+    def __init__(self, strategy: Sequence[float], seed: int | None = 0, id: str = "mixed"):
+        super().__init__(seed)
+        self.strategy = _as_distribution(strategy, "strategy")
+        self.id = id
+
+    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+        return np.broadcast_to(self.strategy, (len(observations), len(self.strategy)))
+
+
+class TabularPolicy(_DiscretePolicy):
+    """A distribution over actions per state: ``strategy[s]`` at state id ``s``.
+
+    ``state_index`` maps an observation to its state id (e.g. the mapping a Markov game's
+    ``tabular()`` export provides); by default the observation is the state id itself (an int,
+    or a one-hot vector). ``greedy=True`` plays each state's most probable action.
+    """
+
+    def __init__(
+        self,
+        strategy: np.ndarray,
+        state_index: Callable[[Any], int] | None = None,
+        seed: int | None = 0,
+        greedy: bool = False,
+        id: str = "tabular",
+    ):
+        super().__init__(seed, greedy)
+        strategy = np.asarray(strategy, dtype=np.float64)
+        if strategy.ndim != 2:
+            raise ValueError(f"strategy must be (states, actions), got shape {strategy.shape}")
+        self.strategy = np.stack(
+            [_as_distribution(row, f"strategy[{s}]") for s, row in enumerate(strategy)]
+        )
+        self.state_index = state_index
+        self.id = id
+
+    def state(self, observation: Any) -> int:
+        if self.state_index is not None:
+            s = int(self.state_index(observation))
+        else:
+            arr = np.asarray(observation)
+            s = int(arr.argmax()) if arr.ndim == 1 and arr.size == len(self.strategy) else int(arr)
+        if not 0 <= s < len(self.strategy):
+            raise ValueError(f"state id {s} outside the strategy's {len(self.strategy)} states")
+        return s
+
+    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+        return self.strategy[[self.state(o) for o in observations]]
+
+
+def _as_distribution(values: Sequence[float], name: str) -> np.ndarray:
+    p = np.asarray(values, dtype=np.float64).ravel()
+    if p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"{name} must be a non-empty vector of finite non-negative numbers")
+    if not np.isclose(p.sum(), 1.0, atol=1e-6):
+        raise ValueError(f"{name} must sum to 1, sums to {p.sum():.6g}")
+    return p / p.sum()
+
+
+class RLModulePolicy:
+    """Runs an RLlib RLModule for inference, outside any Algorithm.
+
+    ``observation_space`` is the agent's raw observation space in the environment; observations
+    are encoded exactly as in training (:class:`metagame.agents.rllib.encoding.ObservationCodec`).
+    ``greedy=True`` plays the distribution's mode (argmax, or the mean of a Gaussian); otherwise
+    it samples, seeded. Box actions are mapped from the module's [-1, 1] range to the space's
+    bounds, as RLlib's env runners do with ``normalize_actions=True``.
+    """
+
+    def __init__(
+        self,
+        module: Any,
+        observation_space: gym.Space,
+        action_space: gym.Space | None = None,
+        greedy: bool = True,
+        seed: int | None = 0,
+        id: str = "rl_module",
+    ):
+        self.module = module
+        self.codec = ObservationCodec(observation_space)
+        self.action_space = action_space if action_space is not None else module.action_space
+        self.greedy = greedy
+        self.seed = seed
+        self.id = id
+        self.rng = np.random.default_rng(seed)
+        self._dist_cls = (
+            module.get_inference_action_dist_cls()
+            if greedy
+            else (module.get_exploration_action_dist_cls())
+        )
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+    def _batch(self, observations: list[Any], masks: np.ndarray | None):
+        import torch
+
+        features = np.stack([self.codec.features(o) for o in observations])
+        obs: Any = torch.from_numpy(features)
+        if self.codec.masked:
+            if masks is None:
+                masks = np.ones((len(observations), self.codec.space[MASK_KEY].shape[0]))
+            obs = {"observations": obs, MASK_KEY: torch.from_numpy(masks.astype(np.float32))}
+        return {"obs": obs}
+
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        import torch
+
+        observations, masks = _split_batch(observations, action_masks)
+        with torch.no_grad():
+            out = self.module.forward_inference(self._batch(observations, masks))
+        if "action_dist_inputs" not in out:  # value-based modules (DQN) return greedy actions
+            return out["actions"].numpy()
+        inputs = out["action_dist_inputs"]
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            logits = inputs.double().numpy()
+            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = legal_distribution(probs, masks)
+            if self.greedy:
+                return probs.argmax(axis=1)
+            cumulative = probs.cumsum(axis=1)
+            draws = self.rng.random((len(probs), 1)) * cumulative[:, -1:]
+            return np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1)
+        dist = self._dist_cls.from_logits(inputs)
+        if self.greedy:
+            actions = dist.to_deterministic().sample()
+        else:
+            with torch.random.fork_rng():
+                torch.manual_seed(int(self.rng.integers(2**31)))
+                actions = dist.sample()
+        return _unsquash(actions.numpy(), self.action_space)
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
+        action = self.act_batch([observation], None if action_mask is None else [action_mask])[0]
+        return int(action) if isinstance(self.action_space, gym.spaces.Discrete) else action
+
+
+def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
+    if not isinstance(space, gym.spaces.Box):
+        return actions
+    if np.all(space.bounded_below) and np.all(space.bounded_above):
+        actions = space.low + (actions + 1.0) * (space.high - space.low) / 2.0
+    return np.clip(actions, space.low, space.high).astype(space.dtype)
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | None = None) -> Path:
+    """Saves a policy (or a bare RLModule) as a checkpoint directory; returns its path.
+
+    A bare RLModule built by :func:`metagame.agents.rllib.module_spec` records its raw
+    observation space itself; for any other module pass ``observation_space``.
+    """
+    path = Path(path)
+    if isinstance(policy, RandomPolicy):
+        meta = {"kind": "random", "id": policy.id, "seed": policy.seed}
+        meta["action_space"] = space_to_json(policy.box) if policy.box is not None else policy.n
+        return _write(path, meta)
+    if isinstance(policy, MixedStrategyPolicy):
+        meta = {"kind": "mixed", "id": policy.id, "seed": policy.seed}
+        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
+    if isinstance(policy, TabularPolicy):
+        if policy.state_index is not None:
+            raise ValueError("cannot save a TabularPolicy with a custom state_index function")
+        meta = {"kind": "tabular", "id": policy.id, "seed": policy.seed, "greedy": policy.greedy}
+        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
+    if isinstance(policy, RLModulePolicy):
+        return _save_module(
+            policy.module, path, policy.codec.raw_space, policy.id, policy.greedy, policy.seed
+        )
+    if hasattr(policy, "forward_inference") and hasattr(policy, "state_dict"):
+        raw = observation_space or _raw_space(policy)
+        return _save_module(policy, path, raw, "rl_module", True, 0)
+    raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
+
+
+def _raw_space(module: Any) -> gym.Space:
+    raw = (module.model_config or {}).get("metagame_observation_space")
+    if raw is None:
+        raise ValueError(
+            "this RLModule does not record its raw observation space; pass observation_space"
+        )
+    return space_from_json(raw)
+
+
+def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> Path:
+    import torch
+
+    cls = type(module)
+    qualname = f"{cls.__module__}:{cls.__qualname__}"
+    if not cls.__module__.startswith(_MODULE_PREFIXES):
+        raise ValueError(f"only RLlib or metagame module classes can be saved, got {qualname}")
+    config = module.model_config or {}
+    try:
+        json.dumps(config)
+    except TypeError as err:
+        raise ValueError(f"the module's model_config is not JSON-serializable: {err}") from None
+    meta = {
+        "kind": "rl_module",
+        "id": id,
+        "seed": seed,
+        "greedy": greedy,
+        "module_class": qualname,
+        "inference_only": bool(module.inference_only),
+        "model_config": config,
+        "module_observation_space": space_to_json(module.observation_space),
+        "action_space": space_to_json(module.action_space),
+        "observation_space": space_to_json(raw_space),
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    tmp = path / (WEIGHTS_FILE + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path / WEIGHTS_FILE)
+    return _write(path, meta)
+
+
+def _write(path: Path, meta: dict[str, Any]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {"version": CHECKPOINT_VERSION, **meta}
+    tmp = path / (METADATA_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(path / METADATA_FILE)
+    return path
+
+
+def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None = None) -> Policy:
+    """Loads a checkpoint written by :func:`save_policy`.
+
+    ``greedy`` and ``seed`` override the saved values. A missing or corrupt checkpoint raises
+    ValueError naming the file; nothing is unpickled.
+    """
+    path = Path(path)
+    meta_file = path / METADATA_FILE
+    if not meta_file.is_file():
+        raise ValueError(f"policy checkpoint not found: {meta_file}")
+    try:
+        meta = json.loads(meta_file.read_text())
+        kind = meta["kind"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"policy checkpoint {meta_file} is corrupt: {err}") from None
+    if meta.get("version", 0) > CHECKPOINT_VERSION:
+        raise ValueError(f"policy checkpoint {meta_file} has newer version {meta['version']}")
+    seed = meta.get("seed", 0) if seed is None else seed
+    try:
+        if kind == "random":
+            space = meta["action_space"]
+            space = space_from_json(space) if isinstance(space, dict) else space
+            return RandomPolicy(space, seed=seed, id=meta["id"])
+        if kind == "mixed":
+            return MixedStrategyPolicy(meta["strategy"], seed=seed, id=meta["id"])
+        if kind == "tabular":
+            g = meta["greedy"] if greedy is None else greedy
+            return TabularPolicy(np.asarray(meta["strategy"]), seed=seed, greedy=g, id=meta["id"])
+        if kind == "rl_module":
+            module = _load_module(path, meta)
+            return RLModulePolicy(
+                module,
+                space_from_json(meta["observation_space"]),
+                space_from_json(meta["action_space"]),
+                greedy=meta["greedy"] if greedy is None else greedy,
+                seed=seed,
+                id=meta["id"],
+            )
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"policy checkpoint {meta_file} is corrupt: missing {err}") from None
+    raise ValueError(f"policy checkpoint {meta_file} has unknown kind {kind!r}")
+
+
+def _load_module(path: Path, meta: dict[str, Any]):
+    import pickle
+
+    import torch
+
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ValueError(f"policy checkpoint weights not found: {weights}")
+    module_name, _, qualname = meta["module_class"].partition(":")
+    if not module_name.startswith(_MODULE_PREFIXES) or not qualname:
+        raise ValueError(
+            f"policy checkpoint {path / METADATA_FILE} names a module class outside RLlib and "
+            f"metagame: {meta['module_class']!r}"
+        )
+    try:
+        cls = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"policy checkpoint {path / METADATA_FILE}: {err}") from None
+    module = cls(
+        observation_space=space_from_json(meta["module_observation_space"]),
+        action_space=space_from_json(meta["action_space"]),
+        inference_only=meta["inference_only"],
+        model_config=meta["model_config"],
+    )
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError) as err:
+        raise ValueError(f"policy checkpoint weights {weights} are corrupt: {err}") from None
+    module.eval()
+    return module
