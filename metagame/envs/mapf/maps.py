@@ -1,0 +1,384 @@
+"""MAPF maps: Moving AI ``.map``/``.scen`` files, generators, and the vertex graph they define.
+
+A map becomes a :class:`Topology`: the free cells (or graph nodes) numbered ``0..V-1``, their
+``(row, col)`` cells, and a move table ``moves[v, a]`` giving the vertex reached by action ``a``
+(``-1`` where the move is impossible). On grids the actions are ``0 wait, 1 up, 2 down, 3 left,
+4 right`` (4-connected). Any undirected networkx graph can serve as the map (general-graph
+MAPF): nodes that are ``(row, col)`` integer pairs keep those cells (and, if every edge joins
+4-adjacent cells, the grid actions); otherwise action ``k >= 1`` moves to the ``k``-th
+neighbour in node order and nodes are laid out row by row for observations and drawing.
+
+Moving AI format (Sturtevant, "Benchmarks for Grid-Based Pathfinding", 2012; Stern et al.,
+"Multi-Agent Pathfinding: Definitions, Variants, and Benchmarks", SoCS 2019): a header
+``type/height/width/map`` and ``height`` rows of terrain. Passable terrain: ``.`` (ground),
+``G`` (ground) and ``S`` (swamp); blocked: ``@``/``O`` (out of bounds), ``T`` (trees) and
+``W`` (water). In ``.scen`` rows ``bucket map width height start_x start_y goal_x goal_y
+optimal_length``, x is the column and y the row; the stored octile lengths are ignored and
+distances are recomputed by BFS over 4-connected moves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from numba import njit
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mapf"
+PASSABLE = frozenset(".GS")
+BLOCKED = frozenset("@OTW")
+ACTIONS = ("wait", "up", "down", "left", "right")
+# (d_row, d_col) of each grid action.
+DELTAS = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
+UNREACHABLE = np.iinfo(np.int32).max // 2
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The vertex graph of a map.
+
+    ``grid`` (H, W) bool, True = blocked (no vertex); ``cells`` (V, 2) (row, col) of each
+    vertex; ``index`` (H, W) vertex at each cell or -1; ``moves`` (V, A) vertex after each
+    action or -1 (``moves[:, 0]`` is the vertex itself); ``component`` (V,) connected
+    component label of each vertex.
+    """
+
+    grid: np.ndarray
+    cells: np.ndarray
+    index: np.ndarray
+    moves: np.ndarray
+    component: np.ndarray
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.cells.shape[0])
+
+    @property
+    def num_actions(self) -> int:
+        return int(self.moves.shape[1])
+
+    def vertices(self, cells: np.ndarray, what: str = "cells") -> np.ndarray:
+        """Vertex ids of ``(n, 2)`` (row, col) cells; ValueError if one is blocked or outside."""
+        cells = np.asarray(cells)
+        if cells.ndim != 2 or cells.shape[1] != 2 or not np.issubdtype(cells.dtype, np.integer):
+            raise ValueError(f"{what} must be an integer array of shape (n, 2), got {cells.shape}")
+        h, w = self.grid.shape
+        rows, cols = cells[:, 0], cells[:, 1]
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        if not inside.all():
+            bad = cells[np.argmin(inside)].tolist()
+            raise ValueError(f"{what}: cell {bad} lies outside the {h}x{w} map")
+        v = self.index[rows, cols]
+        if (v < 0).any():
+            raise ValueError(f"{what}: cell {cells[np.argmin(v >= 0)].tolist()} is blocked")
+        return v.astype(np.int64)
+
+    def distances(self, source: int) -> np.ndarray:
+        """BFS distance from ``source`` to every vertex (``UNREACHABLE`` where none)."""
+        return bfs_distances(self.moves, source)
+
+
+@njit(cache=True)
+def bfs_distances(moves: np.ndarray, source: int) -> np.ndarray:
+    """Hop distances from ``source`` over the move table (undirected graphs: also *to* it)."""
+    num_vertices = moves.shape[0]
+    dist = np.full(num_vertices, UNREACHABLE, dtype=np.int32)
+    queue = np.empty(num_vertices, dtype=np.int64)
+    dist[source] = 0
+    queue[0] = source
+    head, tail = 0, 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for a in range(1, moves.shape[1]):
+            u = moves[v, a]
+            if u >= 0 and dist[u] == UNREACHABLE:
+                dist[u] = dist[v] + 1
+                queue[tail] = u
+                tail += 1
+    return dist
+
+
+@njit(cache=True)
+def components(moves: np.ndarray) -> np.ndarray:
+    """Connected-component label of every vertex (labels 0, 1, ... in vertex order)."""
+    num_vertices = moves.shape[0]
+    label = np.full(num_vertices, -1, dtype=np.int32)
+    queue = np.empty(num_vertices, dtype=np.int64)
+    current = 0
+    for s in range(num_vertices):
+        if label[s] >= 0:
+            continue
+        label[s] = current
+        queue[0] = s
+        head, tail = 0, 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            for a in range(1, moves.shape[1]):
+                u = moves[v, a]
+                if u >= 0 and label[u] < 0:
+                    label[u] = current
+                    queue[tail] = u
+                    tail += 1
+        current += 1
+    return label
+
+
+def grid_topology(grid: np.ndarray) -> Topology:
+    """The 4-connected grid graph of a boolean map (True = blocked)."""
+    grid = as_grid(grid)
+    h, w = grid.shape
+    cells = np.argwhere(~grid).astype(np.int64)
+    index = np.full((h, w), -1, dtype=np.int64)
+    index[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
+    target = cells[:, None, :] + DELTAS[None, :, :]
+    inside = (
+        (target[..., 0] >= 0) & (target[..., 0] < h) & (target[..., 1] >= 0) & (target[..., 1] < w)
+    )
+    moves = np.full((len(cells), len(DELTAS)), -1, dtype=np.int64)
+    rows = np.clip(target[..., 0], 0, h - 1)
+    cols = np.clip(target[..., 1], 0, w - 1)
+    moves[inside] = index[rows, cols][inside]
+    return Topology(grid, cells, index, moves, components(moves))
+
+
+def graph_topology(graph: nx.Graph) -> Topology:
+    """The topology of an undirected networkx graph (see the module docstring)."""
+    if graph.is_directed():
+        raise ValueError("map: a directed graph is not supported; pass an undirected nx.Graph")
+    if graph.number_of_nodes() == 0:
+        raise ValueError("map: the graph has no nodes")
+    nodes = sorted(graph.nodes, key=repr)
+    node_id = {node: i for i, node in enumerate(nodes)}
+    is_cell = all(
+        isinstance(n, tuple) and len(n) == 2 and all(isinstance(x, int | np.integer) for x in n)
+        for n in nodes
+    )
+    if is_cell and min(min(n) for n in nodes) >= 0:
+        cells = np.array(nodes, dtype=np.int64)
+    else:
+        is_cell = False
+        width = int(np.ceil(np.sqrt(len(nodes))))
+        cells = np.stack(np.divmod(np.arange(len(nodes)), width), axis=1).astype(np.int64)
+    h, w = cells.max(axis=0) + 1
+    index = np.full((h, w), -1, dtype=np.int64)
+    index[cells[:, 0], cells[:, 1]] = np.arange(len(nodes))
+    grid = index < 0
+    adjacent = (
+        all(abs(u[0] - v[0]) + abs(u[1] - v[1]) == 1 for u, v in graph.edges) if is_cell else False
+    )
+    if adjacent:
+        moves = np.full((len(nodes), len(DELTAS)), -1, dtype=np.int64)
+        moves[:, 0] = np.arange(len(nodes))
+        for u, v in graph.edges:
+            for a, b in ((u, v), (v, u)):
+                delta = (b[0] - a[0], b[1] - a[1])
+                action = int(np.flatnonzero((DELTAS == delta).all(axis=1))[0])
+                moves[node_id[a], action] = node_id[b]
+    else:
+        neighbours = [sorted(node_id[u] for u in graph.neighbors(n) if u != n) for n in nodes]
+        degree = max(len(ns) for ns in neighbours)
+        moves = np.full((len(nodes), 1 + degree), -1, dtype=np.int64)
+        moves[:, 0] = np.arange(len(nodes))
+        for v, ns in enumerate(neighbours):
+            moves[v, 1 : 1 + len(ns)] = ns
+    return Topology(grid, cells, index, moves, components(moves))
+
+
+def as_grid(grid) -> np.ndarray:
+    """Checks a map array: 2-D, boolean (True = blocked), at least one free cell."""
+    arr = np.asarray(grid)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"map: a grid must be a non-empty 2-D array, got shape {arr.shape}")
+    if arr.dtype != np.bool_:
+        if not np.issubdtype(arr.dtype, np.integer) or not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"map: a grid must be boolean (True = blocked), got {arr.dtype}")
+        arr = arr.astype(bool)
+    if arr.all():
+        raise ValueError("map: every cell is blocked")
+    return np.ascontiguousarray(arr)
+
+
+def parse_map(text: str, name: str = "map") -> np.ndarray:
+    """Parses Moving AI map text into a boolean grid (True = blocked)."""
+    lines = text.splitlines()
+    header: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and lines[i].strip().lower() != "map":
+        key, _, value = lines[i].strip().partition(" ")
+        if key:
+            header[key.lower()] = value.strip()
+        i += 1
+    try:
+        h, w = int(header["height"]), int(header["width"])
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{name}: missing or bad height/width header ({err})") from None
+    rows = [line.rstrip("\r\n") for line in lines[i + 1 : i + 1 + h]]
+    if len(rows) != h or any(len(r) < w for r in rows):
+        raise ValueError(f"{name}: expected {h} rows of {w} characters after 'map'")
+    grid = np.zeros((h, w), dtype=bool)
+    for r, row in enumerate(rows):
+        for c, ch in enumerate(row[:w]):
+            if ch in BLOCKED:
+                grid[r, c] = True
+            elif ch not in PASSABLE:
+                raise ValueError(f"{name}: unknown terrain {ch!r} at row {r}, column {c}")
+    return as_grid(grid)
+
+
+def bundled_maps() -> list[str]:
+    """Names of the Moving AI maps shipped with metagame."""
+    return sorted(p.stem for p in DATA_DIR.glob("*.map"))
+
+
+def map_path(name: str) -> Path:
+    """A bundled map name (``"random-32-32-10"``) or a path to a ``.map`` file."""
+    path = Path(os.path.expanduser(name))
+    if path.is_file():
+        return path
+    bundled = DATA_DIR / (name if name.endswith(".map") else name + ".map")
+    if bundled.is_file():
+        return bundled
+    raise ValueError(
+        f"map {name!r} is neither a file nor a bundled map (bundled: {', '.join(bundled_maps())})"
+    )
+
+
+def load_map(name: str) -> np.ndarray:
+    """Loads a bundled map by name or a ``.map`` file by path."""
+    path = map_path(name)
+    return parse_map(path.read_text(), name=str(path))
+
+
+def load_scenario(path: str, num_agents: int | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """Reads a ``.scen`` file: ``(map name, starts, goals)``, arrays (n, 2) in (row, col).
+
+    A bare name (``"random-32-32-10-random-1"``) resolves to the bundled scenario.
+    """
+    file = Path(os.path.expanduser(path))
+    if not file.is_file():
+        file = DATA_DIR / (path if path.endswith(".scen") else path + ".scen")
+    if not file.is_file():
+        raise ValueError(f"scenario {path!r} is neither a file nor a bundled scenario")
+    rows = []
+    for line in file.read_text().splitlines()[1:]:
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) >= 8:
+            rows.append(parts)
+    if not rows:
+        raise ValueError(f"{file}: no scenario rows")
+    if num_agents is not None:
+        if num_agents > len(rows):
+            raise ValueError(f"{file}: asked for {num_agents} agents, scenario has {len(rows)}")
+        rows = rows[:num_agents]
+    xy = np.array([[int(p) for p in r[4:8]] for r in rows], dtype=np.int64)
+    starts, goals = xy[:, [1, 0]], xy[:, [3, 2]]
+    return Path(rows[0][1]).stem, starts, goals
+
+
+def resolve(spec) -> Topology:
+    """Any map specification -> Topology: bundled name, ``.map`` path, bool array, nx graph."""
+    if isinstance(spec, nx.Graph):
+        return graph_topology(spec)
+    if isinstance(spec, str | os.PathLike):
+        return grid_topology(load_map(str(spec)))
+    if isinstance(spec, np.ndarray | list):
+        return grid_topology(spec)
+    raise ValueError(
+        f"map must be a map name, a .map path, a boolean array or a networkx graph, "
+        f"got {type(spec).__name__}"
+    )
+
+
+# --- generators: every one returns a connected map (cells outside the largest component of
+# the raw draw are blocked) ---
+
+
+def largest_component(grid: np.ndarray) -> np.ndarray:
+    """Blocks every free cell outside the largest 4-connected component."""
+    topo = grid_topology(grid)
+    sizes = np.bincount(topo.component)
+    keep = topo.component == np.argmax(sizes)
+    out = np.ones_like(grid)
+    out[topo.cells[keep, 0], topo.cells[keep, 1]] = False
+    return out
+
+
+def random_map(height: int, width: int, density: float, seed: int | None = None) -> np.ndarray:
+    """Obstacles placed independently with probability ``density``; connected."""
+    if not 0.0 <= density < 1.0:
+        raise ValueError(f"density must lie in [0, 1), got {density}")
+    grid = np.random.default_rng(seed).random((height, width)) < density
+    if grid.all():
+        grid[0, 0] = False
+    return largest_component(grid)
+
+
+def maze_map(height: int, width: int, seed: int | None = None) -> np.ndarray:
+    """A perfect maze (randomized depth-first search) with corridors one cell wide."""
+    rng = np.random.default_rng(seed)
+    grid = np.ones((height, width), dtype=bool)
+    rooms_h, rooms_w = (height + 1) // 2, (width + 1) // 2
+    seen = np.zeros((rooms_h, rooms_w), dtype=bool)
+    stack = [(0, 0)]
+    seen[0, 0] = True
+    grid[0, 0] = False
+    while stack:
+        r, c = stack[-1]
+        options = [
+            (r + dr, c + dc)
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
+            if 0 <= r + dr < rooms_h and 0 <= c + dc < rooms_w and not seen[r + dr, c + dc]
+        ]
+        if not options:
+            stack.pop()
+            continue
+        nr, nc = options[rng.integers(len(options))]
+        seen[nr, nc] = True
+        grid[2 * nr, 2 * nc] = False
+        grid[r + nr, c + nc] = False
+        stack.append((nr, nc))
+    return grid
+
+
+def warehouse_map(
+    shelf_rows: int = 4, shelf_cols: int = 4, shelf_length: int = 8, aisle: int = 2, margin: int = 3
+) -> np.ndarray:
+    """Rows of 1-cell-deep shelves separated by aisles, with an open margin (Moving AI style)."""
+    height = 2 * margin + shelf_rows * (1 + aisle) - aisle
+    width = 2 * margin + shelf_cols * (shelf_length + aisle) - aisle
+    grid = np.zeros((height, width), dtype=bool)
+    for i in range(shelf_rows):
+        r = margin + i * (1 + aisle)
+        for j in range(shelf_cols):
+            c = margin + j * (shelf_length + aisle)
+            grid[r, c : c + shelf_length] = True
+    return grid
+
+
+def rooms_map(
+    rooms: int = 4, room_size: int = 7, door_width: int = 1, seed: int | None = None
+) -> np.ndarray:
+    """A ``rooms x rooms`` grid of square rooms separated by walls with random doors."""
+    rng = np.random.default_rng(seed)
+    size = rooms * (room_size + 1) - 1
+    grid = np.zeros((size, size), dtype=bool)
+    for k in range(1, rooms):
+        line = k * (room_size + 1) - 1
+        grid[line, :] = True
+        grid[:, line] = True
+    for k in range(1, rooms):
+        line = k * (room_size + 1) - 1
+        for i in range(rooms):
+            lo = i * (room_size + 1)
+            for horizontal in (True, False):
+                start = lo + rng.integers(0, room_size - door_width + 1)
+                if horizontal:
+                    grid[line, start : start + door_width] = False
+                else:
+                    grid[start : start + door_width, line] = False
+    return largest_component(grid)
