@@ -1,0 +1,341 @@
+"""Learners on a preference matrix: their last iterate approaches the minimax winner.
+
+Each learner is called ``(P, iterations, beta=..., seed=...)`` with P[i, j] = Pr(i preferred to j)
+and returns the last-iterate mixture (with ``history=True`` also the ``(iterations + 1, n)``
+array of iterates). The game is the symmetric zero-sum game with payoff P - 1/2; with
+``beta > 0`` its KL-regularised version, whose value for x against y is
+``x^T (P - 1/2) y - beta KL(x || mu) + beta KL(y || mu)`` for a reference ``mu`` (uniform by
+default). Preferences are queried through an oracle: exact (``samples=None``, the win-rate
+vector ``P y`` per query) or sampled (``samples=k``: k Bernoulli comparisons per candidate
+against opponents drawn from y).
+
+- ``spo``: self-play preference optimisation (Swamy et al., 2024): one policy plays itself and is
+  rewarded by its win proportion; the no-regret learner is optimistic multiplicative weights,
+  whose last iterate converges in zero-sum games with a unique equilibrium (Daskalakis &
+  Panageas, 2019).
+- ``nash_md``: Nash mirror descent (Munos et al., 2023, "Nash Learning from Human Feedback"):
+  improve against the geometric mixture of the policy and the reference.
+- ``nash_mp``: Nash mirror prox (Tiapkin et al., 2025, "Accelerating Nash Learning from Human
+  Feedback via Mirror Prox"): an extrapolation step then an update step; with eta = 2 the KL to
+  the beta-regularised equilibrium falls like (1 + 2 beta)^(-N/2) in N preference queries.
+- ``inpo``: iterative Nash policy optimisation (Zhang et al., 2024): the no-regret KL-regularised
+  mirror-descent step, obtained by least-squares regression of log-ratios on a dataset of
+  compared pairs drawn from the current policy (exactly the step itself when P is exact).
+- ``bt_reward_model``: the RLHF baseline: fit Bradley-Terry scores to comparisons of pairs
+  drawn from the reference, then maximise the fitted reward (KL-regularised). On intransitive
+  P it ends on an exploitable policy.
+
+``exploitability(P, x) = max_j P[j] @ x - 1/2`` is zero exactly at a minimax winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, softmax
+
+from metagame.solvers._validation import as_preference_matrix, as_strategy
+
+TINY = 1e-300
+
+
+def exploitability(P, x) -> float:
+    """How much a best response beats ``x``: max_j Pr(j preferred to x) - 1/2 (>= 0)."""
+    P = as_preference_matrix(P)
+    x = as_strategy(x, P.shape[0], "x")
+    return float(np.max(P @ x) - 0.5)
+
+
+def regularized_exploitability(P, x, beta: float, reference=None) -> float:
+    """NashConv of the symmetric KL-regularised game at (x, x): the best response's gain.
+
+    ``max_y [y^T (P - 1/2) x - beta KL(y || mu)] + beta KL(x || mu)``; zero exactly at the
+    regularised equilibrium (what ``solve_regularized`` returns for A = P - 1/2).
+    """
+    P = as_preference_matrix(P)
+    n = P.shape[0]
+    x = as_strategy(x, n, "x")
+    mu = _reference(reference, n)
+    if beta <= 0:
+        return exploitability(P, x)
+    g = (P - 0.5) @ x
+    best = beta * np.log(np.sum(mu * np.exp((g - g.max()) / beta))) + g.max()
+    return float(best + beta * kl(x, mu))
+
+
+def kl(p, q) -> float:
+    """KL(p || q) for probability vectors (0 log 0 = 0)."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    mask = p > 0
+    return float(np.sum(p[mask] * (np.log(p[mask]) - np.log(np.maximum(q[mask], TINY)))))
+
+
+@dataclass
+class PreferenceOracle:
+    """Answers preference queries about P, exactly or by sampling; counts the queries.
+
+    A query is one call of ``win_rates(y)`` (the vector ``P y``) or ``compare(i, j)``.
+    """
+
+    P: np.ndarray
+    samples: int | None = None
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    queries: int = 0
+
+    def win_rates(self, y: np.ndarray) -> np.ndarray:
+        """Each candidate's win rate against y: exact, or from ``samples`` comparisons each."""
+        self.queries += 1
+        if self.samples is None:
+            return self.P @ y
+        n = self.P.shape[0]
+        opponents = self.rng.choice(n, size=(n, self.samples), p=y)
+        wins = self.rng.random((n, self.samples)) < self.P[np.arange(n)[:, None], opponents]
+        return wins.mean(axis=1)
+
+    def compare(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Bernoulli outcomes 1[i preferred to j] for arrays of pairs."""
+        self.queries += 1
+        return (self.rng.random(np.shape(i)) < self.P[i, j]).astype(float)
+
+
+def _reference(reference, n: int) -> np.ndarray:
+    return np.full(n, 1.0 / n) if reference is None else as_strategy(reference, n, "reference")
+
+
+def _setup(P, iterations, beta, reference, init, samples, seed):
+    P = as_preference_matrix(P)
+    n = P.shape[0]
+    if not isinstance(iterations, int | np.integer) or iterations < 0:
+        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if not (np.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a non-negative finite number, got {beta!r}")
+    if samples is not None and (not isinstance(samples, int | np.integer) or samples < 1):
+        raise ValueError(f"samples must be a positive integer or None, got {samples!r}")
+    mu = _reference(reference, n)
+    x = mu.copy() if init is None else as_strategy(init, n, "init")
+    oracle = PreferenceOracle(P, samples, np.random.default_rng(seed))
+    return P, mu, x, oracle
+
+
+def _check_eta(eta: float) -> float:
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive finite number, got {eta!r}")
+    return float(eta)
+
+
+def mirror_step(x: np.ndarray, g: np.ndarray, eta: float, beta: float, mu: np.ndarray):
+    """argmax_y eta (y.g - beta KL(y || mu)) - KL(y || x), i.e.
+    y ∝ (x mu^(eta beta) exp(eta g))^(1 / (1 + eta beta))."""
+    logits = (np.log(np.maximum(x, TINY)) + eta * beta * np.log(mu) + eta * g) / (1 + eta * beta)
+    return softmax(logits)
+
+
+def _finish(xs: list[np.ndarray], history: bool):
+    return (xs[-1], np.array(xs)) if history else xs[-1]
+
+
+def spo(
+    P,
+    iterations: int,
+    beta: float = 0.0,
+    seed: int = 0,
+    *,
+    eta: float = 1.0,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """Self-play preference optimisation with optimistic multiplicative weights.
+
+    Each iteration the policy plays itself: its reward for candidate a is a's win proportion
+    against the policy, and it takes the optimistic step with reward ``2 g_t - g_(t-1)``.
+    """
+    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
+    eta = _check_eta(eta)
+    xs, previous = [x], None
+    for _ in range(iterations):
+        g = oracle.win_rates(x)
+        x = mirror_step(x, g if previous is None else 2 * g - previous, eta, beta, mu)
+        previous = g
+        xs.append(x)
+    return _finish(xs, history)
+
+
+def nash_md(
+    P,
+    iterations: int,
+    beta: float = 0.1,
+    seed: int = 0,
+    *,
+    eta: float | None = None,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """Nash-MD: x_{t+1} ∝ x_t^mu exp(eta_t P x_t^mu) with x_t^mu ∝ x_t^(1 - eta_t beta) mu^(eta_t
+    beta). ``eta=None`` takes Munos et al.'s schedule eta_t = 2 / (beta (t + 2)) (for beta > 0;
+    0.1 otherwise)."""
+    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
+    if eta is not None:
+        _check_eta(eta)
+    xs = [x]
+    for t in range(iterations):
+        step = eta if eta is not None else (2.0 / (beta * (t + 2)) if beta > 0 else 0.1)
+        w = min(step * beta, 1.0)
+        mixture = softmax((1 - w) * np.log(np.maximum(x, TINY)) + w * np.log(mu))
+        g = oracle.win_rates(mixture)
+        x = softmax(np.log(np.maximum(mixture, TINY)) + step * g)
+        xs.append(x)
+    return _finish(xs, history)
+
+
+def nash_mp(
+    P,
+    iterations: int,
+    beta: float = 0.1,
+    seed: int = 0,
+    *,
+    eta: float = 2.0,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """Nash mirror prox: x_{t+1/2} = step(x_t, P x_t), x_{t+1} = step(x_t, P x_{t+1/2}) with
+    ``mirror_step``; two preference queries per iteration."""
+    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
+    eta = _check_eta(eta)
+    xs = [x]
+    for _ in range(iterations):
+        half = mirror_step(x, oracle.win_rates(x), eta, beta, mu)
+        x = mirror_step(x, oracle.win_rates(half), eta, beta, mu)
+        xs.append(x)
+    return _finish(xs, history)
+
+
+def inpo_regression(
+    x: np.ndarray,
+    pairs: np.ndarray,
+    outcomes: np.ndarray,
+    eta: float,
+    beta: float,
+    mu: np.ndarray,
+    weights: np.ndarray | None = None,
+    ridge: float = 1e-6,
+) -> np.ndarray:
+    """Minimises INPO's loss over compared pairs (y, y') with outcomes l = 1[y preferred]:
+
+    sum_k w_k (theta_y - theta_y' - h_yy' - c (l_k - 1/2))^2,
+    h = (Δ log x + eta beta Δ log mu) / (1 + eta beta), c = eta / (1 + eta beta),
+
+    in the tabular logits theta (a graph-Laplacian least-squares problem; the ridge pins
+    candidates absent from the data to the prior); returns softmax(theta).
+    """
+    n = x.shape[0]
+    base = (np.log(np.maximum(x, TINY)) + eta * beta * np.log(mu)) / (1 + eta * beta)
+    c = eta / (1 + eta * beta)
+    w = np.ones(len(pairs)) if weights is None else weights
+    i, j = pairs[:, 0], pairs[:, 1]
+    laplacian = np.zeros((n, n))
+    np.add.at(laplacian, (i, i), w)
+    np.add.at(laplacian, (j, j), w)
+    np.add.at(laplacian, (i, j), -w)
+    np.add.at(laplacian, (j, i), -w)
+    target = np.zeros(n)
+    np.add.at(target, i, w * c * (outcomes - 0.5))
+    np.add.at(target, j, -w * c * (outcomes - 0.5))
+    d = np.linalg.solve(laplacian + ridge * np.eye(n), target)
+    return softmax(base + d)
+
+
+def inpo(
+    P,
+    iterations: int,
+    beta: float = 0.1,
+    seed: int = 0,
+    *,
+    eta: float = 1.0,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """INPO: each iteration draws ``samples`` pairs from x_t ⊗ x_t, queries their preferences
+    and fits x_{t+1} by ``inpo_regression``; with exact P the dataset is every pair weighted by
+    x_t ⊗ x_t with soft outcomes P (one query), and the fit is the mirror step itself."""
+    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
+    eta = _check_eta(eta)
+    n = P.shape[0]
+    every = np.array([(a, b) for a in range(n) for b in range(n)])
+    xs = [x]
+    for _ in range(iterations):
+        if samples is None:
+            oracle.queries += 1
+            weights = (x[:, None] * x[None, :]).ravel()
+            x = inpo_regression(x, every, P.ravel(), eta, beta, mu, weights=weights, ridge=1e-12)
+        else:
+            pairs = oracle.rng.choice(n, size=(samples, 2), p=x)
+            x = inpo_regression(x, pairs, oracle.compare(pairs[:, 0], pairs[:, 1]), eta, beta, mu)
+        xs.append(x)
+    return _finish(xs, history)
+
+
+def fit_bradley_terry(
+    pairs: np.ndarray, outcomes: np.ndarray, n: int, weights=None, ridge: float = 1e-3
+) -> np.ndarray:
+    """Maximum-likelihood Bradley-Terry scores (mean zero) from compared pairs with outcomes
+    1[first preferred] (soft outcomes allowed), with a small ridge for identifiability."""
+    w = np.ones(len(pairs)) if weights is None else weights
+    i, j = pairs[:, 0], pairs[:, 1]
+
+    def loss(s):
+        z = s[i] - s[j]
+        nll = -np.sum(
+            w * (outcomes * np.log(expit(z) + TINY) + (1 - outcomes) * np.log(expit(-z) + TINY))
+        )
+        residual = w * (expit(z) - outcomes)
+        grad = np.zeros(n)
+        np.add.at(grad, i, residual)
+        np.add.at(grad, j, -residual)
+        return nll + ridge * s @ s, grad + 2 * ridge * s
+
+    s = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B").x
+    return s - s.mean()
+
+
+def bt_reward_model(
+    P,
+    iterations: int,
+    beta: float = 0.0,
+    seed: int = 0,
+    *,
+    eta: float = 1.0,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """RLHF with a Bradley-Terry reward model: fit scores s on pairs drawn from the reference
+    (``samples`` comparisons, or every pair weighted by mu ⊗ mu with soft outcomes P), then
+    ``iterations`` KL-regularised mirror-ascent steps on the reward s (toward argmax s when
+    beta = 0; toward mu exp(s / beta) otherwise)."""
+    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
+    eta = _check_eta(eta)
+    n = P.shape[0]
+    if samples is None:
+        pairs = np.array([(a, b) for a in range(n) for b in range(n) if a != b])
+        s = fit_bradley_terry(
+            pairs, P[pairs[:, 0], pairs[:, 1]], n, weights=mu[pairs[:, 0]] * mu[pairs[:, 1]]
+        )
+    else:
+        pairs = oracle.rng.choice(n, size=(samples, 2), p=mu)
+        s = fit_bradley_terry(pairs, oracle.compare(pairs[:, 0], pairs[:, 1]), n)
+    xs = [x]
+    for _ in range(iterations):
+        x = mirror_step(x, s, eta, beta, mu)
+        xs.append(x)
+    return _finish(xs, history)
