@@ -1,0 +1,91 @@
+"""Driver models: IDM car following, MOBIL lane changing, and heterogeneous driver types.
+
+The Intelligent Driver Model (Treiber, Hennecke and Helbing 2000) gives a vehicle's acceleration
+from its speed ``v``, desired speed ``v0``, gap ``s`` and approach rate ``dv = v - v_leader``:
+
+    a_IDM = a (1 - (v / v0)^delta - (s*(v, dv) / s)^2),  s* = s0 + v T + v dv / (2 sqrt(a b)).
+
+MOBIL (Kesting, Treiber and Helbing 2007) changes lane when it is safe for the new follower
+(its braking stays below ``b_safe``) and the own gain plus ``politeness`` times the followers'
+gains exceeds a threshold.
+
+Each vehicle draws its parameters from a driver type (cautious, normal, aggressive) with
+log-normal noise; ``traffic="mild"`` or ``"chaotic"`` sets the mix of types and the noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+DELTA = 4.0
+B_SAFE = 4.0  # m/s^2, MOBIL's safe braking limit for the new follower
+B_MAX = 9.0  # m/s^2, physical braking limit
+FREE_GAP = 1e6
+
+DRIVER_TYPES = ("cautious", "normal", "aggressive")
+# Columns of a driver's parameter row.
+V0, HEADWAY, ACCEL, DECEL, MIN_GAP, POLITENESS, THRESHOLD, CRITICAL_GAP, LENGTH = range(9)
+PARAM_NAMES = (
+    "v0", "headway", "accel", "decel", "min_gap", "politeness", "threshold", "critical_gap",
+    "length",
+)
+# v0 is a fraction of the speed limit (capped at 1 so that speeds stay within limits).
+TYPE_PARAMS = np.array(
+    [
+        # v0    T    a    b    s0   p     a_thr  t_c  length
+        [0.80, 2.0, 1.0, 1.5, 3.0, 0.50, 0.30, 6.0, 4.5],  # cautious
+        [0.93, 1.5, 1.5, 2.0, 2.0, 0.25, 0.20, 4.5, 4.5],  # normal
+        [1.00, 1.0, 2.5, 3.0, 1.5, 0.00, 0.05, 3.0, 4.5],  # aggressive
+    ]
+)
+TRAFFIC_MIX = {
+    "mild": (np.array([0.3, 0.6, 0.1]), 0.05),
+    "chaotic": (np.array([0.1, 0.4, 0.5]), 0.20),
+}
+
+
+def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.ndarray, np.ndarray]:
+    """Driver types ``(n,)`` and parameters ``(n, 9)`` (columns ``PARAM_NAMES``) for ``n``
+    new vehicles."""
+    if traffic not in TRAFFIC_MIX:
+        raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
+    mix, noise = TRAFFIC_MIX[traffic]
+    kinds = rng.choice(len(DRIVER_TYPES), size=n, p=mix).astype(np.int8)
+    params = TYPE_PARAMS[kinds] * np.exp(noise * rng.standard_normal((n, TYPE_PARAMS.shape[1])))
+    params[:, V0] = np.minimum(params[:, V0], 1.0)
+    params[:, LENGTH] = TYPE_PARAMS[kinds, LENGTH]
+    return kinds, params
+
+
+@njit(cache=True)
+def idm(v: float, v0: float, gap: float, v_lead: float, params: np.ndarray, i: int) -> float:
+    """IDM acceleration of vehicle ``i`` (parameters ``params[:, i]``); free road when
+    ``gap >= FREE_GAP``."""
+    a = params[ACCEL, i]
+    free = 1.0 - (v / max(v0, 1e-3)) ** DELTA
+    if gap >= FREE_GAP:
+        return a * free
+    dynamic = v * params[HEADWAY, i] + v * (v - v_lead) / (2.0 * np.sqrt(a * params[DECEL, i]))
+    s_star = params[MIN_GAP, i] + max(0.0, dynamic)
+    return a * (free - (s_star / max(gap, 1e-3)) ** 2)
+
+
+def idm_reference(v, v0, gap, v_lead, params) -> np.ndarray:
+    """Vectorised NumPy IDM over arrays (``params`` is ``(9, n)``); same formula as :func:`idm`."""
+    a = params[ACCEL]
+    free = 1.0 - (v / np.maximum(v0, 1e-3)) ** DELTA
+    dynamic = v * params[HEADWAY] + v * (v - v_lead) / (2.0 * np.sqrt(a * params[DECEL]))
+    s_star = params[MIN_GAP] + np.maximum(0.0, dynamic)
+    interaction = np.where(gap >= FREE_GAP, 0.0, (s_star / np.maximum(gap, 1e-3)) ** 2)
+    return a * (free - interaction)
+
+
+@njit(cache=True)
+def mobil_gain(
+    self_gain: float, new_follower_gain: float, old_follower_gain: float,
+    params: np.ndarray, i: int,
+) -> float:
+    """MOBIL incentive of vehicle ``i`` minus its threshold; a change is wanted when positive."""
+    politeness = params[POLITENESS, i]
+    return self_gain + politeness * (new_follower_gain + old_follower_gain) - params[THRESHOLD, i]

@@ -1,0 +1,604 @@
+"""The traffic Markov game: controlled vehicles and signal controllers on a road network.
+
+Background vehicles follow IDM and MOBIL with per-driver parameters (``drivers.py``); the step
+is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
+
+- ``vehicle_j`` (a fixed pool of ``num_controlled`` ids): a controlled vehicle choosing a
+  meta-action each step, as in highway-env (Leurent 2018): keep, faster, slower (target speed
+  in quarters of the speed limit), lane left, lane right, and the turn (left, straight, right)
+  at the next junction. It enters on a source link when there is room and leaves the game when
+  it arrives at the network's edge or crashes, so ``agents`` changes during an episode.
+  Observation: the ``k_nearest`` vehicles' positions and velocities relative to it in its own
+  frame, then its own speed, lane, distance to the junction, light, conflict-zone state and
+  route options. Reward: ``speed_weight`` x progress (fraction of the speed limit) per step,
+  ``arrival_bonus`` on arrival, ``-collision_penalty`` on a crash.
+- ``signal_s`` (when ``control_signals``): picks the next phase of a signalised junction
+  (minimum green and yellow enforced, ``signals.py``). Observation: queue length (halting
+  vehicles over lane capacity) per approach, the current phase, yellow flag and green time.
+  Reward: ``-delay_weight`` x vehicle-seconds of delay on its approaches during the step.
+
+Actions that are illegal (no lane to the left, no right turn ahead, a phase change before the
+minimum green) are masked in ``{"observation", "action_mask"}`` and act as "keep" if taken.
+Metrics of the episode (``metrics()``) are in the final infos of every agent under "metrics".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium
+import networkx as nx
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from metagame.envs.traffic import core
+from metagame.envs.traffic.core import (
+    ACTIVE, ARRIVED, BOX, CRASHED, CTRL, DIST, FREE, FREE_TIME, GREEN, HOPS, KIND, LANE, NEXT,
+    POS, RES, SPEED, STATUS, T_ENTER, T_EXIT, TARGET, UID, YELLOW,
+)
+from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
+from metagame.envs.traffic.network import (
+    LANE_WIDTH, SCENARIOS, Network, compile_network, from_sumo,
+)
+from metagame.envs.traffic.signals import Signals
+
+KEEP, FASTER, SLOWER, LANE_LEFT, LANE_RIGHT, ROUTE_LEFT, ROUTE_STRAIGHT, ROUTE_RIGHT = range(8)
+ACTION_NAMES = (
+    "keep", "faster", "slower", "lane_left", "lane_right", "route_left", "route_straight",
+    "route_right",
+)
+NEIGHBOUR_FEATURES = 5  # presence, dx, dy, dvx, dvy (ego frame)
+EGO_FEATURES = 16
+SPEED_SCALE = 40.0  # m/s, normalises velocities
+SPEED_STEP = 0.25  # target speed step, fraction of the limit
+START_SPACING = 25.0  # m between background vehicles placed at reset
+
+
+class TrafficEnv(ParallelEnv):
+    """Road-network Markov game; see the module docstring."""
+
+    metadata = {"name": "traffic_v0", "render_modes": ["rgb_array", "human"], "render_fps": 10}
+
+    def __init__(
+        self,
+        scenario: Literal["intersection", "grid", "highway", "roundabout"] = "intersection",
+        network: nx.DiGraph | str | None = None,
+        num_controlled: int = 2,
+        control_signals: bool = False,
+        num_vehicles: int = 10,
+        inflow: float = 600.0,
+        traffic: Literal["mild", "chaotic"] = "mild",
+        grid_size: int = 3,
+        k_nearest: int = 5,
+        obs_range: float = 100.0,
+        max_steps: int = 100,
+        dt: float = 0.1,
+        substeps: int = 10,
+        min_green: float = 5.0,
+        yellow: float = 3.0,
+        green: float = 20.0,
+        speed_weight: float = 0.1,
+        arrival_bonus: float = 1.0,
+        collision_penalty: float = 5.0,
+        delay_weight: float = 0.01,
+        render_mode: Literal["rgb_array", "human"] | None = None,
+        seed: int | None = None,
+    ):
+        if network is None:
+            if scenario not in SCENARIOS:
+                raise ValueError(f"scenario must be one of {list(SCENARIOS)}, got {scenario!r}")
+            graph = SCENARIOS[scenario](grid_size) if scenario == "grid" else SCENARIOS[scenario]()
+            self.net: Network = compile_network(graph)
+        elif isinstance(network, str):
+            self.net = from_sumo(network)
+        else:
+            self.net = compile_network(network)
+        checks = {
+            "num_controlled": num_controlled >= 0, "num_vehicles": num_vehicles >= 0,
+            "inflow": inflow >= 0, "k_nearest": k_nearest >= 1, "obs_range": obs_range > 0,
+            "max_steps": max_steps >= 1, "dt": 0 < dt <= 1.0, "substeps": substeps >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"traffic: parameter {name!r} out of range: {locals()[name]!r}")
+        if traffic not in ("mild", "chaotic"):
+            raise ValueError(f"traffic must be 'mild' or 'chaotic', got {traffic!r}")
+        if control_signals and len(self.net.signal_nodes) == 0:
+            raise ValueError("control_signals=True but the network has no signalised junction")
+        self.scenario = scenario if network is None else "custom"
+        self.num_controlled = num_controlled
+        self.control_signals = control_signals
+        self.num_vehicles = num_vehicles
+        self.inflow = inflow
+        self.traffic = traffic
+        self.k_nearest = k_nearest
+        self.obs_range = obs_range
+        self.max_steps = max_steps
+        self.dt = dt
+        self.substeps = substeps
+        self.step_time = dt * substeps
+        self.weights = (speed_weight, arrival_bonus, collision_penalty, delay_weight)
+        self.render_mode = render_mode
+        self._seed = seed
+        self._kernel_net = self.net.kernel_arrays()
+        self.signals = Signals(self.net.signal_phases, self.net.num_links, self.step_time,
+                               min_green, yellow, green)
+        self._routes = self._route_table()
+        self._slots = self._start_slots()
+        if num_vehicles > len(self._slots):
+            raise ValueError(
+                f"num_vehicles={num_vehicles} exceeds the {len(self._slots)} start positions of "
+                f"this network ({START_SPACING:.0f} m apart)"
+            )
+        self.vehicle_agents = [f"vehicle_{j}" for j in range(num_controlled)]
+        num_signals = len(self.net.signal_nodes) if control_signals else 0
+        self.signal_agents = [f"signal_{s}" for s in range(num_signals)]
+        self.possible_agents = self.vehicle_agents + self.signal_agents
+        self._max_in = max(
+            [int(np.diff(self.net.node_in_ptr)[n]) for n in self.net.signal_nodes] or [1]
+        )
+        self._max_phases = max([len(p) for p in self.net.signal_phases] or [1])
+        self._spaces = self._build_spaces()
+        self._renderer = None
+        self.agents: list[str] = []
+        self.reset(seed=seed)
+
+    # ----------------------------------------------------------------------------- spaces
+
+    def _build_spaces(self) -> dict[str, tuple[gymnasium.Space, gymnasium.Space]]:
+        vehicle_dim = self.k_nearest * NEIGHBOUR_FEATURES + EGO_FEATURES
+        signal_dim = self._max_in + self._max_phases + 2
+        spaces = {}
+        for agent in self.possible_agents:
+            dim, n = (vehicle_dim, 8) if agent.startswith("vehicle") else (
+                signal_dim, self._max_phases)
+            obs = gymnasium.spaces.Dict({
+                "observation": gymnasium.spaces.Box(-1.0, 1.0, (dim,), np.float32),
+                "action_mask": gymnasium.spaces.Box(0, 1, (n,), np.int8),
+            })
+            spaces[agent] = (obs, gymnasium.spaces.Discrete(n))
+        return spaces
+
+    def observation_space(self, agent: str) -> gymnasium.Space:
+        return self._spaces[agent][0]
+
+    def action_space(self, agent: str) -> gymnasium.Space:
+        return self._spaces[agent][1]
+
+    # ----------------------------------------------------------------------------- setup
+
+    def _route_table(self) -> np.ndarray:
+        """``routes[link, turn]``: the out-link taking that turn after ``link`` (-1 none)."""
+        net = self.net
+        routes = np.full((net.num_links, 3), -1, dtype=np.int64)
+        for a in range(net.num_links):
+            node = net.link_nodes[a, 1]
+            for o in net.node_out[net.node_out_ptr[node]:net.node_out_ptr[node + 1]]:
+                turn = net.conn_turn[a, o]
+                if turn >= 0 and routes[a, turn] < 0:
+                    routes[a, turn] = o
+        return routes
+
+    def _start_slots(self) -> np.ndarray:
+        """Start positions ``(lane, pos)`` for background vehicles, ``START_SPACING`` apart
+        (the first slot of each source link is left free for entering vehicles)."""
+        net = self.net
+        slots = []
+        sources = set(net.source_links.tolist())
+        for lane in range(net.num_lanes):
+            link = net.lane_link[lane]
+            first = 2 if link in sources else 1
+            count = int((net.link_length[link] - 5.0) // START_SPACING)
+            slots += [(lane, k * START_SPACING) for k in range(first, count + 1)]
+        return np.array(slots, dtype=float).reshape(-1, 2)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._seed = seed
+        self.rng = np.random.default_rng(self._seed)
+        self.t = 0.0
+        self.steps = 0
+        capacity = max(64, 2 * (self.num_vehicles + self.num_controlled))
+        self.ints, self.floats, self.params = core.empty_state(capacity)
+        self._next_uid = 0
+        self.totals = np.zeros(2)  # vehicle-seconds, vehicle-metres
+        self.link_delay = np.zeros(self.net.num_links)
+        self.counts = {"entered": 0, "arrived": 0, "crashed": 0}
+        self._travel = [0.0, 0.0]  # sums over arrived vehicles: travel time, delay
+        self.signals.reset()
+        self._agent_slot = np.full(self.num_controlled, -1, dtype=np.int64)
+        self._agent_state = np.zeros(self.num_controlled, dtype=np.int64)  # 0 pending 1 in 2 out
+        self._agent_times = np.zeros((self.num_controlled, 2))  # enter, exit
+        self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
+        self._light = self.signals.lights()
+        self._place_background()
+        self._spawn_controlled()
+        self.agents = [a for a in self.possible_agents if self._is_live(a)]
+        return self._observe(self.agents), {a: {} for a in self.agents}
+
+    def _is_live(self, agent: str) -> bool:
+        if agent.startswith("signal"):
+            return self.steps < self.max_steps
+        return self._agent_state[int(agent.split("_")[1])] == 1
+
+    def _free_slot(self) -> int:
+        free = np.flatnonzero(self.ints[STATUS] == FREE)
+        if len(free):
+            return int(free[0])
+        old = self.ints.shape[1]
+        ints, floats, params = core.empty_state(2 * old)
+        ints[:, :old], floats[:, :old], params[:, :old] = self.ints, self.floats, self.params
+        self.ints, self.floats, self.params = ints, floats, params
+        return old
+
+    def _add_vehicle(self, lane: int, pos: float, speed: float, agent: int) -> int:
+        kind, p = sample_drivers(self.rng, 1, self.traffic)
+        i = self._free_slot()
+        link = self.net.lane_link[lane]
+        self.ints[:, i] = -1
+        self.ints[[STATUS, LANE, CTRL, HOPS, UID, KIND], i] = (
+            ACTIVE, lane, agent, 0, self._next_uid, kind[0])
+        self.floats[:, i] = 0.0
+        self.params[:, i] = p[0]
+        self.floats[POS, i] = pos
+        limit = self.net.link_speed[link]
+        self.floats[FREE_TIME, i] = -pos / limit  # free-flow time from here, not the link start
+        self.floats[SPEED, i] = min(speed, self.params[V0, i] * limit)
+        self.floats[TARGET, i] = 0.75
+        self.floats[T_ENTER, i] = self.t
+        self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
+        self._next_uid += 1
+        self.counts["entered"] += 1
+        return i
+
+    def _place_background(self) -> None:
+        net = self.net
+        chosen = np.sort(self.rng.choice(len(self._slots), self.num_vehicles, replace=False))
+        for lane, pos in self._slots[chosen]:
+            lane = int(lane)
+            i = self._add_vehicle(lane, pos, np.inf, -1)
+            b, s0, length = self.params[DECEL, i], self.params[MIN_GAP, i], self.params[LENGTH, i]
+            room = START_SPACING - length - s0
+            link = net.lane_link[lane]
+            node = net.link_nodes[link, 1]
+            nl = core.next_lane(lane, self.ints[NEXT, i], net.lane_link, net.lane_index,
+                                net.link_lanes, net.link_lane0, net.conn_offset)
+            if nl == core.DEAD_END or net.node_box[node] or self.signals.controlled_links[link]:
+                room = min(room, net.link_length[link] - pos - s0)
+            self.floats[SPEED, i] = min(self.floats[SPEED, i], np.sqrt(2 * b * max(room, 0.0)))
+
+    def _entry_room(self, lane: int) -> tuple[float, float]:
+        """Free length at the start of ``lane`` and the speed of its last vehicle."""
+        on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
+        if len(on_lane) == 0:
+            return np.inf, 0.0
+        j = on_lane[np.argmin(self.floats[POS, on_lane])]
+        return self.floats[POS, j] - self.params[LENGTH, j], self.floats[SPEED, j]
+
+    def _try_enter(self, link: int, agent: int) -> bool:
+        net = self.net
+        lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
+        room, _ = self._entry_room(lane)
+        if room < 20.0:
+            return False
+        i = self._add_vehicle(lane, 5.0, np.inf, agent)
+        safe = np.sqrt(2 * self.params[DECEL, i] * max(room - 5.0 - self.params[MIN_GAP, i], 0))
+        self.floats[SPEED, i] = min(self.floats[SPEED, i], safe)
+        if agent >= 0:
+            self._agent_slot[agent] = i
+            self._agent_state[agent] = 1
+            self._agent_times[agent, 0] = self.t
+            self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
+        return True
+
+    def _spawn_controlled(self) -> list[int]:
+        """Pending controlled vehicles enter at random sources with room, at most one per
+        source a step."""
+        sources = list(self.rng.permutation(self.net.source_links))
+        entered = []
+        for agent in np.flatnonzero(self._agent_state == 0):
+            while sources:
+                if self._try_enter(int(sources.pop()), int(agent)):
+                    entered.append(int(agent))
+                    break
+        return entered
+
+    def _spawn_background(self) -> None:
+        p = min(self.inflow * self.step_time / 3600.0, 1.0)
+        for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
+            self._try_enter(int(link), -1)
+
+    # ----------------------------------------------------------------------------- step
+
+    def _apply_vehicle_action(self, agent: int, action: int, mask: np.ndarray) -> None:
+        i = self._agent_slot[agent]
+        if not mask[action]:
+            return
+        if action == FASTER:
+            self.floats[TARGET, i] = min(self.floats[TARGET, i] + SPEED_STEP, 1.0)
+        elif action == SLOWER:
+            self.floats[TARGET, i] = max(self.floats[TARGET, i] - SPEED_STEP, 0.0)
+        elif action in (LANE_LEFT, LANE_RIGHT):
+            self.ints[LANE, i] += 1 if action == LANE_LEFT else -1
+        elif action >= ROUTE_LEFT:
+            link = self.net.lane_link[self.ints[LANE, i]]
+            self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
+
+    def _vehicle_mask(self, i: int) -> np.ndarray:
+        net = self.net
+        lane = self.ints[LANE, i]
+        link = net.lane_link[lane]
+        index = net.lane_index[lane]
+        free_of_box = self.ints[BOX, i] < 0
+        mask = np.zeros(8, dtype=np.int8)
+        mask[KEEP] = 1
+        mask[FASTER] = self.floats[TARGET, i] < 1.0
+        mask[SLOWER] = self.floats[TARGET, i] > 0.0
+        mask[LANE_LEFT] = free_of_box and index + 1 < net.link_lanes[link]
+        mask[LANE_RIGHT] = free_of_box and index > 0
+        mask[ROUTE_LEFT:] = self._routes[link] >= 0
+        return mask
+
+    def _signal_mask(self, s: int) -> np.ndarray:
+        mask = np.zeros(self._max_phases, dtype=np.int8)
+        if self.signals.can_switch()[s]:
+            mask[: self.signals.num_phases[s]] = 1
+        else:
+            mask[self.signals.phase[s]] = 1
+        return mask
+
+    def step(self, actions: dict[str, Any]):
+        live = list(self.agents)
+        wanted = np.full(len(self.net.signal_nodes), -1, dtype=np.int64)
+        for agent, action in actions.items():
+            if agent not in live:
+                raise ValueError(f"traffic: action for {agent!r}, which is not a live agent")
+            action = int(action)
+            kind, index = agent.split("_")
+            index = int(index)
+            n = self.action_space(agent).n
+            if not 0 <= action < n:
+                raise ValueError(f"traffic: action {action} of {agent!r} outside [0, {n})")
+            if kind == "vehicle":
+                self._apply_vehicle_action(index, action,
+                                           self._vehicle_mask(self._agent_slot[index]))
+            elif self._signal_mask(index)[action]:
+                wanted[index] = action
+        self.signals.request(wanted)
+        light = self.signals.lights()
+        self.link_delay[:] = 0.0
+        dist_before = self.floats[DIST].copy()
+        core.simulate(self.ints, self.floats, self.params, light, self._kernel_net, self.t,
+                      self.dt, self.substeps, self.totals, self.link_delay)
+        self.t += self.step_time
+        self.steps += 1
+        self.signals.advance()
+        self._light = light
+
+        rewards = {a: 0.0 for a in live}
+        terminations = {a: False for a in live}
+        speed_w, arrival, collision, delay_w = self.weights
+        for agent in np.flatnonzero(self._agent_state == 1):
+            i = self._agent_slot[agent]
+            name = f"vehicle_{agent}"
+            link = self.net.lane_link[self.ints[LANE, i]]
+            progress = (self.floats[DIST, i] - dist_before[i]) / (
+                self.net.link_speed[link] * self.step_time)
+            rewards[name] = speed_w * float(min(progress, 1.0))
+            status = self.ints[STATUS, i]
+            if status in (ARRIVED, CRASHED):
+                rewards[name] += arrival if status == ARRIVED else -collision
+                terminations[name] = True
+                self._agent_state[agent] = 2
+                self._agent_outcome[agent] = status
+                self._agent_times[agent, 1] = self.floats[T_EXIT, i]
+        for s, name in enumerate(self.signal_agents):
+            node = self.net.signal_nodes[s]
+            ins = self.net.node_in[self.net.node_in_ptr[node]:self.net.node_in_ptr[node + 1]]
+            rewards[name] = -delay_w * float(self.link_delay[ins].sum())
+        self._retire()
+        self._spawn_background()
+        self._spawn_controlled()
+
+        truncated = self.steps >= self.max_steps
+        truncations = {a: truncated and not terminations[a] for a in live}
+        self.agents = [a for a in self.possible_agents if self._is_live(a) and not truncated]
+        infos: dict[str, dict] = {a: {} for a in live}
+        for a in live:
+            if a.startswith("vehicle") and terminations[a]:
+                j = int(a.split("_")[1])
+                infos[a].update(arrived=bool(self._agent_outcome[j] == ARRIVED),
+                                crashed=bool(self._agent_outcome[j] == CRASHED))
+        if not self.agents:
+            metrics = self.metrics()
+            for a in live:
+                infos[a]["metrics"] = metrics
+        observations = self._observe(live, done=terminations)
+        for a in self.agents:
+            if a not in observations:
+                observations[a] = self._observe([a])[a]
+                rewards[a], terminations[a], truncations[a], infos[a] = 0.0, False, False, {}
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _retire(self) -> None:
+        """Books arrived and crashed vehicles into the metrics and frees their slots."""
+        gone = np.flatnonzero((self.ints[STATUS] == ARRIVED) | (self.ints[STATUS] == CRASHED))
+        arrived = gone[self.ints[STATUS, gone] == ARRIVED]
+        travel = self.floats[T_EXIT, arrived] - self.floats[T_ENTER, arrived]
+        self._travel[0] += float(travel.sum())
+        self._travel[1] += float((travel - self.floats[FREE_TIME, arrived]).sum())
+        self.counts["arrived"] += len(arrived)
+        self.counts["crashed"] += len(gone) - len(arrived)
+        self.ints[STATUS, gone] = FREE
+
+    # ----------------------------------------------------------------------------- observe
+
+    def world_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Active slots, their centre points ``(n, 2)`` and unit headings ``(n, 2)``."""
+        net = self.net
+        idx = np.flatnonzero(self.ints[STATUS] == ACTIVE)
+        lane = self.ints[LANE, idx]
+        link = net.lane_link[lane]
+        a, b = net.node_xy[net.link_nodes[link, 0]], net.node_xy[net.link_nodes[link, 1]]
+        seg = b - a
+        seg_len = np.hypot(seg[:, 0], seg[:, 1])[:, None]
+        heading = seg / seg_len
+        right = np.stack([heading[:, 1], -heading[:, 0]], axis=1)
+        along = (self.floats[POS, idx] - 0.5 * self.params[LENGTH, idx]) / net.link_length[link]
+        offset = (net.link_lanes[link] - net.lane_index[lane] - 0.5) * LANE_WIDTH
+        xy = a + seg * along[:, None] + right * offset[:, None]
+        return idx, xy, heading
+
+    def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
+        out = {}
+        vehicles = [a for a in agents if a.startswith("vehicle")]
+        if vehicles:
+            idx, xy, heading = self.world_positions()
+            where = np.full(self.ints.shape[1], -1, dtype=np.int64)
+            where[idx] = np.arange(len(idx))
+            velocity = heading * self.floats[SPEED, idx][:, None]
+            holders = self._holders()
+            for a in vehicles:
+                if done is not None and done.get(a, False):
+                    out[a] = self._zero_obs(a)
+                    continue
+                i = self._agent_slot[int(a.split("_")[1])]
+                out[a] = {
+                    "observation": self._vehicle_features(i, where[i], idx, xy, heading,
+                                                          velocity, holders),
+                    "action_mask": self._vehicle_mask(i),
+                }
+        for a in agents:
+            if a.startswith("signal"):
+                s = int(a.split("_")[1])
+                out[a] = {"observation": self._signal_features(s), "action_mask":
+                          self._signal_mask(s)}
+        return out
+
+    def _zero_obs(self, agent: str) -> dict:
+        space = self.observation_space(agent)
+        mask = np.zeros(space["action_mask"].shape, dtype=np.int8)
+        mask[0] = 1
+        return {"observation": np.zeros(space["observation"].shape, np.float32),
+                "action_mask": mask}
+
+    def _holders(self) -> np.ndarray:
+        """Vehicles holding each approach's conflict zone (reserved or inside)."""
+        net = self.net
+        active = self.ints[STATUS] == ACTIVE
+        res = active & (self.ints[RES] >= 0)
+        box = active & (self.ints[BOX] >= 0)
+        links = np.concatenate([net.lane_link[self.ints[LANE, res]], self.ints[core.FROM, box]])
+        return np.bincount(links, minlength=net.num_links)
+
+    def _vehicle_features(self, i, row, idx, xy, heading, velocity, holders) -> np.ndarray:
+        net = self.net
+        k = self.k_nearest
+        h = heading[row]
+        rot = np.array([[h[0], h[1]], [-h[1], h[0]]])  # world -> ego (x forward, y left)
+        rel = (xy - xy[row]) @ rot.T
+        dist = np.hypot(rel[:, 0], rel[:, 1])
+        dist[row] = np.inf
+        near = np.flatnonzero(dist <= self.obs_range)
+        near = near[np.lexsort((near, dist[near]))][:k]
+        feats = np.zeros((k, NEIGHBOUR_FEATURES))
+        feats[: len(near), 0] = 1.0
+        feats[: len(near), 1:3] = rel[near] / self.obs_range
+        feats[: len(near), 3:5] = ((velocity[near] - velocity[row]) @ rot.T) / SPEED_SCALE
+        lane = self.ints[LANE, i]
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        limit = net.link_speed[link]
+        light = self._light[link]
+        ins = net.node_in[net.node_in_ptr[node]:net.node_in_ptr[node + 1]]
+        occupied = bool(np.any(holders[ins] * net.link_conflict[link, ins]))
+        nxt = self.ints[NEXT, i]
+        chosen = np.zeros(3)
+        if nxt >= 0:
+            chosen[net.conn_turn[link, nxt]] = 1.0
+        ego = np.concatenate([
+            [self.floats[SPEED, i] / limit, self.floats[TARGET, i],
+             net.lane_index[lane] / max(net.link_lanes[link] - 1, 1),
+             min(net.link_lanes[link] / 4.0, 1.0),
+             min((net.link_length[link] - self.floats[POS, i]) / self.obs_range, 1.0),
+             min(limit / SPEED_SCALE, 1.0),
+             {GREEN: 1.0, YELLOW: 0.5}.get(int(light), 0.0),
+             float(net.node_box[node]), float(occupied)],
+            self._routes[link] >= 0, chosen, [float(nxt < 0)],
+        ])
+        return np.clip(np.concatenate([feats.ravel(), ego]), -1.0, 1.0).astype(np.float32)
+
+    def _signal_features(self, s: int) -> np.ndarray:
+        net = self.net
+        node = net.signal_nodes[s]
+        ins = net.node_in[net.node_in_ptr[node]:net.node_in_ptr[node + 1]]
+        active = self.ints[STATUS] == ACTIVE
+        halting = active & (self.floats[SPEED] < 1.0)
+        links = net.lane_link[self.ints[LANE, halting]]
+        queue = np.bincount(links, minlength=net.num_links)[ins]
+        capacity = net.link_lanes[ins] * net.link_length[ins] / 7.5
+        feats = np.zeros(self._max_in + self._max_phases + 2)
+        feats[: len(ins)] = np.minimum(queue / capacity, 1.0)
+        feats[self._max_in + self.signals.phase[s]] = 1.0
+        feats[-2] = float(self.signals.yellow_left[s] > 0)
+        feats[-1] = min(self.signals.elapsed[s] / max(self.signals.green, 1), 1.0)
+        return feats.astype(np.float32)
+
+    # ----------------------------------------------------------------------------- metrics
+
+    def num_present(self) -> int:
+        return int(np.sum(self.ints[STATUS] == ACTIVE))
+
+    def metrics(self) -> dict[str, float]:
+        """Episode metrics so far. Success rate, collision rate and survival time are over the
+        controlled vehicles that entered (over all vehicles when none is controlled); the
+        rest over all vehicles. Undefined means are 0."""
+        entered_ctrl = self._agent_state > 0
+        n_ctrl = int(entered_ctrl.sum())
+        if self.num_controlled > 0:
+            arrived = int(np.sum(self._agent_outcome == ARRIVED))
+            crashed = int(np.sum(self._agent_outcome == CRASHED))
+            ends = np.where(self._agent_state == 2, self._agent_times[:, 1], self.t)
+            survival = float(np.mean((ends - self._agent_times[:, 0])[entered_ctrl])) if (
+                n_ctrl) else 0.0
+            denominator = n_ctrl
+        else:
+            arrived, crashed = self.counts["arrived"], self.counts["crashed"]
+            survival = self.t
+            denominator = self.counts["entered"]
+        n_arrived = self.counts["arrived"]
+        return {
+            "success_rate": arrived / denominator if denominator else 0.0,
+            "collision_rate": crashed / denominator if denominator else 0.0,
+            "survival_time": survival,
+            "mean_speed": self.totals[1] / self.totals[0] if self.totals[0] > 0 else 0.0,
+            "throughput": n_arrived / self.t * 3600.0 if self.t > 0 else 0.0,
+            "mean_travel_time": self._travel[0] / n_arrived if n_arrived else 0.0,
+            "delay": self._travel[1] / n_arrived if n_arrived else 0.0,
+            "entered": float(self.counts["entered"]),
+            "arrived": float(n_arrived),
+            "crashed": float(self.counts["crashed"]),
+            "present": float(self.num_present()),
+        }
+
+    # ----------------------------------------------------------------------------- render
+
+    def render(self):
+        if self.render_mode is None:
+            return None
+        from metagame.envs.traffic.render import TrafficRenderer
+
+        if self._renderer is None:
+            self._renderer = TrafficRenderer(self)
+        frame = self._renderer.frame()
+        if self.render_mode == "human":
+            self._renderer.show(frame)
+            return None
+        return frame
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,342 @@
+"""Road networks: a networkx DiGraph of directed links, compiled to flat arrays for the kernels.
+
+A node is a point in the plane (attribute ``pos=(x, y)`` in metres): a junction, a merge, or a
+boundary point where vehicles enter and leave. A directed edge ``(u, v)`` is a link carrying
+``lanes`` parallel lanes (lane 0 is the rightmost, right-hand traffic) with a ``length`` (default:
+the straight-line distance), a ``speed`` limit in m/s, a right-of-way ``priority`` (higher goes
+first at unsignalised junctions) and optional ``offsets`` ``{u_prev: k}``: lane ``i`` of the link
+``(u_prev, u)`` continues on lane ``i + k`` of this link (out of range: the lane ends and its
+vehicles must change lanes before the end, as on an on-ramp's acceleration lane).
+
+A node whose incoming links conflict (two approaches that can reach the same lane, or a crossing
+with several exits) has a *conflict zone* ("box") of ``box_length`` metres past the stop line: a
+vehicle reserves it before entering and only one approach holds it at a time, as in reservation
+based intersection control (Dresner and Stone 2008). A node with ``phases`` (a list of phases,
+each a list of predecessor nodes whose links are green) is signalised.
+
+Built-in scenarios (:func:`scenario`): ``"intersection"`` (unsignalised four-way, major east-west
+road), ``"grid"`` (k x k signalised junctions), ``"highway"`` (three lanes with an on-ramp and an
+acceleration lane), ``"roundabout"`` (one-lane ring with four arms). :func:`from_sumo` reads a
+SUMO ``.net.xml`` through sumolib when it is installed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+LANE_WIDTH = 3.5
+NO_LINK = -1
+
+# Turn classes of a connection (in-link -> out-link), from the heading change.
+LEFT, STRAIGHT, RIGHT = 0, 1, 2
+TURN_NAMES = ("left", "straight", "right")
+
+
+@dataclass(frozen=True)
+class Network:
+    """A road network compiled to arrays (links, lanes, connections, conflicts, signals)."""
+
+    graph: nx.DiGraph
+    nodes: list
+    node_xy: np.ndarray  # (n_nodes, 2)
+    link_nodes: np.ndarray  # (n_links, 2) int32: from, to
+    link_length: np.ndarray  # (n_links,)
+    link_speed: np.ndarray  # (n_links,)
+    link_lanes: np.ndarray  # (n_links,) int32
+    link_lane0: np.ndarray  # (n_links,) int32: global id of lane 0
+    link_priority: np.ndarray  # (n_links,) int32
+    lane_link: np.ndarray  # (n_lanes,) int32
+    lane_index: np.ndarray  # (n_lanes,) int32
+    conn_offset: np.ndarray  # (n_links, n_links) int32, lane offset; big sentinel if no connection
+    conn_turn: np.ndarray  # (n_links, n_links) int8: LEFT/STRAIGHT/RIGHT, -1 no connection
+    link_conflict: np.ndarray  # (n_links, n_links) bool, for in-links of one node
+    node_box: np.ndarray  # (n_nodes,) bool: node has a conflict zone
+    box_length: float
+    source_links: np.ndarray  # links vehicles enter on
+    signal_nodes: np.ndarray  # (n_signals,) node ids
+    signal_phases: list  # per signal: list of arrays of green in-link ids
+    node_in_ptr: np.ndarray  # CSR of in-links per node
+    node_in: np.ndarray
+    node_out_ptr: np.ndarray  # CSR of out-links per node
+    node_out: np.ndarray
+    lane_pred_ptr: np.ndarray  # CSR of lanes that continue onto each lane
+    lane_pred: np.ndarray
+
+    @property
+    def num_links(self) -> int:
+        return len(self.link_length)
+
+    @property
+    def num_lanes(self) -> int:
+        return len(self.lane_link)
+
+    def link_id(self, u, v) -> int:
+        return int(self.graph.edges[u, v]["id"])
+
+    def kernel_arrays(self) -> tuple:
+        """The arrays the Numba kernels read, in the order ``core.py`` unpacks them."""
+        return (
+            self.link_nodes, self.link_length, self.link_speed, self.link_lanes, self.link_lane0,
+            self.link_priority, self.lane_link, self.lane_index, self.conn_offset, self.conn_turn,
+            self.link_conflict, self.node_box, self.node_in_ptr, self.node_in, self.node_out_ptr,
+            self.node_out, self.lane_pred_ptr, self.lane_pred, self.box_length,
+        )
+
+
+def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    ptr = np.zeros(len(groups) + 1, dtype=np.int32)
+    ptr[1:] = np.cumsum([len(g) for g in groups])
+    flat = np.array([x for g in groups for x in g], dtype=np.int32)
+    return ptr, flat
+
+
+NO_CONNECTION = 1 << 20
+
+
+def _heading(xy: np.ndarray, a: int, b: int) -> np.ndarray:
+    d = xy[b] - xy[a]
+    return d / max(float(np.hypot(*d)), 1e-9)
+
+
+def _turn(h_in: np.ndarray, h_out: np.ndarray) -> int:
+    angle = math.atan2(h_in[0] * h_out[1] - h_in[1] * h_out[0], float(h_in @ h_out))
+    if abs(angle) > 5 * math.pi / 6:
+        return -1  # U-turn: never taken
+    if angle > math.pi / 6:
+        return LEFT
+    if angle < -math.pi / 6:
+        return RIGHT
+    return STRAIGHT
+
+
+def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
+    """Validates a road graph and compiles it to arrays; raises ValueError naming the problem."""
+    if not isinstance(graph, nx.DiGraph) or isinstance(graph, nx.MultiDiGraph):
+        raise ValueError(f"network must be a networkx DiGraph, got {type(graph).__name__}")
+    if graph.number_of_edges() == 0:
+        raise ValueError("network has no links (edges)")
+    graph = graph.copy()
+    nodes = list(graph.nodes)
+    index = {n: i for i, n in enumerate(nodes)}
+    xy = np.zeros((len(nodes), 2))
+    for n in nodes:
+        pos = graph.nodes[n].get("pos")
+        if pos is None or len(pos) != 2 or not np.all(np.isfinite(pos)):
+            raise ValueError(f"node {n!r} needs a finite 'pos' attribute (x, y)")
+        xy[index[n]] = pos
+    edges = list(graph.edges)
+    n_links = len(edges)
+    link_nodes = np.array([(index[u], index[v]) for u, v in edges], dtype=np.int32)
+    length = np.zeros(n_links)
+    speed = np.zeros(n_links)
+    lanes = np.zeros(n_links, dtype=np.int32)
+    priority = np.zeros(n_links, dtype=np.int32)
+    for k, (u, v) in enumerate(edges):
+        data = graph.edges[u, v]
+        data["id"] = k
+        length[k] = float(data.get("length", np.hypot(*(xy[index[v]] - xy[index[u]]))))
+        speed[k] = float(data.get("speed", 13.89))
+        lanes[k] = int(data.get("lanes", 1))
+        priority[k] = int(data.get("priority", 0))
+        if not length[k] >= 20.0:
+            raise ValueError(f"link {(u, v)!r} has length {length[k]:.1f} m; links need >= 20 m")
+        if not 0.0 < speed[k] <= 70.0:
+            raise ValueError(f"link {(u, v)!r} has speed limit {speed[k]} m/s; need (0, 70]")
+        if lanes[k] < 1:
+            raise ValueError(f"link {(u, v)!r} has {lanes[k]} lanes; need >= 1")
+    lane0 = np.concatenate([[0], np.cumsum(lanes)[:-1]]).astype(np.int32)
+    lane_link = np.repeat(np.arange(n_links, dtype=np.int32), lanes)
+    lane_index = (np.arange(len(lane_link)) - lane0[lane_link]).astype(np.int32)
+
+    conn_offset = np.full((n_links, n_links), NO_CONNECTION, dtype=np.int32)
+    conn_turn = np.full((n_links, n_links), -1, dtype=np.int8)
+    for a, (u, v) in enumerate(edges):
+        h_in = _heading(xy, index[u], index[v])
+        for w in graph.successors(v):
+            b = graph.edges[v, w]["id"]
+            turn = _turn(h_in, _heading(xy, index[v], index[w]))
+            if turn < 0:
+                continue
+            conn_turn[a, b] = turn
+            conn_offset[a, b] = int(graph.edges[v, w].get("offsets", {}).get(u, 0))
+
+    conflict = np.zeros((n_links, n_links), dtype=bool)
+    box = np.zeros(len(nodes), dtype=bool)
+    for v in nodes:
+        ins = [graph.edges[u, v]["id"] for u in graph.predecessors(v)]
+        outs = [graph.edges[v, w]["id"] for w in graph.successors(v)]
+        for i, a in enumerate(ins):
+            for b in ins[i + 1 :]:
+                if _conflicting(a, b, outs, conn_offset, lanes):
+                    conflict[a, b] = conflict[b, a] = True
+                    box[index[v]] = True
+
+    # A link is a source when nothing but its own reverse leads into it.
+    sources = [
+        k
+        for k, (u, v) in enumerate(edges)
+        if not np.any(conn_turn[:, k] >= 0)
+    ]
+    if not sources:
+        raise ValueError("network has no source link (a link no other link leads into)")
+
+    signal_nodes, signal_phases = [], []
+    for v in nodes:
+        phases = graph.nodes[v].get("phases")
+        if phases is None:
+            continue
+        groups = []
+        for phase in phases:
+            ids = []
+            for u in phase:
+                if not graph.has_edge(u, v):
+                    raise ValueError(f"signal at {v!r}: phase names {u!r}, which has no link to it")
+                ids.append(graph.edges[u, v]["id"])
+            groups.append(np.array(ids, dtype=np.int32))
+        if len(groups) < 2:
+            raise ValueError(f"signal at {v!r} needs at least two phases, got {len(groups)}")
+        signal_nodes.append(index[v])
+        signal_phases.append(groups)
+
+    node_in_ptr, node_in = _csr([[graph.edges[u, v]["id"] for u in graph.predecessors(v)]
+                                 for v in nodes])
+    node_out_ptr, node_out = _csr([[graph.edges[v, w]["id"] for w in graph.successors(v)]
+                                   for v in nodes])
+    preds: list[list[int]] = [[] for _ in range(len(lane_link))]
+    for a, b in zip(*np.nonzero(conn_turn >= 0)):
+        for i in range(lanes[a]):
+            j = i + conn_offset[a, b]
+            if 0 <= j < lanes[b]:
+                preds[lane0[b] + j].append(int(lane0[a] + i))
+    lane_pred_ptr, lane_pred = _csr(preds)
+    if box_length + 5.0 > length.min():
+        raise ValueError(f"box_length {box_length} m must be at least 5 m below the shortest link")
+
+    return Network(
+        node_in_ptr=node_in_ptr, node_in=node_in, node_out_ptr=node_out_ptr, node_out=node_out,
+        lane_pred_ptr=lane_pred_ptr, lane_pred=lane_pred,
+        graph=graph, nodes=nodes, node_xy=xy, link_nodes=link_nodes, link_length=length,
+        link_speed=speed, link_lanes=lanes, link_lane0=lane0, link_priority=priority,
+        lane_link=lane_link, lane_index=lane_index, conn_offset=conn_offset, conn_turn=conn_turn,
+        link_conflict=conflict, node_box=box, box_length=float(box_length),
+        source_links=np.array(sources, dtype=np.int32),
+        signal_nodes=np.array(signal_nodes, dtype=np.int32), signal_phases=signal_phases,
+    )
+
+
+def _conflicting(a: int, b: int, outs: list, conn_offset: np.ndarray, lanes: np.ndarray) -> bool:
+    """Two approaches conflict at a crossing (several exits) or when they share a target lane."""
+    exits_a = [o for o in outs if conn_offset[a, o] != NO_CONNECTION]
+    exits_b = [o for o in outs if conn_offset[b, o] != NO_CONNECTION]
+    if len(set(exits_a) | set(exits_b)) > 1:
+        return True
+    for o in set(exits_a) & set(exits_b):
+        ta = {i + conn_offset[a, o] for i in range(lanes[a])}
+        tb = {i + conn_offset[b, o] for i in range(lanes[b])}
+        if ta & tb & set(range(lanes[o])):
+            return True
+    return False
+
+
+def _two_way(g: nx.DiGraph, a, b, **attrs) -> None:
+    g.add_edge(a, b, **attrs)
+    g.add_edge(b, a, **attrs)
+
+
+def intersection(arm: float = 120.0, speed: float = 12.0) -> nx.DiGraph:
+    """Unsignalised four-way junction; the east-west road has priority over north-south."""
+    g = nx.DiGraph()
+    g.add_node("c", pos=(0.0, 0.0))
+    for name, pos, major in [
+        ("e", (arm, 0.0), 1), ("n", (0.0, arm), 0), ("w", (-arm, 0.0), 1), ("s", (0.0, -arm), 0)
+    ]:
+        g.add_node(name, pos=pos)
+        _two_way(g, name, "c", speed=speed, priority=major)
+    return g
+
+
+def grid(size: int = 3, spacing: float = 150.0, speed: float = 13.89, lanes: int = 2) -> nx.DiGraph:
+    """``size`` x ``size`` signalised junctions (phases north-south, east-west) with boundary arms."""
+    if size < 1:
+        raise ValueError(f"grid size must be >= 1, got {size}")
+    g = nx.DiGraph()
+    inside = [(i, j) for i in range(size) for j in range(size)]
+    boundary = [(i, j) for k in range(size) for i, j in ((-1, k), (size, k), (k, -1), (k, size))]
+    for i, j in inside + boundary:
+        g.add_node((i, j), pos=(j * spacing, -i * spacing))
+    for i, j in inside:
+        for nb in ((i, j + 1), (i + 1, j), (i, j - 1), (i - 1, j)):
+            if nb in g.nodes:
+                _two_way(g, nb, (i, j), speed=speed, lanes=lanes)
+        g.nodes[(i, j)]["phases"] = [[(i - 1, j), (i + 1, j)], [(i, j - 1), (i, j + 1)]]
+    return g
+
+
+def highway(length: float = 2000.0, speed: float = 30.0, lanes: int = 3) -> nx.DiGraph:
+    """A one-way multi-lane road with an on-ramp merging through a 200 m acceleration lane."""
+    g = nx.DiGraph()
+    merge = 0.3 * length
+    g.add_node("start", pos=(0.0, 0.0))
+    g.add_node("merge", pos=(merge, 0.0))
+    g.add_node("lane_drop", pos=(merge + 200.0, 0.0))
+    g.add_node("end", pos=(length, 0.0))
+    g.add_node("ramp", pos=(merge - 200.0, -40.0))
+    g.add_edge("start", "merge", speed=speed, lanes=lanes)
+    g.add_edge("ramp", "merge", speed=0.7 * speed, lanes=1)
+    g.add_edge(
+        "merge", "lane_drop", speed=speed, lanes=lanes + 1, offsets={"start": 1, "ramp": 0}
+    )
+    g.add_edge("lane_drop", "end", speed=speed, lanes=lanes, offsets={"merge": -1})
+    return g
+
+
+def roundabout(radius: float = 40.0, arm: float = 120.0, speed: float = 10.0) -> nx.DiGraph:
+    """A one-lane counter-clockwise ring with four two-way arms; the ring has priority."""
+    g = nx.DiGraph()
+    ring = [f"r{k}" for k in range(8)]
+    for k, name in enumerate(ring):
+        angle = k * math.pi / 4
+        g.add_node(name, pos=(radius * math.cos(angle), radius * math.sin(angle)))
+    for k in range(8):
+        g.add_edge(ring[k], ring[(k + 1) % 8], speed=speed, priority=1)
+    for k in range(0, 8, 2):
+        angle = k * math.pi / 4
+        outer = f"a{k // 2}"
+        g.add_node(outer, pos=((radius + arm) * math.cos(angle), (radius + arm) * math.sin(angle)))
+        _two_way(g, outer, ring[k], speed=speed + 4.0, priority=0)
+    return g
+
+
+SCENARIOS = {
+    "intersection": intersection,
+    "grid": grid,
+    "highway": highway,
+    "roundabout": roundabout,
+}
+
+
+def from_sumo(path: str, box_length: float = 10.0) -> Network:
+    """Reads a SUMO ``.net.xml`` (edges, lanes, speeds, shapes' end points) through sumolib."""
+    try:
+        import sumolib
+    except ImportError as err:
+        raise ValueError(
+            f"loading {path!r} needs sumolib (pip install sumolib), which is not installed"
+        ) from err
+    net = sumolib.net.readNet(path)
+    g = nx.DiGraph()
+    for node in net.getNodes():
+        g.add_node(node.getID(), pos=tuple(node.getCoord()[:2]))
+    for edge in net.getEdges():
+        if edge.getFunction() == "internal":
+            continue
+        u, v = edge.getFromNode().getID(), edge.getToNode().getID()
+        g.add_edge(
+            u, v, length=max(edge.getLength(), 20.0), speed=edge.getSpeed(),
+            lanes=edge.getLaneNumber(), priority=edge.getPriority(),
+        )
+    return compile_network(g, box_length)
