@@ -18,6 +18,8 @@ The game is symmetric under swapping the players and rotating the board by 180 d
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from metagame.envs.markov.base import MarkovGameEnv, transition_matrix
@@ -58,8 +60,10 @@ def _move(pos: list, holder: int, i: int, action: int):
     return pos, holder, None
 
 
+@functools.cache
 def soccer_model():
-    """(rewards (2, S, 5, 5), successors (S*25, 2), probabilities (S*25, 2), observations)."""
+    """(rewards (2, S, 5, 5), successors (S*25, 2), probabilities (S*25, 2), observations),
+    computed once (read-only arrays)."""
     n = ROWS * COLS * (ROWS * COLS - 1) * 2
     S = n + 2  # n: A scored, n + 1: B scored
     succ = np.zeros((S, 5, 5, 2), dtype=np.int64)
@@ -83,7 +87,10 @@ def soccer_model():
                         succ[s, a, b, k] = n + goal
                         rewards[0, s, a, b] += 0.5 * (1 if goal == 0 else -1)
     rewards[1] = -rewards[0]
-    return rewards, succ.reshape(S * 25, 2), np.full((S * 25, 2), 0.5), obs
+    out = rewards, succ.reshape(S * 25, 2), np.full((S * 25, 2), 0.5), obs
+    for arr in out:
+        arr.flags.writeable = False
+    return out
 
 
 class SoccerEnv(MarkovGameEnv):
