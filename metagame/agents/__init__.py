@@ -8,16 +8,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# name -> "module:attribute", or "module" for a submodule exported as itself.
 _EXPORTS = {
-    "rllib_config": "metagame.agents.rllib",
-    "play": "metagame.agents.play",
-    "Policy": "metagame.agents.policy",
-    "RandomPolicy": "metagame.agents.policy",
-    "MixedStrategyPolicy": "metagame.agents.policy",
-    "load_policy": "metagame.agents.policy",
-    "plan": "metagame.agents.planners",
-    "minimax_q": "metagame.agents.tabular",
-    "independent_q": "metagame.agents.tabular",
+    "rllib_config": "metagame.agents.rllib:rllib_config",
+    "play": "metagame.agents.play:play",
+    "Policy": "metagame.agents.policy:Policy",
+    "RandomPolicy": "metagame.agents.policy:RandomPolicy",
+    "MixedStrategyPolicy": "metagame.agents.policy:MixedStrategyPolicy",
+    "TabularPolicy": "metagame.agents.policy:TabularPolicy",
+    "load_policy": "metagame.agents.policy:load_policy",
+    "save_policy": "metagame.agents.policy:save_policy",
+    "plan": "metagame.agents.planners:plan",
+    "minimax_q": "metagame.agents.tabular:minimax_q",
+    "independent_q": "metagame.agents.tabular:independent_q",
     "preference": "metagame.agents.preference",
 }
 
@@ -26,8 +29,9 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        module = importlib.import_module(_EXPORTS[name])
-        return module if module.__name__.endswith("." + name) else getattr(module, name)
+        module_name, _, attr = _EXPORTS[name].partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attr) if attr else module
     raise AttributeError(f"module 'metagame.agents' has no attribute {name!r}")
 
 
