@@ -31,7 +31,11 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module_name, _, attr = _EXPORTS[name].partition(":")
         module = importlib.import_module(module_name)
-        return getattr(module, attr) if attr else module
+        value = getattr(module, attr) if attr else module
+        # Bind it here: importing a submodule binds its own name on this package (``play``
+        # the module), which would otherwise shadow the function of the same name.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'metagame.agents' has no attribute {name!r}")
 
 
