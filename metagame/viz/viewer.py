@@ -109,14 +109,19 @@ def _fmt(value: Any) -> str:
 
 
 def _metrics(infos: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Scalar entries of the agents' latest infos (shared ones once)."""
+    """Scalar entries of the agents' latest infos (shared ones once; nested dicts flattened)."""
     seen: dict[str, Any] = {}
-    for info in infos.values():
-        if not isinstance(info, dict):
-            continue
+
+    def collect(info: dict, prefix: str) -> None:
         for key, value in info.items():
-            if isinstance(value, int | float | np.number | str | bool) and key not in seen:
-                seen[key] = value
+            if isinstance(value, dict):
+                collect(value, f"{prefix}{key}.")
+            elif isinstance(value, int | float | np.number | str | bool):
+                seen.setdefault(prefix + str(key), value)
+
+    for info in infos.values():
+        if isinstance(info, dict):
+            collect(info, "")
     return sorted(seen.items())
 
 
