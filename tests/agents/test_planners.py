@@ -1,0 +1,228 @@
+"""MAPF planners: exactness against brute force, completeness, the checker, the env policy."""
+
+import heapq
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from metagame.agents import plan
+from metagame.agents.planners import PlannerPolicy, PlanningFailed, check, sum_of_costs
+from metagame.agents.planners.instance import make_instance
+from metagame.agents.planners.pibt import pibt_step, pibt_step_reference
+from metagame.envs import make
+from metagame.envs.mapf import maps
+
+
+def brute_force_soc(grid, starts, goals):
+    """Dijkstra over (cells, committed): an agent pays 1 per step until it commits to rest on
+    its goal forever. Written on raw cells, independently of the planners."""
+    h, w = grid.shape
+    starts = tuple(map(tuple, starts))
+    goals = tuple(map(tuple, goals))
+    n = len(starts)
+
+    def options(c):
+        r, k = c
+        for dr, dk in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)):
+            if 0 <= r + dr < h and 0 <= k + dk < w and not grid[r + dr, k + dk]:
+                yield (r + dr, k + dk)
+
+    start = (starts, (False,) * n)
+    best = {start: 0}
+    queue = [(0, start)]
+    while queue:
+        cost, (cells, done) = heapq.heappop(queue)
+        if cost > best[(cells, done)]:
+            continue
+        if all(done):
+            return cost
+        per_agent = []
+        for i in range(n):
+            if done[i]:
+                per_agent.append([(cells[i], True)])
+                continue
+            moves = [(c, False) for c in options(cells[i])]
+            if cells[i] == goals[i]:
+                moves.append((cells[i], True))
+            per_agent.append(moves)
+        for joint in itertools.product(*per_agent):
+            nxt = tuple(c for c, _ in joint)
+            if len(set(nxt)) < n:
+                continue
+            if any(
+                nxt[i] == cells[j] and nxt[j] == cells[i] and i != j
+                for i in range(n)
+                for j in range(n)
+                if nxt[i] != cells[i]
+            ):
+                continue
+            state = (nxt, tuple(d for _, d in joint))
+            step = sum(1 for i in range(n) if not done[i] and not joint[i][1])
+            if cost + step < best.get(state, float("inf")):
+                best[state] = cost + step
+                heapq.heappush(queue, (cost + step, state))
+    return None
+
+
+@st.composite
+def small_instances(draw, max_agents=3):
+    h, w = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    grid = maps.random_map(h, w, 0.2, seed=seed)
+    free = np.argwhere(~grid)
+    n = draw(st.integers(1, min(max_agents, len(free))))
+    starts = free[rng.choice(len(free), n, replace=False)]
+    goals = free[rng.choice(len(free), n, replace=False)]
+    return grid, starts, goals
+
+
+@settings(max_examples=25)
+@given(small_instances())
+def test_cbs_and_joint_astar_are_optimal(instance):
+    grid, starts, goals = instance
+    expected = brute_force_soc(grid, starts, goals)
+    assume(expected is not None)  # CBS does not terminate on unsolvable instances
+    for method in ("cbs", "astar"):
+        paths = plan(grid, starts, goals, method=method, time_limit=30)
+        check(grid, starts, goals, paths)
+        assert sum_of_costs(paths, goals) == expected, method
+
+
+@settings(max_examples=25)
+@given(small_instances())
+def test_every_method_returns_checked_plans(instance):
+    grid, starts, goals = instance
+    assume(brute_force_soc(grid, starts, goals) is not None)
+    for method in ("lacam", "pibt", "prioritized"):
+        try:
+            paths = plan(grid, starts, goals, method=method, time_limit=10)
+        except PlanningFailed as err:
+            assert method != "lacam", f"LaCAM is complete on solvable instances: {err}"
+            continue
+        check(grid, starts, goals, paths)
+
+
+@given(st.integers(0, 2**16), st.integers(0, 3))
+def test_pibt_kernel_matches_reference(seed, num_fixed):
+    rng = np.random.default_rng(seed)
+    grid = maps.random_map(7, 8, 0.25, seed=seed)
+    topo = maps.grid_topology(grid)
+    n = int(rng.integers(1, min(20, topo.num_vertices)))
+    config = rng.choice(topo.num_vertices, n, replace=False)
+    goals = rng.choice(topo.num_vertices, n, replace=False)
+    inst = make_instance(topo, topo.cells[config], topo.cells[goals])
+    order = rng.permutation(n)
+    tiebreak = rng.random(topo.num_vertices)
+    fixed = rng.choice(n, min(num_fixed, n), replace=False)
+    where = np.array(
+        [rng.choice(topo.moves[config[i]][topo.moves[config[i]] >= 0]) for i in fixed],
+        dtype=np.int64,
+    )
+    args = (config, order, topo.moves, inst.dist, tiebreak, fixed.astype(np.int64), where)
+    ok, nxt = pibt_step(*args)
+    ok_ref, ref = pibt_step_reference(*args)
+    assert ok == ok_ref
+    if ok:
+        assert nxt.tolist() == ref.tolist()
+        paths = topo.cells[np.stack([config, nxt])]
+        check(grid, paths[0], paths[1], paths)
+
+
+def test_lacam_and_pibt_solve_the_moving_ai_scenario():
+    grid = maps.load_map("random-32-32-10")
+    _, starts, goals = maps.load_scenario("random-32-32-10-random-1", 200)
+    for method in ("lacam", "pibt"):
+        paths = plan(grid, starts, goals, method=method, time_limit=60)
+        check(grid, starts, goals, paths)
+        assert paths.shape[1:] == (200, 2)
+
+
+@pytest.mark.parametrize(
+    "name, starts, goals",
+    [
+        ("tree", [[0, 1], [2, 1]], [[3, 2], [1, 2]]),
+        ("tunnel", [[3, 0], [1, 3], [5, 0]], [[3, 0], [1, 0], [2, 0]]),
+    ],
+)
+def test_lacam_completes_where_pibt_livelocks(name, starts, goals):
+    grid = maps.load_map(name)
+    with pytest.raises(PlanningFailed, match="livelock"):
+        plan(grid, starts, goals, method="pibt")
+    paths = plan(grid, starts, goals, method="lacam")
+    check(grid, starts, goals, paths)
+
+
+def test_unsolvable_instance_is_reported():
+    grid = np.zeros((1, 2), dtype=bool)
+    with pytest.raises(PlanningFailed, match="no solution"):
+        plan(grid, [[0, 0], [0, 1]], [[0, 1], [0, 0]], method="lacam")
+    with pytest.raises(PlanningFailed, match="no solution"):
+        plan(grid, [[0, 0], [0, 1]], [[0, 1], [0, 0]], method="astar")
+    # A corridor in which the rear agent must overtake the front one.
+    line = np.array([[False, False, True], [True, False, False]])
+    assert brute_force_soc(line, [[1, 1], [1, 2]], [[0, 1], [0, 0]]) is None
+    with pytest.raises(PlanningFailed, match="no solution exists"):
+        plan(line, [[1, 1], [1, 2]], [[0, 1], [0, 0]], method="lacam")
+
+
+def test_checker_catches_each_problem():
+    grid = np.zeros((2, 3), dtype=bool)
+    grid[1, 2] = True
+    starts, goals = np.array([[0, 0], [0, 1]]), np.array([[0, 1], [0, 0]])
+    swap = np.array([starts, goals])
+    with pytest.raises(ValueError, match="swap"):
+        check(grid, starts, goals, swap)
+    with pytest.raises(ValueError, match="vertex"):
+        check(
+            grid, starts, [[0, 1], [0, 2]], np.array([starts, [[0, 1], [0, 1]], [[0, 1], [0, 2]]])
+        )
+    with pytest.raises(ValueError, match="jumps"):
+        check(grid, [[0, 0]], [[0, 2]], np.array([[[0, 0]], [[0, 2]]]))
+    with pytest.raises(ValueError, match="blocked"):
+        check(grid, [[0, 2]], [[1, 2]], np.array([[[0, 2]], [[1, 2]]]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "dijkstra"}, "unknown method"),
+        ({"starts": [[0, 0], [0, 0]]}, "share a cell"),
+        ({"time_limit": 0}, "time_limit"),
+    ],
+)
+def test_plan_bad_input(kwargs, message):
+    args = {
+        "grid": np.zeros((3, 3), dtype=bool),
+        "starts": [[0, 0], [2, 2]],
+        "goals": [[2, 2], [0, 0]],
+        **kwargs,
+    }
+    with pytest.raises(ValueError, match=message):
+        plan(**args)
+
+
+@pytest.mark.parametrize("method", ["lacam", "pibt", "prioritized"])
+@pytest.mark.parametrize("mode", ["stay", "finish"])
+def test_policy_solves_one_shot_episodes(method, mode):
+    env = make("mapf", map="random-32-32-10", num_agents=30, on_target=mode, max_steps=300)
+    env.reset(seed=3)
+    policy = PlannerPolicy(method)
+    infos = {}
+    while env.agents:
+        _, _, _, _, infos = env.step(policy.actions(env))
+    metrics = next(iter(infos.values()))["metrics"]
+    assert metrics["CSR"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["lacam", "pibt"])
+def test_policy_replans_in_lifelong_mode(method):
+    env = make("mapf", map="room-32-32-4", num_agents=16, on_target="restart", max_steps=100)
+    env.reset(seed=0)
+    policy = PlannerPolicy(method)
+    while env.agents:
+        env.step(policy.actions(env))
+    assert env.metrics()["throughput"] > 0.1
