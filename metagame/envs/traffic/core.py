@@ -59,7 +59,7 @@ def empty_state(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ints, np.zeros((NUM_FLOATS, capacity)), np.ones((9, capacity))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_offset) -> int:
     """The lane a vehicle on ``lane`` heading for link ``nxt`` continues on (EXIT, DEAD_END)."""
     if nxt < 0:
@@ -71,28 +71,36 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
 
 
 @njit(cache=True)
-def sort_lanes(ints, floats, num_lanes, max_length):
-    """Vehicles sorted by (lane, position): ``order``, ``rank`` and each lane's [start, end)."""
+def sort_lanes(ints, floats, num_lanes):
+    """Active vehicles sorted by (lane, position, slot): counting sort by lane, then insertion
+    sort within each lane (nearly sorted from one substep to the next, so O(N) in practice).
+    Returns ``order`` (sorted slots), ``rank`` (slot -> place in order) and each lane's
+    [start, end) in ``order`` (empty lanes: start == end)."""
     m = ints.shape[1]
-    key = np.empty(m)
+    count = np.zeros(num_lanes + 1, dtype=np.int64)
     for i in range(m):
         if ints[STATUS, i] == ACTIVE:
-            key[i] = ints[LANE, i] * (max_length + 1.0) + floats[POS, i]
-        else:
-            key[i] = np.inf
-    order = np.argsort(key, kind="mergesort")
-    rank = np.empty(m, dtype=np.int64)
-    start = np.zeros(num_lanes, dtype=np.int64)
-    end = np.zeros(num_lanes, dtype=np.int64)
-    for r in range(m):
-        i = order[r]
-        rank[i] = r
-        if ints[STATUS, i] != ACTIVE:
-            continue
-        lane = ints[LANE, i]
-        if end[lane] == 0:
-            start[lane] = r
-        end[lane] = r + 1
+            count[ints[LANE, i] + 1] += 1
+    start = np.cumsum(count)[:num_lanes]
+    end = start.copy()
+    order = np.empty(int(count.sum()), dtype=np.int64)
+    for i in range(m):
+        if ints[STATUS, i] == ACTIVE:
+            lane = ints[LANE, i]
+            order[end[lane]] = i
+            end[lane] += 1
+    for lane in range(num_lanes):
+        for r in range(start[lane] + 1, end[lane]):
+            i = order[r]
+            x = floats[POS, i]
+            q = r - 1
+            while q >= start[lane] and floats[POS, order[q]] > x:
+                order[q + 1] = order[q]
+                q -= 1
+            order[q + 1] = i
+    rank = np.full(m, -1, dtype=np.int64)
+    for r in range(order.shape[0]):
+        rank[order[r]] = r
     return order, rank, start, end
 
 
@@ -119,7 +127,7 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             continue
         nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
                        conn_offset)
-        if nl >= 0 and end[nl] > 0:
+        if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
             rest = link_length[lane_link[lane]] - floats[POS, i]
@@ -165,7 +173,7 @@ def leaders_reference(ints, floats, params, net):
     return lead, gap, v_lead
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stop_gap(i, lane, ints, floats, light, net) -> float:
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
@@ -186,7 +194,7 @@ def stop_gap(i, lane, ints, floats, light, net) -> float:
     return FREE_GAP
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
     line."""
@@ -269,7 +277,7 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net, d
             continue
         nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
                        conn_offset)
-        if nl >= 0 and end[nl] > 0:
+        if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             room = floats[POS, j] - params[LENGTH, j]
             if room < box_length + params[LENGTH, i] + params[MIN_GAP, i]:
@@ -278,7 +286,7 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net, d
         holders[link] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lane_change_target(i, lane, target, ints, floats, params, order, start, end, light, net):
     """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
     -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
@@ -304,7 +312,7 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
     else:
         nl = next_lane(target, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
                        conn_offset)
-        if nl >= 0 and end[nl] > 0:
+        if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             gap_front = link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
             v_front = floats[SPEED, j]
@@ -312,13 +320,13 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
         return -np.inf, 0.0
     follower = -1
     gap_back = FREE_GAP
-    if lo - 1 >= start[target] and end[target] > 0:
+    if lo - 1 >= start[target]:
         follower = order[lo - 1]
         gap_back = pos - length_i - floats[POS, follower]
     else:
         for k in range(lane_pred_ptr[target], lane_pred_ptr[target + 1]):
             p = lane_pred[k]
-            if end[p] == 0:
+            if end[p] == start[p]:
                 continue
             j = order[end[p] - 1]
             g = link_length[lane_link[p]] - floats[POS, j] + pos - length_i
@@ -338,12 +346,12 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
     return a_new - floats[ACC, i], new_follower_gain
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _old_follower_gain(i, lane, ints, floats, params, order, rank, start, end, lead, gap,
                        v_lead, light, net) -> float:
     """The old follower's acceleration gain when ``i`` leaves ``lane``."""
     r = rank[i] - 1
-    if r < start[lane] or end[lane] == 0:
+    if r < start[lane]:
         return 0.0
     o = order[r]
     if ints[CTRL, o] >= 0:
@@ -362,7 +370,7 @@ def _route_choice(uid, hops, n) -> int:
     return x % n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def choose_next(i, link, ints, net) -> int:
     """Next link after ``link``: controlled vehicles keep straight by default (their route
     action may change it), background drivers pick uniformly among the allowed turns."""
@@ -415,8 +423,7 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
      node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
     m = ints.shape[1]
     num_lanes = lane_link.shape[0]
-    max_length = link_length.max()
-    order, rank, start, end = sort_lanes(ints, floats, num_lanes, max_length)
+    order, rank, start, end = sort_lanes(ints, floats, num_lanes)
     lead, gap, v_lead = leaders(ints, floats, params, order, rank, start, end, net)
 
     # Conflict-zone holders per approach link, then reservations.
@@ -514,7 +521,7 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
             ints[BOX, i] = -1
 
     # Collisions: overlaps on a lane, conflicting approaches inside one zone.
-    order, rank, start, end = sort_lanes(ints, floats, num_lanes, max_length)
+    order, rank, start, end = sort_lanes(ints, floats, num_lanes)
     lead, gap, v_lead = leaders(ints, floats, params, order, rank, start, end, net)
     crashed = np.zeros(m, dtype=np.bool_)
     for i in range(m):
@@ -542,7 +549,19 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
 
 
 @njit(cache=True)
-def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay):
-    """``substeps`` substeps from time ``t``; vehicles that arrive or crash stop there."""
+def _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, link_nodes,
+              link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
+              lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
+              node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length):
+    net = (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
+           lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
+           node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length)
     for k in range(substeps):
         substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
+
+
+def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay) -> None:
+    """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
+    there. ``net`` is ``Network.kernel_arrays()`` (passed on as separate arrays: Numba unboxes
+    those much faster than a tuple)."""
+    _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, *net)
