@@ -1,0 +1,161 @@
+"""The Numba kernels against their NumPy references, and the network compiler."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from metagame.envs import make
+from metagame.envs.traffic import core, drivers
+from metagame.envs.traffic.network import (
+    LEFT, RIGHT, STRAIGHT, compile_network, grid, highway, intersection,
+)
+
+
+@pytest.mark.parametrize("scenario", ["intersection", "grid", "highway", "roundabout"])
+def test_leader_search_matches_reference(scenario):
+    env = make("traffic", scenario=scenario, num_controlled=2, num_vehicles=20, inflow=1500.0,
+               max_steps=50, seed=4)
+    net = env._kernel_net
+    for step in range(30):
+        env.step({a: 1 for a in env.agents})
+        order, rank, start, end = core.sort_lanes(env.ints, env.floats, env.net.num_lanes)
+        got = core.leaders(env.ints, env.floats, env.params, order, rank, start, end, net)
+        want = core.leaders_reference(env.ints, env.floats, env.params, net)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        # Sorted order is (lane, position): check it against NumPy's lexsort.
+        alive = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)
+        ref = alive[np.lexsort((alive, env.floats[core.POS, alive], env.ints[core.LANE, alive]))]
+        np.testing.assert_array_equal(order, ref)
+
+
+@settings(max_examples=30)
+@given(
+    v=hnp.arrays(np.float64, 20, elements=st.floats(0.0, 40.0)),
+    a=hnp.arrays(np.float64, 20, elements=st.floats(-9.0, 3.0)),
+    dt=st.floats(0.01, 0.5),
+)
+def test_ballistic_matches_reference(v, a, dt):
+    got = np.array([core.ballistic(vi, ai, dt) for vi, ai in zip(v, a)])
+    want_v, want_ds = core.ballistic_reference(v, a, dt)
+    np.testing.assert_allclose(got[:, 0], want_v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[:, 1], want_ds, rtol=1e-12, atol=1e-12)
+    assert np.all(got[:, 0] >= 0.0) and np.all(got[:, 1] >= -1e-12)
+
+
+@settings(max_examples=30)
+@given(
+    v=hnp.arrays(np.float64, 12, elements=st.floats(0.0, 35.0)),
+    gap=hnp.arrays(np.float64, 12, elements=st.floats(0.1, 300.0)),
+    v_lead=hnp.arrays(np.float64, 12, elements=st.floats(0.0, 35.0)),
+    seed=st.integers(0, 1000),
+)
+def test_idm_matches_reference(v, gap, v_lead, seed):
+    _, params = drivers.sample_drivers(np.random.default_rng(seed), 12, "chaotic")
+    params = np.ascontiguousarray(params.T)
+    v0 = params[drivers.V0] * 30.0
+    gap = gap.copy()
+    gap[::4] = drivers.FREE_GAP
+    got = np.array([drivers.idm(v[i], v0[i], gap[i], v_lead[i], params, i) for i in range(12)])
+    want = drivers.idm_reference(v, v0, gap, v_lead, params)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_idm_known_values():
+    params = np.zeros((9, 1))
+    params[[drivers.V0, drivers.HEADWAY, drivers.ACCEL, drivers.DECEL, drivers.MIN_GAP], 0] = (
+        1.0, 1.5, 1.0, 2.0, 2.0)
+    # Free road at the desired speed: no acceleration; standing start: full acceleration.
+    assert drivers.idm(30.0, 30.0, drivers.FREE_GAP, 0.0, params, 0) == pytest.approx(0.0)
+    assert drivers.idm(0.0, 30.0, drivers.FREE_GAP, 0.0, params, 0) == pytest.approx(1.0)
+    # Standing at the minimum gap behind a standing leader: a (1 - 0 - 1) = 0.
+    assert drivers.idm(0.0, 30.0, 2.0, 0.0, params, 0) == pytest.approx(0.0)
+    # s* = s0 + v T = 2 + 15 = 17 at equal speeds; gap 17 -> a (1 - (10/30)^4 - 1).
+    assert drivers.idm(10.0, 30.0, 17.0, 10.0, params, 0) == pytest.approx(-(1 / 3) ** 4)
+
+
+def test_route_choice_is_uniform_and_deterministic():
+    picks = np.array([core._route_choice(uid, 3, 3) for uid in range(3000)])
+    counts = np.bincount(picks, minlength=3)
+    assert np.all(np.abs(counts - 1000) < 100)
+    assert core._route_choice(17, 2, 5) == core._route_choice(17, 2, 5)
+
+
+def test_network_compiler_turns_conflicts_and_lane_offsets():
+    net = compile_network(intersection())
+    west_in, north_out, east_out, south_out = (
+        net.link_id("w", "c"), net.link_id("c", "n"), net.link_id("c", "e"),
+        net.link_id("c", "s"))
+    assert net.conn_turn[west_in, north_out] == LEFT
+    assert net.conn_turn[west_in, east_out] == STRAIGHT
+    assert net.conn_turn[west_in, south_out] == RIGHT
+    assert net.conn_turn[west_in, net.link_id("c", "w")] == -1  # no U-turns
+    assert net.node_box[net.nodes.index("c")] and net.node_box.sum() == 1
+    assert net.link_conflict[west_in, net.link_id("n", "c")]
+    assert sorted(net.source_links) == sorted(
+        net.link_id(a, "c") for a in "nesw")
+
+    hw = compile_network(highway())
+    ramp, main = hw.link_id("ramp", "merge"), hw.link_id("start", "merge")
+    accel = hw.link_id("merge", "lane_drop")
+    assert hw.conn_offset[ramp, accel] == 0 and hw.conn_offset[main, accel] == 1
+    assert not hw.node_box.any()  # the ramp and the main road feed different lanes
+    drop = hw.link_id("lane_drop", "end")
+    lane0 = hw.link_lane0[accel]
+    nl = core.next_lane(lane0, drop, hw.lane_link, hw.lane_index, hw.link_lanes, hw.link_lane0,
+                        hw.conn_offset)
+    assert nl == core.DEAD_END  # the acceleration lane ends
+
+    g = compile_network(grid(2))
+    assert len(g.signal_nodes) == 4 and all(len(p) == 2 for p in g.signal_phases)
+
+
+def test_network_errors_name_the_problem():
+    g = nx.DiGraph()
+    g.add_node("a", pos=(0, 0))
+    g.add_node("b")
+    g.add_edge("a", "b")
+    with pytest.raises(ValueError, match="'b'.*pos"):
+        compile_network(g)
+    g.nodes["b"]["pos"] = (5, 0)
+    with pytest.raises(ValueError, match="length"):
+        compile_network(g)
+    g.nodes["b"]["pos"] = (100, 0)
+    g.edges["a", "b"]["lanes"] = 0
+    with pytest.raises(ValueError, match="lanes"):
+        compile_network(g)
+    with pytest.raises(ValueError, match="DiGraph"):
+        compile_network(nx.Graph())
+    h = intersection()
+    h.nodes["c"]["phases"] = [["n", "s"], ["x"]]
+    with pytest.raises(ValueError, match="'x'"):
+        compile_network(h)
+
+
+def test_custom_graph_runs_as_an_environment():
+    g = nx.DiGraph()
+    for name, pos in {"a": (0, 0), "b": (300, 0), "c": (600, 50), "d": (600, -50)}.items():
+        g.add_node(name, pos=pos)
+    g.add_edge("a", "b", lanes=2, speed=20.0)
+    g.add_edge("b", "c", speed=15.0)
+    g.add_edge("b", "d", speed=15.0)
+    env = make("traffic", network=g, num_controlled=1, num_vehicles=6, max_steps=40, seed=0)
+    assert env.scenario == "custom"
+    for _ in range(40):
+        env.step({a: 0 for a in env.agents})
+    assert env.metrics()["arrived"] > 0
+
+
+def test_sumo_without_sumolib_is_a_clear_error():
+    pytest.importorskip("numpy")
+    try:
+        import sumolib  # noqa: F401
+
+        pytest.skip("sumolib is installed")
+    except ImportError:
+        pass
+    with pytest.raises(ValueError, match="sumolib"):
+        make("traffic", network="net.net.xml")
