@@ -90,14 +90,14 @@ def pibt_step(config, order, moves, dist, tiebreak, fixed_agents, fixed_vertices
 def pibt_step_reference(config, order, moves, dist, tiebreak, fixed_agents, fixed_vertices):
     """Plain-Python PIBT step with the same results as :func:`pibt_step`."""
     config = [int(v) for v in config]
-    nbrs = [[int(u) for u in row if u >= 0] for row in moves]
     nxt: list[int | None] = [None] * len(config)
     occ_now = {v: i for i, v in enumerate(config)}
     occ_next: dict[int, int] = {}
 
     def choose(i: int) -> bool:
         v = config[i]
-        for u in sorted(nbrs[v], key=lambda u: dist[i][u] + tiebreak[u]):
+        options = [int(u) for u in moves[v] if u >= 0]
+        for u in sorted(options, key=lambda u: dist[i, u] + tiebreak[u]):
             if u in occ_next:
                 continue
             j = occ_now.get(u)

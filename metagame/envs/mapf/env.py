@@ -34,10 +34,6 @@ from pettingzoo import ParallelEnv
 from metagame.envs.mapf import core, maps, metrics
 
 
-def _entry(observation: np.ndarray, action_mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {"observation": observation, "action_mask": action_mask}
-
-
 class MAPFEnv(ParallelEnv):
     metadata = {
         "name": "mapf_v0",
@@ -108,6 +104,10 @@ class MAPFEnv(ParallelEnv):
         self.state_space = spaces.Box(0.0, 1.0, (3, *self.grid.shape), np.float32)
         self._blocked = core.padded_obstacles(self.grid, self.obs_radius)
         self._waits = [0] * self._n
+        self._everyone = np.arange(self._n)
+        self._vertex_masks = list((topo.moves >= 0).astype(np.int8))
+        for m in self._vertex_masks:
+            m.setflags(write=False)
         self._window = None
         self.agents: list[str] = []
         self._reset_arrays(*self._placement())
@@ -163,7 +163,7 @@ class MAPFEnv(ParallelEnv):
         self._reset_arrays(*self._placement())
         self.agents = list(self.possible_agents)
         obs, mask = self._observe()
-        return dict(zip(self.agents, map(_entry, obs, mask))), {a: {} for a in self.agents}
+        return self._obs_dict(self.agents, obs), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
@@ -176,15 +176,10 @@ class MAPFEnv(ParallelEnv):
             act = np.zeros(self._n, dtype=np.int64)
             act[[self._index[a] for a in agents]] = [actions.get(a, 0) for a in agents]
         obs, mask, reward, terminated, truncated = self.step_arrays(act)
-        if everyone:
-            out = dict(zip(agents, map(_entry, obs, mask)))
-            rewards = dict(zip(agents, reward.tolist()))
-            terms = dict(zip(agents, terminated.tolist()))
-        else:
-            rows = [self._index[a] for a in agents]
-            out = {a: _entry(obs[i], mask[i]) for a, i in zip(agents, rows)}
-            rewards = dict(zip(agents, reward[rows].tolist()))
-            terms = dict(zip(agents, terminated[rows].tolist()))
+        out = self._obs_dict(agents, obs)
+        rows = self._everyone if everyone else [self._index[a] for a in agents]
+        rewards = dict(zip(agents, reward[rows].tolist()))
+        terms = dict(zip(agents, terminated[rows].tolist()))
         truncs = dict.fromkeys(agents, truncated)
         infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
         if not self.agents:
@@ -255,6 +250,19 @@ class MAPFEnv(ParallelEnv):
             self._window = None
 
     # --- internals ---
+
+    def _obs_dict(self, agents: list[str], obs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """Per-agent dicts. Masks depend on the vertex only: one read-only array per vertex."""
+        masks = self._vertex_masks
+        pos = self._pos.tolist()
+        if len(agents) == self._n:
+            return {
+                a: {"observation": o, "action_mask": masks[v]} for a, o, v in zip(agents, obs, pos)
+            }
+        index = self._index
+        return {
+            a: {"observation": obs[index[a]], "action_mask": masks[pos[index[a]]]} for a in agents
+        }
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         topo = self.topology

@@ -1,0 +1,206 @@
+"""MAPF benchmark: metagame's env against POGEMA, and the planners against pure Python.
+
+Run: ``.venv/bin/python benchmarks/mapf.py [--steps 300] [--no-pogema]``.
+
+1. Environment throughput, random joint actions, obs radius 5, random maps of density 0.3:
+   64 agents on 64x64 and 256 agents on 64x64 (side by side with POGEMA), 1024 agents on
+   128x128 (ours only), in lifelong (``restart``) and ``finish`` modes. POGEMA (pinned
+   gymnasium/pydantic, so it cannot live beside ray[rllib]) is installed into its own
+   virtualenv ``benchmarks/.venvs/pogema`` (``python -m venv`` + ``pip install pogema``) and run
+   in a subprocess; if that fails, our figures are printed alone and the reason is said.
+   POGEMA uses ``collision_system="block_both"``, the rule closest to ours. Our env is timed
+   through the PettingZoo dict API (``step``) and the array API (``step_arrays``).
+2. Planner wall time on ``random-32-32-10-random-1.scen`` for growing numbers of agents: PIBT
+   and LaCAM with the Numba PIBT kernel against the same algorithms with the plain-Python
+   kernel (``pibt_step_reference``); CBS and prioritized planning (pure Python) on small sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from metagame.agents.planners import PlanningFailed, check, make_instance
+from metagame.agents.planners.cbs import cbs
+from metagame.agents.planners.lacam import lacam
+from metagame.agents.planners.pibt import pibt, pibt_step, pibt_step_reference
+from metagame.agents.planners.prioritized import prioritized
+from metagame.envs import make
+from metagame.envs.mapf import maps
+
+VENV = Path(__file__).resolve().parent / ".venvs" / "pogema"
+ENV_CASES = [(64, 64), (256, 64), (1024, 128)]
+POGEMA_CASES = {(64, 64), (256, 64)}
+
+POGEMA_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    from pogema import GridConfig, pogema_v0
+    n, size, steps, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    env = pogema_v0(GridConfig(num_agents=n, size=size, density=0.3, obs_radius=5, seed=0,
+                               max_episode_steps=10**6, on_target=mode,
+                               collision_system="block_both"))
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 5, size=(steps + 10, n)).tolist()
+    for t in range(10):
+        env.step(actions[t])
+    best = 0.0
+    for _ in range(3):  # best of three: the machine may be shared
+        start = time.perf_counter()
+        for t in range(steps):
+            env.step(actions[10 + t])
+        best = max(best, steps / (time.perf_counter() - start))
+    print(json.dumps(best))
+    """
+)
+
+
+def ensure_pogema() -> tuple[Path | None, str]:
+    """The POGEMA virtualenv's python, built on first use; or None and the reason."""
+    python = VENV / "bin" / "python"
+    check_import = [str(python), "-c", "import pogema"]
+    if python.exists() and subprocess.run(check_import, capture_output=True).returncode == 0:
+        return python, "ok"
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(VENV)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "pogema"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        subprocess.run(check_import, check=True, capture_output=True, timeout=120)
+    except (subprocess.SubprocessError, OSError) as err:
+        detail = getattr(err, "stderr", b"") or b""
+        return None, f"could not build {VENV} ({type(err).__name__}: {detail[-300:]!r})"
+    return python, "ok"
+
+
+def pogema_steps_per_second(python: Path, n: int, size: int, steps: int, mode: str) -> float:
+    out = subprocess.run(
+        [str(python), "-c", POGEMA_SCRIPT, str(n), str(size), str(steps), mode],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def ours_steps_per_second(n: int, size: int, steps: int, mode: str, api: str) -> float:
+    grid = maps.random_map(size, size, 0.3, seed=0)
+    env = make(
+        "mapf", map=grid, num_agents=n, on_target=mode, obs_radius=5, max_steps=10**6, seed=0
+    )
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 5, size=(steps + 10, n))
+    names = list(env.possible_agents)
+    dict_actions = [dict(zip(names, row)) for row in actions.tolist()]
+    for t in range(10):
+        env.step(dict_actions[t])
+    best = 0.0
+    for _ in range(3):  # best of three, as for POGEMA
+        start = time.perf_counter()
+        if api == "dict":
+            for t in range(steps):
+                env.step(dict_actions[10 + t])
+        else:
+            for t in range(steps):
+                env.step_arrays(actions[10 + t])
+        best = max(best, steps / (time.perf_counter() - start))
+    return best
+
+
+def env_table(steps: int, use_pogema: bool) -> None:
+    python, status = ensure_pogema() if use_pogema else (None, "skipped (--no-pogema)")
+    print(f"\n== environment steps/s (density 0.3, obs radius 5, random actions); POGEMA: {status}")
+    header = (
+        f"{'mode':<8} {'agents':>6} {'map':>8} {'ours dict':>10} {'ours arrays':>12} "
+        f"{'POGEMA':>8} {'agent-steps/s (dict)':>21} {'ratio dict':>10} {'ratio arrays':>12}"
+    )
+    print(header)
+    for mode in ("restart", "finish"):
+        for n, size in ENV_CASES:
+            ours = ours_steps_per_second(n, size, steps, mode, "dict")
+            arrays = ours_steps_per_second(n, size, steps, mode, "arrays")
+            theirs = None
+            if python is not None and (n, size) in POGEMA_CASES:
+                theirs = pogema_steps_per_second(python, n, size, max(steps // 4, 25), mode)
+            ratio = f"{ours / theirs:.1f}x" if theirs else "-"
+            ratio_arrays = f"{arrays / theirs:.1f}x" if theirs else "-"
+            theirs_text = f"{theirs:.0f}" if theirs else "-"
+            print(
+                f"{mode:<8} {n:>6} {f'{size}x{size}':>8} {ours:>10.0f} {arrays:>12.0f} "
+                f"{theirs_text:>8} {ours * n:>21,.0f} {ratio:>10} {ratio_arrays:>12}"
+            )
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    try:
+        out = fn(*args, **kwargs)
+    except PlanningFailed:
+        out = None
+    return time.perf_counter() - start, out
+
+
+def planner_table(sizes: list[int]) -> None:
+    grid = maps.load_map("random-32-32-10")
+    topo = maps.grid_topology(grid)
+    print("\n== planner wall time, random-32-32-10-random-1.scen (seconds; '-' = no solution)")
+    print(
+        f"{'method':<12} {'agents':>6} {'numba':>8} {'pure python':>12} {'speed-up':>9} "
+        f"{'makespan':>9}"
+    )
+    for n in sizes:
+        _, starts, goals = maps.load_scenario("random-32-32-10-random-1", n)
+        for name, solver in (("pibt", pibt), ("lacam", lacam)):
+            fast, paths = timed(solver, make_instance(topo, starts, goals, 120), kernel=pibt_step)
+            slow, _ = timed(
+                solver, make_instance(topo, starts, goals, 120), kernel=pibt_step_reference
+            )
+            if paths is not None:
+                check(grid, starts, goals, topo.cells[paths])
+            span = len(paths) - 1 if paths is not None else "-"
+            print(f"{name:<12} {n:>6} {fast:>8.3f} {slow:>12.3f} {slow / fast:>8.1f}x {span:>9}")
+    for n in (5, 10, 20):
+        _, starts, goals = maps.load_scenario("random-32-32-10-random-1", n)
+        for name, solver in (("cbs", cbs), ("prioritized", prioritized)):
+            seconds, paths = timed(solver, make_instance(topo, starts, goals, 30))
+            span = len(paths) - 1 if paths is not None else "-"
+            print(f"{name:<12} {n:>6} {'-':>8} {seconds:>12.3f} {'-':>9} {span:>9}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="timed env steps per repeat")
+    parser.add_argument("--no-pogema", action="store_true", help="skip the POGEMA comparison")
+    parser.add_argument(
+        "--agents", type=int, nargs="+", default=[50, 100, 200], help="planner instance sizes"
+    )
+    args = parser.parse_args()
+    # Compile the Numba kernels before timing anything.
+    ours_steps_per_second(4, 8, 2, "restart", "dict")
+    _, s, g = maps.load_scenario("random-32-32-10-random-1", 4)
+    lacam(make_instance(maps.grid_topology(maps.load_map("random-32-32-10")), s, g))
+    env_table(args.steps, not args.no_pogema)
+    planner_table(args.agents)
+
+
+if __name__ == "__main__":
+    main()
