@@ -59,13 +59,15 @@ def surface(width: int, height: int, color=BACKGROUND) -> pygame.Surface:
 
 
 def to_array(surf: pygame.Surface) -> np.ndarray:
-    """The surface's pixels as an ``(H, W, 3)`` uint8 array."""
-    return np.ascontiguousarray(pygame.surfarray.array3d(surf).transpose(1, 0, 2))
+    """The surface's pixels as an ``(H, W, 3)`` uint8 array (one copy, row-major)."""
+    width, height = surf.get_size()
+    return np.frombuffer(pygame.image.tobytes(surf, "RGB"), np.uint8).reshape(height, width, 3)
 
 
 def from_array(frame: np.ndarray) -> pygame.Surface:
-    """An ``(H, W, 3)`` uint8 array as a surface."""
-    return pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+    """An ``(H, W, 3)`` uint8 array as a surface (one copy)."""
+    frame = np.ascontiguousarray(frame, dtype=np.uint8)
+    return pygame.image.frombytes(frame.tobytes(), (frame.shape[1], frame.shape[0]), "RGB")
 
 
 _FONTS: dict[int, pygame.font.Font] = {}

@@ -28,6 +28,7 @@ from metagame.envs.replay import Replay, ReplayStep, simulate
 PANEL_WIDTH = 320
 MAX_PICTURE = (960, 720)
 MAX_STRATEGY_ACTIONS = 12
+MAX_STRATEGY_AGENTS = 4
 SIMPLEX_SIZE = 150
 
 
@@ -135,6 +136,8 @@ class EmpiricalStrategies:
     def observe(self, replay: Replay, index: int, env) -> None:
         entry = replay.actions[index]
         pairs = entry.items() if replay.kind == "parallel" else [tuple(entry)]
+        if len(env.possible_agents) > MAX_STRATEGY_AGENTS:
+            return
         for agent, action in pairs:
             if action is None or not isinstance(action, int | np.integer):
                 continue
@@ -181,6 +184,8 @@ class Viewer:
         self.screenshots: list[Path] = []
         self._budget = 0.0
         self._screen = None
+        self._canvas = None
+        self._canvas_key = None
 
     # -- controls ------------------------------------------------------------------------
     def handle_key(self, key: int) -> bool:
@@ -217,7 +222,19 @@ class Viewer:
 
     # -- drawing -------------------------------------------------------------------------
     def compose(self):
-        """The whole window as a surface: picture and side panel."""
+        """The whole window as a surface: picture and side panel (redrawn when they change)."""
+        key = (
+            self.source.episode,
+            self.source.current.step,
+            self.paused,
+            self.finished,
+            self.speed,
+        )
+        if self._canvas is None or key != self._canvas_key:
+            self._canvas, self._canvas_key = self._draw(), key
+        return self._canvas
+
+    def _draw(self):
         pg = rendering.pygame
         picture = rendering.from_array(self.source.frame())
         w, h = picture.get_size()
