@@ -339,17 +339,28 @@ class MAPFEnv(ParallelEnv):
         return np.asarray(start, dtype=np.int64), np.asarray(goal, dtype=np.int64)
 
     def _next_goals(self, agents: np.ndarray) -> None:
+        """New goals for agents that reached theirs; never the vertex an agent stands on
+        (a sequence skips such entries; a one-vertex component keeps its goal)."""
         if len(agents) == 0:
             return
         topo = self.topology
         for i in agents:
+            here = self._pos[i]
             if self._sequence is not None:
-                self._goal_index[i] = (self._goal_index[i] + 1) % self._sequence.shape[1]
-                goal = self._sequence[i, self._goal_index[i]]
-                if topo.component[goal] != topo.component[self._pos[i]]:
+                k, goal = self._goal_index[i], here
+                for _ in range(self._sequence.shape[1]):
+                    k = (k + 1) % self._sequence.shape[1]
+                    goal = self._sequence[i, k]
+                    if goal != here:
+                        break
+                self._goal_index[i] = k
+                if topo.component[goal] != topo.component[here]:
                     raise ValueError(f"goal_sequence: agent {i} cannot reach its next goal")
             else:
-                pool = self._by_component[topo.component[self._pos[i]]]
-                goal = pool[self._rng.integers(len(pool))]
+                pool = self._by_component[topo.component[here]]
+                if len(pool) == 1:
+                    continue
+                k = self._rng.integers(len(pool) - 1)
+                goal = pool[k + (k >= np.searchsorted(pool, here))]
             self._goal[i] = goal
         core.goal_distances(topo.moves, self._goal, self._dist, agents)

@@ -216,3 +216,22 @@ def test_bad_input(kwargs, message):
     kwargs = {"map": "random-8-8-20", **kwargs}
     with pytest.raises(ValueError, match=message):
         make("mapf", **kwargs)
+
+
+def test_lifelong_new_goal_is_never_the_current_cell():
+    grid = np.zeros((1, 2), dtype=bool)
+    env = make(
+        "mapf",
+        map=grid,
+        num_agents=1,
+        on_target="restart",
+        max_steps=50,
+        seed=0,
+        starts=np.array([[0, 0]]),
+        goals=np.array([[0, 1]]),
+    )
+    env.reset(seed=0)
+    for t in range(50):
+        env.step({"player_0": 4 if t % 2 == 0 else 3})
+        assert (env.goals != env.positions).any()
+    assert env.metrics()["goals_reached"] == 50
