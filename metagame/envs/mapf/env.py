@@ -83,7 +83,6 @@ class MAPFEnv(ParallelEnv):
         self.goal_reward = float(goal_reward)
         self.step_cost = float(step_cost)
         self.render_mode = render_mode
-        self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._n = int(num_agents)
         self._fixed = self._check_placement(starts, goals)
