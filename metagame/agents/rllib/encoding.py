@@ -10,7 +10,8 @@ observation space to what an RLlib default module accepts:
 - a channels-first grid ``Box`` of shape (C, H, W) (fewest entries along the first axis) ->
   float32 (H, W, C), the layout RLlib's CNN encoder expects;
 - a ``{"observation", "action_mask"}`` dict -> ``{"observations": <encoded>, "action_mask":
-  float32 mask}``, which the masked modules in :mod:`metagame.agents.rllib.modules` consume
+  float32 mask}`` (an all-zero mask, seen only at terminal observations, is encoded as all ones
+  so that no distribution is degenerate), which the masked modules in :mod:`metagame.agents.rllib.modules` consume
   (illegal actions get logit -inf, i.e. zero probability).
 
 Spaces also round-trip through JSON (:func:`space_to_json`, :func:`space_from_json`) so that a
@@ -134,10 +135,10 @@ class ObservationCodec:
     def encode(self, obs: Any) -> Any:
         """Encodes one raw observation (a mask dict when the raw space has a mask)."""
         if self.masked:
-            return {
-                ENCODED_OBS_KEY: self.features(obs[OBS_KEY]),
-                MASK_KEY: np.asarray(obs[MASK_KEY], np.float32).ravel(),
-            }
+            mask = np.asarray(obs[MASK_KEY], np.float32).ravel()
+            if not mask.any():  # a terminal observation: keep every distribution well defined
+                mask = np.ones_like(mask)
+            return {ENCODED_OBS_KEY: self.features(obs[OBS_KEY]), MASK_KEY: mask}
         return self.features(obs)
 
 
