@@ -10,13 +10,12 @@ import pytest
 from pettingzoo import ParallelEnv
 
 from metagame.agents.play import play
-from metagame.agents.policy import RandomPolicy, RLModulePolicy, load_policy, save_policy
+from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs import make, register
 
 ray = pytest.importorskip("ray")
 
 from metagame.agents.rllib import module_spec, register_env, rllib_config  # noqa: E402
-from metagame.agents.rllib.env import MultiAgentAdapter  # noqa: E402
 
 SMALL = dict(num_env_runners=0, train_batch_size=128, minibatch_size=64, num_epochs=1, seed=0)
 

@@ -11,8 +11,9 @@ agents map to modules by ``sharing``:
 
 One-player games train single-agent (module ``default_policy``). Hyperparameters are keyword
 arguments of the config's ``training()``, ``env_runners()`` or ``reporting()`` (``lr``,
-``train_batch_size``, ``num_env_runners``, ``min_sample_timesteps_per_iteration``...), RLlib ``DefaultModelConfig`` fields (``fcnet_hiddens``...), or
-``seed``; anything else raises ValueError naming it.
+``train_batch_size``, ``num_env_runners``, ``min_sample_timesteps_per_iteration``...), RLlib
+``DefaultModelConfig`` fields (``fcnet_hiddens``...), or ``seed``; anything else raises
+ValueError naming it.
 """
 
 from __future__ import annotations

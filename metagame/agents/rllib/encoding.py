@@ -10,9 +10,9 @@ observation space to what an RLlib default module accepts:
 - a channels-first grid ``Box`` of shape (C, H, W) (fewest entries along the first axis) ->
   float32 (H, W, C), the layout RLlib's CNN encoder expects;
 - a ``{"observation", "action_mask"}`` dict -> ``{"observations": <encoded>, "action_mask":
-  float32 mask}`` (an all-zero mask, seen only at terminal observations, is encoded as all ones
-  so that no distribution is degenerate), which the masked modules in :mod:`metagame.agents.rllib.modules` consume
-  (illegal actions get logit -inf, i.e. zero probability).
+  float32 mask}``, which the masked modules in :mod:`metagame.agents.rllib.modules` consume
+  (illegal actions get zero probability). An all-zero mask, seen only at terminal
+  observations, is encoded as all ones so that no distribution is degenerate.
 
 Spaces also round-trip through JSON (:func:`space_to_json`, :func:`space_from_json`) so that a
 policy checkpoint records its spaces without pickling. Nothing here imports Ray.
