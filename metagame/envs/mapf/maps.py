@@ -308,8 +308,14 @@ def largest_component(grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_size(height: int, width: int) -> None:
+    if int(height) < 1 or int(width) < 1:
+        raise ValueError(f"map size must be positive, got {height}x{width}")
+
+
 def random_map(height: int, width: int, density: float, seed: int | None = None) -> np.ndarray:
     """Obstacles placed independently with probability ``density``; connected."""
+    _check_size(height, width)
     if not 0.0 <= density < 1.0:
         raise ValueError(f"density must lie in [0, 1), got {density}")
     grid = np.random.default_rng(seed).random((height, width)) < density
@@ -320,6 +326,7 @@ def random_map(height: int, width: int, density: float, seed: int | None = None)
 
 def maze_map(height: int, width: int, seed: int | None = None) -> np.ndarray:
     """A perfect maze (randomized depth-first search) with corridors one cell wide."""
+    _check_size(height, width)
     rng = np.random.default_rng(seed)
     grid = np.ones((height, width), dtype=bool)
     rooms_h, rooms_w = (height + 1) // 2, (width + 1) // 2

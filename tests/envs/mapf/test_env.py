@@ -235,3 +235,25 @@ def test_lifelong_new_goal_is_never_the_current_cell():
         env.step({"player_0": 4 if t % 2 == 0 else 3})
         assert (env.goals != env.positions).any()
     assert env.metrics()["goals_reached"] == 50
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_array_api_matches_dict_api(mode):
+    def build():
+        env = make("mapf", map="maze-32-32-2", num_agents=12, on_target=mode, max_steps=40)
+        env.reset(seed=4)
+        return env
+
+    a, b = build(), build()
+    rng = np.random.default_rng(0)
+    while a.agents:
+        actions = rng.integers(0, 5, 12)
+        live = [a.possible_agents.index(x) for x in a.agents]
+        obs, rew, term, trunc, _ = a.step({a.possible_agents[i]: int(actions[i]) for i in live})
+        obs2, mask2, rew2, term2, trunc2 = b.step_arrays(actions)
+        assert (a.positions == b.positions).all() and a.agents == b.agents
+        for i in live:
+            name = a.possible_agents[i]
+            assert (obs[name]["observation"] == obs2[i]).all()
+            assert (obs[name]["action_mask"] == mask2[i]).all()
+            assert rew[name] == rew2[i] and term[name] == term2[i] and trunc[name] == trunc2

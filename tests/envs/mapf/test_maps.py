@@ -89,3 +89,12 @@ def test_general_graph_topology():
     assert topo.moves[v, 4] == -1 and topo.cells[topo.moves[v, 2]].tolist() == [1, 0]
     with pytest.raises(ValueError, match="directed"):
         maps.graph_topology(nx.DiGraph([(0, 1)]))
+
+
+def test_generators_are_seeded_and_check_sizes():
+    assert (maps.random_map(10, 10, 0.3, seed=5) == maps.random_map(10, 10, 0.3, seed=5)).all()
+    assert (maps.maze_map(9, 9, seed=5) == maps.maze_map(9, 9, seed=5)).all()
+    with pytest.raises(ValueError, match="density"):
+        maps.random_map(4, 4, 1.0)
+    with pytest.raises(ValueError, match="size"):
+        maps.maze_map(0, 4)
