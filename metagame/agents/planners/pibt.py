@@ -63,7 +63,7 @@ def _choose(i, config, nxt, occ_now, occ_next, moves, dist, tiebreak):
 @njit(cache=True)
 def pibt_step(config, order, moves, dist, tiebreak, fixed_agents, fixed_vertices):
     """One PIBT step: ``(ok, next_config)``; ``ok`` is False if a constraint or a top-level
-    choice failed (the configuration may then hold conflicts and must be discarded)."""
+    choice failed or the result has a vertex or swap conflict (then it must be discarded)."""
     n = config.shape[0]
     nxt = np.full(n, -1, dtype=np.int64)
     occ_now = np.full(moves.shape[0], -1, dtype=np.int64)
@@ -83,6 +83,10 @@ def pibt_step(config, order, moves, dist, tiebreak, fixed_agents, fixed_vertices
     ok = True
     for i in order:
         if nxt[i] < 0 and not _choose(i, config, nxt, occ_now, occ_next, moves, dist, tiebreak):
+            ok = False
+    for i in range(n):  # a failed agent may have overwritten a reservation: verify
+        j = occ_now[nxt[i]]
+        if occ_next[nxt[i]] != i or (j >= 0 and j != i and nxt[j] == config[i]):
             ok = False
     return ok, nxt
 
@@ -124,6 +128,10 @@ def pibt_step_reference(config, order, moves, dist, tiebreak, fixed_agents, fixe
     for i in order:
         if nxt[i] is None and not choose(int(i)):
             ok = False
+    for i, u in enumerate(nxt):  # a failed agent may have overwritten a reservation: verify
+        j = occ_now.get(u)
+        if occ_next[u] != i or (j is not None and j != i and nxt[j] == config[i]):
+            ok = False
     return ok, np.array(nxt, dtype=np.int64)
 
 
@@ -158,7 +166,8 @@ def pibt(inst: Instance, max_steps: int | None = None, kernel=pibt_step) -> np.n
         inst.check_time("pibt")
         order = np.argsort(-priority, kind="stable")
         tiebreak = rng.random(moves.shape[0])
-        _, config = kernel(config, order, moves, inst.dist, tiebreak, empty, empty)
+        ok, nxt = kernel(config, order, moves, inst.dist, tiebreak, empty, empty)
+        config = nxt if ok else config.copy()  # a failed step is a joint wait
         priority = update_priorities(priority, config, inst.goals)
         configs.append(config)
     if (config == inst.goals).all():

@@ -87,11 +87,13 @@ class PlannerPolicy:
         order = np.argsort(-self._priority[live], kind="stable")
         tiebreak = self._rng.random(topo.num_vertices)
         empty = np.zeros(0, dtype=np.int64)
-        _, nxt_live = pibt_step(
+        ok, nxt_live = pibt_step(
             position[live], order, topo.moves, inst.dist, tiebreak, empty, empty
         )
         nxt = position.copy()
-        nxt[live] = nxt_live
+        if ok:  # otherwise everyone waits this step
+            nxt[live] = nxt_live
+        nxt_live = nxt[live]
         self._priority[live] = update_priorities(self._priority[live], nxt_live, goal[live])
         self._plan = None
         return nxt
