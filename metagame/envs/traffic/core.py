@@ -29,7 +29,17 @@ import numpy as np
 from numba import njit
 
 from metagame.envs.traffic.drivers import (
-    ACCEL, B_MAX, B_SAFE, CRITICAL_GAP, DECEL, FREE_GAP, HEADWAY, LENGTH, MIN_GAP, V0, idm,
+    ACCEL,
+    B_MAX,
+    B_SAFE,
+    CRITICAL_GAP,
+    DECEL,
+    FREE_GAP,
+    HEADWAY,
+    LENGTH,
+    MIN_GAP,
+    V0,
+    idm,
     mobil_gain,
 )
 
@@ -372,9 +382,14 @@ def _route_choice(uid, hops, n) -> int:
 
 @njit(cache=True, inline="always")
 def choose_next(i, link, ints, net) -> int:
+    """:func:`choose_next_link` with the network as the kernels' tuple."""
+    return choose_next_link(i, link, ints, net[0], net[9], net[14], net[15])
+
+
+@njit(cache=True)
+def choose_next_link(i, link, ints, link_nodes, conn_turn, node_out_ptr, node_out) -> int:
     """Next link after ``link``: controlled vehicles keep straight by default (their route
     action may change it), background drivers pick uniformly among the allowed turns."""
-    conn_turn, node_out_ptr, node_out, link_nodes = net[9], net[14], net[15], net[0]
     node = link_nodes[link, 1]
     count = 0
     best = -1
@@ -565,3 +580,65 @@ def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_del
     there. ``net`` is ``Network.kernel_arrays()`` (passed on as separate arrays: Numba unboxes
     those much faster than a tuple)."""
     _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, *net)
+
+
+@njit(cache=True)
+def world_positions(ints, floats, params, node_xy, link_nodes, link_length, link_lanes,
+                    lane_link, lane_index, lane_width):
+    """Centre points and unit headings ``(M, 2)`` of every slot (zeros for free slots): lanes
+    are offset to the right of the straight line between their link's nodes, lane 0 outermost."""
+    m = ints.shape[1]
+    xy = np.zeros((m, 2))
+    heading = np.zeros((m, 2))
+    for i in range(m):
+        if ints[STATUS, i] != ACTIVE:
+            continue
+        lane = ints[LANE, i]
+        link = lane_link[lane]
+        a = link_nodes[link, 0]
+        b = link_nodes[link, 1]
+        dx = node_xy[b, 0] - node_xy[a, 0]
+        dy = node_xy[b, 1] - node_xy[a, 1]
+        norm = np.sqrt(dx * dx + dy * dy)
+        hx, hy = dx / norm, dy / norm
+        along = (floats[POS, i] - 0.5 * params[LENGTH, i]) / link_length[link]
+        offset = (link_lanes[link] - lane_index[lane] - 0.5) * lane_width
+        xy[i, 0] = node_xy[a, 0] + dx * along + hy * offset
+        xy[i, 1] = node_xy[a, 1] + dy * along - hx * offset
+        heading[i, 0] = hx
+        heading[i, 1] = hy
+    return xy, heading
+
+
+@njit(cache=True)
+def neighbour_features(egos, ints, floats, xy, heading, k, obs_range, speed_scale):
+    """For each ego slot, its ``k`` nearest active vehicles within ``obs_range`` (by distance,
+    then slot): presence, relative position (forward, left) / range and relative velocity /
+    ``speed_scale`` in the ego's frame; ``(len(egos), k, 5)``."""
+    m = ints.shape[1]
+    out = np.zeros((egos.shape[0], k, 5))
+    dist = np.empty(m)
+    for e in range(egos.shape[0]):
+        i = egos[e]
+        hx, hy = heading[i, 0], heading[i, 1]
+        vx, vy = hx * floats[SPEED, i], hy * floats[SPEED, i]
+        for j in range(m):
+            dist[j] = np.inf
+            if j != i and ints[STATUS, j] == ACTIVE:
+                d = np.hypot(xy[j, 0] - xy[i, 0], xy[j, 1] - xy[i, 1])
+                if d <= obs_range:
+                    dist[j] = d
+        near = np.argsort(dist, kind="mergesort")[:k]
+        for n in range(near.shape[0]):
+            j = near[n]
+            if dist[j] == np.inf:
+                break
+            rx, ry = xy[j, 0] - xy[i, 0], xy[j, 1] - xy[i, 1]
+            wx = heading[j, 0] * floats[SPEED, j] - vx
+            wy = heading[j, 1] * floats[SPEED, j] - vy
+            out[e, n, 0] = 1.0
+            out[e, n, 1] = (hx * rx + hy * ry) / obs_range
+            out[e, n, 2] = (-hy * rx + hx * ry) / obs_range
+            out[e, n, 3] = (hx * wx + hy * wy) / speed_scale
+            out[e, n, 4] = (-hy * wx + hx * wy) / speed_scale
+    return out

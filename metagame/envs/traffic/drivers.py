@@ -51,7 +51,9 @@ def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.n
     if traffic not in TRAFFIC_MIX:
         raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
     mix, noise = TRAFFIC_MIX[traffic]
-    kinds = rng.choice(len(DRIVER_TYPES), size=n, p=mix).astype(np.int8)
+    cumulative = np.cumsum(mix)
+    kinds = np.minimum(np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"),
+                       len(mix) - 1).astype(np.int8)
     params = TYPE_PARAMS[kinds] * np.exp(noise * rng.standard_normal((n, TYPE_PARAMS.shape[1])))
     params[:, V0] = np.minimum(params[:, V0], 1.0)
     params[:, LENGTH] = TYPE_PARAMS[kinds, LENGTH]

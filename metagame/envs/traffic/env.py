@@ -33,12 +33,34 @@ from pettingzoo import ParallelEnv
 
 from metagame.envs.traffic import core
 from metagame.envs.traffic.core import (
-    ACTIVE, ARRIVED, BOX, CRASHED, CTRL, DIST, FREE, FREE_TIME, GREEN, HOPS, KIND, LANE, NEXT,
-    POS, RES, SPEED, STATUS, T_ENTER, T_EXIT, TARGET, UID, YELLOW,
+    ACTIVE,
+    ARRIVED,
+    BOX,
+    CRASHED,
+    CTRL,
+    DIST,
+    FREE,
+    FREE_TIME,
+    HOPS,
+    KIND,
+    LANE,
+    NEXT,
+    POS,
+    RES,
+    SPEED,
+    STATUS,
+    T_ENTER,
+    T_EXIT,
+    TARGET,
+    UID,
 )
 from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
 from metagame.envs.traffic.network import (
-    LANE_WIDTH, SCENARIOS, Network, compile_network, from_sumo,
+    LANE_WIDTH,
+    SCENARIOS,
+    Network,
+    compile_network,
+    from_sumo,
 )
 from metagame.envs.traffic.signals import Signals
 
@@ -246,7 +268,9 @@ class TrafficEnv(ParallelEnv):
         self.floats[SPEED, i] = min(speed, self.params[V0, i] * limit)
         self.floats[TARGET, i] = 0.75
         self.floats[T_ENTER, i] = self.t
-        self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
+        net = self.net
+        self.ints[NEXT, i] = core.choose_next_link(i, link, self.ints, net.link_nodes,
+                                                   net.conn_turn, net.node_out_ptr, net.node_out)
         self._next_uid += 1
         self.counts["entered"] += 1
         return i
@@ -364,16 +388,19 @@ class TrafficEnv(ParallelEnv):
                                            self._vehicle_mask(self._agent_slot[index]))
             elif self._signal_mask(index)[action]:
                 wanted[index] = action
-        self.signals.request(wanted)
-        light = self.signals.lights()
+        if len(self.signals):
+            self.signals.request(wanted)
+            self._light = self.signals.lights()
+        light = self._light
         self.link_delay[:] = 0.0
         dist_before = self.floats[DIST].copy()
         core.simulate(self.ints, self.floats, self.params, light, self._kernel_net, self.t,
                       self.dt, self.substeps, self.totals, self.link_delay)
         self.t += self.step_time
         self.steps += 1
-        self.signals.advance()
-        self._light = light
+        if len(self.signals):
+            self.signals.advance()
+            self._light = self.signals.lights()
 
         rewards = {a: 0.0 for a in live}
         terminations = {a: False for a in live}
@@ -413,18 +440,19 @@ class TrafficEnv(ParallelEnv):
             metrics = self.metrics()
             for a in live:
                 infos[a]["metrics"] = metrics
-        observations = self._observe(live, done=terminations)
-        for a in self.agents:
-            if a not in observations:
-                observations[a] = self._observe([a])[a]
-                rewards[a], terminations[a], truncations[a], infos[a] = 0.0, False, False, {}
+        entering = [a for a in self.agents if a not in terminations]
+        observations = self._observe(live + entering, done=terminations)
+        for a in entering:
+            rewards[a], terminations[a], truncations[a], infos[a] = 0.0, False, False, {}
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
 
     def _retire(self) -> None:
         """Books arrived and crashed vehicles into the metrics and frees their slots."""
-        gone = np.flatnonzero((self.ints[STATUS] == ARRIVED) | (self.ints[STATUS] == CRASHED))
+        gone = np.flatnonzero(self.ints[STATUS] >= ARRIVED)  # ARRIVED or CRASHED
+        if len(gone) == 0:
+            return
         arrived = gone[self.ints[STATUS, gone] == ARRIVED]
         travel = self.floats[T_EXIT, arrived] - self.floats[T_ENTER, arrived]
         self._travel[0] += float(travel.sum())
@@ -437,44 +465,37 @@ class TrafficEnv(ParallelEnv):
 
     def world_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Active slots, their centre points ``(n, 2)`` and unit headings ``(n, 2)``."""
-        net = self.net
+        xy, heading = self._world()
         idx = np.flatnonzero(self.ints[STATUS] == ACTIVE)
-        lane = self.ints[LANE, idx]
-        link = net.lane_link[lane]
-        a, b = net.node_xy[net.link_nodes[link, 0]], net.node_xy[net.link_nodes[link, 1]]
-        seg = b - a
-        seg_len = np.hypot(seg[:, 0], seg[:, 1])[:, None]
-        heading = seg / seg_len
-        right = np.stack([heading[:, 1], -heading[:, 0]], axis=1)
-        along = (self.floats[POS, idx] - 0.5 * self.params[LENGTH, idx]) / net.link_length[link]
-        offset = (net.link_lanes[link] - net.lane_index[lane] - 0.5) * LANE_WIDTH
-        xy = a + seg * along[:, None] + right * offset[:, None]
-        return idx, xy, heading
+        return idx, xy[idx], heading[idx]
+
+    def _world(self) -> tuple[np.ndarray, np.ndarray]:
+        net = self.net
+        return core.world_positions(
+            self.ints, self.floats, self.params, net.node_xy, net.link_nodes, net.link_length,
+            net.link_lanes, net.lane_link, net.lane_index, LANE_WIDTH,
+        )
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
-        vehicles = [a for a in agents if a.startswith("vehicle")]
+        done = done or {}
+        vehicles = [a for a in agents if a.startswith("vehicle") and not done.get(a, False)]
         if vehicles:
-            idx, xy, heading = self.world_positions()
-            where = np.full(self.ints.shape[1], -1, dtype=np.int64)
-            where[idx] = np.arange(len(idx))
-            velocity = heading * self.floats[SPEED, idx][:, None]
+            slots = np.array([self._agent_slot[int(a.split("_")[1])] for a in vehicles])
+            xy, heading = self._world()
+            near = core.neighbour_features(slots, self.ints, self.floats, xy, heading,
+                                           self.k_nearest, self.obs_range, SPEED_SCALE)
             holders = self._holders()
-            for a in vehicles:
-                if done is not None and done.get(a, False):
-                    out[a] = self._zero_obs(a)
-                    continue
-                i = self._agent_slot[int(a.split("_")[1])]
-                out[a] = {
-                    "observation": self._vehicle_features(i, where[i], idx, xy, heading,
-                                                          velocity, holders),
-                    "action_mask": self._vehicle_mask(i),
-                }
+            for a, i, feats in zip(vehicles, slots, near):
+                out[a] = {"observation": self._vehicle_features(i, feats, holders),
+                          "action_mask": self._vehicle_mask(i)}
         for a in agents:
-            if a.startswith("signal"):
+            if done.get(a, False):
+                out[a] = self._zero_obs(a)
+            elif a.startswith("signal"):
                 s = int(a.split("_")[1])
-                out[a] = {"observation": self._signal_features(s), "action_mask":
-                          self._signal_mask(s)}
+                out[a] = {"observation": self._signal_features(s),
+                          "action_mask": self._signal_mask(s)}
         return out
 
     def _zero_obs(self, agent: str) -> dict:
@@ -493,42 +514,30 @@ class TrafficEnv(ParallelEnv):
         links = np.concatenate([net.lane_link[self.ints[LANE, res]], self.ints[core.FROM, box]])
         return np.bincount(links, minlength=net.num_links)
 
-    def _vehicle_features(self, i, row, idx, xy, heading, velocity, holders) -> np.ndarray:
+    def _vehicle_features(self, i: int, near: np.ndarray, holders: np.ndarray) -> np.ndarray:
         net = self.net
-        k = self.k_nearest
-        h = heading[row]
-        rot = np.array([[h[0], h[1]], [-h[1], h[0]]])  # world -> ego (x forward, y left)
-        rel = (xy - xy[row]) @ rot.T
-        dist = np.hypot(rel[:, 0], rel[:, 1])
-        dist[row] = np.inf
-        near = np.flatnonzero(dist <= self.obs_range)
-        near = near[np.lexsort((near, dist[near]))][:k]
-        feats = np.zeros((k, NEIGHBOUR_FEATURES))
-        feats[: len(near), 0] = 1.0
-        feats[: len(near), 1:3] = rel[near] / self.obs_range
-        feats[: len(near), 3:5] = ((velocity[near] - velocity[row]) @ rot.T) / SPEED_SCALE
         lane = self.ints[LANE, i]
         link = net.lane_link[lane]
         node = net.link_nodes[link, 1]
         limit = net.link_speed[link]
-        light = self._light[link]
         ins = net.node_in[net.node_in_ptr[node]:net.node_in_ptr[node + 1]]
-        occupied = bool(np.any(holders[ins] * net.link_conflict[link, ins]))
         nxt = self.ints[NEXT, i]
-        chosen = np.zeros(3)
+        ego = np.zeros(EGO_FEATURES)
+        ego[:9] = (
+            self.floats[SPEED, i] / limit, self.floats[TARGET, i],
+            net.lane_index[lane] / max(net.link_lanes[link] - 1, 1),
+            net.link_lanes[link] / 4.0,
+            (net.link_length[link] - self.floats[POS, i]) / self.obs_range,
+            limit / SPEED_SCALE,
+            (0.0, 0.5, 1.0)[self._light[link]],
+            net.node_box[node],
+            np.any(holders[ins] * net.link_conflict[link, ins]),
+        )
+        ego[9:12] = self._routes[link] >= 0
         if nxt >= 0:
-            chosen[net.conn_turn[link, nxt]] = 1.0
-        ego = np.concatenate([
-            [self.floats[SPEED, i] / limit, self.floats[TARGET, i],
-             net.lane_index[lane] / max(net.link_lanes[link] - 1, 1),
-             min(net.link_lanes[link] / 4.0, 1.0),
-             min((net.link_length[link] - self.floats[POS, i]) / self.obs_range, 1.0),
-             min(limit / SPEED_SCALE, 1.0),
-             {GREEN: 1.0, YELLOW: 0.5}.get(int(light), 0.0),
-             float(net.node_box[node]), float(occupied)],
-            self._routes[link] >= 0, chosen, [float(nxt < 0)],
-        ])
-        return np.clip(np.concatenate([feats.ravel(), ego]), -1.0, 1.0).astype(np.float32)
+            ego[12 + net.conn_turn[link, nxt]] = 1.0
+        ego[15] = nxt < 0
+        return np.clip(np.concatenate([near.ravel(), ego]), -1.0, 1.0).astype(np.float32)
 
     def _signal_features(self, s: int) -> np.ndarray:
         net = self.net

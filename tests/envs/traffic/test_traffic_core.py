@@ -10,7 +10,13 @@ from hypothesis.extra import numpy as hnp
 from metagame.envs import make
 from metagame.envs.traffic import core, drivers
 from metagame.envs.traffic.network import (
-    LEFT, RIGHT, STRAIGHT, compile_network, grid, highway, intersection,
+    LEFT,
+    RIGHT,
+    STRAIGHT,
+    compile_network,
+    grid,
+    highway,
+    intersection,
 )
 
 
