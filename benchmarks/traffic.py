@@ -70,10 +70,15 @@ def ensure_highway_env() -> Path | None:
         return python
     try:
         print(f"building {VENV} (python -m venv + pip install highway-env) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True,
-                       capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "highway-env"], check=True,
-                       capture_output=True, timeout=900)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, capture_output=True
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "highway-env"],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
     except (subprocess.SubprocessError, OSError) as err:
         print(f"could not build the highway-env virtualenv: {err}")
         return None
@@ -85,7 +90,9 @@ def run_highway_env(python: Path, case: str, seconds: float) -> dict | None:
     env = dict(os.environ, OMP_NUM_THREADS="1", SDL_VIDEODRIVER="dummy")
     out = subprocess.run(
         [str(python), "-c", HIGHWAY_ENV_RUN, name, json.dumps(config), str(seconds)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if out.returncode != 0:
         print(f"highway-env {name} failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -111,8 +118,12 @@ def run_ours(seconds: float, **kwargs) -> dict:
             episode += 1
             obs, _ = env.reset(seed=episode)
     elapsed = time.perf_counter() - start
-    return {"steps_per_s": steps / elapsed, "steps": steps, "vehicles": float(np.mean(counts)),
-            "metrics": env.metrics()}
+    return {
+        "steps_per_s": steps / elapsed,
+        "steps": steps,
+        "vehicles": float(np.mean(counts)),
+        "metrics": env.metrics(),
+    }
 
 
 def main() -> None:
@@ -134,34 +145,53 @@ def main() -> None:
     target = theirs.get("intersection") or {"vehicles": 14.0}
     ours = {
         "intersection": run_ours(
-            args.seconds, scenario="intersection", num_controlled=2,
-            num_vehicles=min(int(round(target["vehicles"])), 24), inflow=900.0, max_steps=40,
+            args.seconds,
+            scenario="intersection",
+            num_controlled=2,
+            num_vehicles=min(int(round(target["vehicles"])), 24),
+            inflow=900.0,
+            max_steps=40,
         ),
         "highway": run_ours(
-            args.seconds, scenario="highway", num_controlled=1, num_vehicles=50, inflow=2400.0,
+            args.seconds,
+            scenario="highway",
+            num_controlled=1,
+            num_vehicles=50,
+            inflow=2400.0,
             max_steps=40,
         ),
         "grid 6x6, 500 vehicles": run_ours(
-            args.seconds, scenario="grid", grid_size=6, num_controlled=0, control_signals=True,
-            num_vehicles=500, inflow=1800.0, max_steps=40,
+            args.seconds,
+            scenario="grid",
+            grid_size=6,
+            num_controlled=0,
+            control_signals=True,
+            num_vehicles=500,
+            inflow=1800.0,
+            max_steps=40,
         ),
     }
 
     print()
-    print(f"{'scenario':<26}{'vehicles ours/theirs':>22}{'ours steps/s':>14}"
-          f"{'highway-env steps/s':>21}{'ratio':>9}")
+    print(
+        f"{'scenario':<26}{'vehicles ours/theirs':>22}{'ours steps/s':>14}"
+        f"{'highway-env steps/s':>21}{'ratio':>9}"
+    )
     for case, mine in ours.items():
         other = theirs.get(case)
         if other:
             vehicles = f"{mine['vehicles']:.1f}/{other['vehicles']:.1f}"
-            row = f"{other['steps_per_s']:>21.1f}{mine['steps_per_s'] / other['steps_per_s']:>8.0f}x"
+            ratio = mine["steps_per_s"] / other["steps_per_s"]
+            row = f"{other['steps_per_s']:>21.1f}{ratio:>8.0f}x"
         else:
             vehicles = f"{mine['vehicles']:.1f}/-"
             row = f"{'-':>21}{'-':>9}"
         print(f"{case:<26}{vehicles:>22}{mine['steps_per_s']:>14.1f}{row}")
     grid = ours["grid 6x6, 500 vehicles"]["metrics"]
-    print(f"\ngrid metrics: mean speed {grid['mean_speed']:.1f} m/s, throughput "
-          f"{grid['throughput']:.0f} veh/h, crashed {int(grid['crashed'])}")
+    print(
+        f"\ngrid metrics: mean speed {grid['mean_speed']:.1f} m/s, throughput "
+        f"{grid['throughput']:.0f} veh/h, crashed {int(grid['crashed'])}"
+    )
 
 
 if __name__ == "__main__":

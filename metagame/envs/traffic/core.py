@@ -43,6 +43,28 @@ from metagame.envs.traffic.drivers import (
     mobil_gain,
 )
 
+# The network arrays the kernels take, as a tuple in this order (``Network.kernel_arrays``).
+(
+    LINK_NODES,
+    LINK_LENGTH,
+    LINK_SPEED,
+    LINK_LANES,
+    LINK_LANE0,
+    LINK_PRIORITY,
+    LANE_LINK,
+    LANE_INDEX,
+    CONN_OFFSET,
+    CONN_TURN,
+    LINK_CONFLICT,
+    NODE_BOX,
+    NODE_IN_PTR,
+    NODE_IN,
+    NODE_OUT_PTR,
+    NODE_OUT,
+    LANE_PRED_PTR,
+    LANE_PRED,
+    BOX_LENGTH,
+) = range(19)
 # Integer fields.
 STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND = range(10)
 NUM_INTS = 10
@@ -117,9 +139,12 @@ def sort_lanes(ints, floats, num_lanes):
 @njit(cache=True)
 def leaders(ints, floats, params, order, rank, start, end, net):
     """Each active vehicle's leader index (-1 none), bumper gap and leader speed."""
-    (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-     lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-     node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
+    link_length = net[LINK_LENGTH]
+    link_lanes = net[LINK_LANES]
+    link_lane0 = net[LINK_LANE0]
+    lane_link = net[LANE_LINK]
+    lane_index = net[LANE_INDEX]
+    conn_offset = net[CONN_OFFSET]
     m = ints.shape[1]
     lead = np.full(m, -1, dtype=np.int64)
     gap = np.full(m, FREE_GAP)
@@ -135,8 +160,9 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             gap[i] = floats[POS, j] - params[LENGTH, j] - floats[POS, i]
             v_lead[i] = floats[SPEED, j]
             continue
-        nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
-                       conn_offset)
+        nl = next_lane(
+            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
+        )
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
@@ -148,8 +174,8 @@ def leaders(ints, floats, params, order, rank, start, end, net):
 
 def leaders_reference(ints, floats, params, net):
     """NumPy reference of :func:`sort_lanes` + :func:`leaders` (lexsort and searchsorted)."""
-    link_length, link_lanes, link_lane0 = net[1], net[3], net[4]
-    lane_link, lane_index, conn_offset = net[6], net[7], net[8]
+    link_length, link_lanes, link_lane0 = net[LINK_LENGTH], net[LINK_LANES], net[LINK_LANE0]
+    lane_link, lane_index, conn_offset = net[LANE_LINK], net[LANE_INDEX], net[CONN_OFFSET]
     m = ints.shape[1]
     alive = np.flatnonzero(ints[STATUS] == ACTIVE)
     lane, pos = ints[LANE, alive], floats[POS, alive]
@@ -187,12 +213,16 @@ def leaders_reference(ints, floats, params, net):
 def stop_gap(i, lane, ints, floats, light, net) -> float:
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
-    (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-     lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-     node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
+    link_nodes = net[LINK_NODES]
+    link_length = net[LINK_LENGTH]
+    link_lanes = net[LINK_LANES]
+    link_lane0 = net[LINK_LANE0]
+    lane_link = net[LANE_LINK]
+    lane_index = net[LANE_INDEX]
+    conn_offset = net[CONN_OFFSET]
+    node_box = net[NODE_BOX]
     link = lane_link[lane]
-    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
-                   conn_offset)
+    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset)
     rest = link_length[link] - floats[POS, i]
     if nl == DEAD_END:
         return rest
@@ -208,7 +238,7 @@ def stop_gap(i, lane, ints, floats, light, net) -> float:
 def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
     line."""
-    limit = net[2][net[6][lane]]
+    limit = net[LINK_SPEED][net[LANE_LINK][lane]]
     v = floats[SPEED, i]
     v0 = params[V0, i] * limit
     acc = idm(v, v0, gap, v_lead, params, i)
@@ -221,9 +251,19 @@ def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> fl
 @njit(cache=True)
 def _grant(ints, floats, params, order, rank, start, end, light, holders, net, dt):
     """Junction control: reserves conflict zones for approaching background vehicles."""
-    (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-     lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-     node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
+    link_nodes = net[LINK_NODES]
+    link_length = net[LINK_LENGTH]
+    link_lanes = net[LINK_LANES]
+    link_lane0 = net[LINK_LANE0]
+    link_priority = net[LINK_PRIORITY]
+    lane_link = net[LANE_LINK]
+    lane_index = net[LANE_INDEX]
+    conn_offset = net[CONN_OFFSET]
+    link_conflict = net[LINK_CONFLICT]
+    node_box = net[NODE_BOX]
+    node_in_ptr = net[NODE_IN_PTR]
+    node_in = net[NODE_IN]
+    box_length = net[BOX_LENGTH]
     m = ints.shape[1]
     cand = np.empty(m, dtype=np.int64)
     key = np.empty(m)
@@ -238,8 +278,12 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net, d
             continue
         v = floats[SPEED, i]
         a = params[ACCEL, i]
-        look = (params[MIN_GAP, i] + v * params[HEADWAY, i]
-                + v * v / (2.0 * np.sqrt(a * params[DECEL, i])) + STOP_MARGIN)
+        look = (
+            params[MIN_GAP, i]
+            + v * params[HEADWAY, i]
+            + v * v / (2.0 * np.sqrt(a * params[DECEL, i]))
+            + STOP_MARGIN
+        )
         rest = link_length[link] - floats[POS, i]
         if rest > look:
             continue
@@ -285,8 +329,9 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net, d
                 break
         if blocked:
             continue
-        nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
-                       conn_offset)
+        nl = next_lane(
+            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
+        )
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             room = floats[POS, j] - params[LENGTH, j]
@@ -300,9 +345,15 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net, d
 def _lane_change_target(i, lane, target, ints, floats, params, order, start, end, light, net):
     """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
     -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
-    (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-     lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-     node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
+    link_length = net[LINK_LENGTH]
+    link_speed = net[LINK_SPEED]
+    link_lanes = net[LINK_LANES]
+    link_lane0 = net[LINK_LANE0]
+    lane_link = net[LANE_LINK]
+    lane_index = net[LANE_INDEX]
+    conn_offset = net[CONN_OFFSET]
+    lane_pred_ptr = net[LANE_PRED_PTR]
+    lane_pred = net[LANE_PRED]
     link = lane_link[lane]
     pos = floats[POS, i]
     length_i = params[LENGTH, i]
@@ -320,8 +371,9 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
         gap_front = floats[POS, j] - params[LENGTH, j] - pos
         v_front = floats[SPEED, j]
     else:
-        nl = next_lane(target, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
-                       conn_offset)
+        nl = next_lane(
+            target, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
+        )
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             gap_front = link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
@@ -357,8 +409,9 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
 
 
 @njit(cache=True, inline="always")
-def _old_follower_gain(i, lane, ints, floats, params, order, rank, start, end, lead, gap,
-                       v_lead, light, net) -> float:
+def _old_follower_gain(
+    i, lane, ints, floats, params, order, rank, start, end, lead, gap, v_lead, light, net
+) -> float:
     """The old follower's acceleration gain when ``i`` leaves ``lane``."""
     r = rank[i] - 1
     if r < start[lane]:
@@ -383,7 +436,9 @@ def _route_choice(uid, hops, n) -> int:
 @njit(cache=True, inline="always")
 def choose_next(i, link, ints, net) -> int:
     """:func:`choose_next_link` with the network as the kernels' tuple."""
-    return choose_next_link(i, link, ints, net[0], net[9], net[14], net[15])
+    return choose_next_link(
+        i, link, ints, net[LINK_NODES], net[CONN_TURN], net[NODE_OUT_PTR], net[NODE_OUT]
+    )
 
 
 @njit(cache=True)
@@ -433,9 +488,17 @@ def ballistic_reference(v: np.ndarray, a: np.ndarray, dt: float):
 @njit(cache=True)
 def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
     """Advances the state by one substep of ``dt`` seconds (in place)."""
-    (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-     lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-     node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length) = net
+    link_nodes = net[LINK_NODES]
+    link_length = net[LINK_LENGTH]
+    link_speed = net[LINK_SPEED]
+    link_lanes = net[LINK_LANES]
+    link_lane0 = net[LINK_LANE0]
+    lane_link = net[LANE_LINK]
+    lane_index = net[LANE_INDEX]
+    conn_offset = net[CONN_OFFSET]
+    link_conflict = net[LINK_CONFLICT]
+    node_box = net[NODE_BOX]
+    box_length = net[BOX_LENGTH]
     m = ints.shape[1]
     num_lanes = lane_link.shape[0]
     order, rank, start, end = sort_lanes(ints, floats, num_lanes)
@@ -461,8 +524,9 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
             a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
             floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
         else:
-            floats[ACC, i] = background_acc(i, lane, gap[i], v_lead[i], ints, floats, params,
-                                            light, net)
+            floats[ACC, i] = background_acc(
+                i, lane, gap[i], v_lead[i], ints, floats, params, light, net
+            )
 
     # MOBIL lane changes, decided on the pre-change state, applied together.
     direction = 1 if parity == 0 else -1
@@ -486,8 +550,9 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
         )
         if self_gain == -np.inf:
             continue
-        old_follower_gain = _old_follower_gain(i, lane, ints, floats, params, order, rank,
-                                               start, end, lead, gap, v_lead, light, net)
+        old_follower_gain = _old_follower_gain(
+            i, lane, ints, floats, params, order, rank, start, end, lead, gap, v_lead, light, net
+        )
         if mobil_gain(self_gain, new_follower_gain, old_follower_gain, params, i) > 0.0:
             change[i] = target
     for i in range(m):
@@ -511,8 +576,9 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
         link_delay[link] += dt * (1.0 - v / link_speed[link])
         if floats[POS, i] >= link_length[link]:
             floats[FREE_TIME, i] += link_length[link] / link_speed[link]
-            nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
-                           conn_offset)
+            nl = next_lane(
+                lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
+            )
             if nl == EXIT:
                 ints[STATUS, i] = ARRIVED
                 floats[T_EXIT, i] = t + dt
@@ -564,13 +630,57 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
 
 
 @njit(cache=True)
-def _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, link_nodes,
-              link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-              lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-              node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length):
-    net = (link_nodes, link_length, link_speed, link_lanes, link_lane0, link_priority, lane_link,
-           lane_index, conn_offset, conn_turn, link_conflict, node_box, node_in_ptr, node_in,
-           node_out_ptr, node_out, lane_pred_ptr, lane_pred, box_length)
+def _simulate(
+    ints,
+    floats,
+    params,
+    light,
+    t,
+    dt,
+    substeps,
+    totals,
+    link_delay,
+    link_nodes,
+    link_length,
+    link_speed,
+    link_lanes,
+    link_lane0,
+    link_priority,
+    lane_link,
+    lane_index,
+    conn_offset,
+    conn_turn,
+    link_conflict,
+    node_box,
+    node_in_ptr,
+    node_in,
+    node_out_ptr,
+    node_out,
+    lane_pred_ptr,
+    lane_pred,
+    box_length,
+):
+    net = (
+        link_nodes,
+        link_length,
+        link_speed,
+        link_lanes,
+        link_lane0,
+        link_priority,
+        lane_link,
+        lane_index,
+        conn_offset,
+        conn_turn,
+        link_conflict,
+        node_box,
+        node_in_ptr,
+        node_in,
+        node_out_ptr,
+        node_out,
+        lane_pred_ptr,
+        lane_pred,
+        box_length,
+    )
     for k in range(substeps):
         substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
 
@@ -583,8 +693,18 @@ def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_del
 
 
 @njit(cache=True)
-def world_positions(ints, floats, params, node_xy, link_nodes, link_length, link_lanes,
-                    lane_link, lane_index, lane_width):
+def world_positions(
+    ints,
+    floats,
+    params,
+    node_xy,
+    link_nodes,
+    link_length,
+    link_lanes,
+    lane_link,
+    lane_index,
+    lane_width,
+):
     """Centre points and unit headings ``(M, 2)`` of every slot (zeros for free slots): lanes
     are offset to the right of the straight line between their link's nodes, lane 0 outermost."""
     m = ints.shape[1]

@@ -27,7 +27,14 @@ DRIVER_TYPES = ("cautious", "normal", "aggressive")
 # Columns of a driver's parameter row.
 V0, HEADWAY, ACCEL, DECEL, MIN_GAP, POLITENESS, THRESHOLD, CRITICAL_GAP, LENGTH = range(9)
 PARAM_NAMES = (
-    "v0", "headway", "accel", "decel", "min_gap", "politeness", "threshold", "critical_gap",
+    "v0",
+    "headway",
+    "accel",
+    "decel",
+    "min_gap",
+    "politeness",
+    "threshold",
+    "critical_gap",
     "length",
 )
 # v0 is a fraction of the speed limit (capped at 1 so that speeds stay within limits).
@@ -52,8 +59,9 @@ def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.n
         raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
     mix, noise = TRAFFIC_MIX[traffic]
     cumulative = np.cumsum(mix)
-    kinds = np.minimum(np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"),
-                       len(mix) - 1).astype(np.int8)
+    kinds = np.minimum(
+        np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(mix) - 1
+    ).astype(np.int8)
     params = TYPE_PARAMS[kinds] * np.exp(noise * rng.standard_normal((n, TYPE_PARAMS.shape[1])))
     params[:, V0] = np.minimum(params[:, V0], 1.0)
     params[:, LENGTH] = TYPE_PARAMS[kinds, LENGTH]
@@ -85,8 +93,11 @@ def idm_reference(v, v0, gap, v_lead, params) -> np.ndarray:
 
 @njit(cache=True)
 def mobil_gain(
-    self_gain: float, new_follower_gain: float, old_follower_gain: float,
-    params: np.ndarray, i: int,
+    self_gain: float,
+    new_follower_gain: float,
+    old_follower_gain: float,
+    params: np.ndarray,
+    i: int,
 ) -> float:
     """MOBIL incentive of vehicle ``i`` minus its threshold; a change is wanted when positive."""
     politeness = params[POLITENESS, i]

@@ -66,7 +66,13 @@ from metagame.envs.traffic.signals import Signals
 
 KEEP, FASTER, SLOWER, LANE_LEFT, LANE_RIGHT, ROUTE_LEFT, ROUTE_STRAIGHT, ROUTE_RIGHT = range(8)
 ACTION_NAMES = (
-    "keep", "faster", "slower", "lane_left", "lane_right", "route_left", "route_straight",
+    "keep",
+    "faster",
+    "slower",
+    "lane_left",
+    "lane_right",
+    "route_left",
+    "route_straight",
     "route_right",
 )
 NEIGHBOUR_FEATURES = 5  # presence, dx, dy, dvx, dvy (ego frame)
@@ -116,9 +122,14 @@ class TrafficEnv(ParallelEnv):
         else:
             self.net = compile_network(network)
         checks = {
-            "num_controlled": num_controlled >= 0, "num_vehicles": num_vehicles >= 0,
-            "inflow": inflow >= 0, "k_nearest": k_nearest >= 1, "obs_range": obs_range > 0,
-            "max_steps": max_steps >= 1, "dt": 0 < dt <= 1.0, "substeps": substeps >= 1,
+            "num_controlled": num_controlled >= 0,
+            "num_vehicles": num_vehicles >= 0,
+            "inflow": inflow >= 0,
+            "k_nearest": k_nearest >= 1,
+            "obs_range": obs_range > 0,
+            "max_steps": max_steps >= 1,
+            "dt": 0 < dt <= 1.0,
+            "substeps": substeps >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -143,8 +154,9 @@ class TrafficEnv(ParallelEnv):
         self.render_mode = render_mode
         self._seed = seed
         self._kernel_net = self.net.kernel_arrays()
-        self.signals = Signals(self.net.signal_phases, self.net.num_links, self.step_time,
-                               min_green, yellow, green)
+        self.signals = Signals(
+            self.net.signal_phases, self.net.num_links, self.step_time, min_green, yellow, green
+        )
         self._routes = self._route_table()
         self._slots = self._start_slots()
         if num_vehicles > len(self._slots):
@@ -172,12 +184,15 @@ class TrafficEnv(ParallelEnv):
         signal_dim = self._max_in + self._max_phases + 2
         spaces = {}
         for agent in self.possible_agents:
-            dim, n = (vehicle_dim, 8) if agent.startswith("vehicle") else (
-                signal_dim, self._max_phases)
-            obs = gymnasium.spaces.Dict({
-                "observation": gymnasium.spaces.Box(-1.0, 1.0, (dim,), np.float32),
-                "action_mask": gymnasium.spaces.Box(0, 1, (n,), np.int8),
-            })
+            dim, n = (
+                (vehicle_dim, 8) if agent.startswith("vehicle") else (signal_dim, self._max_phases)
+            )
+            obs = gymnasium.spaces.Dict(
+                {
+                    "observation": gymnasium.spaces.Box(-1.0, 1.0, (dim,), np.float32),
+                    "action_mask": gymnasium.spaces.Box(0, 1, (n,), np.int8),
+                }
+            )
             spaces[agent] = (obs, gymnasium.spaces.Discrete(n))
         return spaces
 
@@ -195,7 +210,7 @@ class TrafficEnv(ParallelEnv):
         routes = np.full((net.num_links, 3), -1, dtype=np.int64)
         for a in range(net.num_links):
             node = net.link_nodes[a, 1]
-            for o in net.node_out[net.node_out_ptr[node]:net.node_out_ptr[node + 1]]:
+            for o in net.node_out[net.node_out_ptr[node] : net.node_out_ptr[node + 1]]:
                 turn = net.conn_turn[a, o]
                 if turn >= 0 and routes[a, turn] < 0:
                     routes[a, turn] = o
@@ -259,7 +274,13 @@ class TrafficEnv(ParallelEnv):
         link = self.net.lane_link[lane]
         self.ints[:, i] = -1
         self.ints[[STATUS, LANE, CTRL, HOPS, UID, KIND], i] = (
-            ACTIVE, lane, agent, 0, self._next_uid, kind[0])
+            ACTIVE,
+            lane,
+            agent,
+            0,
+            self._next_uid,
+            kind[0],
+        )
         self.floats[:, i] = 0.0
         self.params[:, i] = p[0]
         self.floats[POS, i] = pos
@@ -269,8 +290,9 @@ class TrafficEnv(ParallelEnv):
         self.floats[TARGET, i] = 0.75
         self.floats[T_ENTER, i] = self.t
         net = self.net
-        self.ints[NEXT, i] = core.choose_next_link(i, link, self.ints, net.link_nodes,
-                                                   net.conn_turn, net.node_out_ptr, net.node_out)
+        self.ints[NEXT, i] = core.choose_next_link(
+            i, link, self.ints, net.link_nodes, net.conn_turn, net.node_out_ptr, net.node_out
+        )
         self._next_uid += 1
         self.counts["entered"] += 1
         return i
@@ -285,8 +307,15 @@ class TrafficEnv(ParallelEnv):
             room = START_SPACING - length - s0
             link = net.lane_link[lane]
             node = net.link_nodes[link, 1]
-            nl = core.next_lane(lane, self.ints[NEXT, i], net.lane_link, net.lane_index,
-                                net.link_lanes, net.link_lane0, net.conn_offset)
+            nl = core.next_lane(
+                lane,
+                self.ints[NEXT, i],
+                net.lane_link,
+                net.lane_index,
+                net.link_lanes,
+                net.link_lane0,
+                net.conn_offset,
+            )
             if nl == core.DEAD_END or net.node_box[node] or self.signals.controlled_links[link]:
                 room = min(room, net.link_length[link] - pos - s0)
             self.floats[SPEED, i] = min(self.floats[SPEED, i], np.sqrt(2 * b * max(room, 0.0)))
@@ -384,8 +413,9 @@ class TrafficEnv(ParallelEnv):
             if not 0 <= action < n:
                 raise ValueError(f"traffic: action {action} of {agent!r} outside [0, {n})")
             if kind == "vehicle":
-                self._apply_vehicle_action(index, action,
-                                           self._vehicle_mask(self._agent_slot[index]))
+                self._apply_vehicle_action(
+                    index, action, self._vehicle_mask(self._agent_slot[index])
+                )
             elif self._signal_mask(index)[action]:
                 wanted[index] = action
         if len(self.signals):
@@ -394,8 +424,18 @@ class TrafficEnv(ParallelEnv):
         light = self._light
         self.link_delay[:] = 0.0
         dist_before = self.floats[DIST].copy()
-        core.simulate(self.ints, self.floats, self.params, light, self._kernel_net, self.t,
-                      self.dt, self.substeps, self.totals, self.link_delay)
+        core.simulate(
+            self.ints,
+            self.floats,
+            self.params,
+            light,
+            self._kernel_net,
+            self.t,
+            self.dt,
+            self.substeps,
+            self.totals,
+            self.link_delay,
+        )
         self.t += self.step_time
         self.steps += 1
         if len(self.signals):
@@ -410,7 +450,8 @@ class TrafficEnv(ParallelEnv):
             name = f"vehicle_{agent}"
             link = self.net.lane_link[self.ints[LANE, i]]
             progress = (self.floats[DIST, i] - dist_before[i]) / (
-                self.net.link_speed[link] * self.step_time)
+                self.net.link_speed[link] * self.step_time
+            )
             rewards[name] = speed_w * float(min(progress, 1.0))
             status = self.ints[STATUS, i]
             if status in (ARRIVED, CRASHED):
@@ -421,7 +462,7 @@ class TrafficEnv(ParallelEnv):
                 self._agent_times[agent, 1] = self.floats[T_EXIT, i]
         for s, name in enumerate(self.signal_agents):
             node = self.net.signal_nodes[s]
-            ins = self.net.node_in[self.net.node_in_ptr[node]:self.net.node_in_ptr[node + 1]]
+            ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
             rewards[name] = -delay_w * float(self.link_delay[ins].sum())
         self._retire()
         self._spawn_background()
@@ -434,8 +475,10 @@ class TrafficEnv(ParallelEnv):
         for a in live:
             if a.startswith("vehicle") and terminations[a]:
                 j = int(a.split("_")[1])
-                infos[a].update(arrived=bool(self._agent_outcome[j] == ARRIVED),
-                                crashed=bool(self._agent_outcome[j] == CRASHED))
+                infos[a].update(
+                    arrived=bool(self._agent_outcome[j] == ARRIVED),
+                    crashed=bool(self._agent_outcome[j] == CRASHED),
+                )
         if not self.agents:
             metrics = self.metrics()
             for a in live:
@@ -472,8 +515,16 @@ class TrafficEnv(ParallelEnv):
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
         net = self.net
         return core.world_positions(
-            self.ints, self.floats, self.params, net.node_xy, net.link_nodes, net.link_length,
-            net.link_lanes, net.lane_link, net.lane_index, LANE_WIDTH,
+            self.ints,
+            self.floats,
+            self.params,
+            net.node_xy,
+            net.link_nodes,
+            net.link_length,
+            net.link_lanes,
+            net.lane_link,
+            net.lane_index,
+            LANE_WIDTH,
         )
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
@@ -483,27 +534,41 @@ class TrafficEnv(ParallelEnv):
         if vehicles:
             slots = np.array([self._agent_slot[int(a.split("_")[1])] for a in vehicles])
             xy, heading = self._world()
-            near = core.neighbour_features(slots, self.ints, self.floats, xy, heading,
-                                           self.k_nearest, self.obs_range, SPEED_SCALE)
+            near = core.neighbour_features(
+                slots,
+                self.ints,
+                self.floats,
+                xy,
+                heading,
+                self.k_nearest,
+                self.obs_range,
+                SPEED_SCALE,
+            )
             holders = self._holders()
             for a, i, feats in zip(vehicles, slots, near):
-                out[a] = {"observation": self._vehicle_features(i, feats, holders),
-                          "action_mask": self._vehicle_mask(i)}
+                out[a] = {
+                    "observation": self._vehicle_features(i, feats, holders),
+                    "action_mask": self._vehicle_mask(i),
+                }
         for a in agents:
             if done.get(a, False):
                 out[a] = self._zero_obs(a)
             elif a.startswith("signal"):
                 s = int(a.split("_")[1])
-                out[a] = {"observation": self._signal_features(s),
-                          "action_mask": self._signal_mask(s)}
+                out[a] = {
+                    "observation": self._signal_features(s),
+                    "action_mask": self._signal_mask(s),
+                }
         return out
 
     def _zero_obs(self, agent: str) -> dict:
         space = self.observation_space(agent)
         mask = np.zeros(space["action_mask"].shape, dtype=np.int8)
         mask[0] = 1
-        return {"observation": np.zeros(space["observation"].shape, np.float32),
-                "action_mask": mask}
+        return {
+            "observation": np.zeros(space["observation"].shape, np.float32),
+            "action_mask": mask,
+        }
 
     def _holders(self) -> np.ndarray:
         """Vehicles holding each approach's conflict zone (reserved or inside)."""
@@ -520,11 +585,12 @@ class TrafficEnv(ParallelEnv):
         link = net.lane_link[lane]
         node = net.link_nodes[link, 1]
         limit = net.link_speed[link]
-        ins = net.node_in[net.node_in_ptr[node]:net.node_in_ptr[node + 1]]
+        ins = net.node_in[net.node_in_ptr[node] : net.node_in_ptr[node + 1]]
         nxt = self.ints[NEXT, i]
         ego = np.zeros(EGO_FEATURES)
         ego[:9] = (
-            self.floats[SPEED, i] / limit, self.floats[TARGET, i],
+            self.floats[SPEED, i] / limit,
+            self.floats[TARGET, i],
             net.lane_index[lane] / max(net.link_lanes[link] - 1, 1),
             net.link_lanes[link] / 4.0,
             (net.link_length[link] - self.floats[POS, i]) / self.obs_range,
@@ -542,7 +608,7 @@ class TrafficEnv(ParallelEnv):
     def _signal_features(self, s: int) -> np.ndarray:
         net = self.net
         node = net.signal_nodes[s]
-        ins = net.node_in[net.node_in_ptr[node]:net.node_in_ptr[node + 1]]
+        ins = net.node_in[net.node_in_ptr[node] : net.node_in_ptr[node + 1]]
         active = self.ints[STATUS] == ACTIVE
         halting = active & (self.floats[SPEED] < 1.0)
         links = net.lane_link[self.ints[LANE, halting]]
@@ -570,8 +636,9 @@ class TrafficEnv(ParallelEnv):
             arrived = int(np.sum(self._agent_outcome == ARRIVED))
             crashed = int(np.sum(self._agent_outcome == CRASHED))
             ends = np.where(self._agent_state == 2, self._agent_times[:, 1], self.t)
-            survival = float(np.mean((ends - self._agent_times[:, 0])[entered_ctrl])) if (
-                n_ctrl) else 0.0
+            survival = (
+                float(np.mean((ends - self._agent_times[:, 0])[entered_ctrl])) if (n_ctrl) else 0.0
+            )
             denominator = n_ctrl
         else:
             arrived, crashed = self.counts["arrived"], self.counts["crashed"]

@@ -80,10 +80,25 @@ class Network:
     def kernel_arrays(self) -> tuple:
         """The arrays the Numba kernels read, in the order ``core.py`` unpacks them."""
         return (
-            self.link_nodes, self.link_length, self.link_speed, self.link_lanes, self.link_lane0,
-            self.link_priority, self.lane_link, self.lane_index, self.conn_offset, self.conn_turn,
-            self.link_conflict, self.node_box, self.node_in_ptr, self.node_in, self.node_out_ptr,
-            self.node_out, self.lane_pred_ptr, self.lane_pred, self.box_length,
+            self.link_nodes,
+            self.link_length,
+            self.link_speed,
+            self.link_lanes,
+            self.link_lane0,
+            self.link_priority,
+            self.lane_link,
+            self.lane_index,
+            self.conn_offset,
+            self.conn_turn,
+            self.link_conflict,
+            self.node_box,
+            self.node_in_ptr,
+            self.node_in,
+            self.node_out_ptr,
+            self.node_out,
+            self.lane_pred_ptr,
+            self.lane_pred,
+            self.box_length,
         )
 
 
@@ -176,11 +191,7 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
                     box[index[v]] = True
 
     # A link is a source when nothing but its own reverse leads into it.
-    sources = [
-        k
-        for k, (u, v) in enumerate(edges)
-        if not np.any(conn_turn[:, k] >= 0)
-    ]
+    sources = [k for k, (u, v) in enumerate(edges) if not np.any(conn_turn[:, k] >= 0)]
     if not sources:
         raise ValueError("network has no source link (a link no other link leads into)")
 
@@ -202,10 +213,12 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         signal_nodes.append(index[v])
         signal_phases.append(groups)
 
-    node_in_ptr, node_in = _csr([[graph.edges[u, v]["id"] for u in graph.predecessors(v)]
-                                 for v in nodes])
-    node_out_ptr, node_out = _csr([[graph.edges[v, w]["id"] for w in graph.successors(v)]
-                                   for v in nodes])
+    node_in_ptr, node_in = _csr(
+        [[graph.edges[u, v]["id"] for u in graph.predecessors(v)] for v in nodes]
+    )
+    node_out_ptr, node_out = _csr(
+        [[graph.edges[v, w]["id"] for w in graph.successors(v)] for v in nodes]
+    )
     preds: list[list[int]] = [[] for _ in range(len(lane_link))]
     for a, b in zip(*np.nonzero(conn_turn >= 0)):
         for i in range(lanes[a]):
@@ -217,14 +230,31 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         raise ValueError(f"box_length {box_length} m must be at least 5 m below the shortest link")
 
     return Network(
-        node_in_ptr=node_in_ptr, node_in=node_in, node_out_ptr=node_out_ptr, node_out=node_out,
-        lane_pred_ptr=lane_pred_ptr, lane_pred=lane_pred,
-        graph=graph, nodes=nodes, node_xy=xy, link_nodes=link_nodes, link_length=length,
-        link_speed=speed, link_lanes=lanes, link_lane0=lane0, link_priority=priority,
-        lane_link=lane_link, lane_index=lane_index, conn_offset=conn_offset, conn_turn=conn_turn,
-        link_conflict=conflict, node_box=box, box_length=float(box_length),
+        node_in_ptr=node_in_ptr,
+        node_in=node_in,
+        node_out_ptr=node_out_ptr,
+        node_out=node_out,
+        lane_pred_ptr=lane_pred_ptr,
+        lane_pred=lane_pred,
+        graph=graph,
+        nodes=nodes,
+        node_xy=xy,
+        link_nodes=link_nodes,
+        link_length=length,
+        link_speed=speed,
+        link_lanes=lanes,
+        link_lane0=lane0,
+        link_priority=priority,
+        lane_link=lane_link,
+        lane_index=lane_index,
+        conn_offset=conn_offset,
+        conn_turn=conn_turn,
+        link_conflict=conflict,
+        node_box=box,
+        box_length=float(box_length),
         source_links=np.array(sources, dtype=np.int32),
-        signal_nodes=np.array(signal_nodes, dtype=np.int32), signal_phases=signal_phases,
+        signal_nodes=np.array(signal_nodes, dtype=np.int32),
+        signal_phases=signal_phases,
     )
 
 
@@ -252,7 +282,10 @@ def intersection(arm: float = 120.0, speed: float = 12.0) -> nx.DiGraph:
     g = nx.DiGraph()
     g.add_node("c", pos=(0.0, 0.0))
     for name, pos, major in [
-        ("e", (arm, 0.0), 1), ("n", (0.0, arm), 0), ("w", (-arm, 0.0), 1), ("s", (0.0, -arm), 0)
+        ("e", (arm, 0.0), 1),
+        ("n", (0.0, arm), 0),
+        ("w", (-arm, 0.0), 1),
+        ("s", (0.0, -arm), 0),
     ]:
         g.add_node(name, pos=pos)
         _two_way(g, name, "c", speed=speed, priority=major)
@@ -260,7 +293,7 @@ def intersection(arm: float = 120.0, speed: float = 12.0) -> nx.DiGraph:
 
 
 def grid(size: int = 3, spacing: float = 150.0, speed: float = 13.89, lanes: int = 2) -> nx.DiGraph:
-    """``size`` x ``size`` signalised junctions (phases north-south, east-west) with boundary arms."""
+    """``size`` x ``size`` signalised junctions (phases north-south, east-west), boundary arms."""
     if size < 1:
         raise ValueError(f"grid size must be >= 1, got {size}")
     g = nx.DiGraph()
@@ -287,9 +320,7 @@ def highway(length: float = 2000.0, speed: float = 30.0, lanes: int = 3) -> nx.D
     g.add_node("ramp", pos=(merge - 200.0, -40.0))
     g.add_edge("start", "merge", speed=speed, lanes=lanes)
     g.add_edge("ramp", "merge", speed=0.7 * speed, lanes=1)
-    g.add_edge(
-        "merge", "lane_drop", speed=speed, lanes=lanes + 1, offsets={"start": 1, "ramp": 0}
-    )
+    g.add_edge("merge", "lane_drop", speed=speed, lanes=lanes + 1, offsets={"start": 1, "ramp": 0})
     g.add_edge("lane_drop", "end", speed=speed, lanes=lanes, offsets={"merge": -1})
     return g
 
@@ -336,7 +367,11 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
             continue
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
         g.add_edge(
-            u, v, length=max(edge.getLength(), 20.0), speed=edge.getSpeed(),
-            lanes=edge.getLaneNumber(), priority=edge.getPriority(),
+            u,
+            v,
+            length=max(edge.getLength(), 20.0),
+            speed=edge.getSpeed(),
+            lanes=edge.getLaneNumber(),
+            priority=edge.getPriority(),
         )
     return compile_network(g, box_length)

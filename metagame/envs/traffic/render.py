@@ -49,8 +49,10 @@ class TrafficRenderer:
         length = max(length, min_px[0] / self.scale)
         width = max(width, min_px[1] / self.scale)
         right = np.array([heading[1], -heading[0]])
-        corners = [center + heading * sx * length / 2 + right * sy * width / 2
-                   for sx, sy in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+        corners = [
+            center + heading * sx * length / 2 + right * sy * width / 2
+            for sx, sy in ((1, 1), (1, -1), (-1, -1), (-1, 1))
+        ]
         return [tuple(p) for p in self.to_pixel(np.array(corners))]
 
     def frame(self) -> np.ndarray:
@@ -63,7 +65,8 @@ class TrafficRenderer:
             lanes = net.link_lanes[link]
             mid = (a + b) / 2 + right * lanes * LANE_WIDTH / 2
             pygame.draw.polygon(
-                surf, ROAD,
+                surf,
+                ROAD,
                 self._quad(mid, heading, np.hypot(*(b - a)), lanes * LANE_WIDTH, (1.0, 1.0)),
             )
         for link in np.flatnonzero(env.signals.controlled_links):
@@ -73,19 +76,26 @@ class TrafficRenderer:
             stop = b - heading * 6.0 + right * net.link_lanes[link] * LANE_WIDTH / 2
             color = LIGHT_COLORS.get(int(env._light[link]), RED_LIGHT)
             center = self.to_pixel(stop)[0]
-            pygame.draw.circle(surf, color, (int(center[0]), int(center[1])), max(3, int(
-                1.5 * self.scale)))
+            pygame.draw.circle(
+                surf, color, (int(center[0]), int(center[1])), max(3, int(1.5 * self.scale))
+            )
         idx, xy, heading = env.world_positions()
         for i, p, h in zip(idx, xy, heading):
-            color = CONTROLLED_COLOR if env.ints[CTRL, i] >= 0 else tuple(
-                int(c) for c in DRIVER_COLORS[env.ints[KIND, i]])
+            color = (
+                CONTROLLED_COLOR
+                if env.ints[CTRL, i] >= 0
+                else tuple(int(c) for c in DRIVER_COLORS[env.ints[KIND, i]])
+            )
             pygame.draw.polygon(surf, color, self._quad(p, h, env.params[LENGTH, i], 2.0))
         m = env.metrics()
         rendering.draw_text(
             surf,
-            [f"t={env.t:6.1f}s  vehicles {int(m['present'])}  arrived {int(m['arrived'])}  "
-             f"crashed {int(m['crashed'])}  mean speed {m['mean_speed']:.1f} m/s"],
-            pos=(6, self.map_height + 5), size=18,
+            [
+                f"t={env.t:6.1f}s  vehicles {int(m['present'])}  arrived {int(m['arrived'])}  "
+                f"crashed {int(m['crashed'])}  mean speed {m['mean_speed']:.1f} m/s"
+            ],
+            pos=(6, self.map_height + 5),
+            size=18,
         )
         return rendering.to_array(surf)
 

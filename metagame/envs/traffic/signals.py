@@ -20,8 +20,15 @@ from metagame.envs.traffic.core import GREEN, RED, YELLOW
 class Signals:
     """The state of every signal of a network: phase, green time so far, yellow remaining."""
 
-    def __init__(self, phases: list, num_links: int, step_time: float, min_green: float,
-                 yellow: float, green: float):
+    def __init__(
+        self,
+        phases: list,
+        num_links: int,
+        step_time: float,
+        min_green: float,
+        yellow: float,
+        green: float,
+    ):
         if min_green < 0 or yellow < 0 or green < min_green:
             raise ValueError(
                 f"signal timing needs 0 <= min_green <= green and yellow >= 0, got "

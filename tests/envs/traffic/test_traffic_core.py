@@ -22,10 +22,17 @@ from metagame.envs.traffic.network import (
 
 @pytest.mark.parametrize("scenario", ["intersection", "grid", "highway", "roundabout"])
 def test_leader_search_matches_reference(scenario):
-    env = make("traffic", scenario=scenario, num_controlled=2, num_vehicles=20, inflow=1500.0,
-               max_steps=50, seed=4)
+    env = make(
+        "traffic",
+        scenario=scenario,
+        num_controlled=2,
+        num_vehicles=20,
+        inflow=1500.0,
+        max_steps=50,
+        seed=4,
+    )
     net = env._kernel_net
-    for step in range(30):
+    for _ in range(30):
         env.step({a: 1 for a in env.agents})
         order, rank, start, end = core.sort_lanes(env.ints, env.floats, env.net.num_lanes)
         got = core.leaders(env.ints, env.floats, env.params, order, rank, start, end, net)
@@ -73,14 +80,19 @@ def test_idm_matches_reference(v, gap, v_lead, seed):
 def test_idm_known_values():
     params = np.zeros((9, 1))
     params[[drivers.V0, drivers.HEADWAY, drivers.ACCEL, drivers.DECEL, drivers.MIN_GAP], 0] = (
-        1.0, 1.5, 1.0, 2.0, 2.0)
+        1.0,
+        1.5,
+        1.0,
+        2.0,
+        2.0,
+    )
     # Free road at the desired speed: no acceleration; standing start: full acceleration.
     assert drivers.idm(30.0, 30.0, drivers.FREE_GAP, 0.0, params, 0) == pytest.approx(0.0)
     assert drivers.idm(0.0, 30.0, drivers.FREE_GAP, 0.0, params, 0) == pytest.approx(1.0)
     # Standing at the minimum gap behind a standing leader: a (1 - 0 - 1) = 0.
     assert drivers.idm(0.0, 30.0, 2.0, 0.0, params, 0) == pytest.approx(0.0)
     # s* = s0 + v T = 2 + 15 = 17 at equal speeds; gap 17 -> a (1 - (10/30)^4 - 1).
-    assert drivers.idm(10.0, 30.0, 17.0, 10.0, params, 0) == pytest.approx(-(1 / 3) ** 4)
+    assert drivers.idm(10.0, 30.0, 17.0, 10.0, params, 0) == pytest.approx(-((1 / 3) ** 4))
 
 
 def test_route_choice_is_uniform_and_deterministic():
@@ -93,16 +105,18 @@ def test_route_choice_is_uniform_and_deterministic():
 def test_network_compiler_turns_conflicts_and_lane_offsets():
     net = compile_network(intersection())
     west_in, north_out, east_out, south_out = (
-        net.link_id("w", "c"), net.link_id("c", "n"), net.link_id("c", "e"),
-        net.link_id("c", "s"))
+        net.link_id("w", "c"),
+        net.link_id("c", "n"),
+        net.link_id("c", "e"),
+        net.link_id("c", "s"),
+    )
     assert net.conn_turn[west_in, north_out] == LEFT
     assert net.conn_turn[west_in, east_out] == STRAIGHT
     assert net.conn_turn[west_in, south_out] == RIGHT
     assert net.conn_turn[west_in, net.link_id("c", "w")] == -1  # no U-turns
     assert net.node_box[net.nodes.index("c")] and net.node_box.sum() == 1
     assert net.link_conflict[west_in, net.link_id("n", "c")]
-    assert sorted(net.source_links) == sorted(
-        net.link_id(a, "c") for a in "nesw")
+    assert sorted(net.source_links) == sorted(net.link_id(a, "c") for a in "nesw")
 
     hw = compile_network(highway())
     ramp, main = hw.link_id("ramp", "merge"), hw.link_id("start", "merge")
@@ -111,8 +125,9 @@ def test_network_compiler_turns_conflicts_and_lane_offsets():
     assert not hw.node_box.any()  # the ramp and the main road feed different lanes
     drop = hw.link_id("lane_drop", "end")
     lane0 = hw.link_lane0[accel]
-    nl = core.next_lane(lane0, drop, hw.lane_link, hw.lane_index, hw.link_lanes, hw.link_lane0,
-                        hw.conn_offset)
+    nl = core.next_lane(
+        lane0, drop, hw.lane_link, hw.lane_index, hw.link_lanes, hw.link_lane0, hw.conn_offset
+    )
     assert nl == core.DEAD_END  # the acceleration lane ends
 
     g = compile_network(grid(2))

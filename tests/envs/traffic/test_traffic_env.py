@@ -13,8 +13,16 @@ SCENARIOS = ["intersection", "grid", "highway", "roundabout"]
 
 
 def _kwargs(scenario):
-    return dict(scenario=scenario, num_controlled=5, num_vehicles=12, inflow=900.0,
-                control_signals=scenario == "grid", grid_size=2, max_steps=60, seed=0)
+    return dict(
+        scenario=scenario,
+        num_controlled=5,
+        num_vehicles=12,
+        inflow=900.0,
+        control_signals=scenario == "grid",
+        grid_size=2,
+        max_steps=60,
+        seed=0,
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -29,8 +37,15 @@ def test_parallel_seed(scenario):
 
 
 def test_agents_enter_mid_episode_from_the_pool():
-    env = make("traffic", scenario="intersection", num_controlled=7, num_vehicles=0,
-               inflow=0.0, max_steps=80, seed=1)
+    env = make(
+        "traffic",
+        scenario="intersection",
+        num_controlled=7,
+        num_vehicles=0,
+        inflow=0.0,
+        max_steps=80,
+        seed=1,
+    )
     obs, _ = env.reset(seed=1)
     first = set(env.agents)
     assert len(first) == 4  # one per source link at the start
@@ -44,8 +59,7 @@ def test_agents_enter_mid_episode_from_the_pool():
 
 
 def test_action_masks_follow_lanes_and_routes():
-    env = make("traffic", scenario="highway", num_controlled=1, num_vehicles=0, inflow=0.0,
-               seed=0)
+    env = make("traffic", scenario="highway", num_controlled=1, num_vehicles=0, inflow=0.0, seed=0)
     obs, _ = env.reset(seed=0)
     agent = env.agents[0]
     i = env._agent_slot[0]
@@ -54,7 +68,7 @@ def test_action_masks_follow_lanes_and_routes():
     mask = obs[agent]["action_mask"]
     assert mask[traffic_env.LANE_LEFT] == (index + 1 < lanes)
     assert mask[traffic_env.LANE_RIGHT] == (index > 0)
-    assert list(mask[traffic_env.ROUTE_LEFT:]) == [0, 1, 0]  # only straight on a highway
+    assert list(mask[traffic_env.ROUTE_LEFT :]) == [0, 1, 0]  # only straight on a highway
     target = env.floats[TARGET, i]
     env.step({agent: traffic_env.FASTER})
     assert env.floats[TARGET, i] == pytest.approx(min(target + 0.25, 1.0))
@@ -62,16 +76,24 @@ def test_action_masks_follow_lanes_and_routes():
     if env._vehicle_mask(i)[traffic_env.LANE_LEFT]:
         env.step({agent: traffic_env.LANE_LEFT})
         assert env.ints[LANE, i] == lane + 1
-    single = make("traffic", scenario="roundabout", num_controlled=1, num_vehicles=0,
-                  inflow=0.0, seed=0)
+    single = make(
+        "traffic", scenario="roundabout", num_controlled=1, num_vehicles=0, inflow=0.0, seed=0
+    )
     obs, _ = single.reset(seed=0)
     mask = obs["vehicle_0"]["action_mask"]
     assert mask[traffic_env.LANE_LEFT] == 0 and mask[traffic_env.LANE_RIGHT] == 0
 
 
 def test_lone_vehicle_arrives_with_bonus_and_metrics():
-    env = make("traffic", scenario="intersection", num_controlled=1, num_vehicles=0,
-               inflow=0.0, max_steps=100, seed=2)
+    env = make(
+        "traffic",
+        scenario="intersection",
+        num_controlled=1,
+        num_vehicles=0,
+        inflow=0.0,
+        max_steps=100,
+        seed=2,
+    )
     obs, _ = env.reset(seed=2)
     total, steps = 0.0, 0
     while env.agents:
@@ -87,8 +109,15 @@ def test_lone_vehicle_arrives_with_bonus_and_metrics():
 
 
 def test_rear_end_crash_is_penalised():
-    env = make("traffic", scenario="highway", num_controlled=1, num_vehicles=60, inflow=0.0,
-               max_steps=200, seed=3)
+    env = make(
+        "traffic",
+        scenario="highway",
+        num_controlled=1,
+        num_vehicles=60,
+        inflow=0.0,
+        max_steps=200,
+        seed=3,
+    )
     obs, _ = env.reset(seed=3)
     while env.agents:  # full speed ahead, never brakes, never changes lane
         obs, rewards, terms, truncs, infos = env.step({"vehicle_0": traffic_env.FASTER})
@@ -98,8 +127,17 @@ def test_rear_end_crash_is_penalised():
 
 
 def test_signal_observation_and_reward():
-    env = make("traffic", scenario="grid", grid_size=2, num_controlled=0, control_signals=True,
-               num_vehicles=60, inflow=1800.0, seed=0, max_steps=30)
+    env = make(
+        "traffic",
+        scenario="grid",
+        grid_size=2,
+        num_controlled=0,
+        control_signals=True,
+        num_vehicles=60,
+        inflow=1800.0,
+        seed=0,
+        max_steps=30,
+    )
     obs, _ = env.reset(seed=0)
     assert env.agents == [f"signal_{s}" for s in range(4)]
     for _ in range(20):
@@ -147,8 +185,16 @@ def test_step_rejects_bad_actions():
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rgb_array_draws_vehicles_where_the_state_puts_them(scenario):
-    env = make("traffic", scenario=scenario, num_controlled=2, num_vehicles=12,
-               render_mode="rgb_array", control_signals=scenario == "grid", grid_size=2, seed=0)
+    env = make(
+        "traffic",
+        scenario=scenario,
+        num_controlled=2,
+        num_vehicles=12,
+        render_mode="rgb_array",
+        control_signals=scenario == "grid",
+        grid_size=2,
+        seed=0,
+    )
     for _ in range(3):
         env.step({a: 0 for a in env.agents})
     frame = env.render()
@@ -157,13 +203,13 @@ def test_rgb_array_draws_vehicles_where_the_state_puts_them(scenario):
     renderer = TrafficRenderer(env)
     idx, xy, _ = env.world_positions()
     pixels = np.rint(renderer.to_pixel(xy) - 0.5).astype(int)
-    far = [k for k in range(len(idx))
-           if np.all(np.delete(np.hypot(*(xy - xy[k]).T), k) > 8.0)]
+    far = [k for k in range(len(idx)) if np.all(np.delete(np.hypot(*(xy - xy[k]).T), k) > 8.0)]
     assert len(far) >= 3
     for k in far:
         i = idx[k]
-        want = CONTROLLED_COLOR if env.ints[CTRL, i] >= 0 else tuple(DRIVER_COLORS[
-            env.ints[KIND, i]])
+        want = (
+            CONTROLLED_COLOR if env.ints[CTRL, i] >= 0 else tuple(DRIVER_COLORS[env.ints[KIND, i]])
+        )
         col, row = pixels[k]
         assert tuple(frame[row, col]) == tuple(want), (scenario, i)
     assert np.sum(env.ints[STATUS] == ACTIVE) == len(idx)

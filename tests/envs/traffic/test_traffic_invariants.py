@@ -30,8 +30,16 @@ def _check_state(env):
     seed=st.integers(0, 2**16),
 )
 def test_idm_traffic_never_collides_and_respects_limits(scenario, traffic, inflow, seed):
-    env = make("traffic", scenario=scenario, num_controlled=0, num_vehicles=15, inflow=inflow,
-               traffic=traffic, max_steps=60, seed=seed)
+    env = make(
+        "traffic",
+        scenario=scenario,
+        num_controlled=0,
+        num_vehicles=15,
+        inflow=inflow,
+        traffic=traffic,
+        max_steps=60,
+        seed=seed,
+    )
     for _ in range(60):
         env.step({})
         _check_state(env)
@@ -41,8 +49,16 @@ def test_idm_traffic_never_collides_and_respects_limits(scenario, traffic, inflo
 
 
 def test_dense_grid_with_500_vehicles_never_collides():
-    env = make("traffic", scenario="grid", grid_size=5, num_controlled=0, num_vehicles=500,
-               inflow=1200.0, max_steps=40, seed=3)
+    env = make(
+        "traffic",
+        scenario="grid",
+        grid_size=5,
+        num_controlled=0,
+        num_vehicles=500,
+        inflow=1200.0,
+        max_steps=40,
+        seed=3,
+    )
     assert env.num_present() == 500
     for _ in range(40):
         env.step({})
@@ -51,8 +67,15 @@ def test_dense_grid_with_500_vehicles_never_collides():
 
 
 def test_controlled_vehicles_conserve_and_crash_only_with_penalty():
-    env = make("traffic", scenario="intersection", num_controlled=4, num_vehicles=15,
-               inflow=1200.0, max_steps=80, seed=5)
+    env = make(
+        "traffic",
+        scenario="intersection",
+        num_controlled=4,
+        num_vehicles=15,
+        inflow=1200.0,
+        max_steps=80,
+        seed=5,
+    )
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=5)
     penalties = 0
@@ -70,7 +93,8 @@ def test_controlled_vehicles_conserve_and_crash_only_with_penalty():
 @settings(max_examples=25)
 @given(
     requests=st.lists(st.integers(-1, 2), min_size=1, max_size=80),
-    min_green=st.integers(0, 6), yellow=st.integers(0, 4),
+    min_green=st.integers(0, 6),
+    yellow=st.integers(0, 4),
 )
 def test_signals_respect_min_green_and_yellow(requests, min_green, yellow):
     phases = [[np.array([0]), np.array([1]), np.array([2])]]
@@ -105,8 +129,17 @@ def test_signals_respect_min_green_and_yellow(requests, min_green, yellow):
 
 
 def test_signal_agents_in_grid_keep_min_green():
-    env = make("traffic", scenario="grid", grid_size=2, num_controlled=0, control_signals=True,
-               min_green=4.0, yellow=2.0, max_steps=60, seed=2)
+    env = make(
+        "traffic",
+        scenario="grid",
+        grid_size=2,
+        num_controlled=0,
+        control_signals=True,
+        min_green=4.0,
+        yellow=2.0,
+        max_steps=60,
+        seed=2,
+    )
     rng = np.random.default_rng(1)
     obs, _ = env.reset(seed=2)
     phases = []
@@ -125,8 +158,15 @@ def test_signal_agents_in_grid_keep_min_green():
 
 def test_same_seed_same_trajectory():
     def run(seed):
-        env = make("traffic", scenario="roundabout", num_controlled=3, num_vehicles=12,
-                   traffic="chaotic", max_steps=40, seed=seed)
+        env = make(
+            "traffic",
+            scenario="roundabout",
+            num_controlled=3,
+            num_vehicles=12,
+            traffic="chaotic",
+            max_steps=40,
+            seed=seed,
+        )
         rng = np.random.default_rng(7)
         obs, _ = env.reset(seed=seed)
         trace = []
@@ -149,8 +189,15 @@ def test_same_seed_same_trajectory():
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_mean_speed_and_throughput_are_plausible(scenario):
-    env = make("traffic", scenario=scenario, num_controlled=0, num_vehicles=10, inflow=400.0,
-               max_steps=60, seed=0)
+    env = make(
+        "traffic",
+        scenario=scenario,
+        num_controlled=0,
+        num_vehicles=10,
+        inflow=400.0,
+        max_steps=60,
+        seed=0,
+    )
     for _ in range(60):
         env.step({})
     m = env.metrics()
