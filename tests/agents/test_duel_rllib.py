@@ -1,0 +1,60 @@
+"""Token-level SPO with the Nash-MD KL term on RLlib's new API stack, end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from metagame.agents.duel.learner import reference_kl
+from metagame.envs.preference.duel import LLMDuelEnv
+
+pytest.importorskip("ray.rllib")
+
+
+def test_reference_kl_matches_torch():
+    torch.manual_seed(0)
+    p, q = torch.randn(5, 7), torch.randn(5, 7)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Categorical(logits=p), torch.distributions.Categorical(logits=q)
+    )
+    torch.testing.assert_close(reference_kl(p, q), expected)
+    assert reference_kl(p, p).abs().max() < 1e-6
+
+
+def test_adapter_hides_players_that_finished():
+    from metagame.agents.duel.env import DuelMultiAgentEnv
+
+    env = DuelMultiAgentEnv({"num_players": 3, "max_tokens": 4})
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"player_0", "player_1", "player_2"}
+    # player_0 ends at once (<eos> is action 0); the others keep writing
+    obs, rewards, terms, _, _ = env.step({"player_0": 0, "player_1": 5, "player_2": 6})
+    assert set(obs) == {"player_1", "player_2"} and not terms["__all__"]
+    while not terms["__all__"]:
+        obs, rewards, terms, _, _ = env.step({a: 5 for a in obs})
+    assert set(obs) == set(rewards) == {"player_0", "player_1", "player_2"}
+    assert sum(rewards.values()) == pytest.approx(0.0)
+
+
+@pytest.mark.slow
+def test_spo_training_beats_the_initial_policy():
+    from metagame.agents.duel.train import train_duel, win_rate
+
+    torch.set_num_threads(1)
+    run = train_duel(
+        {"num_players": 4},
+        iterations=4,
+        sft_steps=15,
+        ref_kl_coeff=0.02,
+        seed=0,
+        train_batch_size_per_learner=128,
+        minibatch_size=128,
+        lr=2e-3,
+    )
+    assert len(run.reference_kl) == 4 and np.isfinite(run.reference_kl).all()
+    assert run.reference_kl[-1] > 0  # the policy moved away from the pre-trained reference
+    score = win_rate(run.trained, run.initial, episodes=200, seed=123)
+    print(f"trained vs initial win rate (rule panel): {score:.3f}")
+    assert score > 0.6
+    # the judge is the env's rule panel: a sanity check of the evaluation itself
+    assert win_rate(run.initial, run.initial, episodes=100, seed=7) == pytest.approx(0.5, abs=0.12)
+    assert isinstance(LLMDuelEnv().judge.compare(LLMDuelEnv().prompts[0], "a", "b"), float)
