@@ -35,7 +35,6 @@ from metagame.envs.traffic import core
 from metagame.envs.traffic.core import (
     ACTIVE,
     ARRIVED,
-    BOX,
     CRASHED,
     CTRL,
     DIST,
@@ -46,7 +45,6 @@ from metagame.envs.traffic.core import (
     LANE,
     NEXT,
     POS,
-    RES,
     SPEED,
     STATUS,
     T_ENTER,
@@ -62,21 +60,22 @@ from metagame.envs.traffic.network import (
     compile_network,
     from_sumo,
 )
+from metagame.envs.traffic.observe import (
+    EGO_FEATURES,
+    FASTER,
+    LANE_LEFT,
+    LANE_RIGHT,
+    NEIGHBOUR_FEATURES,
+    NUM_ACTIONS,
+    ROUTE_LEFT,
+    SLOWER,
+    ego_features,
+    neighbour_features,
+    vehicle_masks,
+    world_positions,
+)
 from metagame.envs.traffic.signals import Signals
 
-KEEP, FASTER, SLOWER, LANE_LEFT, LANE_RIGHT, ROUTE_LEFT, ROUTE_STRAIGHT, ROUTE_RIGHT = range(8)
-ACTION_NAMES = (
-    "keep",
-    "faster",
-    "slower",
-    "lane_left",
-    "lane_right",
-    "route_left",
-    "route_straight",
-    "route_right",
-)
-NEIGHBOUR_FEATURES = 5  # presence, dx, dy, dvx, dvy (ego frame)
-EGO_FEATURES = 16
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
@@ -185,7 +184,9 @@ class TrafficEnv(ParallelEnv):
         spaces = {}
         for agent in self.possible_agents:
             dim, n = (
-                (vehicle_dim, 8) if agent.startswith("vehicle") else (signal_dim, self._max_phases)
+                (vehicle_dim, NUM_ACTIONS)
+                if agent.startswith("vehicle")
+                else (signal_dim, self._max_phases)
             )
             obs = gymnasium.spaces.Dict(
                 {
@@ -377,20 +378,17 @@ class TrafficEnv(ParallelEnv):
             link = self.net.lane_link[self.ints[LANE, i]]
             self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
 
-    def _vehicle_mask(self, i: int) -> np.ndarray:
+    def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
         net = self.net
-        lane = self.ints[LANE, i]
-        link = net.lane_link[lane]
-        index = net.lane_index[lane]
-        free_of_box = self.ints[BOX, i] < 0
-        mask = np.zeros(8, dtype=np.int8)
-        mask[KEEP] = 1
-        mask[FASTER] = self.floats[TARGET, i] < 1.0
-        mask[SLOWER] = self.floats[TARGET, i] > 0.0
-        mask[LANE_LEFT] = free_of_box and index + 1 < net.link_lanes[link]
-        mask[LANE_RIGHT] = free_of_box and index > 0
-        mask[ROUTE_LEFT:] = self._routes[link] >= 0
-        return mask
+        return vehicle_masks(
+            slots,
+            self.ints,
+            self.floats,
+            self._routes,
+            net.lane_link,
+            net.lane_index,
+            net.link_lanes,
+        )
 
     def _signal_mask(self, s: int) -> np.ndarray:
         mask = np.zeros(self._max_phases, dtype=np.int8)
@@ -413,9 +411,8 @@ class TrafficEnv(ParallelEnv):
             if not 0 <= action < n:
                 raise ValueError(f"traffic: action {action} of {agent!r} outside [0, {n})")
             if kind == "vehicle":
-                self._apply_vehicle_action(
-                    index, action, self._vehicle_mask(self._agent_slot[index])
-                )
+                mask = self._vehicle_masks(self._agent_slot[index : index + 1])[0]
+                self._apply_vehicle_action(index, action, mask)
             elif self._signal_mask(index)[action]:
                 wanted[index] = action
         if len(self.signals):
@@ -514,7 +511,7 @@ class TrafficEnv(ParallelEnv):
 
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
         net = self.net
-        return core.world_positions(
+        return world_positions(
             self.ints,
             self.floats,
             self.params,
@@ -532,9 +529,10 @@ class TrafficEnv(ParallelEnv):
         done = done or {}
         vehicles = [a for a in agents if a.startswith("vehicle") and not done.get(a, False)]
         if vehicles:
+            net = self.net
             slots = np.array([self._agent_slot[int(a.split("_")[1])] for a in vehicles])
             xy, heading = self._world()
-            near = core.neighbour_features(
+            near = neighbour_features(
                 slots,
                 self.ints,
                 self.floats,
@@ -544,12 +542,31 @@ class TrafficEnv(ParallelEnv):
                 self.obs_range,
                 SPEED_SCALE,
             )
-            holders = self._holders()
-            for a, i, feats in zip(vehicles, slots, near):
-                out[a] = {
-                    "observation": self._vehicle_features(i, feats, holders),
-                    "action_mask": self._vehicle_mask(i),
-                }
+            ego = ego_features(
+                slots,
+                self.ints,
+                self.floats,
+                self._light,
+                self._routes,
+                self.obs_range,
+                SPEED_SCALE,
+                net.lane_link,
+                net.lane_index,
+                net.link_lanes,
+                net.link_length,
+                net.link_speed,
+                net.link_nodes,
+                net.node_box,
+                net.node_in_ptr,
+                net.node_in,
+                net.link_conflict,
+                net.conn_turn,
+            )
+            features = np.concatenate([near.reshape(len(slots), -1), ego], axis=1)
+            features = np.clip(features, -1.0, 1.0).astype(np.float32)
+            masks = self._vehicle_masks(slots)
+            for k, a in enumerate(vehicles):
+                out[a] = {"observation": features[k], "action_mask": masks[k]}
         for a in agents:
             if done.get(a, False):
                 out[a] = self._zero_obs(a)
@@ -569,41 +586,6 @@ class TrafficEnv(ParallelEnv):
             "observation": np.zeros(space["observation"].shape, np.float32),
             "action_mask": mask,
         }
-
-    def _holders(self) -> np.ndarray:
-        """Vehicles holding each approach's conflict zone (reserved or inside)."""
-        net = self.net
-        active = self.ints[STATUS] == ACTIVE
-        res = active & (self.ints[RES] >= 0)
-        box = active & (self.ints[BOX] >= 0)
-        links = np.concatenate([net.lane_link[self.ints[LANE, res]], self.ints[core.FROM, box]])
-        return np.bincount(links, minlength=net.num_links)
-
-    def _vehicle_features(self, i: int, near: np.ndarray, holders: np.ndarray) -> np.ndarray:
-        net = self.net
-        lane = self.ints[LANE, i]
-        link = net.lane_link[lane]
-        node = net.link_nodes[link, 1]
-        limit = net.link_speed[link]
-        ins = net.node_in[net.node_in_ptr[node] : net.node_in_ptr[node + 1]]
-        nxt = self.ints[NEXT, i]
-        ego = np.zeros(EGO_FEATURES)
-        ego[:9] = (
-            self.floats[SPEED, i] / limit,
-            self.floats[TARGET, i],
-            net.lane_index[lane] / max(net.link_lanes[link] - 1, 1),
-            net.link_lanes[link] / 4.0,
-            (net.link_length[link] - self.floats[POS, i]) / self.obs_range,
-            limit / SPEED_SCALE,
-            (0.0, 0.5, 1.0)[self._light[link]],
-            net.node_box[node],
-            np.any(holders[ins] * net.link_conflict[link, ins]),
-        )
-        ego[9:12] = self._routes[link] >= 0
-        if nxt >= 0:
-            ego[12 + net.conn_turn[link, nxt]] = 1.0
-        ego[15] = nxt < 0
-        return np.clip(np.concatenate([near.ravel(), ego]), -1.0, 1.0).astype(np.float32)
 
     def _signal_features(self, s: int) -> np.ndarray:
         net = self.net

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from metagame.envs import make
-from metagame.envs.traffic import core, drivers
+from metagame.envs.traffic import core, drivers, observe
 from metagame.envs.traffic.network import (
     LEFT,
     RIGHT,
@@ -180,3 +180,26 @@ def test_sumo_without_sumolib_is_a_clear_error():
         pass
     with pytest.raises(ValueError, match="sumolib"):
         make("traffic", network="net.net.xml")
+
+
+@pytest.mark.parametrize("scenario", ["intersection", "roundabout", "highway"])
+def test_neighbour_features_match_reference(scenario):
+    env = make(
+        "traffic",
+        scenario=scenario,
+        num_controlled=4,
+        num_vehicles=15,
+        inflow=1200.0,
+        k_nearest=6,
+        obs_range=80.0,
+        seed=6,
+    )
+    for _ in range(8):
+        env.step({a: 0 for a in env.agents})
+        xy, heading = env._world()
+        egos = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)[:6]
+        got = observe.neighbour_features(egos, env.ints, env.floats, xy, heading, 6, 80.0, 40.0)
+        want = observe.neighbour_features_reference(
+            egos, env.ints, env.floats, xy, heading, 6, 80.0, 40.0
+        )
+        np.testing.assert_allclose(got, want, atol=1e-12)

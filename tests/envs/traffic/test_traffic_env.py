@@ -5,7 +5,7 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from metagame.envs import make
-from metagame.envs.traffic import env as traffic_env
+from metagame.envs.traffic import observe as traffic_env
 from metagame.envs.traffic.core import ACTIVE, CTRL, KIND, LANE, STATUS, TARGET
 from metagame.envs.traffic.render import CONTROLLED_COLOR, DRIVER_COLORS, TrafficRenderer
 
@@ -73,7 +73,7 @@ def test_action_masks_follow_lanes_and_routes():
     env.step({agent: traffic_env.FASTER})
     assert env.floats[TARGET, i] == pytest.approx(min(target + 0.25, 1.0))
     lane = env.ints[LANE, i]
-    if env._vehicle_mask(i)[traffic_env.LANE_LEFT]:
+    if env._vehicle_masks(env._agent_slot[:1])[0][traffic_env.LANE_LEFT]:
         env.step({agent: traffic_env.LANE_LEFT})
         assert env.ints[LANE, i] == lane + 1
     single = make(
