@@ -108,6 +108,7 @@ class MAPFEnv(ParallelEnv):
         for m in self._vertex_masks:
             m.setflags(write=False)
         self._window = None
+        self._renderer = None
         self.agents: list[str] = []
         self._reset_arrays(*self._placement())
 
@@ -234,7 +235,10 @@ class MAPFEnv(ParallelEnv):
             return None
         from metagame.envs.mapf import render
 
-        frame = render.draw(self.grid, self.positions, self.goals, self._active)
+        if self._renderer is None:
+            self._renderer = render.Renderer(self.grid, self._n)
+        cells = self.topology.cells
+        frame = self._renderer(cells[self._pos], cells[self._goal], self._active)
         if self.render_mode == "human":
             from metagame.envs.rendering import HumanWindow
 
