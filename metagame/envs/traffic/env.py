@@ -259,67 +259,70 @@ class TrafficEnv(ParallelEnv):
             return self.steps < self.max_steps
         return self._agent_state[int(agent.split("_")[1])] == 1
 
-    def _free_slot(self) -> int:
+    def _free_slots(self, n: int) -> np.ndarray:
+        """``n`` free slots, growing the state arrays when needed."""
         free = np.flatnonzero(self.ints[STATUS] == FREE)
-        if len(free):
-            return int(free[0])
-        old = self.ints.shape[1]
-        ints, floats, params = core.empty_state(2 * old)
-        ints[:, :old], floats[:, :old], params[:, :old] = self.ints, self.floats, self.params
-        self.ints, self.floats, self.params = ints, floats, params
-        return old
+        if len(free) < n:
+            old = self.ints.shape[1]
+            ints, floats, params = core.empty_state(max(2 * old, old + n))
+            ints[:, :old], floats[:, :old], params[:, :old] = self.ints, self.floats, self.params
+            self.ints, self.floats, self.params = ints, floats, params
+            free = np.flatnonzero(self.ints[STATUS] == FREE)
+        return free[:n]
 
-    def _add_vehicle(self, lane: int, pos: float, speed: float, agent: int) -> int:
-        kind, p = sample_drivers(self.rng, 1, self.traffic)
-        i = self._free_slot()
-        link = self.net.lane_link[lane]
-        self.ints[:, i] = -1
-        self.ints[[STATUS, LANE, CTRL, HOPS, UID, KIND], i] = (
-            ACTIVE,
-            lane,
-            agent,
-            0,
-            self._next_uid,
-            kind[0],
-        )
-        self.floats[:, i] = 0.0
-        self.params[:, i] = p[0]
-        self.floats[POS, i] = pos
-        limit = self.net.link_speed[link]
-        self.floats[FREE_TIME, i] = -pos / limit  # free-flow time from here, not the link start
-        self.floats[SPEED, i] = min(speed, self.params[V0, i] * limit)
-        self.floats[TARGET, i] = 0.75
-        self.floats[T_ENTER, i] = self.t
-        net = self.net
-        self.ints[NEXT, i] = core.choose_next_link(
-            i, link, self.ints, net.link_nodes, net.conn_turn, net.node_out_ptr, net.node_out
-        )
-        self._next_uid += 1
-        self.counts["entered"] += 1
-        return i
+    def _add_vehicles(self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """New vehicles (drivers sampled, speed ``v0``, route chosen); returns their slots."""
+        net, n = self.net, len(lanes)
+        kinds, params = sample_drivers(self.rng, n, self.traffic)
+        slots = self._free_slots(n)
+        links = net.lane_link[lanes]
+        limit = net.link_speed[links]
+        self.ints[:, slots] = -1
+        self.ints[STATUS, slots] = ACTIVE
+        self.ints[LANE, slots] = lanes
+        self.ints[CTRL, slots] = agents
+        self.ints[HOPS, slots] = 0
+        self.ints[UID, slots] = self._next_uid + np.arange(n)
+        self.ints[KIND, slots] = kinds
+        self.floats[:, slots] = 0.0
+        self.params[:, slots] = params.T
+        self.floats[POS, slots] = pos
+        self.floats[FREE_TIME, slots] = -pos / limit  # free-flow time from here on
+        self.floats[SPEED, slots] = self.params[V0, slots] * limit
+        self.floats[TARGET, slots] = 0.75
+        self.floats[T_ENTER, slots] = self.t
+        for i, link in zip(slots, links):
+            self.ints[NEXT, i] = core.choose_next_link(
+                i, link, self.ints, net.link_nodes, net.conn_turn, net.node_out_ptr, net.node_out
+            )
+        self._next_uid += n
+        self.counts["entered"] += n
+        return slots
+
+    def _safe_speed(self, slots: np.ndarray, room: np.ndarray) -> None:
+        """Caps speeds so that each vehicle can stop within ``room`` at its comfortable
+        deceleration (IDM then never needs more than that)."""
+        b, s0 = self.params[DECEL, slots], self.params[MIN_GAP, slots]
+        safe = np.sqrt(2.0 * b * np.maximum(room - s0, 0.0))
+        self.floats[SPEED, slots] = np.minimum(self.floats[SPEED, slots], safe)
 
     def _place_background(self) -> None:
+        """Background vehicles on random start positions, slow enough to stop behind the next
+        start position and before a stop line or lane end."""
         net = self.net
         chosen = np.sort(self.rng.choice(len(self._slots), self.num_vehicles, replace=False))
-        for lane, pos in self._slots[chosen]:
-            lane = int(lane)
-            i = self._add_vehicle(lane, pos, np.inf, -1)
-            b, s0, length = self.params[DECEL, i], self.params[MIN_GAP, i], self.params[LENGTH, i]
-            room = START_SPACING - length - s0
-            link = net.lane_link[lane]
-            node = net.link_nodes[link, 1]
-            nl = core.next_lane(
-                lane,
-                self.ints[NEXT, i],
-                net.lane_link,
-                net.lane_index,
-                net.link_lanes,
-                net.link_lane0,
-                net.conn_offset,
-            )
-            if nl == core.DEAD_END or net.node_box[node] or self.signals.controlled_links[link]:
-                room = min(room, net.link_length[link] - pos - s0)
-            self.floats[SPEED, i] = min(self.floats[SPEED, i], np.sqrt(2 * b * max(room, 0.0)))
+        lanes = self._slots[chosen, 0].astype(np.int64)
+        pos = self._slots[chosen, 1]
+        slots = self._add_vehicles(lanes, pos, np.full(len(lanes), -1))
+        links = net.lane_link[lanes]
+        room = START_SPACING - self.params[LENGTH, slots]
+        nxt = self.ints[NEXT, slots]
+        index = net.lane_index[lanes] + net.conn_offset[links, np.maximum(nxt, 0)]
+        dead_end = (nxt >= 0) & ((index < 0) | (index >= net.link_lanes[np.maximum(nxt, 0)]))
+        stops = dead_end | net.node_box[net.link_nodes[links, 1]]
+        stops |= self.signals.controlled_links[links]
+        room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
+        self._safe_speed(slots, room)
 
     def _entry_room(self, lane: int) -> tuple[float, float]:
         """Free length at the start of ``lane`` and the speed of its last vehicle."""
@@ -330,15 +333,16 @@ class TrafficEnv(ParallelEnv):
         return self.floats[POS, j] - self.params[LENGTH, j], self.floats[SPEED, j]
 
     def _try_enter(self, link: int, agent: int) -> bool:
+        """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
         net = self.net
         lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
         room, _ = self._entry_room(lane)
         if room < 20.0:
             return False
-        i = self._add_vehicle(lane, 5.0, np.inf, agent)
-        safe = np.sqrt(2 * self.params[DECEL, i] * max(room - 5.0 - self.params[MIN_GAP, i], 0))
-        self.floats[SPEED, i] = min(self.floats[SPEED, i], safe)
+        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
+        self._safe_speed(slots, np.array([room - 5.0]))
         if agent >= 0:
+            i = slots[0]
             self._agent_slot[agent] = i
             self._agent_state[agent] = 1
             self._agent_times[agent, 0] = self.t
