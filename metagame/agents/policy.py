@@ -479,9 +479,6 @@ def _load_module(path: Path, meta: dict[str, Any]):
 
     import torch
 
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ValueError(f"policy checkpoint weights not found: {weights}")
     module_name, _, qualname = meta["module_class"].partition(":")
     if not module_name.startswith(_MODULE_PREFIXES) or not qualname:
         raise ValueError(
@@ -494,6 +491,9 @@ def _load_module(path: Path, meta: dict[str, Any]):
             cls = getattr(cls, part)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"policy checkpoint {path / METADATA_FILE}: {err}") from None
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ValueError(f"policy checkpoint weights not found: {weights}")
     module = cls(
         observation_space=space_from_json(meta["module_observation_space"]),
         action_space=space_from_json(meta["action_space"]),

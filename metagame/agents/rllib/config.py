@@ -26,25 +26,11 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from metagame.agents.play import role
 from metagame.agents.rllib.env import is_single_agent, register_env
-from metagame.agents.rllib.modules import _MODEL_KEYS, agent_spec, check_algo
+from metagame.agents.rllib.modules import _MODEL_KEYS, agent_spec, algorithm_config, check_algo
 from metagame.envs.registration import make
 
 SHARING = ("all", "per_role", "per_agent")
 SHARED_MODULE = "shared"
-
-
-def _algorithm_config(algo: str) -> AlgorithmConfig:
-    if algo == "PPO":
-        from ray.rllib.algorithms.ppo import PPOConfig as Config
-    elif algo == "APPO":
-        from ray.rllib.algorithms.appo import APPOConfig as Config
-    elif algo == "IMPALA":
-        from ray.rllib.algorithms.impala import IMPALAConfig as Config
-    elif algo == "DQN":
-        from ray.rllib.algorithms.dqn import DQNConfig as Config
-    else:
-        from ray.rllib.algorithms.sac import SACConfig as Config
-    return Config()
 
 
 def _keywords(config: AlgorithmConfig, method: str) -> set[str]:
@@ -99,7 +85,7 @@ def rllib_config(
         raise ValueError(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
     env_kwargs = dict(env_kwargs or {})
     env = make(env_name, **env_kwargs)
-    config = _algorithm_config(algo)
+    config = algorithm_config(algo)
     hparams = dict(hparams)
     seed = hparams.pop("seed", None)
     model = {k: hparams.pop(k) for k in list(hparams) if k in _MODEL_KEYS}
@@ -117,6 +103,7 @@ def rllib_config(
     if seed is not None:
         config.debugging(seed=int(seed))
 
+    auto = config.model_config  # the algorithm's own module settings (e.g. DQN's dueling)
     agents = list(env.possible_agents)
     if is_single_agent(env):
         spec = agent_spec(
@@ -130,7 +117,9 @@ def rllib_config(
     ids = module_ids(agents, sharing)
     specs: dict[str, Any] = {}
     for agent in agents:
-        spec = agent_spec(env.observation_space(agent), env.action_space(agent), algo, **model)
+        spec = agent_spec(
+            env.observation_space(agent), env.action_space(agent), algo, auto, **model
+        )
         mid = ids[agent]
         if mid in specs and (
             specs[mid].observation_space != spec.observation_space

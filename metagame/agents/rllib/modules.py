@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import (
     DefaultAPPOTorchRLModule,
 )
@@ -170,6 +171,21 @@ def default_model(codec: ObservationCodec, algo: str) -> dict[str, Any]:
     return model
 
 
+def algorithm_config(algo: str) -> AlgorithmConfig:
+    """A fresh default config of an algorithm (name already checked)."""
+    if algo == "PPO":
+        from ray.rllib.algorithms.ppo import PPOConfig as Config
+    elif algo == "APPO":
+        from ray.rllib.algorithms.appo import APPOConfig as Config
+    elif algo == "IMPALA":
+        from ray.rllib.algorithms.impala import IMPALAConfig as Config
+    elif algo == "DQN":
+        from ray.rllib.algorithms.dqn import DQNConfig as Config
+    else:
+        from ray.rllib.algorithms.sac import SACConfig as Config
+    return Config()
+
+
 def check_model_keys(model: dict[str, Any]) -> None:
     unknown = sorted(set(model) - _MODEL_KEYS)
     if unknown:
@@ -177,9 +193,17 @@ def check_model_keys(model: dict[str, Any]) -> None:
 
 
 def agent_spec(
-    observation_space: gym.Space, action_space: gym.Space, algo: str = "PPO", **model: Any
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    algo: str = "PPO",
+    auto: dict[str, Any] | None = None,
+    **model: Any,
 ) -> RLModuleSpec:
-    """A module spec for one agent's raw observation and action spaces."""
+    """A module spec for one agent's raw observation and action spaces.
+
+    ``auto`` holds the algorithm config's own module settings (its ``model_config``, e.g.
+    DQN's ``dueling``); by default those of the algorithm's default config.
+    """
     algo = check_algo(algo)
     check_model_keys(model)
     codec = ObservationCodec(observation_space)
@@ -189,7 +213,9 @@ def agent_spec(
         raise ValueError(f"DQN needs a Discrete action space, got {action_space}")
     if algo == "SAC" and codec.masked:
         raise ValueError("SAC does not support action masks; use PPO, APPO, IMPALA or DQN")
+    auto = algorithm_config(algo).model_config if auto is None else auto
     config = {
+        **auto,
         **default_model(codec, algo),
         **model,
         RAW_SPACE_KEY: space_to_json(observation_space),
