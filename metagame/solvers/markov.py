@@ -266,3 +266,125 @@ def solve_markov_game(
             V = _evaluate(r, P, g.gamma, g.absorbing)
         best = min(best, residual)
     raise RuntimeError(f"no convergence to tol={tol} in {max_iter} iterations")
+
+
+@dataclass(frozen=True)
+class GeneralSumSolution:
+    """Result of Nash-Q / CE-Q style value iteration on a general-sum Markov game.
+
+    ``V[i, s]`` are the players' values; with ``method="nash"`` ``policies[i][s]`` are the
+    stage-equilibrium strategies and ``nash_conv`` is the largest (over states) sum of the
+    players' gains from best-response MDPs against them; with ``method="ce"`` ``joint[s]`` is the
+    stage correlated equilibrium over joint actions and ``nash_conv`` is None. ``stage_gap`` is
+    the largest stage-game certificate (NashConv or CE violation) at the last sweep; ``residual``
+    the last sweep's change in V, and ``converged`` whether it fell below ``tol``.
+    """
+
+    V: np.ndarray
+    policies: tuple[np.ndarray, ...] | None
+    joint: np.ndarray | None
+    residual: float
+    converged: bool
+    stage_gap: float
+    nash_conv: float | None
+    iterations: int
+    method: str
+
+
+def solve_general_sum_markov(
+    rewards: Any,
+    T: Any,
+    gamma: float,
+    method: Literal["nash", "ce"] = "nash",
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+) -> GeneralSumSolution:
+    """Value iteration with a stage-game equilibrium in place of the max (Nash-Q, Hu & Wellman
+    2003; CE-Q, Greenwald & Hall 2003, utilitarian correlated equilibrium).
+
+    ``rewards[i, s, a_1, ..., a_N]``; ``method="nash"`` (two players) solves each stage game by
+    Lemke-Howson (``solve_bimatrix``), ``"ce"`` (any number of players) by the welfare-maximizing
+    correlated equilibrium LP (``correlated_equilibrium``). Unlike the zero-sum case the stage
+    operator is not a contraction and equilibrium selection can jump, so there is NO convergence
+    guarantee: the result says whether the sweeps settled (``converged``) and, for Nash,
+    certifies the stationary policies by best-response MDPs (``nash_conv``).
+    """
+    from metagame.solvers.bimatrix import solve_bimatrix
+    from metagame.solvers.correlated import correlated_equilibrium
+
+    tol = check_tolerance(tol)
+    if method not in ("nash", "ce"):
+        raise ValueError(f"method must be 'nash' or 'ce', got {method!r}")
+    rewards = as_array(rewards, "rewards")
+    N = rewards.shape[0]
+    if rewards.ndim != N + 2:
+        raise ValueError(f"rewards must have shape (N, S, A_1, ..., A_N), got {rewards.shape}")
+    if method == "nash" and N != 2:
+        raise ValueError(f"method='nash' needs two players, got {N}; use method='ce'")
+    S, shape = rewards.shape[1], rewards.shape[2:]
+    J = int(np.prod(shape))
+    flat = rewards.reshape(N, S, J)
+    g = _check_game(flat[0].reshape(S, J, 1), _flat_T(T, S, J), gamma)
+    absorbing = g.absorbing & (flat == 0).all((0, 2))
+    V = np.zeros((N, S))
+    policies = joint = None
+    it = 0
+    while it < max_iter:
+        it += 1
+        Q = flat + g.gamma * (g.T @ V.T).T.reshape(N, S, J)
+        new, gaps = np.zeros_like(V), np.zeros(S)
+        stage = []
+        for s in range(S):
+            q = Q[:, s].reshape(N, *shape)
+            if method == "nash":
+                eq = solve_bimatrix(q[0], q[1])
+                stage.append((eq.row, eq.col))
+                new[:, s] = eq.equilibria[0].row_value, eq.equilibria[0].col_value
+                gaps[s] = eq.nash_conv
+            else:
+                ce = correlated_equilibrium(q)
+                stage.append(ce.distribution)
+                new[:, s] = ce.values
+                gaps[s] = ce.max_violation
+        new[:, absorbing] = 0.0
+        residual = float(np.max(np.abs(new - V)))
+        V = new
+        if residual < tol:
+            break
+    if method == "nash":
+        policies = (np.array([x for x, _ in stage]), np.array([y for _, y in stage]))
+    else:
+        joint = np.array(stage)
+    nash_conv = (
+        None if policies is None else _general_sum_nash_conv(rewards, g, policies, absorbing)
+    )
+    return GeneralSumSolution(
+        V, policies, joint, residual, residual < tol, float(gaps.max()), nash_conv, it, method
+    )
+
+
+def _flat_T(T: Any, S: int, J: int):
+    if sp.issparse(T):
+        return T
+    T = as_array(T, "T")
+    if T.size != S * J * S:
+        raise ValueError(f"T must have shape (S, A_1, ..., A_N, S) with S={S}, got {T.shape}")
+    return T.reshape(S, J, 1, S)
+
+
+def _general_sum_nash_conv(rewards, g: _Game, policies, absorbing) -> float:
+    """max_s sum_i (best-response value - value) of the stationary pair ``policies``."""
+    S, A, B = rewards.shape[1:]
+    games = [
+        _Game(rewards[i], _check_game(rewards[i], g.T, g.gamma).T, g.gamma, absorbing)
+        for i in range(2)
+    ]
+    weights = (policies[0][:, :, None] * policies[1][:, None, :]).ravel()
+    rows = np.repeat(np.arange(S), A * B)
+    gains = np.zeros(S)
+    for i, (game, other) in enumerate(zip(games, (policies[1], policies[0]))):
+        r, P = _mix(game, weights, rows, S)
+        value = _evaluate(r, P, g.gamma, absorbing)
+        r_br, P_br = _reduce(game, other, 1 - i)
+        gains += _howard(r_br, P_br, g.gamma, absorbing, maximize=True) - value
+    return float(gains.max())
