@@ -231,9 +231,10 @@ class TrafficEnv(ParallelEnv):
         return np.array(slots, dtype=float).reshape(-1, 2)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        if seed is not None:
-            self._seed = seed
-        self.rng = np.random.default_rng(self._seed)
+        # A seed restarts the random stream (same seed, same episode); without one the stream
+        # continues, so that successive episodes differ.
+        if seed is not None or not hasattr(self, "rng"):
+            self.rng = np.random.default_rng(self._seed if seed is None else seed)
         self.t = 0.0
         self.steps = 0
         capacity = max(64, 2 * (self.num_vehicles + self.num_controlled))
@@ -324,19 +325,19 @@ class TrafficEnv(ParallelEnv):
         room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
         self._safe_speed(slots, room)
 
-    def _entry_room(self, lane: int) -> tuple[float, float]:
-        """Free length at the start of ``lane`` and the speed of its last vehicle."""
+    def _entry_room(self, lane: int) -> float:
+        """Free length at the start of ``lane`` (up to the rear of its last vehicle)."""
         on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
         if len(on_lane) == 0:
-            return np.inf, 0.0
+            return np.inf
         j = on_lane[np.argmin(self.floats[POS, on_lane])]
-        return self.floats[POS, j] - self.params[LENGTH, j], self.floats[SPEED, j]
+        return self.floats[POS, j] - self.params[LENGTH, j]
 
     def _try_enter(self, link: int, agent: int) -> bool:
         """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
         net = self.net
         lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
-        room, _ = self._entry_room(lane)
+        room = self._entry_room(lane)
         if room < 20.0:
             return False
         slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
@@ -349,17 +350,13 @@ class TrafficEnv(ParallelEnv):
             self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
         return True
 
-    def _spawn_controlled(self) -> list[int]:
+    def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
         sources = list(self.rng.permutation(self.net.source_links))
-        entered = []
         for agent in np.flatnonzero(self._agent_state == 0):
-            while sources:
-                if self._try_enter(int(sources.pop()), int(agent)):
-                    entered.append(int(agent))
-                    break
-        return entered
+            while sources and not self._try_enter(int(sources.pop()), int(agent)):
+                pass
 
     def _spawn_background(self) -> None:
         p = min(self.inflow * self.step_time / 3600.0, 1.0)
@@ -394,13 +391,12 @@ class TrafficEnv(ParallelEnv):
             net.link_lanes,
         )
 
-    def _signal_mask(self, s: int) -> np.ndarray:
-        mask = np.zeros(self._max_phases, dtype=np.int8)
-        if self.signals.can_switch()[s]:
-            mask[: self.signals.num_phases[s]] = 1
-        else:
-            mask[self.signals.phase[s]] = 1
-        return mask
+    def _signal_masks(self) -> np.ndarray:
+        """Legal phases per signal: any phase once it may switch, else only the current one."""
+        sig = self.signals
+        phases = np.arange(self._max_phases)
+        free = sig.can_switch()[:, None] & (phases < sig.num_phases[:, None])
+        return (free | (phases == sig.phase[:, None])).astype(np.int8)
 
     def step(self, actions: dict[str, Any]):
         live = list(self.agents)
@@ -417,7 +413,7 @@ class TrafficEnv(ParallelEnv):
             if kind == "vehicle":
                 mask = self._vehicle_masks(self._agent_slot[index : index + 1])[0]
                 self._apply_vehicle_action(index, action, mask)
-            elif self._signal_mask(index)[action]:
+            elif self._signal_masks()[index, action]:
                 wanted[index] = action
         if len(self.signals):
             self.signals.request(wanted)
@@ -571,15 +567,15 @@ class TrafficEnv(ParallelEnv):
             masks = self._vehicle_masks(slots)
             for k, a in enumerate(vehicles):
                 out[a] = {"observation": features[k], "action_mask": masks[k]}
+        signals = [a for a in agents if a.startswith("signal") and not done.get(a, False)]
+        if signals:
+            features, masks = self._signal_features(), self._signal_masks()
+            for a in signals:
+                s = int(a.split("_")[1])
+                out[a] = {"observation": features[s], "action_mask": masks[s]}
         for a in agents:
             if done.get(a, False):
                 out[a] = self._zero_obs(a)
-            elif a.startswith("signal"):
-                s = int(a.split("_")[1])
-                out[a] = {
-                    "observation": self._signal_features(s),
-                    "action_mask": self._signal_mask(s),
-                }
         return out
 
     def _zero_obs(self, agent: str) -> dict:
@@ -591,20 +587,20 @@ class TrafficEnv(ParallelEnv):
             "action_mask": mask,
         }
 
-    def _signal_features(self, s: int) -> np.ndarray:
-        net = self.net
-        node = net.signal_nodes[s]
-        ins = net.node_in[net.node_in_ptr[node] : net.node_in_ptr[node + 1]]
-        active = self.ints[STATUS] == ACTIVE
-        halting = active & (self.floats[SPEED] < 1.0)
-        links = net.lane_link[self.ints[LANE, halting]]
-        queue = np.bincount(links, minlength=net.num_links)[ins]
-        capacity = net.link_lanes[ins] * net.link_length[ins] / 7.5
-        feats = np.zeros(self._max_in + self._max_phases + 2)
-        feats[: len(ins)] = np.minimum(queue / capacity, 1.0)
-        feats[self._max_in + self.signals.phase[s]] = 1.0
-        feats[-2] = float(self.signals.yellow_left[s] > 0)
-        feats[-1] = min(self.signals.elapsed[s] / max(self.signals.green, 1), 1.0)
+    def _signal_features(self) -> np.ndarray:
+        """Per signal: queue (halting vehicles over lane capacity, 7.5 m a vehicle) on each
+        approach, phase one-hot, yellow flag and green time over the fixed-time green."""
+        net, sig = self.net, self.signals
+        halting = (self.ints[STATUS] == ACTIVE) & (self.floats[SPEED] < 1.0)
+        queue = np.bincount(net.lane_link[self.ints[LANE, halting]], minlength=net.num_links)
+        capacity = net.link_lanes * net.link_length / 7.5
+        feats = np.zeros((len(sig), self._max_in + self._max_phases + 2))
+        for s, node in enumerate(net.signal_nodes):
+            ins = net.node_in[net.node_in_ptr[node] : net.node_in_ptr[node + 1]]
+            feats[s, : len(ins)] = np.minimum(queue[ins] / capacity[ins], 1.0)
+            feats[s, self._max_in + sig.phase[s]] = 1.0
+        feats[:, -2] = sig.yellow_left > 0
+        feats[:, -1] = np.minimum(sig.elapsed / max(sig.green, 1), 1.0)
         return feats.astype(np.float32)
 
     # ----------------------------------------------------------------------------- metrics
