@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metagame.envs.preference import (
     bradley_terry,
@@ -89,3 +91,27 @@ def test_model_with_no_battles(tmp_path):
         from_battles(path, models=["x", "y", "z"])
     with pytest.raises(ValueError, match="not found"):
         from_battles(tmp_path / "missing.jsonl")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcd"),
+            st.sampled_from("abcd"),
+            st.sampled_from(["model_a", "model_b", "tie"]),
+        ),
+        min_size=1,
+        max_size=40,
+    ).filter(lambda rows: any(a != b for a, b, _ in rows))
+)
+def test_battle_invariants(rows):
+    import tempfile
+    from pathlib import Path
+
+    records = [{"model_a": a, "model_b": b, "winner": w} for a, b, w in rows if a != b]
+    with tempfile.TemporaryDirectory() as tmp:
+        b = from_battles(write_battles(records, Path(tmp) / "log.jsonl"))
+    np.testing.assert_array_equal(b.counts, b.counts.T)
+    assert b.counts.sum() == 2 * len(records)
+    np.testing.assert_allclose(b.P + b.P.T, 1.0)
+    assert ((b.lower <= b.P + 1e-12) & (b.P <= b.upper + 1e-12)).all()
