@@ -149,7 +149,7 @@ def main() -> None:
             scenario="intersection",
             num_controlled=2,
             num_vehicles=min(int(round(target["vehicles"])), 24),
-            inflow=900.0,
+            inflow=300.0,
             max_steps=40,
         ),
         "highway": run_ours(
@@ -157,7 +157,7 @@ def main() -> None:
             scenario="highway",
             num_controlled=1,
             num_vehicles=50,
-            inflow=2400.0,
+            inflow=1200.0,
             max_steps=40,
         ),
         "grid 6x6, 500 vehicles": run_ours(
@@ -167,7 +167,7 @@ def main() -> None:
             num_controlled=0,
             control_signals=True,
             num_vehicles=500,
-            inflow=1800.0,
+            inflow=600.0,
             max_steps=40,
         ),
     }

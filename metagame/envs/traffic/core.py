@@ -42,6 +42,7 @@ from metagame.envs.traffic.drivers import (
     idm,
     mobil_gain,
 )
+from metagame.envs.traffic.network import STRAIGHT
 
 # The network arrays the kernels take, as a tuple in this order (``Network.kernel_arrays``).
 (
@@ -249,7 +250,7 @@ def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> fl
 
 
 @njit(cache=True)
-def _grant(ints, floats, params, order, rank, start, end, light, holders, net, dt):
+def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
     """Junction control: reserves conflict zones for approaching background vehicles."""
     link_nodes = net[LINK_NODES]
     link_length = net[LINK_LENGTH]
@@ -452,7 +453,7 @@ def choose_next_link(i, link, ints, link_nodes, conn_turn, node_out_ptr, node_ou
         o = node_out[k]
         if conn_turn[link, o] >= 0:
             count += 1
-            if conn_turn[link, o] == 1 or best < 0:
+            if conn_turn[link, o] == STRAIGHT or best < 0:
                 best = o
     if count == 0:
         return -1
@@ -512,7 +513,7 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
                 holders[lane_link[ints[LANE, i]]] += 1
             if ints[BOX, i] >= 0:
                 holders[ints[FROM, i]] += 1
-    _grant(ints, floats, params, order, rank, start, end, light, holders, net, dt)
+    _grant(ints, floats, params, order, rank, start, end, light, holders, net)
 
     # Accelerations.
     for i in range(m):
