@@ -4,7 +4,8 @@ A correlated equilibrium (Aumann 1974, "Subjectivity and correlation in randomiz
 is a distribution p over pure profiles such that no player, told its recommended action a,
 gains by playing a' instead:
 
-    for every player i and actions a != a':  sum_{a_-i} p(a, a_-i) [u_i(a', a_-i) - u_i(a, a_-i)] <= 0.
+    for every player i and actions a != a':
+        sum_{a_-i} p(a, a_-i) [u_i(a', a_-i) - u_i(a, a_-i)] <= 0.
 
 A coarse correlated equilibrium (Moulin & Vial 1978, "Strategically zero-sum games") only asks
 that no player gains by committing to a fixed action a' before seeing its recommendation:
