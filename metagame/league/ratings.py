@@ -78,10 +78,16 @@ def nash_averaging(payoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def alpharank_mass(payoffs: np.ndarray) -> np.ndarray:
-    """alpha-rank stationary mass over the population (single-population, symmetric game)."""
+    """alpha-rank stationary mass over the population (single-population, symmetric game).
+
+    All zeros while ``metagame.solvers`` lacks alpha-rank (its evolutionary module).
+    """
     from metagame.league.matchmaking import meta_strategy
 
-    return meta_strategy(payoffs, "alpharank")
+    try:
+        return meta_strategy(payoffs, "alpharank")
+    except ImportError:
+        return np.zeros(len(payoffs))
 
 
 @dataclass(frozen=True)

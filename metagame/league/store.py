@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 DB_NAME = "league.sqlite"
+LOCK_FILE = "league.lock"  # flock-ed by the running league process
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,6 +164,11 @@ class Store:
         return default if row is None else json.loads(row["value"])
 
     # -- players ---------------------------------------------------------------------------
+    def next_player_id(self, role: str) -> str:
+        """The id the next player of ``role`` gets: ``{role}_{seq}`` with a global sequence."""
+        seq = self._db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM players").fetchone()[0]
+        return f"{role}_{seq:03d}"
+
     def add_player(
         self,
         role: str,
@@ -173,10 +179,10 @@ class Store:
         checkpoint: str,
         reason: str,
     ) -> Player:
-        """Adds a player named ``{role}_{seq}``; its checkpoint must already be on disk."""
+        """Adds a player named :meth:`next_player_id`; its checkpoint must already be on disk."""
         with self.transaction() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM players").fetchone()[0]
-            pid = f"{role}_{seq:03d}"
+            pid = self.next_player_id(role)
+            seq = int(pid.rsplit("_", 1)[1])
             db.execute(
                 "INSERT INTO players (id, seq, role, parent, step, iteration, checkpoint, "
                 "created, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -232,6 +238,9 @@ class Store:
                 ),
             )
         return cur.rowcount == 1
+
+    def count_matches(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
 
     def match_keys(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT key FROM matches")}

@@ -1,0 +1,398 @@
+"""The ``league`` command line: start, status, resume, stop, solve, watch, report.
+
+``status`` and ``solve`` read the store only (inside one transaction), so they work, and agree
+with each other, while a league is writing. User errors (a missing file, a bad config, an
+unknown game, a run directory in use) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metagame.league import config as config_mod
+from metagame.league.store import DB_NAME, LOCK_FILE, Store
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """Anything the user can fix: printed as one line, exit status 2."""
+
+
+def _store(run_dir: str) -> Store:
+    if not (Path(run_dir) / DB_NAME).is_file():
+        raise UserError(f"{run_dir} is not a league run directory (no {DB_NAME})")
+    return Store(run_dir, readonly=True)
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def status_data(run_dir: str) -> dict[str, Any]:
+    """Everything ``league status`` shows, read in one consistent snapshot of the store."""
+    with _store(run_dir) as store, store.transaction():
+        players = store.players()
+        ratings = {r["player"]: r for r in store.ratings()}
+        metas = store.meta_strategies()
+        iterations = store.iterations()
+        meta = {k: store.get_meta(k) for k in ("status", "iteration", "steps", "wall", "pid")}
+        game = (store.get_meta("config") or {}).get("game", {})
+        num_matches = store.count_matches()
+    last_meta = metas[-1] if metas else None
+    mass = dict(zip(last_meta["players"], last_meta["probs"])) if last_meta else {}
+    rows = []
+    for p in players:
+        r = ratings.get(p.id, {})
+        rows.append(
+            {
+                "player": p.id,
+                "role": p.role,
+                "parent": p.parent,
+                "step": p.step,
+                "iteration": p.iteration,
+                "active": p.active,
+                "reason": p.reason,
+                "mu": r.get("mu"),
+                "sigma": r.get("sigma"),
+                "elo": r.get("elo"),
+                "nash": mass.get(p.id, 0.0),
+                "games": r.get("games", 0),
+            }
+        )
+    rows.sort(key=lambda r: (r["mu"] is None, -(r["mu"] or 0.0)))
+    recent = iterations[-5:]
+    return {
+        "run_dir": str(run_dir),
+        "game": game,
+        "status": meta["status"],
+        "running": _running(run_dir),
+        "iteration": meta["iteration"],
+        "steps": meta["steps"],
+        "wall_time_s": meta["wall"],
+        "steps_per_s": float(np.mean([i["steps_per_s"] for i in recent])) if recent else None,
+        "league_size": sum(p.active for p in players),
+        "matches": num_matches,
+        "last_snapshot": players[-1].id if players else None,
+        "exploitability": [
+            {"iteration": m["iteration"], "exploitability": m["exploitability"]}
+            for m in metas
+            if m["exploitability"] is not None
+        ],
+        "meta_solver": last_meta["solver"] if last_meta else None,
+        "standings": rows,
+    }
+
+
+def _running(run_dir: str) -> bool:
+    """True while a league process holds the run directory's lock."""
+    import fcntl
+
+    path = Path(run_dir) / LOCK_FILE
+    if not path.exists():
+        return False
+    with path.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return (
+        "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    )
+
+
+def _standings_table(rows: list[dict[str, Any]], title: str, limit: int | None = None):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("player", "role", "parent", "step", "mu", "sigma", "elo", "nash", "games"):
+        table.add_column(
+            column, justify="left" if column in ("player", "role", "parent") else "right"
+        )
+    for r in rows[:limit]:
+        table.add_row(
+            r["player"] + ("" if r.get("active", True) else " (retired)"),
+            r["role"],
+            r["parent"] or "-",
+            str(r["step"]),
+            _fmt(r["mu"]),
+            _fmt(r["sigma"]),
+            _fmt(r["elo"], 0),
+            _fmt(r["nash"], 3),
+            str(r["games"]),
+        )
+    return table
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = status_data(args.run_dir)
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    state = "running" if data["running"] else data["status"]
+    console.print(
+        f"[bold]{data['run_dir']}[/]  game {data['game'].get('name')}  {state}  "
+        f"iteration {data['iteration']}  steps {data['steps']}  "
+        f"{_fmt(data['steps_per_s'], 0)} steps/s  league size {data['league_size']}  "
+        f"matches {data['matches']}  last snapshot {data['last_snapshot']}"
+    )
+    console.print(_standings_table(data["standings"], "standings"))
+    if data["exploitability"]:
+        last = data["exploitability"][-1]
+        console.print(
+            f"exploitability of the league's mixture: {last['exploitability']:.4f} "
+            f"(iteration {last['iteration']})"
+        )
+    return 0
+
+
+# -- solve ------------------------------------------------------------------------------------
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from metagame.league.population import save_mixture, solve_population
+
+    with _store(args.run_dir) as store:
+        players, probs, _ = solve_population(store, args.solver)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "solve" / args.solver
+    save_mixture(out, args.run_dir, players, probs, args.solver)
+    order = np.argsort(-probs, kind="stable")
+    data = {
+        "solver": args.solver,
+        "players": [players[i].id for i in order],
+        "probabilities": [float(probs[i]) for i in order],
+        "policy": str(out),
+    }
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{args.solver} mixture over the population")
+    table.add_column("player")
+    table.add_column("probability", justify="right")
+    for pid, p in zip(data["players"], data["probabilities"]):
+        if p > 1e-6:
+            table.add_row(pid, f"{p:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"written as a policy: {out}  (metagame.league.population.load_mixture)")
+    return 0
+
+
+# -- start / resume / stop ----------------------------------------------------------------------
+
+
+def _display(quiet: bool):
+    from rich.console import Console
+
+    console = Console()
+
+    def show(info: dict[str, Any]) -> None:
+        if quiet:
+            return
+        s = info["standings"]
+        top = sorted(zip(s.ids, s.mu, s.sigma), key=lambda t: -t[1])[:3]
+        meta = ", ".join(
+            f"{k} {v:.2f}"
+            for k, v in sorted(info["meta"].items(), key=lambda kv: -kv[1])
+            if v > 0.01
+        )
+        expl = info["exploitability"]
+        console.print(
+            f"[bold]it {info['iteration']:3d}[/] steps {info['steps']:7d} "
+            f"{info['steps_per_s']:7.0f}/s  league {len(s.ids):2d}  top "
+            + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top)
+            + f"  meta [{meta}]"
+            + ("" if expl is None else f"  exploitability {expl:.4f}")
+        )
+
+    return show
+
+
+def _summary(run_dir: str) -> None:
+    from rich.console import Console
+
+    from metagame.league.population import solve_population
+
+    console = Console()
+    data = status_data(run_dir)
+    console.print(_standings_table(data["standings"], "final standings", limit=15))
+    solver = "minimax-winner" if data["game"].get("name", "").startswith("preference") else "nash"
+    with _store(run_dir) as store:
+        players, probs, _ = solve_population(store, solver)
+    mixture = ", ".join(f"{p.id} {q:.3f}" for p, q in zip(players, probs) if q > 1e-3)
+    console.print(f"[bold]{solver} mixture:[/] {mixture}")
+    if data["exploitability"]:
+        trace = " -> ".join(f"{e['exploitability']:.3f}" for e in data["exploitability"])
+        console.print(f"[bold]exploitability of the league's mixture:[/] {trace}")
+
+
+def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: bool) -> int:
+    from metagame.league.runner import League
+
+    league = League(cfg, run_dir, resume=resume, display=_display(quiet))
+    info = league.run()
+    if not quiet:
+        _summary(run_dir)
+    print(f"league {info['status']}: {run_dir}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    overrides: dict[str, Any] = {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.address is not None:
+        overrides["ray.address"] = args.address
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
+    from metagame.envs import make
+
+    make(cfg.game.name, **cfg.game.kwargs).close()  # an unknown game fails here, in one line
+    run_dir = args.run_dir or str(Path("runs") / cfg.name)
+    if (Path(run_dir) / DB_NAME).exists():
+        raise UserError(f"{run_dir} already holds a league; use `league resume {run_dir}`")
+    return _run(cfg, run_dir, resume=False, quiet=args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    path = Path(args.run_dir) / "config.yaml"
+    with _store(args.run_dir):
+        pass
+    cfg = config_mod.load(path)
+    if args.address is not None:
+        cfg = cfg.with_overrides(**{"ray.address": args.address})
+    if args.iterations is not None:
+        cfg = cfg.with_overrides(**{"budget.iterations": args.iterations})
+    return _run(cfg, args.run_dir, resume=True, quiet=args.quiet)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    with _store(args.run_dir):
+        pass
+    if not _running(args.run_dir):
+        print(f"no league is running in {args.run_dir}")
+        return 0
+    with Store(args.run_dir) as store:
+        store.set_meta(stop_requested=True)
+    print(f"asked the league in {args.run_dir} to stop after its current iteration")
+    if args.wait:
+        while _running(args.run_dir):
+            time.sleep(0.5)
+        print("stopped")
+    return 0
+
+
+# -- viewer commands ------------------------------------------------------------------------
+
+
+def _viz(module: str, attr: str):
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"metagame.viz.{module}"), attr)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"metagame.viz.{module}.{attr} is not available: {err}") from None
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    with _store(args.run_dir):
+        pass
+    watch = _viz("viewer", "watch")
+    watch(args.run_dir, match_id=args.match, live=args.live)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    with _store(args.run_dir):
+        pass
+    report = _viz("plots", "report")
+    for path in report(args.run_dir):
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="league", description="Self-play leagues on Ray/RLlib.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("start", help="start a league from a YAML config")
+    s.add_argument("config")
+    s.add_argument("--run-dir", default=None, help="default: runs/<config name>")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--address", default=None, help="an existing Ray cluster's address")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_start)
+
+    s = sub.add_parser("status", help="standings, ratings and throughput (reads the store)")
+    s.add_argument("run_dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("resume", help="resume a league from its last checkpoint")
+    s.add_argument("run_dir")
+    s.add_argument("--address", default=None)
+    s.add_argument("--iterations", type=int, default=None, help="raise the iteration budget")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_resume)
+
+    s = sub.add_parser("stop", help="finish the current iteration, checkpoint and stop")
+    s.add_argument("run_dir")
+    s.add_argument("--wait", action="store_true")
+    s.set_defaults(func=cmd_stop)
+
+    s = sub.add_parser("solve", help="the population's mixture, written as a loadable policy")
+    s.add_argument("run_dir")
+    s.add_argument("--solver", default="nash", choices=["nash", "minimax-winner", "alpharank"])
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", default=None, help="default: RUN_DIR/solve/<solver>")
+    s.set_defaults(func=cmd_solve)
+
+    s = sub.add_parser("watch", help="watch a recorded or live match in the viewer")
+    s.add_argument("run_dir")
+    group = s.add_mutually_exclusive_group()
+    group.add_argument("--match", type=int, default=None)
+    group.add_argument("--live", nargs=2, metavar=("PLAYER_A", "PLAYER_B"), default=None)
+    s.set_defaults(func=cmd_watch)
+
+    s = sub.add_parser("report", help="write the league's plots (PNG)")
+    s.add_argument("run_dir")
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        return args.func(args)
+    except (UserError, ValueError) as err:
+        message = " ".join(str(err).split())
+        print(f"league {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"league {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

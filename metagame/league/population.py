@@ -1,0 +1,193 @@
+"""The population: frozen players as policy checkpoints, and mixtures over them.
+
+A player is a snapshot of a learner saved with :func:`metagame.agents.policy.save_policy` under
+``RUN_DIR/players/<id>`` and recorded in the store (role, parent, step, reason). The population
+loads players as policies (for evaluation through ``metagame.agents.play``) or as weights (to
+swap into an RLlib opponent slot), and writes the league's answer, a mixture over players, as a
+:class:`MixturePolicy` checkpoint: a mixed strategy over policies, one member drawn per episode.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metagame.league.store import Player, Store
+
+PLAYERS_DIR = "players"
+MIXTURE_FILE = "mixture.json"
+
+
+class CheckpointError(ValueError):
+    """A player's checkpoint is missing or corrupt; the message names the player and file."""
+
+
+def load_player(run_dir: str | Path, player: Player, greedy: bool = False, seed: int = 0):
+    """The player's policy; a missing or corrupt checkpoint raises CheckpointError."""
+    from metagame.agents.policy import load_policy
+
+    path = Path(run_dir) / player.checkpoint
+    try:
+        policy = load_policy(path, greedy=greedy, seed=seed)
+    except ValueError as err:
+        raise CheckpointError(f"player {player.id}: {err}") from None
+    except Exception as err:  # torch/pickle-level corruption of the weights file
+        raise CheckpointError(
+            f"player {player.id}: checkpoint {path} is corrupt: {type(err).__name__}: {err}"
+        ) from None
+    policy.id = player.id
+    return policy
+
+
+def player_weights(run_dir: str | Path, player: Player) -> dict[str, np.ndarray]:
+    """The player's module weights as NumPy arrays (what an RLlib module's set_state takes)."""
+    module = load_player(run_dir, player).module
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def save_player(
+    store: Store,
+    module: Any,
+    role: str,
+    *,
+    parent: str | None,
+    step: int,
+    iteration: int,
+    reason: str,
+) -> Player:
+    """Saves a learner's module as a new player: checkpoint first, then the store row."""
+    from metagame.agents.policy import save_policy
+
+    relative = f"{PLAYERS_DIR}/{store.next_player_id(role)}"
+    save_policy(module, store.run_dir / relative)
+    return store.add_player(
+        role, parent=parent, step=step, iteration=iteration, checkpoint=relative, reason=reason
+    )
+
+
+class MixturePolicy:
+    """A mixed strategy over policies: at each ``reset(seed)`` one member is drawn to play the
+    episode (``metagame.agents.play`` reseeds policies at every episode)."""
+
+    def __init__(
+        self, members: Sequence[Any], probs: Sequence[float], seed: int = 0, id: str = "mixture"
+    ):
+        probs = np.asarray(probs, dtype=np.float64)
+        if len(members) != len(probs) or len(members) == 0:
+            raise ValueError(f"got {len(members)} members for {len(probs)} probabilities")
+        if np.any(probs < 0) or not np.isclose(probs.sum(), 1.0, atol=1e-6):
+            raise ValueError(f"mixture probabilities must be a distribution, got {probs}")
+        self.members = list(members)
+        self.probs = probs / probs.sum()
+        self.id = id
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        rng = np.random.default_rng(seed)
+        self.current = self.members[int(rng.choice(len(self.members), p=self.probs))]
+        reset = getattr(self.current, "reset", None)
+        if callable(reset):
+            reset(int(rng.integers(2**31)))
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
+        return self.current.act(observation, action_mask)
+
+    def act_batch(self, observations: Sequence[Any], action_masks=None) -> np.ndarray:
+        return self.current.act_batch(observations, action_masks)
+
+
+def save_mixture(
+    path: str | Path,
+    run_dir: str | Path,
+    players: Sequence[Player],
+    probs: Sequence[float],
+    solver: str,
+) -> Path:
+    """Writes a mixture checkpoint: ``mixture.json`` naming each member's checkpoint."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir).resolve()
+    members = [
+        {"player": p.id, "checkpoint": str(run_dir / p.checkpoint), "probability": float(q)}
+        for p, q in zip(players, probs, strict=True)
+        if q > 0
+    ]
+    (path / MIXTURE_FILE).write_text(json.dumps({"solver": solver, "members": members}, indent=1))
+    return path
+
+
+def load_mixture(path: str | Path, greedy: bool = False, seed: int = 0) -> MixturePolicy:
+    """Loads a mixture written by ``league solve``; errors name the file or the member."""
+    from metagame.agents.policy import load_policy
+
+    file = Path(path) / MIXTURE_FILE
+    if not file.is_file():
+        raise ValueError(f"mixture checkpoint not found: {file}")
+    try:
+        data = json.loads(file.read_text())
+        members = data["members"]
+        ids = [m["player"] for m in members]
+        paths = [m["checkpoint"] for m in members]
+        probs = [m["probability"] for m in members]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"mixture checkpoint {file} is corrupt: {err}") from None
+    policies = []
+    for pid, member in zip(ids, paths):
+        try:
+            policies.append(load_policy(member, greedy=greedy, seed=seed))
+        except ValueError as err:
+            raise ValueError(f"mixture member {pid}: {err}") from None
+    total = sum(probs)
+    return MixturePolicy(policies, [p / total for p in probs], seed, id=f"mixture:{data['solver']}")
+
+
+SOLVERS = ("nash", "minimax-winner", "alpharank")
+
+
+def solve_population(
+    store: Store, solver: str = "nash"
+) -> tuple[list[Player], np.ndarray, np.ndarray]:
+    """The league's answer: a mixture over the active players, and the payoff table.
+
+    ``nash``: Nash of the antisymmetric mean-return meta-game; ``minimax-winner``: the von
+    Neumann winner of the preference matrix P[i, j] = Pr(i beats j) (draws count half);
+    ``alpharank``: alpha-rank's stationary mass. A one-player population puts all mass on the
+    best mean return. Reads inside one transaction, so it is consistent while the league runs.
+    """
+    from metagame.league.matchmaking import meta_strategy
+    from metagame.league.ratings import outcome_scores
+    from metagame.league.store import payoff_table
+
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+    with store.transaction():
+        players = store.players(active_only=True)
+        matches = store.matches()
+    if not players:
+        raise ValueError(f"the league in {store.run_dir} has no players yet")
+    ids = [p.id for p in players]
+    payoffs, counts = payoff_table(matches, ids)
+    if matches and all(len(m.players) == 1 for m in matches):
+        probs = np.zeros(len(ids))
+        probs[int(np.argmax(np.diag(payoffs)))] = 1.0
+        return players, probs, payoffs
+    if solver == "minimax-winner":
+        from metagame.solvers import minimax_winner
+
+        index = {pid: i for i, pid in enumerate(ids)}
+        wins = np.zeros((len(ids), len(ids)))
+        for m in matches:
+            if len(m.players) == 2 and all(p in index for p in m.players):
+                i, j = index[m.players[0]], index[m.players[1]]
+                a, b = outcome_scores(m.returns)
+                wins[i, j] += a
+                wins[j, i] += b
+        P = np.divide(wins, counts, out=np.full_like(wins, 0.5), where=counts > 0)
+        np.fill_diagonal(P, 0.5)
+        probs = np.clip(np.asarray(minimax_winner(P).row, dtype=np.float64), 0.0, None)
+        return players, probs / probs.sum(), payoffs
+    return players, meta_strategy(payoffs, solver), payoffs

@@ -1,0 +1,734 @@
+"""The league runner: self-play with a population on Ray, RLlib's new API stack.
+
+One RLlib Algorithm holds the trainable learners (``main``; or a PSRO best response; or
+AlphaStar's main agents and exploiters) and a fixed number of frozen opponent *slots*:
+inference-only copies whose weights are swapped in each iteration from the population's
+checkpoints, so the module set never grows (the design of Vinyals et al. 2019 with a bounded
+set of opponent slots, rather than RLlib's add-a-module-per-snapshot league example).
+
+Each iteration:
+
+1. matchmaking builds every learner's opponent distribution (PFSP, PSRO meta-strategy or the
+   AlphaStar branches, see :mod:`metagame.league.matchmaking`), fills the slots and installs the
+   resulting :class:`MatchTable` in every EnvRunner;
+2. inside the EnvRunners, the first call of the agent-to-module mapping of an episode draws
+   that episode's pairing (stored in the episode's ``custom_data``, keyed by the episode), and
+   the episode-end callback reports (learner, opponent, win/draw/loss) counts through RLlib's
+   ``MetricsLogger``, so the driver sees them in the training result;
+3. ``Algorithm.train()``; the counts go to the store's ``games`` table;
+4. snapshots by the mode's rules become players (policy checkpoints, then a store row);
+5. evaluation matches between new players and the population (``metagame.agents.play``), each
+   committed as it finishes; ratings, the meta-strategy and, where exact, the exploitability of
+   the league's mixture are recorded; an RLlib checkpoint is saved every ``checkpoint_every``.
+
+A SIGKILL loses at most the iteration in progress: resume restores the last RLlib checkpoint,
+and the store (committed row by row, with unique match keys) is the population's truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import functools
+import os
+import shutil
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from metagame.league import config as config_mod
+from metagame.league import matchmaking as mm
+from metagame.league.config import LeagueConfig
+from metagame.league.population import CheckpointError, load_player, player_weights, save_player
+from metagame.league.ratings import standings
+from metagame.league.store import LOCK_FILE, Player, Store, payoff_table
+
+PAIRING_KEY = "metagame_league_pairing"
+CHECKPOINTS_DIR = "checkpoints"
+REPLAYS_DIR = "replays"
+
+# Per-process matchmaking state of an EnvRunner (or of the driver when it samples itself).
+_RUNTIME = SimpleNamespace(table=None, seats=(), rng=np.random.default_rng(0))
+
+
+class LeagueBusyError(ValueError):
+    """The run directory is in use by another league process."""
+
+
+# -- inside the EnvRunners ------------------------------------------------------------------------
+
+
+def install_table(table: mm.MatchTable, seats: tuple[str, ...], seed: int, env_runner: Any) -> None:
+    """Installs an iteration's match table in one EnvRunner (called via foreach_env_runner)."""
+    _RUNTIME.table = table
+    _RUNTIME.seats = seats
+    _RUNTIME.rng = np.random.default_rng([seed, int(getattr(env_runner, "worker_index", 0))])
+
+
+def agent_to_module(agent_id: str, episode: Any, **kwargs: Any) -> str:
+    """RLlib's agent-to-module mapping: the episode's pairing, drawn at its first call.
+
+    The pairing is kept in the episode's ``custom_data`` with the learner's agent id, so the
+    episode-end callback needs nothing from this process.
+    """
+    try:
+        entry = episode.custom_data.get(PAIRING_KEY)
+    except AttributeError:
+        # MultiAgentEpisode.cut() builds its successor with known module ids but still calls
+        # the mapping eagerly, before custom_data exists; RLlib discards this answer.
+        return _RUNTIME.table.learners[0]
+    if entry is None:
+        if _RUNTIME.table is None:
+            raise RuntimeError("league match table not installed in this EnvRunner")
+        pairing = mm.draw_pairing(_RUNTIME.table, _RUNTIME.rng)
+        entry = (pairing, _RUNTIME.seats[pairing.seat])
+        episode.custom_data[PAIRING_KEY] = entry
+    pairing, learner_agent = entry
+    return pairing.learner if agent_id == learner_agent else pairing.opponent_module
+
+
+def _agent_returns(episodes: list[Any]) -> dict[str, float]:
+    returns: dict[str, float] = {}
+    for chunk in episodes:
+        for agent, single in chunk.agent_episodes.items():
+            returns[agent] = returns.get(agent, 0.0) + float(single.get_return())
+    return returns
+
+
+class LeagueCallbacks(RLlibCallback):
+    """Reports each finished episode's (learner, opponent, outcome) to RLlib's metrics."""
+
+    def on_episode_end(self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs):
+        entry = getattr(episode, "custom_data", {}).get(PAIRING_KEY)
+        if entry is None or entry[0].opponent is None or metrics_logger is None:
+            return
+        pairing, learner_agent = entry
+        returns = _agent_returns([*(prev_episode_chunks or []), episode])
+        mine = returns.get(learner_agent, 0.0)
+        best_other = max((r for a, r in returns.items() if a != learner_agent), default=0.0)
+        outcome = "wins" if mine > best_other else "losses" if mine < best_other else "draws"
+        metrics_logger.log_value(
+            ("league", pairing.learner, pairing.opponent, outcome), 1, reduce="sum"
+        )
+
+
+def league_counts(result: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(learner, opponent) -> (wins, draws, losses) this iteration, from a train() result."""
+    league = result.get("env_runners", {}).get("league", {})
+    out = {}
+    for learner, opponents in league.items():
+        for opponent, counts in opponents.items():
+            out[(learner, opponent)] = tuple(
+                int(round(float(counts.get(k, 0)))) for k in ("wins", "draws", "losses")
+            )
+    return out
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Learner:
+    """A trainable role: its RLlib module id, role, and state since its last snapshot."""
+
+    module: str
+    role: str
+    parent: str | None = None
+    steps_since: int = 0
+    record_since: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+
+def learners_of(cfg: LeagueConfig, num_seats: int) -> list[Learner]:
+    if num_seats == 1:
+        from ray.rllib.core import DEFAULT_MODULE_ID
+
+        return [Learner(DEFAULT_MODULE_ID, "main")]
+    if cfg.mode == "selfplay":
+        return [Learner("main", "main")]
+    if cfg.mode == "psro":
+        return [Learner("response", "psro")]
+    a = cfg.alphastar
+    return (
+        [Learner(f"main_{i}", "main") for i in range(a.main_agents)]
+        + [Learner(f"main_exploiter_{i}", "main_exploiter") for i in range(a.main_exploiters)]
+        + [Learner(f"league_exploiter_{i}", "league_exploiter") for i in range(a.league_exploiters)]
+    )
+
+
+def _stable_seed(*parts: Any) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+class League:
+    """A league run in a run directory; ``run()`` trains until a budget or a stop request."""
+
+    def __init__(
+        self,
+        cfg: LeagueConfig,
+        run_dir: str | Path,
+        *,
+        resume: bool = False,
+        display: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.display = display or (lambda info: None)
+        self._lock_fd: int | None = None
+        self._policies: dict[str, Any] = {}
+        self._weights: dict[str, dict[str, np.ndarray]] = {}
+        self._tb = None
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _acquire(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LeagueBusyError(
+                f"run directory {self.run_dir} is in use by another league"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _game(self) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+        from metagame.envs import make
+
+        game = self.cfg.game
+        env = make(game.name, **game.kwargs)
+        seats = tuple(env.possible_agents)
+        spaces = {(repr(env.observation_space(a)), repr(env.action_space(a))) for a in seats}
+        env.close()
+        if len(spaces) > 1:
+            raise ValueError(
+                f"{game.name}: the league needs a symmetric game (every seat with the same "
+                f"spaces), got {len(spaces)} different seat spaces"
+            )
+        return game.name, dict(game.kwargs), seats
+
+    def _algorithm(self):
+        import ray
+        from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+        from metagame.agents.rllib import module_spec, rllib_config
+
+        if not ray.is_initialized():
+            ray.init(
+                address=self.cfg.ray.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        name, kwargs, seats = self.game
+        lc = self.cfg.learners
+        algo_cfg = rllib_config(name, algo=lc.algo, env_kwargs=kwargs, **lc.hparams, **lc.model)
+        if self.num_seats > 1:
+            spec = module_spec(name, kwargs, agent=seats[0], algo=lc.algo, **lc.model)
+            modules = [lr.module for lr in self.learners] + self.slots
+            algo_cfg = algo_cfg.multi_agent(
+                policies=set(modules),
+                policy_mapping_fn=agent_to_module,
+                policies_to_train=[lr.module for lr in self.learners],
+            ).rl_module(
+                rl_module_spec=MultiRLModuleSpec(rl_module_specs=dict.fromkeys(modules, spec))
+            )
+        algo_cfg = (
+            algo_cfg.callbacks(LeagueCallbacks)
+            .env_runners(
+                num_env_runners=self.cfg.ray.num_env_runners,
+                num_envs_per_env_runner=self.cfg.ray.num_envs_per_env_runner,
+            )
+            .resources(placement_strategy=self.cfg.ray.placement_strategy)
+            .debugging(seed=self.cfg.seed)
+        )
+        return algo_cfg.build_algo()
+
+    def setup(self) -> None:
+        self._acquire()
+        try:
+            self._setup()
+        except BaseException:
+            self._release()
+            raise
+
+    def _setup(self) -> None:
+        self.game = self._game()
+        self.num_seats = len(self.game[2])
+        self.learners = learners_of(self.cfg, self.num_seats)
+        self.slots = [f"slot_{i}" for i in range(self.cfg.matchmaking.slots)]
+        if self.num_seats == 1:
+            self.slots = []
+        self.store = Store(self.run_dir, create=not self.resume)
+        if not self.resume:
+            config_mod.save(self.cfg, self.run_dir / "config.yaml")
+            self.store.set_meta(
+                config=self.cfg.model_dump(mode="json"),
+                status="starting",
+                iteration=0,
+                steps=0,
+                wall=0.0,
+                stop_requested=False,
+            )
+        self.algo = self._algorithm()
+        self._modules = {lr.module: self._driver_module() for lr in self.learners}
+        self._initial = {lr.module: self._learner_weights(lr.module) for lr in self.learners}
+        if self.resume:
+            self._restore()
+        else:
+            self.iteration, self.steps, self.wall = 0, 0, 0.0
+            for lr in self.learners:
+                self._snapshot(lr, "initial weights")
+            self._evaluate()
+            self._rate()
+        self.store.set_meta(status="running", pid=os.getpid())
+
+    def _driver_module(self):
+        """A full (not inference-only) module in the driver, to save snapshots from."""
+        from metagame.agents.rllib import module_spec
+
+        name, kwargs, seats = self.game
+        agent = seats[0] if self.num_seats > 1 else None
+        lc = self.cfg.learners
+        return module_spec(name, kwargs, agent=agent, algo=lc.algo, **lc.model).build()
+
+    # -- state ----------------------------------------------------------------------------------
+    def _learner_weights(self, module: str) -> dict[str, np.ndarray]:
+        return self.algo.learner_group.get_weights([module])[module]
+
+    def _set_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
+        """Sets module weights in the learner and every EnvRunner (inference-only copies)."""
+        self.algo.learner_group.set_weights(weights)
+        self.algo.env_runner_group.sync_weights(
+            policies=list(weights),
+            from_worker_or_learner_group=self.algo.learner_group,
+            inference_only=True,
+        )
+
+    def _learner_state(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "module": lr.module,
+                "parent": lr.parent,
+                "steps_since": lr.steps_since,
+                "record_since": lr.record_since,
+            }
+            for lr in self.learners
+        ]
+
+    def _checkpoint(self) -> None:
+        root = self.run_dir / CHECKPOINTS_DIR
+        path = root / f"iteration_{self.iteration:05d}"
+        self.algo.save_to_path(str(path.resolve()))
+        self.store.set_meta(
+            checkpoint={
+                "path": str(path.relative_to(self.run_dir)),
+                "iteration": self.iteration,
+                "steps": self.steps,
+                "wall": self.wall,
+                "learners": self._learner_state(),
+            }
+        )
+        for old in root.iterdir():
+            if old != path:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _restore(self) -> None:
+        ckpt = self.store.get_meta("checkpoint")
+        if ckpt is None:
+            raise ValueError(f"{self.run_dir} has no league checkpoint to resume from")
+        path = self.run_dir / ckpt["path"]
+        if not path.is_dir():
+            raise ValueError(f"league checkpoint not found: {path}")
+        self.algo.restore_from_path(str(path.resolve()))
+        self.iteration, self.steps, self.wall = ckpt["iteration"], ckpt["steps"], ckpt["wall"]
+        for lr, saved in zip(self.learners, ckpt["learners"], strict=True):
+            lr.parent, lr.steps_since = saved["parent"], saved["steps_since"]
+            lr.record_since = list(saved["record_since"])
+
+    # -- population -----------------------------------------------------------------------------
+    def _snapshot(self, lr: Learner, reason: str) -> Player:
+        module = self._modules[lr.module]
+        module.set_state(self._learner_weights(lr.module))
+        player = save_player(
+            self.store,
+            module,
+            lr.role,
+            parent=lr.parent,
+            step=self.steps,
+            iteration=self.iteration,
+            reason=reason,
+        )
+        lr.parent = player.id
+        lr.steps_since = 0
+        lr.record_since = [0, 0, 0]
+        return player
+
+    def _policy(self, player: Player):
+        if player.id not in self._policies:
+            self._policies[player.id] = load_player(self.run_dir, player)
+        return self._policies[player.id]
+
+    def _slot_weights(self, player: Player) -> dict[str, np.ndarray]:
+        if player.id not in self._weights:
+            self._weights[player.id] = player_weights(self.run_dir, player)
+        return self._weights[player.id]
+
+    def _prune(self) -> None:
+        active = self.store.players(active_only=True)
+        excess = len(active) - self.cfg.max_players
+        if excess <= 0:
+            return
+        keep = {lr.parent for lr in self.learners}
+        latest = {r["player"]: r for r in self.store.ratings()}
+        # retire the players with the least Nash mass, then the lowest mu, oldest first
+        order = sorted(
+            (p for p in active if p.id not in keep),
+            key=lambda p: (
+                latest.get(p.id, {}).get("nash", 0.0),
+                latest.get(p.id, {}).get("mu", 0.0),
+                p.seq,
+            ),
+        )
+        for p in order[:excess]:
+            self.store.retire(p.id)
+
+    # -- matchmaking ----------------------------------------------------------------------------
+    def _distributions(self, frozen: list[Player]) -> dict[str, dict[str, float]]:
+        games = self.store.games()
+        ids = [p.id for p in frozen]
+        mk = self.cfg.matchmaking
+        if self.cfg.mode == "selfplay":
+            lr = self.learners[0]
+            pfsp = mm.pfsp_distribution(lr.module, ids, games, mk.pfsp, mk.exponent)
+            share = self.cfg.selfplay.self_fraction
+            return {lr.module: mm.mix((share, {lr.module: 1.0}), (1 - share, pfsp))}
+        if self.cfg.mode == "psro":
+            lr = self.learners[0]
+            latest = self.store.meta_strategies()
+            last = latest[-1] if latest else None
+            if last is None or not set(last["players"]) <= set(ids):
+                return {lr.module: mm.normalized({i: 1.0 for i in ids})}
+            return {lr.module: mm.normalized(dict(zip(last["players"], last["probs"])))}
+        ctx = mm.RoleContext(
+            games=games,
+            players={p.id: p.role for p in frozen},
+            parents=self._parents(frozen),
+            mains=[lr.module for lr in self.learners if lr.role == "main"],
+            weighting=mk.pfsp,
+            exponent=mk.exponent,
+        )
+        a = self.cfg.alphastar
+        return {
+            lr.module: mm.alphastar_distribution(
+                lr.module, lr.role, ctx, main_selfplay=a.main_selfplay, main_pfsp=a.main_pfsp
+            )
+            for lr in self.learners
+        }
+
+    def _parents(self, frozen: list[Player]) -> dict[str, str]:
+        """Frozen player id -> the learner module whose snapshot it is (by lineage)."""
+        by_id = {p.id: p for p in self.store.players()}
+        heads = {lr.parent: lr.module for lr in self.learners}
+        out: dict[str, str] = {}
+        for p in frozen:
+            node: Player | None = p
+            while node is not None and node.id not in heads:
+                children = [c for c in by_id.values() if c.parent == node.id]
+                node = max(children, key=lambda c: c.seq) if children else None
+            if node is not None:
+                out[p.id] = heads[node.id]
+        return out
+
+    def _install(self) -> mm.MatchTable:
+        frozen = self.store.players(active_only=True)
+        rng = np.random.default_rng([self.cfg.seed, self.iteration, 1])
+        table = mm.plan_slots(
+            self._distributions(frozen) if self.num_seats > 1 else {},
+            [lr.module for lr in self.learners],
+            self.slots,
+            rng,
+            self.num_seats,
+        )
+        if self.num_seats > 1:
+            by_id = {p.id: p for p in frozen}
+            if table.slots:
+                self._set_weights({s: self._slot_weights(by_id[p]) for s, p in table.slots.items()})
+            self.algo.env_runner_group.foreach_env_runner(
+                functools.partial(
+                    install_table, table, self.game[2], _stable_seed(self.cfg.seed, self.iteration)
+                ),
+                local_env_runner=True,
+            )
+        return table
+
+    # -- the loop -------------------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """One iteration: matchmaking, training, snapshots, evaluation, ratings, checkpoint."""
+        start = time.time()
+        timers: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            timers[name] = round(time.time() - start - sum(timers.values()), 3)
+
+        table = self._install()
+        result = self.algo.train()
+        steps_before = self.steps
+        self.steps = int(result.get("num_env_steps_sampled_lifetime", self.steps))
+        counts = league_counts(result)
+        if counts:
+            self.store.add_games(counts)
+        self.iteration += 1
+        lap("train")
+        new = self._snapshots(counts, self.steps - steps_before)
+        self._evaluate()
+        self._prune()
+        lap("evaluate")
+        info = self._rate()
+        lap("rate")
+        if self.iteration % self.cfg.checkpoint_every == 0:
+            self._checkpoint()
+        lap("checkpoint")
+        self.wall += time.time() - start
+        sps = (self.steps - steps_before) / max(timers["train"], 1e-9)
+        self.store.record_iteration(
+            self.iteration,
+            steps=self.steps,
+            wall=self.wall,
+            steps_per_s=sps,
+            league_size=len(self.store.players(active_only=True)),
+            metrics={
+                "slots": dict(table.slots),
+                "new_players": [p.id for p in new],
+                "seconds": timers,
+                "games": {f"{a} vs {b}": v for (a, b), v in counts.items()},
+                "return_mean": _episode_return(result),
+            },
+        )
+        self.store.set_meta(iteration=self.iteration, steps=self.steps, wall=self.wall)
+        info.update(
+            iteration=self.iteration,
+            steps=self.steps,
+            steps_per_s=sps,
+            wall=self.wall,
+            new_players=[p.id for p in new],
+            slots=dict(table.slots),
+        )
+        self._log(info, result)
+        return info
+
+    def _snapshots(self, counts: dict, steps: int) -> list[Player]:
+        total_games = sum(sum(v) for v in counts.values()) or 1
+        for lr in self.learners:
+            mine = {k: v for k, v in counts.items() if k[0] == lr.module}
+            share = sum(sum(v) for v in mine.values()) / total_games
+            lr.steps_since += int(steps * (share if counts else 1.0 / len(self.learners)))
+            for w, d, l in mine.values():
+                lr.record_since = [
+                    lr.record_since[0] + w,
+                    lr.record_since[1] + d,
+                    lr.record_since[2] + l,
+                ]
+        new = []
+        if self.cfg.mode == "alphastar" and self.num_seats > 1:
+            a = self.cfg.alphastar
+            rng = np.random.default_rng([self.cfg.seed, self.iteration, 2])
+            for lr in self.learners:
+                games = sum(lr.record_since)
+                rate = mm.win_rate(tuple(lr.record_since))
+                beaten = lr.role != "main" and games >= a.min_games and rate >= a.snapshot_win_rate
+                if beaten or lr.steps_since >= a.snapshot_timeout_steps:
+                    why = f"win rate {rate:.2f}" if beaten else f"{lr.steps_since} steps"
+                    new.append(self._snapshot(lr, why))
+                    reset = lr.role == "main_exploiter" or (
+                        lr.role == "league_exploiter"
+                        and rng.random() < a.exploiter_reset_probability
+                    )
+                    if reset:
+                        self._set_weights({lr.module: self._initial[lr.module]})
+            return new
+        every = (
+            self.cfg.psro.iterations_per_response
+            if self.cfg.mode == "psro" and self.num_seats > 1
+            else self.cfg.selfplay.snapshot_every
+        )
+        if self.iteration % every == 0:
+            for lr in self.learners:
+                new.append(self._snapshot(lr, f"every {every} iterations"))
+                if self.cfg.mode == "psro" and self.cfg.psro.reset_response:
+                    self._set_weights({lr.module: self._initial[lr.module]})
+        return new
+
+    def _evaluate(self) -> None:
+        """Plays the missing evaluation matches; each result is committed as it finishes."""
+        from metagame.agents.play import play
+
+        name, kwargs, seats = self.game
+        ev = self.cfg.evaluation
+        players = self.store.players(active_only=True)
+        done = self.store.match_keys()
+        pairs = (
+            [(p,) for p in players]
+            if self.num_seats == 1
+            else [(p, q) for i, p in enumerate(players) for q in players[i + 1 :]]
+        )
+        for pair in pairs:
+            blocks = [pair] if len(pair) == 1 else [pair, pair[::-1]]
+            per_block = ev.episodes_per_pair // len(blocks)
+            for block in blocks:
+                ids = [p.id for p in block]
+                keys = [f"{'|'.join(ids)}|{k}" for k in range(per_block)]
+                if all(k in done for k in keys):
+                    continue
+                seed = _stable_seed(self.cfg.seed, *ids)
+                policies = [self._policy(p) for p in block]
+                if len(block) < len(seats):
+                    policies = policies * len(seats)
+                result = play(
+                    name,
+                    policies[: len(seats)],
+                    episodes=per_block,
+                    seed=seed,
+                    env_kwargs=kwargs,
+                    record=ev.replay_fraction > 0,
+                )
+                for k, key in enumerate(keys):
+                    if key in done:
+                        continue
+                    replay = None
+                    if result.replays is not None and _stable_seed(key) % 10_000 < (
+                        ev.replay_fraction * 10_000
+                    ):
+                        replay = f"{REPLAYS_DIR}/{key.replace('|', '_')}.replay.json.gz"
+                        result.replays[k].save(self.run_dir / replay)
+                    outcome = int(result.outcomes[k])
+                    self.store.record_match(
+                        key,
+                        iteration=self.iteration,
+                        players=ids,
+                        seats=list(seats[: len(ids)]),
+                        outcome="draw" if outcome < 0 else ids[outcome],
+                        returns=result.returns[k, : len(ids)],
+                        length=int(result.lengths[k]),
+                        seed=seed + k,
+                        replay=replay,
+                    )
+
+    def _rate(self) -> dict[str, Any]:
+        """Ratings and meta-strategy from the store; exploitability where exact."""
+        from metagame.league.exploitability import mixture_exploitability
+
+        with self.store.transaction():
+            players = self.store.players(active_only=True)
+            matches = self.store.matches()
+        ids = [p.id for p in players]
+        payoffs, counts = payoff_table(matches, ids)
+        s = standings(matches, ids, payoffs, counts, num_seats=self.num_seats)
+        self.store.record_ratings(self.iteration, s.rows())
+        solver = self.cfg.psro.meta_solver if self.cfg.mode == "psro" else "nash"
+        if self.num_seats == 1:
+            probs = s.nash
+        else:
+            response = None
+            if solver == "rectified" and self.learners[0].parent in ids:
+                response = ids.index(self.learners[0].parent)
+            probs = mm.meta_strategy(payoffs, solver, response=response)
+        expl = None
+        if self.cfg.evaluation.exploitability and self.num_seats == 2:
+            support = [k for k in range(len(ids)) if probs[k] > 1e-9]
+            expl = mixture_exploitability(
+                self.game[0],
+                self.game[1],
+                [self._policy(players[k]) for k in support],
+                probs[support],
+            )
+        self.store.record_meta_strategy(
+            self.iteration,
+            solver=solver,
+            players=ids,
+            probs=probs,
+            exploitability=expl,
+        )
+        return {"standings": s, "meta": dict(zip(ids, probs.tolist())), "exploitability": expl}
+
+    def _log(self, info: dict[str, Any], result: dict[str, Any]) -> None:
+        row = {
+            "iteration": info["iteration"],
+            "steps": info["steps"],
+            "wall": round(info["wall"], 3),
+            "steps_per_s": round(info["steps_per_s"], 1),
+            "league_size": len(info["meta"]),
+            "exploitability": info["exploitability"],
+            "return_mean": _episode_return(result),
+        }
+        path = self.run_dir / "progress.csv"
+        new_file = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._tb is not None:
+            for key, value in row.items():
+                if value is not None and key != "iteration":
+                    self._tb.add_scalar(f"league/{key}", value, info["iteration"])
+            self._tb.flush()
+
+    def _budget_left(self) -> bool:
+        b = self.cfg.budget
+        return not (
+            (b.iterations is not None and self.iteration >= b.iterations)
+            or (b.steps is not None and self.steps >= b.steps)
+            or (b.wall_time_s is not None and self.wall >= b.wall_time_s)
+        )
+
+    def run(self) -> dict[str, Any]:
+        """Trains until a budget is reached or ``league stop`` asks; returns the last info."""
+        from tensorboardX import SummaryWriter
+
+        self.setup()
+        self._tb = SummaryWriter(str(self.run_dir / "tb"))
+        info: dict[str, Any] = {}
+        status = "finished"
+        try:
+            while self._budget_left():
+                info = self.step()
+                self.display(info)
+                if self.store.get_meta("stop_requested", False):
+                    status = "stopped"
+                    break
+            if self.iteration % self.cfg.checkpoint_every != 0 or not self.store.get_meta(
+                "checkpoint"
+            ):
+                self._checkpoint()
+            self.store.set_meta(status=status, stop_requested=False)
+        finally:
+            self._tb.close()
+            self.algo.stop()
+            self.store.close()
+            self._release()
+        info["status"] = status
+        return info
+
+
+def _episode_return(result: dict[str, Any]) -> float | None:
+    value = result.get("env_runners", {}).get("episode_return_mean")
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+__all__ = ["CheckpointError", "League", "LeagueBusyError", "agent_to_module", "league_counts"]
