@@ -1,14 +1,14 @@
 """Matrix-vector kernels and the duality gap shared by the zero-sum solvers.
 
-The solvers never call BLAS in their loops: the products below are Numba kernels whose thread
-count is Numba's (``metagame.solvers.set_num_threads``), so two processes sharing a machine do
-not oversubscribe it through a second, BLAS-owned thread pool.
+The solvers never call BLAS in their loops: the products below are serial Numba kernels, and the
+only thread pool is Numba's, used across the games of a batch and sized by ``set_num_threads``.
+Two processes sharing a machine therefore do not oversubscribe it through BLAS-owned threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(cache=True)
@@ -30,33 +30,27 @@ def duality_gap(A, x, y):
     return max(best_row - worst_col, 0.0)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def mat_vec(A, y, out):
-    """``out = A y`` with rows split over threads."""
+    """``out = A y``, streaming ``A`` once in row-major order."""
     m, n = A.shape
-    for i in prange(m):
+    for i in range(m):
         s = 0.0
         for j in range(n):
             s += A[i, j] * y[j]
         out[i] = s
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def vec_mat(x, A, out):
-    """``out = x^T A``: each thread owns a block of columns and streams every row over it."""
+    """``out = x^T A``, streaming ``A`` once in row-major order."""
     m, n = A.shape
-    blocks = max(1, min(n // 256, 64))
-    width = (n + blocks - 1) // blocks
-    for b in prange(blocks):
-        lo = b * width
-        hi = min(n, lo + width)
-        for j in range(lo, hi):
-            out[j] = 0.0
-        for i in range(m):
-            xi = x[i]
-            if xi != 0.0:
-                for j in range(lo, hi):
-                    out[j] += xi * A[i, j]
+    out[:] = 0.0
+    for i in range(m):
+        xi = x[i]
+        if xi != 0.0:
+            for j in range(n):
+                out[j] += xi * A[i, j]
 
 
 def nash_gap(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
@@ -82,3 +76,18 @@ def set_num_threads(n: int) -> int:
     previous = numba.get_num_threads()
     numba.set_num_threads(int(n))
     return previous
+
+
+@njit(cache=True)
+def _skew_kernel(A, atol):
+    n = A.shape[0]
+    for i in range(n):
+        for j in range(i, n):
+            if abs(A[i, j] + A[j, i]) > atol:
+                return False
+    return True
+
+
+def is_skew_symmetric(A: np.ndarray, atol: float = 1e-12) -> bool:
+    """``A = -A^T`` (a symmetric zero-sum game), with an early exit on the first mismatch."""
+    return A.shape[0] == A.shape[1] and bool(_skew_kernel(A, atol))

@@ -26,11 +26,17 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from metagame.solvers._linalg import nash_gap
+from metagame.solvers._double_oracle import double_oracle
+from metagame.solvers._linalg import is_skew_symmetric, nash_gap
+from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
-from metagame.solvers._validation import as_matrix, as_stack, check_tolerance
+from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
 
 METHODS = ("auto", "simplex", "highs", "prm+", "double_oracle")
+SMALL_GAME = 64 * 64  # entries up to which "auto" solves exactly by simplex
+SMALL_SUPPORT = 0.1  # "auto" keeps double oracle while supports stay below this fraction
+HIGH_PRECISION = 1e-5  # tol / payoff range below which "auto" prefers HiGHS ...
+HIGHS_ENTRIES = 2000 * 2000  # ... for games up to this many entries
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,60 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _warm_columns(warm_start: Any, n: int) -> np.ndarray:
-    """Columns to try first: the support of a previous column strategy (or Equilibrium)."""
+def _warm_pair(warm_start: Any, m: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A previous ``(row, col)`` pair (or Equilibrium), checked against the game's shape."""
     if warm_start is None:
-        return np.zeros(n, dtype=np.bool_)
-    col = warm_start.col if isinstance(warm_start, Equilibrium) else warm_start[1]
-    col = np.asarray(col, dtype=np.float64)
-    if col.shape != (n,):
-        raise ValueError(f"warm_start column strategy must have shape ({n},), got {col.shape}")
-    return col > 0
+        return None
+    if isinstance(warm_start, Equilibrium):
+        warm_start = (warm_start.row, warm_start.col)
+    x = as_strategy(warm_start[0], m, "warm_start row strategy")
+    y = as_strategy(warm_start[1], n, "warm_start column strategy")
+    return x, y
+
+
+def _prm_state(warm, m: int, n: int, symmetric: bool) -> PRMState:
+    """PRM+ from the warm start's strategies, or from uniform ones."""
+    return PRMState(
+        np.full(m, 1.0 / m) if warm is None else warm[0].copy(),
+        np.full(n, 1.0 / n) if warm is None else warm[1].copy(),
+        symmetric,
+    )
+
+
+def _prm(state: PRMState, A: np.ndarray, tol: float, max_iter: int | None, deadline: float):
+    """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline."""
+    chunk = max(1, int(2e7 // A.size))
+    while state.gap > tol and time.perf_counter() < deadline:
+        iters = chunk if max_iter is None else min(chunk, max_iter - state.t)
+        if iters <= 0:
+            break
+        state.run(A, iters, tol)
+    return (*state.average(), state.t)
+
+
+def _support(v: np.ndarray) -> list[int]:
+    return np.flatnonzero(v > 0).tolist()
+
+
+def _auto(A, tol, max_iter, deadline, warm, symmetric):
+    """Simplex when small; else double oracle while the support stays small; else HiGHS for
+    high precision on moderate sizes, PRM+ otherwise."""
+    m, n = A.shape
+    if A.size <= SMALL_GAME:
+        priority = np.zeros(n, dtype=np.bool_) if warm is None else warm[1] > 0
+        x, y, _, pivots = simplex_game(A, priority)
+        return x, y, abs(pivots), "simplex"
+    rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
+    cap = max(64, int(SMALL_SUPPORT * min(m, n)))
+    x, y, _, rounds, complete = double_oracle(
+        A, tol, rows, cols, symmetric, max_iter, deadline, max_support=cap
+    )
+    if complete:
+        return x, y, rounds, "double_oracle"
+    if tol < HIGH_PRECISION * (A.max() - A.min()) and A.size <= HIGHS_ENTRIES:
+        remaining = None if deadline == np.inf else max(deadline - time.perf_counter(), 1e-3)
+        return (*_highs(A, remaining), "highs")
+    return (*_prm(_prm_state(warm, m, n, symmetric), A, tol, max_iter, deadline), "prm+")
 
 
 def solve_zero_sum(
@@ -106,32 +157,45 @@ def solve_zero_sum(
 ) -> Equilibrium:
     """Nash equilibrium of the zero-sum game ``A`` (row maximizes) with ``gap <= tol``.
 
-    ``warm_start`` is a previous ``Equilibrium`` or ``(row, col)`` pair of a similar game.
+    ``warm_start`` is a previous ``Equilibrium`` or ``(row, col)`` pair of a similar game (PRM+
+    starts from it, double oracle from its supports, simplex pivots its columns in first).
     Iterative methods stop at ``max_iter`` iterations or ``time_limit`` seconds if given, and the
-    returned ``gap`` then says how far they got.
+    returned ``gap`` then says how far they got. A skew-symmetric ``A`` (symmetric game) is
+    detected and solved with one product per iteration.
     """
     A = as_matrix(A)
     tol = check_tolerance(tol)
     _check_method(method)
+    if max_iter is not None and not (isinstance(max_iter, int) and max_iter > 0):
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit!r}")
     m, n = A.shape
+    warm = _warm_pair(warm_start, m, n)
     start = time.perf_counter()
-    chosen = "simplex" if method == "auto" else method
-    if chosen == "simplex":
-        x, y, _, iterations = simplex_game(A, _warm_columns(warm_start, n))
+    deadline = np.inf if time_limit is None else start + time_limit
+    symmetric = is_skew_symmetric(A)
+    if method == "auto":
+        x, y, iterations, method = _auto(A, tol, max_iter, deadline, warm, symmetric)
+    elif method == "simplex":
+        priority = np.zeros(n, dtype=np.bool_) if warm is None else warm[1] > 0
+        x, y, _, iterations = simplex_game(A, priority)
         iterations = abs(iterations)
-    elif chosen == "highs":
+    elif method == "highs":
         x, y, iterations = _highs(A, time_limit)
+    elif method == "prm+":
+        x, y, iterations = _prm(_prm_state(warm, m, n, symmetric), A, tol, max_iter, deadline)
     else:
-        raise ValueError(f"method {method!r} is not available yet")
-    seconds = time.perf_counter() - start
+        rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
+        x, y, _, iterations, _ = double_oracle(A, tol, rows, cols, symmetric, max_iter, deadline)
     return Equilibrium(
         row=x,
         col=y,
         value=float(x @ A @ y),
         gap=nash_gap(A, x, y),
         iterations=int(iterations),
-        method=chosen,
-        seconds=seconds,
+        method=method,
+        seconds=time.perf_counter() - start,
     )
 
 

@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy.optimize import linprog
 
 from metagame.solvers import Equilibrium, solve_zero_sum, solve_zero_sum_batch
+from metagame.solvers._rm import PRMState, prm_plus_reference
 from metagame.solvers._simplex import simplex_game, simplex_game_reference
 
 RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
@@ -126,3 +130,120 @@ def test_bad_arguments_name_the_problem():
         solve_zero_sum_batch(RPS)
     with pytest.raises(ValueError, match="warm_start"):
         solve_zero_sum_batch(RPS[None], warm_start=(np.ones((1, 3)), np.ones((2, 3))))
+
+
+def preference_game(n, seed, scale=1.0, noise=2.0):
+    """Bradley-Terry strengths plus skew-symmetric intransitive noise, as ``P - 1/2``."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(scale=scale, size=n)
+    E = rng.normal(scale=noise, size=(n, n))
+    P = 1.0 / (1.0 + np.exp(-(s[:, None] - s[None, :] + (E - E.T) / np.sqrt(2))))
+    np.fill_diagonal(P, 0.5)
+    return P - 0.5
+
+
+@pytest.mark.parametrize("method", ["prm+", "double_oracle", "auto"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (30, 20), (150, 150), (300, 200)])
+def test_iterative_methods_match_highs(method, shape):
+    A = np.random.default_rng(sum(shape)).uniform(-1, 1, size=shape)
+    tol = 1e-5
+    eq = solve_zero_sum(A, tol=tol, method=method)
+    assert eq.gap <= tol
+    assert eq.value == pytest.approx(highs_value(A), abs=tol)
+    assert_equilibrium(A, eq.row, eq.col, eq.value, tol)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_prm_plus_kernel_matches_numpy_reference(symmetric):
+    A = preference_game(40, 0) if symmetric else np.random.default_rng(5).normal(size=(40, 25))
+    m, n = A.shape
+    state = PRMState(np.full(m, 1.0 / m), np.full(n, 1.0 / n), symmetric)
+    state.run(A, 60, 0.0)
+    x, y = state.average()
+    xr, yr = prm_plus_reference(A, 60, symmetric)
+    np.testing.assert_allclose(x, xr, atol=1e-12)
+    np.testing.assert_allclose(y, yr, atol=1e-12)
+    assert state.gap == pytest.approx((A @ y).max() - (x @ A).min(), abs=1e-12)
+
+
+def test_symmetric_games_give_symmetric_equilibria():
+    A = preference_game(400, 1)
+    for method in ("double_oracle", "prm+"):
+        eq = solve_zero_sum(A, tol=1e-4, method=method)
+        np.testing.assert_array_equal(eq.row, eq.col)
+        assert eq.gap <= 1e-4 and eq.value == pytest.approx(0.0, abs=1e-12)
+    exact = solve_zero_sum(A, method="double_oracle", tol=1e-12)
+    assert exact.gap <= 1e-12
+    assert np.count_nonzero(exact.row) < 60  # the small support double oracle exploits
+
+
+@pytest.mark.parametrize(
+    "A, tol, method",
+    [
+        (np.random.default_rng(0).normal(size=(20, 30)), 1e-6, "simplex"),
+        (preference_game(300, 2), 1e-8, "double_oracle"),
+        (np.random.default_rng(1).normal(size=(200, 200)), 1e-8, "highs"),
+        (np.random.default_rng(2).normal(size=(200, 200)), 1e-3, "prm+"),
+    ],
+)
+def test_auto_says_which_method_it_chose(A, tol, method):
+    eq = solve_zero_sum(A, tol=tol)
+    assert eq.method == method
+    assert eq.gap <= tol
+
+
+def test_budgets_stop_iterative_methods_with_an_honest_gap():
+    A = np.random.default_rng(3).normal(size=(200, 150))
+    eq = solve_zero_sum(A, tol=1e-12, method="prm+", max_iter=10)
+    assert eq.iterations == 10
+    assert eq.gap == pytest.approx((A @ eq.col).max() - (eq.row @ A).min())
+    assert eq.gap > 1e-12
+    eq = solve_zero_sum(A, tol=1e-12, method="double_oracle", max_iter=2)
+    assert eq.iterations == 2
+
+
+def test_warm_start_from_a_previous_equilibrium():
+    A = np.random.default_rng(4).normal(size=(120, 100))
+    first = solve_zero_sum(A, tol=1e-4, method="prm+")
+    B = A + 1e-4 * np.random.default_rng(5).normal(size=A.shape)
+    for method in ("simplex", "double_oracle", "prm+"):
+        eq = solve_zero_sum(B, tol=1e-4, method=method, warm_start=first)
+        assert eq.gap <= 1e-4
+    with pytest.raises(ValueError, match="warm_start row strategy"):
+        solve_zero_sum(A, warm_start=(np.ones(3) / 3, first.col))
+
+
+@settings(max_examples=40)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 8), st.integers(1, 8)),
+        elements=st.floats(-10, 10, allow_nan=False),
+    )
+)
+def test_properties_of_exact_solutions(A):
+    eq = solve_zero_sum(A, method="simplex")
+    Ay, xA = A @ eq.col, eq.row @ A
+    assert eq.gap >= 0.0
+    assert xA.min() - 1e-9 <= eq.value <= Ay.max() + 1e-9
+    assert eq.gap <= 1e-9 * (1.0 + np.abs(A).max())
+    for p in (eq.row, eq.col):
+        assert np.all(p >= 0) and p.sum() == pytest.approx(1.0)
+
+
+@settings(max_examples=20)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 6),
+    st.integers(1, 12),
+    st.integers(0, 2**31 - 1),
+)
+def test_batch_equals_one_by_one(m, n, B, seed):
+    As = np.round(np.random.default_rng(seed).normal(size=(B, m, n)), 1)  # ties on purpose
+    rows, cols, values, gaps = solve_zero_sum_batch(As)
+    for b in range(B):
+        eq = solve_zero_sum(As[b], method="simplex")
+        np.testing.assert_array_equal(rows[b], eq.row)
+        np.testing.assert_array_equal(cols[b], eq.col)
+        assert values[b] == pytest.approx(eq.value, abs=1e-12)
+        assert 0.0 <= gaps[b] <= 1e-9
