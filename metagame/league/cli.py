@@ -246,6 +246,8 @@ def _summary(run_dir: str) -> None:
 
 
 def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: bool) -> int:
+    if _running(run_dir):  # checked before importing Ray; League also holds the lock itself
+        raise UserError(f"run directory {run_dir} is in use by another league")
     from metagame.league.runner import League
 
     league = League(cfg, run_dir, resume=resume, display=_display(quiet))

@@ -33,7 +33,6 @@ import functools
 import os
 import shutil
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +45,12 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from metagame.league import config as config_mod
 from metagame.league import matchmaking as mm
 from metagame.league.config import LeagueConfig
-from metagame.league.population import CheckpointError, load_player, player_weights, save_player
-from metagame.league.ratings import standings
-from metagame.league.store import LOCK_FILE, Player, Store, payoff_table
+from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
+from metagame.league.population import CheckpointError, player_weights, save_player
+from metagame.league.store import LOCK_FILE, Player, Store
 
 PAIRING_KEY = "metagame_league_pairing"
 CHECKPOINTS_DIR = "checkpoints"
-REPLAYS_DIR = "replays"
 
 # Per-process matchmaking state of an EnvRunner (or of the driver when it samples itself).
 _RUNTIME = SimpleNamespace(table=None, seats=(), rng=np.random.default_rng(0))
@@ -162,10 +160,6 @@ def learners_of(cfg: LeagueConfig, num_seats: int) -> list[Learner]:
     )
 
 
-def _stable_seed(*parts: Any) -> int:
-    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
-
-
 class League:
     """A league run in a run directory; ``run()`` trains until a budget or a stop request."""
 
@@ -182,7 +176,7 @@ class League:
         self.resume = resume
         self.display = display or (lambda info: None)
         self._lock_fd: int | None = None
-        self._policies: dict[str, Any] = {}
+        self._policy = policy_cache(self.run_dir)
         self._weights: dict[str, dict[str, np.ndarray]] = {}
         self._tb = None
 
@@ -379,11 +373,6 @@ class League:
         lr.record_since = [0, 0, 0]
         return player
 
-    def _policy(self, player: Player):
-        if player.id not in self._policies:
-            self._policies[player.id] = load_player(self.run_dir, player)
-        return self._policies[player.id]
-
     def _slot_weights(self, player: Player) -> dict[str, np.ndarray]:
         if player.id not in self._weights:
             self._weights[player.id] = player_weights(self.run_dir, player)
@@ -471,7 +460,7 @@ class League:
                 self._set_weights({s: self._slot_weights(by_id[p]) for s, p in table.slots.items()})
             self.algo.env_runner_group.foreach_env_runner(
                 functools.partial(
-                    install_table, table, self.game[2], _stable_seed(self.cfg.seed, self.iteration)
+                    install_table, table, self.game[2], stable_seed(self.cfg.seed, self.iteration)
                 ),
                 local_env_runner=True,
             )
@@ -575,96 +564,27 @@ class League:
         return new
 
     def _evaluate(self) -> None:
-        """Plays the missing evaluation matches; each result is committed as it finishes."""
-        from metagame.agents.play import play
-
-        name, kwargs, seats = self.game
-        ev = self.cfg.evaluation
-        players = self.store.players(active_only=True)
-        done = self.store.match_keys()
-        pairs = (
-            [(p,) for p in players]
-            if self.num_seats == 1
-            else [(p, q) for i, p in enumerate(players) for q in players[i + 1 :]]
+        evaluate(
+            self.store,
+            self.game,
+            self._policy,
+            episodes_per_pair=self.cfg.evaluation.episodes_per_pair,
+            replay_fraction=self.cfg.evaluation.replay_fraction,
+            seed=self.cfg.seed,
+            iteration=self.iteration,
         )
-        for pair in pairs:
-            blocks = [pair] if len(pair) == 1 else [pair, pair[::-1]]
-            per_block = ev.episodes_per_pair // len(blocks)
-            for block in blocks:
-                ids = [p.id for p in block]
-                keys = [f"{'|'.join(ids)}|{k}" for k in range(per_block)]
-                if all(k in done for k in keys):
-                    continue
-                seed = _stable_seed(self.cfg.seed, *ids)
-                policies = [self._policy(p) for p in block]
-                if len(block) < len(seats):
-                    policies = policies * len(seats)
-                result = play(
-                    name,
-                    policies[: len(seats)],
-                    episodes=per_block,
-                    seed=seed,
-                    env_kwargs=kwargs,
-                    record=ev.replay_fraction > 0,
-                )
-                for k, key in enumerate(keys):
-                    if key in done:
-                        continue
-                    replay = None
-                    if result.replays is not None and _stable_seed(key) % 10_000 < (
-                        ev.replay_fraction * 10_000
-                    ):
-                        replay = f"{REPLAYS_DIR}/{key.replace('|', '_')}.replay.json.gz"
-                        result.replays[k].save(self.run_dir / replay)
-                    outcome = int(result.outcomes[k])
-                    self.store.record_match(
-                        key,
-                        iteration=self.iteration,
-                        players=ids,
-                        seats=list(seats[: len(ids)]),
-                        outcome="draw" if outcome < 0 else ids[outcome],
-                        returns=result.returns[k, : len(ids)],
-                        length=int(result.lengths[k]),
-                        seed=seed + k,
-                        replay=replay,
-                    )
 
     def _rate(self) -> dict[str, Any]:
-        """Ratings and meta-strategy from the store; exploitability where exact."""
-        from metagame.league.exploitability import mixture_exploitability
-
-        with self.store.transaction():
-            players = self.store.players(active_only=True)
-            matches = self.store.matches()
-        ids = [p.id for p in players]
-        payoffs, counts = payoff_table(matches, ids)
-        s = standings(matches, ids, payoffs, counts, num_seats=self.num_seats)
-        self.store.record_ratings(self.iteration, s.rows())
-        solver = self.cfg.psro.meta_solver if self.cfg.mode == "psro" else "nash"
-        if self.num_seats == 1:
-            probs = s.nash
-        else:
-            response = None
-            if solver == "rectified" and self.learners[0].parent in ids:
-                response = ids.index(self.learners[0].parent)
-            probs = mm.meta_strategy(payoffs, solver, response=response)
-        expl = None
-        if self.cfg.evaluation.exploitability and self.num_seats == 2:
-            support = [k for k in range(len(ids)) if probs[k] > 1e-9]
-            expl = mixture_exploitability(
-                self.game[0],
-                self.game[1],
-                [self._policy(players[k]) for k in support],
-                probs[support],
-            )
-        self.store.record_meta_strategy(
-            self.iteration,
-            solver=solver,
-            players=ids,
-            probs=probs,
-            exploitability=expl,
+        psro = self.cfg.mode == "psro"
+        return rate(
+            self.store,
+            self.game,
+            self._policy,
+            iteration=self.iteration,
+            solver=self.cfg.psro.meta_solver if psro else "nash",
+            response=self.learners[0].parent if psro else None,
+            exploitability=self.cfg.evaluation.exploitability,
         )
-        return {"standings": s, "meta": dict(zip(ids, probs.tolist())), "exploitability": expl}
 
     def _log(self, info: dict[str, Any], result: dict[str, Any]) -> None:
         row = {
