@@ -114,26 +114,26 @@ def observe(
     """
     n = position.shape[0]
     size = 2 * radius + 1
-    obs = np.empty((n, NUM_CHANNELS, size, size), dtype=np.float32)
+    obs = np.zeros((n, NUM_CHANNELS, size, size), dtype=np.float32)
     mask = np.zeros((n, moves.shape[1]), dtype=np.int8)
-    occupied = np.full(blocked.shape, -1, dtype=np.int64)
+    present = np.zeros(blocked.shape, dtype=np.float32)
     for i in range(n):
         if active[i]:
-            occupied[cells[position[i], 0] + radius, cells[position[i], 1] + radius] = i
+            present[cells[position[i], 0] + radius, cells[position[i], 1] + radius] = 1.0
     for i in range(n):
         if not active[i]:
-            obs[i] = 0.0
             continue
         v = position[i]
         r0 = cells[v, 0]
         c0 = cells[v, 1]
+        # One channel at a time: contiguous writes.
         for dr in range(size):
             for dc in range(size):
                 obs[i, OBSTACLES, dr, dc] = blocked[r0 + dr, c0 + dc]
-                j = occupied[r0 + dr, c0 + dc]
-                obs[i, AGENTS, dr, dc] = 1.0 if j >= 0 and j != i else 0.0
-                obs[i, GOAL, dr, dc] = 0.0
-                obs[i, HINT, dr, dc] = 0.0
+        for dr in range(size):
+            for dc in range(size):
+                obs[i, AGENTS, dr, dc] = present[r0 + dr, c0 + dc]
+        obs[i, AGENTS, radius, radius] = 0.0  # the agent itself
         gr = min(max(cells[goal[i], 0] - r0 + radius, 0), size - 1)
         gc = min(max(cells[goal[i], 1] - c0 + radius, 0), size - 1)
         obs[i, GOAL, gr, gc] = 1.0

@@ -24,6 +24,7 @@ int8 (A,)}`` (channels in :mod:`metagame.envs.mapf.core`); ``state()`` is the gl
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any, Literal
 
 import networkx as nx
@@ -91,7 +92,6 @@ class MAPFEnv(ParallelEnv):
             np.flatnonzero(topo.component == k) for k in range(int(topo.component.max()) + 1)
         ]
         self.possible_agents = [f"player_{i}" for i in range(self._n)]
-        self._index = {a: i for i, a in enumerate(self.possible_agents)}
         size = 2 * self.obs_radius + 1
         self._obs_space = spaces.Dict(
             {
@@ -103,7 +103,6 @@ class MAPFEnv(ParallelEnv):
         self.state_space = spaces.Box(0.0, 1.0, (3, *self.grid.shape), np.float32)
         self._blocked = core.padded_obstacles(self.grid, self.obs_radius)
         self._waits = [0] * self._n
-        self._everyone = np.arange(self._n)
         self._vertex_masks = list((topo.moves >= 0).astype(np.int8))
         for m in self._vertex_masks:
             m.setflags(write=False)
@@ -162,24 +161,27 @@ class MAPFEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         self._reset_arrays(*self._placement())
         self.agents = list(self.possible_agents)
-        obs, mask = self._observe()
+        obs, _ = self._observe()
         return self._obs_dict(self.agents, obs), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
             raise ValueError("step() called on a finished episode; call reset()")
         agents = self.agents
-        everyone = len(agents) == self._n
-        if everyone:
-            act = np.fromiter(map(actions.get, agents, self._waits), np.int64, self._n)
-        else:
+        chosen = np.fromiter(map(actions.get, agents, self._waits), np.int64, len(agents))
+        if len(agents) == self._n:
+            rows, act = None, chosen
+        else:  # the agents on the map are the active rows, in order
+            rows = np.flatnonzero(self._active)
             act = np.zeros(self._n, dtype=np.int64)
-            act[[self._index[a] for a in agents]] = [actions.get(a, 0) for a in agents]
-        obs, mask, reward, terminated, truncated = self.step_arrays(act)
-        out = self._obs_dict(agents, obs)
-        rows = self._everyone if everyone else [self._index[a] for a in agents]
-        rewards = dict(zip(agents, reward[rows].tolist()))
-        terms = dict(zip(agents, terminated[rows].tolist()))
+            act[rows] = chosen
+        self._check_range(act)
+        obs, _, reward, terminated, truncated = self._advance(act)
+        out = self._obs_dict(agents, obs, rows)
+        if rows is not None:
+            reward, terminated = reward[rows], terminated[rows]
+        rewards = dict(zip(agents, reward.tolist()))
+        terms = dict(zip(agents, terminated.tolist()))
         truncs = dict.fromkeys(agents, truncated)
         infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
         if not self.agents:
@@ -200,15 +202,25 @@ class MAPFEnv(ParallelEnv):
         act = np.asarray(actions)
         if act.shape != (self._n,) or not np.issubdtype(act.dtype, np.integer):
             raise ValueError(f"actions must be an int array of shape ({self._n},), got {act.shape}")
+        self._check_range(act)
+        return self._advance(act)
+
+    def _check_range(self, act: np.ndarray) -> None:
         if act.min() < 0 or act.max() >= self.topology.num_actions:
             raise ValueError(f"actions must lie in [0, {self.topology.num_actions}), got {act}")
-        live = self._active.copy()
-        before = self._pos == self._goal
-        self._pos = core.step(self._pos, act, self.topology.moves, live)
+
+    def _advance(self, act: np.ndarray):
+        """:meth:`step_arrays` after its checks."""
+        live, before = self._active, self._pos
+        self._pos = core.step(before, act, self.topology.moves, live)
         self._t += 1
         on_goal = self._pos == self._goal
-        arrived = live & on_goal & ~before
-        reward = np.where(live, self.goal_reward * arrived - self.step_cost * ~on_goal, 0.0)
+        # Goals are single vertices and agents off the map never move: arriving is a move
+        # that ends on the goal.
+        arrived = on_goal & (self._pos != before)
+        reward = self.goal_reward * arrived
+        if self.step_cost:
+            reward -= self.step_cost * (live & ~on_goal)
         terminated = np.zeros(self._n, dtype=bool)
         if self.on_target == "stay":
             self._arrival[arrived] = self._t
@@ -217,17 +229,17 @@ class MAPFEnv(ParallelEnv):
         elif self.on_target == "finish":
             self._arrival[arrived] = self._t
             terminated = arrived
-        else:
+        elif arrived.any():
             self._reached[arrived] += 1
             self._next_goals(np.flatnonzero(arrived))
         truncated = self._t >= self.max_steps
         obs, mask = self._observe()
         if self.on_target == "finish":
             self._active[arrived] = False
-        if truncated:
+        if truncated or terminated.all():
             self.agents = []
-        elif terminated.any():
-            self.agents = [a for a in self.agents if not terminated[self._index[a]]]
+        elif terminated.any():  # "finish": arrivals leave
+            self.agents = list(compress(self.possible_agents, self._active.tolist()))
         return obs, mask, reward, terminated, truncated
 
     def render(self):
@@ -254,17 +266,20 @@ class MAPFEnv(ParallelEnv):
 
     # --- internals ---
 
-    def _obs_dict(self, agents: list[str], obs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        """Per-agent dicts. Masks depend on the vertex only: one read-only array per vertex."""
+    def _obs_dict(
+        self, agents: list[str], obs: np.ndarray, rows: np.ndarray | None = None
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Per-agent dicts for ``agents`` (rows ``rows`` of the batch, default all): views of
+        the batch ``obs`` (fresh each step, so never overwritten) and, as masks depend on the
+        vertex only, the read-only mask of the agent's vertex."""
         masks = self._vertex_masks
-        pos = self._pos.tolist()
-        if len(agents) == self._n:
-            return {
-                a: {"observation": o, "action_mask": masks[v]} for a, o, v in zip(agents, obs, pos)
-            }
-        index = self._index
+        if rows is None:
+            views, pos = list(obs), self._pos
+        else:
+            views, pos = map(obs.__getitem__, rows.tolist()), self._pos[rows]
         return {
-            a: {"observation": obs[index[a]], "action_mask": masks[pos[index[a]]]} for a in agents
+            a: {"observation": o, "action_mask": masks[v]}
+            for a, o, v in zip(agents, views, pos.tolist())
         }
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
@@ -344,8 +359,6 @@ class MAPFEnv(ParallelEnv):
     def _next_goals(self, agents: np.ndarray) -> None:
         """New goals for agents that reached theirs; never the vertex an agent stands on
         (a sequence skips such entries; a one-vertex component keeps its goal)."""
-        if len(agents) == 0:
-            return
         topo = self.topology
         for i in agents:
             here = self._pos[i]

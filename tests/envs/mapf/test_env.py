@@ -280,3 +280,33 @@ def test_array_api_matches_dict_api(mode):
             assert (obs[name]["observation"] == obs2[i]).all()
             assert (obs[name]["action_mask"] == mask2[i]).all()
             assert rew[name] == rew2[i] and term[name] == term2[i] and trunc[name] == trunc2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rewards_with_step_cost(mode):
+    """goal_reward for a step that ends on the goal from elsewhere, minus step_cost for every
+    step that ends off it (goals read before the step: lifelong goals change on arrival)."""
+    env = make(
+        "mapf",
+        map="empty-8-8",
+        num_agents=6,
+        on_target=mode,
+        max_steps=60,
+        goal_reward=2.0,
+        step_cost=0.25,
+    )
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    arrivals = 0
+    while env.agents:
+        before, goals = env.positions, env.goals
+        agents = list(env.agents)
+        _, rewards, *_ = env.step({a: int(rng.integers(5)) for a in agents})
+        after = env.positions
+        for a in agents:
+            i = env.possible_agents.index(a)
+            on_goal = (after[i] == goals[i]).all()
+            arrived = on_goal and (before[i] != after[i]).any()
+            arrivals += arrived
+            assert rewards[a] == pytest.approx(2.0 * arrived - 0.25 * (not on_goal))
+    assert arrivals > 0
