@@ -19,8 +19,8 @@ of ``dt`` seconds:
 6. collisions: overlapping vehicles on one lane, and vehicles of conflicting approaches inside
    one conflict zone; both are removed.
 
-``leaders_reference`` and ``ballistic_reference`` are NumPy references of steps 1 and 5 that
-the tests compare against the kernels.
+``leaders_reference``, ``accelerations_reference`` and ``ballistic_reference`` are NumPy
+references of steps 1, 3 and 5 that the tests compare against the kernels.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from metagame.envs.traffic.drivers import (
     MIN_GAP,
     V0,
     idm,
+    idm_reference,
     mobil_gain,
 )
 from metagame.envs.traffic.network import STRAIGHT
@@ -247,6 +248,52 @@ def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> fl
     if sg < FREE_GAP:
         acc = min(acc, idm(v, v0, sg, 0.0, params, i))
     return max(acc, -B_MAX)
+
+
+@njit(cache=True)
+def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
+    """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
+    a proportional controller towards the target speed for controlled vehicles."""
+    link_speed = net[LINK_SPEED]
+    lane_link = net[LANE_LINK]
+    for i in range(ints.shape[1]):
+        if ints[STATUS, i] != ACTIVE:
+            continue
+        lane = ints[LANE, i]
+        if ints[CTRL, i] >= 0:
+            limit = link_speed[lane_link[lane]]
+            a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
+            floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
+        else:
+            floats[ACC, i] = background_acc(
+                i, lane, gap[i], v_lead[i], ints, floats, params, light, net
+            )
+
+
+def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np.ndarray:
+    """NumPy reference of :func:`accelerations` (returns the accelerations of all slots)."""
+    link_nodes, link_length, link_speed = net[LINK_NODES], net[LINK_LENGTH], net[LINK_SPEED]
+    lane_link, lane_index, link_lanes = net[LANE_LINK], net[LANE_INDEX], net[LINK_LANES]
+    active = ints[STATUS] == ACTIVE
+    lane = np.where(active, ints[LANE], 0)
+    link = lane_link[lane]
+    limit = link_speed[link]
+    v = floats[SPEED]
+    v0 = params[V0] * limit
+    acc = idm_reference(v, v0, gap, v_lead, params)
+    # The stop line: a dead end, or a junction that needs a reservation the vehicle lacks.
+    nxt = ints[NEXT]
+    index = lane_index[lane] + net[CONN_OFFSET][link, np.maximum(nxt, 0)]
+    dead_end = (nxt >= 0) & ((index < 0) | (index >= link_lanes[np.maximum(nxt, 0)]))
+    node = link_nodes[link, 1]
+    needs = (net[NODE_BOX][node] | (light[link] != GREEN)) & (ints[RES] != node)
+    stops = dead_end | ((nxt >= 0) & needs)
+    rest = link_length[link] - floats[POS]
+    at_line = idm_reference(v, v0, np.where(stops, rest, FREE_GAP), np.zeros_like(v), params)
+    background = np.maximum(np.minimum(acc, np.where(stops, at_line, np.inf)), -B_MAX)
+    controlled = np.clip(K_SPEED * (floats[TARGET] * limit - v), -B_MAX, A_CONTROLLED)
+    out = np.where(ints[CTRL] >= 0, controlled, background)
+    return np.where(active, out, 0.0)
 
 
 @njit(cache=True)
@@ -515,19 +562,7 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
                 holders[ints[FROM, i]] += 1
     _grant(ints, floats, params, order, rank, start, end, light, holders, net)
 
-    # Accelerations.
-    for i in range(m):
-        if ints[STATUS, i] != ACTIVE:
-            continue
-        lane = ints[LANE, i]
-        if ints[CTRL, i] >= 0:
-            limit = link_speed[lane_link[lane]]
-            a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
-            floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
-        else:
-            floats[ACC, i] = background_acc(
-                i, lane, gap[i], v_lead[i], ints, floats, params, light, net
-            )
+    accelerations(ints, floats, params, gap, v_lead, light, net)
 
     # MOBIL lane changes, decided on the pre-change state, applied together.
     direction = 1 if parity == 0 else -1

@@ -21,7 +21,7 @@ from metagame.envs.traffic.network import (
 
 
 @pytest.mark.parametrize("scenario", ["intersection", "grid", "highway", "roundabout"])
-def test_leader_search_matches_reference(scenario):
+def test_leaders_and_accelerations_match_reference(scenario):
     env = make(
         "traffic",
         scenario=scenario,
@@ -39,6 +39,14 @@ def test_leader_search_matches_reference(scenario):
         want = core.leaders_reference(env.ints, env.floats, env.params, net)
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
+        # Accelerations from those leaders (IDM, stop lines, controlled speed tracking).
+        floats = env.floats.copy()
+        core.accelerations(env.ints, floats, env.params, got[1], got[2], env._light, net)
+        expected = core.accelerations_reference(
+            env.ints, env.floats, env.params, want[1], want[2], env._light, net
+        )
+        alive = env.ints[core.STATUS] == core.ACTIVE
+        np.testing.assert_allclose(floats[core.ACC, alive], expected[alive], rtol=1e-9, atol=1e-9)
         # Sorted order is (lane, position): check it against NumPy's lexsort.
         alive = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)
         ref = alive[np.lexsort((alive, env.floats[core.POS, alive], env.ints[core.LANE, alive]))]
