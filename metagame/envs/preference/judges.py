@@ -22,6 +22,7 @@ import numpy as np
 from metagame.envs.preference.prompts import Prompt, tokenize
 
 Criterion = Callable[[Prompt, str], float]
+CACHE_SIZE = 100_000  # embeddings kept by EmbeddingJudge
 
 
 def keyword_score(prompt: Prompt, response: str) -> float:
@@ -122,6 +123,8 @@ class EmbeddingJudge(ModelJudge):
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if len(self._cache) + len(new) > CACHE_SIZE:
+            self._cache.clear()
         if new:
             vectors = self.model.encode(new, normalize_embeddings=True, convert_to_numpy=True)
             self._cache.update(zip(new, vectors))
