@@ -33,8 +33,9 @@ from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
 
 METHODS = ("auto", "simplex", "highs", "prm+", "double_oracle")
-SMALL_GAME = 64 * 64  # entries up to which "auto" solves exactly by simplex
+SMALL_GAME = 400 * 400  # entries up to which "auto" solves exactly by simplex
 SMALL_SUPPORT = 0.1  # "auto" keeps double oracle while supports stay below this fraction
+MAX_ORACLE_SUPPORT = 256  # ... and below this size (the restricted games are solved densely)
 HIGH_PRECISION = 1e-5  # tol / payoff range below which "auto" prefers HiGHS ...
 HIGHS_ENTRIES = 2000 * 2000  # ... for games up to this many entries
 
@@ -78,8 +79,8 @@ def _highs(A: np.ndarray, time_limit: float | None) -> tuple[np.ndarray, np.ndar
         method="highs",
         options=options,
     )
-    if res.x is None:
-        raise RuntimeError(f"HiGHS failed: {res.message}")
+    if res.x is None or res.status != 0:
+        raise RuntimeError(f"HiGHS found no solution: {res.message}")
     x = np.clip(res.x[:m], 0.0, None)
     y = np.clip(-res.ineqlin.marginals, 0.0, None)
     return x / x.sum(), y / y.sum(), int(res.nit)
@@ -135,15 +136,20 @@ def _auto(A, tol, max_iter, deadline, warm, symmetric):
         x, y, _, pivots = simplex_game(A, priority)
         return x, y, abs(pivots), "simplex"
     rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
-    cap = max(64, int(SMALL_SUPPORT * min(m, n)))
+    cap = min(max(64, int(SMALL_SUPPORT * min(m, n))), MAX_ORACLE_SUPPORT)
     x, y, _, rounds, complete = double_oracle(
         A, tol, rows, cols, symmetric, max_iter, deadline, max_support=cap
     )
     if complete:
         return x, y, rounds, "double_oracle"
     if tol < HIGH_PRECISION * (A.max() - A.min()) and A.size <= HIGHS_ENTRIES:
-        remaining = None if deadline == np.inf else max(deadline - time.perf_counter(), 1e-3)
-        return (*_highs(A, remaining), "highs")
+        remaining = None if deadline == np.inf else deadline - time.perf_counter()
+        if remaining is None or remaining > 0:
+            try:
+                return (*_highs(A, remaining), "highs")
+            except RuntimeError:  # out of time: the restricted equilibrium is what we have
+                pass
+        return x, y, rounds, "double_oracle"
     return (*_prm(_prm_state(warm, m, n, symmetric), A, tol, max_iter, deadline), "prm+")
 
 

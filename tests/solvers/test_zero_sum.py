@@ -181,9 +181,9 @@ def test_symmetric_games_give_symmetric_equilibria():
     "A, tol, method",
     [
         (np.random.default_rng(0).normal(size=(20, 30)), 1e-6, "simplex"),
-        (preference_game(300, 2), 1e-8, "double_oracle"),
-        (np.random.default_rng(1).normal(size=(200, 200)), 1e-8, "highs"),
-        (np.random.default_rng(2).normal(size=(200, 200)), 1e-3, "prm+"),
+        (preference_game(500, 2), 1e-8, "double_oracle"),
+        (np.random.default_rng(1).normal(size=(450, 420)), 1e-8, "highs"),
+        (np.random.default_rng(2).normal(size=(450, 420)), 1e-3, "prm+"),
     ],
 )
 def test_auto_says_which_method_it_chose(A, tol, method):
