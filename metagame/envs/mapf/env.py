@@ -108,6 +108,8 @@ class MAPFEnv(ParallelEnv):
             m.setflags(write=False)
         self._window = None
         self._renderer = None
+        self._templates_for: list[str] | None = None
+        self._templates: dict[tuple[type, Any], dict[str, Any]] = {}
         self.agents: list[str] = []
         self._reset_arrays(*self._placement())
 
@@ -170,19 +172,19 @@ class MAPFEnv(ParallelEnv):
         agents = self.agents
         chosen = np.fromiter(map(actions.get, agents, self._waits), np.int64, len(agents))
         if len(agents) == self._n:
-            rows, act = None, chosen
+            live, act = None, chosen
         else:  # the agents on the map are the active rows, in order
-            rows = np.flatnonzero(self._active)
+            live = self._active.copy()
             act = np.zeros(self._n, dtype=np.int64)
-            act[rows] = chosen
+            act[live] = chosen
         self._check_range(act)
         obs, _, reward, terminated, truncated = self._advance(act)
-        out = self._obs_dict(agents, obs, rows)
-        if rows is not None:
-            reward, terminated = reward[rows], terminated[rows]
-        rewards = dict(zip(agents, reward.tolist()))
-        terms = dict(zip(agents, terminated.tolist()))
-        truncs = dict.fromkeys(agents, truncated)
+        out = self._obs_dict(agents, obs, live)
+        if live is not None:
+            reward, terminated = reward[live], terminated[live]
+        rewards = self._per_agent(agents, reward)
+        terms = self._per_agent(agents, terminated)
+        truncs = self._fill(agents, truncated)
         infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
         if not self.agents:
             result = self.metrics()
@@ -267,20 +269,36 @@ class MAPFEnv(ParallelEnv):
     # --- internals ---
 
     def _obs_dict(
-        self, agents: list[str], obs: np.ndarray, rows: np.ndarray | None = None
+        self, agents: list[str], obs: np.ndarray, live: np.ndarray | None = None
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Per-agent dicts for ``agents`` (rows ``rows`` of the batch, default all): views of
-        the batch ``obs`` (fresh each step, so never overwritten) and, as masks depend on the
+        """Per-agent dicts for ``agents`` (the rows where ``live``, default all): views of the
+        batch ``obs`` (fresh each step, so never overwritten) and, as masks depend on the
         vertex only, the read-only mask of the agent's vertex."""
         masks = self._vertex_masks
-        if rows is None:
+        if live is None:
             views, pos = list(obs), self._pos
         else:
-            views, pos = map(obs.__getitem__, rows.tolist()), self._pos[rows]
+            views, pos = compress(obs, live.tolist()), self._pos[live]
         return {
             a: {"observation": o, "action_mask": masks[v]}
             for a, o, v in zip(agents, views, pos.tolist())
         }
+
+    def _per_agent(self, agents: list[str], values: np.ndarray) -> dict[str, Any]:
+        """``{agent: value}`` with Python scalars; ``values`` has one entry per agent."""
+        first = values[0].item()
+        if (values == first).all():  # the common case: nobody arrived or terminated
+            return self._fill(agents, first)
+        return dict(zip(agents, values.tolist()))
+
+    def _fill(self, agents: list[str], value: Any) -> dict[str, Any]:
+        """``dict.fromkeys(agents, value)``, copied from a template cached per agent list."""
+        if self._templates_for is not agents:
+            self._templates_for, self._templates = agents, {}
+        key = (type(value), value)  # False and 0.0 are equal keys, but not the same reward
+        if key not in self._templates:
+            self._templates[key] = dict.fromkeys(agents, value)
+        return self._templates[key].copy()
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         topo = self.topology

@@ -310,3 +310,22 @@ def test_rewards_with_step_cost(mode):
             arrivals += arrived
             assert rewards[a] == pytest.approx(2.0 * arrived - 0.25 * (not on_goal))
     assert arrivals > 0
+
+
+def test_step_outputs_are_fresh_objects():
+    """Per-step dicts (some copied from cached templates) and observation views are never
+    shared with later steps: mutating one step's output changes nothing afterwards."""
+    env = make("mapf", map="empty-8-8", num_agents=4, on_target="restart", max_steps=10)
+    obs, _ = env.reset(seed=0)
+    first = env.step(dict.fromkeys(env.agents, 0))
+    kept = {a: o["observation"].copy() for a, o in first[0].items()}
+    for out in first[1:4]:
+        for a in out:
+            out[a] = "mutated"
+    first[4]["player_0"]["x"] = 1
+    second = env.step(dict.fromkeys(env.agents, 0))
+    for out in second[1:4]:
+        assert "mutated" not in out.values()
+    assert second[4]["player_0"] == {} and second[4]["player_1"] == {}
+    assert all((first[0][a]["observation"] == kept[a]).all() for a in kept)
+    assert all(second[0][a]["observation"] is not first[0][a]["observation"] for a in kept)
