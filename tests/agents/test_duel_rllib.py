@@ -35,6 +35,29 @@ def test_adapter_hides_players_that_finished():
     assert sum(rewards.values()) == pytest.approx(0.0)
 
 
+def test_module_plays_through_metagame_play():
+    from metagame.agents import play
+    from metagame.agents.duel.rlmodule import DuelRLModule
+    from metagame.agents.duel.train import transformer_config
+    from metagame.agents.policy import RLModulePolicy
+
+    env = LLMDuelEnv(num_players=3)
+    space, actions = env.observation_space("player_0"), env.action_space("player_0")
+    module = DuelRLModule(
+        observation_space=space,
+        action_space=actions,
+        model_config=transformer_config(env, d_model=16).to_dict(),
+    )
+    # the frozen reference starts equal to the policy and takes no gradient
+    assert all(not p.requires_grad for p in module.reference.parameters())
+    for a, b in zip(module.model.parameters(), module.reference.parameters()):
+        torch.testing.assert_close(a, b)
+    policy = RLModulePolicy(module, space, greedy=False, seed=0, id="duel")
+    results = play("llm_duel", [policy] * 3, episodes=4, seed=0, env_kwargs={"num_players": 3})
+    np.testing.assert_allclose(results.returns.sum(axis=1), 0.0, atol=1e-12)
+    assert (results.lengths <= env.max_tokens).all()
+
+
 @pytest.mark.slow
 def test_spo_training_beats_the_initial_policy():
     from metagame.agents.duel.train import train_duel, win_rate
