@@ -104,6 +104,7 @@ class TrajectoryPreferenceEnv(ParallelEnv):
         self._obs_space = self._tasks[0].observation_space
         self._act_space = self._tasks[0].action_space
         self.trajectories = [Trajectory(), Trajectory()]
+        self._finished = [False, False]
         self._rng = np.random.default_rng()
 
     def observation_space(self, agent: str):
@@ -162,15 +163,11 @@ class TrajectoryPreferenceEnv(ParallelEnv):
     def render(self) -> np.ndarray:
         from metagame.envs.preference.render import text_panel
 
-        rows = (
-            [
-                f"{agent}: {len(t.actions)} steps, return {t.total:.2f}"
-                + (" (finished)" if self._finished[k] else "")
-                for k, (agent, t) in enumerate(zip(self.possible_agents, self.trajectories))
-            ]
-            if self.trajectories[0].actions or self.trajectories[1].actions
-            else ["not started"]
-        )
+        rows = [
+            f"{agent}: {len(t.actions)} steps, return {t.total:.2f}"
+            + (" (finished)" if done else "")
+            for agent, t, done in zip(self.possible_agents, self.trajectories, self._finished)
+        ]
         return text_panel(f"{self.task}: trajectory preference", rows)
 
     def close(self) -> None:

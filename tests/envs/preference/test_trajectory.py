@@ -52,3 +52,13 @@ def test_bad_arguments():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="probability"):
         env.step({"player_0": 0, "player_1": 0})
+
+
+def test_render_lists_both_players():
+    env = make("trajectory_preference", render_mode="rgb_array")
+    env.reset(seed=0)
+    before = env.render()
+    env.step({"player_0": 0, "player_1": 1})
+    after = env.render()
+    assert before.dtype == np.uint8 and before.shape == after.shape
+    assert not np.array_equal(before, after)  # the step counts changed
