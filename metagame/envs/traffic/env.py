@@ -174,6 +174,7 @@ class TrafficEnv(ParallelEnv):
         self._spaces = self._build_spaces()
         self._renderer = None
         self.agents: list[str] = []
+        self.rng: np.random.Generator | None = None
         self.reset(seed=seed)
 
     # ----------------------------------------------------------------------------- spaces
@@ -233,7 +234,7 @@ class TrafficEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         # A seed restarts the random stream (same seed, same episode); without one the stream
         # continues, so that successive episodes differ.
-        if seed is not None or not hasattr(self, "rng"):
+        if seed is not None or self.rng is None:
             self.rng = np.random.default_rng(self._seed if seed is None else seed)
         self.t = 0.0
         self.steps = 0

@@ -213,3 +213,13 @@ def test_rgb_array_draws_vehicles_where_the_state_puts_them(scenario):
         col, row = pixels[k]
         assert tuple(frame[row, col]) == tuple(want), (scenario, i)
     assert np.sum(env.ints[STATUS] == ACTIVE) == len(idx)
+
+
+def test_reset_with_seed_repeats_and_without_seed_moves_on():
+    env = make("traffic", scenario="roundabout", num_controlled=1, num_vehicles=10, seed=3)
+    first = env.floats.copy()
+    env.reset()
+    second = env.floats.copy()
+    env.reset(seed=3)
+    np.testing.assert_array_equal(env.floats, first)
+    assert not np.array_equal(second, first)
