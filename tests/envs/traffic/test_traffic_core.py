@@ -211,3 +211,60 @@ def test_neighbour_features_match_reference(scenario):
             egos, env.ints, env.floats, xy, heading, 6, 80.0, 40.0
         )
         np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def _two_vehicle_junction(minor_gap, major_rest, major_speed):
+    """A minor-road vehicle waiting at the stop line and a major-road vehicle approaching."""
+    env = make("traffic", scenario="intersection", num_controlled=0, num_vehicles=0, inflow=0.0)
+    net = env.net
+    minor, major = net.link_id("n", "c"), net.link_id("e", "c")
+    lanes = np.array([net.link_lane0[minor], net.link_lane0[major]])
+    pos = np.array([net.link_length[minor] - 3.0, net.link_length[major] - major_rest])
+    a, b = env._add_vehicles(lanes, pos, np.array([-1, -1]))
+    for i, link in ((a, minor), (b, major)):
+        env.ints[core.NEXT, i] = env._routes[link, STRAIGHT]
+    env.floats[core.SPEED, a] = 0.0
+    env.floats[core.SPEED, b] = major_speed
+    env.params[:, a] = env.params[:, b] = drivers.TYPE_PARAMS[1]  # normal drivers
+    env.params[drivers.CRITICAL_GAP, a] = minor_gap
+    return env, a, b
+
+
+def _substeps(env, n):
+    core.simulate(
+        env.ints,
+        env.floats,
+        env.params,
+        env._light,
+        env._kernel_net,
+        0.0,
+        0.1,
+        n,
+        env.totals,
+        env.link_delay,
+    )
+
+
+@pytest.mark.parametrize("minor_gap, waits", [(6.0, True), (4.0, False)])
+def test_gap_acceptance_on_the_minor_road(minor_gap, waits):
+    # The major vehicle is 25 m out at 5 m/s: 5 s away, not yet reserving the junction.
+    env, a, b = _two_vehicle_junction(minor_gap, major_rest=25.0, major_speed=5.0)
+    _substeps(env, 1)
+    assert env.ints[core.RES, b] == -1
+    assert (env.ints[core.RES, a] == -1) == waits
+
+
+def test_major_road_has_priority_and_the_zone_is_exclusive():
+    env, a, b = _two_vehicle_junction(4.5, major_rest=30.0, major_speed=12.0)
+    _substeps(env, 1)
+    centre = env.net.nodes.index("c")
+    assert env.ints[core.RES, b] == centre and env.ints[core.RES, a] == -1
+    seen_a = False
+    for _ in range(150):
+        _substeps(env, 1)
+        holds_b = env.ints[core.RES, b] == centre or env.ints[core.BOX, b] == centre
+        holds_a = env.ints[core.RES, a] == centre or env.ints[core.BOX, a] == centre
+        assert not (holds_a and holds_b and env.ints[core.STATUS, b] == core.ACTIVE)
+        seen_a |= bool(holds_a)
+    assert seen_a  # the minor vehicle goes once the major one has cleared the zone
+    assert np.all(env.ints[core.STATUS, [a, b]] != core.CRASHED)
