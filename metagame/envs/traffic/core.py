@@ -5,7 +5,8 @@ field, and driver parameters ``params[column, i]`` (see ``drivers.PARAM_NAMES``)
 of ``dt`` seconds:
 
 1. sort vehicles by (lane, position) and find each one's leader: the next vehicle on its lane,
-   else the first vehicle on the lane it continues onto (per-lane sorted search, O(N log N));
+   else the first vehicle on the lane it continues onto (counting sort by lane, insertion sort
+   within lanes: O(N) for the nearly sorted lanes of consecutive substeps; no pairwise loop);
 2. junction control: a background vehicle that approaches a conflict zone reserves it when its
    light allows, no conflicting approach holds the zone, no higher-priority vehicle arrives
    within its critical gap, and the exit lane has room; until then the stop line is a
@@ -14,8 +15,8 @@ of ``dt`` seconds:
    towards the target speed for controlled vehicles;
 4. MOBIL lane changes (left on even substeps, right on odd ones, so that no two changes target
    the same gap from both sides);
-5. ballistic integration (Treiber and Kanagaraj 2015), link transfers, arrivals, and zone
-   release;
+5. ballistic integration (Treiber and Kanagaraj 2015), link transfers (a vehicle entering a
+   slower link is capped at its limit), arrivals, and zone release;
 6. collisions: overlapping vehicles on one lane, and vehicles of conflicting approaches inside
    one conflict zone; both are removed.
 
