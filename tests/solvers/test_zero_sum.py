@@ -247,3 +247,38 @@ def test_batch_equals_one_by_one(m, n, B, seed):
         np.testing.assert_array_equal(cols[b], eq.col)
         assert values[b] == pytest.approx(eq.value, abs=1e-12)
         assert 0.0 <= gaps[b] <= 1e-9
+
+
+def test_thread_count_is_configurable_and_does_not_change_answers():
+    import numba
+
+    from metagame import solvers
+
+    As = np.random.default_rng(9).normal(size=(64, 6, 6))
+    expected = solve_zero_sum_batch(As)
+    previous = solvers.set_num_threads(1)
+    try:
+        assert numba.get_num_threads() == 1
+        for got, want in zip(solve_zero_sum_batch(As), expected):
+            np.testing.assert_array_equal(got, want)
+    finally:
+        solvers.set_num_threads(previous)
+    with pytest.raises(ValueError, match="threads"):
+        solvers.set_num_threads(0)
+    with pytest.raises(ValueError, match="threads"):
+        solvers.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
+
+
+def test_package_exports_and_lazy_names():
+    from metagame import solvers
+
+    assert solvers.minimax_winner.__module__ == "metagame.solvers.preference"
+    assert solvers.solve_regularized.__module__ == "metagame.solvers.regularized"
+    assert set(solvers.__all__) >= {
+        "solve_zero_sum", "solve_zero_sum_batch", "Equilibrium", "set_num_threads",
+        "solve_bimatrix", "correlated_equilibrium", "alpharank", "replicator_dynamics",
+        "nash_conv", "exploitability", "solve_markov_game", "markov_exploitability",
+        "solve_extensive",
+    }  # fmt: skip
+    with pytest.raises(AttributeError, match="no attribute"):
+        solvers.not_a_solver  # noqa: B018
