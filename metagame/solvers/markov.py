@@ -42,6 +42,7 @@ from metagame.solvers.zero_sum import solve_zero_sum_batch
 
 Method = Literal["value_iteration", "hoffman_karp", "pollatschek_avi_itzhak"]
 METHODS = ("value_iteration", "hoffman_karp", "pollatschek_avi_itzhak")
+DIRECT_LIMIT = 3000
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,18 @@ def _reduce(g: _Game, pi: np.ndarray, player: int) -> tuple[np.ndarray, sp.csr_a
 
 
 def _evaluate(r: np.ndarray, P: sp.csr_array, gamma: float, absorbing: np.ndarray) -> np.ndarray:
-    """Solves ``V = r + gamma P V`` exactly, with ``V = 0`` on absorbing states."""
+    """Solves ``V = r + gamma P V`` with ``V = 0`` on absorbing states: sparse LU up to
+    ``DIRECT_LIMIT`` states, BiCGSTAB (to round-off) beyond, where LU fill-in explodes."""
     live = np.flatnonzero(~absorbing)
     V = np.zeros(r.size)
-    M = sp.identity(live.size, format="csc") - gamma * P[live][:, live].tocsc()
-    V[live] = spla.spsolve(M, r[live])
+    M = sp.identity(live.size, format="csr") - gamma * P[live][:, live]
+    if live.size <= DIRECT_LIMIT:
+        V[live] = spla.spsolve(M.tocsc(), r[live])
+        return V
+    x, info = spla.bicgstab(M, r[live], rtol=1e-14, atol=0.0, maxiter=10 * live.size)
+    if info != 0 or not np.isfinite(x).all():
+        raise RuntimeError(f"policy evaluation did not converge (BiCGSTAB info {info})")
+    V[live] = x
     return V
 
 

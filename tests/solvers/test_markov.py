@@ -160,6 +160,19 @@ def test_repeated_matrix_game_with_gamma_one():
     assert sol.exploitability < 1e-9
 
 
+def test_iterative_policy_evaluation_matches_sparse_lu(monkeypatch):
+    """Large games evaluate policies by BiCGSTAB instead of LU: same answers."""
+    import metagame.solvers.markov as markov
+
+    tab = random_game(60, (3, 3), seed=4).tabular(sparse=True)
+    direct = solve_markov_game(tab.R, tab.T, 0.9, method="hoffman_karp")
+    monkeypatch.setattr(markov, "DIRECT_LIMIT", 10)
+    iterative = solve_markov_game(tab.R, tab.T, 0.9, method="hoffman_karp")
+    np.testing.assert_allclose(iterative.V, direct.V, atol=1e-12)
+    np.testing.assert_allclose(iterative.lower, direct.lower, atol=1e-11)
+    assert iterative.exploitability == pytest.approx(direct.exploitability, abs=1e-11)
+
+
 def test_bad_input_names_the_problem():
     tab = random_game(3, (2, 2), seed=0).tabular()
     with pytest.raises(ValueError, match="sums to"):

@@ -84,7 +84,11 @@ class TabularMarkovGame(MarkovGameEnv):
             s, j = divmod(bad, rows // S)
             a = np.unravel_index(j, shape)
             raise ValueError(f"T[{s}, {', '.join(map(str, a))}, :] sums to {sums[bad]:.6g}, not 1")
-        initial = np.eye(S)[0] if initial is None else _finite(initial, "initial")
+        initial = (
+            np.bincount([0], minlength=S).astype(np.float64)
+            if initial is None
+            else _finite(initial, "initial")
+        )
         if initial.shape != (S,) or (initial < 0).any() or not np.isclose(initial.sum(), 1.0):
             raise ValueError(f"initial must be a probability vector of length {S}")
         terminal = np.zeros(S, bool) if terminal is None else np.asarray(terminal, dtype=bool)
