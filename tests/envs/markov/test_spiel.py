@@ -96,3 +96,15 @@ def test_discount_as_termination():
     )
     mean = np.mean([[3, 0], [5, 1]])
     assert value[0] == pytest.approx(mean * (1 + 0.5 + 0.25))
+
+
+def test_round_trip_through_the_openspiel_bridge():
+    """metagame_soccer loaded back through make("openspiel:...") plays like our own env."""
+    from pettingzoo.test import parallel_api_test
+
+    env = make("openspiel:metagame_soccer")
+    parallel_api_test(env, num_cycles=100)
+    obs, _ = env.reset(seed=0)
+    ours = make("soccer").tabular(sparse=True)
+    observed = obs["player_0"]["observation"]
+    assert ours.initial[ours.state_id(observed)] == 0.5  # a kick-off state
