@@ -401,6 +401,49 @@ class TrafficEnv(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         live = list(self.agents)
+        self._apply_actions(actions, live)
+        self.link_delay[:] = 0.0
+        dist_before = self.floats[DIST].copy()
+        core.simulate(
+            self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
+            self.substeps, self.totals, self.link_delay,
+        )  # fmt: skip
+        self.t += self.step_time
+        self.steps += 1
+        if len(self.signals):
+            self.signals.advance()
+            self._light = self.signals.lights()
+        rewards, terminations = self._vehicle_outcomes(live, dist_before)
+        for s, name in enumerate(self.signal_agents):
+            node = self.net.signal_nodes[s]
+            ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
+            rewards[name] = -self.weights[3] * float(self.link_delay[ins].sum())
+        self._retire()
+        self._spawn_background()
+        self._spawn_controlled()
+
+        truncated = self.steps >= self.max_steps
+        truncations = {a: truncated and not terminations[a] for a in live}
+        self.agents = [a for a in self.possible_agents if self._is_live(a) and not truncated]
+        infos: dict[str, dict] = {a: {} for a in live}
+        for a in live:
+            if a.startswith("vehicle") and terminations[a]:
+                outcome = self._agent_outcome[int(a.split("_")[1])]
+                infos[a].update(arrived=bool(outcome == ARRIVED), crashed=bool(outcome == CRASHED))
+        if not self.agents:
+            metrics = self.metrics()
+            for a in live:
+                infos[a]["metrics"] = metrics
+        entering = [a for a in self.agents if a not in terminations]
+        observations = self._observe(live + entering, done=terminations)
+        for a in entering:
+            rewards[a], terminations[a], truncations[a], infos[a] = 0.0, False, False, {}
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _apply_actions(self, actions: dict[str, Any], live: list[str]) -> None:
+        """Checks the actions, applies the vehicles' and sets the lights for this step."""
         wanted = np.full(len(self.net.signal_nodes), -1, dtype=np.int64)
         for agent, action in actions.items():
             if agent not in live:
@@ -419,30 +462,12 @@ class TrafficEnv(ParallelEnv):
         if len(self.signals):
             self.signals.request(wanted)
             self._light = self.signals.lights()
-        light = self._light
-        self.link_delay[:] = 0.0
-        dist_before = self.floats[DIST].copy()
-        core.simulate(
-            self.ints,
-            self.floats,
-            self.params,
-            light,
-            self._kernel_net,
-            self.t,
-            self.dt,
-            self.substeps,
-            self.totals,
-            self.link_delay,
-        )
-        self.t += self.step_time
-        self.steps += 1
-        if len(self.signals):
-            self.signals.advance()
-            self._light = self.signals.lights()
 
+    def _vehicle_outcomes(self, live: list[str], dist_before: np.ndarray) -> tuple[dict, dict]:
+        """Rewards and terminations of the live agents; books controlled vehicles that left."""
         rewards = {a: 0.0 for a in live}
         terminations = {a: False for a in live}
-        speed_w, arrival, collision, delay_w = self.weights
+        speed_w, arrival, collision, _ = self.weights
         for agent in np.flatnonzero(self._agent_state == 1):
             i = self._agent_slot[agent]
             name = f"vehicle_{agent}"
@@ -458,36 +483,7 @@ class TrafficEnv(ParallelEnv):
                 self._agent_state[agent] = 2
                 self._agent_outcome[agent] = status
                 self._agent_times[agent, 1] = self.floats[T_EXIT, i]
-        for s, name in enumerate(self.signal_agents):
-            node = self.net.signal_nodes[s]
-            ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
-            rewards[name] = -delay_w * float(self.link_delay[ins].sum())
-        self._retire()
-        self._spawn_background()
-        self._spawn_controlled()
-
-        truncated = self.steps >= self.max_steps
-        truncations = {a: truncated and not terminations[a] for a in live}
-        self.agents = [a for a in self.possible_agents if self._is_live(a) and not truncated]
-        infos: dict[str, dict] = {a: {} for a in live}
-        for a in live:
-            if a.startswith("vehicle") and terminations[a]:
-                j = int(a.split("_")[1])
-                infos[a].update(
-                    arrived=bool(self._agent_outcome[j] == ARRIVED),
-                    crashed=bool(self._agent_outcome[j] == CRASHED),
-                )
-        if not self.agents:
-            metrics = self.metrics()
-            for a in live:
-                infos[a]["metrics"] = metrics
-        entering = [a for a in self.agents if a not in terminations]
-        observations = self._observe(live + entering, done=terminations)
-        for a in entering:
-            rewards[a], terminations[a], truncations[a], infos[a] = 0.0, False, False, {}
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, terminations, truncations, infos
+        return rewards, terminations
 
     def _retire(self) -> None:
         """Books arrived and crashed vehicles into the metrics and frees their slots."""
