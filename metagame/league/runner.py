@@ -118,14 +118,18 @@ class LeagueCallbacks(RLlibCallback):
 
 
 def league_counts(result: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int, int]]:
-    """(learner, opponent) -> (wins, draws, losses) this iteration, from a train() result."""
+    """(learner, opponent) -> (wins, draws, losses) this iteration, from a train() result.
+
+    A key with no new episode this iteration reduces to NaN in RLlib's metrics: zero games.
+    """
     league = result.get("env_runners", {}).get("league", {})
     out = {}
     for learner, opponents in league.items():
         for opponent, counts in opponents.items():
-            out[(learner, opponent)] = tuple(
-                int(round(float(counts.get(k, 0)))) for k in ("wins", "draws", "losses")
-            )
+            values = [float(counts.get(k, 0.0)) for k in ("wins", "draws", "losses")]
+            record = tuple(int(round(v)) if np.isfinite(v) else 0 for v in values)
+            if sum(record):
+                out[(learner, opponent)] = record
     return out
 
 
@@ -247,6 +251,8 @@ class League:
             .env_runners(
                 num_env_runners=self.cfg.ray.num_env_runners,
                 num_envs_per_env_runner=self.cfg.ray.num_envs_per_env_runner,
+                # no episode straddles two iterations, whose slots hold different players
+                batch_mode="complete_episodes",
             )
             .resources(placement_strategy=self.cfg.ray.placement_strategy)
             .debugging(seed=self.cfg.seed)
@@ -299,7 +305,10 @@ class League:
         name, kwargs, seats = self.game
         agent = seats[0] if self.num_seats > 1 else None
         lc = self.cfg.learners
-        return module_spec(name, kwargs, agent=agent, algo=lc.algo, **lc.model).build()
+        spec = module_spec(name, kwargs, agent=agent, algo=lc.algo, **lc.model)
+        if spec.module_class is None:  # unmasked games use the algorithm's default module
+            spec.module_class = self.algo.config.get_default_rl_module_spec().module_class
+        return spec.build()
 
     # -- state ----------------------------------------------------------------------------------
     def _learner_weights(self, module: str) -> dict[str, np.ndarray]:

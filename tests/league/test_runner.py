@@ -1,0 +1,149 @@
+"""League runs on real Ray/RLlib with tiny budgets: self-play, one-player, preference,
+AlphaStar and PSRO modes, sharing one local Ray instance."""
+
+import numpy as np
+import pytest
+
+from metagame.league.config import validate
+from metagame.league.population import solve_population
+from metagame.league.runner import League
+from metagame.league.store import Store
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "lr": 0.001,
+    "train_batch_size_per_learner": 64,
+    "minibatch_size": 32,
+    "num_epochs": 1,
+    "rollout_fragment_length": 16,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def league(tmp_path, game, **overrides):
+    data = {
+        "game": game,
+        "learners": {"hparams": TINY, "model": {"fcnet_hiddens": [16]}},
+        "evaluation": {"episodes_per_pair": 4, "replay_fraction": 0.5},
+        "matchmaking": {"slots": 2},
+        "selfplay": {"snapshot_every": 1},
+        "budget": {"iterations": 3},
+        "ray": {"num_env_runners": 1},
+        **overrides,
+    }
+    lg = League(validate(data), tmp_path / "run")
+    lg.setup()
+    return lg
+
+
+def close(lg):
+    lg.algo.stop()
+    lg.store.close()
+    lg._release()
+
+
+def test_selfplay_keeps_a_fixed_set_of_modules_and_counts_games(tmp_path):
+    lg = league(tmp_path, {"name": "openspiel:kuhn_poker"})
+    try:
+        infos = [lg.step() for _ in range(3)]
+        modules = {"main", "slot_0", "slot_1"}
+        assert set(lg.algo.config.policies) == modules
+        assert set(lg.algo.learner_group.get_weights()) == modules
+        store = lg.store
+        players = store.players()
+        assert [p.id for p in players] == ["main_000", "main_001", "main_002", "main_003"]
+        assert [p.parent for p in players] == [None, "main_000", "main_001", "main_002"]
+        # matchmaking counts come back from the remote EnvRunner through RLlib's metrics
+        for it in store.iterations():
+            games = it["metrics"]["games"]
+            assert games and sum(sum(v) for v in games.values()) > 0
+            opponents = {k.split(" vs ")[1] for k in games}
+            assert opponents <= set(it["metrics"]["slots"].values()) | {"main"}
+        # every pair of players has exactly episodes_per_pair evaluation matches
+        counts = {}
+        for m in store.matches():
+            pair = tuple(sorted(m.players))
+            counts[pair] = counts.get(pair, 0) + 1
+        assert len(counts) == 6 and set(counts.values()) == {4}
+        assert {r["player"] for r in store.ratings()} == {p.id for p in players}
+        assert all(i["exploitability"] is not None for i in infos)
+        assert any(m.replay for m in store.matches())
+    finally:
+        close(lg)
+
+
+def test_one_player_game_keeps_snapshots_rated_by_return(tmp_path):
+    lg = league(tmp_path, {"name": "gym:CartPole-v1"}, budget={"iterations": 2})
+    try:
+        lg.step()
+        lg.step()
+        players, probs, payoffs = solve_population(lg.store)
+        assert len(players) == 3 and lg.algo.config.is_multi_agent is False
+        returns = np.diag(payoffs)
+        assert probs[int(np.argmax(returns))] == 1.0
+        rows = {r["player"]: r for r in lg.store.ratings()}
+        np.testing.assert_allclose([rows[p.id]["mu"] for p in players], returns)
+    finally:
+        close(lg)
+
+
+def test_alphastar_roles_snapshot_and_reset_exploiters(tmp_path):
+    lg = league(
+        tmp_path,
+        {"name": "openspiel:kuhn_poker"},
+        mode="alphastar",
+        alphastar={"snapshot_timeout_steps": 1},
+    )
+    try:
+        lg.step()
+        roles = {p.role for p in lg.store.players()}
+        assert roles == {"main", "main_exploiter", "league_exploiter"}
+        assert len(lg.store.players()) == 6  # initial and one snapshot per learner
+        after = lg._learner_weights("main_exploiter_0")
+        for key, value in lg._initial["main_exploiter_0"].items():
+            np.testing.assert_array_equal(after[key], value)
+    finally:
+        close(lg)
+
+
+def test_psro_trains_responses_to_the_meta_strategy(tmp_path):
+    lg = league(
+        tmp_path,
+        {"name": "openspiel:kuhn_poker"},
+        mode="psro",
+        psro={"meta_solver": "nash", "iterations_per_response": 1},
+    )
+    try:
+        lg.step()
+        lg.step()
+        metas = lg.store.meta_strategies()
+        assert [m["solver"] for m in metas] == ["nash"] * 3
+        assert [len(m["players"]) for m in metas] == [1, 2, 3]
+        assert all(np.isclose(sum(m["probs"]), 1.0) for m in metas)
+        # the response faced the previous meta-strategy's support only
+        games = lg.store.iterations()[-1]["metrics"]["games"]
+        support = {p for p, q in zip(metas[-2]["players"], metas[-2]["probs"]) if q > 0}
+        assert {k.split(" vs ")[1] for k in games} <= support
+    finally:
+        close(lg)
+
+
+def test_preference_league_reports_a_minimax_winner(tmp_path):
+    pytest.importorskip("metagame.solvers.preference")
+    lg = league(tmp_path, {"name": "preference"}, budget={"iterations": 1})
+    try:
+        lg.step()
+    finally:
+        close(lg)
+    with Store(tmp_path / "run") as store:
+        players, probs, _ = solve_population(store, "minimax-winner")
+    assert len(players) == 2 and np.isclose(probs.sum(), 1.0)
