@@ -628,7 +628,7 @@ class TrafficEnv(ParallelEnv):
             "success_rate": arrived / denominator if denominator else 0.0,
             "collision_rate": crashed / denominator if denominator else 0.0,
             "survival_time": survival,
-            "mean_speed": self.totals[1] / self.totals[0] if self.totals[0] > 0 else 0.0,
+            "mean_speed": float(self.totals[1] / self.totals[0]) if self.totals[0] > 0 else 0.0,
             "throughput": n_arrived / self.t * 3600.0 if self.t > 0 else 0.0,
             "mean_travel_time": self._travel[0] / n_arrived if n_arrived else 0.0,
             "delay": self._travel[1] / n_arrived if n_arrived else 0.0,
