@@ -114,7 +114,7 @@ def observe(
     """
     n = position.shape[0]
     size = 2 * radius + 1
-    obs = np.zeros((n, NUM_CHANNELS, size, size), dtype=np.float32)
+    obs = np.empty((n, NUM_CHANNELS, size, size), dtype=np.float32)
     mask = np.zeros((n, moves.shape[1]), dtype=np.int8)
     present = np.zeros(blocked.shape, dtype=np.float32)
     for i in range(n):
@@ -122,11 +122,13 @@ def observe(
             present[cells[position[i], 0] + radius, cells[position[i], 1] + radius] = 1.0
     for i in range(n):
         if not active[i]:
+            obs[i] = 0.0
             continue
         v = position[i]
         r0 = cells[v, 0]
         c0 = cells[v, 1]
-        # One channel at a time: contiguous writes.
+        # One channel at a time: contiguous writes; only the sparse channels are zeroed first.
+        obs[i, GOAL:] = 0.0
         for dr in range(size):
             for dc in range(size):
                 obs[i, OBSTACLES, dr, dc] = blocked[r0 + dr, c0 + dc]
