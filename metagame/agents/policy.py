@@ -94,7 +94,16 @@ def legal_distribution(probs: np.ndarray, mask: np.ndarray | None) -> np.ndarray
     return np.where(total > 0, probs / np.where(total > 0, total, 1.0), uniform)
 
 
-def _stack_masks(masks: Sequence[Any] | None, count: int) -> np.ndarray | None:
+def choose(probs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """One action per row of ``probs``: sampled with ``rng``, or the argmax when rng is None."""
+    if rng is None:
+        return probs.argmax(axis=1)
+    cumulative = probs.cumsum(axis=1)
+    draws = rng.random((len(probs), 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1)
+
+
+def _stack_masks(masks: Sequence[Any] | None) -> np.ndarray | None:
     if masks is None or all(m is None for m in masks):
         return None
     if any(m is None for m in masks):
@@ -107,7 +116,7 @@ def _split_batch(observations: Sequence[Any], action_masks: Sequence[Any] | None
     if len(masks) != len(observations):
         raise ValueError(f"got {len(observations)} observations but {len(masks)} action masks")
     pairs = [split_observation(o, m) for o, m in zip(observations, masks)]
-    return [p[0] for p in pairs], _stack_masks([p[1] for p in pairs], len(pairs))
+    return [p[0] for p in pairs], _stack_masks([p[1] for p in pairs])
 
 
 class _DiscretePolicy:
@@ -141,11 +150,7 @@ class _DiscretePolicy:
     ) -> np.ndarray:
         observations, masks = _split_batch(observations, action_masks)
         probs = legal_distribution(self.distributions(observations, masks), masks)
-        if self.greedy:
-            return probs.argmax(axis=1)
-        cumulative = probs.cumsum(axis=1)
-        draws = self.rng.random((len(probs), 1)) * cumulative[:, -1:]
-        return np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1)
+        return choose(probs, None if self.greedy else self.rng)
 
 
 class RandomPolicy(_DiscretePolicy):
@@ -321,12 +326,7 @@ class RLModulePolicy:
         if isinstance(self.action_space, gym.spaces.Discrete):
             logits = inputs.double().numpy()
             probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = legal_distribution(probs, masks)
-            if self.greedy:
-                return probs.argmax(axis=1)
-            cumulative = probs.cumsum(axis=1)
-            draws = self.rng.random((len(probs), 1)) * cumulative[:, -1:]
-            return np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1)
+            return choose(legal_distribution(probs, masks), None if self.greedy else self.rng)
         dist = self._dist_cls.from_logits(inputs)
         if self.greedy:
             actions = dist.to_deterministic().sample()

@@ -10,8 +10,8 @@ agents map to modules by ``sharing``:
 - ``"per_agent"``: one module per agent in ``possible_agents``.
 
 One-player games train single-agent (module ``default_policy``). Hyperparameters are keyword
-arguments of the config's ``training()``, ``env_runners()`` or ``reporting()`` (``lr``,
-``train_batch_size``, ``num_env_runners``, ``min_sample_timesteps_per_iteration``...), RLlib
+arguments of the config's ``training()``, ``env_runners()``, ``learners()`` or ``reporting()``
+(``lr``, ``train_batch_size``, ``num_env_runners``, ``num_learners``...), RLlib
 ``DefaultModelConfig`` fields (``fcnet_hiddens``...), or ``seed``; anything else raises
 ValueError naming it.
 """
@@ -89,12 +89,15 @@ def rllib_config(
     hparams = dict(hparams)
     seed = hparams.pop("seed", None)
     model = {k: hparams.pop(k) for k in list(hparams) if k in _MODEL_KEYS}
-    sections = {m: _keywords(config, m) for m in ("training", "env_runners", "reporting")}
+    sections = {
+        m: _keywords(config, m) for m in ("training", "env_runners", "learners", "reporting")
+    }
     unknown = sorted(set(hparams).difference(*sections.values()))
     if unknown:
         raise ValueError(
             f"unknown hyperparameters for {algo}: {', '.join(unknown)} (use keys of "
-            f"{type(config).__name__}.training()/env_runners()/reporting() or DefaultModelConfig)"
+            f"{type(config).__name__}.training()/env_runners()/learners()/reporting() or "
+            f"DefaultModelConfig)"
         )
     config.environment(register_env(env_name, env_kwargs))
     config.framework("torch")
