@@ -173,7 +173,8 @@ class MarkovSpielState(pyspiel.State):
         if self._outcomes is not None:
             return f"state {self._s} after {self._joint}"
         if self._over and not self._game.tab.terminal[self._s]:
-            return "stopped"
+            # the returns name the state: value_iteration scores a terminal by its returns
+            return f"stopped with returns {self._returns.tolist()}"
         return f"state {self._s} {self._game.tab.observations[self._s].tolist()}"
 
 
