@@ -11,9 +11,9 @@ same picture with one pygame call per wall, goal and agent.
 from __future__ import annotations
 
 import numpy as np
-import pygame
 
 from metagame.envs import rendering
+from metagame.envs.rendering import pygame  # configured there for headless use
 
 
 def cell_size(shape: tuple[int, int], target: int = 640) -> int:
