@@ -189,7 +189,7 @@ def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=float, default=20.0, help="seconds per anchor run")
+    parser.add_argument("--limit", type=float, default=15.0, help="seconds per anchor run")
     parser.add_argument("--tol", type=float, default=1e-6, help="target NashConv")
     parser.add_argument("--quick", action="store_true", help="skip the 5000 cases")
     parser.add_argument("--anchor", choices=ANCHORS)
