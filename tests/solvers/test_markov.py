@@ -72,20 +72,20 @@ def test_newton_policy_iteration_agrees_on_soccer(soccer):
     assert sol.exploitability < 1e-6
 
 
-@settings(max_examples=8)
+@settings(max_examples=6)
 @given(
     st.integers(0, 10_000),
-    st.integers(2, 5),
-    st.integers(1, 3),
-    st.integers(1, 3),
+    st.integers(2, 3),
+    st.integers(2, 3),
+    st.integers(2, 3),
     st.sampled_from(METHODS),
 )
 def test_random_games_match_finite_horizon_brute_force(seed, S, A, B, method):
-    game = random_game(S, (A, B), num_successors=2, gamma=0.5, seed=seed)
+    game = random_game(S, (A, B), num_successors=2, gamma=0.15, seed=seed)
     tab = game.tabular()
-    sol = solve_markov_game(tab.R, tab.T, 0.5, tol=1e-11, method=method)
-    H = 40  # truncation error <= 0.5^40 / (1 - 0.5) ~ 2e-12
-    np.testing.assert_allclose(sol.V, finite_horizon_value(tab.R, tab.T, 0.5, H), atol=1e-9)
+    sol = solve_markov_game(tab.R, tab.T, 0.15, tol=1e-12, method=method)
+    H = 14  # truncation error <= 0.15^14 / (1 - 0.15) ~ 4e-12
+    np.testing.assert_allclose(sol.V, finite_horizon_value(tab.R, tab.T, 0.15, H), atol=1e-10)
     assert sol.exploitability < 1e-8
 
 

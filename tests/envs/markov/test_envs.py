@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
@@ -161,6 +161,7 @@ def test_pursuit_capture_and_masks():
     assert tab.R[s, 1, 1] == 1.0  # crossing the same edge in opposite directions captures
 
 
+@settings(max_examples=12)
 @given(st.integers(1, 3), st.integers(1, 2), st.integers(0, 10_000))
 def test_random_games_are_valid_envs(num_successors, players_minus_one, seed):
     shape = (2,) * (players_minus_one + 1)
