@@ -27,14 +27,16 @@ population's payoff at the two profiles. ``alpha = inf`` is the infinite-alpha m
 small ``inf_alpha_eps`` keeping the chain irreducible. Fixation probabilities are computed in
 log space; the stationary distribution solves the sparse balance equations pi (C - I) = 0,
 sum pi = 1 with a sparse LU factorisation (SuperLU): the chain has P * sum_k (S_k - 1)
-transitions over P profiles, so no dense P x P matrix or eigendecomposition is formed. Profiles
-are numbered row-major (the last population's strategy varies fastest), as in OpenSpiel.
+transitions over P profiles, so no dense P x P matrix or eigendecomposition is formed; beyond
+a few thousand profiles the LU's fill-in dominates and Arnoldi iteration (ARPACK, products
+with C^T only) takes over. Profiles are numbered row-major (the last population's strategy
+varies fastest), as in OpenSpiel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -229,10 +231,14 @@ def alpharank(
     *,
     local_selection: bool = True,
     inf_alpha_eps: float = 0.01,
+    method: Literal["auto", "direct", "arnoldi"] = "auto",
 ) -> AlphaRankResult:
     """Alpha-rank of a single-population (square matrix A, or [A]) or multi-population game
     ((N, S_1, ..., S_N) tensor or list of N arrays). Defaults follow OpenSpiel's
-    ``alpharank.compute``; ``alpha=float('inf')`` is the infinite-alpha model."""
+    ``alpharank.compute``; ``alpha=float('inf')`` is the infinite-alpha model. ``method``
+    chooses the stationary solve: ``"direct"`` sparse LU (exact, but its fill-in grows fast
+    with the number of profiles), ``"arnoldi"`` ARPACK iteration, ``"auto"`` direct up to
+    2000 profiles."""
     tensor, single = _populations(payoffs)
     if not (isinstance(alpha, int | float) and alpha > 0 and not np.isnan(alpha)):
         raise ValueError(f"alpha must be a positive number (or inf), got {alpha!r}")
@@ -240,8 +246,12 @@ def alpharank(
     if not (isinstance(inf_alpha_eps, int | float) and 0 < inf_alpha_eps < 0.5):
         raise ValueError(f"inf_alpha_eps must lie in (0, 1/2), got {inf_alpha_eps!r}")
     shape = tensor.shape[1:2] if single else tensor.shape[1:]
+    if method not in ("auto", "direct", "arnoldi"):
+        raise ValueError(f"method must be 'auto', 'direct' or 'arnoldi', got {method!r}")
     chain = _transition_matrix(tensor, single, float(alpha), m, local_selection, inf_alpha_eps)
-    pi = _stationary(chain)
+    if method == "auto":
+        method = "direct" if chain.shape[0] <= 2000 else "arnoldi"
+    pi = _stationary(chain, method)
     grid = pi.reshape(shape)
     marginals = tuple(
         grid.sum(axis=tuple(j for j in range(len(shape)) if j != k)) for k in range(len(shape))
@@ -315,19 +325,31 @@ def _log_fixation_moran(advantage, alpha):
     return -logsumexp(exponents, axis=-1)
 
 
-def _stationary(chain: sp.csr_matrix) -> np.ndarray:
-    """pi with pi C = pi, sum pi = 1, by sparse LU of (C - I)^T with one row replaced by 1s."""
+def _stationary(chain: sp.csr_matrix, method: str) -> np.ndarray:
+    """pi with pi C = pi, sum pi = 1: sparse LU of the balance equations (C - I)^T pi = 0 with
+    one row replaced by sum pi = 1 (``"direct"``), or Arnoldi iteration (ARPACK) for the
+    eigenvalue-1 left eigenvector (``"arnoldi"``), which needs only products with C^T."""
     size = chain.shape[0]
     if size == 1:
         return np.ones(1)
-    balance = (chain - sp.identity(size, format="csr")).T.tolil()
-    balance[size - 1, :] = np.ones(size)
-    rhs = np.zeros(size)
-    rhs[-1] = 1.0
-    try:
-        pi = spla.splu(balance.tocsc()).solve(rhs)
-    except RuntimeError:  # exactly singular: some fixation probabilities underflowed to 0
-        pi = np.full(size, np.nan)
+    if method == "direct":
+        balance = (chain - sp.identity(size, format="csr")).T.tolil()
+        balance[size - 1, :] = np.ones(size)
+        rhs = np.zeros(size)
+        rhs[-1] = 1.0
+        try:
+            pi = spla.splu(balance.tocsc()).solve(rhs)
+        except RuntimeError:  # exactly singular: some fixation probabilities underflowed to 0
+            pi = np.full(size, np.nan)
+    else:
+        try:
+            _, vectors = spla.eigs(
+                chain.T.tocsr(), k=1, which="LR", v0=np.full(size, 1.0 / size), tol=1e-14,
+                maxiter=100 * size,
+            )  # fmt: skip
+            pi = vectors[:, 0].real / vectors[:, 0].real.sum()
+        except spla.ArpackNoConvergence:
+            pi = np.full(size, np.nan)
     if not np.isfinite(pi).all() or pi.min() < -1e-8:
         raise ValueError(
             "alpha-rank's Markov chain is numerically reducible (fixation probabilities "

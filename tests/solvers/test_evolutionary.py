@@ -189,6 +189,16 @@ def test_large_population_of_strategies():
     assert res.residual < 1e-10 and res.pi.sum() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("alpha", [0.5, 3.0])
+def test_arnoldi_agrees_with_direct_solve(alpha):
+    rng = np.random.default_rng(11)
+    tensor = rng.standard_normal((2, 12, 15))
+    direct = alpharank(tensor, alpha=alpha, method="direct")
+    arnoldi = alpharank(tensor, alpha=alpha, method="arnoldi")
+    np.testing.assert_allclose(arnoldi.pi, direct.pi, atol=1e-10)
+    assert arnoldi.residual < 1e-10
+
+
 def test_underflowing_chain_is_reported():
     with pytest.raises(ValueError, match="numerically reducible"):
         coordination = 1e3 * np.eye(2)  # (0, 0) and (1, 1) both absorb once rho underflows
@@ -212,6 +222,7 @@ def test_underflowing_chain_is_reported():
         (lambda: alpharank(RPS, population_size=1), "population_size"),
         (lambda: alpharank(RPS, alpha=np.inf, inf_alpha_eps=0.7), "inf_alpha_eps"),
         (lambda: alpharank(np.zeros((3, 2, 2)), alpha=1.0), "expected \\(N, A_1"),
+        (lambda: alpharank(RPS, method="eig"), "method must be"),
     ],
 )
 def test_bad_input(call, match):
