@@ -134,7 +134,9 @@ def _auto(A, tol, max_iter, deadline, warm, symmetric):
     if A.size <= SMALL_GAME:
         priority = np.zeros(n, dtype=np.bool_) if warm is None else warm[1] > 0
         x, y, _, pivots = simplex_game(A, priority)
-        return x, y, abs(pivots), "simplex"
+        if pivots >= 0:
+            return x, y, pivots, "simplex"
+        return (*_highs(A, None), "highs")  # pivot budget exhausted: never seen, but be exact
     rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
     cap = min(max(64, int(SMALL_SUPPORT * min(m, n))), MAX_ORACLE_SUPPORT)
     x, y, _, rounds, complete = double_oracle(
