@@ -10,7 +10,7 @@ Run: ``.venv/bin/python benchmarks/mapf.py [--steps 300] [--no-pogema]``.
    in a subprocess; if that fails, our figures are printed alone and the reason is said.
    POGEMA uses ``collision_system="block_both"``, the rule closest to ours. Our env is timed
    through the PettingZoo dict API (``step``) and the array API (``step_arrays``). Steps are
-   counted per CPU second of the process (``time.process_time``, best of three): both sides
+   counted per CPU second of the process (``time.process_time``, best of five): both sides
    run single-threaded, and CPU time keeps other load on a shared machine out of the ratio.
 2. Planner wall time on ``random-32-32-10-random-1.scen`` for growing numbers of agents: PIBT
    and LaCAM with the Numba PIBT kernel against the same algorithms with the plain-Python
@@ -59,7 +59,7 @@ POGEMA_SCRIPT = textwrap.dedent(
     for t in range(10):
         env.step(actions[t])
     best = 0.0
-    for _ in range(3):  # best of three
+    for _ in range(5):  # best of five
         start = time.process_time()
         for t in range(steps):
             env.step(actions[10 + t])
@@ -119,7 +119,7 @@ def ours_steps_per_second(n: int, size: int, steps: int, mode: str, api: str) ->
     for t in range(10):
         env.step(dict_actions[t])
     best = 0.0
-    for _ in range(3):  # best of three, as for POGEMA
+    for _ in range(5):  # best of five, as for POGEMA
         start = time.process_time()
         if api == "dict":
             for t in range(steps):
