@@ -109,7 +109,7 @@ class MatrixGameEnv(MarkovGameEnv):
             A, B, rows, cols = entry.A, entry.B, entry.row_actions, entry.col_actions
             self.name = name
         else:
-            if B is None and game is not None:
+            if game is not None:
                 raise ValueError("give either game= or A (and B), not both")
             A = _payoff(A, "A")
             B = -A if B is None else _payoff(B, "B")

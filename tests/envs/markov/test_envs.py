@@ -176,6 +176,8 @@ def test_bad_input_names_the_problem():
         make("matrix", game="poker")
     with pytest.raises(ValueError, match="B must have A's shape"):
         matrix_game(np.eye(2), np.eye(3))
+    with pytest.raises(ValueError, match="not both"):
+        make("matrix", game="rps", A=np.eye(2), B=np.eye(2))
     with pytest.raises(ValueError, match="rounds"):
         make("matrix", rounds=0)
     with pytest.raises(ValueError, match="sums to"):
