@@ -16,7 +16,8 @@ At a sequential node of a simultaneous-move game only the acting player's action
 others see a mask with only action 0 legal and their actions are ignored.
 
 The reverse direction, registering metagame's own games with pyspiel, lives with each family
-(e.g. ``metagame.envs.markov.spiel``).
+(``metagame.envs.markov.spiel``: ``metagame_soccer`` and friends); :func:`register_ours` runs
+those registrations, so ``make("openspiel:metagame_soccer")`` works like any other name.
 """
 
 from __future__ import annotations
@@ -31,10 +32,23 @@ from pettingzoo import AECEnv, ParallelEnv
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
 
+# Modules whose ``register()`` adds metagame's own games to pyspiel's registry.
+OUR_GAMES = ("metagame.envs.markov.spiel",)
+
+
+@functools.cache
+def register_ours() -> None:
+    """Registers metagame's own games with pyspiel (idempotent)."""
+    import importlib
+
+    for module in OUR_GAMES:
+        importlib.import_module(module).register()
+
 
 @functools.cache
 def list_games() -> dict[str, str]:
     """``openspiel:<short_name>`` -> description, for every multi-agent game pyspiel registers."""
+    register_ours()
     out = {}
     for game_type in pyspiel.registered_games():
         if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
@@ -60,6 +74,7 @@ def load_game(name: str, **params: Any) -> pyspiel.Game:
 
     Raises ValueError naming the game or parameter that pyspiel rejects.
     """
+    register_ours()
     short = name.split("(", 1)[0]
     known = {g.short_name: g for g in pyspiel.registered_games()}
     if short not in known:

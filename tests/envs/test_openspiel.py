@@ -140,3 +140,12 @@ def test_render_modes_give_text_and_pixels():
     text_env.reset(seed=0)
     text_env.step(0)
     assert text_env.render().splitlines()[0] == "x.."
+
+
+def test_metagame_games_registered_with_pyspiel_come_back_through_the_bridge():
+    from metagame.envs import registry
+
+    assert "openspiel:metagame_soccer" in registry()
+    env = make("openspiel:metagame_soccer")
+    assert isinstance(env, ParallelEnv) and env.possible_agents == ["player_0", "player_1"]
+    parallel_api_test(env, num_cycles=50)
