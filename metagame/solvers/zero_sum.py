@@ -76,7 +76,7 @@ def _highs(A: np.ndarray, time_limit: float | None) -> tuple[np.ndarray, np.ndar
         A_eq=A_eq,
         b_eq=[1.0],
         bounds=bounds,
-        method="highs",
+        method="highs" if A.size <= SMALL_GAME else "highs-ipm",  # IPM wins on large dense LPs
         options=options,
     )
     if res.x is None or res.status != 0:
