@@ -227,8 +227,8 @@ class League:
         from metagame.agents.rllib import module_spec, rllib_config
 
         if not ray.is_initialized():
-            ray.init(
-                address=self.cfg.ray.address,
+            ray.init(  # "local": never attach to a cluster found on the machine by accident
+                address=self.cfg.ray.address or "local",
                 include_dashboard=False,
                 log_to_driver=False,
                 configure_logging=False,

@@ -105,3 +105,7 @@ def test_env_runners_spread_over_a_two_node_cluster(tmp_path):
             except ProcessLookupError:
                 pass
             process.wait(timeout=30)
+        # `ray start` recorded this cluster as the machine's current one; it is gone now
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
