@@ -202,6 +202,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def _display(quiet: bool):
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
 
@@ -220,7 +221,7 @@ def _display(quiet: bool):
             f"[bold]it {info['iteration']:3d}[/] steps {info['steps']:7d} "
             f"{info['steps_per_s']:7.0f}/s  league {len(s.ids):2d}  top "
             + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top)
-            + f"  meta [{meta}]"
+            + escape(f"  meta [{meta}]")
             + ("" if expl is None else f"  exploitability {expl:.4f}")
         )
 

@@ -27,6 +27,7 @@ import numpy as np
 
 PFSP_WEIGHTINGS = ("hard", "variance", "linear", "linear_capped", "uniform")
 META_SOLVERS = ("nash", "alpharank", "uniform", "prd", "rectified")
+PRD_GAMMA = 1e-3  # times 1/n: the probability floor of projected replicator dynamics
 
 
 def pfsp_weights(win_rates: Sequence[float], weighting: str = "hard", p: float = 2.0):
@@ -90,11 +91,13 @@ def meta_strategy(
     if solver == "alpharank":
         from metagame.solvers import alpharank
 
-        return np.asarray(alpharank([A, -A]).pi, dtype=np.float64)
+        return np.asarray(alpharank(A).pi, dtype=np.float64)
     if solver == "prd":
         from metagame.solvers import replicator_dynamics
 
-        return np.asarray(replicator_dynamics(A).row, dtype=np.float64)
+        # PRD: every strategy keeps at least gamma (Lanctot et al. 2017 use a small floor)
+        x = np.asarray(replicator_dynamics(A, gamma=PRD_GAMMA / n).average[0], np.float64)
+        return x / x.sum()
     raise ValueError(f"meta_solver must be one of {list(META_SOLVERS)}, got {solver!r}")
 
 

@@ -78,16 +78,10 @@ def nash_averaging(payoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def alpharank_mass(payoffs: np.ndarray) -> np.ndarray:
-    """alpha-rank stationary mass over the population (single-population, symmetric game).
-
-    All zeros while ``metagame.solvers`` lacks alpha-rank (its evolutionary module).
-    """
+    """alpha-rank stationary mass over the population (single-population, symmetric game)."""
     from metagame.league.matchmaking import meta_strategy
 
-    try:
-        return meta_strategy(payoffs, "alpharank")
-    except ImportError:
-        return np.zeros(len(payoffs))
+    return meta_strategy(payoffs, "alpharank")
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,13 @@ def test_slots_are_fixed_and_draws_follow_the_table():
 def test_one_player_table_has_no_opponent():
     table = mm.plan_slots({}, ["main"], [], np.random.default_rng(0), num_seats=1)
     assert mm.draw_pairing(table, np.random.default_rng(0)) == mm.Pairing("main", 0, None, None)
+
+
+def test_alpharank_and_prd_meta_strategies():
+    # RPS: alpha-rank's stationary mass and PRD's time average are uniform by symmetry
+    np.testing.assert_allclose(mm.meta_strategy(RPS, "alpharank"), [1 / 3] * 3, atol=1e-6)
+    np.testing.assert_allclose(mm.meta_strategy(RPS, "prd"), [1 / 3] * 3, atol=2e-2)
+    # a dominant strategy takes (almost) all of alpha-rank's mass
+    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
+    assert mm.meta_strategy(transitive, "alpharank")[0] > 0.95
+    assert mm.meta_strategy(transitive, "prd")[0] > 0.9
