@@ -53,13 +53,19 @@ def vec_mat(x, A, out):
                 out[j] += xi * A[i, j]
 
 
-def nash_gap(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """NashConv of ``(x, y)`` in the zero-sum game ``A``, computed from the strategies alone."""
+def certificate(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(value x^T A y, NashConv)`` of ``(x, y)`` in the zero-sum game ``A``, from the
+    strategies alone, with one ``A y`` and one ``x^T A``."""
     Ay = np.empty(A.shape[0])
     xA = np.empty(A.shape[1])
     mat_vec(A, y, Ay)
     vec_mat(x, A, xA)
-    return max(float(Ay.max() - xA.min()), 0.0)
+    return float(x @ Ay), max(float(Ay.max() - xA.min()), 0.0)
+
+
+def nash_gap(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """NashConv of ``(x, y)`` in the zero-sum game ``A``, computed from the strategies alone."""
+    return certificate(A, x, y)[1]
 
 
 def set_num_threads(n: int) -> int:

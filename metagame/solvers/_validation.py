@@ -24,10 +24,8 @@ def as_array(A: Any, name: str, *, ndim: int | None = None, allow_empty: bool = 
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
-    if np.isinf(arr).any():
-        raise ValueError(f"{name} contains inf")
+    if not np.isfinite(arr).all():  # one pass in the common case; name the culprit otherwise
+        raise ValueError(f"{name} contains {'NaN' if np.isnan(arr).any() else 'inf'}")
     return arr
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from metagame.solvers._linalg import nash_gap
+from metagame.solvers._linalg import certificate
 from metagame.solvers._validation import as_matrix, as_preference_matrix, check_tolerance
 from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum
 
@@ -57,11 +57,12 @@ def minimax_winner(P: Any, tol: float = 1e-9, method: str = "auto") -> Equilibri
         x = np.zeros(A.shape[0])
         x[winner] = 1.0
         iterations, method = 0, "condorcet"
+    value, gap = certificate(A, x, x)
     return Equilibrium(
         row=x,
         col=x.copy(),
-        value=float(x @ A @ x),
-        gap=nash_gap(A, x, x),
+        value=value,
+        gap=gap,
         iterations=iterations,
         method=method,
         seconds=time.perf_counter() - start,

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from metagame.solvers._double_oracle import double_oracle
-from metagame.solvers._linalg import is_skew_symmetric, nash_gap
+from metagame.solvers._linalg import certificate, is_skew_symmetric, nash_gap
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
@@ -196,11 +196,12 @@ def solve_zero_sum(
     else:
         rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
         x, y, _, iterations, _ = double_oracle(A, tol, rows, cols, symmetric, max_iter, deadline)
+    value, gap = certificate(A, x, y)
     return Equilibrium(
         row=x,
         col=y,
-        value=float(x @ A @ y),
-        gap=nash_gap(A, x, y),
+        value=value,
+        gap=gap,
         iterations=int(iterations),
         method=method,
         seconds=time.perf_counter() - start,
