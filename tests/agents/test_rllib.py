@@ -204,19 +204,3 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="model config keys: fcnet_width"):
         module_spec("openspiel:tic_tac_toe", fcnet_width=3)
     assert register_env("openspiel:tic_tac_toe") == "metagame:openspiel:tic_tac_toe"
-
-
-def test_appo_trains(tmp_path):
-    results = train_and_play(
-        "openspiel:tic_tac_toe",
-        "APPO",
-        num_learners=0,
-        tmp_path=tmp_path,
-        train_batch_size=64,
-        minibatch_size=None,
-        num_epochs=None,
-        rollout_fragment_length=32,
-        min_time_s_per_iteration=0,
-        min_sample_timesteps_per_iteration=64,
-    )
-    assert np.all(results.returns.sum(axis=1) == 0)
