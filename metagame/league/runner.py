@@ -358,7 +358,12 @@ class League:
         path = self.run_dir / ckpt["path"]
         if not path.is_dir():
             raise ValueError(f"league checkpoint not found: {path}")
-        self.algo.restore_from_path(str(path.resolve()))
+        try:
+            self.algo.restore_from_path(str(path.resolve()))
+        except Exception as err:  # RLlib raises assorted errors on a damaged checkpoint
+            raise ValueError(
+                f"league checkpoint {path} is corrupt: {type(err).__name__}: {err}"
+            ) from None
         self.iteration, self.steps, self.wall = ckpt["iteration"], ckpt["steps"], ckpt["wall"]
         for lr, saved in zip(self.learners, ckpt["learners"], strict=True):
             lr.parent, lr.steps_since = saved["parent"], saved["steps_since"]
@@ -499,11 +504,8 @@ class League:
         lap("evaluate")
         info = self._rate()
         lap("rate")
-        if self.iteration % self.cfg.checkpoint_every == 0:
-            self._checkpoint()
-        lap("checkpoint")
         self.wall += time.time() - start
-        sps = (self.steps - steps_before) / max(timers["train"], 1e-9)
+        sps = (self.steps - steps_before) / max(time.time() - start, 1e-9)
         self.store.record_iteration(
             self.iteration,
             steps=self.steps,
@@ -519,6 +521,8 @@ class League:
             },
         )
         self.store.set_meta(iteration=self.iteration, steps=self.steps, wall=self.wall)
+        if self.iteration % self.cfg.checkpoint_every == 0:
+            self._checkpoint()
         info.update(
             iteration=self.iteration,
             steps=self.steps,

@@ -1,5 +1,6 @@
-"""SIGKILL in the middle of a league run, then `league resume`: no match row lost or
-duplicated, players and ratings consistent, training continues from the last checkpoint."""
+"""SIGKILL in the middle of a league run, then `league resume` and `league stop`: no match row
+lost or duplicated, players and ratings consistent, training continues from the last
+checkpoint, and the graceful stop checkpoints the iteration it finishes."""
 
 import os
 import signal
@@ -79,8 +80,22 @@ def test_sigkill_then_resume(tmp_path):
     ckpt = before["checkpoint"]
     target = ckpt["iteration"] + 2
 
-    resumed = league("resume", run, "--iterations", target)
-    _, err = resumed.communicate(timeout=900)
+    resumed = league("resume", run, "--iterations", 1000)
+    try:  # once it passes the checkpoint by two iterations, ask it to stop gracefully
+        while snapshot(run)["iteration"] < target:
+            assert resumed.poll() is None, resumed.stderr.read()[-3000:]
+            time.sleep(0.5)
+        stop = subprocess.run(
+            [sys.executable, "-m", "metagame.league.cli", "stop", run],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert stop.returncode == 0 and "asked the league" in stop.stdout
+        _, err = resumed.communicate(timeout=600)
+    finally:
+        if resumed.poll() is None:
+            os.killpg(resumed.pid, signal.SIGKILL)
     assert resumed.returncode == 0, err[-3000:]
 
     with Store(run, readonly=True) as store:
@@ -105,9 +120,11 @@ def test_sigkill_then_resume(tmp_path):
     load = policy_cache(run)
     for p in players:
         load(p)
+    # stopped gracefully after the current iteration, with a checkpoint of it
+    last = max(i["iteration"] for i in iterations)
+    assert status == "stopped" and last >= target
+    assert snapshot(run)["checkpoint"]["iteration"] == last
     # training continued from the checkpoint: iterations resume after it, steps grow from it
-    assert status == "finished"
     rows = {i["iteration"]: i for i in iterations}
-    assert max(rows) == target
     assert rows[ckpt["iteration"] + 1]["steps"] > ckpt["steps"]
     assert rows[target]["steps"] > rows[ckpt["iteration"] + 1]["steps"]
