@@ -304,13 +304,10 @@ class RLModulePolicy:
     def _batch(self, observations: list[Any], masks: np.ndarray | None):
         import torch
 
-        features = np.stack([self.codec.features(o) for o in observations])
-        obs: Any = torch.from_numpy(features)
-        if self.codec.masked:
-            if masks is None:
-                masks = np.ones((len(observations), self.codec.space[MASK_KEY].shape[0]))
-            obs = {"observations": obs, MASK_KEY: torch.from_numpy(masks.astype(np.float32))}
-        return {"obs": obs}
+        encoded = self.codec.encode_batch(observations, masks)
+        if isinstance(encoded, dict):
+            return {"obs": {k: torch.from_numpy(v) for k, v in encoded.items()}}
+        return {"obs": torch.from_numpy(encoded)}
 
     def act_batch(
         self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None

@@ -43,10 +43,20 @@ def reachable_observations(count: int, seed: int = 0) -> list[dict]:
 
 def encoded_batch(observations):
     codec = ObservationCodec(make(GAME).observation_space("player_0"))
-    encoded = [codec.encode(o) for o in observations]
-    return {
-        Columns.OBS: {k: torch.from_numpy(np.stack([e[k] for e in encoded])) for k in encoded[0]}
-    }, np.stack([o["action_mask"] for o in observations]).astype(bool)
+    masks = np.stack([o["action_mask"] for o in observations])
+    encoded = codec.encode_batch([o["observation"] for o in observations], masks)
+    return {Columns.OBS: torch.from_numpy(encoded)}, masks.astype(bool)
+
+
+def test_masked_observations_are_features_then_mask():
+    codec = ObservationCodec(make(GAME).observation_space("player_0"))
+    obs = reachable_observations(5)[4]
+    encoded = codec.encode(obs)
+    assert codec.space.contains(encoded) and codec.mask_size == 9
+    np.testing.assert_array_equal(encoded[-9:], obs["action_mask"])
+    np.testing.assert_array_equal(encoded[:-9], obs["observation"].ravel())
+    terminal = {"observation": obs["observation"], "action_mask": np.zeros(9, np.int8)}
+    np.testing.assert_array_equal(codec.encode(terminal)[-9:], np.ones(9))
 
 
 @pytest.mark.parametrize("algo", ["PPO", "APPO", "DQN"])

@@ -9,10 +9,12 @@ observation space to what an RLlib default module accepts:
   concatenation of their parts, flattened;
 - a channels-first grid ``Box`` of shape (C, H, W) (fewest entries along the first axis) ->
   float32 (H, W, C), the layout RLlib's CNN encoder expects;
-- a ``{"observation", "action_mask"}`` dict -> ``{"observations": <encoded>, "action_mask":
-  float32 mask}``, which the masked modules in :mod:`metagame.agents.rllib.modules` consume
-  (illegal actions get zero probability). An all-zero mask, seen only at terminal
-  observations, is encoded as all ones so that no distribution is degenerate.
+- a ``{"observation", "action_mask"}`` dict -> one float32 vector, the encoded observation
+  followed by the mask (its last ``mask_size`` entries), or, for grids, ``{"observations":
+  <grid>, "action_mask": <mask>}``; the masked modules in :mod:`metagame.agents.rllib.modules`
+  split the mask off and give illegal actions zero probability. A flat vector keeps RLlib's
+  episode and connector bookkeeping as cheap as for an unmasked Box. An all-zero mask, seen
+  only at terminal observations, is encoded as all ones so that no distribution is degenerate.
 
 Spaces also round-trip through JSON (:func:`space_to_json`, :func:`space_from_json`) so that a
 policy checkpoint records its spaces without pickling. Nothing here imports Ray.
@@ -117,12 +119,16 @@ class ObservationCodec:
             self.shape = (_flat_size(inner),)
             features = gym.spaces.Box(-np.inf, np.inf, self.shape, np.float32)
             self._fill = _flattener(inner)
-        if self.masked:
-            n = int(np.prod(raw_space[MASK_KEY].shape))
-            mask = gym.spaces.Box(0.0, 1.0, (n,), np.float32)
-            self.space: gym.Space = gym.spaces.Dict({ENCODED_OBS_KEY: features, MASK_KEY: mask})
-        else:
-            self.space = features
+        self.mask_size = int(np.prod(raw_space[MASK_KEY].shape)) if self.masked else 0
+        self.space: gym.Space = features
+        if self.masked and self.grid:
+            mask = gym.spaces.Box(0.0, 1.0, (self.mask_size,), np.float32)
+            self.space = gym.spaces.Dict({ENCODED_OBS_KEY: features, MASK_KEY: mask})
+        elif self.masked:
+            size = self.shape[0] + self.mask_size
+            low = np.concatenate([np.full(self.shape, -np.inf), np.zeros(self.mask_size)])
+            high = np.concatenate([np.full(self.shape, np.inf), np.ones(self.mask_size)])
+            self.space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), (size,))
 
     def features(self, obs: Any) -> np.ndarray:
         """The float32 feature array of an observation (without its mask)."""
@@ -138,8 +144,22 @@ class ObservationCodec:
             mask = np.asarray(obs[MASK_KEY], np.float32).ravel()
             if not mask.any():  # a terminal observation: keep every distribution well defined
                 mask = np.ones_like(mask)
-            return {ENCODED_OBS_KEY: self.features(obs[OBS_KEY]), MASK_KEY: mask}
+            if self.grid:
+                return {ENCODED_OBS_KEY: self.features(obs[OBS_KEY]), MASK_KEY: mask}
+            return np.concatenate([self.features(obs[OBS_KEY]), mask])
         return self.features(obs)
+
+    def encode_batch(self, observations: Any, masks: np.ndarray | None = None) -> Any:
+        """Encodes raw observations (without their masks) and masks (all legal if None) into
+        one stacked array, or a dict of stacked arrays."""
+        if self.masked:
+            if masks is None:
+                masks = np.ones((len(observations), self.mask_size), np.float32)
+            observations = [{OBS_KEY: o, MASK_KEY: m} for o, m in zip(observations, masks)]
+        encoded = [self.encode(o) for o in observations]
+        if isinstance(encoded[0], dict):
+            return {k: np.stack([e[k] for e in encoded]) for k in encoded[0]}
+        return np.stack(encoded)
 
 
 def space_to_json(space: gym.Space) -> dict[str, Any]:

@@ -44,11 +44,17 @@ ALGORITHMS = ("PPO", "APPO", "IMPALA", "DQN", "SAC")
 RAW_SPACE_KEY = "metagame_observation_space"
 
 
-def split_mask(batch: dict[str, Any]) -> tuple[torch.Tensor | None, dict[str, Any]]:
-    """(mask, batch with the bare observations); the input batch is not modified."""
+def split_mask(batch: dict[str, Any], mask_size: int) -> tuple[torch.Tensor | None, dict]:
+    """(mask, batch with the bare observations); the input batch is not modified.
+
+    The mask is the ``action_mask`` entry of dict observations, or else the last ``mask_size``
+    entries of flat ones (none when ``mask_size`` is 0).
+    """
     obs = batch[Columns.OBS]
     if isinstance(obs, dict) and MASK_KEY in obs:
         return obs[MASK_KEY], {**batch, Columns.OBS: obs[ENCODED_OBS_KEY]}
+    if mask_size:
+        return obs[..., -mask_size:], {**batch, Columns.OBS: obs[..., :-mask_size]}
     return None, batch
 
 
@@ -64,29 +70,38 @@ def _masked(outputs: dict[str, Any], mask: torch.Tensor | None, key: str) -> dic
 
 
 class _MaskedObservations:
-    """Builds the default networks for the ``observations`` part of a masked Dict space."""
+    """Builds the default networks for the observation part of a masked space: the
+    ``observations`` of a Dict, or a flat Box without its last ``action_space.n`` entries."""
 
     def __init__(self, *args: Any, observation_space: gym.Space | None = None, **kwargs: Any):
-        inner = observation_space
+        inner, mask_size = observation_space, 0
         if isinstance(observation_space, gym.spaces.Dict) and MASK_KEY in observation_space.spaces:
             inner = observation_space[ENCODED_OBS_KEY]
+        elif isinstance(observation_space, gym.spaces.Box):
+            mask_size = int(kwargs["action_space"].n)
+            low, high = observation_space.low[:-mask_size], observation_space.high[:-mask_size]
+            inner = gym.spaces.Box(low, high, low.shape, observation_space.dtype)
         super().__init__(*args, observation_space=inner, **kwargs)
         self.observation_space = observation_space
+        self.mask_size = mask_size
+
+    def split_mask(self, batch: dict[str, Any]) -> tuple[torch.Tensor | None, dict]:
+        return split_mask(batch, self.mask_size)
 
 
 class _MaskedLogits(_MaskedObservations):
     """Masking for actor-critic modules (PPO, and APPO/IMPALA which share its module)."""
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
+        mask, batch = self.split_mask(batch)
         return _masked(super()._forward(batch, **kwargs), mask, Columns.ACTION_DIST_INPUTS)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
+        mask, batch = self.split_mask(batch)
         return _masked(super()._forward_train(batch, **kwargs), mask, Columns.ACTION_DIST_INPUTS)
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> Any:
-        return super().compute_values(split_mask(batch)[1], embeddings)
+        return super().compute_values(self.split_mask(batch)[1], embeddings)
 
 
 class MaskedPPOTorchRLModule(_MaskedLogits, DefaultPPOTorchRLModule):
@@ -97,7 +112,7 @@ class MaskedAPPOTorchRLModule(_MaskedLogits, DefaultAPPOTorchRLModule):
     """APPO's default module with action masking (also on its old-policy target network)."""
 
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
+        mask, batch = self.split_mask(batch)
         return _masked(super().forward_target(batch), mask, TARGET_NETWORK_ACTION_DIST_INPUTS)
 
 
@@ -105,16 +120,16 @@ class MaskedDQNTorchRLModule(_MaskedObservations, DefaultDQNTorchRLModule):
     """DQN's default module with masked Q-values and legal epsilon-random actions."""
 
     def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
+        mask, batch = self.split_mask(batch)
         return _masked(super().compute_q_values(batch), mask, "qf_preds")
 
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
+        mask, batch = self.split_mask(batch)
         return _masked(super().forward_target(batch), mask, "qf_preds")
 
     def _forward_exploration(self, batch: dict[str, Any], t: int) -> dict[str, Any]:
         output = super()._forward_exploration(batch, t)
-        mask, _ = split_mask(batch)
+        mask, _ = self.split_mask(batch)
         if mask is not None:
             actions = output[Columns.ACTIONS]
             legal = mask.gather(1, actions.long().unsqueeze(1)).squeeze(1) > 0
@@ -135,11 +150,9 @@ class MaskedRandomRLModule(TorchRLModule):
         self._dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        mask, batch = split_mask(batch)
         obs = batch[Columns.OBS]
         n = int(self.action_space.n)
-        if mask is None:
-            mask = torch.ones((obs.shape[0], n))
+        mask, _ = split_mask(batch, 0 if isinstance(obs, dict) else n)
         return {Columns.ACTION_DIST_INPUTS: log_mask(mask.float())}
 
     def get_inference_action_dist_cls(self):
