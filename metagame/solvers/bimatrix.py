@@ -57,7 +57,8 @@ class BimatrixEquilibrium:
 
 @dataclass(frozen=True)
 class BimatrixSolution:
-    """The equilibria a method found; ``row``/``col``/``nash_conv`` are those of the first."""
+    """The equilibria a method found: ``row`` and ``col`` are those of the first one,
+    ``nash_conv`` is the largest (worst) certificate over all of them."""
 
     equilibria: tuple[BimatrixEquilibrium, ...]
     method: str
@@ -257,7 +258,7 @@ def support_enumeration(A: np.ndarray, B: np.ndarray, tol: float) -> list:
     for k in range(1, min(m, n) + 1):
         rows = np.array(list(itertools.combinations(range(m), k)))
         cols = np.array(list(itertools.combinations(range(n), k)))
-        chunk = max(1, 200_000 // len(cols))
+        chunk = max(1, 4_000_000 // ((k + 1) ** 2 * len(cols)))  # <= ~32 MB per batch
         for lo in range(0, len(rows), chunk):
             found += _supports_of_size(A, B, rows[lo : lo + chunk], cols, tol)
     return found

@@ -2,6 +2,7 @@
 random and degenerate games, the Numba path against its pure-Python original, and bad input."""
 
 import warnings
+from fractions import Fraction
 
 import nashpy
 import numpy as np
@@ -119,6 +120,66 @@ def test_numba_kernel_matches_python_reference(seed):
         np.testing.assert_allclose(fast[0], slow[0], atol=1e-12)
         np.testing.assert_allclose(fast[1], slow[1], atol=1e-12)
         assert fast[2] == slow[2] > 0
+
+
+def exact_lemke_howson(A, B, label):
+    """Independent reference in exact rational arithmetic, the same lexicographic rule."""
+    m, n = len(A), len(A[0])
+    one, zero = Fraction(1), Fraction(0)
+    tq = [[one if i == k else zero for k in range(m)] + list(A[i]) + [one] for i in range(m)]
+    tp = [
+        [B[i][j] for i in range(m)] + [one if j == k else zero for k in range(n)] + [one]
+        for j in range(n)
+    ]
+    bases = {True: list(range(m, m + n)), False: list(range(m))}
+
+    def pivot(T, basis, entering, slacks):
+        rows = [r for r in range(len(T)) if T[r][entering] > 0]
+        best = min(rows, key=lambda r: [T[r][c] / T[r][entering] for c in [-1, *slacks]])
+        T[best] = [v / T[best][entering] for v in T[best]]
+        for r in range(len(T)):
+            if r != best:
+                T[r] = [a - T[r][entering] * b for a, b in zip(T[r], T[best])]
+        basis[best], leaving = entering, basis[best]
+        return leaving
+
+    entering, in_p, pivots = label, label < m, 0
+    while True:
+        if in_p:
+            leaving = pivot(tp, bases[True], entering, range(m, m + n))
+        else:
+            leaving = pivot(tq, bases[False], entering, range(m))
+        pivots += 1
+        if leaving == label:
+            break
+        entering, in_p = leaving, not in_p
+    x, y = [zero] * m, [zero] * n
+    for r, lab in enumerate(bases[True]):
+        if lab < m:
+            x[lab] = tp[r][-1]
+    for r, lab in enumerate(bases[False]):
+        if lab >= m:
+            y[lab - m] = tq[r][-1]
+    return [float(v / sum(x)) for v in x], [float(v / sum(y)) for v in y], pivots
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lemke_howson_path_matches_exact_arithmetic(seed):
+    """Same pivot count and endpoint as rational arithmetic, on 15x20 games and on small
+    degenerate ones (where the lexicographic rule decides every tie)."""
+    rng = np.random.default_rng(seed)
+    high, shape = (1000, (15, 20)) if seed < 3 else (3, tuple(rng.integers(2, 6, size=2)))
+    A, B = rng.integers(0, high, (2, *shape))
+    exact = [
+        [[Fraction(int(v) - int(M.min()), int(M.max() - M.min())) + 1 for v in row] for row in M]
+        for M in (A, B)
+    ]
+    for label in range(sum(shape)) if seed >= 3 else [0, shape[0]]:
+        x, y, pivots = exact_lemke_howson(*exact, label)
+        fx, fy, fpivots = lemke_howson_path(_positive(A * 1.0), _positive(B * 1.0), label, 10**5)
+        assert fpivots == pivots
+        np.testing.assert_allclose(fx, x, atol=1e-12)
+        np.testing.assert_allclose(fy, y, atol=1e-12)
 
 
 @given(seed=st.integers(0, 2**16), m=st.integers(1, 5), n=st.integers(1, 5))
