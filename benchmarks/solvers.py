@@ -192,6 +192,8 @@ def cell(result: dict, limit: float, per_game: bool) -> str:
 
 
 def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: float = 0.0):
+    if our_seconds is None:
+        return "n/a"
     if anchor_result.get("timeout"):
         return f"> {limit / our_seconds:.0f}x"
     if "seconds" not in anchor_result:
@@ -229,6 +231,8 @@ def main() -> None:
         per_game = kind == "stage"
         mine_per_game = mine["seconds"] / mine["solved"]
         label = f"{kind} {n}x{n}" if not per_game else f"{BATCH} stage {n}x{n}"
+        if mine["gap"] > args.tol:  # stopped by the time limit before reaching the target
+            mine["timeout"] = True
         ours_cell = cell(mine, args.limit, per_game) + f" [{mine['method']}]"
         row = f"{label:<18}{ours_cell:>26}"
         # HiGHS gets long enough to decide the case's target ratio, if it has one
@@ -239,7 +243,8 @@ def main() -> None:
         for a in ANCHORS:
             text = cell(results[a], limits[a], per_game)
             if "seconds" in results[a] or results[a].get("timeout"):
-                text += f" ({ratio(results[a], mine['seconds'], limits[a], mine_per_game)})"
+                ours_time = None if mine.get("timeout") else mine["seconds"]
+                text += f" ({ratio(results[a], ours_time, limits[a], mine_per_game)})"
             row += f"{text:>24}"
         print(row + f"   gap {mine['gap']:.1e}", flush=True)
         targets[(kind, n)] = (mine, results["highs-ipm"], limits["highs-ipm"])
@@ -252,8 +257,9 @@ def main() -> None:
     print("\nTargets (measured in this run; ratio = anchor time / our time):")
     if ("random", 1000) in targets:
         mine, highs, limit = targets[("random", 1000)]
+        ours_time = None if mine.get("timeout") else mine["seconds"]
         print(
-            f"  1000x1000 random, gap {args.tol:g}: {ratio(highs, mine['seconds'], limit)} "
+            f"  1000x1000 random, gap {args.tol:g}: {ratio(highs, ours_time, limit)} "
             f"vs HiGHS IPM [target >= 8x], method {mine['method']}, gap {mine['gap']:.1e}"
         )
     if "floor" in targets:
@@ -267,8 +273,9 @@ def main() -> None:
         )
     if ("preference", 5000) in targets:
         mine, highs, limit = targets[("preference", 5000)]
+        ours_time = None if mine.get("timeout") else mine["seconds"]
         print(
-            f"  5000x5000 preference: {ratio(highs, mine['seconds'], limit)} vs HiGHS "
+            f"  5000x5000 preference: {ratio(highs, ours_time, limit)} vs HiGHS "
             f"IPM on the same LP [target >= 100x], method {mine['method']}"
         )
     if ("stage", 10) in targets:
