@@ -248,20 +248,21 @@ def alpharank(
     shape = tensor.shape[1:2] if single else tensor.shape[1:]
     if method not in ("auto", "direct", "arnoldi"):
         raise ValueError(f"method must be 'auto', 'direct' or 'arnoldi', got {method!r}")
-    chain = _transition_matrix(tensor, single, float(alpha), m, local_selection, inf_alpha_eps)
+    generator = _generator(tensor, single, float(alpha), m, local_selection, inf_alpha_eps)
     if method == "auto":
-        method = "direct" if chain.shape[0] <= 2000 else "arnoldi"
-    pi = _stationary(chain, method)
+        method = "direct" if generator.shape[0] <= 2000 else "arnoldi"
+    pi = _stationary(generator, method)
     grid = pi.reshape(shape)
     marginals = tuple(
         grid.sum(axis=tuple(j for j in range(len(shape)) if j != k)) for k in range(len(shape))
     )
-    residual = float(np.abs(chain.T @ pi - pi).sum())
+    residual = float(np.abs(generator.T @ pi).sum())
     return AlphaRankResult(pi, marginals, np.argsort(-pi, kind="stable"), residual, shape)
 
 
-def _transition_matrix(tensor, single, alpha, m, local_selection, eps) -> sp.csr_matrix:
-    """The row-stochastic sparse Markov chain C over profiles."""
+def _generator(tensor, single, alpha, m, local_selection, eps) -> sp.csr_matrix:
+    """Q = C - I for the row-stochastic Markov chain C over profiles. Its diagonal is minus the
+    sum of the exit probabilities, not (1 - sum) - 1, so tiny exit rates survive rounding."""
     if single:  # one line of n strategies; the "payoff" of moving s -> r is A[r, s] - A[s, r]
         A = tensor[0]
         n = A.shape[0]
@@ -296,10 +297,10 @@ def _transition_matrix(tensor, single, alpha, m, local_selection, eps) -> sp.csr
         cols.append(np.broadcast_to(ids[:, None, :], log_rho.shape)[:, off].ravel())
         probs.append(eta * np.exp(log_rho[:, off]).ravel())
     rows, cols, probs = (np.concatenate(v) for v in (rows, cols, probs))
-    stay = 1.0 - np.bincount(rows, weights=probs, minlength=size)
+    leave = -np.bincount(rows, weights=probs, minlength=size)
     everything = np.arange(size)
     return sp.csr_matrix(
-        (np.concatenate([probs, stay]), (np.concatenate([rows, everything]),
+        (np.concatenate([probs, leave]), (np.concatenate([rows, everything]),
                                          np.concatenate([cols, everything]))),
         shape=(size, size),
     )  # fmt: skip
@@ -325,15 +326,15 @@ def _log_fixation_moran(advantage, alpha):
     return -logsumexp(exponents, axis=-1)
 
 
-def _stationary(chain: sp.csr_matrix, method: str) -> np.ndarray:
-    """pi with pi C = pi, sum pi = 1: sparse LU of the balance equations (C - I)^T pi = 0 with
-    one row replaced by sum pi = 1 (``"direct"``), or Arnoldi iteration (ARPACK) for the
-    eigenvalue-1 left eigenvector (``"arnoldi"``), which needs only products with C^T."""
-    size = chain.shape[0]
+def _stationary(generator: sp.csr_matrix, method: str) -> np.ndarray:
+    """pi with pi Q = 0, sum pi = 1: sparse LU of the balance equations Q^T pi = 0 with one row
+    replaced by sum pi = 1 (``"direct"``), or Arnoldi iteration (ARPACK) for the eigenvalue-0
+    left eigenvector of Q (``"arnoldi"``), which needs only products with Q^T."""
+    size = generator.shape[0]
     if size == 1:
         return np.ones(1)
     if method == "direct":
-        balance = (chain - sp.identity(size, format="csr")).T.tolil()
+        balance = generator.T.tolil()
         balance[size - 1, :] = np.ones(size)
         rhs = np.zeros(size)
         rhs[-1] = 1.0
@@ -344,7 +345,7 @@ def _stationary(chain: sp.csr_matrix, method: str) -> np.ndarray:
     else:
         try:
             _, vectors = spla.eigs(
-                chain.T.tocsr(), k=1, which="LR", v0=np.full(size, 1.0 / size), tol=1e-14,
+                generator.T.tocsr(), k=1, which="LR", v0=np.full(size, 1.0 / size), tol=1e-14,
                 maxiter=100 * size,
             )  # fmt: skip
             pi = vectors[:, 0].real / vectors[:, 0].real.sum()

@@ -164,6 +164,10 @@ def test_known_rankings():
     pd = np.array([[3.0, 0.0], [5.0, 1.0]])
     res = alpharank((pd, pd.T), alpha=10.0)
     assert res.ranking[0] == 3 and res.pi[3] > 0.99
+    # battle of the sexes: two strict equilibria that the chain leaves only w.p. ~1e-213; swapping
+    # players and actions maps the game to itself, so they must share the mass equally
+    res = alpharank(([[2.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 2.0]]), alpha=10.0)
+    np.testing.assert_allclose(res.pi, [0.5, 0.0, 0.0, 0.5], atol=1e-12)
 
 
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 6), shift=st.floats(-5, 5))
