@@ -86,14 +86,19 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    def fresh_ray() -> None:  # each side gets its own local Ray: no worker process is shared
+        ray.shutdown()
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+
+    fresh_ray()
     base_steps, base_s = plain_selfplay(args.game, args.iterations)
+    fresh_ray()
     league_steps, league_s, league_train_s = league(args.game, args.iterations)
     ray.shutdown()
     base = base_steps / base_s
