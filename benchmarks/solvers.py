@@ -3,7 +3,8 @@
 One run, one machine, one table. Every anchor runs in a subprocess under a time limit and is
 reported as "> limit" when it does not finish; the games are regenerated from their seed in the
 subprocess. Where the issue sets a speed-up target against HiGHS, HiGHS's limit is stretched to
-target x our time (at most 120 s), so that "> limit" alone decides the target.
+target x our time (at most 120 s), so that "> limit" alone decides the target; our solver's own
+limit is 120 s, except on random 5000 where PRM+ runs for --limit seconds and reports its gap.
 
 Cases: random zero-sum games (standard normal payoffs) of size 100, 1000 and 5000; preference
 matrices (Bradley-Terry strengths plus skew-symmetric intransitive noise) of size 1000 and 5000
@@ -227,7 +228,8 @@ def main() -> None:
     print("-" * len(header))
     targets = {}
     for kind, n in cases:
-        mine = ours(kind, n, args.tol, args.limit)
+        # ours gets the stretched limit too, except where PRM+ is expected to run out of time
+        mine = ours(kind, n, args.tol, args.limit if (kind, n) == ("random", 5000) else 120.0)
         per_game = kind == "stage"
         mine_per_game = mine["seconds"] / mine["solved"]
         label = f"{kind} {n}x{n}" if not per_game else f"{BATCH} stage {n}x{n}"
