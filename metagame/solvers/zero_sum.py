@@ -7,7 +7,8 @@ returned strategies, independently of the method that produced them.
 Methods:
 
 - ``"simplex"``: exact dense tableau simplex in Numba (``_simplex``), for small games;
-- ``"highs"``: the same linear program through scipy's HiGHS (Huangfu and Hall 2018);
+- ``"highs"``: the same linear program through scipy's HiGHS (Huangfu and Hall 2018), its
+  interior point method beyond the simplex's size range;
 - ``"prm+"``: predictive regret matching+ with alternating updates (Farina, Kroer and Sandholm
   2021, "Faster game solving via predictive Blackwell approachability"), for large dense games;
 - ``"double_oracle"``: double oracle (McMahan, Gordon and Blum 2003), for games whose
