@@ -42,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit
+from scipy.sparse.csgraph import connected_components
 from scipy.special import logsumexp
 
 from metagame.solvers._validation import as_array, as_strategy
@@ -333,28 +334,44 @@ def _stationary(generator: sp.csr_matrix, method: str) -> np.ndarray:
     size = generator.shape[0]
     if size == 1:
         return np.ones(1)
+    _check_one_closed_class(generator)
     if method == "direct":
         balance = generator.T.tolil()
         balance[size - 1, :] = np.ones(size)
         rhs = np.zeros(size)
         rhs[-1] = 1.0
-        try:
-            pi = spla.splu(balance.tocsc()).solve(rhs)
-        except RuntimeError:  # exactly singular: some fixation probabilities underflowed to 0
-            pi = np.full(size, np.nan)
+        pi = spla.splu(balance.tocsc()).solve(rhs)
     else:
         try:
             _, vectors = spla.eigs(
                 generator.T.tocsr(), k=1, which="LR", v0=np.full(size, 1.0 / size), tol=1e-14,
-                maxiter=100 * size,
+                maxiter=1000,
             )  # fmt: skip
             pi = vectors[:, 0].real / vectors[:, 0].real.sum()
         except spla.ArpackNoConvergence:
             pi = np.full(size, np.nan)
     if not np.isfinite(pi).all() or pi.min() < -1e-8:
         raise ValueError(
-            "alpha-rank's Markov chain is numerically reducible (fixation probabilities "
-            "underflow at this alpha); lower alpha or use alpha=float('inf')"
+            f"alpha-rank's stationary solve ({method}) failed: the chain is nearly reducible at "
+            f"this alpha; lower alpha, or use method='direct' or alpha=float('inf')"
         )
     pi = np.clip(pi, 0.0, None)
     return pi / pi.sum()
+
+
+def _check_one_closed_class(generator: sp.csr_matrix) -> None:
+    """The stationary distribution is unique iff the chain has one closed communicating class;
+    exit probabilities that underflow to exactly 0 can leave several."""
+    rates = generator - sp.diags(generator.diagonal())
+    rates.eliminate_zeros()
+    count, labels = connected_components(rates, directed=True, connection="strong")
+    src, dst = rates.nonzero()
+    has_exit = np.zeros(count, dtype=bool)
+    has_exit[labels[src][labels[src] != labels[dst]]] = True
+    closed = count - int(has_exit.sum())
+    if closed > 1:
+        raise ValueError(
+            f"alpha-rank's Markov chain is numerically reducible: {closed} closed classes of "
+            f"profiles (fixation probabilities underflow to 0 at this alpha); lower alpha or "
+            f"use alpha=float('inf')"
+        )
