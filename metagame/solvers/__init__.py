@@ -7,9 +7,11 @@ exploitability) recomputed from the strategies, independently of the method.
 - ``minimax_winner``, ``minimax_winner_from_counts``: von Neumann winners of preference matrices;
 - ``solve_regularized``: the KL-regularized zero-sum game of Nash-MD, Nash-MP and INPO;
 - ``solve_bimatrix``, ``correlated_equilibrium``: general-sum normal-form games;
-- ``replicator_dynamics``, ``alpharank``: evolutionary dynamics;
+- ``replicator_dynamics``, ``projected_replicator_dynamics``, ``alpharank``: evolutionary
+  dynamics;
 - ``nash_conv``, ``exploitability``: certificates for N-player normal-form games;
-- ``solve_markov_game``, ``markov_exploitability``, ``solve_extensive``: sequential games;
+- ``solve_markov_game``, ``markov_exploitability``, ``solve_general_sum_markov``,
+  ``solve_extensive``: sequential games;
 - ``set_num_threads``: threads of the parallel kernels.
 """
 
@@ -29,10 +31,12 @@ _LAZY = {
     "correlated_equilibrium": "metagame.solvers.correlated",
     "alpharank": "metagame.solvers.evolutionary",
     "replicator_dynamics": "metagame.solvers.evolutionary",
+    "projected_replicator_dynamics": "metagame.solvers.evolutionary",
     "nash_conv": "metagame.solvers.normal_form",
     "exploitability": "metagame.solvers.normal_form",
     "solve_markov_game": "metagame.solvers.markov",
     "markov_exploitability": "metagame.solvers.markov",
+    "solve_general_sum_markov": "metagame.solvers.markov",
     "solve_extensive": "metagame.solvers.extensive",
 }
 
