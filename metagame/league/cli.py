@@ -200,32 +200,58 @@ def cmd_solve(args: argparse.Namespace) -> int:
 # -- start / resume / stop ----------------------------------------------------------------------
 
 
-def _display(quiet: bool):
-    from rich.console import Console
-    from rich.markup import escape
+class Display:
+    """The live view of a running league: a rich panel redrawn in place on a terminal, one
+    line per iteration otherwise (logs, CI)."""
 
-    console = Console()
+    def __init__(self, quiet: bool):
+        from rich.console import Console
 
-    def show(info: dict[str, Any]) -> None:
-        if quiet:
+        self.quiet = quiet
+        self.console = Console()
+        self.live = None
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        if self.quiet:
             return
         s = info["standings"]
-        top = sorted(zip(s.ids, s.mu, s.sigma), key=lambda t: -t[1])[:3]
-        meta = ", ".join(
-            f"{k} {v:.2f}"
-            for k, v in sorted(info["meta"].items(), key=lambda kv: -kv[1])
-            if v > 0.01
-        )
+        top = sorted(zip(s.ids, s.mu, s.sigma), key=lambda t: -t[1])[:5]
+        meta = sorted(((k, v) for k, v in info["meta"].items() if v > 0.01), key=lambda kv: -kv[1])
         expl = info["exploitability"]
-        console.print(
-            f"[bold]it {info['iteration']:3d}[/] steps {info['steps']:7d} "
-            f"{info['steps_per_s']:7.0f}/s  league {len(s.ids):2d}  top "
-            + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top)
-            + escape(f"  meta [{meta}]")
-            + ("" if expl is None else f"  exploitability {expl:.4f}")
-        )
+        if not self.console.is_terminal:
+            from rich.markup import escape
 
-    return show
+            self.console.print(
+                f"[bold]it {info['iteration']:3d}[/] steps {info['steps']:7d} "
+                f"{info['steps_per_s']:7.0f}/s  league {len(s.ids):2d}  top "
+                + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top[:3])
+                + escape(f"  meta [{', '.join(f'{k} {v:.2f}' for k, v in meta)}]")
+                + ("" if expl is None else f"  exploitability {expl:.4f}")
+            )
+            return
+        from rich.live import Live
+        from rich.table import Table
+
+        table = Table(
+            title=f"league: iteration {info['iteration']}, {info['steps']} steps, "
+            f"{info['steps_per_s']:.0f} steps/s, {len(s.ids)} players"
+            + ("" if expl is None else f", exploitability {expl:.4f}")
+        )
+        table.add_column("top players (mu ± sigma)")
+        table.add_column("meta-strategy")
+        for k in range(max(len(top), len(meta))):
+            left = f"{top[k][0]}  {top[k][1]:.1f} ± {top[k][2]:.1f}" if k < len(top) else ""
+            right = f"{meta[k][0]}  {meta[k][1]:.3f}" if k < len(meta) else ""
+            table.add_row(left, right)
+        if self.live is None:
+            self.live = Live(table, console=self.console, auto_refresh=False)
+            self.live.start()
+        self.live.update(table, refresh=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
 
 def _summary(run_dir: str) -> None:
@@ -251,8 +277,11 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
         raise UserError(f"run directory {run_dir} is in use by another league")
     from metagame.league.runner import League
 
-    league = League(cfg, run_dir, resume=resume, display=_display(quiet))
-    info = league.run()
+    display = Display(quiet)
+    try:
+        info = League(cfg, run_dir, resume=resume, display=display).run()
+    finally:
+        display.close()
     if not quiet:
         _summary(run_dir)
     print(f"league {info['status']}: {run_dir}")
