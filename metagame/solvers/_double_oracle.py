@@ -3,9 +3,10 @@
 Solve the game restricted to a few rows and columns exactly (``_simplex``), then add the best
 responses of each player to the other's restricted equilibrium; stop when the NashConv of the
 restricted equilibrium, extended by zeros, is within tolerance (McMahan, Gordon and Blum 2003,
-"Planning in the presence of cost functions controlled by an adversary"). Each round costs one
-exact solve of the restricted game and two products with the full matrix, one when the game is
-skew-symmetric (both players then share the restricted set and the strategy).
+"Planning in the presence of cost functions controlled by an adversary"). Each round re-solves
+the grown restricted game warm from the previous optimal tableau (``RestrictedGame``: dual simplex
+for the new rows, primal for the new columns) and costs two products with the full matrix, one
+when the game is skew-symmetric (both players then share the restricted set and the strategy).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import numpy as np
 
 from metagame.solvers._linalg import mat_vec, vec_mat
-from metagame.solvers._simplex import simplex_game
+from metagame.solvers._simplex import RestrictedGame
 
 
 def _best_new(payoff: np.ndarray, members: np.ndarray, threshold: float, count: int) -> list:
@@ -41,22 +42,20 @@ def double_oracle(
     before reaching ``tol``, the signal that the support is not small after all.
     """
     m, n = A.shape
+    rows = list(dict.fromkeys(rows + cols if symmetric else rows))
+    cols = rows if symmetric else list(dict.fromkeys(cols))
+    game = RestrictedGame(A, rows, cols)
     in_rows = np.zeros(m, dtype=bool)
     in_cols = np.zeros(n, dtype=bool)
     in_rows[rows] = True
     in_cols[cols] = True
-    if symmetric:
-        in_rows |= in_cols
-        in_cols = in_rows
     Ay, xA = np.empty(m), np.empty(n)
     rounds = 0
     while True:
-        R, C = np.flatnonzero(in_rows), np.flatnonzero(in_cols)
-        sub = np.ascontiguousarray(A[np.ix_(R, C)])
-        xs, ys, value, _ = simplex_game(sub, np.zeros(C.size, dtype=np.bool_))
+        xs, ys, value = game.solution()
         x, y = np.zeros(m), np.zeros(n)
-        x[R] = xs
-        y[C] = xs if symmetric else ys
+        x[game.rows] = xs
+        y[game.cols] = xs if symmetric else ys
         mat_vec(A, y, Ay)
         if symmetric:
             xA[:] = -Ay
@@ -68,12 +67,15 @@ def double_oracle(
         if gap <= tol or out_of_budget or time.perf_counter() > deadline:
             return x, y, gap, rounds, True
         slack = 1e-12 * (1.0 + abs(value))
-        grow = max(1, R.size // 2)
+        grow = max(1, game.rows.size // 2)
         new_rows = _best_new(Ay, in_rows, value + slack, grow)
         new_cols = _best_new(-xA, in_cols, -value + slack, grow)
+        if symmetric:
+            new_rows = new_cols = list(dict.fromkeys(new_rows + new_cols))
         if not new_rows and not new_cols:
             return x, y, gap, rounds, True
         in_rows[new_rows] = True
         in_cols[new_cols] = True
         if max_support is not None and max(in_rows.sum(), in_cols.sum()) > max_support:
             return x, y, gap, rounds, False
+        game.add(new_rows, new_cols)

@@ -34,12 +34,18 @@ def _pivot_budget(m, n):
 
 
 @njit(cache=True)
-def _tableau(A):
-    m, n = A.shape
+def _scale(A):
+    """``(lo, scale)`` of the affine map ``(a - lo) / scale + 1`` onto ``[1, 2]``."""
     lo = A.min()
     scale = A.max() - lo
     if scale <= 0.0:
         scale = 1.0
+    return lo, scale
+
+
+@njit(cache=True)
+def _tableau(A, lo, scale):
+    m, n = A.shape
     T = np.zeros((m + 1, n + m + 1))
     for i in range(m):
         for j in range(n):
@@ -51,7 +57,7 @@ def _tableau(A):
     basis = np.empty(m, dtype=np.int64)
     for i in range(m):
         basis[i] = n + i
-    return T, basis, lo, scale
+    return T, basis
 
 
 @njit(cache=True)
@@ -112,29 +118,62 @@ def _pivot(T, r, e):
 
 
 @njit(cache=True)
-def simplex_game(A, priority):
-    """Equilibrium ``(x, y, value, pivots)`` of the zero-sum game ``A`` (row maximizes).
-
-    ``pivots`` is negative if the pivot budget ran out (never observed; a safeguard).
-    """
-    m, n = A.shape
-    T, basis, lo, scale = _tableau(A)
-    budget = _pivot_budget(m, n)
+def _primal(T, basis, priority):
+    """Primal simplex from a feasible tableau to optimality; returns the pivot count, negative
+    if the pivot budget ran out."""
+    m = T.shape[0] - 1
+    cols = T.shape[1] - 1
+    budget = _pivot_budget(m, cols - m)
     degenerate = 0
     pivots = 0
     while True:
-        e = _entering(T, priority, degenerate > m + n)
+        e = _entering(T, priority, degenerate > cols)
         if e < 0:
-            break
+            return pivots
         r = _leaving(T, basis, e)
         if r < 0 or pivots >= budget:
-            pivots = -pivots - 1
-            break
-        degenerate = degenerate + 1 if T[r, n + m] <= PIVOT_EPS else 0
+            return -pivots - 1
+        degenerate = degenerate + 1 if T[r, cols] <= PIVOT_EPS else 0
         _pivot(T, r, e)
         basis[r] = e
         pivots += 1
-    total = T[m, n + m]
+
+
+@njit(cache=True)
+def _dual(T, basis):
+    """Dual simplex from a dual feasible tableau (reduced costs >= 0) until the right-hand side
+    is nonnegative: the most negative row leaves, the entering column keeps the reduced costs
+    nonnegative. Returns the pivot count, negative if infeasible or out of budget."""
+    m = T.shape[0] - 1
+    cols = T.shape[1] - 1
+    budget = _pivot_budget(m, cols - m)
+    pivots = 0
+    while True:
+        r = -1
+        worst = -PIVOT_EPS
+        for i in range(m):
+            if T[i, cols] < worst:
+                r = i
+                worst = T[i, cols]
+        if r < 0:
+            return pivots
+        e = -1
+        best_ratio = np.inf
+        for j in range(cols):
+            if T[r, j] < -PIVOT_EPS and T[m, j] / -T[r, j] < best_ratio:
+                e = j
+                best_ratio = T[m, j] / -T[r, j]
+        if e < 0 or pivots >= budget:
+            return -pivots - 1
+        _pivot(T, r, e)
+        basis[r] = e
+        pivots += 1
+
+
+@njit(cache=True)
+def _strategies(T, basis, n, lo, scale):
+    """``(x, y, value)`` read off an optimal tableau with ``n`` game columns."""
+    m = T.shape[0] - 1
     x = np.empty(m)
     y = np.zeros(n)
     for i in range(m):
@@ -143,7 +182,19 @@ def simplex_game(A, priority):
             y[basis[i]] = max(T[i, n + m], 0.0)
     x /= x.sum()
     y /= y.sum()
-    value = (1.0 / total - 1.0) * scale + lo
+    return x, y, (1.0 / T[m, n + m] - 1.0) * scale + lo
+
+
+@njit(cache=True)
+def simplex_game(A, priority):
+    """Equilibrium ``(x, y, value, pivots)`` of the zero-sum game ``A`` (row maximizes).
+
+    ``pivots`` is negative if the pivot budget ran out (never observed; a safeguard).
+    """
+    lo, scale = _scale(A)
+    T, basis = _tableau(A, lo, scale)
+    pivots = _primal(T, basis, priority)
+    x, y, value = _strategies(T, basis, A.shape[1], lo, scale)
     return x, y, value, pivots
 
 
@@ -207,3 +258,65 @@ def simplex_game_reference(A: np.ndarray, priority: np.ndarray | None = None):
     y[basis[in_basis]] = np.clip(T[:m, -1][in_basis], 0.0, None)
     value = (1.0 / T[m, -1] - 1.0) * scale + lo
     return x / x.sum(), y / y.sum(), value, pivots
+
+
+class RestrictedGame:
+    """The game ``A`` restricted to some rows and columns, re-solved warm as they grow.
+
+    Its tableau keeps the affine map of the full ``A``, so growing it only appends: new rows
+    enter with their slacks basic (the dual simplex restores feasibility of the rows they
+    violate), then new columns enter nonbasic (the primal simplex prices them in), as in
+    column-and-row generation for linear programs.
+    """
+
+    def __init__(self, A: np.ndarray, rows, cols) -> None:
+        self.A = A
+        self.lo, self.scale = _scale(A)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+        sub = np.ascontiguousarray(A[np.ix_(self.rows, self.cols)])
+        self.T, self.basis = _tableau(sub, self.lo, self.scale)
+        self.pivots = _primal(self.T, self.basis, np.zeros(self.cols.size, dtype=np.bool_))
+
+    def _payoffs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The mapped payoffs ``M`` of ``A[rows][:, cols]``."""
+        return (self.A[np.ix_(rows, cols)] - self.lo) / self.scale + 1.0
+
+    def solution(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(x, y, value)`` on the current rows and columns (in their order of addition)."""
+        return _strategies(self.T, self.basis, self.cols.size, self.lo, self.scale)
+
+    def add(self, rows, cols) -> None:
+        """Append ``rows`` then ``cols`` and re-optimize; ``pivots`` accumulates the work."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        if rows.size:
+            self._add_rows(rows)
+            self.pivots += abs(_dual(self.T, self.basis))
+        if cols.size:
+            self._add_cols(cols)
+            self.pivots += abs(_primal(self.T, self.basis, np.zeros(self.cols.size, np.bool_)))
+
+    def _add_rows(self, new: np.ndarray) -> None:
+        m, n, p = self.rows.size, self.cols.size, new.size
+        T = np.zeros((m + p + 1, n + m + p + 1))
+        T[:m, : n + m] = self.T[:m, :-1]
+        T[:m, -1] = self.T[:m, -1]
+        T[-1, : n + m] = self.T[m, :-1]
+        T[-1, -1] = self.T[m, -1]
+        raw = np.zeros((p, n + m + p + 1))
+        raw[:, :n] = self._payoffs(new, self.cols)
+        raw[:, n + m :] = np.hstack([np.eye(p), np.ones((p, 1))])
+        T[m : m + p] = raw - raw[:, self.basis] @ T[:m]  # eliminate the basic columns
+        self.T, self.rows = T, np.r_[self.rows, new]
+        self.basis = np.r_[self.basis, n + m + np.arange(p)]
+
+    def _add_cols(self, new: np.ndarray) -> None:
+        m, n, q = self.rows.size, self.cols.size, new.size
+        block = self._payoffs(self.rows, new)
+        T = np.empty((m + 1, n + q + m + 1))
+        T[:, :n] = self.T[:, :n]
+        T[:m, n : n + q] = self.T[:m, n : n + m] @ block  # B^-1 a: the slack block is B^-1
+        T[m, n : n + q] = self.T[m, n : n + m] @ block - 1.0  # duals u: reduced cost u a - 1
+        T[:, n + q :] = self.T[:, n:]
+        self.T, self.cols = T, np.r_[self.cols, new]
+        self.basis = np.where(self.basis >= n, self.basis + q, self.basis)

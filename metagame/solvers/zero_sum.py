@@ -13,6 +13,9 @@ Methods:
   2021, "Faster game solving via predictive Blackwell approachability"), for large dense games;
 - ``"double_oracle"``: double oracle (McMahan, Gordon and Blum 2003), for games whose
   equilibrium has a small support;
+- ``"prm+/double_oracle"``: PRM+ to a coarse gap, then double oracle started from the rows and
+  columns PRM+ plays (or nearly best responses), for large dense games at high precision: PRM+
+  finds the support cheaply, warm-started simplex pivots make the answer exact;
 - ``"auto"``: picks one from size and structure; ``Equilibrium.method`` says which.
 
 ``solve_zero_sum_batch`` solves a stack of small games in one parallel Numba call.
@@ -33,12 +36,15 @@ from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
 
-METHODS = ("auto", "simplex", "highs", "prm+", "double_oracle")
+HYBRID = "prm+/double_oracle"
+METHODS = ("auto", "simplex", "highs", "prm+", "double_oracle", HYBRID)
 SMALL_GAME = 400 * 400  # entries up to which "auto" solves exactly by simplex
 SMALL_SUPPORT = 0.1  # "auto" keeps double oracle while supports stay below this fraction
 MAX_ORACLE_SUPPORT = 256  # ... and below this size (the restricted games are solved densely)
-HIGH_PRECISION = 1e-5  # tol / payoff range below which "auto" prefers HiGHS ...
-HIGHS_ENTRIES = 2000 * 2000  # ... for games up to this many entries
+HIGH_PRECISION = 1e-5  # tol / payoff range below which "auto" finishes PRM+ exactly ...
+HYBRID_ENTRIES = 2000 * 2000  # ... for games up to this many entries
+HANDOFF_GAP = 1e-4  # PRM+ hands over to double oracle at this gap / payoff range ...
+HANDOFF_MARGIN = 2.0  # ... with the strategies within this many gaps of the value
 
 
 @dataclass(frozen=True)
@@ -128,9 +134,24 @@ def _support(v: np.ndarray) -> list[int]:
     return np.flatnonzero(v > 0).tolist()
 
 
+def _prm_double_oracle(A, tol, max_iter, deadline, warm, symmetric):
+    """PRM+ to a coarse gap, then double oracle from the rows and columns that PRM+ plays now
+    or that are within ``HANDOFF_MARGIN`` gaps of the averages' value: an exact finish."""
+    m, n = A.shape
+    state = _prm_state(warm, m, n, symmetric)
+    coarse = max(tol, HANDOFF_GAP * (A.max() - A.min()))
+    xbar, ybar, _ = _prm(state, A, coarse, max_iter, deadline)
+    Ay, xA = A @ ybar, xbar @ A
+    value, margin = xbar @ Ay, HANDOFF_MARGIN * max(state.gap, tol)
+    rows = np.flatnonzero((state.x > 0) | (Ay >= value - margin)).tolist()
+    cols = np.flatnonzero((state.y > 0) | (xA <= value + margin)).tolist()
+    x, y, _, rounds, _ = double_oracle(A, tol, rows, cols, symmetric, None, deadline)
+    return x, y, state.t + rounds
+
+
 def _auto(A, tol, max_iter, deadline, warm, symmetric):
-    """Simplex when small; else double oracle while the support stays small; else HiGHS for
-    high precision on moderate sizes, PRM+ otherwise."""
+    """Simplex when small; else double oracle while the support stays small; else PRM+ with an
+    exact double-oracle finish for high precision on moderate sizes, plain PRM+ otherwise."""
     m, n = A.shape
     if A.size <= SMALL_GAME:
         priority = np.zeros(n, dtype=np.bool_) if warm is None else warm[1] > 0
@@ -145,14 +166,8 @@ def _auto(A, tol, max_iter, deadline, warm, symmetric):
     )
     if complete:
         return x, y, rounds, "double_oracle"
-    if tol < HIGH_PRECISION * (A.max() - A.min()) and A.size <= HIGHS_ENTRIES:
-        remaining = None if deadline == np.inf else deadline - time.perf_counter()
-        if remaining is None or remaining > 0:
-            try:
-                return (*_highs(A, remaining), "highs")
-            except RuntimeError:  # out of time: the restricted equilibrium is what we have
-                pass
-        return x, y, rounds, "double_oracle"
+    if tol < HIGH_PRECISION * (A.max() - A.min()) and A.size <= HYBRID_ENTRIES:
+        return (*_prm_double_oracle(A, tol, max_iter, deadline, warm, symmetric), HYBRID)
     return (*_prm(_prm_state(warm, m, n, symmetric), A, tol, max_iter, deadline), "prm+")
 
 
@@ -194,6 +209,8 @@ def solve_zero_sum(
         x, y, iterations = _highs(A, time_limit)
     elif method == "prm+":
         x, y, iterations = _prm(_prm_state(warm, m, n, symmetric), A, tol, max_iter, deadline)
+    elif method == HYBRID:
+        x, y, iterations = _prm_double_oracle(A, tol, max_iter, deadline, warm, symmetric)
     else:
         rows, cols = ([0], [0]) if warm is None else (_support(warm[0]), _support(warm[1]))
         x, y, _, iterations, _ = double_oracle(A, tol, rows, cols, symmetric, max_iter, deadline)

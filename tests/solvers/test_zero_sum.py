@@ -9,7 +9,7 @@ from scipy.optimize import linprog
 
 from metagame.solvers import Equilibrium, solve_zero_sum, solve_zero_sum_batch
 from metagame.solvers._rm import PRMState, prm_plus_reference
-from metagame.solvers._simplex import simplex_game, simplex_game_reference
+from metagame.solvers._simplex import RestrictedGame, simplex_game, simplex_game_reference
 
 RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
 BIASED_RPS = np.array([[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]])
@@ -142,7 +142,7 @@ def preference_game(n, seed, scale=1.0, noise=2.0):
     return P - 0.5
 
 
-@pytest.mark.parametrize("method", ["prm+", "double_oracle", "auto"])
+@pytest.mark.parametrize("method", ["prm+", "double_oracle", "prm+/double_oracle", "auto"])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (30, 20), (150, 150), (300, 200)])
 def test_iterative_methods_match_highs(method, shape):
     A = np.random.default_rng(sum(shape)).uniform(-1, 1, size=shape)
@@ -151,6 +151,42 @@ def test_iterative_methods_match_highs(method, shape):
     assert eq.gap <= tol
     assert eq.value == pytest.approx(highs_value(A), abs=tol)
     assert_equilibrium(A, eq.row, eq.col, eq.value, tol)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_restricted_game_grown_warm_equals_solved_cold(seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(60, 50))
+    game = RestrictedGame(A, rng.choice(60, 10, replace=False), rng.choice(50, 8, replace=False))
+    for _ in range(4):
+        rows = np.setdiff1d(rng.choice(60, 6, replace=False), game.rows)
+        cols = np.setdiff1d(rng.choice(50, 6, replace=False), game.cols)
+        game.add(rows, cols)
+        x, y, value = game.solution()
+        sub = A[np.ix_(game.rows, game.cols)]
+        assert value == pytest.approx(highs_value(sub), abs=1e-10)
+        assert_equilibrium(sub, x, y, value, 1e-10)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (40, 60), (250, 250), (320, 180)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prm_double_oracle_is_exact_on_dense_games(shape, seed):
+    A = np.random.default_rng(seed).normal(size=shape)
+    eq = solve_zero_sum(A, tol=1e-9, method="prm+/double_oracle")
+    assert eq.method == "prm+/double_oracle" and eq.gap <= 1e-9
+    assert eq.value == pytest.approx(highs_value(A), abs=1e-8)
+    assert_equilibrium(A, eq.row, eq.col, eq.value, 1e-9)
+
+
+def test_prm_double_oracle_on_symmetric_games_and_from_a_warm_start():
+    A = preference_game(300, 3, noise=4.0)
+    eq = solve_zero_sum(A, tol=1e-9, method="prm+/double_oracle")
+    np.testing.assert_array_equal(eq.row, eq.col)
+    assert eq.gap <= 1e-9 and eq.value == pytest.approx(0.0, abs=1e-12)
+    B = np.random.default_rng(6).normal(size=(200, 210))
+    first = solve_zero_sum(B, tol=1e-9, method="prm+/double_oracle")
+    again = solve_zero_sum(B, tol=1e-9, method="prm+/double_oracle", warm_start=first)
+    assert again.gap <= 1e-9 and again.value == pytest.approx(first.value, abs=1e-9)
 
 
 @pytest.mark.parametrize("symmetric", [False, True])
@@ -182,7 +218,7 @@ def test_symmetric_games_give_symmetric_equilibria():
     [
         (np.random.default_rng(0).normal(size=(20, 30)), 1e-6, "simplex"),
         (preference_game(500, 2), 1e-8, "double_oracle"),
-        (np.random.default_rng(1).normal(size=(450, 420)), 1e-8, "highs"),
+        (np.random.default_rng(1).normal(size=(450, 420)), 1e-8, "prm+/double_oracle"),
         (np.random.default_rng(2).normal(size=(450, 420)), 1e-3, "prm+"),
     ],
 )
