@@ -11,11 +11,12 @@ from typing import Any
 # name -> "module:attribute", or "module" for a submodule exported as itself.
 _EXPORTS = {
     "rllib_config": "metagame.agents.rllib:rllib_config",
-    "play": "metagame.agents.play:play",
+    "play": "metagame.agents.arena:play",
     "Policy": "metagame.agents.policy:Policy",
     "RandomPolicy": "metagame.agents.policy:RandomPolicy",
     "MixedStrategyPolicy": "metagame.agents.policy:MixedStrategyPolicy",
     "TabularPolicy": "metagame.agents.policy:TabularPolicy",
+    "RLModulePolicy": "metagame.agents.policy:RLModulePolicy",
     "load_policy": "metagame.agents.policy:load_policy",
     "save_policy": "metagame.agents.policy:save_policy",
     "plan": "metagame.agents.planners:plan",
@@ -32,9 +33,7 @@ def __getattr__(name: str) -> Any:
         module_name, _, attr = _EXPORTS[name].partition(":")
         module = importlib.import_module(module_name)
         value = getattr(module, attr) if attr else module
-        # Bind it here: importing a submodule binds its own name on this package (``play``
-        # the module), which would otherwise shadow the function of the same name.
-        globals()[name] = value
+        globals()[name] = value  # later look-ups skip __getattr__
         return value
     raise AttributeError(f"module 'metagame.agents' has no attribute {name!r}")
 

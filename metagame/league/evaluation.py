@@ -1,7 +1,7 @@
 """Evaluation: fill the population's payoff table with matches, then rate and solve it.
 
 ``evaluate`` plays every missing evaluation match between active players (both seatings,
-``episodes_per_pair`` in all) through ``metagame.agents.play`` and commits each result with a
+``episodes_per_pair`` in all) through ``metagame.agents.arena`` and commits each result with a
 unique key ``A|B|k``, so an interrupted evaluation resumes without losing or duplicating a row;
 a sample of matches is saved as replays. ``rate`` recomputes the ratings from every match (in
 match order, so they are a function of the store alone) and records them with the
@@ -41,7 +41,7 @@ def evaluate(
     iteration: int,
 ) -> int:
     """Plays the missing evaluation matches; returns how many rows were committed."""
-    from metagame.agents.play import play
+    from metagame.agents.arena import play
 
     name, kwargs, seats = game
     players = store.players(active_only=True)

@@ -2,7 +2,7 @@
 
 A player is a snapshot of a learner saved with :func:`metagame.agents.policy.save_policy` under
 ``RUN_DIR/players/<id>`` and recorded in the store (role, parent, step, reason). The population
-loads players as policies (for evaluation through ``metagame.agents.play``) or as weights (to
+loads players as policies (for evaluation through ``metagame.agents.arena``) or as weights (to
 swap into an RLlib opponent slot), and writes the league's answer, a mixture over players, as a
 :class:`MixturePolicy` checkpoint: a mixed strategy over policies, one member drawn per episode.
 """
@@ -71,7 +71,7 @@ def save_player(
 
 class MixturePolicy:
     """A mixed strategy over policies: at each ``reset(seed)`` one member is drawn to play the
-    episode (``metagame.agents.play`` reseeds policies at every episode)."""
+    episode (``metagame.agents.arena`` reseeds policies at every episode)."""
 
     def __init__(
         self, members: Sequence[Any], probs: Sequence[float], seed: int = 0, id: str = "mixture"

@@ -17,7 +17,7 @@ Each iteration:
    ``MetricsLogger``, so the driver sees them in the training result;
 3. ``Algorithm.train()``; the counts go to the store's ``games`` table;
 4. snapshots by the mode's rules become players (policy checkpoints, then a store row);
-5. evaluation matches between new players and the population (``metagame.agents.play``), each
+5. evaluation matches between new players and the population (``metagame.agents.arena``), each
    committed as it finishes; ratings, the meta-strategy and, where exact, the exploitability of
    the league's mixture are recorded; an RLlib checkpoint is saved every ``checkpoint_every``.
 

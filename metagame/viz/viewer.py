@@ -337,7 +337,7 @@ def live_episodes(
     env_kwargs: dict[str, Any] | None = None,
     episodes: int | None = None,
 ) -> Iterator[Replay]:
-    """Plays episodes with ``policies`` (through ``metagame.agents.play``) as they are watched."""
+    """Plays episodes with ``policies`` (through ``metagame.agents.arena``) as they are watched."""
     from metagame.agents import play
 
     k = 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pettingzoo import ParallelEnv
 
-from metagame.agents.play import play
+from metagame.agents.arena import play
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs import make, register
 

@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray")
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec  # noqa: E402
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 
-from metagame.agents.play import play  # noqa: E402
+from metagame.agents.arena import play  # noqa: E402
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy  # noqa: E402
 from metagame.agents.rllib import module_spec, rllib_config  # noqa: E402
 from metagame.agents.rllib.modules import MaskedRandomRLModule  # noqa: E402

@@ -11,7 +11,7 @@ pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
 from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical  # noqa: E402
 
-from metagame.agents.play import play  # noqa: E402
+from metagame.agents.arena import play  # noqa: E402
 from metagame.agents.policy import (  # noqa: E402
     RandomPolicy,
     RLModulePolicy,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from metagame.agents.play import play
+from metagame.agents.arena import play
 from metagame.agents.policy import MixedStrategyPolicy, save_policy
 from metagame.league import cli
 from metagame.league.config import LeagueConfig, save, validate

@@ -1,6 +1,6 @@
 """Every family, headless: frames are drawn, and replays round-trip exactly.
 
-For each family a match is played through ``metagame.agents.play`` with seeded random policies
+For each family a match is played through ``metagame.agents.arena`` with seeded random policies
 and recorded; the replay is saved and loaded, re-simulated with ``render_mode="rgb_array"`` and
 checked: the returns and length are the ones ``play`` saw, and every frame of the re-simulation
 from the file equals the frame re-simulated from the in-memory replay.

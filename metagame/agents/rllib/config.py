@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-from metagame.agents.play import role
+from metagame.agents.arena import role
 from metagame.agents.rllib.env import is_single_agent, register_env
 from metagame.agents.rllib.modules import _MODEL_KEYS, agent_spec, algorithm_config, check_algo
 from metagame.envs.registration import make

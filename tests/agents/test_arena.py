@@ -4,7 +4,7 @@ import numpy as np
 import pyspiel
 import pytest
 
-from metagame.agents.play import assign, outcomes, play, role
+from metagame.agents.arena import assign, outcomes, play, role
 from metagame.agents.policy import MixedStrategyPolicy, RandomPolicy
 from metagame.envs.replay import Replay, verify
 

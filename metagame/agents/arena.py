@@ -1,4 +1,4 @@
-"""Matches outside RLlib: seat policies in an environment, play episodes, collect results.
+"""The arena: matches outside RLlib. Seat policies in an environment, play, collect results.
 
 ``play(env_name, policies, episodes, seed)`` is what league evaluation and the viewer call. It
 works for Parallel (simultaneous-move) and AEC (turn-based) environments, returns per-episode
