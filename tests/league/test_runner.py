@@ -1,5 +1,5 @@
-"""League runs on real Ray/RLlib with tiny budgets: self-play, one-player, AlphaStar and PSRO
-modes, sharing one local Ray instance."""
+"""League runs on real Ray/RLlib with tiny budgets: self-play, one-player, preference,
+AlphaStar and PSRO modes, sharing one local Ray instance."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ import pytest
 from metagame.league.config import validate
 from metagame.league.population import solve_population
 from metagame.league.runner import League
+from metagame.league.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +141,14 @@ def test_psro_trains_responses_to_the_meta_strategy(tmp_path):
         assert {k.split(" vs ")[1] for k in games} <= support
     finally:
         close(lg)
+
+
+def test_preference_league_reports_a_minimax_winner(tmp_path):
+    lg = league(tmp_path, {"name": "preference"}, budget={"iterations": 1})
+    try:
+        lg.step()
+    finally:
+        close(lg)
+    with Store(tmp_path / "run") as store:
+        players, probs, _ = solve_population(store, "minimax-winner")
+    assert len(players) == 2 and np.isclose(probs.sum(), 1.0)

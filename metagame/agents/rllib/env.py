@@ -68,7 +68,7 @@ class MultiAgentAdapter(MultiAgentEnv):
             self.env.step(action_dict[self.env.agent_selection])
             return self._advance()
         observations, rewards, terminations, truncations, infos = self.env.step(action_dict)
-        self.agents = list(self.env.agents)
+        self.agents = self._present(observations)
         done = not self.env.agents
         truncated_all = done and any(truncations.values())
         terminateds = {a: bool(t) for a, t in terminations.items()}
@@ -99,11 +99,17 @@ class MultiAgentAdapter(MultiAgentEnv):
                 break
             truncated_any |= bool(truncated)
             env.step(None)
-        self.agents = list(env.agents)
+        self.agents = self._present(obs)
         done = not env.agents
         terminateds["__all__"] = done and not truncated_any
         truncateds["__all__"] = done and truncated_any
         return obs, rewards, terminateds, truncateds, infos
+
+    def _present(self, observations: dict[str, Any]) -> list[str]:
+        """The agents in the episode after a step: those still playing and those that receive
+        their final observation now (RLlib checks that every observed agent is present, also
+        when a one-shot game ends on its first step)."""
+        return list(dict.fromkeys([*self.env.agents, *observations]))
 
     def close(self) -> None:
         self.env.close()
