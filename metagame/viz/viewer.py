@@ -365,7 +365,7 @@ def watch(
 ) -> Viewer:
     """Watches a league run: a recorded match (newest with a replay by default) or, with
     ``live=(player_a, player_b)``, new matches between two of its players."""
-    from metagame.agents.policy import load_policy
+    from metagame.league.population import load_player
     from metagame.league.store import Store
 
     max_frames = viewer_kwargs.pop("max_frames", None)
@@ -376,8 +376,7 @@ def watch(
             if len(live) != 2:
                 raise ValueError(f"live takes two player ids, got {list(live)}")
             game = store.get_meta("config", {}).get("game", {})
-            players = [store.player(pid) for pid in live]
-            policies = [load_policy(run_dir / p.checkpoint) for p in players]
+            policies = [load_player(run_dir, store.player(pid)) for pid in live]
             source = MatchSource(
                 live_episodes(game["name"], policies, env_kwargs=game.get("kwargs") or {})
             )

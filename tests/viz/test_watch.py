@@ -1,0 +1,73 @@
+"""``league watch``'s viewer side on a real league store: recorded and live matches."""
+
+import pygame
+import pytest
+
+from metagame.agents import play
+from metagame.agents.policy import RandomPolicy, save_policy
+from metagame.league.store import Store
+from metagame.viz.viewer import watch
+
+GAME = "openspiel:goofspiel(num_cards=4)"
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A league run directory with two players and one recorded match."""
+    with Store(tmp_path, create=True) as store:
+        store.set_meta(config={"game": {"name": GAME, "kwargs": {}}})
+        ids = []
+        for k in range(2):
+            save_policy(RandomPolicy(4, seed=k, id=f"p{k}"), tmp_path / "players" / f"p{k}")
+            ids.append(
+                store.add_player(
+                    "main",
+                    parent=None,
+                    step=0,
+                    iteration=0,
+                    checkpoint=f"players/p{k}",
+                    reason="test",
+                ).id
+            )
+        result = play(GAME, [RandomPolicy(4, seed=0), RandomPolicy(4, seed=1)], seed=7, record=True)
+        replay_path = result.replays[0].save(tmp_path / "replays" / "m0.replay.json.gz")
+        store.record_match(
+            "0",
+            iteration=0,
+            players=ids,
+            seats=["player_0", "player_1"],
+            outcome="draw",
+            returns=list(result.returns[0]),
+            length=4,
+            seed=7,
+            replay=str(replay_path.relative_to(tmp_path)),
+        )
+        store.record_match(
+            "1",
+            iteration=0,
+            players=ids,
+            seats=["player_0", "player_1"],
+            outcome="draw",
+            returns=[0.0, 0.0],
+            length=4,
+            seed=8,
+        )
+    return tmp_path, ids, result
+
+
+def test_watch_plays_the_recorded_match_to_its_returns(run_dir):
+    path, _, result = run_dir
+    viewer = watch(path, speed=1000.0, fps=1000, max_frames=30)
+    assert viewer.finished
+    assert viewer.source.current.returns["player_0"] == pytest.approx(result.returns[0][0])
+    with pytest.raises(ValueError, match="match 2 has no recorded replay"):
+        watch(path, match_id=2, max_frames=1)
+
+
+def test_watch_live_plays_new_episodes_between_two_players(run_dir):
+    path, ids, _ = run_dir
+    viewer = watch(path, live=ids, speed=1000.0, fps=1000, max_frames=40, events=[pygame.K_PLUS])
+    assert viewer.source.episode >= 2  # kept playing new matches
+    assert set(viewer.source.replay.policies.values()) == set(ids)
+    with pytest.raises(ValueError, match="two player ids"):
+        watch(path, live=ids[:1])
