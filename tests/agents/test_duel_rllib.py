@@ -7,8 +7,6 @@ import torch
 from metagame.agents.duel.learner import reference_kl
 from metagame.envs.preference.duel import LLMDuelEnv
 
-pytest.importorskip("ray.rllib")
-
 
 def test_reference_kl_matches_torch():
     torch.manual_seed(0)

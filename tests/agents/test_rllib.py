@@ -7,15 +7,13 @@ small batches, so each training iteration is short.
 import gymnasium as gym
 import numpy as np
 import pytest
+import ray  # noqa: E402
 from pettingzoo import ParallelEnv
 
 from metagame.agents.arena import play
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
-from metagame.envs import make, register
-
-ray = pytest.importorskip("ray")
-
 from metagame.agents.rllib import module_spec, register_env, rllib_config  # noqa: E402
+from metagame.envs import make, register
 
 SMALL = dict(num_env_runners=0, train_batch_size=128, minibatch_size=64, num_epochs=1, seed=0)
 

@@ -7,9 +7,7 @@ league evaluation takes.
 """
 
 import pytest
-
-ray = pytest.importorskip("ray")
-
+import ray  # noqa: E402
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec  # noqa: E402
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 

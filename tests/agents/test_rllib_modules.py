@@ -5,9 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
-pytest.importorskip("ray")
-
 from ray.rllib.core.columns import Columns  # noqa: E402
 from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical  # noqa: E402
 

@@ -91,7 +91,6 @@ def test_status_and_solve_json(tmp_path, capsys):
 
 
 def test_minimax_winner_of_a_preference_population(tmp_path, capsys):
-    pytest.importorskip("metagame.solvers.preference")
     P = [[0.5, 0.9, 0.2], [0.1, 0.5, 0.7], [0.8, 0.3, 0.5]]
     run = build_run(
         tmp_path / "run",
