@@ -222,7 +222,7 @@ def main() -> None:
     solve_zero_sum_batch(make_case("stage", 3)[:2])
 
     cases = [c for c in CASES if not (args.quick and c[1] == 5000)]
-    header = f"{'case':<18}{'metagame':>26}" + "".join(f"{a:>24}" for a in ANCHORS)
+    header = f"{'case':<18}{'metagame':>32}" + "".join(f"{a:>24}" for a in ANCHORS)
     print(f"NashConv target {args.tol:g}, anchor time limit {args.limit:g} s\n")
     print(header)
     print("-" * len(header))
@@ -236,7 +236,7 @@ def main() -> None:
         if mine["gap"] > args.tol:  # stopped by the time limit before reaching the target
             mine["timeout"] = True
         ours_cell = cell(mine, args.limit, per_game) + f" [{mine['method']}]"
-        row = f"{label:<18}{ours_cell:>26}"
+        row = f"{label:<18}{ours_cell:>32}"
         # HiGHS gets long enough to decide the case's target ratio, if it has one
         stretched = TARGET_RATIO.get((kind, n), 0) * mine["seconds"]
         limits = {a: args.limit for a in ANCHORS}

@@ -8,14 +8,18 @@ in ``[1, 2]``, so its value is positive. Von Neumann's linear program for the co
 has the slack basis as a feasible start. At the optimum ``y = w / 1^T w``, the reduced costs of
 the slack columns are the dual solution ``u`` with ``x = u / 1^T u``, and the value of ``M`` is
 ``1 / 1^T w`` (Dantzig 1951, "A proof of the equivalence of the programming problem and the game
-problem"). One tableau therefore yields both players' strategies.
+problem"). One tableau therefore yields both players' strategies. The tableau is kept condensed
+(Tucker's form: nonbasic columns only, the basic ones being unit vectors), which does the full
+tableau's arithmetic at about half the cost per pivot.
 
 Pivoting follows Dantzig's most-negative reduced cost rule and switches to Bland's rule (1977)
 after a run of degenerate pivots, which rules out cycling. A ``priority`` mask (a warm start:
 the previous column support) is tried first when choosing the entering column.
 
 ``simplex_game`` is the Numba kernel, ``simplex_batch`` runs it over a stack of games in
-parallel, and ``simplex_game_reference`` is the plain-NumPy twin the tests compare against.
+parallel, and ``simplex_game_reference`` is the plain-NumPy twin (full tableau, same pivots) the
+tests compare against. ``RestrictedGame`` re-solves a growing restricted game warm for double
+oracle.
 """
 
 from __future__ import annotations
@@ -45,144 +49,152 @@ def _scale(A):
 
 @njit(cache=True)
 def _tableau(A, lo, scale):
+    """Condensed tableau ``D`` (rows: basic variables, columns: nonbasic ones, then the
+    right-hand side; last row: reduced costs) at the slack basis, with the variables' labels
+    (``j < n``: the game's column ``j``; ``n + i``: the slack of row ``i``)."""
     m, n = A.shape
-    T = np.zeros((m + 1, n + m + 1))
+    D = np.empty((m + 1, n + 1))
     for i in range(m):
         for j in range(n):
-            T[i, j] = (A[i, j] - lo) / scale + 1.0
-        T[i, n + i] = 1.0
-        T[i, n + m] = 1.0
-    for j in range(n):
-        T[m, j] = -1.0
-    basis = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        basis[i] = n + i
-    return T, basis
+            D[i, j] = (A[i, j] - lo) / scale + 1.0
+        D[i, n] = 1.0
+    D[m, :n] = -1.0
+    D[m, n] = 0.0
+    basic = np.arange(n, n + m)
+    nonbasic = np.arange(n)
+    return D, basic, nonbasic
 
 
 @njit(cache=True)
-def _entering(T, priority, bland):
-    """Column with negative reduced cost (priority columns first), or -1 at optimality."""
-    m = T.shape[0] - 1
-    cols = T.shape[1] - 1
+def _entering(D, nonbasic, priority, bland):
+    """Nonbasic position with negative reduced cost (priority columns first; ties and Bland's
+    rule by smallest label), or -1 at optimality."""
+    m = D.shape[0] - 1
+    k = D.shape[1] - 1
     n = priority.shape[0]
-    best = -1
-    best_cost = -PIVOT_EPS
-    for j in range(n):
-        if priority[j] and T[m, j] < best_cost:
-            best = j
-            best_cost = T[m, j]
+    for pass_ in range(2):
+        best = -1
+        best_cost = -PIVOT_EPS
+        for c in range(k):
+            label = nonbasic[c]
+            if pass_ == 0 and not (label < n and priority[label]):
+                continue
+            cost = D[m, c]
             if bland:
-                return best
-    if best >= 0:
-        return best
-    for j in range(cols):
-        if T[m, j] < best_cost:
-            best = j
-            best_cost = T[m, j]
-            if bland:
-                return best
-    return best
+                if cost < -PIVOT_EPS and (best < 0 or label < nonbasic[best]):
+                    best = c
+            elif cost < best_cost or (cost == best_cost and best >= 0 and label < nonbasic[best]):
+                best = c
+                best_cost = cost
+        if best >= 0:
+            return best
+    return -1
 
 
 @njit(cache=True)
-def _leaving(T, basis, e):
-    """Ratio test; ties go to the smallest basic variable index (Bland)."""
-    m = T.shape[0] - 1
-    rhs = T.shape[1] - 1
+def _leaving(D, basic, e):
+    """Ratio test; ties go to the smallest basic label (Bland)."""
+    m = D.shape[0] - 1
+    rhs = D.shape[1] - 1
     best_ratio = np.inf
     for i in range(m):
-        if T[i, e] > PIVOT_EPS:
-            best_ratio = min(best_ratio, T[i, rhs] / T[i, e])
+        if D[i, e] > PIVOT_EPS:
+            best_ratio = min(best_ratio, D[i, rhs] / D[i, e])
     best = -1
     for i in range(m):
-        if T[i, e] > PIVOT_EPS and T[i, rhs] / T[i, e] <= best_ratio + 1e-15:
-            if best < 0 or basis[i] < basis[best]:
+        if D[i, e] > PIVOT_EPS and D[i, rhs] / D[i, e] <= best_ratio + 1e-15:
+            if best < 0 or basic[i] < basic[best]:
                 best = i
     return best
 
 
 @njit(cache=True)
-def _pivot(T, r, e):
-    rows, cols = T.shape
-    inv = 1.0 / T[r, e]
+def _pivot(D, basic, nonbasic, r, e):
+    """Exchange basic ``r`` and nonbasic ``e`` (Tucker's pivot: the full tableau's Gauss-Jordan
+    step without its unit columns, so the same numbers at half the work)."""
+    rows, cols = D.shape
+    inv = 1.0 / D[r, e]
     for j in range(cols):
-        T[r, j] *= inv
+        D[r, j] *= inv
+    D[r, e] = inv
     for i in range(rows):
         if i != r:
-            f = T[i, e]
+            f = D[i, e]
             if f != 0.0:
                 for j in range(cols):
-                    T[i, j] -= f * T[r, j]
-            T[i, e] = 0.0
+                    D[i, j] -= f * D[r, j]
+                D[i, e] = -f * inv
+    basic[r], nonbasic[e] = nonbasic[e], basic[r]
 
 
 @njit(cache=True)
-def _primal(T, basis, priority):
+def _primal(D, basic, nonbasic, priority):
     """Primal simplex from a feasible tableau to optimality; returns the pivot count, negative
     if the pivot budget ran out."""
-    m = T.shape[0] - 1
-    cols = T.shape[1] - 1
-    budget = _pivot_budget(m, cols - m)
+    m = D.shape[0] - 1
+    rhs = D.shape[1] - 1
+    budget = _pivot_budget(m, rhs)
     degenerate = 0
     pivots = 0
     while True:
-        e = _entering(T, priority, degenerate > cols)
+        e = _entering(D, nonbasic, priority, degenerate > m + rhs)
         if e < 0:
             return pivots
-        r = _leaving(T, basis, e)
+        r = _leaving(D, basic, e)
         if r < 0 or pivots >= budget:
             return -pivots - 1
-        degenerate = degenerate + 1 if T[r, cols] <= PIVOT_EPS else 0
-        _pivot(T, r, e)
-        basis[r] = e
+        degenerate = degenerate + 1 if D[r, rhs] <= PIVOT_EPS else 0
+        _pivot(D, basic, nonbasic, r, e)
         pivots += 1
 
 
 @njit(cache=True)
-def _dual(T, basis):
+def _dual(D, basic, nonbasic):
     """Dual simplex from a dual feasible tableau (reduced costs >= 0) until the right-hand side
     is nonnegative: the most negative row leaves, the entering column keeps the reduced costs
     nonnegative. Returns the pivot count, negative if infeasible or out of budget."""
-    m = T.shape[0] - 1
-    cols = T.shape[1] - 1
-    budget = _pivot_budget(m, cols - m)
+    m = D.shape[0] - 1
+    rhs = D.shape[1] - 1
+    budget = _pivot_budget(m, rhs)
     pivots = 0
     while True:
         r = -1
         worst = -PIVOT_EPS
         for i in range(m):
-            if T[i, cols] < worst:
+            if D[i, rhs] < worst:
                 r = i
-                worst = T[i, cols]
+                worst = D[i, rhs]
         if r < 0:
             return pivots
         e = -1
         best_ratio = np.inf
-        for j in range(cols):
-            if T[r, j] < -PIVOT_EPS and T[m, j] / -T[r, j] < best_ratio:
-                e = j
-                best_ratio = T[m, j] / -T[r, j]
+        for c in range(rhs):
+            if D[r, c] < -PIVOT_EPS and D[m, c] / -D[r, c] < best_ratio:
+                e = c
+                best_ratio = D[m, c] / -D[r, c]
         if e < 0 or pivots >= budget:
             return -pivots - 1
-        _pivot(T, r, e)
-        basis[r] = e
+        _pivot(D, basic, nonbasic, r, e)
         pivots += 1
 
 
 @njit(cache=True)
-def _strategies(T, basis, n, lo, scale):
-    """``(x, y, value)`` read off an optimal tableau with ``n`` game columns."""
-    m = T.shape[0] - 1
-    x = np.empty(m)
+def _strategies(D, basic, nonbasic, lo, scale):
+    """``(x, y, value)`` read off an optimal tableau: ``y`` from the basic game columns, ``x``
+    from the reduced costs of the nonbasic slacks (the duals)."""
+    m = D.shape[0] - 1
+    n = D.shape[1] - 1
+    x = np.zeros(m)
     y = np.zeros(n)
+    for c in range(n):
+        if nonbasic[c] >= n:
+            x[nonbasic[c] - n] = max(D[m, c], 0.0)
     for i in range(m):
-        x[i] = max(T[m, n + i], 0.0)
-        if basis[i] < n:
-            y[basis[i]] = max(T[i, n + m], 0.0)
+        if basic[i] < n:
+            y[basic[i]] = max(D[i, n], 0.0)
     x /= x.sum()
     y /= y.sum()
-    return x, y, (1.0 / T[m, n + m] - 1.0) * scale + lo
+    return x, y, (1.0 / D[m, n] - 1.0) * scale + lo
 
 
 @njit(cache=True)
@@ -192,9 +204,9 @@ def simplex_game(A, priority):
     ``pivots`` is negative if the pivot budget ran out (never observed; a safeguard).
     """
     lo, scale = _scale(A)
-    T, basis = _tableau(A, lo, scale)
-    pivots = _primal(T, basis, priority)
-    x, y, value = _strategies(T, basis, A.shape[1], lo, scale)
+    D, basic, nonbasic = _tableau(A, lo, scale)
+    pivots = _primal(D, basic, nonbasic, priority)
+    x, y, value = _strategies(D, basic, nonbasic, lo, scale)
     return x, y, value, pivots
 
 
@@ -275,8 +287,11 @@ class RestrictedGame:
         self.rows = np.asarray(rows, dtype=np.int64)
         self.cols = np.asarray(cols, dtype=np.int64)
         sub = np.ascontiguousarray(A[np.ix_(self.rows, self.cols)])
-        self.T, self.basis = _tableau(sub, self.lo, self.scale)
-        self.pivots = _primal(self.T, self.basis, np.zeros(self.cols.size, dtype=np.bool_))
+        self.D, self.basic, self.nonbasic = _tableau(sub, self.lo, self.scale)
+        self.pivots = abs(_primal(self.D, self.basic, self.nonbasic, self._no_priority()))
+
+    def _no_priority(self) -> np.ndarray:
+        return np.zeros(self.cols.size, dtype=np.bool_)
 
     def _payoffs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The mapped payoffs ``M`` of ``A[rows][:, cols]``."""
@@ -284,39 +299,48 @@ class RestrictedGame:
 
     def solution(self) -> tuple[np.ndarray, np.ndarray, float]:
         """``(x, y, value)`` on the current rows and columns (in their order of addition)."""
-        return _strategies(self.T, self.basis, self.cols.size, self.lo, self.scale)
+        return _strategies(self.D, self.basic, self.nonbasic, self.lo, self.scale)
 
     def add(self, rows, cols) -> None:
         """Append ``rows`` then ``cols`` and re-optimize; ``pivots`` accumulates the work."""
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
         if rows.size:
             self._add_rows(rows)
-            self.pivots += abs(_dual(self.T, self.basis))
+            self.pivots += abs(_dual(self.D, self.basic, self.nonbasic))
         if cols.size:
             self._add_cols(cols)
-            self.pivots += abs(_primal(self.T, self.basis, np.zeros(self.cols.size, np.bool_)))
+            self.pivots += abs(_primal(self.D, self.basic, self.nonbasic, self._no_priority()))
 
     def _add_rows(self, new: np.ndarray) -> None:
-        m, n, p = self.rows.size, self.cols.size, new.size
-        T = np.zeros((m + p + 1, n + m + p + 1))
-        T[:m, : n + m] = self.T[:m, :-1]
-        T[:m, -1] = self.T[:m, -1]
-        T[-1, : n + m] = self.T[m, :-1]
-        T[-1, -1] = self.T[m, -1]
-        raw = np.zeros((p, n + m + p + 1))
-        raw[:, :n] = self._payoffs(new, self.cols)
-        raw[:, n + m :] = np.hstack([np.eye(p), np.ones((p, 1))])
-        T[m : m + p] = raw - raw[:, self.basis] @ T[:m]  # eliminate the basic columns
-        self.T, self.rows = T, np.r_[self.rows, new]
-        self.basis = np.r_[self.basis, n + m + np.arange(p)]
+        """New constraints ``M_new w + s = 1`` with the basic game columns substituted out."""
+        m, n = self.rows.size, self.cols.size
+        raw = self._payoffs(new, self.cols)
+        K = np.where(self.basic < n, raw[:, np.minimum(self.basic, n - 1)], 0.0)
+        rows = np.hstack(
+            [
+                np.where(self.nonbasic < n, raw[:, np.minimum(self.nonbasic, n - 1)], 0.0),
+                np.ones((new.size, 1)),
+            ]
+        )
+        rows -= K @ self.D[:m]
+        self.D = np.vstack([self.D[:m], rows, self.D[m:]])
+        self.basic = np.r_[self.basic, n + m + np.arange(new.size)]
+        self.rows = np.r_[self.rows, new]
 
     def _add_cols(self, new: np.ndarray) -> None:
-        m, n, q = self.rows.size, self.cols.size, new.size
-        block = self._payoffs(self.rows, new)
-        T = np.empty((m + 1, n + q + m + 1))
-        T[:, :n] = self.T[:, :n]
-        T[:m, n : n + q] = self.T[:m, n : n + m] @ block  # B^-1 a: the slack block is B^-1
-        T[m, n : n + q] = self.T[m, n : n + m] @ block - 1.0  # duals u: reduced cost u a - 1
-        T[:, n + q :] = self.T[:, n:]
-        self.T, self.cols = T, np.r_[self.cols, new]
-        self.basis = np.where(self.basis >= n, self.basis + q, self.basis)
+        """New nonbasic game columns ``B^-1 a`` with reduced costs ``u a - 1``, from the slack
+        columns of the tableau (``B^-1`` and the duals ``u``; unit columns where basic)."""
+        m, n = self.rows.size, self.cols.size
+        a = self._payoffs(self.rows, new)
+        slacks = np.flatnonzero(self.nonbasic >= n)
+        block = self.D[:, slacks] @ a[self.nonbasic[slacks] - n]
+        block[m] -= 1.0
+        basic_slacks = np.flatnonzero(self.basic >= n)
+        block[basic_slacks] += a[self.basic[basic_slacks] - n]
+        q = new.size
+        self.D = np.hstack([self.D[:, :n], block, self.D[:, n:]])
+        self.basic = np.where(self.basic >= n, self.basic + q, self.basic)
+        self.nonbasic = np.r_[
+            np.where(self.nonbasic >= n, self.nonbasic + q, self.nonbasic), n + np.arange(q)
+        ]
+        self.cols = np.r_[self.cols, new]
