@@ -219,6 +219,7 @@ def main() -> None:
 
     solve_zero_sum(np.eye(70), method="auto")  # compile every kernel before timing
     solve_zero_sum(make_case("random", 80), method="prm+", max_iter=5)
+    solve_zero_sum(make_case("random", 120), method="prm+/double_oracle")
     solve_zero_sum_batch(make_case("stage", 3)[:2])
 
     cases = [c for c in CASES if not (args.quick and c[1] == 5000)]

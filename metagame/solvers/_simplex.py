@@ -322,7 +322,7 @@ class RestrictedGame:
                 np.ones((new.size, 1)),
             ]
         )
-        rows -= K @ self.D[:m]
+        rows -= np.einsum("pi,ic->pc", K, self.D[:m])  # not BLAS: no thread pool
         self.D = np.vstack([self.D[:m], rows, self.D[m:]])
         self.basic = np.r_[self.basic, n + m + np.arange(new.size)]
         self.rows = np.r_[self.rows, new]
@@ -333,7 +333,7 @@ class RestrictedGame:
         m, n = self.rows.size, self.cols.size
         a = self._payoffs(self.rows, new)
         slacks = np.flatnonzero(self.nonbasic >= n)
-        block = self.D[:, slacks] @ a[self.nonbasic[slacks] - n]
+        block = np.einsum("ic,cq->iq", self.D[:, slacks], a[self.nonbasic[slacks] - n])
         block[m] -= 1.0
         basic_slacks = np.flatnonzero(self.basic >= n)
         block[basic_slacks] += a[self.basic[basic_slacks] - n]

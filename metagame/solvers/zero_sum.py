@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from metagame.solvers._double_oracle import double_oracle
-from metagame.solvers._linalg import certificate, is_skew_symmetric, nash_gap
+from metagame.solvers._linalg import certificate, is_skew_symmetric, mat_vec, nash_gap, vec_mat
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
@@ -141,10 +141,12 @@ def _prm_double_oracle(A, tol, max_iter, deadline, warm, symmetric):
     state = _prm_state(warm, m, n, symmetric)
     coarse = max(tol, HANDOFF_GAP * (A.max() - A.min()))
     xbar, ybar, _ = _prm(state, A, coarse, max_iter, deadline)
-    Ay, xA = A @ ybar, xbar @ A
+    Ay, xA = np.empty(m), np.empty(n)
+    mat_vec(A, ybar, Ay)
+    vec_mat(xbar, A, xA)
     value, margin = xbar @ Ay, HANDOFF_MARGIN * max(state.gap, tol)
     rows = np.flatnonzero((state.x > 0) | (Ay >= value - margin)).tolist()
-    cols = np.flatnonzero((state.y > 0) | (xA <= value + margin)).tolist()
+    cols = rows if symmetric else np.flatnonzero((state.y > 0) | (xA <= value + margin)).tolist()
     x, y, _, rounds, _ = double_oracle(A, tol, rows, cols, symmetric, None, deadline)
     return x, y, state.t + rounds
 
