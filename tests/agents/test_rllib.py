@@ -202,3 +202,30 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="model config keys: fcnet_width"):
         module_spec("openspiel:tic_tac_toe", fcnet_width=3)
     assert register_env("openspiel:tic_tac_toe") == "metagame:openspiel:tic_tac_toe"
+
+
+FAMILIES = [
+    ("matrix", {"game": "biased_rps", "rounds": 3}, "all"),
+    ("soccer", {"horizon": 20}, "all"),
+    ("pursuit_evasion", {"graph": "cycle:5", "num_pursuers": 2, "horizon": 10}, "per_role"),
+    ("tabular", None, "all"),
+    ("mapf", {"map": "empty-8-8", "num_agents": 4, "max_steps": 16}, "all"),
+    ("traffic", {"scenario": "intersection", "num_controlled": 2, "max_steps": 30}, "all"),
+    ("preference", {}, "all"),
+    ("trajectory_preference", {"max_steps": 20}, "all"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "kwargs", "sharing"), FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_every_env_family_trains_and_plays_its_checkpoint(tmp_path, name, kwargs, sharing):
+    if name == "tabular":  # a small random zero-sum Markov game given as arrays
+        from metagame.envs.markov.tabular import random_game
+
+        tab = random_game(4, (2, 2), 2, seed=0).tabular()
+        kwargs = {"R": tab.R, "T": tab.T, "horizon": 10}
+    results = train_and_play(name, sharing=sharing, env_kwargs=kwargs, tmp_path=tmp_path)
+    env = make(name, **kwargs)
+    assert results.returns.shape == (3, len(env.possible_agents))
+    assert np.all(results.lengths > 0)
+    assert all(r.length == n for r, n in zip(results.replays, results.lengths))
