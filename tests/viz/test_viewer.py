@@ -87,6 +87,8 @@ def test_cli_plays_a_replay_file_and_rejects_a_bad_one(tmp_path, capsys):
 def test_panel_metrics_flatten_nested_infos():
     from metagame.viz.viewer import _metrics
 
-    infos = {"player_0": {"metrics": {"csr": 0.5, "makespan": 7}, "note": "x", "arr": [1]},
-             "player_1": {"metrics": {"csr": 0.5, "makespan": 7}}}
+    infos = {
+        "player_0": {"metrics": {"csr": 0.5, "makespan": 7}, "note": "x", "arr": [1]},
+        "player_1": {"metrics": {"csr": 0.5, "makespan": 7}},
+    }
     assert _metrics(infos) == [("metrics.csr", 0.5), ("metrics.makespan", 7), ("note", "x")]
