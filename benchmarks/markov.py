@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cvxpy import TARGET, ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
 
 from metagame.envs import make
 from metagame.envs.markov import random_game
@@ -42,16 +43,6 @@ from metagame.solvers import solve_markov_game, solve_zero_sum
 from metagame.solvers.markov import METHODS, _check_game, _shapley
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = Path(__file__).resolve().parent / ".venvs" / "cvxpy"
-PINNED = [
-    "cvxpy==1.9.3",
-    "ecos==2.0.14",
-    "osqp==1.1.3",
-    "clarabel==0.11.1",
-    "scs==3.3.1",
-    "qdldl==0.1.9.post1",
-]
-
 OPENSPIEL_SCRIPT = textwrap.dedent(
     """
     import json, sys, time
@@ -78,35 +69,6 @@ OPENSPIEL_SCRIPT = textwrap.dedent(
     print(json.dumps(out))
     """
 )
-
-
-def ensure_cvxpy() -> tuple[bool, str]:
-    """cvxpy and ECOS importable from ``TARGET``, installed there on first use."""
-    env = {**os.environ, "PYTHONPATH": f"{TARGET}"}
-    probe = [sys.executable, "-c", "import cvxpy, ecos"]
-    if TARGET.exists() and subprocess.run(probe, env=env, capture_output=True).returncode == 0:
-        return True, "ok"
-    try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--target",
-                str(TARGET),
-                *PINNED,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    except (subprocess.SubprocessError, OSError) as err:
-        return False, f"pip install of cvxpy/ECOS into {TARGET} failed: {err}"
-    ok = subprocess.run(probe, env=env, capture_output=True)
-    return ok.returncode == 0, "ok" if ok.returncode == 0 else ok.stderr.decode()[-300:]
 
 
 SMALL = "metagame_pursuit_evasion(graph=path:4,discount=0.5,horizon=1000000)"

@@ -23,6 +23,7 @@ import sys
 import time
 
 import numpy as np
+from _cvxpy import anchor_env, ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
 
 BATCH = 10_000
 FLOOR_ITERATIONS = 30  # PRM+ iterations timed against the two-products-per-iteration floor
@@ -115,10 +116,16 @@ def run_anchor(anchor: str, kind: str, n: int, limit: float) -> None:
 
 
 def anchor(anchor: str, kind: str, n: int, limit: float) -> dict:
+    env = None
+    if anchor == "openspiel":  # its LP solver imports cvxpy, installed beside us on demand
+        ok, why = ensure_cvxpy()
+        if not ok:
+            return {"unavailable": why}
+        env = anchor_env()
     cmd = [sys.executable, __file__, "--anchor", anchor, "--case", kind, str(n)]
     cmd += ["--limit", str(limit)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 10)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 10, env=env)
     except subprocess.TimeoutExpired:
         return {"timeout": True}
     lines = out.stdout.strip().splitlines()
