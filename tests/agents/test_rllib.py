@@ -7,13 +7,14 @@ small batches, so each training iteration is short.
 import gymnasium as gym
 import numpy as np
 import pytest
-import ray  # noqa: E402
 from pettingzoo import ParallelEnv
 
 from metagame.agents.arena import play
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.agents.rllib import module_spec, register_env, rllib_config  # noqa: E402
 from metagame.envs import make, register
+
+pytestmark = pytest.mark.usefixtures("ray_local")
 
 SMALL = dict(num_env_runners=0, train_batch_size=128, minibatch_size=64, num_epochs=1, seed=0)
 
@@ -94,19 +95,6 @@ class Corridor(ParallelEnv):
 
 
 register("test_corridor", f"{__name__}:Corridor", "RLlib plumbing test env")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
-    yield
-    ray.shutdown()
 
 
 def train_and_play(env_name, algo="PPO", sharing="all", env_kwargs=None, tmp_path=None, **hp):

@@ -7,7 +7,6 @@ league evaluation takes.
 """
 
 import pytest
-import ray  # noqa: E402
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec  # noqa: E402
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 
@@ -16,22 +15,9 @@ from metagame.agents.policy import RandomPolicy, load_policy, save_policy  # noq
 from metagame.agents.rllib import module_spec, rllib_config  # noqa: E402
 from metagame.agents.rllib.modules import MaskedRandomRLModule  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local")]
 
 TTT = "openspiel:tic_tac_toe"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
-    yield
-    ray.shutdown()
 
 
 def learner_first(agent_id, episode, **kwargs):

@@ -9,7 +9,7 @@ from metagame.league.population import solve_population
 from metagame.league.runner import League
 from metagame.league.store import Store
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local")]
 
 TINY = {
     "lr": 0.001,
@@ -18,21 +18,6 @@ TINY = {
     "num_epochs": 1,
     "rollout_fragment_length": 16,
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    import ray
-
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    yield
-    ray.shutdown()
 
 
 def league(tmp_path, game, **overrides):
