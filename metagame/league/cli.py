@@ -412,9 +412,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pin_hash_seed(args: argparse.Namespace) -> None:
+    """Re-runs this command once with ``PYTHONHASHSEED`` fixed.
+
+    RLlib iterates sets of module ids while it builds and trains modules, so with Python's
+    per-process string hashing two runs of the same seed would diverge; with the hash seed
+    pinned, the same config and seed give the same league bit for bit (with local sampling).
+    """
+    if args.command in ("start", "resume") and "PYTHONHASHSEED" not in os.environ:
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, "-m", "metagame.league.cli", *sys.argv[1:]])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if argv is None:  # the console script, not a caller in this process
+        _pin_hash_seed(args)
     try:
         return args.func(args)
     except (UserError, ValueError) as err:

@@ -240,7 +240,7 @@ class League:
             spec = module_spec(name, kwargs, agent=seats[0], algo=lc.algo, **lc.model)
             modules = [lr.module for lr in self.learners] + self.slots
             algo_cfg = algo_cfg.multi_agent(
-                policies=set(modules),
+                policies=modules,  # a list: module construction order, so seeding, is fixed
                 policy_mapping_fn=agent_to_module,
                 policies_to_train=[lr.module for lr in self.learners],
             ).rl_module(

@@ -137,6 +137,7 @@ def rllib_config(
     buffer = getattr(config, "replay_buffer_config", None)
     if buffer and buffer.get("type") in ("PrioritizedEpisodeReplayBuffer", "EpisodeReplayBuffer"):
         config.training(replay_buffer_config={**buffer, "type": "MultiAgent" + buffer["type"]})
-    config.multi_agent(policies=set(specs), policy_mapping_fn=_ModuleMapping(sharing))
+    # a list, not a set: modules are built (and so seeded) in a fixed order
+    config.multi_agent(policies=list(specs), policy_mapping_fn=_ModuleMapping(sharing))
     config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
     return config
