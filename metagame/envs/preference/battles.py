@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
+from metagame.envs.preference.jsonl import jsonl_records
 from metagame.solvers._validation import as_preference_matrix
 
 FIELDS = ("model_a", "model_b", "winner")
@@ -68,17 +69,7 @@ def _records(path: Path) -> Iterable[tuple[int, dict]]:
             for row in reader:
                 yield reader.line_num, row
         return
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {number}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {number}: expected a JSON object")
-            yield number, record
+    yield from jsonl_records(path)
 
 
 def from_battles(

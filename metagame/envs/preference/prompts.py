@@ -8,13 +8,14 @@ Text is lower-cased and split on whitespace; punctuation is written as separate 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from metagame.envs.preference.jsonl import jsonl_records
 
 PAD, SEP, EOS = "<pad>", "<sep>", "<eos>"
 
@@ -42,30 +43,23 @@ def load_prompts(path: str | Path | None = None) -> list[Prompt]:
     if not path.is_file():
         raise ValueError(f"prompt file not found: {path}")
     prompts = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {number}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict) or not str(record.get("prompt", "")).strip():
-                raise ValueError(f"{path}: line {number}: missing field prompt")
-            keywords = record.get("keywords", [])
-            if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-                raise ValueError(f"{path}: line {number}: keywords must be a list of strings")
-            length = record.get("length", 5)
-            if not isinstance(length, int) or length < 1:
-                raise ValueError(f"{path}: line {number}: length must be a positive integer")
-            prompts.append(
-                Prompt(
-                    " ".join(tokenize(record["prompt"])),
-                    tuple(k.lower() for k in keywords),
-                    " ".join(tokenize(str(record.get("reference", "")))),
-                    length,
-                )
+    for number, record in jsonl_records(path):
+        if not str(record.get("prompt", "")).strip():
+            raise ValueError(f"{path}: line {number}: missing field prompt")
+        keywords = record.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+            raise ValueError(f"{path}: line {number}: keywords must be a list of strings")
+        length = record.get("length", 5)
+        if not isinstance(length, int) or length < 1:
+            raise ValueError(f"{path}: line {number}: length must be a positive integer")
+        prompts.append(
+            Prompt(
+                " ".join(tokenize(record["prompt"])),
+                tuple(k.lower() for k in keywords),
+                " ".join(tokenize(str(record.get("reference", "")))),
+                length,
             )
+        )
     if not prompts:
         raise ValueError(f"{path}: no prompts")
     return prompts
