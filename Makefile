@@ -33,3 +33,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
+	find metagame tests -name __pycache__ -prune -exec rm -rf {} +  # with the Numba caches

@@ -230,7 +230,7 @@ def main() -> None:
     solve_zero_sum_batch(make_case("stage", 3)[:2])
 
     cases = [c for c in CASES if not (args.quick and c[1] == 5000)]
-    header = f"{'case':<18}{'metagame':>32}" + "".join(f"{a:>24}" for a in ANCHORS)
+    header = f"{'case':<18}{'metagame':>32}" + "".join(f"{a:>27}" for a in ANCHORS)
     print(f"NashConv target {args.tol:g}, anchor time limit {args.limit:g} s\n")
     print(header)
     print("-" * len(header))
@@ -255,7 +255,7 @@ def main() -> None:
             if "seconds" in results[a] or results[a].get("timeout"):
                 ours_time = None if mine.get("timeout") else mine["seconds"]
                 text += f" ({ratio(results[a], ours_time, limits[a], mine_per_game)})"
-            row += f"{text:>24}"
+            row += f"{text:>27}"
         print(row + f"   gap {mine['gap']:.1e}", flush=True)
         targets[(kind, n)] = (mine, results["highs-ipm"], limits["highs-ipm"])
         if (kind, n) == ("random", 5000):
@@ -279,7 +279,7 @@ def main() -> None:
             f"  5000x5000 random: {FLOOR_ITERATIONS} PRM+ iterations (certificate included) in "
             f"{prm:.2f} s = {prm / floor:.2f}x the floor of {FLOOR_ITERATIONS} x (A y + x^T A) = "
             f"{floor:.2f} s [target <= 1.3x] (our kernels {numba_pairs:.2f} s, BLAS "
-            f"{blas_pairs:.2f} s)"
+            f"{blas_pairs:.2f} s, on dense vectors; PRM+'s x^T A reads only the rows that x plays)"
         )
     if ("preference", 5000) in targets:
         mine, highs, limit = targets[("preference", 5000)]

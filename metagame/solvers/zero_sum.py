@@ -32,7 +32,14 @@ import numpy as np
 from scipy.optimize import linprog
 
 from metagame.solvers._double_oracle import double_oracle
-from metagame.solvers._linalg import certificate, is_skew_symmetric, mat_vec, nash_gap, vec_mat
+from metagame.solvers._linalg import (
+    PARALLEL_MIN_ENTRIES,
+    certificate,
+    is_skew_symmetric,
+    mat_vec,
+    nash_gap,
+    vec_mat,
+)
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
@@ -227,12 +234,6 @@ def solve_zero_sum(
         method=method,
         seconds=time.perf_counter() - start,
     )
-
-
-# Below this many matrix entries in a batch, one thread beats two: forking and joining Numba's
-# workers costs more than the solves (Shapley iteration on soccer: 762 stage games per sweep
-# take 2.6 ms on one thread and 22-38 ms on two on the 2-core machine).
-PARALLEL_MIN_ENTRIES = 200_000
 
 
 def _run_batch(As: np.ndarray, priority: np.ndarray):
