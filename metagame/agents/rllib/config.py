@@ -25,6 +25,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from metagame.agents.arena import role
+from metagame.agents.rllib.encoding import is_masked
 from metagame.agents.rllib.env import is_single_agent, register_env
 from metagame.agents.rllib.modules import _MODEL_KEYS, agent_spec, algorithm_config, check_algo
 from metagame.envs.registration import make
@@ -99,7 +100,11 @@ def rllib_config(
             f"{type(config).__name__}.training()/env_runners()/learners()/reporting() or "
             f"DefaultModelConfig)"
         )
-    config.environment(register_env(env_name, env_kwargs))
+    # RLlib's env pre-check steps the env once with unmasked samples of the action spaces, which
+    # a game with action masks rightly rejects as illegal; such envs are checked by PettingZoo's
+    # api_test and by the adapter (illegal actions raise) instead.
+    masked = any(is_masked(env.observation_space(a)) for a in env.possible_agents)
+    config.environment(register_env(env_name, env_kwargs), disable_env_checking=masked)
     config.framework("torch")
     for method, keys in sections.items():
         getattr(config, method)(**{k: v for k, v in hparams.items() if k in keys})
