@@ -98,12 +98,14 @@ register("test_corridor", f"{__name__}:Corridor", "RLlib plumbing test env")
 
 
 def train_and_play(env_name, algo="PPO", sharing="all", env_kwargs=None, tmp_path=None, **hp):
-    """Builds rllib_config, trains one iteration, saves every module and plays them."""
+    """Builds rllib_config, trains one iteration (sampling and updating), saves every module and
+    plays them."""
     config = rllib_config(env_name, algo, sharing, env_kwargs, **{**SMALL, **hp})
     trainer = config.build_algo()
     try:
         result = trainer.train()
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] > 0
+        assert result["learners"]["__all_modules__"]["num_module_steps_trained"] > 0
         env = make(env_name, **(env_kwargs or {}))
         if config.is_multi_agent:
             mapping = config.policy_mapping_fn
@@ -166,6 +168,19 @@ def test_dqn_with_masks(tmp_path):
         num_epochs=None,
     )
     assert np.all(results.returns.sum(axis=1) == 0)
+
+
+@pytest.mark.parametrize("algo", ["APPO", "IMPALA"])
+def test_async_algorithms_with_masks(tmp_path, algo):
+    results = train_and_play(
+        "openspiel:kuhn_poker",
+        algo,
+        tmp_path=tmp_path,
+        train_batch_size_per_learner=128,
+        minibatch_size=None,  # must divide into rollout fragments of 50
+        min_time_s_per_iteration=1,
+    )
+    assert np.all(results.returns.sum(axis=1) == 0) and np.all(np.abs(results.returns) >= 1)
 
 
 def test_variable_agents_roles_and_cnn(tmp_path):
