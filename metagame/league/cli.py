@@ -417,7 +417,7 @@ def _pin_hash_seed(args: argparse.Namespace) -> None:
 
     RLlib iterates sets of module ids while it builds and trains modules, so with Python's
     per-process string hashing two runs of the same seed would diverge; with the hash seed
-    pinned, the same config and seed give the same league bit for bit (with local sampling).
+    pinned (Ray's workers inherit it), the same config and seed give the same league bit for bit.
     """
     if args.command in ("start", "resume") and "PYTHONHASHSEED" not in os.environ:
         os.environ["PYTHONHASHSEED"] = "0"
