@@ -8,12 +8,12 @@ export RAY_DEDUP_LOGS ?= 0
 
 .PHONY: demo test lint format bench clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
 	# CPU build of torch first (an unpinned torch pulls several GB of CUDA packages).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test,judge]"
+	$(BIN)/pip install -q -e ".[test,judge,sumo]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -44,7 +44,7 @@ setup(
             "scikit-learn==1.6.1",
         ],
         # SUMO .net.xml road networks for the traffic family.
-        "sumo": ["sumolib"],
+        "sumo": ["sumolib>=1.20"],  # reads SUMO .net.xml networks (pure Python)
     },
     entry_points={"console_scripts": ["league=metagame.league.cli:main"]},
 )

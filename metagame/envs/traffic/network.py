@@ -351,21 +351,31 @@ SCENARIOS = {
 
 
 def from_sumo(path: str, box_length: float = 10.0) -> Network:
-    """Reads a SUMO ``.net.xml`` (edges, lanes, speeds, shapes' end points) through sumolib."""
+    """Reads a SUMO ``.net.xml`` through sumolib: junctions with their coordinates, and every
+    normal edge that admits passenger cars as a link with its lane count, speed limit, priority
+    and length (at least 20 m). Internal, pedestrian and bicycle-only edges are skipped, and of
+    parallel edges between the same two junctions the one with the most lanes is kept. A
+    traffic light's latest program becomes the junction's ``phases``: one per green phase
+    (yellow phases are dropped), each the approaches with a green (``G`` or ``g``) link."""
     try:
         import sumolib
     except ImportError as err:
         raise ValueError(
             f"loading {path!r} needs sumolib (pip install sumolib), which is not installed"
         ) from err
-    net = sumolib.net.readNet(path)
+    try:
+        net = sumolib.net.readNet(str(path), withLatestPrograms=True)
+    except (OSError, KeyError, ValueError, SyntaxError) as err:  # XML errors are SyntaxErrors
+        raise ValueError(f"cannot read SUMO network {path!r}: {err}") from err
     g = nx.DiGraph()
     for node in net.getNodes():
         g.add_node(node.getID(), pos=tuple(node.getCoord()[:2]))
     for edge in net.getEdges():
-        if edge.getFunction() == "internal":
+        if edge.getFunction() != "" or not edge.allows("passenger"):
             continue
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
+        if g.has_edge(u, v) and g.edges[u, v]["lanes"] >= edge.getLaneNumber():
+            continue
         g.add_edge(
             u,
             v,
@@ -374,4 +384,32 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
             lanes=edge.getLaneNumber(),
             priority=edge.getPriority(),
         )
+    for tls in net.getTrafficLights():
+        for junction, phases in _sumo_phases(tls, g).items():
+            if len(phases) >= 2:
+                g.nodes[junction]["phases"] = phases
     return compile_network(g, box_length)
+
+
+def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:
+    """The distinct green phases of a SUMO traffic light's latest program, for each junction it
+    controls: each phase the sorted approaches (predecessor junctions) with a green link."""
+    programs = list(tls.getPrograms().values())
+    links: dict[str, list] = {}  # junction -> [(approach, link index)]
+    for lane, _, link in tls.getConnections():
+        edge = lane.getEdge()
+        u, v = edge.getFromNode().getID(), edge.getToNode().getID()
+        if graph.has_edge(u, v):
+            links.setdefault(v, []).append((u, link))
+    result: dict[str, list[list]] = {}
+    for junction, approaches in links.items():
+        phases: list[list] = []
+        for phase in programs[-1].getPhases() if programs else []:
+            state = phase.state
+            if "y" in state.lower():
+                continue
+            green = sorted({u for u, k in approaches if k < len(state) and state[k] in "Gg"})
+            if green and green not in phases:
+                phases.append(green)
+        result[junction] = phases
+    return result

@@ -1,6 +1,7 @@
 """The Numba kernels against their NumPy references, and the network compiler."""
 
 import sys
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -16,6 +17,7 @@ from metagame.envs.traffic.network import (
     RIGHT,
     STRAIGHT,
     compile_network,
+    from_sumo,
     grid,
     highway,
     intersection,
@@ -178,6 +180,50 @@ def test_custom_graph_runs_as_an_environment():
     for _ in range(40):
         env.step({a: 0 for a in env.agents})
     assert env.metrics()["arrived"] > 0
+
+
+SUMO_CROSS = Path(__file__).parent / "data" / "cross.net.xml"
+
+
+def test_sumo_network_gives_links_lanes_and_signal_phases():
+    net = from_sumo(str(SUMO_CROSS))
+    g = net.graph
+    assert sorted(g.edges) == sorted(
+        [(a, "C") for a in "EWNS"] + [("C", b) for b in "EWNS"]
+    )  # the internal edge and the footpath are skipped
+    assert g.edges["W", "C"]["lanes"] == 2 and g.edges["N", "C"]["lanes"] == 1
+    assert g.edges["W", "C"]["speed"] == pytest.approx(13.89)
+    assert g.edges["W", "C"]["priority"] > g.edges["N", "C"]["priority"]
+    assert g.edges["W", "C"]["length"] == pytest.approx(188.0)
+    assert g.nodes["E"]["pos"] == (200.0, 0.0)
+    # green phases only (yellow dropped), each the approaches with a green link
+    assert g.nodes["C"]["phases"] == [["E", "W"], ["N", "S"]]
+    assert [net.nodes[i] for i in net.signal_nodes] == ["C"]
+
+
+def test_sumo_network_runs_with_signal_control():
+    env = make(
+        "traffic",
+        network=str(SUMO_CROSS),
+        num_controlled=0,
+        control_signals=True,
+        num_vehicles=20,
+        inflow=1800.0,
+        max_steps=120,
+        seed=0,
+    )
+    env.reset(seed=0)
+    assert env.agents == ["signal_0"] and env.scenario == "custom"
+    for t in range(120):
+        env.step({"signal_0": (t // 30) % 2})
+    assert env.metrics()["arrived"] > 0
+
+
+def test_unreadable_sumo_network_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.net.xml"
+    bad.write_text("<net><edge id=")
+    with pytest.raises(ValueError, match="bad.net.xml"):
+        from_sumo(str(bad))
 
 
 def test_sumo_without_sumolib_is_a_clear_error(monkeypatch):
