@@ -97,15 +97,28 @@ class Corridor(ParallelEnv):
 register("test_corridor", f"{__name__}:Corridor", "RLlib plumbing test env")
 
 
+def trained(result):
+    """Module steps the learner has trained on, from an iteration's result (0 before any)."""
+    return (
+        result.get("learners", {})
+        .get("__all_modules__", {})
+        .get("num_module_steps_trained_lifetime", 0)
+    )
+
+
 def train_and_play(env_name, algo="PPO", sharing="all", env_kwargs=None, tmp_path=None, **hp):
-    """Builds rllib_config, trains one iteration (sampling and updating), saves every module and
-    plays them."""
+    """Builds rllib_config, trains until the learner has updated (one iteration, or a few for
+    the asynchronous APPO and IMPALA, whose learner may lag the sampling), saves every module
+    and plays them."""
     config = rllib_config(env_name, algo, sharing, env_kwargs, **{**SMALL, **hp})
     trainer = config.build_algo()
     try:
-        result = trainer.train()
+        for _ in range(10):
+            result = trainer.train()
+            if trained(result) > 0:
+                break
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] > 0
-        assert result["learners"]["__all_modules__"]["num_module_steps_trained"] > 0
+        assert trained(result) > 0
         env = make(env_name, **(env_kwargs or {}))
         if config.is_multi_agent:
             mapping = config.policy_mapping_fn
