@@ -54,18 +54,17 @@ def main() -> None:
     header = f"{'case':<34}{'metagame s':>12}{'OpenSpiel s':>12}{'ratio':>9}{'max |diff|':>12}"
     print(f"alpha-rank, alpha={ALPHA:g}, population size {POPULATION}\n{header}")
     print("-" * len(header))
-    alpharank(game((3,)), alpha=ALPHA)  # imports and first-call set-up outside the timing
+    alpharank(game((3,))[0], alpha=ALPHA)  # imports and first-call set-up outside the timing
     for shape in ALPHARANK_CASES:
         tensor = game(shape)
-        ours, mine = best_of_three(
-            lambda t=tensor: alpharank(t[0] if len(shape) == 1 else t, alpha=ALPHA)
-        )
+        payoffs = tensor[0] if len(shape) == 1 else tensor
+        ours, mine = best_of_three(lambda p=payoffs: alpharank(p, alpha=ALPHA))
         tables = [tensor[0]] if len(shape) == 1 else list(tensor)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 theirs, pi = best_of_three(
-                    lambda: openspiel_alpharank.compute(tables, alpha=ALPHA, m=POPULATION)[2]
+                    lambda t=tables: openspiel_alpharank.compute(t, alpha=ALPHA, m=POPULATION)[2]
                 )
             diff = float(np.abs(np.asarray(pi) - mine.pi).max())
         except Exception:  # OpenSpiel's eigensolve refuses some chains
