@@ -11,25 +11,16 @@ Usage: python benchmarks/bimatrix.py
 from __future__ import annotations
 
 import multiprocessing
-import time
 import warnings
 
 import nashpy
 import numpy as np
+from _timing import best_of_three  # benchmarks/ is on sys.path when run as a script
 
 from metagame.solvers import solve_bimatrix
 
 SIZES = [10, 30, 60, 100]
 LIMIT = 30.0  # seconds for nashpy's three runs
-
-
-def best_of_three(f):
-    best, out = np.inf, None
-    for _ in range(3):
-        start = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def nashpy_lemke_howson(A, B, queue) -> None:

@@ -11,10 +11,10 @@ Usage: python benchmarks/evolutionary.py
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
+from _timing import best_of_three  # benchmarks/ is on sys.path when run as a script
 from open_spiel.python.algorithms import projected_replicator_dynamics as openspiel_prd
 from open_spiel.python.egt import alpharank as openspiel_alpharank
 
@@ -33,15 +33,6 @@ def game(shape: tuple, seed: int = 0) -> np.ndarray:
         A = rng.normal(size=(shape[0], shape[0]))
         return (A - A.T)[None]
     return rng.normal(size=(len(shape), *shape))
-
-
-def best_of_three(f):
-    best, out = np.inf, None
-    for _ in range(3):
-        start = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def row(label: str, ours: float, theirs: float | None, diff: float | None) -> str:
