@@ -34,7 +34,7 @@ from ray.rllib.connectors.env_to_module import FlattenObservations  # noqa: E402
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig  # noqa: E402
 from ray.tune.registry import register_env  # noqa: E402
 
-from metagame.agents.rllib import rllib_config  # noqa: E402
+from metagame.agents.rllib import init_ray, rllib_config  # noqa: E402
 
 HIDDEN = [64, 64]
 
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=2)
     b, n = args.batch, args.iterations
     rows = [
         compare(

@@ -86,15 +86,11 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
+    from metagame.agents.rllib import init_ray
+
     def fresh_ray() -> None:  # each side gets its own local Ray: no worker process is shared
         ray.shutdown()
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        init_ray(num_cpus=2)
 
     fresh_ray()
     base_steps, base_s = plain_selfplay(args.game, args.iterations)

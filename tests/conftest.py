@@ -28,12 +28,8 @@ def ray_local():
     """A fresh local Ray instance (2 CPUs, no dashboard) for one test module."""
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    from metagame.agents.rllib import init_ray
+
+    init_ray(num_cpus=2)
     yield ray
     ray.shutdown()

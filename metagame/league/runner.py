@@ -221,18 +221,11 @@ class League:
         return game.name, dict(game.kwargs), seats
 
     def _algorithm(self):
-        import ray
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-        from metagame.agents.rllib import module_spec, rllib_config
+        from metagame.agents.rllib import init_ray, module_spec, rllib_config
 
-        if not ray.is_initialized():
-            ray.init(  # "local": never attach to a cluster found on the machine by accident
-                address=self.cfg.ray.address or "local",
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+        init_ray(self.cfg.ray.address)
         name, kwargs, seats = self.game
         lc = self.cfg.learners
         algo_cfg = rllib_config(name, algo=lc.algo, env_kwargs=kwargs, **lc.hparams, **lc.model)

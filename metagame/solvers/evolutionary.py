@@ -354,15 +354,18 @@ def _stationary(generator: sp.csr_matrix, method: str) -> np.ndarray:
             "underflow to 0 at this alpha, leaving several closed classes of profiles; lower "
             "alpha or use alpha=float('inf')"
         )
-    nearly_reducible = len(_closed_classes(generator, NEARLY_ABSENT)) > 1
-    if method == "auto":
-        method = "direct" if size <= DIRECT_PROFILES or nearly_reducible else "arnoldi"
-    if method == "arnoldi" and nearly_reducible:
-        raise ValueError(
-            "alpha-rank's Markov chain is nearly reducible at this alpha (some classes of "
-            "profiles are left at rates below 1e-8 of the largest), which Arnoldi iteration "
-            "cannot resolve; use method='direct'"
-        )
+    if method == "auto" and size <= DIRECT_PROFILES:
+        method = "direct"
+    if method != "direct" and len(_closed_classes(generator, NEARLY_ABSENT)) > 1:
+        if method == "arnoldi":
+            raise ValueError(
+                "alpha-rank's Markov chain is nearly reducible at this alpha (some classes of "
+                "profiles are left at rates below 1e-8 of the largest), which Arnoldi iteration "
+                "cannot resolve; use method='direct'"
+            )
+        method = "direct"  # auto on a large but nearly reducible chain
+    elif method == "auto":
+        method = "arnoldi"
     if len(closed[0]) == 1:  # one absorbing profile: every other profile is transient
         pi = np.zeros(size)
         pi[closed[0]] = 1.0

@@ -13,7 +13,7 @@ GAME = "openspiel:goofspiel(num_cards=4)"
 
 @pytest.fixture
 def run_dir(tmp_path):
-    """A league run directory with two players and one recorded match."""
+    """A league run directory with two players and two recorded matches, one with a replay."""
     with Store(tmp_path, create=True) as store:
         store.set_meta(config={"game": {"name": GAME, "kwargs": {}}})
         ids = []
@@ -31,27 +31,22 @@ def run_dir(tmp_path):
             )
         result = play(GAME, [RandomPolicy(4, seed=0), RandomPolicy(4, seed=1)], seed=7, record=True)
         replay_path = result.replays[0].save(tmp_path / "replays" / "m0.replay.json.gz")
-        store.record_match(
-            "0",
-            iteration=0,
-            players=ids,
-            seats=["player_0", "player_1"],
-            outcome="draw",
-            returns=list(result.returns[0]),
-            length=4,
-            seed=7,
-            replay=str(replay_path.relative_to(tmp_path)),
-        )
-        store.record_match(
-            "1",
-            iteration=0,
-            players=ids,
-            seats=["player_0", "player_1"],
-            outcome="draw",
-            returns=[0.0, 0.0],
-            length=4,
-            seed=8,
-        )
+        matches = [  # one with its replay, one without
+            ("0", list(result.returns[0]), 7, str(replay_path.relative_to(tmp_path))),
+            ("1", [0.0, 0.0], 8, None),
+        ]
+        for key, returns, seed, replay in matches:
+            store.record_match(
+                key,
+                iteration=0,
+                players=ids,
+                seats=["player_0", "player_1"],
+                outcome="draw",
+                returns=returns,
+                length=4,
+                seed=seed,
+                replay=replay,
+            )
     return tmp_path, ids, result
 
 

@@ -120,6 +120,7 @@ def train_duel(
     import ray
 
     from metagame.agents.duel.rlmodule import save_weights
+    from metagame.agents.rllib import init_ray
 
     env = LLMDuelEnv(**dict(env_kwargs or {}))
     torch.manual_seed(seed)
@@ -137,9 +138,7 @@ def train_duel(
             seed=seed,
             **training,
         )
-        started_ray = not ray.is_initialized()
-        if started_ray:
-            ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        started_ray = init_ray(num_cpus=1)
         algo = config.build_algo()
         try:
             for _ in range(iterations):

@@ -1,0 +1,24 @@
+"""Starting Ray for training: one place for the settings every entry point shares."""
+
+from __future__ import annotations
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Starts Ray quietly unless it is running; returns whether it started it.
+
+    Without ``address`` it starts a local instance ("local": never attach by accident to a
+    cluster found on the machine); with one it joins that cluster. No dashboard, and worker
+    logs stay in Ray's log files instead of the driver's output.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    ray.init(
+        address=address or "local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return True
