@@ -148,6 +148,7 @@ class _OpenSpielGame:
         self._rng: np.random.Generator | None = None
         self.game_state: pyspiel.State | None = None
         self._window = None
+        self._painter = None
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Dict:
         return self.observation_spaces[agent]
@@ -218,9 +219,11 @@ class _OpenSpielGame:
         text = str(self.game_state)
         if self.render_mode == "ansi":
             return text
-        from metagame.envs.rendering import HumanWindow, text_frame
+        from metagame.envs.openspiel_render import SpielPainter
+        from metagame.envs.rendering import HumanWindow
 
-        frame = text_frame(f"{self.metadata['name']}\n{text}")
+        self._painter = self._painter or SpielPainter(self.game, self.metadata["name"])
+        frame = self._painter.draw(self.game_state)
         if self.render_mode == "rgb_array":
             return frame
         self._window = self._window or HumanWindow(self.metadata["name"])
