@@ -18,6 +18,7 @@ returns once the game is over) and a legend of the players' colours.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -218,12 +219,19 @@ class SpielPainter:
             names = [state.action_to_string(player, a) for a in legal[:12]]
             more = " ..." if len(legal) > 12 else ""
             lines += ["", "legal: " + ", ".join(names) + more] if names else []
-        mono = R.pygame.font.SysFont("dejavusansmono,monospace", 18)
+        mono = monospace(18)
         width = max(WIDTH, 24 + max(mono.size(line)[0] for line in lines))
         surf = self._canvas(HEADER + 16 + mono.get_linesize() * len(lines), state, width)
         for k, line in enumerate(lines):
             surf.blit(mono.render(line, True, R.TEXT), (12, HEADER + 8 + k * mono.get_linesize()))
         return R.to_array(surf)
+
+
+@functools.cache
+def monospace(size: int):
+    """A monospace system font (pygame's default font where none is installed)."""
+    R.font(size)  # initialises pygame's font module
+    return R.pygame.font.SysFont("dejavusansmono,monospace", size)
 
 
 def _one_hot(vector) -> int | None:

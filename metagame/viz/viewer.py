@@ -30,6 +30,7 @@ MAX_PICTURE = (960, 720)
 MAX_STRATEGY_ACTIONS = 12
 MAX_STRATEGY_AGENTS = 4
 SIMPLEX_SIZE = 150
+KEYS = ["space pause   right arrow step   +/- speed", "r restart   s screenshot   q quit"]
 
 
 class MatchSource:
@@ -110,20 +111,29 @@ def _fmt(value: Any) -> str:
 
 
 def _metrics(infos: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Scalar entries of the agents' latest infos (shared ones once; nested dicts flattened)."""
-    seen: dict[str, Any] = {}
+    """Scalar entries of the agents' latest infos (nested dicts flattened): an entry all agents
+    share once, one that differs by agent once per agent, named ``agent: key``."""
+    per_agent: dict[str, dict[str, Any]] = {}
 
-    def collect(info: dict, prefix: str) -> None:
+    def collect(out: dict[str, Any], info: dict, prefix: str) -> None:
         for key, value in info.items():
             if isinstance(value, dict):
-                collect(value, f"{prefix}{key}.")
+                collect(out, value, f"{prefix}{key}.")
             elif isinstance(value, int | float | np.number | str | bool):
-                seen.setdefault(prefix + str(key), value)
+                out[prefix + str(key)] = value
 
-    for info in infos.values():
+    for agent, info in infos.items():
         if isinstance(info, dict):
-            collect(info, "")
-    return sorted(seen.items())
+            collect(per_agent.setdefault(agent, {}), info, "")
+    keys = sorted({k for entries in per_agent.values() for k in entries})
+    shown: list[tuple[str, Any]] = []
+    for key in keys:
+        values = {a: entries[key] for a, entries in per_agent.items() if key in entries}
+        if len(set(map(str, values.values()))) == 1 and len(values) == len(per_agent):
+            shown.append((key, next(iter(values.values()))))
+        else:
+            shown += [(f"{agent}: {key}", value) for agent, value in values.items()]
+    return shown
 
 
 @dataclass
@@ -132,6 +142,8 @@ class EmpiricalStrategies:
 
     counts: dict[str, np.ndarray] = field(default_factory=dict)
     trajectory: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    colors: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def observe(self, replay: Replay, index: int, env) -> None:
         entry = replay.actions[index]
@@ -144,6 +156,9 @@ class EmpiricalStrategies:
             n = getattr(env.action_space(agent), "n", None)
             if n is None or n > MAX_STRATEGY_ACTIONS:
                 continue
+            if agent not in self.labels:
+                self.labels[agent] = action_labels(env, agent, n)
+                self.colors[agent] = agent_color(env, agent)
             counts = self.counts.setdefault(agent, np.zeros(n))
             counts[int(action)] += 1
             self.trajectory.setdefault(agent, []).append(counts / counts.sum())
@@ -154,6 +169,28 @@ class EmpiricalStrategies:
 
     def mixtures(self) -> dict[str, np.ndarray]:
         return {a: c / c.sum() for a, c in self.counts.items() if c.sum() > 0}
+
+
+def action_labels(env, agent: str, n: int) -> list[str]:
+    """Names of an agent's actions, where the game has them (a matrix game's catalog, an
+    OpenSpiel game's ``action_to_string``); otherwise the action indices."""
+    index = env.possible_agents.index(agent)
+    named = (getattr(env, "row_actions", None), getattr(env, "col_actions", None))
+    if index < 2 and named[index] is not None and len(named[index]) == n:
+        return list(named[index])
+    state = getattr(env, "game_state", None)
+    if state is not None:
+        try:
+            return [state.action_to_string(index, a) for a in range(n)]
+        except Exception:  # noqa: BLE001 -- pyspiel raises its own error types for some games
+            pass
+    return [str(a) for a in range(n)]
+
+
+def agent_color(env, agent: str) -> tuple[int, int, int]:
+    """The agent's colour in its environment's drawings (by its index among the agents)."""
+    agents = env.possible_agents
+    return tuple(int(c) for c in rendering.agent_colors(len(agents))[agents.index(agent)])
 
 
 def simplex_point(p: np.ndarray, size: int) -> tuple[float, float]:
@@ -254,43 +291,50 @@ class Viewer:
         lines = self.source.panel_lines() + ["", f"{state}, {self.speed:g} steps/s"]
         y = rendering.draw_text(canvas, lines, pos=(x0 + 10, 10), size=18)
         self._draw_strategies(canvas, x0 + 10, y + 8)
+        rendering.draw_text(canvas, KEYS, pos=(x0 + 10, canvas.get_height() - 44), size=16)
 
     def _draw_strategies(self, canvas, x: int, y: int) -> None:
+        """One row of bars per agent: the frequency of each action, labelled with its name."""
         pg = rendering.pygame
-        mixtures = self.source.strategies.mixtures()
+        strategies = self.source.strategies
+        mixtures = strategies.mixtures()
         if not mixtures:
             return
-        agents = sorted(mixtures)[:4]
-        colors = rendering.agent_colors(len(agents))
+        agents = sorted(mixtures)[:MAX_STRATEGY_AGENTS]
         y = rendering.draw_text(canvas, ["empirical strategies:"], pos=(x, y), size=18)
         bar_w = PANEL_WIDTH - 40
-        for color, agent in zip(colors, agents):
-            p = mixtures[agent]
+        small = rendering.font(14)
+        for agent in agents:
+            p, color = mixtures[agent], strategies.colors[agent]
+            y = rendering.draw_text(canvas, [agent], pos=(x, y), size=16, color=color)
             width = bar_w / len(p)
             for k, pk in enumerate(p):
-                height = int(40 * pk)
-                pg.draw.rect(
-                    canvas,
-                    tuple(int(c) for c in color),
-                    (x + k * width, y + 40 - height, max(1, width - 2), height),
+                height = int(36 * pk)
+                pg.draw.rect(canvas, color, (x + k * width, y + 36 - height, width - 2, height))
+                label = small.render(
+                    strategies.labels[agent][k][: max(1, int(width // 7))], True, rendering.TEXT
                 )
-            y += 46
+                canvas.blit(label, (x + k * width, y + 38))
+            y += 54
         if all(len(mixtures[a]) == 3 for a in agents):
-            self._draw_simplex(canvas, x + 60, y + 6, agents, colors)
+            self._draw_simplex(canvas, x + 60, y + 14, agents)
 
-    def _draw_simplex(self, canvas, x: int, y: int, agents, colors) -> None:
+    def _draw_simplex(self, canvas, x: int, y: int, agents) -> None:
         pg = rendering.pygame
+        strategies = self.source.strategies
         corners = [simplex_point(np.eye(3)[k], SIMPLEX_SIZE) for k in range(3)]
         pg.draw.polygon(canvas, (120, 120, 130), [(x + cx, y + cy) for cx, cy in corners], 1)
-        for color, agent in zip(colors, agents):
-            path = [
-                simplex_point(p, SIMPLEX_SIZE) for p in self.source.strategies.trajectory[agent]
-            ]
+        names = strategies.labels[agents[0]]
+        for (cx, cy), name, dy in zip(corners, names, (4, 4, -16), strict=True):
+            img = rendering.font(14).render(name, True, rendering.TEXT)
+            canvas.blit(img, (x + cx - img.get_width() / 2, y + cy + dy))
+        for agent in agents:
+            path = [simplex_point(p, SIMPLEX_SIZE) for p in strategies.trajectory[agent]]
             points = [(x + px, y + py) for px, py in path[-500:]]
-            rgb = tuple(int(c) for c in color)
+            color = strategies.colors[agent]
             if len(points) > 1:
-                pg.draw.lines(canvas, rgb, False, points, 2)
-            pg.draw.circle(canvas, rgb, points[-1], 4)
+                pg.draw.lines(canvas, color, False, points, 2)
+            pg.draw.circle(canvas, color, points[-1], 4)
 
     # -- loop ----------------------------------------------------------------------------
     def run(self, max_frames: int | None = None, events: Sequence[int] = ()) -> Viewer:

@@ -88,7 +88,38 @@ def test_panel_metrics_flatten_nested_infos():
     from metagame.viz.viewer import _metrics
 
     infos = {
-        "player_0": {"metrics": {"csr": 0.5, "makespan": 7}, "note": "x", "arr": [1]},
-        "player_1": {"metrics": {"csr": 0.5, "makespan": 7}},
+        "player_0": {"metrics": {"csr": 0.5, "makespan": 7}, "note": "x", "arr": [1], "ret": 1},
+        "player_1": {"metrics": {"csr": 0.5, "makespan": 7}, "ret": -1},
     }
-    assert _metrics(infos) == [("metrics.csr", 0.5), ("metrics.makespan", 7), ("note", "x")]
+    # shared entries once; an entry that differs by agent (or only one agent has) says whose
+    assert _metrics(infos) == [
+        ("metrics.csr", 0.5),
+        ("metrics.makespan", 7),
+        ("player_0: note", "x"),
+        ("player_0: ret", 1),
+        ("player_1: ret", -1),
+    ]
+
+
+def test_strategy_bars_are_labelled_with_action_names_and_agent_colours():
+    from metagame.agents import play
+    from metagame.agents.policy import RandomPolicy
+    from metagame.envs.rendering import agent_colors
+    from metagame.viz.viewer import action_labels
+
+    env = make("matrix", game="rps", rounds=6)
+    policies = [
+        RandomPolicy(env.action_space(a), seed=k) for k, a in enumerate(env.possible_agents)
+    ]
+    kwargs = {"game": "rps", "rounds": 6}
+    replays = play("matrix", policies, episodes=1, seed=0, env_kwargs=kwargs, record=True).replays
+    source = MatchSource(replays)
+    while source.advance():
+        pass
+    strategies = source.strategies
+    assert strategies.labels == {a: ["rock", "paper", "scissors"] for a in strategies.counts}
+    colors = agent_colors(2)
+    assert strategies.colors["player_1"] == tuple(int(c) for c in colors[1])
+    kuhn = make("openspiel:kuhn_poker")
+    kuhn.reset(seed=0)
+    assert action_labels(kuhn, "player_0", 2) == ["Pass", "Bet"]
