@@ -8,10 +8,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
 
     Without ``address`` it starts a local instance ("local": never attach by accident to a
     cluster found on the machine); with one it joins that cluster. No dashboard, and worker
-    logs stay in Ray's log files instead of the driver's output.
+    logs stay in Ray's log files instead of the driver's output; start-up notices that say
+    nothing to a user are filtered (``quiet``).
     """
     import ray
 
+    from metagame.agents.rllib.quiet import quiet_notices
+
+    quiet_notices()
     if ray.is_initialized():
         return False
     ray.init(

@@ -28,6 +28,7 @@ from metagame.agents.arena import role
 from metagame.agents.rllib.encoding import is_masked
 from metagame.agents.rllib.env import is_single_agent, register_env
 from metagame.agents.rllib.modules import _MODEL_KEYS, agent_spec, algorithm_config, check_algo
+from metagame.agents.rllib.quiet import quiet_notices
 from metagame.envs.registration import make
 
 SHARING = ("all", "per_role", "per_agent")
@@ -86,6 +87,7 @@ def rllib_config(
         raise ValueError(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
     env_kwargs = dict(env_kwargs or {})
     env = make(env_name, **env_kwargs)
+    quiet_notices()
     config = algorithm_config(algo)
     hparams = dict(hparams)
     seed = hparams.pop("seed", None)
