@@ -29,6 +29,8 @@ setup(
         "openskill>=6.0",
         "rich>=13.0",
         "matplotlib>=3.8",
+        "tensorboardX>=2.6",  # the league writes its curves to runs/*/tb
+        "tensorboard>=2.15",  # to read them: tensorboard --logdir runs
     ],
     extras_require={
         "test": [
