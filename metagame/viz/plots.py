@@ -3,10 +3,15 @@
 - ``ratings.png``: OpenSkill (Weng & Lin 2011) mu over iterations with +-sigma bands;
 - ``payoff.png``: the empirical payoff table between players, annotated with game counts;
 - ``nash.png``: the meta-strategy's mass on each player over iterations (stacked);
-- ``lineage.png``: the population as a tree, each snapshot under the player it came from;
+- ``lineage.png``: the population as a tree, each snapshot under the player it came from, at
+  the iteration it was made;
+- ``predecessors.png``: each snapshot's mean payoff against the players made before it and
+  against the first one (does the league still improve?);
 - ``exploitability.png``: the exploitability of the league's mixture, where the game is tabular.
 
 Every figure has the same size (``FIGSIZE`` at ``DPI``), so a report is easy to check and lay out.
+Figures are ``matplotlib.figure.Figure`` objects, not pyplot's: drawing changes no global state
+(no backend switch, no open figures) in the process that imports this module.
 """
 
 from __future__ import annotations
@@ -15,10 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 FIGSIZE = (8.0, 5.0)
 DPI = 100
@@ -26,12 +29,12 @@ PIXELS = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))  # (width, height)
 
 
 def _figure():
-    return plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    return fig, fig.subplots()
 
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)  # no bbox="tight": every file is exactly PIXELS
-    plt.close(fig)
     return path
 
 
@@ -109,7 +112,8 @@ def plot_meta_strategies(history: list[dict], path: Path) -> Path:
 
 
 def plot_lineage(players: list, path: Path) -> Path:
-    """Players as a tree: depth is the number of ancestors, parents above their snapshots."""
+    """Players as a tree: each at the iteration it was made (x) and its generation (y, the
+    number of ancestors, counted downward), joined to the player it came from."""
     fig, ax = _figure()
     if not players:
         _empty(ax, "no players yet")
@@ -124,37 +128,64 @@ def plot_lineage(players: list, path: Path) -> Path:
         return depth[pid]
 
     roles = sorted({p.role for p in players})
-    colors = {r: plt.get_cmap("tab10")(k % 10) for k, r in enumerate(roles)}
-    x = {p.id: k for k, p in enumerate(players)}
+    colors = {r: matplotlib.colormaps["tab10"](k % 10) for k, r in enumerate(roles)}
+    x = {p.id: p.iteration for p in players}
     for p in players:
         if p.parent in x:
-            ax.plot(
-                [x[p.parent], x[p.id]],
-                [-depth_of(p.parent), -depth_of(p.id)],
-                color="0.6",
-                zorder=1,
-            )
+            xs, ys = [x[p.parent], x[p.id]], [depth_of(p.parent), depth_of(p.id)]
+            ax.plot(xs, ys, color="0.6", zorder=1)
     for role in roles:
         members = [p for p in players if p.role == role]
-        ax.scatter(
-            [x[p.id] for p in members],
-            [-depth_of(p.id) for p in members],
-            color=colors[role],
-            label=role,
-            zorder=2,
-            s=40,
-        )
+        xs, ys = [x[p.id] for p in members], [depth_of(p.id) for p in members]
+        ax.scatter(xs, ys, color=colors[role], label=role, zorder=2, s=40)
     if len(players) <= 30:
         for p in players:
             ax.annotate(
                 p.id,
-                (x[p.id], -depth_of(p.id)),
+                (x[p.id], depth_of(p.id)),
                 fontsize=6,
                 xytext=(3, 3),
                 textcoords="offset points",
             )
-    ax.set(xlabel="player (creation order)", ylabel="generation (down)", title="Lineage")
+    ax.invert_yaxis()  # the first generation on top
+    ax.set(xlabel="iteration made", ylabel="generation", title="Lineage")
+    ax.legend(fontsize=7, title="role")
+    return _save(fig, path)
+
+
+def predecessor_payoffs(payoffs: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For players in creation order: each one's mean payoff against all players made before it
+    (weighted by games) and against the first; NaN where no such game was played."""
+    n = len(payoffs)
+    earlier, first = np.full(n, np.nan), np.full(n, np.nan)
+    for i in range(1, n):
+        games = counts[i, :i]
+        if games.sum():
+            earlier[i] = games @ payoffs[i, :i] / games.sum()
+        if counts[i, 0]:
+            first[i] = payoffs[i, 0]
+    return earlier, first
+
+
+def plot_predecessors(ids: list[str], payoffs: np.ndarray, counts: np.ndarray, path: Path):
+    fig, ax = _figure()
+    earlier, first = predecessor_payoffs(payoffs, counts)
+    if np.isnan(earlier).all():
+        _empty(ax, "no games between a player and an earlier one yet")
+        return _save(fig, path)
+    order = np.arange(len(ids))
+    ax.plot(order, earlier, marker="o", label="against all earlier players")
+    ax.plot(order, first, marker=".", linestyle="--", label=f"against the first ({ids[0]})")
+    ax.axhline(0.0, color="0.6", linewidth=1)
+    if len(ids) <= 20:
+        ax.set_xticks(order, ids, rotation=60, ha="right", fontsize=7)
+    ax.set(
+        xlabel="player (creation order)",
+        ylabel="mean return",
+        title="Each player against its predecessors",
+    )
     ax.legend(fontsize=7)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -204,6 +235,7 @@ def report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]
         ),
         plot_meta_strategies(metas, out / "nash.png"),
         plot_lineage(players, out / "lineage.png"),
+        plot_predecessors(ids, payoffs, counts, out / "predecessors.png"),
         plot_exploitability(metas, out / "exploitability.png"),
     ]
     return [p for p in paths if p is not None]

@@ -63,7 +63,14 @@ def test_report_writes_every_plot_as_a_png_of_the_fixed_size(tmp_path):
         _fill(store)
     paths = report(tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == ["exploitability.png", "lineage.png", "nash.png", "payoff.png", "ratings.png"]
+    assert names == [
+        "exploitability.png",
+        "lineage.png",
+        "nash.png",
+        "payoff.png",
+        "predecessors.png",
+        "ratings.png",
+    ]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         image = mpimg.imread(path)
@@ -75,5 +82,36 @@ def test_report_on_a_fresh_run_still_writes_placeholders_without_exploitability(
     with Store(tmp_path, create=True):
         pass
     paths = report(tmp_path, out_dir=tmp_path / "out")
-    assert sorted(p.name for p in paths) == ["lineage.png", "nash.png", "payoff.png", "ratings.png"]
+    assert sorted(p.name for p in paths) == [
+        "lineage.png",
+        "nash.png",
+        "payoff.png",
+        "predecessors.png",
+        "ratings.png",
+    ]
     assert all(p.parent == tmp_path / "out" for p in paths)
+
+
+def test_predecessor_payoffs_weigh_by_games_and_skip_unplayed_pairs():
+    from metagame.viz.plots import predecessor_payoffs
+
+    payoffs = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.5, -0.5, 0.0]])
+    counts = np.array([[0, 4, 3], [4, 0, 0], [3, 1, 0]])
+    earlier, first = predecessor_payoffs(payoffs, counts)
+    np.testing.assert_allclose(earlier, [np.nan, 1.0, (3 * 0.5 - 0.5) / 4])
+    np.testing.assert_allclose(first, [np.nan, 1.0, 0.5])
+    earlier, _ = predecessor_payoffs(payoffs, np.zeros((3, 3), dtype=int))
+    assert np.isnan(earlier).all()
+
+
+def test_importing_the_plots_changes_no_matplotlib_state():
+    import subprocess
+    import sys
+
+    code = (  # read rcParams raw: get_backend() would itself resolve (and import) pyplot
+        "import sys, matplotlib; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
+        "before = raw(); import metagame.viz.plots; "
+        "print(before == raw(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "False"], out.stderr
