@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "rllib_config": "metagame.agents.rllib:rllib_config",
     "play": "metagame.agents.arena:play",
+    "evaluate": "metagame.agents.evaluate:evaluate",
     "Policy": "metagame.agents.policy:Policy",
     "RandomPolicy": "metagame.agents.policy:RandomPolicy",
     "MixedStrategyPolicy": "metagame.agents.policy:MixedStrategyPolicy",
