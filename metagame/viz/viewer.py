@@ -338,9 +338,14 @@ class Viewer:
 
     # -- loop ----------------------------------------------------------------------------
     def run(self, max_frames: int | None = None, events: Sequence[int] = ()) -> Viewer:
-        """Runs until quit (or ``max_frames``). ``events`` are key presses to replay first."""
+        """Runs until quit (or ``max_frames``). ``events`` are key presses to replay first.
+
+        Headless (SDL's dummy video driver: no one can see or close the window) it plays the
+        match through without waiting between frames and returns at its end.
+        """
         pg = rendering.pygame
         pg.display.init()
+        headless = pg.display.get_driver() == "dummy"
         clock = pg.time.Clock()
         for key in events:
             pg.event.post(pg.event.Event(pg.KEYDOWN, key=key))
@@ -354,8 +359,10 @@ class Viewer:
                     running = running and self.handle_key(event.key)
             if not running:
                 break
+            if headless and (self.finished or self.paused):
+                break
             if not self.paused:
-                self._budget += self.speed / max(self.fps, 1)
+                self._budget += 1.0 if headless else self.speed / max(self.fps, 1)
                 while self._budget >= 1.0 and not self.finished:
                     self._budget -= 1.0
                     self._advance()
@@ -365,7 +372,8 @@ class Viewer:
                 pg.display.set_caption(f"metagame viewer: {self.source.replay.env}")
             self._screen.blit(canvas, (0, 0))
             pg.display.flip()
-            clock.tick(self.fps)
+            if not headless:
+                clock.tick(self.fps)
             frames += 1
             if max_frames is not None and frames >= max_frames:
                 break
