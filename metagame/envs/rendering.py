@@ -124,3 +124,42 @@ class HumanWindow:
         if self._screen is not None:
             pygame.display.quit()
             self._screen = None
+
+
+def _symbol(surf: pygame.Surface, kind: str, color, x: int, y: int, size: int) -> None:
+    rect = pygame.Rect(x, y, size, size)
+    if kind == "disc":
+        pygame.draw.circle(surf, color, rect.center, size // 2)
+    elif kind == "ring":
+        pygame.draw.rect(surf, color, rect, max(1, size // 6))
+    elif kind == "line":
+        pygame.draw.line(surf, color, (x, y + size // 2), (x + size, y + size // 2), 3)
+    else:  # "square"
+        surf.fill(color, rect)
+
+
+def legend_strip(width: int, items, note: str = "", size: int = 16) -> np.ndarray:
+    """An ``(H, width, 3)`` strip to put under a frame: each item ``(kind, colour, label)`` as a
+    symbol (``disc``, ``ring``, ``square``, ``line``) and its label, then ``note``; the items
+    wrap onto more lines when they do not fit."""
+    f = font(size + 2)
+    line_h = size + 10
+    lines: list[list[tuple]] = [[]]
+    x = 8
+    for kind, color, label in items:
+        w = size + 6 + f.size(label)[0] + 16
+        if x + w > width and lines[-1]:
+            lines.append([])
+            x = 8
+        lines[-1].append((x, kind, color, label))
+        x += w
+    rows = len(lines) + (1 if note else 0)
+    surf = surface(width, rows * line_h + 6, (236, 238, 243))
+    for k, line in enumerate(lines):
+        y = 4 + k * line_h
+        for x, kind, color, label in line:
+            _symbol(surf, kind, tuple(int(c) for c in color), x, y + 2, size)
+            surf.blit(f.render(label, True, TEXT), (x + size + 6, y + 2))
+    if note:
+        surf.blit(f.render(note, True, TEXT), (8, 4 + len(lines) * line_h + 2))
+    return to_array(surf)

@@ -253,6 +253,7 @@ class MAPFEnv(ParallelEnv):
             self._renderer = render.Renderer(self.grid, self._n)
         cells = self.topology.cells
         frame = self._renderer(cells[self._pos], cells[self._goal], self._active)
+        frame = np.vstack([frame, render.legend(frame.shape[1], self)])
         if self.render_mode == "human":
             from metagame.envs.rendering import HumanWindow
 

@@ -93,3 +93,16 @@ def draw_reference(
         center = (c * cell + cell // 2, r * cell + cell // 2)
         pygame.draw.circle(surf, colors[i], center, _radius(cell))
     return rendering.to_array(surf)
+
+
+def legend(width: int, env) -> np.ndarray:
+    """The strip under the map: what discs, rings and dark cells are; step and progress."""
+    progress = env.metrics()
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in progress.items() if np.isscalar(v))
+    items = [
+        ("disc", rendering.agent_colors(1)[0], "agent (one colour each)"),
+        ("ring", rendering.agent_colors(1)[0], "its goal"),
+        ("square", rendering.WALL, "obstacle"),
+    ]
+    note = f"step {env.timestep}/{env.max_steps}   {int(env.active.sum())} on the map   {shown}"
+    return rendering.legend_strip(width, items, note)

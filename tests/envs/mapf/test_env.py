@@ -185,9 +185,13 @@ def test_render_draws_agents_at_their_cells():
     env = make("mapf", map="empty-8-8", num_agents=3, seed=0, render_mode="rgb_array")
     env.reset(seed=0)
     frame = env.render()
-    cell = frame.shape[0] // 8
-    assert frame.shape == (8 * cell, 8 * cell, 3) and frame.dtype == np.uint8
+    cell = frame.shape[1] // 8
+    assert frame.shape[1] == 8 * cell and frame.shape[0] > 8 * cell and frame.dtype == np.uint8
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 3
+    # under the map, a legend: the agent disc in the first agent's colour, an obstacle square
+    strip = frame[8 * cell :]
+    assert np.all(strip == rendering.WALL, axis=-1).sum() >= 16 * 16
+    assert np.all(strip == rendering.agent_colors(1)[0], axis=-1).sum() > 100
     colors = rendering.agent_colors(3)
     for (r, c), color in zip(env.positions, colors):
         assert frame[r * cell + cell // 2, c * cell + cell // 2].tolist() == color.tolist()
