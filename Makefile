@@ -9,7 +9,7 @@ EXTRAS := test,judge,sumo
 export SDL_VIDEODRIVER ?= dummy
 export RAY_DEDUP_LOGS ?= 0
 
-.PHONY: demo test lint format bench clean lock lock-check
+.PHONY: demo test test-fast lint format bench clean lock lock-check
 
 $(STAMP): setup.py Makefile $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900
+
+# The edit loop: everything but the tests marked slow (RLlib training, league runs, the README).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
