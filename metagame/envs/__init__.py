@@ -12,9 +12,17 @@ family follows:
 - ``reset(seed=s)`` makes the episode reproducible: same seed and actions, same trajectory;
 - ``render_mode`` is accepted (``"rgb_array"`` returns an ``(H, W, 3)`` uint8 frame);
 - tabular games export arrays through ``tabular()`` for the solvers.
+
+Importing this package registers our Markov games with pyspiel (``metagame_soccer`` and
+friends, see ``metagame.envs.markov.spiel``), as ``open_spiel.python.games`` does for
+OpenSpiel's own Python games, so ``pyspiel.load_game("metagame_soccer")`` works in any process
+that imported ``metagame.envs`` (RLlib workers included). It costs the import of pyspiel only.
 """
 
+from metagame.envs.markov import spiel as _spiel
 from metagame.envs.registration import EnvSpec, check_kwargs, make, register, registry
 from metagame.envs.replay import Replay
+
+_spiel.register()
 
 __all__ = ["EnvSpec", "Replay", "check_kwargs", "make", "register", "registry"]
