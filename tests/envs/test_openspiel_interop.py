@@ -247,6 +247,90 @@ def test_python_games_by_name():
     api_test(make("openspiel:python_tic_tac_toe"), num_cycles=20)
 
 
+class HiddenCardGame(pyspiel.Game):
+    """Chance deals player 0 a private card; player 0 bets on it; player 1 never sees it. An
+    imperfect-information game with no tensors at all."""
+
+    TYPE = pyspiel.GameType(
+        short_name="metagame_test_hidden_card",
+        long_name="hidden card (test)",
+        dynamics=pyspiel.GameType.Dynamics.SEQUENTIAL,
+        chance_mode=pyspiel.GameType.ChanceMode.EXPLICIT_STOCHASTIC,
+        information=pyspiel.GameType.Information.IMPERFECT_INFORMATION,
+        utility=pyspiel.GameType.Utility.ZERO_SUM,
+        reward_model=pyspiel.GameType.RewardModel.TERMINAL,
+        max_num_players=2,
+        min_num_players=2,
+        provides_information_state_string=False,
+        provides_information_state_tensor=False,
+        provides_observation_string=False,
+        provides_observation_tensor=False,
+        parameter_specification={},
+    )
+
+    def __init__(self, params=None):
+        info = pyspiel.GameInfo(
+            num_distinct_actions=2,
+            max_chance_outcomes=2,
+            num_players=2,
+            min_utility=-1.0,
+            max_utility=1.0,
+            utility_sum=0.0,
+            max_game_length=1,
+        )
+        super().__init__(self.TYPE, info, params or {})
+
+    def new_initial_state(self):
+        return HiddenCardState(self)
+
+
+class HiddenCardState(pyspiel.State):
+    def __init__(self, game):
+        super().__init__(game)
+        self.card = self.bet = None
+
+    def current_player(self):
+        if self.card is None:
+            return pyspiel.PlayerId.CHANCE
+        return pyspiel.PlayerId.TERMINAL if self.bet is not None else 0
+
+    def _legal_actions(self, player):
+        return [0, 1]
+
+    def chance_outcomes(self):
+        return [(0, 0.5), (1, 0.5)]
+
+    def _apply_action(self, action):
+        if self.card is None:
+            self.card = action
+        else:
+            self.bet = action
+
+    def is_terminal(self):
+        return self.bet is not None
+
+    def _action_to_string(self, player, action):
+        return f"p{player}:{action}"
+
+    def returns(self):
+        if self.bet is None:
+            return [0.0, 0.0]
+        win = 1.0 if self.bet == self.card else -1.0
+        return [win, -win]
+
+    def __str__(self):
+        return f"card {self.card} bet {self.bet}"
+
+
 def test_a_game_hiding_information_without_tensors_is_refused():
+    """Observing its history would show player 1 the private card."""
+    if HiddenCardGame.TYPE.short_name not in pyspiel.registered_names():
+        pyspiel.register_game(HiddenCardGame.TYPE, HiddenCardGame)
+    pyspiel.random_sim_test(pyspiel.load_game("metagame_test_hidden_card"), 2, False, False)
+    with pytest.raises(ValueError, match="history would reveal hidden information"):
+        make("openspiel:metagame_test_hidden_card")
+
+
+def test_history_window_must_be_positive():
     with pytest.raises(ValueError, match="history_window must be a positive integer"):
         make("openspiel:python_iterated_prisoners_dilemma", history_window=0)
