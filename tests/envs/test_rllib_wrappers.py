@@ -60,3 +60,22 @@ def test_masked_aec_game_through_rllib_wrapper_needs_the_mask():
     assert obs["player_1"]["action_mask"][4] == 0
     with pytest.raises(ValueError, match="illegal action 4"):
         env.step({"player_1": 4})
+
+
+def test_tensorless_python_game_feeds_rllib_modules():
+    """python_iterated_prisoners_dilemma has an observer with strings only; its history
+    observation builds metagame's RLlib module (an MLP encoder) and plays through it."""
+    from metagame.agents import play
+    from metagame.agents.policy import RLModulePolicy
+    from metagame.agents.rllib.modules import module_spec
+
+    name = "openspiel:python_iterated_prisoners_dilemma"
+    env = make(name)
+    space = env.observation_space("player_0")
+    assert len(space["observation"].shape) == 1
+    policies = [
+        RLModulePolicy(module_spec(name, agent=a).build(), env.observation_space(a), seed=i)
+        for i, a in enumerate(env.possible_agents)
+    ]
+    results = play(name, policies, episodes=3, seed=0)
+    assert results.returns.shape == (3, 2) and results.lengths.min() >= 1
