@@ -23,8 +23,9 @@ players move), so ``rewards()`` summed over those nodes is ``returns()``, as Ope
 
 ``str(state)`` names the Markov state, the node kind, and the returns so far wherever they
 can differ between histories reaching that node (always at the end; everywhere in games that
-pay rewards before the end). It leaves out the step count. The observation string and tensor
-are the Markov state alone. Hence OpenSpiel's ``value_iteration`` (whose stage games it solves
+pay rewards before the end). Only at the end does it name the step count (of a game stopped
+by the discount or the horizon). The observation string and tensor are the Markov state
+alone. Hence OpenSpiel's ``value_iteration`` (whose stage games it solves
 by linear programming, ``lp_solver``), which reads utilities only at terminal nodes, computes
 the value of ``solve_markov_game(R, T, gamma=discount)``:
 
