@@ -44,10 +44,13 @@ HISTORY_INFORMATION = (
 
 
 @functools.cache
-def _registered() -> dict[str, pyspiel.GameType]:
-    """Every game pyspiel registers, OpenSpiel's Python games included."""
+def _register_python_games() -> None:
     import open_spiel.python.games  # noqa: F401  (registers the python_* games)
 
+
+def _registered() -> dict[str, pyspiel.GameType]:
+    """Every game pyspiel registers now, OpenSpiel's Python games included."""
+    _register_python_games()
     return {g.short_name: g for g in pyspiel.registered_games()}
 
 
