@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pyspiel
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from open_spiel.python import rl_environment
 from open_spiel.python.algorithms import get_all_states, value_iteration
 
@@ -81,6 +83,33 @@ def test_rl_environment_rewards_add_up_to_returns(config):
         paid += np.abs(total).sum()
     if "soccer" not in config and "pursuit" not in config:
         assert paid > 0  # the check saw rewards (soccer and pursuit may end scoreless)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    num_states=st.integers(1, 5),
+    num_actions=st.integers(1, 3),
+    num_successors=st.integers(1, 3),
+    discount=st.sampled_from([1.0, 0.9, 0.5]),
+    horizon=st.integers(1, 12),
+    seed=st.integers(0, 1000),
+)
+def test_random_games_pass_openspiel_checks(**params):
+    """Any random game, any discount and horizon: OpenSpiel's random_sim_test passes and the
+    rewards of every path add up to its returns."""
+    game = pyspiel.load_game("metagame_tabular", params)
+    pyspiel.random_sim_test(game, num_sims=3, serialize=True, verbose=False)
+    rng = np.random.default_rng(params["seed"])
+    state, total = game.new_initial_state(), np.zeros(2)
+    while not state.is_terminal():
+        if state.is_chance_node():
+            outcomes, probs = zip(*state.chance_outcomes())
+            state.apply_action(int(rng.choice(outcomes, p=probs)))
+        else:
+            total += state.rewards()
+            state.apply_actions([int(rng.choice(state.legal_actions(p))) for p in range(2)])
+    np.testing.assert_allclose(total + state.rewards(), state.returns(), atol=1e-12)
+    assert game.max_game_length() == params["horizon"]
 
 
 def test_reward_of_a_step_survives_the_chance_node():

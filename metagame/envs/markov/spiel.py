@@ -5,8 +5,8 @@
 - ``metagame_matrix(game="rps", rounds=1)``: a catalog matrix game, one-shot or repeated;
 - ``metagame_soccer(horizon=100)``: Littman's soccer;
 - ``metagame_pursuit_evasion(graph="grid:3x3", num_pursuers=1, horizon=50)``;
-- ``metagame_tabular(num_states=10, num_actions=3, num_successors=3, seed=0)``: a random
-  two-player zero-sum game (``metagame.envs.markov.tabular.random_game``).
+- ``metagame_tabular(num_states=10, num_actions=3, num_successors=3, seed=0, horizon=100)``:
+  a random two-player zero-sum game (``metagame.envs.markov.tabular.random_game``).
 
 Each also takes ``discount`` (default 1). ``spiel_game(env, discount)`` does the same for any
 :class:`MarkovGameEnv` instance (e.g. a ``TabularMarkovGame``).
@@ -303,7 +303,14 @@ class PursuitSpielGame(_Registered):
 
 class TabularSpielGame(_Registered):
     short_name = "metagame_tabular"
-    defaults = {"num_states": 10, "num_actions": 3, "num_successors": 3, "seed": 0, "discount": 1.0}
+    defaults = {
+        "num_states": 10,
+        "num_actions": 3,
+        "num_successors": 3,
+        "seed": 0,
+        "horizon": 100,
+        "discount": 1.0,
+    }
 
     @staticmethod
     def build(params: dict[str, Any]) -> MarkovGameEnv:
@@ -311,7 +318,11 @@ class TabularSpielGame(_Registered):
 
         shape = (params["num_actions"],) * 2
         return random_game(
-            params["num_states"], shape, params["num_successors"], seed=params["seed"]
+            params["num_states"],
+            shape,
+            params["num_successors"],
+            seed=params["seed"],
+            horizon=params["horizon"],
         )
 
 
