@@ -244,7 +244,9 @@ class MarkovObserver:
 
 
 def spiel_game(env: MarkovGameEnv, discount: float = 1.0) -> MarkovSpielGame:
-    """A pyspiel game for any Markov game instance (not registered by name)."""
+    """A pyspiel game for any Markov game instance. It is not registered by name, so pyspiel
+    cannot load it back from its string (serialisation, as in ``random_sim_test(...,
+    serialize=True)``, needs a registered game such as ``metagame_tabular``)."""
     return MarkovSpielGame(env, {"discount": float(discount)}, "metagame_custom")
 
 
