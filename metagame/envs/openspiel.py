@@ -7,6 +7,10 @@
 - agents are ``player_0 .. player_{n-1}`` (OpenSpiel's player ids);
 - an observation is ``{"observation": float32 tensor, "action_mask": int8 mask}``, the tensor
   being OpenSpiel's observation tensor or, where the game has none, its information-state tensor;
+  a perfect-information game with neither (``python_iterated_prisoners_dilemma``, whose
+  observer gives strings only) is observed through its last ``history_window`` moves, each a
+  one-hot of who moved (chance or a player) beside a one-hot of the action, zeros before the
+  first move (a fixed-size Box that RLlib's encoders take);
 - the reward of a step is the change in ``state.returns()`` over the step (the player's action
   and any chance outcomes after it), so rewards add up exactly to OpenSpiel's returns;
 - chance nodes are sampled from the env's own ``numpy`` generator, seeded by ``reset(seed=...)``;
@@ -15,9 +19,10 @@
 At a sequential node of a simultaneous-move game only the acting player's action counts; the
 others see a mask with only action 0 legal and their actions are ignored.
 
-The reverse direction, registering metagame's own games with pyspiel, lives with each family
-(``metagame.envs.markov.spiel``: ``metagame_soccer`` and friends); :func:`register_ours` runs
-those registrations, so ``make("openspiel:metagame_soccer")`` works like any other name.
+Every registered name is reachable: OpenSpiel's C++ games, its Python games (``python_*``,
+registered by importing ``open_spiel.python.games``, which this module does when it first
+loads or lists a game) and our own Markov games (``metagame_soccer`` and friends, registered by
+``import metagame.envs``, see ``metagame.envs.markov.spiel``).
 """
 
 from __future__ import annotations
@@ -32,25 +37,28 @@ from pettingzoo import AECEnv, ParallelEnv
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
 
-# Modules whose ``register()`` adds metagame's own games to pyspiel's registry.
-OUR_GAMES = ("metagame.envs.markov.spiel",)
+HISTORY_INFORMATION = (
+    pyspiel.GameType.Information.PERFECT_INFORMATION,
+    pyspiel.GameType.Information.ONE_SHOT,
+)
 
 
 @functools.cache
-def register_ours() -> None:
-    """Registers metagame's own games with pyspiel (idempotent)."""
-    import importlib
+def _register_python_games() -> None:
+    import open_spiel.python.games  # noqa: F401  (registers the python_* games)
 
-    for module in OUR_GAMES:
-        importlib.import_module(module).register()
+
+def _registered() -> dict[str, pyspiel.GameType]:
+    """Every game pyspiel registers now, OpenSpiel's Python games included."""
+    _register_python_games()
+    return {g.short_name: g for g in pyspiel.registered_games()}
 
 
 @functools.cache
 def list_games() -> dict[str, str]:
     """``openspiel:<short_name>`` -> description, for every multi-agent game pyspiel registers."""
-    register_ours()
     out = {}
-    for game_type in pyspiel.registered_games():
+    for game_type in _registered().values():
         if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
             continue
         dynamics = "simultaneous" if _is_simultaneous(game_type) else "turn-based"
@@ -74,9 +82,8 @@ def load_game(name: str, **params: Any) -> pyspiel.Game:
 
     Raises ValueError naming the game or parameter that pyspiel rejects.
     """
-    register_ours()
     short = name.split("(", 1)[0]
-    known = {g.short_name: g for g in pyspiel.registered_games()}
+    known = _registered()
     if short not in known:
         import difflib
 
@@ -99,36 +106,58 @@ def load_game(name: str, **params: Any) -> pyspiel.Game:
         raise ValueError(f"openspiel:{name}: {err}") from None
 
 
-def make_openspiel_env(game: str, render_mode: str | None = None, **params: Any):
-    """Makes the PettingZoo env for an OpenSpiel game string (the part after ``openspiel:``)."""
+def make_openspiel_env(
+    game: str, render_mode: str | None = None, history_window: int = 8, **params: Any
+):
+    """Makes the PettingZoo env for an OpenSpiel game string (the part after ``openspiel:``).
+
+    ``history_window``: how many past moves observe a perfect-information game that provides
+    no tensor (see the module docstring); unused otherwise.
+    """
     loaded = load_game(game, **params)
     game_type = loaded.get_type()
     if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
         raise ValueError(f"openspiel:{game} is a mean-field game, not a multi-agent game")
-    if not (game_type.provides_observation_tensor or game_type.provides_information_state_tensor):
+    if not (
+        game_type.provides_observation_tensor
+        or game_type.provides_information_state_tensor
+        or game_type.information in HISTORY_INFORMATION
+    ):
         raise ValueError(
-            f"openspiel:{game} provides neither observation nor information-state tensors"
+            f"openspiel:{game} provides neither observation nor information-state tensors, and "
+            "its history would reveal hidden information"
         )
+    if not isinstance(history_window, int) or history_window < 1:
+        raise ValueError(f"history_window must be a positive integer, got {history_window!r}")
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {render_mode!r}")
     cls = OpenSpielParallelEnv if _is_simultaneous(game_type) else OpenSpielAECEnv
-    return cls(loaded, name=f"openspiel:{game}", render_mode=render_mode)
+    return cls(
+        loaded, name=f"openspiel:{game}", render_mode=render_mode, history_window=history_window
+    )
 
 
 class _OpenSpielGame:
     """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
 
-    def _setup(self, game: pyspiel.Game, name: str, render_mode: str | None) -> None:
+    def _setup(
+        self, game: pyspiel.Game, name: str, render_mode: str | None, history_window: int
+    ) -> None:
         self.game = game
         self.render_mode = render_mode
         self.metadata = {"name": name, "render_modes": RENDER_MODES, "is_parallelizable": False}
         game_type = game.get_type()
-        self._use_observation = game_type.provides_observation_tensor
-        shape = (
-            game.observation_tensor_shape()
-            if self._use_observation
-            else game.information_state_tensor_shape()
-        )
+        if game_type.provides_observation_tensor:
+            self._source = "observation"
+            shape = game.observation_tensor_shape()
+        elif game_type.provides_information_state_tensor:
+            self._source = "information_state"
+            shape = game.information_state_tensor_shape()
+        else:
+            self._source = "history"
+            self._symbols = max(game.num_distinct_actions(), game.max_chance_outcomes())
+            self._history_shape = (history_window, 1 + game.num_players() + self._symbols)
+            shape = [int(np.prod(self._history_shape))]  # flat: RLlib's encoders take 1-D boxes
         self._obs_shape = tuple(shape)
         n_actions = game.num_distinct_actions()
         self.possible_agents = [f"player_{i}" for i in range(game.num_players())]
@@ -193,15 +222,26 @@ class _OpenSpielGame:
 
     def _observation(self, agent: str) -> dict[str, np.ndarray]:
         player = self._index[agent]
-        tensor = (
-            self.game_state.observation_tensor(player)
-            if self._use_observation
-            else self.game_state.information_state_tensor(player)
-        )
+        if self._source == "observation":
+            tensor = self.game_state.observation_tensor(player)
+        elif self._source == "information_state":
+            tensor = self.game_state.information_state_tensor(player)
+        else:
+            tensor = self._history_tensor()
         return {
             "observation": np.asarray(tensor, dtype=np.float32).reshape(self._obs_shape),
             "action_mask": self._mask(player),
         }
+
+    def _history_tensor(self) -> np.ndarray:
+        """The last moves, oldest first: one-hot mover (chance, player 0, ...) and action."""
+        window, width = self._history_shape
+        tensor = np.zeros((window, width), dtype=np.float32)
+        moves = self.game_state.full_history()[-window:]
+        for row, move in enumerate(moves, start=window - len(moves)):
+            tensor[row, 0 if move.player == pyspiel.PlayerId.CHANCE else 1 + move.player] = 1.0
+            tensor[row, 1 + self.game.num_players() + move.action] = 1.0
+        return tensor.ravel()
 
     def _check_legal(self, agent: str, action: Any) -> int:
         try:
@@ -239,9 +279,15 @@ class _OpenSpielGame:
 class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
     """A turn-based OpenSpiel game as a PettingZoo AEC environment."""
 
-    def __init__(self, game: pyspiel.Game, name: str, render_mode: str | None = None):
+    def __init__(
+        self,
+        game: pyspiel.Game,
+        name: str,
+        render_mode: str | None = None,
+        history_window: int = 8,
+    ):
         AECEnv.__init__(self)
-        self._setup(game, name, render_mode)
+        self._setup(game, name, render_mode, history_window)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
         self._new_state(seed)
@@ -285,8 +331,14 @@ class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
 class OpenSpielParallelEnv(_OpenSpielGame, ParallelEnv):
     """A simultaneous-move OpenSpiel game as a PettingZoo Parallel environment."""
 
-    def __init__(self, game: pyspiel.Game, name: str, render_mode: str | None = None):
-        self._setup(game, name, render_mode)
+    def __init__(
+        self,
+        game: pyspiel.Game,
+        name: str,
+        render_mode: str | None = None,
+        history_window: int = 8,
+    ):
+        self._setup(game, name, render_mode, history_window)
         self.agents: list[str] = []
 
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -10,7 +10,9 @@ repeated to a fixed point, so agents never share a cell, swap, or vanish.
 ``on_target``:
 - ``"stay"`` (one-shot MAPF): the episode succeeds, and every agent terminates, when all agents
   stand on their goals at once;
-- ``"finish"``: an agent leaves the map (terminates) the step it reaches its goal;
+- ``"finish"``: an agent leaves the map (terminates) the step it reaches its goal; one that
+  starts on its goal has arrived at step 0 and is off the map from ``reset`` on (it is not in
+  ``agents``; when every agent starts on its goal the episode is over at step 0);
 - ``"restart"`` (lifelong MAPF): a reached goal is replaced by the next one from
   ``goal_sequence`` (cycled) or, by default, a cell drawn by the seeded RNG from the agent's
   connected component.
@@ -63,6 +65,11 @@ class MAPFEnv(ParallelEnv):
             raise ValueError(f"on_target must be 'stay', 'finish' or 'restart', got {on_target!r}")
         if render_mode not in (None, "rgb_array", "human"):
             raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode}")
+        for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
+            if not isinstance(value, int | float | np.integer | np.floating) or not np.isfinite(
+                value
+            ):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         for name, value in (("obs_radius", obs_radius), ("max_steps", max_steps)):
             if int(value) < (0 if name == "obs_radius" else 1):
                 raise ValueError(f"{name} must be positive, got {value}")
@@ -162,9 +169,10 @@ class MAPFEnv(ParallelEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self._reset_arrays(*self._placement())
-        self.agents = list(self.possible_agents)
+        self.agents = list(compress(self.possible_agents, self._active.tolist()))
         obs, _ = self._observe()
-        return self._obs_dict(self.agents, obs), {a: {} for a in self.agents}
+        live = None if len(self.agents) == self._n else self._active.copy()
+        return self._obs_dict(self.agents, obs, live), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
@@ -317,7 +325,8 @@ class MAPFEnv(ParallelEnv):
     def _reset_arrays(self, start: np.ndarray, goal: np.ndarray) -> None:
         self._pos = start.copy()
         self._goal = goal.copy()
-        self._active = np.ones(self._n, dtype=bool)
+        # with "finish", agents that start on their goal have already left
+        self._active = (start != goal) if self.on_target == "finish" else np.ones(self._n, bool)
         self._t = 0
         self._arrival = np.where(start == goal, 0, -1)
         self._reached = np.zeros(self._n, dtype=np.int64)

@@ -1,22 +1,34 @@
 """Markov games: matrix games, Littman's soccer, pursuit-evasion on graphs, and any game given
 as arrays, all PettingZoo Parallel envs sharing one tabular base (``base.MarkovGameEnv``) that
 exports ``tabular()`` arrays for ``metagame.solvers.markov`` and registers them with OpenSpiel
-(``metagame.envs.markov.spiel``)."""
+(``metagame.envs.markov.spiel``).
 
-from metagame.envs.markov.base import MarkovGameEnv, Tabular
-from metagame.envs.markov.matrix import CATALOG, MatrixGameEnv, matrix_game
-from metagame.envs.markov.pursuit import PursuitEvasionEnv
-from metagame.envs.markov.soccer import SoccerEnv
-from metagame.envs.markov.tabular import TabularMarkovGame, random_game
+The names below are imported on first use (PEP 562), so that ``import metagame.envs``, which
+registers the OpenSpiel games through ``spiel``, loads neither SciPy nor networkx.
+"""
 
-__all__ = [
-    "CATALOG",
-    "MarkovGameEnv",
-    "MatrixGameEnv",
-    "PursuitEvasionEnv",
-    "SoccerEnv",
-    "Tabular",
-    "TabularMarkovGame",
-    "matrix_game",
-    "random_game",
-]
+import importlib
+
+_HOME = {
+    "CATALOG": "matrix",
+    "MarkovGameEnv": "base",
+    "MatrixGameEnv": "matrix",
+    "PursuitEvasionEnv": "pursuit",
+    "SoccerEnv": "soccer",
+    "Tabular": "base",
+    "TabularMarkovGame": "tabular",
+    "matrix_game": "matrix",
+    "random_game": "tabular",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -10,6 +10,10 @@ Conventions:
 
 - the joint action ``(a_1, ..., a_N)`` is flattened in C order (``np.ravel_multi_index``);
 - terminal states are absorbing with zero reward, so discounted values are finite;
+- the reward of a step may depend on which successor the chance draw picked (in soccer, whether
+  the randomly ordered moves scored): each stored transition of ``T`` carries the reward it
+  realises (:meth:`MarkovGameEnv.outcomes`), and ``R`` is its expectation, which is all the
+  solvers need;
 - every agent observes the whole state as a small float vector (``observations[s]``); where a
   state forbids some actions (pursuit-evasion on a graph) the observation is
   ``{"observation", "action_mask"}`` and the tabular model maps a forbidden action to the
@@ -103,7 +107,7 @@ class MarkovGameEnv(ParallelEnv):
     def _set_model(
         self,
         agents: list[str],
-        rewards: np.ndarray,
+        rewards: np.ndarray | None,
         transitions: sp.csr_array,
         initial: np.ndarray,
         terminal: np.ndarray,
@@ -113,16 +117,21 @@ class MarkovGameEnv(ParallelEnv):
         gamma: float = 1.0,
         max_steps: int | None = None,
         render_mode: str | None = None,
+        outcome_rewards: np.ndarray | None = None,
+        shape: tuple[int, ...] | None = None,
     ) -> None:
         """Installs the model.
 
         Args:
             agents: player names, in the order of the action axes.
-            rewards: ``(N, S, A_1, ..., A_N)`` rewards.
+            rewards: ``(N, S, A_1, ..., A_N)`` rewards, realised whatever the successor; or None
+                with ``outcome_rewards`` and ``shape`` (the action counts) given instead.
             transitions: ``(S * prod(A), S)`` sparse transition matrix, rows summing to one.
             initial: ``(S,)`` initial distribution. terminal: ``(S,)`` bool.
             observations: ``(S, d)`` observation vector of every state.
             masks: per player, ``(S, A_i)`` legal-action masks (None when all are legal).
+            outcome_rewards: ``(N, nnz)``, the reward each stored transition of
+                ``sp.csr_array(transitions)`` (canonical order) realises.
         """
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
@@ -136,10 +145,25 @@ class MarkovGameEnv(ParallelEnv):
         self.render_mode = render_mode
         self.max_steps = max_steps
         self.gamma = float(gamma)
-        self._rewards = np.ascontiguousarray(rewards, dtype=np.float64)
-        self._shape = tuple(int(a) for a in rewards.shape[2:])
-        S = rewards.shape[1]
-        self._T = sp.csr_array(transitions)
+        self._T = sp.csr_array(transitions, copy=True)
+        self._T.sum_duplicates()
+        S = self._T.shape[1]
+        if outcome_rewards is None:
+            self._rewards = np.ascontiguousarray(rewards, dtype=np.float64)
+            self._shape = tuple(int(a) for a in rewards.shape[2:])
+            self._outcome_rewards = self._rewards.reshape(len(agents), -1)[:, _rows(self._T)]
+        else:
+            self._shape = tuple(int(a) for a in shape)
+            self._outcome_rewards = np.asarray(outcome_rewards, dtype=np.float64)
+            if self._outcome_rewards.shape != (len(agents), self._T.nnz):
+                raise ValueError(
+                    f"outcome_rewards must have shape {(len(agents), self._T.nnz)}, "
+                    f"got {self._outcome_rewards.shape}"
+                )
+            weighted = self._outcome_rewards * self._T.data
+            self._rewards = np.stack(
+                [np.bincount(_rows(self._T), w, self._T.shape[0]) for w in weighted]
+            ).reshape(len(agents), S, *self._shape)
         self._cum = np.cumsum(self._T.data)  # per-row CDFs after subtracting the row's start
         self._initial = np.asarray(initial, dtype=np.float64)
         self._terminal = np.asarray(terminal, dtype=bool)
@@ -193,17 +217,14 @@ class MarkovGameEnv(ParallelEnv):
             if self._masks is not None and not self._masks[i][self._state, int(a)]:
                 raise ValueError(f"step: action {int(a)} of {agent} is illegal in this state")
             joint.append(int(a))
-        j = int(np.ravel_multi_index(joint, self._shape))
-        s = self._state
-        row = s * int(np.prod(self._shape)) + j
-        lo, hi = self._T.indptr[row], self._T.indptr[row + 1]
+        lo, hi = self._row_span(self._state, joint)
         base = self._cum[lo - 1] if lo > 0 else 0.0
         u = base + self._rng.random() * (self._cum[hi - 1] - base)
-        k = min(int(np.searchsorted(self._cum[lo:hi], u, side="right")), hi - lo - 1)
-        self._state = int(self._T.indices[lo + k])
+        k = lo + min(int(np.searchsorted(self._cum[lo:hi], u, side="right")), hi - lo - 1)
+        self._state = int(self._T.indices[k])
         self._t += 1
         self._last = tuple(joint)
-        r = self._rewards[(slice(None), s, *joint)]
+        r = self._outcome_rewards[:, k]
         done = bool(self._terminal[self._state])
         cut = self.max_steps is not None and self._t >= self.max_steps and not done
         agents = self.agents
@@ -220,6 +241,16 @@ class MarkovGameEnv(ParallelEnv):
 
     def state(self) -> np.ndarray:
         return self._obs[self._state].copy()
+
+    def outcomes(self, s: int, joint: tuple[int, ...]):
+        """What joint action ``joint`` in state ``s`` can lead to: ``(successors, probabilities,
+        rewards)``, ``rewards[i, k]`` being player i's reward when successor k is drawn."""
+        lo, hi = self._row_span(s, joint)
+        return self._T.indices[lo:hi], self._T.data[lo:hi], self._outcome_rewards[:, lo:hi]
+
+    def _row_span(self, s: int, joint) -> tuple[int, int]:
+        row = s * int(np.prod(self._shape)) + int(np.ravel_multi_index(joint, self._shape))
+        return int(self._T.indptr[row]), int(self._T.indptr[row + 1])
 
     @property
     def state_id(self) -> int:
@@ -277,6 +308,11 @@ class MarkovGameEnv(ParallelEnv):
         if self._window is not None:
             self._window.close()
             self._window = None
+
+
+def _rows(T: sp.csr_array) -> np.ndarray:
+    """The row of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
 
 
 def transition_matrix(successors: np.ndarray, probs: np.ndarray, num_states: int) -> sp.csr_array:

@@ -11,6 +11,12 @@ moves; Nowakowski & Winkler 1983 for the alternating version).
 
 States: the pursuers' and the evader's nodes, ``n^(k+1)`` of them, plus one terminal state.
 The observation is the vector of node indices ``[p_1, ..., p_k, e]`` (``-1`` when captured).
+
+Actions beyond a node's degree raise ``ValueError`` (never replaced by a wait), as everywhere in
+metagame. PettingZoo's test tools sample actions without the mask, so run them on a regular graph
+(``cycle:n``, ``complete:n``, ``petersen``), where every action is legal; :func:`parallel_env`
+and :func:`env` follow PettingZoo's module convention (``max_cycles`` is the horizon) for
+``max_cycles_test``.
 """
 
 from __future__ import annotations
@@ -30,22 +36,7 @@ def make_graph(graph: Any) -> nx.Graph:
     if isinstance(graph, nx.Graph):
         g = nx.Graph(graph)
     elif isinstance(graph, str):
-        kind, _, arg = graph.partition(":")
-        try:
-            if kind == "grid":
-                r, c = (int(x) for x in arg.split("x"))
-                g = nx.grid_2d_graph(r, c)
-            elif kind in ("cycle", "path", "complete", "star"):
-                g = getattr(nx, f"{kind}_graph")(int(arg))
-            elif kind == "petersen":
-                g = nx.petersen_graph()
-            else:
-                raise ValueError
-        except ValueError:
-            raise ValueError(
-                f"unknown graph spec {graph!r}; use grid:RxC, cycle:n, path:n, complete:n, "
-                "star:n or petersen"
-            ) from None
+        g = _graph_from_spec(graph)
     else:
         try:
             g = nx.Graph([tuple(e) for e in graph])
@@ -58,6 +49,25 @@ def make_graph(graph: Any) -> nx.Graph:
     if not nx.is_connected(g):
         raise ValueError("graph must be connected")
     return g
+
+
+SPECS = "grid:RxC, cycle:n, path:n, complete:n, star:n or petersen"
+
+
+def _graph_from_spec(spec: str) -> nx.Graph:
+    kind, _, arg = spec.partition(":")
+    sizes = arg.split("x") if kind == "grid" else [arg] if arg else []
+    expected = {"grid": 2, "cycle": 1, "path": 1, "complete": 1, "star": 1, "petersen": 0}
+    if kind not in expected or len(sizes) != expected[kind]:
+        raise ValueError(f"unknown graph spec {spec!r}; use {SPECS}")
+    if not all(x.isdigit() and int(x) > 0 for x in sizes):
+        raise ValueError(f"graph spec {spec!r}: sizes must be positive integers; use {SPECS}")
+    n = [int(x) for x in sizes]
+    if kind == "grid":
+        return nx.grid_2d_graph(*n)
+    if kind == "petersen":
+        return nx.petersen_graph()
+    return getattr(nx, f"{kind}_graph")(*n)
 
 
 class PursuitEvasionEnv(MarkovGameEnv):
@@ -162,3 +172,15 @@ def _start_distribution(pursuer_starts, evader_start, pos, k, n) -> np.ndarray:
     start = np.zeros(len(pos))
     start[np.ravel_multi_index(starts, (n,) * (k + 1))] = 1.0
     return start
+
+
+def parallel_env(max_cycles: int = 50, **kwargs: Any) -> PursuitEvasionEnv:
+    """PettingZoo's module convention: the Parallel env with ``horizon=max_cycles``."""
+    return PursuitEvasionEnv(horizon=max_cycles, **kwargs)
+
+
+def env(max_cycles: int = 50, **kwargs: Any):
+    """PettingZoo's module convention: the AEC form of :func:`parallel_env`."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(parallel_env(max_cycles, **kwargs))

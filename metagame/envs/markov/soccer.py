@@ -6,9 +6,10 @@ the two middle rows just beyond the edge column. Actions are N, S, E, W and stan
 moves are executed in random order (each order with probability 1/2). A move into the square
 occupied by the other player does not happen and the ball goes to the stationary player. The
 ball carrier moving into a goal ends the episode: +1 to the side attacking that goal (an own
-goal scores for the opponent), -1 to the other. At kick-off A stands at (1, 3) and B at (2, 1)
-and possession is drawn at random. The solvers discount with gamma = 0.9; play is truncated
-at ``horizon`` steps.
+goal scores for the opponent), -1 to the other. The reward of a step is the one the drawn move
+order realised; the exported ``R[s, a, b]`` is its expectation over the two orders. At
+kick-off A stands at (1, 3) and B at (2, 1) and possession is drawn at random. The solvers
+discount with gamma = 0.9; play is truncated at ``horizon`` steps.
 
 States: ``(A's square, B's square, ball holder)`` for distinct squares, 20 * 19 * 2 = 760, plus
 two terminal states "A scored" and "B scored". The observation is
@@ -62,12 +63,11 @@ def _move(pos: list, holder: int, i: int, action: int):
 
 @functools.cache
 def soccer_model():
-    """(rewards (2, S, 5, 5), successors (S*25, 2), probabilities (S*25, 2), observations),
-    computed once (read-only arrays)."""
+    """(successors (S*25, 2), probabilities (S*25, 2), observations): the two move orders of
+    every joint action and where each leads, computed once (read-only arrays)."""
     n = ROWS * COLS * (ROWS * COLS - 1) * 2
     S = n + 2  # n: A scored, n + 1: B scored
     succ = np.zeros((S, 5, 5, 2), dtype=np.int64)
-    rewards = np.zeros((2, S, 5, 5))
     obs = np.full((S, 5), -1.0)
     obs[n, 4], obs[n + 1, 4] = 0, 1
     succ[n], succ[n + 1] = n, n + 1
@@ -81,16 +81,21 @@ def soccer_model():
                     p, h, goal = _move(pos, holder, first, acts[first])
                     if goal is None:
                         p, h, goal = _move(p, h, second, acts[second])
-                    if goal is None:
-                        succ[s, a, b, k] = state_index(p[0], p[1], h)
-                    else:
-                        succ[s, a, b, k] = n + goal
-                        rewards[0, s, a, b] += 0.5 * (1 if goal == 0 else -1)
-    rewards[1] = -rewards[0]
-    out = rewards, succ.reshape(S * 25, 2), np.full((S * 25, 2), 0.5), obs
+                    succ[s, a, b, k] = n + goal if goal is not None else state_index(p[0], p[1], h)
+    out = succ.reshape(S * 25, 2), np.full((S * 25, 2), 0.5), obs
     for arr in out:
         arr.flags.writeable = False
     return out
+
+
+def goal_rewards(T) -> np.ndarray:
+    """``(2, nnz)``: the reward each stored transition of the soccer matrix ``T`` realises, +-1
+    on a move from play into a goal state (the move that happened, never an average over the
+    move orders) and 0 otherwise."""
+    n = ROWS * COLS * (ROWS * COLS - 1) * 2
+    from_play = np.repeat(np.arange(T.shape[0]) // 25 < n, np.diff(T.indptr))
+    r = from_play * ((T.indices == n).astype(np.float64) - (T.indices == n + 1))
+    return np.stack([r, -r])
 
 
 class SoccerEnv(MarkovGameEnv):
@@ -106,8 +111,9 @@ class SoccerEnv(MarkovGameEnv):
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must lie in (0, 1], got {gamma}")
-        rewards, succ, probs, obs = soccer_model()
-        S = rewards.shape[1]
+        succ, probs, obs = soccer_model()
+        S = obs.shape[0]
+        T = transition_matrix(succ, probs, S)
         initial = np.zeros(S)
         initial[[state_index(*KICKOFF, 0), state_index(*KICKOFF, 1)]] = 0.5
         terminal = np.zeros(S, dtype=bool)
@@ -115,14 +121,16 @@ class SoccerEnv(MarkovGameEnv):
         self.horizon = int(horizon)
         self._set_model(
             ["player_0", "player_1"],
-            rewards,
-            transition_matrix(succ, probs, S),
+            None,
+            T,
             initial,
             terminal,
             obs,
             gamma=gamma,
             max_steps=self.horizon,
             render_mode=render_mode,
+            outcome_rewards=goal_rewards(T),
+            shape=(5, 5),
         )
 
     def _frame(self) -> np.ndarray:

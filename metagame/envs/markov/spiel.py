@@ -1,33 +1,53 @@
 """Our Markov games as OpenSpiel Python games, so OpenSpiel's algorithms run on them.
 
-Importing this module registers, with ``pyspiel.register_game``:
+``import metagame.envs`` registers, with ``pyspiel.register_game`` (:func:`register`):
 
 - ``metagame_matrix(game="rps", rounds=1)``: a catalog matrix game, one-shot or repeated;
 - ``metagame_soccer(horizon=100)``: Littman's soccer;
 - ``metagame_pursuit_evasion(graph="grid:3x3", num_pursuers=1, horizon=50)``;
-- ``metagame_tabular(num_states=10, num_actions=3, num_successors=3, seed=0)``: a random
-  two-player zero-sum game (``metagame.envs.markov.tabular.random_game``).
+- ``metagame_tabular(num_states=10, num_actions=3, num_successors=3, seed=0, horizon=100)``:
+  a random two-player zero-sum game (``metagame.envs.markov.tabular.random_game``).
 
-Each also takes ``discount`` (default 1): below one, every step is followed by a chance
-outcome that ends the game with probability ``1 - discount``, so OpenSpiel's undiscounted
-returns equal the discounted returns of the Markov game in expectation and OpenSpiel's
-``value_iteration`` computes the discounted value our solvers compute. ``spiel_game(env)``
-does the same for any :class:`MarkovGameEnv` instance (e.g. a ``TabularMarkovGame``).
+Each also takes ``discount`` (default 1). ``spiel_game(env, discount)`` does the same for any
+:class:`MarkovGameEnv` instance (e.g. a ``TabularMarkovGame``).
 
-The games are simultaneous-move with explicit chance (the initial-state distribution and the
-successor distribution of a stochastic step are chance nodes). ``str(state)`` names the Markov
-state (not the step count), as OpenSpiel's ``value_iteration(..., cyclic_game=True)`` needs;
-observation tensors are the env's observation vectors.
+The games are simultaneous-move with explicit chance. One step from Markov state ``s`` is: the
+players' joint action; a chance node over the successors ``s'`` when there are several (it
+realises the step's reward, which in soccer depends on the drawn move order); then, when
+``discount < 1`` and ``s'`` is not terminal, a chance node that stops the game with probability
+``1 - discount``. So OpenSpiel's undiscounted returns are, in expectation, the discounted
+returns of the Markov game. A step's reward is returned by ``rewards()`` at the next decision
+or terminal node (rewards add up over the chance nodes in between and restart after the
+players move), so ``rewards()`` summed over those nodes is ``returns()``, as OpenSpiel's
+``random_sim_test`` and ``rl_environment`` require. Play stops at ``horizon`` steps.
+
+``str(state)`` names the Markov state, the node kind, and the returns so far wherever they
+can differ between histories reaching that node (always at the end; everywhere in games that
+pay rewards before the end). Only at the end does it name the step count (of a game stopped
+by the discount or the horizon). The observation string and tensor are the Markov state
+alone. Hence OpenSpiel's ``value_iteration`` (whose stage games it solves
+by linear programming, ``lp_solver``), which reads utilities only at terminal nodes, computes
+the value of ``solve_markov_game(R, T, gamma=discount)``:
+
+- at every state, with ``cyclic_game=True``, in games that pay only on entering a terminal
+  state (soccer, pursuit-evasion, one-shot matrix games) whose ``horizon`` exceeds the number
+  of reachable states (so that OpenSpiel's depth-first enumeration meets no truncation);
+- at every state, plus the returns so far, with ``cyclic_game=False``, in games without cycles
+  (repeated matrix games, any ``rounds`` and ``discount``).
+
+It does not in games that pay along cycles (random tabular games): their histories differ by
+their returns, so OpenSpiel would enumerate histories; use ``solve_markov_game`` there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyspiel
 
-from metagame.envs.markov.base import MarkovGameEnv
+if TYPE_CHECKING:
+    from metagame.envs.markov.base import MarkovGameEnv
 
 
 class MarkovSpielGame(pyspiel.Game):
@@ -39,13 +59,14 @@ class MarkovSpielGame(pyspiel.Game):
             raise ValueError(f"discount must lie in (0, 1], got {discount}")
         horizon = env.max_steps or int(params.get("horizon", 1000))
         tab = env.tabular(sparse=True)
-        self.env, self.tab, self.discount = env, tab, discount
+        self.env, self.tab, self.discount, self.horizon = env, tab, discount, horizon
         self.shape = tab.num_actions
         self.masks = env._masks
+        self.pays_along_the_way = _pays_along_the_way(env)
         n = len(self.shape)
         zero_sum = tab.zero_sum and n == 2
-        low = min(0.0, float(tab.rewards.min())) * horizon
-        high = max(0.0, float(tab.rewards.max())) * horizon
+        low = min(0.0, float(env._outcome_rewards.min(initial=0.0))) * horizon
+        high = max(0.0, float(env._outcome_rewards.max(initial=0.0))) * horizon
         game_type = pyspiel.GameType(
             short_name=short_name,
             long_name=f"metagame {type(env).__name__}",
@@ -68,7 +89,7 @@ class MarkovSpielGame(pyspiel.Game):
             game_type,
             pyspiel.GameInfo(
                 num_distinct_actions=max(self.shape),
-                max_chance_outcomes=tab.num_states + 1,
+                max_chance_outcomes=max(tab.num_states, 2),
                 num_players=n,
                 min_utility=low,
                 max_utility=high,
@@ -85,38 +106,58 @@ class MarkovSpielGame(pyspiel.Game):
         return MarkovObserver(self.tab.observations.shape[1])
 
 
+def _pays_along_the_way(env: MarkovGameEnv) -> bool:
+    """Whether some transition into a non-terminal state carries a reward."""
+    into = env._terminal[env._T.indices]
+    return bool(np.any(env._outcome_rewards[:, ~into] != 0.0))
+
+
+CONTINUE, STOP = 0, 1  # the outcomes of a discount node
+
+
 class MarkovSpielState(pyspiel.State):
-    """Markov state ``s`` (or a chance node over successors), with per-step rewards."""
+    """A node of the game: the start (a chance node over the initial distribution), a Markov
+    state where the players move, a move (a chance node over the successors of a joint action,
+    which realises the step's reward), a discount node (stop with probability ``1 - discount``)
+    or the end."""
 
     def __init__(self, game: MarkovSpielGame):
         super().__init__(game)
         n = len(game.shape)
         self._s = -1
         self._t = 0
+        self._node = "start"
         self._joint: tuple[int, ...] | None = None
-        self._outcomes = _support(game.tab.initial)
-        self._over = False
-        self._rewards = np.zeros(n)
+        self._rewards = np.zeros(n)  # realised since the last decision node
         self._returns = np.zeros(n)
-        if len(self._outcomes) == 1:
-            self._enter(self._outcomes[0][0])
+        start = np.flatnonzero(game.tab.initial > 0)
+        if len(start) == 1:
+            self._arrive(int(start[0]), self._rewards)
 
     @property
     def _game(self) -> MarkovSpielGame:
         # not kept in __dict__: OpenSpiel clones a Python state by copying its __dict__
         return self.get_game()
 
-    def _enter(self, s: int) -> None:
-        self._s, self._outcomes = s, None
-        if self._game.tab.terminal[s] or self._t >= self._game.max_game_length():
-            self._over = True
+    def _arrive(self, s: int, reward: np.ndarray) -> None:
+        """Enters Markov state ``s`` with the step's realised ``reward``."""
+        game = self._game
+        self._s = s
+        self._rewards = self._rewards + reward
+        self._returns = self._returns + reward
+        if game.tab.terminal[s] or self._t >= game.horizon:
+            self._node = "end"
+        elif game.discount < 1.0 and self._t > 0:
+            self._node = "discount"
+        else:
+            self._node = "play"
 
     def current_player(self) -> int:
-        if self._over:
+        if self._node == "end":
             return pyspiel.PlayerId.TERMINAL
-        if self._outcomes is not None:
-            return pyspiel.PlayerId.CHANCE
-        return pyspiel.PlayerId.SIMULTANEOUS
+        if self._node == "play":
+            return pyspiel.PlayerId.SIMULTANEOUS
+        return pyspiel.PlayerId.CHANCE
 
     def _legal_actions(self, player: int) -> list[int]:
         if self._game.masks is None:
@@ -124,42 +165,42 @@ class MarkovSpielState(pyspiel.State):
         return np.flatnonzero(self._game.masks[player][self._s]).tolist()
 
     def chance_outcomes(self) -> list[tuple[int, float]]:
-        return list(self._outcomes)
+        game = self._game
+        if self._node == "start":
+            return [(int(s), float(game.tab.initial[s])) for s in np.flatnonzero(game.tab.initial)]
+        if self._node == "move":
+            succ, probs, _ = game.env.outcomes(self._s, self._joint)
+            return [(int(s), float(p)) for s, p in zip(succ, probs)]
+        return [(CONTINUE, game.discount), (STOP, 1.0 - game.discount)]
 
     def _apply_action(self, action: int) -> None:
-        self._rewards = np.zeros_like(self._rewards)
-        if action == self._game.tab.num_states:  # discount-as-termination outcome
-            self._over, self._outcomes = True, None
+        if self._node == "start":
+            self._arrive(int(action), np.zeros_like(self._rewards))
+        elif self._node == "move":
+            succ, _, rewards = self._game.env.outcomes(self._s, self._joint)
+            self._arrive(int(action), rewards[:, int(np.flatnonzero(succ == action)[0])])
         else:
-            self._enter(int(action))
+            self._node = "end" if action == STOP else "play"
 
     def _apply_actions(self, actions: list[int]) -> None:
-        game = self._game
-        joint = tuple(int(a) for a in actions)
-        row = self._s * int(np.prod(game.shape)) + int(np.ravel_multi_index(joint, game.shape))
-        T = game.tab.T
-        lo, hi = T.indptr[row], T.indptr[row + 1]
-        outcomes = [
-            (int(s), float(p) * game.discount) for s, p in zip(T.indices[lo:hi], T.data[lo:hi])
-        ]
-        if game.discount < 1.0:
-            outcomes.append((game.tab.num_states, 1.0 - game.discount))
-        self._rewards = game.tab.rewards[(slice(None), self._s, *joint)].copy()
-        self._returns += self._rewards
+        self._joint = tuple(int(a) for a in actions)
+        self._rewards = np.zeros_like(self._rewards)  # the decision node consumed them
         self._t += 1
-        self._joint = joint
-        if len(outcomes) == 1:
-            self._enter(outcomes[0][0])
+        succ, _, rewards = self._game.env.outcomes(self._s, self._joint)
+        if len(succ) == 1:
+            self._arrive(int(succ[0]), rewards[:, 0])
         else:
-            self._outcomes = outcomes
+            self._node = "move"
 
     def _action_to_string(self, player: int, action: int) -> str:
-        if player == pyspiel.PlayerId.CHANCE:
-            return "stop" if action == self._game.tab.num_states else f"state {action}"
-        return f"p{player}:{action}"
+        if player != pyspiel.PlayerId.CHANCE:
+            return f"p{player}:{action}"
+        if self._node == "discount":
+            return "stop" if action == STOP else "continue"
+        return f"state {action}"
 
     def is_terminal(self) -> bool:
-        return self._over
+        return self._node == "end"
 
     def rewards(self) -> np.ndarray:
         return self._rewards
@@ -167,20 +208,29 @@ class MarkovSpielState(pyspiel.State):
     def returns(self) -> np.ndarray:
         return self._returns
 
-    def __str__(self) -> str:
+    def markov_state(self) -> str:
+        """The Markov state this node is at, as players observe it."""
         if self._s < 0:
             return "start"
-        if self._outcomes is not None:
-            return f"state {self._s} after {self._joint}"
-        if self._over and not self._game.tab.terminal[self._s]:
-            # the returns name the state: value_iteration scores a terminal by its returns
-            return f"stopped with returns {self._returns.tolist()}"
         return f"state {self._s} {self._game.tab.observations[self._s].tolist()}"
+
+    def __str__(self) -> str:
+        game = self._game
+        text = self.markov_state()
+        if self._node == "move":
+            text += f" after {list(self._joint)}"
+        elif self._node == "discount":
+            text += " before the discount draw"
+        elif self._node == "end" and not game.tab.terminal[self._s]:
+            text += f" stopped at step {self._t}"
+        if self._node == "end" or game.pays_along_the_way:
+            text += f" returns {self._returns.tolist()}"
+        return text
 
 
 class MarkovObserver:
-    """Observation tensor: the env's observation vector of the current state (zeros at
-    chance nodes before the start and after a discount stop)."""
+    """Observation tensor: the env's observation vector of the current Markov state (zeros at
+    the start); observation string: :meth:`MarkovSpielState.markov_state`."""
 
     def __init__(self, size: int):
         self.tensor = np.zeros(size, np.float32)
@@ -190,15 +240,13 @@ class MarkovObserver:
         self.tensor[:] = state._game.tab.observations[state._s] if state._s >= 0 else 0.0
 
     def string_from(self, state: MarkovSpielState, player: int) -> str:
-        return str(state)
-
-
-def _support(p: np.ndarray) -> list[tuple[int, float]]:
-    return [(int(s), float(p[s])) for s in np.flatnonzero(p > 0)]
+        return state.markov_state()
 
 
 def spiel_game(env: MarkovGameEnv, discount: float = 1.0) -> MarkovSpielGame:
-    """A pyspiel game for any Markov game instance (not registered by name)."""
+    """A pyspiel game for any Markov game instance. It is not registered by name, so pyspiel
+    cannot load it back from its string (serialisation, as in ``random_sim_test(...,
+    serialize=True)``, needs a registered game such as ``metagame_tabular``)."""
     return MarkovSpielGame(env, {"discount": float(discount)}, "metagame_custom")
 
 
@@ -257,7 +305,14 @@ class PursuitSpielGame(_Registered):
 
 class TabularSpielGame(_Registered):
     short_name = "metagame_tabular"
-    defaults = {"num_states": 10, "num_actions": 3, "num_successors": 3, "seed": 0, "discount": 1.0}
+    defaults = {
+        "num_states": 10,
+        "num_actions": 3,
+        "num_successors": 3,
+        "seed": 0,
+        "horizon": 100,
+        "discount": 1.0,
+    }
 
     @staticmethod
     def build(params: dict[str, Any]) -> MarkovGameEnv:
@@ -265,7 +320,11 @@ class TabularSpielGame(_Registered):
 
         shape = (params["num_actions"],) * 2
         return random_game(
-            params["num_states"], shape, params["num_successors"], seed=params["seed"]
+            params["num_states"],
+            shape,
+            params["num_successors"],
+            seed=params["seed"],
+            horizon=params["horizon"],
         )
 
 
@@ -301,6 +360,3 @@ def _registration_type(name: str, defaults: dict[str, Any]) -> pyspiel.GameType:
         provides_observation_tensor=True,
         parameter_specification=defaults,
     )
-
-
-register()

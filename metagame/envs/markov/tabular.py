@@ -117,7 +117,8 @@ class TabularMarkovGame(MarkovGameEnv):
 
     @classmethod
     def from_tabular(cls, tab: Tabular, **kwargs: Any) -> TabularMarkovGame:
-        """The game a :class:`Tabular` export describes."""
+        """The game a :class:`Tabular` export describes (a reward that depends on the drawn
+        successor, as in soccer, becomes its expectation ``rewards[i, s, a]``)."""
         return cls(
             rewards=tab.rewards,
             T=tab.T,
@@ -136,9 +137,11 @@ def random_game(
     gamma: float = 0.9,
     zero_sum: bool = True,
     seed: int = 0,
+    horizon: int | None = 100,
 ) -> TabularMarkovGame:
     """A random game: rewards uniform in [-1, 1], each ``(s, a)`` leading to ``num_successors``
-    uniformly drawn states with Dirichlet(1) probabilities. Zero-sum games have two players."""
+    uniformly drawn states with Dirichlet(1) probabilities. Zero-sum games have two players;
+    ``horizon`` truncates play."""
     if num_states < 1 or num_successors < 1 or min(num_actions) < 1:
         raise ValueError("num_states, num_actions and num_successors must be positive")
     if zero_sum and len(num_actions) != 2:
@@ -150,6 +153,6 @@ def random_game(
     probs = rng.dirichlet(np.ones(num_successors), size=rows)
     T = transition_matrix(succ, probs, num_states)
     if zero_sum:
-        return TabularMarkovGame(R=rng.uniform(-1, 1, shape), T=T, gamma=gamma)
+        return TabularMarkovGame(R=rng.uniform(-1, 1, shape), T=T, gamma=gamma, horizon=horizon)
     rewards = rng.uniform(-1, 1, (len(num_actions), *shape))
-    return TabularMarkovGame(rewards=rewards, T=T, gamma=gamma)
+    return TabularMarkovGame(rewards=rewards, T=T, gamma=gamma, horizon=horizon)

@@ -24,10 +24,11 @@ from pettingzoo import ParallelEnv
 
 from metagame.envs.preference.judges import Judge, make_judge
 from metagame.envs.preference.prompts import EOS, SEP, Vocabulary, load_prompts
+from metagame.envs.preference.rendered import Rendered
 
 
-class LLMDuelEnv(ParallelEnv):
-    metadata = {"name": "llm_duel_v0", "render_modes": ["rgb_array"]}
+class LLMDuelEnv(Rendered, ParallelEnv):
+    metadata = {"name": "llm_duel_v0", "render_modes": ["rgb_array", "human"], "render_fps": 4}
 
     def __init__(
         self,
@@ -43,8 +44,8 @@ class LLMDuelEnv(ParallelEnv):
             raise ValueError(f"num_players must be an integer >= 2, got {num_players!r}")
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError("render_mode must be None or 'rgb_array'")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.prompts = load_prompts(prompts)
         self.vocab = Vocabulary.from_prompts(self.prompts)
         self.judge = make_judge(judge)
@@ -129,6 +130,8 @@ class LLMDuelEnv(ParallelEnv):
             for k, a in enumerate(self.possible_agents):
                 infos[a]["response"] = self.response_text(k)
             self.agents = []
+        if self.render_mode == "human":
+            self.render()
         return obs, rewards, terminations, truncations, infos
 
     def _judge(self) -> np.ndarray:
@@ -141,7 +144,7 @@ class LLMDuelEnv(ParallelEnv):
         self.preferences = P
         return 2.0 / (self.num_players - 1) * (P - 0.5).sum(axis=1)
 
-    def render(self) -> np.ndarray:
+    def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import text_panel
 
         rows = []

@@ -18,10 +18,11 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from metagame.envs.preference.models import cyclic_panel
+from metagame.envs.preference.rendered import Rendered
 from metagame.solvers._validation import as_preference_matrix
 
 
-class PreferenceGameEnv(ParallelEnv):
+class PreferenceGameEnv(Rendered, ParallelEnv):
     metadata = {"name": "preference_v0", "render_modes": ["rgb_array", "human"], "render_fps": 2}
 
     def __init__(
@@ -50,7 +51,6 @@ class PreferenceGameEnv(ParallelEnv):
         self.last: tuple[int, int] | None = None
         self.counts = np.zeros((n, n), dtype=np.int64)
         self._rng = np.random.default_rng()
-        self._window = None
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._obs_space
@@ -110,19 +110,7 @@ class PreferenceGameEnv(ParallelEnv):
             self.render()
         return obs, rewards, terminations, truncations, infos
 
-    def render(self) -> np.ndarray | None:
+    def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import preference_frame
 
-        frame = preference_frame(self.P, self.candidates, self.last, self.counts)
-        if self.render_mode == "human":
-            from metagame.envs.rendering import HumanWindow
-
-            self._window = self._window or HumanWindow("preference")
-            self._window.show(frame, self.metadata["render_fps"])
-            return None
-        return frame
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return preference_frame(self.P, self.candidates, self.last, self.counts)

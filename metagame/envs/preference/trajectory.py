@@ -22,6 +22,8 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from metagame.envs.preference.rendered import Rendered
+
 
 @dataclass
 class Trajectory:
@@ -65,8 +67,12 @@ PREFERENCES: dict[str, Callable[[Trajectory, Trajectory], float]] = {
 }
 
 
-class TrajectoryPreferenceEnv(ParallelEnv):
-    metadata = {"name": "trajectory_preference_v0", "render_modes": ["rgb_array"]}
+class TrajectoryPreferenceEnv(Rendered, ParallelEnv):
+    metadata = {
+        "name": "trajectory_preference_v0",
+        "render_modes": ["rgb_array", "human"],
+        "render_fps": 4,
+    }
 
     def __init__(
         self,
@@ -91,8 +97,8 @@ class TrajectoryPreferenceEnv(ParallelEnv):
             raise ValueError("preference must be a built-in name or a callable f(a, b)")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be positive, got {max_steps!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError("render_mode must be None or 'rgb_array'")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         try:
             self._tasks = [gymnasium.make(task) for _ in range(2)]
         except gymnasium.error.Error as err:
@@ -158,9 +164,11 @@ class TrajectoryPreferenceEnv(ParallelEnv):
         infos = {a: {"finished": self._finished[k]} for k, a in enumerate(agents)}
         if done:
             self.agents = []
+        if self.render_mode == "human":
+            self.render()
         return obs, rewards, terminations, truncations, infos
 
-    def render(self) -> np.ndarray:
+    def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import text_panel
 
         rows = [
@@ -173,3 +181,4 @@ class TrajectoryPreferenceEnv(ParallelEnv):
     def close(self) -> None:
         for task in self._tasks:
             task.close()
+        super().close()

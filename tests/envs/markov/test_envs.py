@@ -58,7 +58,8 @@ def test_tabular_export_is_consistent(name):
 
 @pytest.mark.parametrize("name", ["soccer", "pursuit", "matrix_repeated"])
 def test_steps_follow_the_tabular_model(name):
-    """Every step's reward is R[s, a] and its successor has positive probability in T."""
+    """Every step's successor has positive probability in T and its reward is the one that
+    successor realises (in soccer it depends on the move order), whose expectation is R[s, a]."""
     env = FACTORIES[name]()
     tab = env.tabular()
     rng = np.random.default_rng(0)
@@ -76,8 +77,10 @@ def test_steps_follow_the_tabular_model(name):
             obs, rew, term, trunc, infos = env.step(acts)
             nxt = infos[env.possible_agents[0]]["state"]
             assert tab.T[(s, *joint, nxt)] > 0
+            succ, probs, realised = env.outcomes(s, joint)
+            np.testing.assert_allclose(realised @ probs, tab.rewards[(slice(None), s, *joint)])
             for i, a in enumerate(env.possible_agents):
-                assert rew[a] == pytest.approx(tab.rewards[(i, s, *joint)])
+                assert rew[a] == realised[i, list(succ).index(nxt)]
 
 
 def test_matrix_catalog_matches_openspiel():
