@@ -3,21 +3,21 @@
 Each family draws itself (``render_mode="rgb_array"`` returns an ``(H, W, 3)`` uint8 array;
 ``"human"`` shows it in a pygame window); the viewer in ``metagame.viz`` composes these frames
 with its side panel. This module holds what the families share: a palette with distinct agent
-colours, surface/array conversion, text rendering and the human window. Headless use needs
-``SDL_VIDEODRIVER=dummy``, which is set here when no display is available.
+colours, surface/array conversion, text rendering and the human window. Drawing off-screen
+needs no display; a window needs one, and :func:`init_display` falls back to SDL's dummy driver
+(nothing is shown, nothing fails) where there is none. Importing this module changes no
+environment variable: the fallback is chosen when a window opens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 
-if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
-import pygame  # noqa: E402
+with contextlib.redirect_stdout(None):  # pygame's import banner
+    import pygame
 
 BACKGROUND = (250, 250, 250)
 WALL = (40, 40, 48)
@@ -101,6 +101,17 @@ def text_frame(text: str, width: int = 480, size: int = 18) -> np.ndarray:
     return to_array(surf)
 
 
+def init_display() -> str:
+    """Initialises pygame's display; without a screen (no ``DISPLAY``, no ``WAYLAND_DISPLAY``,
+    no driver chosen by the user) on SDL's dummy driver. Returns the driver's name."""
+    if not pygame.display.get_init():
+        headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if headless and "SDL_VIDEODRIVER" not in os.environ:
+            os.environ["SDL_VIDEODRIVER"] = "dummy"
+        pygame.display.init()
+    return pygame.display.get_driver()
+
+
 class HumanWindow:
     """A pygame window that shows frames; opened on first use, closed by ``close()``."""
 
@@ -110,7 +121,7 @@ class HumanWindow:
 
     def show(self, frame: np.ndarray, fps: float | None = None) -> None:
         if self._screen is None or self._screen.get_size() != (frame.shape[1], frame.shape[0]):
-            pygame.display.init()
+            init_display()
             pygame.display.set_caption(self.caption)
             self._screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
             self._clock = pygame.time.Clock()

@@ -344,8 +344,7 @@ class Viewer:
         match through without waiting between frames and returns at its end.
         """
         pg = rendering.pygame
-        pg.display.init()
-        headless = pg.display.get_driver() == "dummy"
+        headless = rendering.init_display() == "dummy"
         clock = pg.time.Clock()
         for key in events:
             pg.event.post(pg.event.Event(pg.KEYDOWN, key=key))

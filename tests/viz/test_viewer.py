@@ -123,3 +123,18 @@ def test_strategy_bars_are_labelled_with_action_names_and_agent_colours():
     kuhn = make("openspiel:kuhn_poker")
     kuhn.reset(seed=0)
     assert action_labels(kuhn, "player_0", 2) == ["Pass", "Bet"]
+
+
+def test_importing_rendering_changes_no_environment_and_a_window_falls_back_headless():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os; before = dict(os.environ); import metagame.envs.rendering as r; "
+        "print(dict(os.environ) == before); print(r.init_display())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "SDL_VIDEODRIVER")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["True", "dummy"], out.stderr
+    assert "Hello from the pygame community" not in out.stdout

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from metagame.envs import rendering
-from metagame.envs.rendering import pygame  # configured there for headless use
+from metagame.envs.rendering import pygame  # imported there without its banner
 
 
 def cell_size(shape: tuple[int, int], target: int = 640) -> int:

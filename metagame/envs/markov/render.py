@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-import pygame
 
-from metagame.envs.rendering import GRID_LINE, TEXT, agent_colors, draw_text, surface, to_array
+from metagame.envs.rendering import (
+    GRID_LINE,
+    TEXT,
+    agent_colors,
+    draw_text,
+    pygame,
+    surface,
+    to_array,
+)
 
 CELL = 64
 HEADER = 28

@@ -27,7 +27,7 @@ def preference_frame(
 ) -> np.ndarray:
     """Heatmap of P - 1/2 (rows: player_0's pick); the last joint pick is outlined, row and
     column marked in the players' colours; cell labels give the number of plays."""
-    import pygame
+    from metagame.envs.rendering import pygame
 
     n = P.shape[0]
     cell = max(12, min(CELL, 480 // n))
@@ -63,7 +63,7 @@ def preference_frame(
 
 def text_panel(title: str, rows: Sequence[str], width: int = 560) -> np.ndarray:
     """A title line, then one line per row, colour-coded per player (for duels and episodes)."""
-    import pygame
+    from metagame.envs.rendering import pygame
 
     f = rendering.font(18)
     height = 16 + f.get_linesize() * (len(rows) + 1)
