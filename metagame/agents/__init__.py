@@ -5,14 +5,13 @@ Names are imported lazily, so ``from metagame.agents import plan`` never imports
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from metagame._lazy import lazy_exports
 
-# name -> "module:attribute", or "module" for a submodule exported as itself.
+# name -> "module:attribute", or "module:" for a submodule exported as itself.
 _EXPORTS = {
     "rllib_config": "metagame.agents.rllib:rllib_config",
     "play": "metagame.agents.arena:play",
-    "evaluate": "metagame.agents.evaluate:evaluate",
+    "evaluate": "metagame.agents.evaluation:evaluate",
     "Policy": "metagame.agents.policy:Policy",
     "RandomPolicy": "metagame.agents.policy:RandomPolicy",
     "MixedStrategyPolicy": "metagame.agents.policy:MixedStrategyPolicy",
@@ -23,21 +22,8 @@ _EXPORTS = {
     "plan": "metagame.agents.planners:plan",
     "minimax_q": "metagame.agents.tabular:minimax_q",
     "independent_q": "metagame.agents.tabular:independent_q",
-    "preference": "metagame.agents.preference",
+    "preference": "metagame.agents.preference:",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module_name, _, attr = _EXPORTS[name].partition(":")
-        module = importlib.import_module(module_name)
-        value = getattr(module, attr) if attr else module
-        globals()[name] = value  # later look-ups skip __getattr__
-        return value
-    raise AttributeError(f"module 'metagame.agents' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

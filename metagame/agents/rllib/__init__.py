@@ -8,8 +8,7 @@ of these is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from metagame._lazy import lazy_exports
 
 _EXPORTS = {
     "init_ray": "metagame.agents.rllib.cluster",
@@ -19,13 +18,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'metagame.agents.rllib' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,28 +7,19 @@ The names below are imported on first use (PEP 562), so that ``import metagame.e
 registers the OpenSpiel games through ``spiel``, loads neither SciPy nor networkx.
 """
 
-import importlib
+from metagame._lazy import lazy_exports
 
-_HOME = {
-    "CATALOG": "matrix",
-    "MarkovGameEnv": "base",
-    "MatrixGameEnv": "matrix",
-    "PursuitEvasionEnv": "pursuit",
-    "SoccerEnv": "soccer",
-    "Tabular": "base",
-    "TabularMarkovGame": "tabular",
-    "matrix_game": "matrix",
-    "random_game": "tabular",
+_EXPORTS = {
+    "CATALOG": ".matrix",
+    "MarkovGameEnv": ".base",
+    "MatrixGameEnv": ".matrix",
+    "PursuitEvasionEnv": ".pursuit",
+    "SoccerEnv": ".soccer",
+    "Tabular": ".base",
+    "TabularMarkovGame": ".tabular",
+    "matrix_game": ".matrix",
+    "random_game": ".tabular",
 }
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,7 +7,7 @@ keeps its coverage near 0 and 1, where the normal interval does not), and the dr
 Seats are swapped between episodes when ``swap=True`` and the policies of a two-seat game are
 compared as players, not seats: the first policy's results are then its results in either seat.
 
-From the shell, ``python -m metagame.agents.evaluate GAME SPEC [SPEC ...]`` where a SPEC is a
+From the shell, ``python -m metagame.agents.evaluation GAME SPEC [SPEC ...]`` where a SPEC is a
 policy checkpoint written by ``save_policy`` (or ``league solve``) or ``random``; ``--greedy``
 or ``--sampled`` override how checkpoints act. Bad input ends with one line and status 2.
 """
@@ -138,10 +138,10 @@ def _policy(spec: str, env, k: int, greedy: bool | None, seed: int):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m metagame.agents.evaluate",
+        prog="python -m metagame.agents.evaluation",
         description="Play saved policies against each other; print returns and win rates "
         "with 95%% confidence intervals.",
-        epilog="example: python -m metagame.agents.evaluate openspiel:kuhn_poker "
+        epilog="example: python -m metagame.agents.evaluation openspiel:kuhn_poker "
         "runs/quickstart/solve/nash random --episodes 1000",
     )
     parser.add_argument("game", help="a make() name, e.g. openspiel:kuhn_poker")

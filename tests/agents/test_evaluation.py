@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from metagame.agents.evaluate import evaluate, main, mean_interval, wilson_interval
+from metagame.agents.evaluation import evaluate, main, mean_interval, wilson_interval
 from metagame.agents.policy import MixedStrategyPolicy, save_policy
 
 
