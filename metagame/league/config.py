@@ -25,45 +25,59 @@ class _Strict(BaseModel):
 class GameConfig(_Strict):
     """The game: a ``make`` name and its keyword arguments."""
 
-    name: str
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="a metagame.envs.make name, e.g. openspiel:kuhn_poker")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="make() keyword arguments")
 
 
 class LearnerConfig(_Strict):
     """The learner every trainable role uses: an RLlib algorithm and its hyperparameters."""
 
-    algo: Literal["PPO", "APPO", "IMPALA"] = "PPO"
-    hparams: dict[str, Any] = Field(default_factory=dict)
-    model: dict[str, Any] = Field(default_factory=dict)
+    algo: Literal["PPO", "APPO", "IMPALA"] = Field("PPO", description="the RLlib algorithm")
+    hparams: dict[str, Any] = Field(
+        default_factory=dict, description="AlgorithmConfig.training() keywords (lr, ...)"
+    )
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="RLModule model_config (fcnet_hiddens, ...)"
+    )
 
 
 class SelfPlayConfig(_Strict):
     """One learner against its own snapshots (and a fraction of games against itself)."""
 
     snapshot_every: int = Field(2, ge=1, description="iterations between snapshots")
-    self_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    self_fraction: float = Field(
+        0.2, ge=0.0, le=1.0, description="fraction of games against the current learner"
+    )
 
 
 class PSROConfig(_Strict):
     """Each PSRO iteration trains a best response to the meta-strategy (Lanctot et al. 2017)."""
 
-    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "rectified"] = "nash"
+    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "rectified"] = Field(
+        "nash", description="the meta-strategy responses are trained against"
+    )
     iterations_per_response: int = Field(2, ge=1, description="RLlib iterations per response")
-    reset_response: bool = False
+    reset_response: bool = Field(False, description="start each response from scratch")
 
 
 class AlphaStarConfig(_Strict):
     """Main agents, main exploiters and league exploiters (Vinyals et al. 2019)."""
 
-    main_agents: int = Field(1, ge=1)
-    main_exploiters: int = Field(1, ge=0)
-    league_exploiters: int = Field(1, ge=0)
-    main_selfplay: float = Field(0.35, ge=0.0, le=1.0)
-    main_pfsp: float = Field(0.5, ge=0.0, le=1.0)
-    snapshot_win_rate: float = Field(0.7, gt=0.0, le=1.0)
-    snapshot_timeout_steps: int = Field(20_000, ge=1)
+    main_agents: int = Field(1, ge=1, description="learners that play the whole league")
+    main_exploiters: int = Field(1, ge=0, description="learners that play the main agents")
+    league_exploiters: int = Field(1, ge=0, description="learners that play the whole league")
+    main_selfplay: float = Field(0.35, ge=0.0, le=1.0, description="main agents' self-play share")
+    main_pfsp: float = Field(0.5, ge=0.0, le=1.0, description="main agents' PFSP share")
+    snapshot_win_rate: float = Field(
+        0.7, gt=0.0, le=1.0, description="an exploiter's win rate that triggers its snapshot"
+    )
+    snapshot_timeout_steps: int = Field(
+        20_000, ge=1, description="env steps after which a learner is snapshot anyway"
+    )
     min_games: int = Field(20, ge=1, description="games before a win rate counts")
-    exploiter_reset_probability: float = Field(0.25, ge=0.0, le=1.0)
+    exploiter_reset_probability: float = Field(
+        0.25, ge=0.0, le=1.0, description="chance an exploiter restarts after a snapshot"
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> AlphaStarConfig:
@@ -75,7 +89,9 @@ class AlphaStarConfig(_Strict):
 class MatchmakingConfig(_Strict):
     """Prioritized fictitious self-play weighting over opponents (Vinyals et al. 2019)."""
 
-    pfsp: Literal["hard", "variance", "linear", "linear_capped", "uniform"] = "hard"
+    pfsp: Literal["hard", "variance", "linear", "linear_capped", "uniform"] = Field(
+        "hard", description="how opponents are weighted by the learner's win rate against them"
+    )
     exponent: float = Field(2.0, gt=0.0, description="p in the hard weighting (1 - x)^p")
     slots: int = Field(3, ge=1, description="frozen opponent slots whose weights are swapped")
 
@@ -83,17 +99,19 @@ class MatchmakingConfig(_Strict):
 class EvaluationConfig(_Strict):
     """Evaluation matches that fill the payoff table."""
 
-    episodes_per_pair: int = Field(40, ge=2)
+    episodes_per_pair: int = Field(40, ge=2, description="evaluation games per pair of players")
     replay_fraction: float = Field(0.05, ge=0.0, le=1.0, description="matches recorded")
-    exploitability: bool = True
+    exploitability: bool = Field(
+        True, description="compute the exact exploitability where the game allows"
+    )
 
 
 class BudgetConfig(_Strict):
     """The run stops at the first budget reached; None means unbounded."""
 
-    steps: int | None = Field(None, ge=1)
-    wall_time_s: float | None = Field(None, gt=0)
-    iterations: int | None = Field(20, ge=1)
+    steps: int | None = Field(None, ge=1, description="env steps")
+    wall_time_s: float | None = Field(None, gt=0, description="seconds since start or resume")
+    iterations: int | None = Field(20, ge=1, description="league iterations")
 
     @model_validator(mode="after")
     def _bounded(self) -> BudgetConfig:
@@ -105,26 +123,30 @@ class BudgetConfig(_Strict):
 class RayConfig(_Strict):
     """Where to run: local Ray by default, or an existing cluster's address."""
 
-    address: str | None = None
-    num_env_runners: int = Field(1, ge=0)
-    num_envs_per_env_runner: int = Field(1, ge=1)
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = "PACK"
+    address: str | None = Field(None, description="a Ray cluster to join; local when None")
+    num_env_runners: int = Field(1, ge=0, description="remote EnvRunners (0: sample locally)")
+    num_envs_per_env_runner: int = Field(1, ge=1, description="games each EnvRunner steps")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = Field(
+        "PACK", description="Ray placement of the EnvRunners"
+    )
 
 
 class LeagueConfig(_Strict):
     """A whole league run."""
 
-    name: str = "league"
+    name: str = Field("league", description="the run's name (default run dir: runs/<name>)")
     game: GameConfig
     learners: LearnerConfig = Field(default_factory=LearnerConfig)
-    mode: Literal["selfplay", "psro", "alphastar"] = "selfplay"
+    mode: Literal["selfplay", "psro", "alphastar"] = Field(
+        "selfplay", description="how the population grows; its settings are the section below"
+    )
     selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
     psro: PSROConfig = Field(default_factory=PSROConfig)
     alphastar: AlphaStarConfig = Field(default_factory=AlphaStarConfig)
     matchmaking: MatchmakingConfig = Field(default_factory=MatchmakingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    seed: int = 0
+    seed: int = Field(0, description="seeds everything: same config and seed, same run")
     checkpoint_every: int = Field(1, ge=1, description="iterations between checkpoints")
     max_players: int = Field(64, ge=2, description="population cap (oldest snapshots retire)")
     ray: RayConfig = Field(default_factory=RayConfig)
