@@ -141,6 +141,9 @@ def _symbol(surf: pygame.Surface, kind: str, color, x: int, y: int, size: int) -
     rect = pygame.Rect(x, y, size, size)
     if kind == "disc":
         pygame.draw.circle(surf, color, rect.center, size // 2)
+    elif kind == "circle":  # a disc with a dark outline (a white ball stays visible)
+        pygame.draw.circle(surf, color, rect.center, size // 2)
+        pygame.draw.circle(surf, TEXT, rect.center, size // 2, 2)
     elif kind == "ring":
         pygame.draw.rect(surf, color, rect, max(1, size // 6))
     elif kind == "line":
@@ -151,8 +154,8 @@ def _symbol(surf: pygame.Surface, kind: str, color, x: int, y: int, size: int) -
 
 def legend_strip(width: int, items, note: str = "", size: int = 16) -> np.ndarray:
     """An ``(H, width, 3)`` strip to put under a frame: each item ``(kind, colour, label)`` as a
-    symbol (``disc``, ``ring``, ``square``, ``line``) and its label, then ``note``; the items
-    wrap onto more lines when they do not fit."""
+    symbol (``disc``, ``circle``, ``ring``, ``square``, ``line``) and its label, then ``note``;
+    the items wrap onto more lines when they do not fit."""
     f = font(size + 2)
     line_h = size + 10
     lines: list[list[tuple]] = [[]]

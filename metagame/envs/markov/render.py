@@ -1,8 +1,9 @@
 """Drawing of the Markov games: the soccer pitch, a pursuit-evasion graph, a payoff heatmap.
 
-Each function returns an ``(H, W, 3)`` uint8 frame drawn with ``metagame.envs.rendering``; the
-layout helpers (``soccer_cell_center``, ``graph_positions``, ``matrix_cell_rect``) say where
-things land so tests and the viewer can find them.
+Each function returns an ``(H, W, 3)`` uint8 frame drawn with ``metagame.envs.rendering``, with
+a legend strip under the picture (whose colour is which player, what the goals are); the layout
+helpers (``soccer_cell_center``, ``graph_positions``, ``matrix_cell_rect``) say where things
+land in the picture so tests and the viewer can find them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from metagame.envs.rendering import (
     TEXT,
     agent_colors,
     draw_text,
+    legend_strip,
     pygame,
     surface,
     to_array,
@@ -52,9 +54,16 @@ def draw_soccer(a, b, holder, scorer: int | None = None, rows: int = 4, cols: in
                 pygame.draw.rect(surf, GRID_LINE, rect, 1)
             elif r in (1, 2):  # the left goal is A's target, the right one B's
                 pygame.draw.rect(surf, _pale(colors[0 if c < 0 else 1]), rect)
+    legend = [
+        ("disc", colors[0], "player_0"),
+        ("square", _pale(colors[0]), "its goal to score in"),
+        ("disc", colors[1], "player_1"),
+        ("square", _pale(colors[1]), "its goal"),
+        ("circle", BALL, "ball"),
+    ]
     if scorer is not None:
         draw_text(surf, [f"player_{scorer} scored"], pos=(8, 6))
-        return to_array(surf)
+        return _with_legend(surf, legend)
     for color, (r, c) in zip(colors, (a, b)):
         pygame.draw.circle(
             surf, tuple(int(v) for v in color), soccer_cell_center(r, c), int(CELL * 0.35)
@@ -63,7 +72,12 @@ def draw_soccer(a, b, holder, scorer: int | None = None, rows: int = 4, cols: in
     pygame.draw.circle(surf, BALL, ball, CELL // 7)
     pygame.draw.circle(surf, TEXT, ball, CELL // 7, 2)
     draw_text(surf, [f"ball: player_{holder}"], pos=(8, 6))
-    return to_array(surf)
+    return _with_legend(surf, legend)
+
+
+def _with_legend(surf, items, note: str = "") -> np.ndarray:
+    frame = to_array(surf)
+    return np.vstack([frame, legend_strip(frame.shape[1], items, note)])
 
 
 GRAPH_SIZE = 480
@@ -106,16 +120,18 @@ def draw_graph(graph: nx.Graph, nodes: list, positions: np.ndarray, num_pursuers
     for p in xy:
         pygame.draw.circle(surf, (235, 235, 240), p, 20)
         pygame.draw.circle(surf, (150, 150, 160), p, 20, 2)
+    colors = agent_colors(num_pursuers + 1)
+    legend = [("disc", colors[k], f"pursuer_{k}") for k in range(num_pursuers)]
+    legend.append(("disc", colors[num_pursuers], "evader_0"))
     if (positions < 0).all():
         draw_text(surf, ["evader captured"], pos=(8, 6))
-        return to_array(surf)
-    colors = agent_colors(num_pursuers + 1)
+        return _with_legend(surf, legend)
     for node in np.unique(positions):
         here = np.flatnonzero(positions == node)
         for agent, (dx, dy) in zip(here, agent_offsets(len(here))):
             center = (xy[node][0] + dx, xy[node][1] + dy)
             pygame.draw.circle(surf, tuple(int(c) for c in colors[agent]), center, 10)
-    return to_array(surf)
+    return _with_legend(surf, legend)
 
 
 MATRIX_CELL = 72
@@ -142,7 +158,8 @@ def draw_matrix(A, B, row_actions, col_actions, last, round_: int = 0, rounds: i
             rect = matrix_cell_rect(i, j)
             pygame.draw.rect(surf, (level, level, level), rect)
             pygame.draw.rect(surf, GRID_LINE, rect, 1)
-            draw_text(surf, [f"{A[i, j]:g}, {B[i, j]:g}"], pos=(rect.x + 8, rect.y + 28), size=18)
+            a, b = A[i, j] + 0.0, B[i, j] + 0.0  # + 0.0 turns -0.0 into 0.0
+            draw_text(surf, [f"{a:g}, {b:g}"], pos=(rect.x + 8, rect.y + 28), size=18)
     for i, name in enumerate(row_actions):
         rect = matrix_cell_rect(i, 0)
         pygame.draw.rect(surf, colors[0], (6, rect.y + 4, 6, MATRIX_CELL - 8))
@@ -157,4 +174,8 @@ def draw_matrix(A, B, row_actions, col_actions, last, round_: int = 0, rounds: i
         pygame.draw.rect(surf, TEXT, rect, 3)
         pygame.draw.rect(surf, colors[0], (rect.x + 6, rect.y + 6, 12, 12))
         pygame.draw.rect(surf, colors[1], (rect.right - 18, rect.y + 6, 12, 12))
-    return to_array(surf)
+    legend = [
+        ("square", colors[0], "player_0 picks the row"),
+        ("square", colors[1], "player_1 the column"),
+    ]
+    return _with_legend(surf, legend, "cells: player_0's payoff, player_1's; framed: last play")
