@@ -22,11 +22,12 @@ draws come from one ``numpy`` generator seeded by ``seed``; ``minimax_q_referenc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
+from metagame.progress import progress
 from metagame.solvers._simplex import simplex_game, simplex_game_reference
 
 
@@ -71,146 +72,183 @@ def _successor(indptr, indices, data, row, u):
     return indices[lo + _draw(data[lo:hi], u)]
 
 
-@njit(cache=True)
-def minimax_q_kernel(
-    R,
-    indptr,
-    indices,
-    data,
-    initial,
-    terminal,
-    gamma,
-    alpha,
-    decay,
-    explore,
-    draws,
-    Q1,
-    Q2,
-    pi1,
-    pi2,
-    V1,
-    V2,
-):
-    """Runs minimax-Q for both players in place; returns the number of episodes."""
-    S, A, B = R.shape
-    s = _draw(initial, draws[0, 5])
-    episodes = 1
-    for t in range(draws.shape[0]):
-        a = _act(pi1[s], explore, draws[t, 0], draws[t, 1])
-        b = _act(pi2[s], explore, draws[t, 2], draws[t, 3])
-        r = R[s, a, b]
-        s2 = _successor(indptr, indices, data, (s * A + a) * B + b, draws[t, 4])
-        Q1[s, a, b] = (1.0 - alpha) * Q1[s, a, b] + alpha * (r + gamma * V1[s2])
-        Q2[s, b, a] = (1.0 - alpha) * Q2[s, b, a] + alpha * (-r + gamma * V2[s2])
-        x, _, v, _ = simplex_game(Q1[s], np.zeros(B, dtype=np.bool_))
-        pi1[s] = x
-        V1[s] = v
-        x, _, v, _ = simplex_game(Q2[s], np.zeros(A, dtype=np.bool_))
-        pi2[s] = x
-        V2[s] = v
-        alpha *= decay
-        if terminal[s2]:
-            s2 = _draw(initial, draws[t, 5])
-            episodes += 1
-        s = s2
-    return episodes
+class GameArrays(NamedTuple):
+    """A two-player zero-sum Markov game as the kernels read it."""
+
+    R: np.ndarray  # (S, A, B) the row player's reward
+    indptr: np.ndarray  # CSR rows (s * A + a) * B + b -> successor states
+    indices: np.ndarray
+    probs: np.ndarray
+    initial: np.ndarray  # (S,) initial distribution
+    terminal: np.ndarray  # (S,) bool
+
+
+class Schedule(NamedTuple):
+    gamma: float
+    decay: float  # the learning rate's factor per step
+    explore: float  # probability of a uniform action
+
+
+class Walk(NamedTuple):
+    """Where the simulation stands between chunks of draws (changed in place)."""
+
+    position: np.ndarray  # int64 [state (-1 before the first step), episodes]
+    alpha: np.ndarray  # float64 [learning rate]
+
+
+class MinimaxQTables(NamedTuple):
+    Q1: np.ndarray  # (S, A, B)
+    Q2: np.ndarray  # (S, B, A)
+    pi1: np.ndarray
+    pi2: np.ndarray
+    V1: np.ndarray
+    V2: np.ndarray
+
+
+class QTables(NamedTuple):
+    Q1: np.ndarray  # (S, A)
+    Q2: np.ndarray  # (S, B)
+
+
+CHUNK = 50_000  # steps per kernel call, between progress updates
 
 
 @njit(cache=True)
-def independent_q_kernel(
-    R, indptr, indices, data, initial, terminal, gamma, alpha, decay, explore, draws, Q1, Q2
-):
-    """Runs independent Q-learning for both players in place; returns the number of episodes."""
-    S, A, B = R.shape
-    s = _draw(initial, draws[0, 5])
-    episodes = 1
+def _start(game, walk, draws):
+    """The state the walk is in: drawn from the initial distribution on the first step."""
+    if walk.position[0] < 0:
+        walk.position[0] = _draw(game.initial, draws[0, 5])
+    return walk.position[0]
+
+
+@njit(cache=True)
+def _next_state(game, s, a, b, u_next, u_restart, walk):
+    """The successor of (s, a, b), or a fresh initial state when it is terminal."""
+    A, B = game.R.shape[1], game.R.shape[2]
+    s2 = _successor(game.indptr, game.indices, game.probs, (s * A + a) * B + b, u_next)
+    if game.terminal[s2]:
+        walk.position[1] += 1
+        return s2, _draw(game.initial, u_restart)
+    return s2, s2
+
+
+@njit(cache=True)
+def minimax_q_kernel(game, schedule, draws, walk, tables):
+    """Runs minimax-Q for both players over ``draws`` (one row per step), in place."""
+    A, B = game.R.shape[1], game.R.shape[2]
+    tb, alpha = tables, walk.alpha[0]
+    s = _start(game, walk, draws)
     for t in range(draws.shape[0]):
+        a = _act(tb.pi1[s], schedule.explore, draws[t, 0], draws[t, 1])
+        b = _act(tb.pi2[s], schedule.explore, draws[t, 2], draws[t, 3])
+        r = game.R[s, a, b]
+        s2, s_next = _next_state(game, s, a, b, draws[t, 4], draws[t, 5], walk)
+        g = schedule.gamma
+        tb.Q1[s, a, b] = (1.0 - alpha) * tb.Q1[s, a, b] + alpha * (r + g * tb.V1[s2])
+        tb.Q2[s, b, a] = (1.0 - alpha) * tb.Q2[s, b, a] + alpha * (-r + g * tb.V2[s2])
+        x, _, v, _ = simplex_game(tb.Q1[s], np.zeros(B, dtype=np.bool_))
+        tb.pi1[s] = x
+        tb.V1[s] = v
+        x, _, v, _ = simplex_game(tb.Q2[s], np.zeros(A, dtype=np.bool_))
+        tb.pi2[s] = x
+        tb.V2[s] = v
+        alpha *= schedule.decay
+        s = s_next
+    walk.position[0] = s
+    walk.alpha[0] = alpha
+
+
+@njit(cache=True)
+def independent_q_kernel(game, schedule, draws, walk, tables):
+    """Runs independent Q-learning for both players over ``draws``, in place."""
+    A, B = game.R.shape[1], game.R.shape[2]
+    Q1, Q2, alpha = tables.Q1, tables.Q2, walk.alpha[0]
+    s = _start(game, walk, draws)
+    for t in range(draws.shape[0]):
+        explore = schedule.explore
         a = min(int(draws[t, 1] * A), A - 1) if draws[t, 0] < explore else np.argmax(Q1[s])
         b = min(int(draws[t, 3] * B), B - 1) if draws[t, 2] < explore else np.argmax(Q2[s])
-        r = R[s, a, b]
-        s2 = _successor(indptr, indices, data, (s * A + a) * B + b, draws[t, 4])
-        Q1[s, a] += alpha * (r + gamma * Q1[s2].max() - Q1[s, a])
-        Q2[s, b] += alpha * (-r + gamma * Q2[s2].max() - Q2[s, b])
-        alpha *= decay
-        if terminal[s2]:
-            s2 = _draw(initial, draws[t, 5])
-            episodes += 1
-        s = s2
-    return episodes
+        r = game.R[s, a, b]
+        s2, s_next = _next_state(game, s, a, b, draws[t, 4], draws[t, 5], walk)
+        Q1[s, a] += alpha * (r + schedule.gamma * Q1[s2].max() - Q1[s, a])
+        Q2[s, b] += alpha * (-r + schedule.gamma * Q2[s2].max() - Q2[s, b])
+        alpha *= schedule.decay
+        s = s_next
+    walk.position[0] = s
+    walk.alpha[0] = alpha
 
 
-def minimax_q_reference(
-    R,
-    indptr,
-    indices,
-    data,
-    initial,
-    terminal,
-    gamma,
-    alpha,
-    decay,
-    explore,
-    draws,
-    Q1,
-    Q2,
-    pi1,
-    pi2,
-    V1,
-    V2,
-):
+def _inverse_cdf(p, u):
+    return min(int(np.searchsorted(np.cumsum(p), u * p.sum(), side="right")), p.size - 1)
+
+
+def _reference_successor(game, s, a, b, u):
+    A, B = game.R.shape[1:]
+    lo, hi = game.indptr[(s * A + a) * B + b], game.indptr[(s * A + a) * B + b + 1]
+    return int(game.indices[lo + _inverse_cdf(game.probs[lo:hi], u)])
+
+
+def minimax_q_reference(game, schedule, draws, walk, tables):
     """Pure-NumPy twin of :func:`minimax_q_kernel` (same draws, same updates)."""
-    S, A, B = R.shape
-
-    def draw(p, u):
-        return min(int(np.searchsorted(np.cumsum(p), u * p.sum(), side="right")), p.size - 1)
+    tb = tables
 
     def act(pi, ue, ua):
-        return min(int(ua * pi.size), pi.size - 1) if ue < explore else draw(pi, ua)
+        return (
+            min(int(ua * pi.size), pi.size - 1) if ue < schedule.explore else _inverse_cdf(pi, ua)
+        )
 
-    s = draw(initial, draws[0, 5])
-    episodes = 1
-    for t in range(draws.shape[0]):
-        a, b = act(pi1[s], *draws[t, 0:2]), act(pi2[s], *draws[t, 2:4])
-        row = (s * A + a) * B + b
-        lo, hi = indptr[row], indptr[row + 1]
-        s2 = indices[lo + draw(data[lo:hi], draws[t, 4])]
-        Q1[s, a, b] = (1 - alpha) * Q1[s, a, b] + alpha * (R[s, a, b] + gamma * V1[s2])
-        Q2[s, b, a] = (1 - alpha) * Q2[s, b, a] + alpha * (-R[s, a, b] + gamma * V2[s2])
-        pi1[s], _, V1[s], _ = simplex_game_reference(Q1[s])
-        pi2[s], _, V2[s], _ = simplex_game_reference(Q2[s])
-        alpha *= decay
-        if terminal[s2]:
-            s2 = draw(initial, draws[t, 5])
-            episodes += 1
+    if walk.position[0] < 0:
+        walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
+    s, alpha = int(walk.position[0]), float(walk.alpha[0])
+    for row in draws:
+        a, b = act(tb.pi1[s], *row[0:2]), act(tb.pi2[s], *row[2:4])
+        s2 = _reference_successor(game, s, a, b, row[4])
+        r, g = game.R[s, a, b], schedule.gamma
+        tb.Q1[s, a, b] = (1 - alpha) * tb.Q1[s, a, b] + alpha * (r + g * tb.V1[s2])
+        tb.Q2[s, b, a] = (1 - alpha) * tb.Q2[s, b, a] + alpha * (-r + g * tb.V2[s2])
+        tb.pi1[s], _, tb.V1[s], _ = simplex_game_reference(tb.Q1[s])
+        tb.pi2[s], _, tb.V2[s], _ = simplex_game_reference(tb.Q2[s])
+        alpha *= schedule.decay
+        if game.terminal[s2]:
+            walk.position[1] += 1
+            s2 = _inverse_cdf(game.initial, row[5])
         s = s2
-    return episodes
+    walk.position[0], walk.alpha[0] = s, alpha
 
 
-def independent_q_reference(
-    R, indptr, indices, data, initial, terminal, gamma, alpha, decay, explore, draws, Q1, Q2
-):
+def independent_q_reference(game, schedule, draws, walk, tables):
     """Pure-NumPy twin of :func:`independent_q_kernel`."""
-    S, A, B = R.shape
-
-    def draw(p, u):
-        return min(int(np.searchsorted(np.cumsum(p), u * p.sum(), side="right")), p.size - 1)
-
-    s = draw(initial, draws[0, 5])
-    episodes = 1
-    for t in range(draws.shape[0]):
-        a = min(int(draws[t, 1] * A), A - 1) if draws[t, 0] < explore else int(np.argmax(Q1[s]))
-        b = min(int(draws[t, 3] * B), B - 1) if draws[t, 2] < explore else int(np.argmax(Q2[s]))
-        row = (s * A + a) * B + b
-        lo, hi = indptr[row], indptr[row + 1]
-        s2 = indices[lo + draw(data[lo:hi], draws[t, 4])]
-        Q1[s, a] += alpha * (R[s, a, b] + gamma * Q1[s2].max() - Q1[s, a])
-        Q2[s, b] += alpha * (-R[s, a, b] + gamma * Q2[s2].max() - Q2[s, b])
-        alpha *= decay
-        if terminal[s2]:
-            s2 = draw(initial, draws[t, 5])
-            episodes += 1
+    Q1, Q2 = tables
+    A, B = game.R.shape[1:]
+    if walk.position[0] < 0:
+        walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
+    s, alpha = int(walk.position[0]), float(walk.alpha[0])
+    for row in draws:
+        explore = schedule.explore
+        a = min(int(row[1] * A), A - 1) if row[0] < explore else int(np.argmax(Q1[s]))
+        b = min(int(row[3] * B), B - 1) if row[2] < explore else int(np.argmax(Q2[s]))
+        s2 = _reference_successor(game, s, a, b, row[4])
+        Q1[s, a] += alpha * (game.R[s, a, b] + schedule.gamma * Q1[s2].max() - Q1[s, a])
+        Q2[s, b] += alpha * (-game.R[s, a, b] + schedule.gamma * Q2[s2].max() - Q2[s, b])
+        alpha *= schedule.decay
+        if game.terminal[s2]:
+            walk.position[1] += 1
+            s2 = _inverse_cdf(game.initial, row[5])
         s = s2
-    return episodes
+    walk.position[0], walk.alpha[0] = s, alpha
+
+
+def new_walk(alpha: float) -> Walk:
+    return Walk(np.array([-1, 1], dtype=np.int64), np.array([alpha], dtype=np.float64))
+
+
+def run(kernel, game: GameArrays, schedule: Schedule, draws, walk: Walk, tables, label: str):
+    """Feeds ``draws`` to ``kernel`` in chunks of ``CHUNK`` steps, with a progress bar."""
+    with progress(label, total=len(draws)) as advance:
+        for start in range(0, len(draws), CHUNK):
+            kernel(game, schedule, draws[start : start + CHUNK], walk, tables)
+            advance(min(CHUNK, len(draws) - start))
+    return int(walk.position[1])
 
 
 def _setup(
@@ -248,15 +286,15 @@ def _setup(
     )
     decay = (final_alpha / alpha) ** (1.0 / steps)
     draws = np.random.default_rng(seed).random((int(steps), 6))
-    arrays = (
+    game = GameArrays(
         R,
         T.indptr.astype(np.int64),
         T.indices.astype(np.int64),
-        T.data,
+        T.data.astype(np.float64),
         np.asarray(tab.initial, dtype=np.float64),
         np.asarray(tab.terminal, dtype=np.bool_),
     )
-    return arrays, float(gamma), float(alpha), float(decay), float(explore), draws
+    return game, Schedule(float(gamma), float(decay), float(explore)), new_walk(alpha), draws
 
 
 def minimax_q(
@@ -270,17 +308,20 @@ def minimax_q(
 ) -> TabularLearning:
     """Trains minimax-Q for both players of a zero-sum game (an env with ``tabular()`` or its
     export) for ``steps`` steps; ``gamma`` defaults to the game's."""
-    arrays, gamma, alpha, decay, explore, draws = _setup(
-        game, steps, gamma, alpha, final_alpha, explore, seed
+    arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
+    S, A, B = arrays.R.shape
+    t = MinimaxQTables(
+        np.zeros((S, A, B)),
+        np.zeros((S, B, A)),
+        np.full((S, A), 1.0 / A),
+        np.full((S, B), 1.0 / B),
+        np.zeros(S),
+        np.zeros(S),
     )
-    S, A, B = arrays[0].shape
-    Q1, Q2 = np.zeros((S, A, B)), np.zeros((S, B, A))
-    pi1, pi2 = np.full((S, A), 1.0 / A), np.full((S, B), 1.0 / B)
-    V1, V2 = np.zeros(S), np.zeros(S)
-    episodes = minimax_q_kernel(
-        *arrays, gamma, alpha, decay, explore, draws, Q1, Q2, pi1, pi2, V1, V2
+    episodes = run(minimax_q_kernel, arrays, schedule, draws, walk, t, "minimax-Q")
+    return TabularLearning(
+        (t.pi1, t.pi2), (t.Q1, t.Q2), (t.V1, t.V2), int(steps), episodes, "minimax_q"
     )
-    return TabularLearning((pi1, pi2), (Q1, Q2), (V1, V2), int(steps), int(episodes), "minimax_q")
 
 
 def independent_q(
@@ -293,13 +334,11 @@ def independent_q(
     seed: int = 0,
 ) -> TabularLearning:
     """Trains independent Q-learners for both players; the returned policies are greedy."""
-    arrays, gamma, alpha, decay, explore, draws = _setup(
-        game, steps, gamma, alpha, final_alpha, explore, seed
-    )
-    S, A, B = arrays[0].shape
+    arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
+    S, A, B = arrays.R.shape
     Q1, Q2 = np.zeros((S, A)), np.zeros((S, B))
-    episodes = independent_q_kernel(*arrays, gamma, alpha, decay, explore, draws, Q1, Q2)
+    episodes = run(independent_q_kernel, arrays, schedule, draws, walk, QTables(Q1, Q2), "Q")
     pi1, pi2 = np.eye(A)[Q1.argmax(1)], np.eye(B)[Q2.argmax(1)]
     return TabularLearning(
-        (pi1, pi2), (Q1, Q2), (Q1.max(1), Q2.max(1)), int(steps), int(episodes), "independent_q"
+        (pi1, pi2), (Q1, Q2), (Q1.max(1), Q2.max(1)), int(steps), episodes, "independent_q"
     )

@@ -4,14 +4,19 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metagame.agents import independent_q, minimax_q
 from metagame.agents.tabular import (
+    MinimaxQTables,
+    QTables,
     _setup,
     independent_q_kernel,
     independent_q_reference,
     minimax_q_kernel,
     minimax_q_reference,
+    new_walk,
 )
 from metagame.envs import make
 from metagame.envs.markov import CATALOG, TabularMarkovGame, random_game
@@ -19,7 +24,7 @@ from metagame.solvers import markov_exploitability, solve_markov_game, solve_zer
 
 
 def _fresh(S, A, B):
-    return (
+    return MinimaxQTables(
         np.zeros((S, A, B)),
         np.zeros((S, B, A)),
         np.full((S, A), 1 / A),
@@ -29,6 +34,16 @@ def _fresh(S, A, B):
     )
 
 
+def _chunked(kernel, game, schedule, draws, walk, tables, sizes):
+    """Feeds the draws in chunks of the given sizes (the rest in one last chunk)."""
+    start = 0
+    for size in [*sizes, len(draws)]:
+        if start < len(draws):
+            kernel(game, schedule, draws[start : start + size], walk, tables)
+            start += size
+    return walk
+
+
 @pytest.mark.parametrize("explore", [0.3, 1.0])
 def test_kernels_match_numpy_references(explore):
     game = random_game(4, (2, 3), num_successors=2, seed=3)
@@ -36,19 +51,39 @@ def test_kernels_match_numpy_references(explore):
     terminal = game_tab.terminal.copy()
     terminal[3] = True  # exercise the episode restarts
     tab = dataclasses.replace(game_tab, terminal=terminal)
-    arrays, gamma, alpha, decay, explore, draws = _setup(tab, 400, None, 1.0, 0.05, explore, 5)
+    arrays, schedule, _, draws = _setup(tab, 400, None, 1.0, 0.05, explore, 5)
     ours, ref = _fresh(4, 2, 3), _fresh(4, 2, 3)
-    e1 = minimax_q_kernel(*arrays, gamma, alpha, decay, explore, draws, *ours)
-    e2 = minimax_q_reference(*arrays, gamma, alpha, decay, explore, draws, *ref)
-    assert e1 == e2 > 1
+    w1, w2 = new_walk(1.0), new_walk(1.0)
+    minimax_q_kernel(arrays, schedule, draws, w1, ours)
+    minimax_q_reference(arrays, schedule, draws, w2, ref)
+    assert w1.position.tolist() == w2.position.tolist() and w1.position[1] > 1
     for x, y in zip(ours, ref):
         np.testing.assert_allclose(x, y, atol=1e-12)
-    ours, ref = (np.zeros((4, 2)), np.zeros((4, 3))), (np.zeros((4, 2)), np.zeros((4, 3)))
-    e1 = independent_q_kernel(*arrays, gamma, alpha, decay, explore, draws, *ours)
-    e2 = independent_q_reference(*arrays, gamma, alpha, decay, explore, draws, *ref)
-    assert e1 == e2
+    ours, ref = (
+        QTables(np.zeros((4, 2)), np.zeros((4, 3))),
+        QTables(np.zeros((4, 2)), np.zeros((4, 3))),
+    )
+    w1, w2 = new_walk(1.0), new_walk(1.0)
+    independent_q_kernel(arrays, schedule, draws, w1, ours)
+    independent_q_reference(arrays, schedule, draws, w2, ref)
+    assert w1.position.tolist() == w2.position.tolist()
     for x, y in zip(ours, ref):
         np.testing.assert_allclose(x, y, atol=1e-12)
+
+
+@given(sizes=st.lists(st.integers(1, 120), max_size=5))
+@settings(max_examples=20, deadline=None)
+def test_chunked_runs_equal_one_run(sizes):
+    """What the progress bar relies on: the walk carries over exactly between chunks."""
+    tab = random_game(5, (2, 2), num_successors=2, seed=1).tabular(sparse=True)
+    arrays, schedule, _, draws = _setup(tab, 300, None, 1.0, 0.05, 0.5, 2)
+    whole, parts = _fresh(5, 2, 2), _fresh(5, 2, 2)
+    w1 = new_walk(1.0)
+    minimax_q_kernel(arrays, schedule, draws, w1, whole)
+    w2 = _chunked(minimax_q_kernel, arrays, schedule, draws, new_walk(1.0), parts, sizes)
+    assert w1.position.tolist() == w2.position.tolist() and w1.alpha[0] == w2.alpha[0]
+    for x, y in zip(whole, parts):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_minimax_q_learns_a_repeated_matrix_game():

@@ -1,0 +1,42 @@
+"""Progress of long loops: a rich progress bar on stderr when it is a terminal, nothing when it
+is not (a log file, CI, a pipe), so output never fills with redrawn lines."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def progress(description: str, total: float, console: Any = None) -> Iterator[Callable]:
+    """Yields ``advance(n=1)``; shows elapsed time, completed/total and the time remaining.
+
+    ``console`` is a ``rich.console.Console`` to draw on (by default stderr, and only when
+    stderr is a terminal).
+    """
+    if console is None and not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console or Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
