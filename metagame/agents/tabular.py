@@ -188,54 +188,63 @@ def _reference_successor(game, s, a, b, u):
     return int(game.indices[lo + _inverse_cdf(game.probs[lo:hi], u)])
 
 
+def _walk_reference(game, schedule, draws, walk, choose, learn):
+    """The simulation both references share, written as the spec says: ``choose(s, row)``
+    gives the joint action, ``learn(s, a, b, s2, alpha)`` updates the tables, the successor is
+    drawn by inverse CDF and a terminal successor restarts the episode."""
+    if walk.position[0] < 0:
+        walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
+    s, alpha = int(walk.position[0]), float(walk.alpha[0])
+    for row in draws:
+        a, b = choose(s, row)
+        s2 = _reference_successor(game, s, a, b, row[4])
+        learn(s, a, b, s2, alpha)
+        alpha *= schedule.decay
+        if game.terminal[s2]:
+            walk.position[1] += 1
+            s2 = _inverse_cdf(game.initial, row[5])
+        s = s2
+    walk.position[0], walk.alpha[0] = s, alpha
+
+
 def minimax_q_reference(game, schedule, draws, walk, tables):
     """Pure-NumPy twin of :func:`minimax_q_kernel` (same draws, same updates)."""
-    tb = tables
+    tb, gamma = tables, schedule.gamma
 
     def act(pi, ue, ua):
         return (
             min(int(ua * pi.size), pi.size - 1) if ue < schedule.explore else _inverse_cdf(pi, ua)
         )
 
-    if walk.position[0] < 0:
-        walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
-    s, alpha = int(walk.position[0]), float(walk.alpha[0])
-    for row in draws:
-        a, b = act(tb.pi1[s], *row[0:2]), act(tb.pi2[s], *row[2:4])
-        s2 = _reference_successor(game, s, a, b, row[4])
-        r, g = game.R[s, a, b], schedule.gamma
-        tb.Q1[s, a, b] = (1 - alpha) * tb.Q1[s, a, b] + alpha * (r + g * tb.V1[s2])
-        tb.Q2[s, b, a] = (1 - alpha) * tb.Q2[s, b, a] + alpha * (-r + g * tb.V2[s2])
+    def choose(s, row):
+        return act(tb.pi1[s], *row[0:2]), act(tb.pi2[s], *row[2:4])
+
+    def learn(s, a, b, s2, alpha):
+        r = game.R[s, a, b]
+        tb.Q1[s, a, b] = (1 - alpha) * tb.Q1[s, a, b] + alpha * (r + gamma * tb.V1[s2])
+        tb.Q2[s, b, a] = (1 - alpha) * tb.Q2[s, b, a] + alpha * (-r + gamma * tb.V2[s2])
         tb.pi1[s], _, tb.V1[s], _ = simplex_game_reference(tb.Q1[s])
         tb.pi2[s], _, tb.V2[s], _ = simplex_game_reference(tb.Q2[s])
-        alpha *= schedule.decay
-        if game.terminal[s2]:
-            walk.position[1] += 1
-            s2 = _inverse_cdf(game.initial, row[5])
-        s = s2
-    walk.position[0], walk.alpha[0] = s, alpha
+
+    _walk_reference(game, schedule, draws, walk, choose, learn)
 
 
 def independent_q_reference(game, schedule, draws, walk, tables):
     """Pure-NumPy twin of :func:`independent_q_kernel`."""
     Q1, Q2 = tables
-    A, B = game.R.shape[1:]
-    if walk.position[0] < 0:
-        walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
-    s, alpha = int(walk.position[0]), float(walk.alpha[0])
-    for row in draws:
-        explore = schedule.explore
+    gamma, explore = schedule.gamma, schedule.explore
+
+    def choose(s, row):
+        A, B = Q1.shape[1], Q2.shape[1]
         a = min(int(row[1] * A), A - 1) if row[0] < explore else int(np.argmax(Q1[s]))
         b = min(int(row[3] * B), B - 1) if row[2] < explore else int(np.argmax(Q2[s]))
-        s2 = _reference_successor(game, s, a, b, row[4])
-        Q1[s, a] += alpha * (game.R[s, a, b] + schedule.gamma * Q1[s2].max() - Q1[s, a])
-        Q2[s, b] += alpha * (-game.R[s, a, b] + schedule.gamma * Q2[s2].max() - Q2[s, b])
-        alpha *= schedule.decay
-        if game.terminal[s2]:
-            walk.position[1] += 1
-            s2 = _inverse_cdf(game.initial, row[5])
-        s = s2
-    walk.position[0], walk.alpha[0] = s, alpha
+        return a, b
+
+    def learn(s, a, b, s2, alpha):
+        Q1[s, a] += alpha * (game.R[s, a, b] + gamma * Q1[s2].max() - Q1[s, a])
+        Q2[s, b] += alpha * (-game.R[s, a, b] + gamma * Q2[s2].max() - Q2[s, b])
+
+    _walk_reference(game, schedule, draws, walk, choose, learn)
 
 
 def new_walk(alpha: float) -> Walk:
