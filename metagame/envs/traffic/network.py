@@ -22,8 +22,11 @@ SUMO ``.net.xml`` through sumolib when it is installed.
 
 from __future__ import annotations
 
+import gzip
 import math
+import zlib
 from dataclasses import dataclass
+from xml.parsers import expat
 
 import networkx as nx
 import numpy as np
@@ -351,9 +354,12 @@ SCENARIOS = {
 
 
 def from_sumo(path: str, box_length: float = 10.0) -> Network:
-    """Reads a SUMO ``.net.xml`` through sumolib: junctions with their coordinates, and every
-    normal edge that admits passenger cars as a link with its lane count, speed limit, priority
-    and length (at least 20 m). Internal, pedestrian and bicycle-only edges are skipped, and of
+    """Reads a SUMO ``.net.xml`` (plain or gzip) with sumolib's network reader, fed by an expat
+    parser that refuses entities (:func:`_parse_refusing_entities`); a file that is not
+    well-formed, is cut short, declares entities or is not a network is a ValueError naming
+    it. Kept: junctions with their coordinates, and every normal edge that admits passenger
+    cars as a link with its lane count, speed limit, priority and length (at least 20 m).
+    Internal, pedestrian and bicycle-only edges are skipped, and of
     parallel edges between the same two junctions the one with the most lanes is kept. A
     traffic light's latest program becomes the junction's ``phases``: one per green phase
     (yellow phases are dropped), each the approaches with a green (``G`` or ``g``) link."""
@@ -363,10 +369,25 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         raise ValueError(
             f"loading {path!r} needs sumolib (pip install sumolib), which is not installed"
         ) from err
+    reader = sumolib.net.NetReader(withLatestPrograms=True)
     try:
-        net = sumolib.net.readNet(str(path), withLatestPrograms=True)
-    except (OSError, KeyError, ValueError, SyntaxError) as err:  # XML errors are SyntaxErrors
+        _parse_refusing_entities(path, reader)
+    # Expat's syntax errors; a gzip stream that is corrupt or cut short; what sumolib's reader
+    # raises on elements that are well-formed but not a network (a missing or non-numeric
+    # attribute, a <lane> outside an <edge>, a connection naming an unknown edge).
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        expat.ExpatError,
+        KeyError,
+        ValueError,
+        AttributeError,
+        TypeError,
+        IndexError,
+    ) as err:
         raise ValueError(f"cannot read SUMO network {path!r}: {err}") from err
+    net = reader.getNet()
     g = nx.DiGraph()
     for node in net.getNodes():
         g.add_node(node.getID(), pos=tuple(node.getCoord()[:2]))
@@ -389,6 +410,30 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
             if len(phases) >= 2:
                 g.nodes[junction]["phases"] = phases
     return compile_network(g, box_length)
+
+
+def _parse_refusing_entities(path, handler) -> None:
+    """Feeds the XML file at ``path`` (plain or gzip) to a SAX content handler through expat
+    with entity declarations refused, so that no entity is expanded: an "entity bomb" (nested
+    entities that expand exponentially) and external entities (which read other files) are
+    errors. SUMO networks declare no entities. defusedxml does the same for the standard
+    library's parsers; it is not a dependency, so this is the stdlib parser set up likewise."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = _refuse_entity
+    parser.UnparsedEntityDeclHandler = _refuse_entity
+    parser.ExternalEntityRefHandler = _refuse_entity
+    parser.StartElementHandler = handler.startElement
+    parser.EndElementHandler = handler.endElement
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        parser.ParseFile(gzip.GzipFile(fileobj=raw) if gzipped else raw)
+    handler.endDocument()
+
+
+def _refuse_entity(name, *_) -> None:
+    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO networks declare none)")
 
 
 def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:
