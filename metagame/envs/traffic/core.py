@@ -46,28 +46,6 @@ from metagame.envs.traffic.drivers import (
 )
 from metagame.envs.traffic.network import STRAIGHT
 
-# The network arrays the kernels take, as a tuple in this order (``Network.kernel_arrays``).
-(
-    LINK_NODES,
-    LINK_LENGTH,
-    LINK_SPEED,
-    LINK_LANES,
-    LINK_LANE0,
-    LINK_PRIORITY,
-    LANE_LINK,
-    LANE_INDEX,
-    CONN_OFFSET,
-    CONN_TURN,
-    LINK_CONFLICT,
-    NODE_BOX,
-    NODE_IN_PTR,
-    NODE_IN,
-    NODE_OUT_PTR,
-    NODE_OUT,
-    LANE_PRED_PTR,
-    LANE_PRED,
-    BOX_LENGTH,
-) = range(19)
 # Integer fields.
 STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND = range(10)
 NUM_INTS = 10
@@ -103,6 +81,14 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
     if j < 0 or j >= link_lanes[nxt]:
         return DEAD_END
     return link_lane0[nxt] + j
+
+
+@njit(cache=True, inline="always")
+def lane_after(lane, nxt, net) -> int:
+    """:func:`next_lane` on a :class:`~metagame.envs.traffic.network.KernelNetwork`."""
+    return next_lane(
+        lane, nxt, net.lane_link, net.lane_index, net.link_lanes, net.link_lane0, net.conn_offset
+    )
 
 
 @njit(cache=True)
@@ -142,12 +128,6 @@ def sort_lanes(ints, floats, num_lanes):
 @njit(cache=True)
 def leaders(ints, floats, params, order, rank, start, end, net):
     """Each active vehicle's leader index (-1 none), bumper gap and leader speed."""
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
     m = ints.shape[1]
     lead = np.full(m, -1, dtype=np.int64)
     gap = np.full(m, FREE_GAP)
@@ -163,13 +143,11 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             gap[i] = floats[POS, j] - params[LENGTH, j] - floats[POS, i]
             v_lead[i] = floats[SPEED, j]
             continue
-        nl = next_lane(
-            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
+        nl = lane_after(lane, ints[NEXT, i], net)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
-            rest = link_length[lane_link[lane]] - floats[POS, i]
+            rest = net.link_length[net.lane_link[lane]] - floats[POS, i]
             gap[i] = rest + floats[POS, j] - params[LENGTH, j]
             v_lead[i] = floats[SPEED, j]
     return lead, gap, v_lead
@@ -177,8 +155,6 @@ def leaders(ints, floats, params, order, rank, start, end, net):
 
 def leaders_reference(ints, floats, params, net):
     """NumPy reference of :func:`sort_lanes` + :func:`leaders` (lexsort and searchsorted)."""
-    link_length, link_lanes, link_lane0 = net[LINK_LENGTH], net[LINK_LANES], net[LINK_LANE0]
-    lane_link, lane_index, conn_offset = net[LANE_LINK], net[LANE_INDEX], net[CONN_OFFSET]
     m = ints.shape[1]
     alive = np.flatnonzero(ints[STATUS] == ACTIVE)
     lane, pos = ints[LANE, alive], floats[POS, alive]
@@ -201,12 +177,12 @@ def leaders_reference(ints, floats, params, net):
         if nxt < 0:
             continue
         lane_i = ints[LANE, i]
-        j_idx = lane_index[lane_i] + conn_offset[lane_link[lane_i], nxt]
-        if not 0 <= j_idx < link_lanes[nxt] or link_lane0[nxt] + j_idx not in first:
+        j_idx = net.lane_index[lane_i] + net.conn_offset[net.lane_link[lane_i], nxt]
+        if not 0 <= j_idx < net.link_lanes[nxt] or net.link_lane0[nxt] + j_idx not in first:
             continue
-        j = first[link_lane0[nxt] + j_idx]
+        j = first[net.link_lane0[nxt] + j_idx]
         lead[i] = j
-        rest = link_length[lane_link[lane_i]] - floats[POS, i]
+        rest = net.link_length[net.lane_link[lane_i]] - floats[POS, i]
         gap[i] = rest + floats[POS, j] - params[LENGTH, j]
         v_lead[i] = floats[SPEED, j]
     return lead, gap, v_lead
@@ -216,23 +192,15 @@ def leaders_reference(ints, floats, params, net):
 def stop_gap(i, lane, ints, floats, light, net) -> float:
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    node_box = net[NODE_BOX]
-    link = lane_link[lane]
-    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset)
-    rest = link_length[link] - floats[POS, i]
+    link = net.lane_link[lane]
+    nl = lane_after(lane, ints[NEXT, i], net)
+    rest = net.link_length[link] - floats[POS, i]
     if nl == DEAD_END:
         return rest
     if nl == EXIT:
         return FREE_GAP
-    node = link_nodes[link, 1]
-    if (node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
+    node = net.link_nodes[link, 1]
+    if (net.node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
         return rest
     return FREE_GAP
 
@@ -241,7 +209,7 @@ def stop_gap(i, lane, ints, floats, light, net) -> float:
 def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
     line."""
-    limit = net[LINK_SPEED][net[LANE_LINK][lane]]
+    limit = net.link_speed[net.lane_link[lane]]
     v = floats[SPEED, i]
     v0 = params[V0, i] * limit
     acc = idm(v, v0, gap, v_lead, params, i)
@@ -255,14 +223,12 @@ def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> fl
 def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
     """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
     a proportional controller towards the target speed for controlled vehicles."""
-    link_speed = net[LINK_SPEED]
-    lane_link = net[LANE_LINK]
     for i in range(ints.shape[1]):
         if ints[STATUS, i] != ACTIVE:
             continue
         lane = ints[LANE, i]
         if ints[CTRL, i] >= 0:
-            limit = link_speed[lane_link[lane]]
+            limit = net.link_speed[net.lane_link[lane]]
             a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
             floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
         else:
@@ -273,23 +239,21 @@ def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
 
 def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np.ndarray:
     """NumPy reference of :func:`accelerations` (returns the accelerations of all slots)."""
-    link_nodes, link_length, link_speed = net[LINK_NODES], net[LINK_LENGTH], net[LINK_SPEED]
-    lane_link, lane_index, link_lanes = net[LANE_LINK], net[LANE_INDEX], net[LINK_LANES]
     active = ints[STATUS] == ACTIVE
     lane = np.where(active, ints[LANE], 0)
-    link = lane_link[lane]
-    limit = link_speed[link]
+    link = net.lane_link[lane]
+    limit = net.link_speed[link]
     v = floats[SPEED]
     v0 = params[V0] * limit
     acc = idm_reference(v, v0, gap, v_lead, params)
     # The stop line: a dead end, or a junction that needs a reservation the vehicle lacks.
     nxt = ints[NEXT]
-    index = lane_index[lane] + net[CONN_OFFSET][link, np.maximum(nxt, 0)]
-    dead_end = (nxt >= 0) & ((index < 0) | (index >= link_lanes[np.maximum(nxt, 0)]))
-    node = link_nodes[link, 1]
-    needs = (net[NODE_BOX][node] | (light[link] != GREEN)) & (ints[RES] != node)
+    index = net.lane_index[lane] + net.conn_offset[link, np.maximum(nxt, 0)]
+    dead_end = (nxt >= 0) & ((index < 0) | (index >= net.link_lanes[np.maximum(nxt, 0)]))
+    node = net.link_nodes[link, 1]
+    needs = (net.node_box[node] | (light[link] != GREEN)) & (ints[RES] != node)
     stops = dead_end | ((nxt >= 0) & needs)
-    rest = link_length[link] - floats[POS]
+    rest = net.link_length[link] - floats[POS]
     at_line = idm_reference(v, v0, np.where(stops, rest, FREE_GAP), np.zeros_like(v), params)
     background = np.maximum(np.minimum(acc, np.where(stops, at_line, np.inf)), -B_MAX)
     controlled = np.clip(K_SPEED * (floats[TARGET] * limit - v), -B_MAX, A_CONTROLLED)
@@ -298,21 +262,22 @@ def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np
 
 
 @njit(cache=True)
+def zone_holders(ints, net):
+    """Per approach link, how many vehicles from it hold a conflict zone: a reservation for
+    the zone ahead, or inside the zone having come from that link."""
+    holders = np.zeros(net.link_length.shape[0], dtype=np.int64)
+    for i in range(ints.shape[1]):
+        if ints[STATUS, i] == ACTIVE:
+            if ints[RES, i] >= 0:
+                holders[net.lane_link[ints[LANE, i]]] += 1
+            if ints[BOX, i] >= 0:
+                holders[ints[FROM, i]] += 1
+    return holders
+
+
+@njit(cache=True)
 def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
     """Junction control: reserves conflict zones for approaching background vehicles."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    link_priority = net[LINK_PRIORITY]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    link_conflict = net[LINK_CONFLICT]
-    node_box = net[NODE_BOX]
-    node_in_ptr = net[NODE_IN_PTR]
-    node_in = net[NODE_IN]
-    box_length = net[BOX_LENGTH]
     m = ints.shape[1]
     cand = np.empty(m, dtype=np.int64)
     key = np.empty(m)
@@ -321,9 +286,9 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
         if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
             continue
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        node = link_nodes[link, 1]
-        if ints[RES, i] == node or not (node_box[node] or light[link] != GREEN):
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        if ints[RES, i] == node or not (net.node_box[node] or light[link] != GREEN):
             continue
         v = floats[SPEED, i]
         a = params[ACCEL, i]
@@ -333,44 +298,44 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
             + v * v / (2.0 * np.sqrt(a * params[DECEL, i]))
             + STOP_MARGIN
         )
-        rest = link_length[link] - floats[POS, i]
+        rest = net.link_length[link] - floats[POS, i]
         if rest > look:
             continue
         r = rank[i] + 1
         if r < end[lane] and ints[RES, order[r]] != node:
             continue  # a vehicle ahead on the lane still waits
         cand[n] = i
-        key[n] = -link_priority[link] * 1e6 + rest
+        key[n] = -net.link_priority[link] * 1e6 + rest
         n += 1
     chosen = np.argsort(key[:n], kind="mergesort")
     for c in range(n):
         i = cand[chosen[c]]
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        node = link_nodes[link, 1]
-        rest = link_length[link] - floats[POS, i]
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        rest = net.link_length[link] - floats[POS, i]
         v = floats[SPEED, i]
         if light[link] == RED:
             continue
         if light[link] == YELLOW and v * v / (2.0 * params[DECEL, i]) < rest - params[MIN_GAP, i]:
             continue  # can stop comfortably: stops
         blocked = False
-        for k in range(node_in_ptr[node], node_in_ptr[node + 1]):
-            b = node_in[k]
-            if b == link or not link_conflict[link, b]:
+        for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
+            b = net.node_in[k]
+            if b == link or not net.link_conflict[link, b]:
                 continue
             if holders[b] > 0:
                 blocked = True
                 break
-            if link_priority[b] <= link_priority[link]:
+            if net.link_priority[b] <= net.link_priority[link]:
                 continue
-            for bl in range(link_lane0[b], link_lane0[b] + link_lanes[b]):
+            for bl in range(net.link_lane0[b], net.link_lane0[b] + net.link_lanes[b]):
                 r = end[bl] - 1
                 while r >= start[bl] and ints[RES, order[r]] == node:
                     r -= 1
                 if r >= start[bl]:
                     j = order[r]
-                    eta = (link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1)
+                    eta = (net.link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1)
                     if eta < params[CRITICAL_GAP, i]:
                         blocked = True
                         break
@@ -378,13 +343,11 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
                 break
         if blocked:
             continue
-        nl = next_lane(
-            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
+        nl = lane_after(lane, ints[NEXT, i], net)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             room = floats[POS, j] - params[LENGTH, j]
-            if room < box_length + params[LENGTH, i] + params[MIN_GAP, i]:
+            if room < net.box_length + params[LENGTH, i] + params[MIN_GAP, i]:
                 continue
         ints[RES, i] = node
         holders[link] += 1
@@ -394,16 +357,7 @@ def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
 def _lane_change_target(i, lane, target, ints, floats, params, order, start, end, light, net):
     """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
     -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
-    link_length = net[LINK_LENGTH]
-    link_speed = net[LINK_SPEED]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    lane_pred_ptr = net[LANE_PRED_PTR]
-    lane_pred = net[LANE_PRED]
-    link = lane_link[lane]
+    link = net.lane_link[lane]
     pos = floats[POS, i]
     length_i = params[LENGTH, i]
     # New leader and follower on the target lane (binary search in its sorted range).
@@ -420,12 +374,10 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
         gap_front = floats[POS, j] - params[LENGTH, j] - pos
         v_front = floats[SPEED, j]
     else:
-        nl = next_lane(
-            target, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
+        nl = lane_after(target, ints[NEXT, i], net)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
-            gap_front = link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
+            gap_front = net.link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
             v_front = floats[SPEED, j]
     if gap_front < 1.0:
         return -np.inf, 0.0
@@ -435,12 +387,12 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
         follower = order[lo - 1]
         gap_back = pos - length_i - floats[POS, follower]
     else:
-        for k in range(lane_pred_ptr[target], lane_pred_ptr[target + 1]):
-            p = lane_pred[k]
+        for k in range(net.lane_pred_ptr[target], net.lane_pred_ptr[target + 1]):
+            p = net.lane_pred[k]
             if end[p] == start[p]:
                 continue
             j = order[end[p] - 1]
-            g = link_length[lane_link[p]] - floats[POS, j] + pos - length_i
+            g = net.link_length[net.lane_link[p]] - floats[POS, j] + pos - length_i
             if g < gap_back:
                 gap_back, follower = g, j
     if gap_back < 1.0:
@@ -448,7 +400,7 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
     new_follower_gain = 0.0
     if follower >= 0:
         f_lane = ints[LANE, follower]
-        v0f = params[V0, follower] * link_speed[lane_link[f_lane]]
+        v0f = params[V0, follower] * net.link_speed[net.lane_link[f_lane]]
         a_f = idm(floats[SPEED, follower], v0f, gap_back, floats[SPEED, i], params, follower)
         if a_f < -B_SAFE:
             return -np.inf, 0.0
@@ -482,35 +434,27 @@ def _route_choice(uid, hops, n) -> int:
     return x % n
 
 
-@njit(cache=True, inline="always")
-def choose_next(i, link, ints, net) -> int:
-    """:func:`choose_next_link` with the network as the kernels' tuple."""
-    return choose_next_link(
-        i, link, ints, net[LINK_NODES], net[CONN_TURN], net[NODE_OUT_PTR], net[NODE_OUT]
-    )
-
-
 @njit(cache=True)
-def choose_next_link(i, link, ints, link_nodes, conn_turn, node_out_ptr, node_out) -> int:
+def choose_next(i, link, ints, net) -> int:
     """Next link after ``link``: controlled vehicles keep straight by default (their route
     action may change it), background drivers pick uniformly among the allowed turns."""
-    node = link_nodes[link, 1]
+    node = net.link_nodes[link, 1]
     count = 0
     best = -1
-    for k in range(node_out_ptr[node], node_out_ptr[node + 1]):
-        o = node_out[k]
-        if conn_turn[link, o] >= 0:
+    for k in range(net.node_out_ptr[node], net.node_out_ptr[node + 1]):
+        o = net.node_out[k]
+        if net.conn_turn[link, o] >= 0:
             count += 1
-            if conn_turn[link, o] == STRAIGHT or best < 0:
+            if net.conn_turn[link, o] == STRAIGHT or best < 0:
                 best = o
     if count == 0:
         return -1
     if ints[CTRL, i] >= 0:
         return best
     pick = _route_choice(ints[UID, i], ints[HOPS, i], count)
-    for k in range(node_out_ptr[node], node_out_ptr[node + 1]):
-        o = node_out[k]
-        if conn_turn[link, o] >= 0:
+    for k in range(net.node_out_ptr[node], net.node_out_ptr[node + 1]):
+        o = net.node_out[k]
+        if net.conn_turn[link, o] >= 0:
             if pick == 0:
                 return o
             pick -= 1
@@ -537,30 +481,12 @@ def ballistic_reference(v: np.ndarray, a: np.ndarray, dt: float):
 @njit(cache=True)
 def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
     """Advances the state by one substep of ``dt`` seconds (in place)."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_speed = net[LINK_SPEED]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    link_conflict = net[LINK_CONFLICT]
-    node_box = net[NODE_BOX]
-    box_length = net[BOX_LENGTH]
     m = ints.shape[1]
-    num_lanes = lane_link.shape[0]
+    num_lanes = net.lane_link.shape[0]
     order, rank, start, end = sort_lanes(ints, floats, num_lanes)
     lead, gap, v_lead = leaders(ints, floats, params, order, rank, start, end, net)
 
-    # Conflict-zone holders per approach link, then reservations.
-    holders = np.zeros(link_length.shape[0], dtype=np.int64)
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE:
-            if ints[RES, i] >= 0:
-                holders[lane_link[ints[LANE, i]]] += 1
-            if ints[BOX, i] >= 0:
-                holders[ints[FROM, i]] += 1
+    holders = zone_holders(ints, net)
     _grant(ints, floats, params, order, rank, start, end, light, holders, net)
 
     accelerations(ints, floats, params, gap, v_lead, light, net)
@@ -574,14 +500,16 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
         if ints[RES, i] >= 0 or ints[BOX, i] >= 0:
             continue
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        idx = lane_index[lane] + direction
-        if idx < 0 or idx >= link_lanes[link]:
+        link = net.lane_link[lane]
+        idx = net.lane_index[lane] + direction
+        if idx < 0 or idx >= net.link_lanes[link]:
             continue
-        rest = link_length[link] - floats[POS, i]
-        if (rest < 10.0 and node_box[link_nodes[link, 1]]) or floats[POS, i] < params[LENGTH, i]:
+        rest = net.link_length[link] - floats[POS, i]
+        if (rest < 10.0 and net.node_box[net.link_nodes[link, 1]]) or floats[POS, i] < params[
+            LENGTH, i
+        ]:
             continue
-        target = link_lane0[link] + idx
+        target = net.link_lane0[link] + idx
         self_gain, new_follower_gain = _lane_change_target(
             i, lane, target, ints, floats, params, order, start, end, light, net
         )
@@ -607,15 +535,13 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
         floats[POS, i] += ds
         floats[DIST, i] += ds
         lane = ints[LANE, i]
-        link = lane_link[lane]
+        link = net.lane_link[lane]
         totals[0] += dt
         totals[1] += ds
-        link_delay[link] += dt * (1.0 - v / link_speed[link])
-        if floats[POS, i] >= link_length[link]:
-            floats[FREE_TIME, i] += link_length[link] / link_speed[link]
-            nl = next_lane(
-                lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-            )
+        link_delay[link] += dt * (1.0 - v / net.link_speed[link])
+        if floats[POS, i] >= net.link_length[link]:
+            floats[FREE_TIME, i] += net.link_length[link] / net.link_speed[link]
+            nl = lane_after(lane, ints[NEXT, i], net)
             if nl == EXIT:
                 ints[STATUS, i] = ARRIVED
                 floats[T_EXIT, i] = t + dt
@@ -624,18 +550,18 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
                 ints[STATUS, i] = CRASHED  # drove off the end of a lane
                 floats[T_EXIT, i] = t + dt
                 continue
-            node = link_nodes[link, 1]
-            floats[POS, i] -= link_length[link]
+            node = net.link_nodes[link, 1]
+            floats[POS, i] -= net.link_length[link]
             ints[LANE, i] = nl
-            nxt = lane_link[nl]
-            if ints[RES, i] == node or node_box[node]:
+            nxt = net.lane_link[nl]
+            if ints[RES, i] == node or net.node_box[node]:
                 ints[BOX, i] = node
                 ints[FROM, i] = link
             ints[RES, i] = -1
-            floats[SPEED, i] = min(floats[SPEED, i], link_speed[nxt])
+            floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
             ints[HOPS, i] += 1
             ints[NEXT, i] = choose_next(i, nxt, ints, net)
-        if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= box_length:
+        if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= net.box_length:
             ints[BOX, i] = -1
 
     # Collisions: overlaps on a lane, conflicting approaches inside one zone.
@@ -645,8 +571,8 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
     for i in range(m):
         if lead[i] < 0 or gap[i] >= 0.0:
             continue
-        link = lane_link[ints[LANE, i]]
-        if ints[LANE, lead[i]] == ints[LANE, i] or not node_box[link_nodes[link, 1]]:
+        link = net.lane_link[ints[LANE, i]]
+        if ints[LANE, lead[i]] == ints[LANE, i] or not net.node_box[net.link_nodes[link, 1]]:
             crashed[i] = True
             crashed[lead[i]] = True
     in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
@@ -657,7 +583,7 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
             j = by_node[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
-            if link_conflict[ints[FROM, i], ints[FROM, j]]:
+            if net.link_conflict[ints[FROM, i], ints[FROM, j]]:
                 crashed[i] = True
                 crashed[j] = True
     for i in range(m):
@@ -667,63 +593,8 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
 
 
 @njit(cache=True)
-def _simulate(
-    ints,
-    floats,
-    params,
-    light,
-    t,
-    dt,
-    substeps,
-    totals,
-    link_delay,
-    link_nodes,
-    link_length,
-    link_speed,
-    link_lanes,
-    link_lane0,
-    link_priority,
-    lane_link,
-    lane_index,
-    conn_offset,
-    conn_turn,
-    link_conflict,
-    node_box,
-    node_in_ptr,
-    node_in,
-    node_out_ptr,
-    node_out,
-    lane_pred_ptr,
-    lane_pred,
-    box_length,
-):
-    net = (
-        link_nodes,
-        link_length,
-        link_speed,
-        link_lanes,
-        link_lane0,
-        link_priority,
-        lane_link,
-        lane_index,
-        conn_offset,
-        conn_turn,
-        link_conflict,
-        node_box,
-        node_in_ptr,
-        node_in,
-        node_out_ptr,
-        node_out,
-        lane_pred_ptr,
-        lane_pred,
-        box_length,
-    )
-    for k in range(substeps):
-        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
-
-
 def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay) -> None:
     """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
-    there. ``net`` is ``Network.kernel_arrays()`` (passed on as separate arrays: Numba unboxes
-    those much faster than a tuple)."""
-    _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, *net)
+    there. ``net`` is ``Network.kernel_arrays()``."""
+    for k in range(substeps):
+        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)

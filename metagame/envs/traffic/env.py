@@ -54,7 +54,6 @@ from metagame.envs.traffic.core import (
 )
 from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
 from metagame.envs.traffic.network import (
-    LANE_WIDTH,
     SCENARIOS,
     Network,
     compile_network,
@@ -294,9 +293,7 @@ class TrafficEnv(ParallelEnv):
         self.floats[TARGET, slots] = 0.75
         self.floats[T_ENTER, slots] = self.t
         for i, link in zip(slots, links):
-            self.ints[NEXT, i] = core.choose_next_link(
-                i, link, self.ints, net.link_nodes, net.conn_turn, net.node_out_ptr, net.node_out
-            )
+            self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
         self._next_uid += n
         self.counts["entered"] += n
         return slots
@@ -381,16 +378,7 @@ class TrafficEnv(ParallelEnv):
             self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
 
     def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
-        net = self.net
-        return vehicle_masks(
-            slots,
-            self.ints,
-            self.floats,
-            self._routes,
-            net.lane_link,
-            net.lane_index,
-            net.link_lanes,
-        )
+        return vehicle_masks(slots, self.ints, self.floats, self._routes, self._kernel_net)
 
     def _signal_masks(self) -> np.ndarray:
         """Legal phases per signal: any phase once it may switch, else only the current one."""
@@ -507,26 +495,13 @@ class TrafficEnv(ParallelEnv):
         return idx, xy[idx], heading[idx]
 
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
-        net = self.net
-        return world_positions(
-            self.ints,
-            self.floats,
-            self.params,
-            net.node_xy,
-            net.link_nodes,
-            net.link_length,
-            net.link_lanes,
-            net.lane_link,
-            net.lane_index,
-            LANE_WIDTH,
-        )
+        return world_positions(self.ints, self.floats, self.params, self._kernel_net)
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
         done = done or {}
         vehicles = [a for a in agents if a.startswith("vehicle") and not done.get(a, False)]
         if vehicles:
-            net = self.net
             slots = np.array([self._agent_slot[int(a.split("_")[1])] for a in vehicles])
             xy, heading = self._world()
             near = neighbour_features(
@@ -545,19 +520,9 @@ class TrafficEnv(ParallelEnv):
                 self.floats,
                 self._light,
                 self._routes,
+                self._kernel_net,
                 self.obs_range,
                 SPEED_SCALE,
-                net.lane_link,
-                net.lane_index,
-                net.link_lanes,
-                net.link_length,
-                net.link_speed,
-                net.link_nodes,
-                net.node_box,
-                net.node_in_ptr,
-                net.node_in,
-                net.link_conflict,
-                net.conn_turn,
             )
             features = np.concatenate([near.reshape(len(slots), -1), ego], axis=1)
             features = np.clip(features, -1.0, 1.0).astype(np.float32)

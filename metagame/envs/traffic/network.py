@@ -26,6 +26,7 @@ import gzip
 import math
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 from xml.parsers import expat
 
 import networkx as nx
@@ -80,29 +81,35 @@ class Network:
     def link_id(self, u, v) -> int:
         return int(self.graph.edges[u, v]["id"])
 
-    def kernel_arrays(self) -> tuple:
-        """The arrays the Numba kernels read, in the order ``core.py`` unpacks them."""
-        return (
-            self.link_nodes,
-            self.link_length,
-            self.link_speed,
-            self.link_lanes,
-            self.link_lane0,
-            self.link_priority,
-            self.lane_link,
-            self.lane_index,
-            self.conn_offset,
-            self.conn_turn,
-            self.link_conflict,
-            self.node_box,
-            self.node_in_ptr,
-            self.node_in,
-            self.node_out_ptr,
-            self.node_out,
-            self.lane_pred_ptr,
-            self.lane_pred,
-            self.box_length,
-        )
+    def kernel_arrays(self) -> KernelNetwork:
+        """The arrays the Numba kernels read, as one :class:`KernelNetwork`."""
+        return KernelNetwork(*(getattr(self, name) for name in KernelNetwork._fields))
+
+
+class KernelNetwork(NamedTuple):
+    """The part of a :class:`Network` the Numba kernels read (fields as in ``Network``); Numba
+    takes a NamedTuple of arrays as one typed argument with named fields."""
+
+    link_nodes: np.ndarray
+    link_length: np.ndarray
+    link_speed: np.ndarray
+    link_lanes: np.ndarray
+    link_lane0: np.ndarray
+    link_priority: np.ndarray
+    lane_link: np.ndarray
+    lane_index: np.ndarray
+    conn_offset: np.ndarray
+    conn_turn: np.ndarray
+    link_conflict: np.ndarray
+    node_xy: np.ndarray
+    node_box: np.ndarray
+    node_in_ptr: np.ndarray
+    node_in: np.ndarray
+    node_out_ptr: np.ndarray
+    node_out: np.ndarray
+    lane_pred_ptr: np.ndarray
+    lane_pred: np.ndarray
+    box_length: float
 
 
 def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
