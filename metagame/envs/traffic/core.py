@@ -62,6 +62,8 @@ NUM_FLOATS = 9
 FREE, ACTIVE, ARRIVED, CRASHED = 0, 1, 2, 3
 # Lights per link.
 RED, YELLOW, GREEN = 0, 1, 2
+# Rows of the running totals ``simulate`` adds to.
+VEHICLE_SECONDS, VEHICLE_METRES = 0, 1
 # next_lane codes.
 EXIT, DEAD_END = -1, -2
 
@@ -624,8 +626,8 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
         floats[DIST, i] += ds
         lane = ints[LANE, i]
         link = net.lane_link[lane]
-        totals[0] += dt
-        totals[1] += ds
+        totals[VEHICLE_SECONDS] += dt
+        totals[VEHICLE_METRES] += ds
         link_delay[link] += dt * (1.0 - v / net.link_speed[link])
         if floats[POS, i] >= net.link_length[link]:
             _leave_link(i, lane, link, ints, floats, net, t + dt)
