@@ -414,47 +414,66 @@ def reserve_zones(ints, floats, params, lanes, light, net) -> None:
 
 
 @njit(cache=True, inline="always")
-def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
-    """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
-    -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
-    link = net.lane_link[lane]
-    pos = floats[POS, i]
-    length_i = params[LENGTH, i]
-    # New leader and follower on the target lane (binary search in its sorted range).
-    lo, hi = lanes.start[target], lanes.end[target]
+def _insertion_point(pos, lane, floats, lanes) -> int:
+    """The place in ``lanes.order`` where a vehicle at ``pos`` would stand on ``lane``: after
+    every vehicle at or behind it (binary search in the lane's sorted range)."""
+    lo, hi = lanes.start[lane], lanes.end[lane]
     while lo < hi:
         mid = (lo + hi) // 2
         if floats[POS, lanes.order[mid]] <= pos:
             lo = mid + 1
         else:
             hi = mid
-    gap_front, v_front = FREE_GAP, 0.0
-    if lo < lanes.end[target]:
-        j = lanes.order[lo]
-        gap_front = floats[POS, j] - params[LENGTH, j] - pos
-        v_front = floats[SPEED, j]
-    else:
-        nl = lane_after(target, ints[NEXT, i], net)
-        if nl >= 0 and lanes.end[nl] > lanes.start[nl]:
-            j = lanes.order[lanes.start[nl]]
-            gap_front = net.link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
-            v_front = floats[SPEED, j]
+    return lo
+
+
+@njit(cache=True, inline="always")
+def _gap_ahead(i, lane, target, at, ints, floats, params, lanes, net):
+    """Gap and leader speed vehicle ``i`` on ``lane`` would have on ``target``, entering at
+    place ``at``: to the vehicle there, else to the first on the lane ``target`` continues on
+    (FREE_GAP, 0 when there is none)."""
+    pos = floats[POS, i]
+    if at < lanes.end[target]:
+        j = lanes.order[at]
+        return floats[POS, j] - params[LENGTH, j] - pos, floats[SPEED, j]
+    nl = lane_after(target, ints[NEXT, i], net)
+    if nl >= 0 and lanes.end[nl] > lanes.start[nl]:
+        j = lanes.order[lanes.start[nl]]
+        rest = net.link_length[net.lane_link[lane]] - pos
+        return rest + floats[POS, j] - params[LENGTH, j], floats[SPEED, j]
+    return FREE_GAP, 0.0
+
+
+@njit(cache=True, inline="always")
+def _gap_behind(i, target, at, floats, params, lanes, net):
+    """The follower (-1 none) vehicle ``i`` would have on ``target``, entering at place ``at``,
+    and its gap: the vehicle before ``at``, else the nearest last vehicle of the lanes that
+    continue onto ``target``."""
+    pos, length = floats[POS, i], params[LENGTH, i]
+    if at - 1 >= lanes.start[target]:
+        follower = lanes.order[at - 1]
+        return follower, pos - length - floats[POS, follower]
+    follower, gap = -1, FREE_GAP
+    for k in range(net.lane_pred_ptr[target], net.lane_pred_ptr[target + 1]):
+        p = net.lane_pred[k]
+        if lanes.end[p] == lanes.start[p]:
+            continue
+        j = lanes.order[lanes.end[p] - 1]
+        g = net.link_length[net.lane_link[p]] - floats[POS, j] + pos - length
+        if g < gap:
+            gap, follower = g, j
+    return follower, gap
+
+
+@njit(cache=True, inline="always")
+def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
+    """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
+    -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
+    at = _insertion_point(floats[POS, i], target, floats, lanes)
+    gap_front, v_front = _gap_ahead(i, lane, target, at, ints, floats, params, lanes, net)
     if gap_front < 1.0:
         return -np.inf, 0.0
-    follower = -1
-    gap_back = FREE_GAP
-    if lo - 1 >= lanes.start[target]:
-        follower = lanes.order[lo - 1]
-        gap_back = pos - length_i - floats[POS, follower]
-    else:
-        for k in range(net.lane_pred_ptr[target], net.lane_pred_ptr[target + 1]):
-            p = net.lane_pred[k]
-            if lanes.end[p] == lanes.start[p]:
-                continue
-            j = lanes.order[lanes.end[p] - 1]
-            g = net.link_length[net.lane_link[p]] - floats[POS, j] + pos - length_i
-            if g < gap_back:
-                gap_back, follower = g, j
+    follower, gap_back = _gap_behind(i, target, at, floats, params, lanes, net)
     if gap_back < 1.0:
         return -np.inf, 0.0
     new_follower_gain = 0.0
