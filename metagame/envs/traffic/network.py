@@ -393,10 +393,10 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
     well-formed, is cut short, declares entities or is not a network is a ValueError naming
     it. Kept: junctions with their coordinates, and every normal edge that admits passenger
     cars as a link with its lane count, speed limit, priority and length (at least 20 m).
-    Internal, pedestrian and bicycle-only edges are skipped, and of
-    parallel edges between the same two junctions the one with the most lanes is kept. A
-    traffic light's latest program becomes the junction's ``phases``: one per green phase
-    (yellow phases are dropped), each the approaches with a green (``G`` or ``g``) link."""
+    Internal, pedestrian and bicycle-only edges are skipped, and of parallel edges between the
+    same two junctions the one with the most lanes is kept. A traffic light's latest program
+    becomes the junction's ``phases``: one per green phase (yellow phases are dropped), each
+    the approaches with a green (``G`` or ``g``) link."""
     try:
         import sumolib
     except ImportError as err:
@@ -414,17 +414,27 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         EOFError,
         zlib.error,
         expat.ExpatError,
-        KeyError,
+        LookupError,  # KeyError, or an unknown encoding in the XML declaration
         ValueError,
         AttributeError,
         TypeError,
         IndexError,
     ) as err:
-        raise ValueError(f"cannot read SUMO network {path!r}: {err}") from err
-    net = reader.getNet()
+        detail = f"missing attribute or unknown id {err}" if isinstance(err, KeyError) else err
+        raise ValueError(f"cannot read SUMO network {path!r}: {detail}") from err
+    try:
+        return compile_network(_sumo_graph(reader.getNet()), box_length)
+    except ValueError as err:
+        raise ValueError(f"SUMO network {path!r}: {err}") from err
+
+
+def _sumo_graph(net) -> nx.DiGraph:
+    """The road graph of a sumolib network (see :func:`from_sumo` for what is kept)."""
     g = nx.DiGraph()
     for node in net.getNodes():
-        g.add_node(node.getID(), pos=tuple(node.getCoord()[:2]))
+        if node.getCoord3D() is None:  # sumolib leaves it None
+            raise ValueError(f"junction {node.getID()!r} is used by an edge but never defined")
+        g.add_node(node.getID(), pos=node.getCoord())
     for edge in net.getEdges():
         if edge.getFunction() != "" or not edge.allows("passenger"):
             continue
@@ -443,7 +453,7 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         for junction, phases in _sumo_phases(tls, g).items():
             if len(phases) >= 2:
                 g.nodes[junction]["phases"] = phases
-    return compile_network(g, box_length)
+    return g
 
 
 def _parse_refusing_entities(path, handler) -> None:

@@ -1,6 +1,7 @@
 """Bad SUMO ``.net.xml`` files: every one a ValueError naming the file, and no entity expanded."""
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from metagame.envs.traffic.network import from_sumo
 
 CROSS = (Path(__file__).parent / "data" / "cross.net.xml").read_bytes()
 ROOT_END = CROSS.rindex(b"</net>")
+ATTRIBUTES = [m.span(1) for m in re.finditer(rb' \w+="([^"]*)"', CROSS)]
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -70,6 +72,26 @@ def test_corrupted_network_loads_or_names_the_file(tmp_path, start, junk):
         assert net.num_links >= 1
 
 
+@SETTINGS
+@given(
+    which=st.integers(0, len(ATTRIBUTES) - 1),
+    value=st.one_of(
+        st.sampled_from(["", "-1", "0", "nan", "inf", "1e308", "C", "W2C", "G", "1.2.3"]),
+        st.text(alphabet="abcCEWNSG0123456789_.,:- ", max_size=12),
+    ),
+)
+def test_any_attribute_value_loads_or_names_the_file(tmp_path, which, value):
+    """Any attribute of the network set to an odd value: it reads, or names the file."""
+    lo, hi = ATTRIBUTES[which]
+    path = _write(tmp_path, "odd.net.xml", CROSS[:lo] + value.encode() + CROSS[hi:])
+    try:
+        net = from_sumo(str(path))
+    except ValueError as err:
+        assert "odd.net.xml" in str(err)
+    else:
+        assert net.num_links >= 1
+
+
 def test_entity_bomb_is_refused(tmp_path):
     levels = ['<!ENTITY e0 "lol">'] + [
         f'<!ENTITY e{k} "{f"&e{k - 1};" * 10}">' for k in range(1, 10)
@@ -96,4 +118,27 @@ def test_external_entity_is_refused(tmp_path):
 def test_malformed_network_names_the_file(tmp_path, data):
     path = _write(tmp_path, "broken.net.xml", data)
     with pytest.raises(ValueError, match="broken.net.xml"):
+        from_sumo(str(path))
+
+
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        ('from="W" to="C"', 'from="Q" to="C"', "junction 'Q'"),  # no <junction id="Q">
+        (
+            '<junction id="W" type="dead_end" x="-200.00"',
+            '<junction id="W" type="dead_end"',
+            "attribute.*'x'",
+        ),
+        ('x="-200.00"', 'x="nan"', "'W'.*finite"),
+        ('speed="13.89"', 'speed="0"', "speed limit 0"),
+        ('<net version="1.20"', "<net", "'version'"),
+    ],
+)
+def test_well_formed_file_that_is_no_network_names_the_file_and_problem(
+    tmp_path, old, new, problem
+):
+    assert old.encode() in CROSS
+    path = _write(tmp_path, "odd.net.xml", CROSS.replace(old.encode(), new.encode()))
+    with pytest.raises(ValueError, match=rf"odd\.net\.xml.*{problem}"):
         from_sumo(str(path))
