@@ -20,11 +20,17 @@ of ``dt`` seconds:
 6. collisions: overlapping vehicles on one lane, and vehicles of conflicting approaches inside
    one conflict zone; both are removed.
 
+:func:`substep` runs one kernel a step: :func:`sort_lanes` and :func:`leaders`,
+:func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
+:func:`collide`. The network reaches them as one ``KernelNetwork`` NamedTuple.
+
 ``leaders_reference``, ``accelerations_reference`` and ``ballistic_reference`` are NumPy
 references of steps 1, 3 and 5 that the tests compare against the kernels.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -46,28 +52,6 @@ from metagame.envs.traffic.drivers import (
 )
 from metagame.envs.traffic.network import STRAIGHT
 
-# The network arrays the kernels take, as a tuple in this order (``Network.kernel_arrays``).
-(
-    LINK_NODES,
-    LINK_LENGTH,
-    LINK_SPEED,
-    LINK_LANES,
-    LINK_LANE0,
-    LINK_PRIORITY,
-    LANE_LINK,
-    LANE_INDEX,
-    CONN_OFFSET,
-    CONN_TURN,
-    LINK_CONFLICT,
-    NODE_BOX,
-    NODE_IN_PTR,
-    NODE_IN,
-    NODE_OUT_PTR,
-    NODE_OUT,
-    LANE_PRED_PTR,
-    LANE_PRED,
-    BOX_LENGTH,
-) = range(19)
 # Integer fields.
 STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND = range(10)
 NUM_INTS = 10
@@ -78,6 +62,8 @@ NUM_FLOATS = 9
 FREE, ACTIVE, ARRIVED, CRASHED = 0, 1, 2, 3
 # Lights per link.
 RED, YELLOW, GREEN = 0, 1, 2
+# Rows of the running totals ``simulate`` adds to.
+VEHICLE_SECONDS, VEHICLE_METRES = 0, 1
 # next_lane codes.
 EXIT, DEAD_END = -1, -2
 
@@ -85,6 +71,23 @@ LC_COOLDOWN = 2.0  # s between lane changes of one driver
 K_SPEED = 1.5  # 1/s, gain of the controlled vehicles' speed controller
 A_CONTROLLED = 3.0  # m/s^2, controlled vehicles' maximum acceleration
 STOP_MARGIN = 5.0  # m, extra look-ahead for reservation requests
+
+
+class LaneOrder(NamedTuple):
+    """Active vehicles sorted by (lane, position, slot) (:func:`sort_lanes`)."""
+
+    order: np.ndarray  # sorted slots
+    rank: np.ndarray  # slot -> place in ``order`` (-1 inactive)
+    start: np.ndarray  # per lane, its first place in ``order``
+    end: np.ndarray  # per lane, one past its last place (empty lane: start == end)
+
+
+class Leaders(NamedTuple):
+    """Each slot's leader (:func:`leaders`)."""
+
+    lead: np.ndarray  # leader slot, -1 none
+    gap: np.ndarray  # bumper-to-bumper gap, FREE_GAP without a leader
+    v_lead: np.ndarray  # leader speed
 
 
 def empty_state(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,6 +106,14 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
     if j < 0 or j >= link_lanes[nxt]:
         return DEAD_END
     return link_lane0[nxt] + j
+
+
+@njit(cache=True, inline="always")
+def lane_after(lane, nxt, net) -> int:
+    """:func:`next_lane` on a :class:`~metagame.envs.traffic.network.KernelNetwork`."""
+    return next_lane(
+        lane, nxt, net.lane_link, net.lane_index, net.link_lanes, net.link_lane0, net.conn_offset
+    )
 
 
 @njit(cache=True)
@@ -136,18 +147,12 @@ def sort_lanes(ints, floats, num_lanes):
     rank = np.full(m, -1, dtype=np.int64)
     for r in range(order.shape[0]):
         rank[order[r]] = r
-    return order, rank, start, end
+    return LaneOrder(order, rank, start, end)
 
 
 @njit(cache=True)
 def leaders(ints, floats, params, order, rank, start, end, net):
     """Each active vehicle's leader index (-1 none), bumper gap and leader speed."""
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
     m = ints.shape[1]
     lead = np.full(m, -1, dtype=np.int64)
     gap = np.full(m, FREE_GAP)
@@ -163,22 +168,18 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             gap[i] = floats[POS, j] - params[LENGTH, j] - floats[POS, i]
             v_lead[i] = floats[SPEED, j]
             continue
-        nl = next_lane(
-            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
+        nl = lane_after(lane, ints[NEXT, i], net)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
-            rest = link_length[lane_link[lane]] - floats[POS, i]
+            rest = net.link_length[net.lane_link[lane]] - floats[POS, i]
             gap[i] = rest + floats[POS, j] - params[LENGTH, j]
             v_lead[i] = floats[SPEED, j]
-    return lead, gap, v_lead
+    return Leaders(lead, gap, v_lead)
 
 
 def leaders_reference(ints, floats, params, net):
     """NumPy reference of :func:`sort_lanes` + :func:`leaders` (lexsort and searchsorted)."""
-    link_length, link_lanes, link_lane0 = net[LINK_LENGTH], net[LINK_LANES], net[LINK_LANE0]
-    lane_link, lane_index, conn_offset = net[LANE_LINK], net[LANE_INDEX], net[CONN_OFFSET]
     m = ints.shape[1]
     alive = np.flatnonzero(ints[STATUS] == ACTIVE)
     lane, pos = ints[LANE, alive], floats[POS, alive]
@@ -201,12 +202,12 @@ def leaders_reference(ints, floats, params, net):
         if nxt < 0:
             continue
         lane_i = ints[LANE, i]
-        j_idx = lane_index[lane_i] + conn_offset[lane_link[lane_i], nxt]
-        if not 0 <= j_idx < link_lanes[nxt] or link_lane0[nxt] + j_idx not in first:
+        j_idx = net.lane_index[lane_i] + net.conn_offset[net.lane_link[lane_i], nxt]
+        if not 0 <= j_idx < net.link_lanes[nxt] or net.link_lane0[nxt] + j_idx not in first:
             continue
-        j = first[link_lane0[nxt] + j_idx]
+        j = first[net.link_lane0[nxt] + j_idx]
         lead[i] = j
-        rest = link_length[lane_link[lane_i]] - floats[POS, i]
+        rest = net.link_length[net.lane_link[lane_i]] - floats[POS, i]
         gap[i] = rest + floats[POS, j] - params[LENGTH, j]
         v_lead[i] = floats[SPEED, j]
     return lead, gap, v_lead
@@ -216,23 +217,15 @@ def leaders_reference(ints, floats, params, net):
 def stop_gap(i, lane, ints, floats, light, net) -> float:
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    node_box = net[NODE_BOX]
-    link = lane_link[lane]
-    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset)
-    rest = link_length[link] - floats[POS, i]
+    link = net.lane_link[lane]
+    nl = lane_after(lane, ints[NEXT, i], net)
+    rest = net.link_length[link] - floats[POS, i]
     if nl == DEAD_END:
         return rest
     if nl == EXIT:
         return FREE_GAP
-    node = link_nodes[link, 1]
-    if (node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
+    node = net.link_nodes[link, 1]
+    if (net.node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
         return rest
     return FREE_GAP
 
@@ -241,7 +234,7 @@ def stop_gap(i, lane, ints, floats, light, net) -> float:
 def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
     line."""
-    limit = net[LINK_SPEED][net[LANE_LINK][lane]]
+    limit = net.link_speed[net.lane_link[lane]]
     v = floats[SPEED, i]
     v0 = params[V0, i] * limit
     acc = idm(v, v0, gap, v_lead, params, i)
@@ -255,14 +248,12 @@ def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> fl
 def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
     """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
     a proportional controller towards the target speed for controlled vehicles."""
-    link_speed = net[LINK_SPEED]
-    lane_link = net[LANE_LINK]
     for i in range(ints.shape[1]):
         if ints[STATUS, i] != ACTIVE:
             continue
         lane = ints[LANE, i]
         if ints[CTRL, i] >= 0:
-            limit = link_speed[lane_link[lane]]
+            limit = net.link_speed[net.lane_link[lane]]
             a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
             floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
         else:
@@ -273,23 +264,21 @@ def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
 
 def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np.ndarray:
     """NumPy reference of :func:`accelerations` (returns the accelerations of all slots)."""
-    link_nodes, link_length, link_speed = net[LINK_NODES], net[LINK_LENGTH], net[LINK_SPEED]
-    lane_link, lane_index, link_lanes = net[LANE_LINK], net[LANE_INDEX], net[LINK_LANES]
     active = ints[STATUS] == ACTIVE
     lane = np.where(active, ints[LANE], 0)
-    link = lane_link[lane]
-    limit = link_speed[link]
+    link = net.lane_link[lane]
+    limit = net.link_speed[link]
     v = floats[SPEED]
     v0 = params[V0] * limit
     acc = idm_reference(v, v0, gap, v_lead, params)
     # The stop line: a dead end, or a junction that needs a reservation the vehicle lacks.
     nxt = ints[NEXT]
-    index = lane_index[lane] + net[CONN_OFFSET][link, np.maximum(nxt, 0)]
-    dead_end = (nxt >= 0) & ((index < 0) | (index >= link_lanes[np.maximum(nxt, 0)]))
-    node = link_nodes[link, 1]
-    needs = (net[NODE_BOX][node] | (light[link] != GREEN)) & (ints[RES] != node)
+    index = net.lane_index[lane] + net.conn_offset[link, np.maximum(nxt, 0)]
+    dead_end = (nxt >= 0) & ((index < 0) | (index >= net.link_lanes[np.maximum(nxt, 0)]))
+    node = net.link_nodes[link, 1]
+    needs = (net.node_box[node] | (light[link] != GREEN)) & (ints[RES] != node)
     stops = dead_end | ((nxt >= 0) & needs)
-    rest = link_length[link] - floats[POS]
+    rest = net.link_length[link] - floats[POS]
     at_line = idm_reference(v, v0, np.where(stops, rest, FREE_GAP), np.zeros_like(v), params)
     background = np.maximum(np.minimum(acc, np.where(stops, at_line, np.inf)), -B_MAX)
     controlled = np.clip(K_SPEED * (floats[TARGET] * limit - v), -B_MAX, A_CONTROLLED)
@@ -298,157 +287,199 @@ def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np
 
 
 @njit(cache=True)
-def _grant(ints, floats, params, order, rank, start, end, light, holders, net):
-    """Junction control: reserves conflict zones for approaching background vehicles."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    link_priority = net[LINK_PRIORITY]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    link_conflict = net[LINK_CONFLICT]
-    node_box = net[NODE_BOX]
-    node_in_ptr = net[NODE_IN_PTR]
-    node_in = net[NODE_IN]
-    box_length = net[BOX_LENGTH]
+def zone_holders(ints, net):
+    """Per approach link, how many vehicles from it hold a conflict zone: a reservation for
+    the zone ahead, or inside the zone having come from that link."""
+    holders = np.zeros(net.link_length.shape[0], dtype=np.int64)
+    for i in range(ints.shape[1]):
+        if ints[STATUS, i] == ACTIVE:
+            if ints[RES, i] >= 0:
+                holders[net.lane_link[ints[LANE, i]]] += 1
+            if ints[BOX, i] >= 0:
+                holders[ints[FROM, i]] += 1
+    return holders
+
+
+@njit(cache=True, inline="always")
+def _look_ahead(i, floats, params) -> float:
+    """How far ahead of a stop line vehicle ``i`` asks for a reservation: IDM's desired gap
+    to a standing obstacle, ``s0 + v T + v^2 / (2 sqrt(a b))``, plus ``STOP_MARGIN``."""
+    v = floats[SPEED, i]
+    brake = v * v / (2.0 * np.sqrt(params[ACCEL, i] * params[DECEL, i]))
+    return params[MIN_GAP, i] + v * params[HEADWAY, i] + brake + STOP_MARGIN
+
+
+@njit(cache=True)
+def _reservation_requests(ints, floats, params, lanes, light, net):
+    """Background vehicles that need a reservation for the junction ahead (a conflict zone
+    or a light that is not green), are within their look-ahead of its stop line and first on
+    their lane among those without one; in the order they are served: higher-priority
+    approaches first, then nearest the stop line."""
     m = ints.shape[1]
-    cand = np.empty(m, dtype=np.int64)
+    requests = np.empty(m, dtype=np.int64)
     key = np.empty(m)
     n = 0
     for i in range(m):
         if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
             continue
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        node = link_nodes[link, 1]
-        if ints[RES, i] == node or not (node_box[node] or light[link] != GREEN):
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        if ints[RES, i] == node or not (net.node_box[node] or light[link] != GREEN):
             continue
-        v = floats[SPEED, i]
-        a = params[ACCEL, i]
-        look = (
-            params[MIN_GAP, i]
-            + v * params[HEADWAY, i]
-            + v * v / (2.0 * np.sqrt(a * params[DECEL, i]))
-            + STOP_MARGIN
-        )
-        rest = link_length[link] - floats[POS, i]
-        if rest > look:
+        rest = net.link_length[link] - floats[POS, i]
+        if rest > _look_ahead(i, floats, params):
             continue
-        r = rank[i] + 1
-        if r < end[lane] and ints[RES, order[r]] != node:
+        r = lanes.rank[i] + 1
+        if r < lanes.end[lane] and ints[RES, lanes.order[r]] != node:
             continue  # a vehicle ahead on the lane still waits
-        cand[n] = i
-        key[n] = -link_priority[link] * 1e6 + rest
+        requests[n] = i
+        key[n] = -net.link_priority[link] * 1e6 + rest
         n += 1
-    chosen = np.argsort(key[:n], kind="mergesort")
-    for c in range(n):
-        i = cand[chosen[c]]
+    return requests[:n][np.argsort(key[:n], kind="mergesort")]
+
+
+@njit(cache=True, inline="always")
+def _stops_for_light(i, link, ints, floats, params, light, net) -> bool:
+    """Red, or yellow while vehicle ``i`` can still stop comfortably before the line."""
+    if light[link] == RED:
+        return True
+    if light[link] != YELLOW:
+        return False
+    v = floats[SPEED, i]
+    rest = net.link_length[link] - floats[POS, i]
+    return v * v / (2.0 * params[DECEL, i]) < rest - params[MIN_GAP, i]
+
+
+@njit(cache=True)
+def _approach_eta(b, node, ints, floats, lanes, net) -> float:
+    """Seconds until the first vehicle on approach link ``b`` without a reservation for
+    ``node`` reaches the stop line at its current speed (inf when there is none)."""
+    eta = np.inf
+    for bl in range(net.link_lane0[b], net.link_lane0[b] + net.link_lanes[b]):
+        r = lanes.end[bl] - 1
+        while r >= lanes.start[bl] and ints[RES, lanes.order[r]] == node:
+            r -= 1
+        if r >= lanes.start[bl]:
+            j = lanes.order[r]
+            eta = min(eta, (net.link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1))
+    return eta
+
+
+@njit(cache=True)
+def _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net) -> bool:
+    """A conflicting approach holds the zone, or a vehicle of a higher-priority conflicting
+    approach arrives within vehicle ``i``'s critical gap."""
+    for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
+        b = net.node_in[k]
+        if b == link or not net.link_conflict[link, b]:
+            continue
+        if holders[b] > 0:
+            return True
+        if net.link_priority[b] > net.link_priority[link]:
+            if _approach_eta(b, node, ints, floats, lanes, net) < params[CRITICAL_GAP, i]:
+                return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _exit_has_room(i, lane, ints, floats, params, lanes, net) -> bool:
+    """The lane after the junction has room for vehicle ``i`` behind its last vehicle."""
+    nl = lane_after(lane, ints[NEXT, i], net)
+    if nl < 0 or lanes.end[nl] == lanes.start[nl]:
+        return True
+    j = lanes.order[lanes.start[nl]]
+    room = floats[POS, j] - params[LENGTH, j]
+    return room >= net.box_length + params[LENGTH, i] + params[MIN_GAP, i]
+
+
+@njit(cache=True)
+def reserve_zones(ints, floats, params, lanes, light, net) -> None:
+    """Step 2, junction control: each requesting vehicle (:func:`_reservation_requests`), in
+    turn, reserves the junction ahead unless its light stops it, the zone is blocked or the
+    exit lane has no room; a reservation granted here blocks the later requests."""
+    holders = zone_holders(ints, net)
+    for i in _reservation_requests(ints, floats, params, lanes, light, net):
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        node = link_nodes[link, 1]
-        rest = link_length[link] - floats[POS, i]
-        v = floats[SPEED, i]
-        if light[link] == RED:
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        if _stops_for_light(i, link, ints, floats, params, light, net):
             continue
-        if light[link] == YELLOW and v * v / (2.0 * params[DECEL, i]) < rest - params[MIN_GAP, i]:
-            continue  # can stop comfortably: stops
-        blocked = False
-        for k in range(node_in_ptr[node], node_in_ptr[node + 1]):
-            b = node_in[k]
-            if b == link or not link_conflict[link, b]:
-                continue
-            if holders[b] > 0:
-                blocked = True
-                break
-            if link_priority[b] <= link_priority[link]:
-                continue
-            for bl in range(link_lane0[b], link_lane0[b] + link_lanes[b]):
-                r = end[bl] - 1
-                while r >= start[bl] and ints[RES, order[r]] == node:
-                    r -= 1
-                if r >= start[bl]:
-                    j = order[r]
-                    eta = (link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1)
-                    if eta < params[CRITICAL_GAP, i]:
-                        blocked = True
-                        break
-            if blocked:
-                break
-        if blocked:
+        if _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net):
             continue
-        nl = next_lane(
-            lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
-        if nl >= 0 and end[nl] > start[nl]:
-            j = order[start[nl]]
-            room = floats[POS, j] - params[LENGTH, j]
-            if room < box_length + params[LENGTH, i] + params[MIN_GAP, i]:
-                continue
+        if not _exit_has_room(i, lane, ints, floats, params, lanes, net):
+            continue
         ints[RES, i] = node
         holders[link] += 1
 
 
 @njit(cache=True, inline="always")
-def _lane_change_target(i, lane, target, ints, floats, params, order, start, end, light, net):
-    """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
-    -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
-    link_length = net[LINK_LENGTH]
-    link_speed = net[LINK_SPEED]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    lane_pred_ptr = net[LANE_PRED_PTR]
-    lane_pred = net[LANE_PRED]
-    link = lane_link[lane]
-    pos = floats[POS, i]
-    length_i = params[LENGTH, i]
-    # New leader and follower on the target lane (binary search in its sorted range).
-    lo, hi = start[target], end[target]
+def _insertion_point(pos, lane, floats, lanes) -> int:
+    """The place in ``lanes.order`` where a vehicle at ``pos`` would stand on ``lane``: after
+    every vehicle at or behind it (binary search in the lane's sorted range)."""
+    lo, hi = lanes.start[lane], lanes.end[lane]
     while lo < hi:
         mid = (lo + hi) // 2
-        if floats[POS, order[mid]] <= pos:
+        if floats[POS, lanes.order[mid]] <= pos:
             lo = mid + 1
         else:
             hi = mid
-    gap_front, v_front = FREE_GAP, 0.0
-    if lo < end[target]:
-        j = order[lo]
-        gap_front = floats[POS, j] - params[LENGTH, j] - pos
-        v_front = floats[SPEED, j]
-    else:
-        nl = next_lane(
-            target, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-        )
-        if nl >= 0 and end[nl] > start[nl]:
-            j = order[start[nl]]
-            gap_front = link_length[link] - pos + floats[POS, j] - params[LENGTH, j]
-            v_front = floats[SPEED, j]
+    return lo
+
+
+@njit(cache=True, inline="always")
+def _gap_ahead(i, lane, target, at, ints, floats, params, lanes, net):
+    """Gap and leader speed vehicle ``i`` on ``lane`` would have on ``target``, entering at
+    place ``at``: to the vehicle there, else to the first on the lane ``target`` continues on
+    (FREE_GAP, 0 when there is none)."""
+    pos = floats[POS, i]
+    if at < lanes.end[target]:
+        j = lanes.order[at]
+        return floats[POS, j] - params[LENGTH, j] - pos, floats[SPEED, j]
+    nl = lane_after(target, ints[NEXT, i], net)
+    if nl >= 0 and lanes.end[nl] > lanes.start[nl]:
+        j = lanes.order[lanes.start[nl]]
+        rest = net.link_length[net.lane_link[lane]] - pos
+        return rest + floats[POS, j] - params[LENGTH, j], floats[SPEED, j]
+    return FREE_GAP, 0.0
+
+
+@njit(cache=True, inline="always")
+def _gap_behind(i, target, at, floats, params, lanes, net):
+    """The follower (-1 none) vehicle ``i`` would have on ``target``, entering at place ``at``,
+    and its gap: the vehicle before ``at``, else the nearest last vehicle of the lanes that
+    continue onto ``target``."""
+    pos, length = floats[POS, i], params[LENGTH, i]
+    if at - 1 >= lanes.start[target]:
+        follower = lanes.order[at - 1]
+        return follower, pos - length - floats[POS, follower]
+    follower, gap = -1, FREE_GAP
+    for k in range(net.lane_pred_ptr[target], net.lane_pred_ptr[target + 1]):
+        p = net.lane_pred[k]
+        if lanes.end[p] == lanes.start[p]:
+            continue
+        j = lanes.order[lanes.end[p] - 1]
+        g = net.link_length[net.lane_link[p]] - floats[POS, j] + pos - length
+        if g < gap:
+            gap, follower = g, j
+    return follower, gap
+
+
+@njit(cache=True, inline="always")
+def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
+    """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
+    -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
+    at = _insertion_point(floats[POS, i], target, floats, lanes)
+    gap_front, v_front = _gap_ahead(i, lane, target, at, ints, floats, params, lanes, net)
     if gap_front < 1.0:
         return -np.inf, 0.0
-    follower = -1
-    gap_back = FREE_GAP
-    if lo - 1 >= start[target]:
-        follower = order[lo - 1]
-        gap_back = pos - length_i - floats[POS, follower]
-    else:
-        for k in range(lane_pred_ptr[target], lane_pred_ptr[target + 1]):
-            p = lane_pred[k]
-            if end[p] == start[p]:
-                continue
-            j = order[end[p] - 1]
-            g = link_length[lane_link[p]] - floats[POS, j] + pos - length_i
-            if g < gap_back:
-                gap_back, follower = g, j
+    follower, gap_back = _gap_behind(i, target, at, floats, params, lanes, net)
     if gap_back < 1.0:
         return -np.inf, 0.0
     new_follower_gain = 0.0
     if follower >= 0:
         f_lane = ints[LANE, follower]
-        v0f = params[V0, follower] * link_speed[lane_link[f_lane]]
+        v0f = params[V0, follower] * net.link_speed[net.lane_link[f_lane]]
         a_f = idm(floats[SPEED, follower], v0f, gap_back, floats[SPEED, i], params, follower)
         if a_f < -B_SAFE:
             return -np.inf, 0.0
@@ -458,18 +489,16 @@ def _lane_change_target(i, lane, target, ints, floats, params, order, start, end
 
 
 @njit(cache=True, inline="always")
-def _old_follower_gain(
-    i, lane, ints, floats, params, order, rank, start, end, lead, gap, v_lead, light, net
-) -> float:
+def _old_follower_gain(i, lane, ints, floats, params, lanes, ahead, light, net) -> float:
     """The old follower's acceleration gain when ``i`` leaves ``lane``."""
-    r = rank[i] - 1
-    if r < start[lane]:
+    r = lanes.rank[i] - 1
+    if r < lanes.start[lane]:
         return 0.0
-    o = order[r]
+    o = lanes.order[r]
     if ints[CTRL, o] >= 0:
         return 0.0
-    new_gap = gap[i] + floats[POS, i] - floats[POS, o] if lead[i] >= 0 else FREE_GAP
-    a_new = background_acc(o, lane, new_gap, v_lead[i], ints, floats, params, light, net)
+    new_gap = ahead.gap[i] + floats[POS, i] - floats[POS, o] if ahead.lead[i] >= 0 else FREE_GAP
+    a_new = background_acc(o, lane, new_gap, ahead.v_lead[i], ints, floats, params, light, net)
     return a_new - floats[ACC, o]
 
 
@@ -482,35 +511,27 @@ def _route_choice(uid, hops, n) -> int:
     return x % n
 
 
-@njit(cache=True, inline="always")
-def choose_next(i, link, ints, net) -> int:
-    """:func:`choose_next_link` with the network as the kernels' tuple."""
-    return choose_next_link(
-        i, link, ints, net[LINK_NODES], net[CONN_TURN], net[NODE_OUT_PTR], net[NODE_OUT]
-    )
-
-
 @njit(cache=True)
-def choose_next_link(i, link, ints, link_nodes, conn_turn, node_out_ptr, node_out) -> int:
+def choose_next(i, link, ints, net) -> int:
     """Next link after ``link``: controlled vehicles keep straight by default (their route
     action may change it), background drivers pick uniformly among the allowed turns."""
-    node = link_nodes[link, 1]
+    node = net.link_nodes[link, 1]
     count = 0
     best = -1
-    for k in range(node_out_ptr[node], node_out_ptr[node + 1]):
-        o = node_out[k]
-        if conn_turn[link, o] >= 0:
+    for k in range(net.node_out_ptr[node], net.node_out_ptr[node + 1]):
+        o = net.node_out[k]
+        if net.conn_turn[link, o] >= 0:
             count += 1
-            if conn_turn[link, o] == STRAIGHT or best < 0:
+            if net.conn_turn[link, o] == STRAIGHT or best < 0:
                 best = o
     if count == 0:
         return -1
     if ints[CTRL, i] >= 0:
         return best
     pick = _route_choice(ints[UID, i], ints[HOPS, i], count)
-    for k in range(node_out_ptr[node], node_out_ptr[node + 1]):
-        o = node_out[k]
-        if conn_turn[link, o] >= 0:
+    for k in range(net.node_out_ptr[node], net.node_out_ptr[node + 1]):
+        o = net.node_out[k]
+        if net.conn_turn[link, o] >= 0:
             if pick == 0:
                 return o
             pick -= 1
@@ -534,61 +555,46 @@ def ballistic_reference(v: np.ndarray, a: np.ndarray, dt: float):
     return np.maximum(v_new, 0.0), np.where(stops, stop_distance, v * dt + 0.5 * a * dt**2)
 
 
+@njit(cache=True, inline="always")
+def _candidate_lane(i, direction, ints, floats, params, net) -> int:
+    """The lane vehicle ``i`` may consider changing to towards ``direction`` (+1 left, -1
+    right), or -1: only background drivers past their cooldown, without a reservation, outside
+    a conflict zone, fully on their link and not within 10 m of a conflict zone ahead."""
+    if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
+        return -1
+    if ints[RES, i] >= 0 or ints[BOX, i] >= 0:
+        return -1
+    lane = ints[LANE, i]
+    link = net.lane_link[lane]
+    idx = net.lane_index[lane] + direction
+    if idx < 0 or idx >= net.link_lanes[link]:
+        return -1
+    rest = net.link_length[link] - floats[POS, i]
+    if rest < 10.0 and net.node_box[net.link_nodes[link, 1]]:
+        return -1
+    if floats[POS, i] < params[LENGTH, i]:
+        return -1
+    return net.link_lane0[link] + idx
+
+
 @njit(cache=True)
-def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
-    """Advances the state by one substep of ``dt`` seconds (in place)."""
-    link_nodes = net[LINK_NODES]
-    link_length = net[LINK_LENGTH]
-    link_speed = net[LINK_SPEED]
-    link_lanes = net[LINK_LANES]
-    link_lane0 = net[LINK_LANE0]
-    lane_link = net[LANE_LINK]
-    lane_index = net[LANE_INDEX]
-    conn_offset = net[CONN_OFFSET]
-    link_conflict = net[LINK_CONFLICT]
-    node_box = net[NODE_BOX]
-    box_length = net[BOX_LENGTH]
+def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
+    """Step 4, MOBIL lane changes towards ``direction`` (+1 left, -1 right), decided on the
+    state before any change and applied together."""
     m = ints.shape[1]
-    num_lanes = lane_link.shape[0]
-    order, rank, start, end = sort_lanes(ints, floats, num_lanes)
-    lead, gap, v_lead = leaders(ints, floats, params, order, rank, start, end, net)
-
-    # Conflict-zone holders per approach link, then reservations.
-    holders = np.zeros(link_length.shape[0], dtype=np.int64)
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE:
-            if ints[RES, i] >= 0:
-                holders[lane_link[ints[LANE, i]]] += 1
-            if ints[BOX, i] >= 0:
-                holders[ints[FROM, i]] += 1
-    _grant(ints, floats, params, order, rank, start, end, light, holders, net)
-
-    accelerations(ints, floats, params, gap, v_lead, light, net)
-
-    # MOBIL lane changes, decided on the pre-change state, applied together.
-    direction = 1 if parity == 0 else -1
     change = np.full(m, -1, dtype=np.int64)
     for i in range(m):
-        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
-            continue
-        if ints[RES, i] >= 0 or ints[BOX, i] >= 0:
+        target = _candidate_lane(i, direction, ints, floats, params, net)
+        if target < 0:
             continue
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        idx = lane_index[lane] + direction
-        if idx < 0 or idx >= link_lanes[link]:
-            continue
-        rest = link_length[link] - floats[POS, i]
-        if (rest < 10.0 and node_box[link_nodes[link, 1]]) or floats[POS, i] < params[LENGTH, i]:
-            continue
-        target = link_lane0[link] + idx
-        self_gain, new_follower_gain = _lane_change_target(
-            i, lane, target, ints, floats, params, order, start, end, light, net
+        self_gain, new_follower_gain = _mobil_gains(
+            i, lane, target, ints, floats, params, lanes, light, net
         )
         if self_gain == -np.inf:
             continue
         old_follower_gain = _old_follower_gain(
-            i, lane, ints, floats, params, order, rank, start, end, lead, gap, v_lead, light, net
+            i, lane, ints, floats, params, lanes, ahead, light, net
         )
         if mobil_gain(self_gain, new_follower_gain, old_follower_gain, params, i) > 0.0:
             change[i] = target
@@ -597,8 +603,39 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
             ints[LANE, i] = change[i]
             floats[LC_TIMER, i] = LC_COOLDOWN
 
-    # Integration, transfers, arrivals, zone release.
-    for i in range(m):
+
+@njit(cache=True, inline="always")
+def _leave_link(i, lane, link, ints, floats, net, t_end) -> None:
+    """Vehicle ``i`` has passed the end of ``link``: it arrives (its route leaves the
+    network), crashes (its lane ends) or moves onto the next link's lane, entering the
+    junction's conflict zone when it has one or holds its reservation, capped at the new
+    link's speed limit and with its next link chosen."""
+    floats[FREE_TIME, i] += net.link_length[link] / net.link_speed[link]
+    nl = lane_after(lane, ints[NEXT, i], net)
+    if nl == EXIT or nl == DEAD_END:
+        ints[STATUS, i] = ARRIVED if nl == EXIT else CRASHED  # CRASHED: drove off a lane end
+        floats[T_EXIT, i] = t_end
+        return
+    node = net.link_nodes[link, 1]
+    floats[POS, i] -= net.link_length[link]
+    ints[LANE, i] = nl
+    nxt = net.lane_link[nl]
+    if ints[RES, i] == node or net.node_box[node]:
+        ints[BOX, i] = node
+        ints[FROM, i] = link
+    ints[RES, i] = -1
+    floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
+    ints[HOPS, i] += 1
+    ints[NEXT, i] = choose_next(i, nxt, ints, net)
+
+
+@njit(cache=True)
+def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
+    """Step 5: ballistic integration, then link transfers and arrivals (:func:`_leave_link`)
+    and the release of a conflict zone once the vehicle's rear has left it. Adds each
+    vehicle's time and distance to ``totals`` and its delay (time lost against the speed
+    limit) to ``link_delay`` of its link."""
+    for i in range(ints.shape[1]):
         if ints[STATUS, i] != ACTIVE:
             continue
         floats[LC_TIMER, i] -= dt
@@ -607,48 +644,38 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
         floats[POS, i] += ds
         floats[DIST, i] += ds
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        totals[0] += dt
-        totals[1] += ds
-        link_delay[link] += dt * (1.0 - v / link_speed[link])
-        if floats[POS, i] >= link_length[link]:
-            floats[FREE_TIME, i] += link_length[link] / link_speed[link]
-            nl = next_lane(
-                lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset
-            )
-            if nl == EXIT:
-                ints[STATUS, i] = ARRIVED
-                floats[T_EXIT, i] = t + dt
+        link = net.lane_link[lane]
+        totals[VEHICLE_SECONDS] += dt
+        totals[VEHICLE_METRES] += ds
+        link_delay[link] += dt * (1.0 - v / net.link_speed[link])
+        if floats[POS, i] >= net.link_length[link]:
+            _leave_link(i, lane, link, ints, floats, net, t + dt)
+            if ints[STATUS, i] != ACTIVE:
                 continue
-            if nl == DEAD_END:
-                ints[STATUS, i] = CRASHED  # drove off the end of a lane
-                floats[T_EXIT, i] = t + dt
-                continue
-            node = link_nodes[link, 1]
-            floats[POS, i] -= link_length[link]
-            ints[LANE, i] = nl
-            nxt = lane_link[nl]
-            if ints[RES, i] == node or node_box[node]:
-                ints[BOX, i] = node
-                ints[FROM, i] = link
-            ints[RES, i] = -1
-            floats[SPEED, i] = min(floats[SPEED, i], link_speed[nxt])
-            ints[HOPS, i] += 1
-            ints[NEXT, i] = choose_next(i, nxt, ints, net)
-        if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= box_length:
+        if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= net.box_length:
             ints[BOX, i] = -1
 
-    # Collisions: overlaps on a lane, conflicting approaches inside one zone.
-    order, rank, start, end = sort_lanes(ints, floats, num_lanes)
-    lead, gap, v_lead = leaders(ints, floats, params, order, rank, start, end, net)
-    crashed = np.zeros(m, dtype=np.bool_)
-    for i in range(m):
-        if lead[i] < 0 or gap[i] >= 0.0:
+
+@njit(cache=True)
+def _lane_overlaps(ints, ahead, net):
+    """Vehicles that overlap their leader on one lane, or across a link end where the
+    junction has no conflict zone (inside a zone, :func:`_zone_conflicts` decides)."""
+    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
+    for i in range(ints.shape[1]):
+        j = ahead.lead[i]
+        if j < 0 or ahead.gap[i] >= 0.0:
             continue
-        link = lane_link[ints[LANE, i]]
-        if ints[LANE, lead[i]] == ints[LANE, i] or not node_box[link_nodes[link, 1]]:
+        link = net.lane_link[ints[LANE, i]]
+        if ints[LANE, j] == ints[LANE, i] or not net.node_box[net.link_nodes[link, 1]]:
             crashed[i] = True
-            crashed[lead[i]] = True
+            crashed[j] = True
+    return crashed
+
+
+@njit(cache=True)
+def _zone_conflicts(ints, net):
+    """Vehicles inside one conflict zone that came from conflicting approaches."""
+    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
     in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
     by_node = in_box[np.argsort(ints[BOX, in_box], kind="mergesort")]
     for p in range(by_node.shape[0]):
@@ -657,73 +684,41 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
             j = by_node[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
-            if link_conflict[ints[FROM, i], ints[FROM, j]]:
+            if net.link_conflict[ints[FROM, i], ints[FROM, j]]:
                 crashed[i] = True
                 crashed[j] = True
-    for i in range(m):
-        if crashed[i]:
-            ints[STATUS, i] = CRASHED
-            floats[T_EXIT, i] = t + dt
+    return crashed
 
 
 @njit(cache=True)
-def _simulate(
-    ints,
-    floats,
-    params,
-    light,
-    t,
-    dt,
-    substeps,
-    totals,
-    link_delay,
-    link_nodes,
-    link_length,
-    link_speed,
-    link_lanes,
-    link_lane0,
-    link_priority,
-    lane_link,
-    lane_index,
-    conn_offset,
-    conn_turn,
-    link_conflict,
-    node_box,
-    node_in_ptr,
-    node_in,
-    node_out_ptr,
-    node_out,
-    lane_pred_ptr,
-    lane_pred,
-    box_length,
-):
-    net = (
-        link_nodes,
-        link_length,
-        link_speed,
-        link_lanes,
-        link_lane0,
-        link_priority,
-        lane_link,
-        lane_index,
-        conn_offset,
-        conn_turn,
-        link_conflict,
-        node_box,
-        node_in_ptr,
-        node_in,
-        node_out_ptr,
-        node_out,
-        lane_pred_ptr,
-        lane_pred,
-        box_length,
-    )
-    for k in range(substeps):
-        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
+def collide(ints, floats, params, net, t_end) -> None:
+    """Step 6: vehicles that overlap on a lane or meet from conflicting approaches inside a
+    conflict zone crash at ``t_end``."""
+    lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
+    ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+    crashed = _lane_overlaps(ints, ahead, net) | _zone_conflicts(ints, net)
+    for i in range(ints.shape[1]):
+        if crashed[i]:
+            ints[STATUS, i] = CRASHED
+            floats[T_EXIT, i] = t_end
 
 
+@njit(cache=True)
+def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
+    """Advances the state by one substep of ``dt`` seconds (in place), in the six steps of
+    the module docstring; lane changes go left when ``parity`` is 0, right when it is 1."""
+    lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
+    ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+    reserve_zones(ints, floats, params, lanes, light, net)
+    accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
+    change_lanes(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1)
+    advance(ints, floats, params, net, t, dt, totals, link_delay)
+    collide(ints, floats, params, net, t + dt)
+
+
+@njit(cache=True)
 def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay) -> None:
     """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
-    there. ``net`` is ``Network.kernel_arrays()`` (passed on as separate arrays: Numba unboxes
-    those much faster than a tuple)."""
-    _simulate(ints, floats, params, light, t, dt, substeps, totals, link_delay, *net)
+    there. ``net`` is ``Network.kernel_arrays()``."""
+    for k in range(substeps):
+        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)

@@ -24,7 +24,8 @@ Metrics of the episode (``metrics()``) are in the final infos of every agent und
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import IntEnum, StrEnum
+from typing import Any, Literal, NamedTuple
 
 import gymnasium
 import networkx as nx
@@ -51,10 +52,11 @@ from metagame.envs.traffic.core import (
     T_EXIT,
     TARGET,
     UID,
+    VEHICLE_METRES,
+    VEHICLE_SECONDS,
 )
 from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
 from metagame.envs.traffic.network import (
-    LANE_WIDTH,
     SCENARIOS,
     Network,
     compile_network,
@@ -75,6 +77,33 @@ from metagame.envs.traffic.observe import (
     world_positions,
 )
 from metagame.envs.traffic.signals import Signals
+
+
+class AgentKind(StrEnum):
+    """The two kinds of agent; an agent's name is ``f"{kind}_{index}"``."""
+
+    VEHICLE = "vehicle"
+    SIGNAL = "signal"
+
+
+class AgentState(IntEnum):
+    """Where a controlled vehicle is in its episode (``_agent_state`` holds the ``.value``s:
+    NumPy probes an enum member for array attributes at every comparison, ~50 us a step on
+    the intersection scenario, as much as its simulation)."""
+
+    PENDING = 0  # waiting for room at a source
+    DRIVING = 1  # on the network
+    DONE = 2  # arrived or crashed
+
+
+class RewardWeights(NamedTuple):
+    """The reward parameters of the module docstring."""
+
+    speed: float
+    arrival: float
+    collision: float
+    delay: float
+
 
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
@@ -149,7 +178,7 @@ class TrafficEnv(ParallelEnv):
         self.dt = dt
         self.substeps = substeps
         self.step_time = dt * substeps
-        self.weights = (speed_weight, arrival_bonus, collision_penalty, delay_weight)
+        self.weights = RewardWeights(speed_weight, arrival_bonus, collision_penalty, delay_weight)
         self.render_mode = render_mode
         self._seed = seed
         self._kernel_net = self.net.kernel_arrays()
@@ -163,10 +192,13 @@ class TrafficEnv(ParallelEnv):
                 f"num_vehicles={num_vehicles} exceeds the {len(self._slots)} start positions of "
                 f"this network ({START_SPACING:.0f} m apart)"
             )
-        self.vehicle_agents = [f"vehicle_{j}" for j in range(num_controlled)]
+        self.vehicle_agents = [f"{AgentKind.VEHICLE}_{j}" for j in range(num_controlled)]
         num_signals = len(self.net.signal_nodes) if control_signals else 0
-        self.signal_agents = [f"signal_{s}" for s in range(num_signals)]
+        self.signal_agents = [f"{AgentKind.SIGNAL}_{s}" for s in range(num_signals)]
         self.possible_agents = self.vehicle_agents + self.signal_agents
+        # agent name -> (kind, index among its kind)
+        self._agent_ids = {a: (AgentKind.VEHICLE, j) for j, a in enumerate(self.vehicle_agents)}
+        self._agent_ids |= {a: (AgentKind.SIGNAL, s) for s, a in enumerate(self.signal_agents)}
         self._max_in = max(
             [int(np.diff(self.net.node_in_ptr)[n]) for n in self.net.signal_nodes] or [1]
         )
@@ -184,9 +216,10 @@ class TrafficEnv(ParallelEnv):
         signal_dim = self._max_in + self._max_phases + 2
         spaces = {}
         for agent in self.possible_agents:
+            kind, _ = self._agent_ids[agent]
             dim, n = (
                 (vehicle_dim, NUM_ACTIONS)
-                if agent.startswith("vehicle")
+                if kind == AgentKind.VEHICLE
                 else (signal_dim, self._max_phases)
             )
             obs = gymnasium.spaces.Dict(
@@ -241,14 +274,16 @@ class TrafficEnv(ParallelEnv):
         capacity = max(64, 2 * (self.num_vehicles + self.num_controlled))
         self.ints, self.floats, self.params = core.empty_state(capacity)
         self._next_uid = 0
-        self.totals = np.zeros(2)  # vehicle-seconds, vehicle-metres
+        self.totals = np.zeros(2)  # rows VEHICLE_SECONDS, VEHICLE_METRES
         self.link_delay = np.zeros(self.net.num_links)
         self.counts = {"entered": 0, "arrived": 0, "crashed": 0}
-        self._travel = [0.0, 0.0]  # sums over arrived vehicles: travel time, delay
+        self._travel_time = 0.0  # sums over arrived vehicles
+        self._travel_delay = 0.0
         self.signals.reset()
         self._agent_slot = np.full(self.num_controlled, -1, dtype=np.int64)
-        self._agent_state = np.zeros(self.num_controlled, dtype=np.int64)  # 0 pending 1 in 2 out
-        self._agent_times = np.zeros((self.num_controlled, 2))  # enter, exit
+        self._agent_state = np.full(self.num_controlled, AgentState.PENDING.value, dtype=np.int64)
+        self._agent_enter = np.zeros(self.num_controlled)  # times
+        self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
         self._place_background()
@@ -257,9 +292,10 @@ class TrafficEnv(ParallelEnv):
         return self._observe(self.agents), {a: {} for a in self.agents}
 
     def _is_live(self, agent: str) -> bool:
-        if agent.startswith("signal"):
+        kind, index = self._agent_ids[agent]
+        if kind == AgentKind.SIGNAL:
             return self.steps < self.max_steps
-        return self._agent_state[int(agent.split("_")[1])] == 1
+        return self._agent_state[index] == AgentState.DRIVING.value
 
     def _free_slots(self, n: int) -> np.ndarray:
         """``n`` free slots, growing the state arrays when needed."""
@@ -294,9 +330,7 @@ class TrafficEnv(ParallelEnv):
         self.floats[TARGET, slots] = 0.75
         self.floats[T_ENTER, slots] = self.t
         for i, link in zip(slots, links):
-            self.ints[NEXT, i] = core.choose_next_link(
-                i, link, self.ints, net.link_nodes, net.conn_turn, net.node_out_ptr, net.node_out
-            )
+            self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
         self._next_uid += n
         self.counts["entered"] += n
         return slots
@@ -346,8 +380,8 @@ class TrafficEnv(ParallelEnv):
         if agent >= 0:
             i = slots[0]
             self._agent_slot[agent] = i
-            self._agent_state[agent] = 1
-            self._agent_times[agent, 0] = self.t
+            self._agent_state[agent] = AgentState.DRIVING.value
+            self._agent_enter[agent] = self.t
             self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
         return True
 
@@ -355,7 +389,7 @@ class TrafficEnv(ParallelEnv):
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
         sources = list(self.rng.permutation(self.net.source_links))
-        for agent in np.flatnonzero(self._agent_state == 0):
+        for agent in np.flatnonzero(self._agent_state == AgentState.PENDING.value):
             while sources and not self._try_enter(int(sources.pop()), int(agent)):
                 pass
 
@@ -381,16 +415,7 @@ class TrafficEnv(ParallelEnv):
             self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
 
     def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
-        net = self.net
-        return vehicle_masks(
-            slots,
-            self.ints,
-            self.floats,
-            self._routes,
-            net.lane_link,
-            net.lane_index,
-            net.link_lanes,
-        )
+        return vehicle_masks(slots, self.ints, self.floats, self._routes, self._kernel_net)
 
     def _signal_masks(self) -> np.ndarray:
         """Legal phases per signal: any phase once it may switch, else only the current one."""
@@ -417,7 +442,7 @@ class TrafficEnv(ParallelEnv):
         for s, name in enumerate(self.signal_agents):
             node = self.net.signal_nodes[s]
             ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
-            rewards[name] = -self.weights[3] * float(self.link_delay[ins].sum())
+            rewards[name] = -self.weights.delay * float(self.link_delay[ins].sum())
         self._retire()
         self._spawn_background()
         self._spawn_controlled()
@@ -427,8 +452,9 @@ class TrafficEnv(ParallelEnv):
         self.agents = [a for a in self.possible_agents if self._is_live(a) and not truncated]
         infos: dict[str, dict] = {a: {} for a in live}
         for a in live:
-            if a.startswith("vehicle") and terminations[a]:
-                outcome = self._agent_outcome[int(a.split("_")[1])]
+            kind, index = self._agent_ids[a]
+            if kind == AgentKind.VEHICLE and terminations[a]:
+                outcome = self._agent_outcome[index]
                 infos[a].update(arrived=bool(outcome == ARRIVED), crashed=bool(outcome == CRASHED))
         if not self.agents:
             metrics = self.metrics()
@@ -449,12 +475,11 @@ class TrafficEnv(ParallelEnv):
             if agent not in live:
                 raise ValueError(f"traffic: action for {agent!r}, which is not a live agent")
             action = int(action)
-            kind, index = agent.split("_")
-            index = int(index)
+            kind, index = self._agent_ids[agent]
             n = self.action_space(agent).n
             if not 0 <= action < n:
                 raise ValueError(f"traffic: action {action} of {agent!r} outside [0, {n})")
-            if kind == "vehicle":
+            if kind == AgentKind.VEHICLE:
                 mask = self._vehicle_masks(self._agent_slot[index : index + 1])[0]
                 self._apply_vehicle_action(index, action, mask)
             elif self._signal_masks()[index, action]:
@@ -467,22 +492,22 @@ class TrafficEnv(ParallelEnv):
         """Rewards and terminations of the live agents; books controlled vehicles that left."""
         rewards = {a: 0.0 for a in live}
         terminations = {a: False for a in live}
-        speed_w, arrival, collision, _ = self.weights
-        for agent in np.flatnonzero(self._agent_state == 1):
+        weights = self.weights
+        for agent in np.flatnonzero(self._agent_state == AgentState.DRIVING.value):
             i = self._agent_slot[agent]
-            name = f"vehicle_{agent}"
+            name = self.vehicle_agents[agent]
             link = self.net.lane_link[self.ints[LANE, i]]
             progress = (self.floats[DIST, i] - dist_before[i]) / (
                 self.net.link_speed[link] * self.step_time
             )
-            rewards[name] = speed_w * float(min(progress, 1.0))
+            rewards[name] = weights.speed * float(min(progress, 1.0))
             status = self.ints[STATUS, i]
             if status in (ARRIVED, CRASHED):
-                rewards[name] += arrival if status == ARRIVED else -collision
+                rewards[name] += weights.arrival if status == ARRIVED else -weights.collision
                 terminations[name] = True
-                self._agent_state[agent] = 2
+                self._agent_state[agent] = AgentState.DONE.value
                 self._agent_outcome[agent] = status
-                self._agent_times[agent, 1] = self.floats[T_EXIT, i]
+                self._agent_exit[agent] = self.floats[T_EXIT, i]
         return rewards, terminations
 
     def _retire(self) -> None:
@@ -492,8 +517,8 @@ class TrafficEnv(ParallelEnv):
             return
         arrived = gone[self.ints[STATUS, gone] == ARRIVED]
         travel = self.floats[T_EXIT, arrived] - self.floats[T_ENTER, arrived]
-        self._travel[0] += float(travel.sum())
-        self._travel[1] += float((travel - self.floats[FREE_TIME, arrived]).sum())
+        self._travel_time += float(travel.sum())
+        self._travel_delay += float((travel - self.floats[FREE_TIME, arrived]).sum())
         self.counts["arrived"] += len(arrived)
         self.counts["crashed"] += len(gone) - len(arrived)
         self.ints[STATUS, gone] = FREE
@@ -507,27 +532,19 @@ class TrafficEnv(ParallelEnv):
         return idx, xy[idx], heading[idx]
 
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
-        net = self.net
-        return world_positions(
-            self.ints,
-            self.floats,
-            self.params,
-            net.node_xy,
-            net.link_nodes,
-            net.link_length,
-            net.link_lanes,
-            net.lane_link,
-            net.lane_index,
-            LANE_WIDTH,
-        )
+        return world_positions(self.ints, self.floats, self.params, self._kernel_net)
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
         done = done or {}
-        vehicles = [a for a in agents if a.startswith("vehicle") and not done.get(a, False)]
+        by_kind: dict[AgentKind, list[tuple[int, str]]] = {kind: [] for kind in AgentKind}
+        for a in agents:
+            if not done.get(a, False):
+                kind, index = self._agent_ids[a]
+                by_kind[kind].append((index, a))
+        vehicles = by_kind[AgentKind.VEHICLE]
         if vehicles:
-            net = self.net
-            slots = np.array([self._agent_slot[int(a.split("_")[1])] for a in vehicles])
+            slots = self._agent_slot[[j for j, _ in vehicles]]
             xy, heading = self._world()
             near = neighbour_features(
                 slots,
@@ -545,30 +562,18 @@ class TrafficEnv(ParallelEnv):
                 self.floats,
                 self._light,
                 self._routes,
+                self._kernel_net,
                 self.obs_range,
                 SPEED_SCALE,
-                net.lane_link,
-                net.lane_index,
-                net.link_lanes,
-                net.link_length,
-                net.link_speed,
-                net.link_nodes,
-                net.node_box,
-                net.node_in_ptr,
-                net.node_in,
-                net.link_conflict,
-                net.conn_turn,
             )
             features = np.concatenate([near.reshape(len(slots), -1), ego], axis=1)
             features = np.clip(features, -1.0, 1.0).astype(np.float32)
             masks = self._vehicle_masks(slots)
-            for k, a in enumerate(vehicles):
+            for k, (_, a) in enumerate(vehicles):
                 out[a] = {"observation": features[k], "action_mask": masks[k]}
-        signals = [a for a in agents if a.startswith("signal") and not done.get(a, False)]
-        if signals:
+        if by_kind[AgentKind.SIGNAL]:
             features, masks = self._signal_features(), self._signal_masks()
-            for a in signals:
-                s = int(a.split("_")[1])
+            for s, a in by_kind[AgentKind.SIGNAL]:
                 out[a] = {"observation": features[s], "action_mask": masks[s]}
         for a in agents:
             if done.get(a, False):
@@ -609,15 +614,13 @@ class TrafficEnv(ParallelEnv):
         """Episode metrics so far. Success rate, collision rate and survival time are over the
         controlled vehicles that entered (over all vehicles when none is controlled); the
         rest over all vehicles. Undefined means are 0."""
-        entered_ctrl = self._agent_state > 0
+        entered_ctrl = self._agent_state != AgentState.PENDING.value
         n_ctrl = int(entered_ctrl.sum())
         if self.num_controlled > 0:
             arrived = int(np.sum(self._agent_outcome == ARRIVED))
             crashed = int(np.sum(self._agent_outcome == CRASHED))
-            ends = np.where(self._agent_state == 2, self._agent_times[:, 1], self.t)
-            survival = (
-                float(np.mean((ends - self._agent_times[:, 0])[entered_ctrl])) if (n_ctrl) else 0.0
-            )
+            ends = np.where(self._agent_state == AgentState.DONE.value, self._agent_exit, self.t)
+            survival = float(np.mean((ends - self._agent_enter)[entered_ctrl])) if (n_ctrl) else 0.0
             denominator = n_ctrl
         else:
             arrived, crashed = self.counts["arrived"], self.counts["crashed"]
@@ -628,10 +631,14 @@ class TrafficEnv(ParallelEnv):
             "success_rate": arrived / denominator if denominator else 0.0,
             "collision_rate": crashed / denominator if denominator else 0.0,
             "survival_time": survival,
-            "mean_speed": float(self.totals[1] / self.totals[0]) if self.totals[0] > 0 else 0.0,
+            "mean_speed": (
+                float(self.totals[VEHICLE_METRES] / self.totals[VEHICLE_SECONDS])
+                if self.totals[VEHICLE_SECONDS] > 0
+                else 0.0
+            ),
             "throughput": n_arrived / self.t * 3600.0 if self.t > 0 else 0.0,
-            "mean_travel_time": self._travel[0] / n_arrived if n_arrived else 0.0,
-            "delay": self._travel[1] / n_arrived if n_arrived else 0.0,
+            "mean_travel_time": self._travel_time / n_arrived if n_arrived else 0.0,
+            "delay": self._travel_delay / n_arrived if n_arrived else 0.0,
             "entered": float(self.counts["entered"]),
             "arrived": float(n_arrived),
             "crashed": float(self.counts["crashed"]),

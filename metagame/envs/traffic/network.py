@@ -22,8 +22,12 @@ SUMO ``.net.xml`` through sumolib when it is installed.
 
 from __future__ import annotations
 
+import gzip
 import math
+import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
+from xml.parsers import expat
 
 import networkx as nx
 import numpy as np
@@ -77,29 +81,35 @@ class Network:
     def link_id(self, u, v) -> int:
         return int(self.graph.edges[u, v]["id"])
 
-    def kernel_arrays(self) -> tuple:
-        """The arrays the Numba kernels read, in the order ``core.py`` unpacks them."""
-        return (
-            self.link_nodes,
-            self.link_length,
-            self.link_speed,
-            self.link_lanes,
-            self.link_lane0,
-            self.link_priority,
-            self.lane_link,
-            self.lane_index,
-            self.conn_offset,
-            self.conn_turn,
-            self.link_conflict,
-            self.node_box,
-            self.node_in_ptr,
-            self.node_in,
-            self.node_out_ptr,
-            self.node_out,
-            self.lane_pred_ptr,
-            self.lane_pred,
-            self.box_length,
-        )
+    def kernel_arrays(self) -> KernelNetwork:
+        """The arrays the Numba kernels read, as one :class:`KernelNetwork`."""
+        return KernelNetwork(*(getattr(self, name) for name in KernelNetwork._fields))
+
+
+class KernelNetwork(NamedTuple):
+    """The part of a :class:`Network` the Numba kernels read (fields as in ``Network``); Numba
+    takes a NamedTuple of arrays as one typed argument with named fields."""
+
+    link_nodes: np.ndarray
+    link_length: np.ndarray
+    link_speed: np.ndarray
+    link_lanes: np.ndarray
+    link_lane0: np.ndarray
+    link_priority: np.ndarray
+    lane_link: np.ndarray
+    lane_index: np.ndarray
+    conn_offset: np.ndarray
+    conn_turn: np.ndarray
+    link_conflict: np.ndarray
+    node_xy: np.ndarray
+    node_box: np.ndarray
+    node_in_ptr: np.ndarray
+    node_in: np.ndarray
+    node_out_ptr: np.ndarray
+    node_out: np.ndarray
+    lane_pred_ptr: np.ndarray
+    lane_pred: np.ndarray
+    box_length: float
 
 
 def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,11 +120,6 @@ def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 NO_CONNECTION = 1 << 20
-
-
-def _heading(xy: np.ndarray, a: int, b: int) -> np.ndarray:
-    d = xy[b] - xy[a]
-    return d / max(float(np.hypot(*d)), 1e-9)
 
 
 def _turn(h_in: np.ndarray, h_out: np.ndarray) -> int:
@@ -136,106 +141,28 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         raise ValueError("network has no links (edges)")
     graph = graph.copy()
     nodes = list(graph.nodes)
-    index = {n: i for i, n in enumerate(nodes)}
-    xy = np.zeros((len(nodes), 2))
-    for n in nodes:
-        pos = graph.nodes[n].get("pos")
-        if pos is None or len(pos) != 2 or not np.all(np.isfinite(pos)):
-            raise ValueError(f"node {n!r} needs a finite 'pos' attribute (x, y)")
-        xy[index[n]] = pos
+    xy = _node_positions(graph, nodes)
     edges = list(graph.edges)
-    n_links = len(edges)
-    link_nodes = np.array([(index[u], index[v]) for u, v in edges], dtype=np.int32)
-    length = np.zeros(n_links)
-    speed = np.zeros(n_links)
-    lanes = np.zeros(n_links, dtype=np.int32)
-    priority = np.zeros(n_links, dtype=np.int32)
     for k, (u, v) in enumerate(edges):
-        data = graph.edges[u, v]
-        data["id"] = k
-        length[k] = float(data.get("length", np.hypot(*(xy[index[v]] - xy[index[u]]))))
-        speed[k] = float(data.get("speed", 13.89))
-        lanes[k] = int(data.get("lanes", 1))
-        priority[k] = int(data.get("priority", 0))
-        if not length[k] >= 20.0:
-            raise ValueError(f"link {(u, v)!r} has length {length[k]:.1f} m; links need >= 20 m")
-        if not 0.0 < speed[k] <= 70.0:
-            raise ValueError(f"link {(u, v)!r} has speed limit {speed[k]} m/s; need (0, 70]")
-        if lanes[k] < 1:
-            raise ValueError(f"link {(u, v)!r} has {lanes[k]} lanes; need >= 1")
+        graph.edges[u, v]["id"] = k
+    index = {n: i for i, n in enumerate(nodes)}
+    link_nodes = np.array([(index[u], index[v]) for u, v in edges], dtype=np.int32)
+    length, speed, lanes, priority = _link_attributes(graph, edges, xy[link_nodes])
     lane0 = np.concatenate([[0], np.cumsum(lanes)[:-1]]).astype(np.int32)
-    lane_link = np.repeat(np.arange(n_links, dtype=np.int32), lanes)
-    lane_index = (np.arange(len(lane_link)) - lane0[lane_link]).astype(np.int32)
-
-    conn_offset = np.full((n_links, n_links), NO_CONNECTION, dtype=np.int32)
-    conn_turn = np.full((n_links, n_links), -1, dtype=np.int8)
-    for a, (u, v) in enumerate(edges):
-        h_in = _heading(xy, index[u], index[v])
-        for w in graph.successors(v):
-            b = graph.edges[v, w]["id"]
-            turn = _turn(h_in, _heading(xy, index[v], index[w]))
-            if turn < 0:
-                continue
-            conn_turn[a, b] = turn
-            conn_offset[a, b] = int(graph.edges[v, w].get("offsets", {}).get(u, 0))
-
-    conflict = np.zeros((n_links, n_links), dtype=bool)
-    box = np.zeros(len(nodes), dtype=bool)
-    for v in nodes:
-        ins = [graph.edges[u, v]["id"] for u in graph.predecessors(v)]
-        outs = [graph.edges[v, w]["id"] for w in graph.successors(v)]
-        for i, a in enumerate(ins):
-            for b in ins[i + 1 :]:
-                if _conflicting(a, b, outs, conn_offset, lanes):
-                    conflict[a, b] = conflict[b, a] = True
-                    box[index[v]] = True
-
+    lane_link = np.repeat(np.arange(len(edges), dtype=np.int32), lanes)
+    conn_offset, conn_turn = _connections(graph, edges, xy[link_nodes])
+    conflict, box = _conflicts(graph, nodes, conn_offset, lanes)
     # A link is a source when nothing but its own reverse leads into it.
-    sources = [k for k, (u, v) in enumerate(edges) if not np.any(conn_turn[:, k] >= 0)]
-    if not sources:
+    sources = np.flatnonzero(~np.any(conn_turn >= 0, axis=0)).astype(np.int32)
+    if len(sources) == 0:
         raise ValueError("network has no source link (a link no other link leads into)")
-
-    signal_nodes, signal_phases = [], []
-    for v in nodes:
-        phases = graph.nodes[v].get("phases")
-        if phases is None:
-            continue
-        groups = []
-        for phase in phases:
-            ids = []
-            for u in phase:
-                if not graph.has_edge(u, v):
-                    raise ValueError(f"signal at {v!r}: phase names {u!r}, which has no link to it")
-                ids.append(graph.edges[u, v]["id"])
-            groups.append(np.array(ids, dtype=np.int32))
-        if len(groups) < 2:
-            raise ValueError(f"signal at {v!r} needs at least two phases, got {len(groups)}")
-        signal_nodes.append(index[v])
-        signal_phases.append(groups)
-
-    node_in_ptr, node_in = _csr(
-        [[graph.edges[u, v]["id"] for u in graph.predecessors(v)] for v in nodes]
-    )
-    node_out_ptr, node_out = _csr(
-        [[graph.edges[v, w]["id"] for w in graph.successors(v)] for v in nodes]
-    )
-    preds: list[list[int]] = [[] for _ in range(len(lane_link))]
-    for a, b in zip(*np.nonzero(conn_turn >= 0)):
-        for i in range(lanes[a]):
-            j = i + conn_offset[a, b]
-            if 0 <= j < lanes[b]:
-                preds[lane0[b] + j].append(int(lane0[a] + i))
-    lane_pred_ptr, lane_pred = _csr(preds)
+    signal_nodes, signal_phases = _signals(graph, nodes)
+    node_in_ptr, node_in = _csr([_link_ids(graph, graph.in_edges(v)) for v in nodes])
+    node_out_ptr, node_out = _csr([_link_ids(graph, graph.out_edges(v)) for v in nodes])
+    lane_pred_ptr, lane_pred = _csr(_lane_predecessors(conn_offset, conn_turn, lanes, lane0))
     if box_length + 5.0 > length.min():
         raise ValueError(f"box_length {box_length} m must be at least 5 m below the shortest link")
-
     return Network(
-        node_in_ptr=node_in_ptr,
-        node_in=node_in,
-        node_out_ptr=node_out_ptr,
-        node_out=node_out,
-        lane_pred_ptr=lane_pred_ptr,
-        lane_pred=lane_pred,
         graph=graph,
         nodes=nodes,
         node_xy=xy,
@@ -246,16 +173,126 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         link_lane0=lane0,
         link_priority=priority,
         lane_link=lane_link,
-        lane_index=lane_index,
+        lane_index=(np.arange(len(lane_link)) - lane0[lane_link]).astype(np.int32),
         conn_offset=conn_offset,
         conn_turn=conn_turn,
         link_conflict=conflict,
         node_box=box,
         box_length=float(box_length),
-        source_links=np.array(sources, dtype=np.int32),
-        signal_nodes=np.array(signal_nodes, dtype=np.int32),
+        source_links=sources,
+        signal_nodes=np.array([index[v] for v in signal_nodes], dtype=np.int32),
         signal_phases=signal_phases,
+        node_in_ptr=node_in_ptr,
+        node_in=node_in,
+        node_out_ptr=node_out_ptr,
+        node_out=node_out,
+        lane_pred_ptr=lane_pred_ptr,
+        lane_pred=lane_pred,
     )
+
+
+def _node_positions(graph: nx.DiGraph, nodes: list) -> np.ndarray:
+    """``(n_nodes, 2)`` coordinates from each node's ``pos``."""
+    xy = np.zeros((len(nodes), 2))
+    for k, n in enumerate(nodes):
+        pos = graph.nodes[n].get("pos")
+        if pos is None or len(pos) != 2 or not np.all(np.isfinite(pos)):
+            raise ValueError(f"node {n!r} needs a finite 'pos' attribute (x, y)")
+        xy[k] = pos
+    return xy
+
+
+def _link_attributes(graph: nx.DiGraph, edges: list, ends: np.ndarray) -> tuple:
+    """Length (default: the distance between the link's ``ends``), speed limit, lane count
+    and priority of every link, checked."""
+    length = np.zeros(len(edges))
+    speed = np.zeros(len(edges))
+    lanes = np.zeros(len(edges), dtype=np.int32)
+    priority = np.zeros(len(edges), dtype=np.int32)
+    for k, (u, v) in enumerate(edges):
+        data = graph.edges[u, v]
+        length[k] = float(data.get("length", np.hypot(*(ends[k, 1] - ends[k, 0]))))
+        speed[k] = float(data.get("speed", 13.89))
+        lanes[k] = int(data.get("lanes", 1))
+        priority[k] = int(data.get("priority", 0))
+        if not length[k] >= 20.0:
+            raise ValueError(f"link {(u, v)!r} has length {length[k]:.1f} m; links need >= 20 m")
+        if not 0.0 < speed[k] <= 70.0:
+            raise ValueError(f"link {(u, v)!r} has speed limit {speed[k]} m/s; need (0, 70]")
+        if lanes[k] < 1:
+            raise ValueError(f"link {(u, v)!r} has {lanes[k]} lanes; need >= 1")
+    return length, speed, lanes, priority
+
+
+def _connections(graph: nx.DiGraph, edges: list, ends: np.ndarray) -> tuple:
+    """``conn_offset`` and ``conn_turn`` of every pair of consecutive links (U-turns are no
+    connection); the turn from the change of heading, the offset from the out-link's
+    ``offsets``."""
+    n_links = len(edges)
+    conn_offset = np.full((n_links, n_links), NO_CONNECTION, dtype=np.int32)
+    conn_turn = np.full((n_links, n_links), -1, dtype=np.int8)
+    heading = ends[:, 1] - ends[:, 0]
+    heading /= np.maximum(np.hypot(heading[:, 0], heading[:, 1]), 1e-9)[:, None]
+    for a, (u, v) in enumerate(edges):
+        for w in graph.successors(v):
+            b = graph.edges[v, w]["id"]
+            turn = _turn(heading[a], heading[b])
+            if turn >= 0:
+                conn_turn[a, b] = turn
+                conn_offset[a, b] = int(graph.edges[v, w].get("offsets", {}).get(u, 0))
+    return conn_offset, conn_turn
+
+
+def _conflicts(graph: nx.DiGraph, nodes: list, conn_offset: np.ndarray, lanes: np.ndarray):
+    """``link_conflict`` between the in-links of each node (:func:`_conflicting`) and
+    ``node_box``: the nodes where some pair conflicts."""
+    conflict = np.zeros((len(conn_offset), len(conn_offset)), dtype=bool)
+    box = np.zeros(len(nodes), dtype=bool)
+    for k, v in enumerate(nodes):
+        ins = _link_ids(graph, graph.in_edges(v))
+        outs = _link_ids(graph, graph.out_edges(v))
+        for i, a in enumerate(ins):
+            for b in ins[i + 1 :]:
+                if _conflicting(a, b, outs, conn_offset, lanes):
+                    conflict[a, b] = conflict[b, a] = True
+                    box[k] = True
+    return conflict, box
+
+
+def _signals(graph: nx.DiGraph, nodes: list) -> tuple[list, list]:
+    """The signalised nodes (those with ``phases``) and, per node, its phases as arrays of
+    green in-link ids."""
+    signal_nodes, signal_phases = [], []
+    for v in nodes:
+        phases = graph.nodes[v].get("phases")
+        if phases is None:
+            continue
+        for phase in phases:
+            for u in phase:
+                if not graph.has_edge(u, v):
+                    raise ValueError(f"signal at {v!r}: phase names {u!r}, which has no link to it")
+        if len(phases) < 2:
+            raise ValueError(f"signal at {v!r} needs at least two phases, got {len(phases)}")
+        signal_nodes.append(v)
+        signal_phases.append(
+            [np.array(_link_ids(graph, [(u, v) for u in p]), dtype=np.int32) for p in phases]
+        )
+    return signal_nodes, signal_phases
+
+
+def _link_ids(graph: nx.DiGraph, edges) -> list[int]:
+    return [graph.edges[e]["id"] for e in edges]
+
+
+def _lane_predecessors(conn_offset, conn_turn, lanes, lane0) -> list[list[int]]:
+    """Per lane, the lanes that continue onto it."""
+    preds: list[list[int]] = [[] for _ in range(int(lanes.sum()))]
+    for a, b in zip(*np.nonzero(conn_turn >= 0)):
+        for i in range(lanes[a]):
+            j = i + conn_offset[a, b]
+            if 0 <= j < lanes[b]:
+                preds[lane0[b] + j].append(int(lane0[a] + i))
+    return preds
 
 
 def _conflicting(a: int, b: int, outs: list, conn_offset: np.ndarray, lanes: np.ndarray) -> bool:
@@ -351,25 +388,53 @@ SCENARIOS = {
 
 
 def from_sumo(path: str, box_length: float = 10.0) -> Network:
-    """Reads a SUMO ``.net.xml`` through sumolib: junctions with their coordinates, and every
-    normal edge that admits passenger cars as a link with its lane count, speed limit, priority
-    and length (at least 20 m). Internal, pedestrian and bicycle-only edges are skipped, and of
-    parallel edges between the same two junctions the one with the most lanes is kept. A
-    traffic light's latest program becomes the junction's ``phases``: one per green phase
-    (yellow phases are dropped), each the approaches with a green (``G`` or ``g``) link."""
+    """Reads a SUMO ``.net.xml`` (plain or gzip) with sumolib's network reader, fed by an expat
+    parser that refuses entities (:func:`_parse_refusing_entities`); a file that is not
+    well-formed, is cut short, declares entities or is not a network is a ValueError naming
+    it. Kept: junctions with their coordinates, and every normal edge that admits passenger
+    cars as a link with its lane count, speed limit, priority and length (at least 20 m).
+    Internal, pedestrian and bicycle-only edges are skipped, and of parallel edges between the
+    same two junctions the one with the most lanes is kept. A traffic light's latest program
+    becomes the junction's ``phases``: one per green phase (yellow phases are dropped), each
+    the approaches with a green (``G`` or ``g``) link."""
     try:
         import sumolib
     except ImportError as err:
         raise ValueError(
             f"loading {path!r} needs sumolib (pip install sumolib), which is not installed"
         ) from err
+    reader = sumolib.net.NetReader(withLatestPrograms=True)
     try:
-        net = sumolib.net.readNet(str(path), withLatestPrograms=True)
-    except (OSError, KeyError, ValueError, SyntaxError) as err:  # XML errors are SyntaxErrors
-        raise ValueError(f"cannot read SUMO network {path!r}: {err}") from err
+        _parse_refusing_entities(path, reader)
+    # Expat's syntax errors; a gzip stream that is corrupt or cut short; what sumolib's reader
+    # raises on elements that are well-formed but not a network (a missing or non-numeric
+    # attribute, a <lane> outside an <edge>, a connection naming an unknown edge).
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        expat.ExpatError,
+        LookupError,  # KeyError, or an unknown encoding in the XML declaration
+        ValueError,
+        AttributeError,
+        TypeError,
+        IndexError,
+    ) as err:
+        detail = f"missing attribute or unknown id {err}" if isinstance(err, KeyError) else err
+        raise ValueError(f"cannot read SUMO network {path!r}: {detail}") from err
+    try:
+        return compile_network(_sumo_graph(reader.getNet()), box_length)
+    except ValueError as err:
+        raise ValueError(f"SUMO network {path!r}: {err}") from err
+
+
+def _sumo_graph(net) -> nx.DiGraph:
+    """The road graph of a sumolib network (see :func:`from_sumo` for what is kept)."""
     g = nx.DiGraph()
     for node in net.getNodes():
-        g.add_node(node.getID(), pos=tuple(node.getCoord()[:2]))
+        if node.getCoord3D() is None:  # sumolib leaves it None
+            raise ValueError(f"junction {node.getID()!r} is used by an edge but never defined")
+        g.add_node(node.getID(), pos=node.getCoord())
     for edge in net.getEdges():
         if edge.getFunction() != "" or not edge.allows("passenger"):
             continue
@@ -388,7 +453,31 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         for junction, phases in _sumo_phases(tls, g).items():
             if len(phases) >= 2:
                 g.nodes[junction]["phases"] = phases
-    return compile_network(g, box_length)
+    return g
+
+
+def _parse_refusing_entities(path, handler) -> None:
+    """Feeds the XML file at ``path`` (plain or gzip) to a SAX content handler through expat
+    with entity declarations refused, so that no entity is expanded: an "entity bomb" (nested
+    entities that expand exponentially) and external entities (which read other files) are
+    errors. SUMO networks declare no entities. defusedxml does the same for the standard
+    library's parsers; it is not a dependency, so this is the stdlib parser set up likewise."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = _refuse_entity
+    parser.UnparsedEntityDeclHandler = _refuse_entity
+    parser.ExternalEntityRefHandler = _refuse_entity
+    parser.StartElementHandler = handler.startElement
+    parser.EndElementHandler = handler.endElement
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        parser.ParseFile(gzip.GzipFile(fileobj=raw) if gzipped else raw)
+    handler.endDocument()
+
+
+def _refuse_entity(name, *_) -> None:
+    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO networks declare none)")
 
 
 def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:

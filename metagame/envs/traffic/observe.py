@@ -18,16 +18,16 @@ from numba import njit
 from metagame.envs.traffic.core import (
     ACTIVE,
     BOX,
-    FROM,
     LANE,
     NEXT,
     POS,
-    RES,
     SPEED,
     STATUS,
     TARGET,
+    zone_holders,
 )
 from metagame.envs.traffic.drivers import LENGTH
+from metagame.envs.traffic.network import LANE_WIDTH
 
 NEIGHBOUR_FEATURES = 5  # presence, forward, left, forward speed, left speed (relative)
 EGO_FEATURES = 16
@@ -46,18 +46,7 @@ ACTION_NAMES = (
 
 
 @njit(cache=True)
-def world_positions(
-    ints,
-    floats,
-    params,
-    node_xy,
-    link_nodes,
-    link_length,
-    link_lanes,
-    lane_link,
-    lane_index,
-    lane_width,
-):
+def world_positions(ints, floats, params, net):
     """Centre points and unit headings ``(M, 2)`` of every slot (zeros for free slots): lanes
     are offset to the right of the straight line between their link's nodes, lane 0 outermost."""
     m = ints.shape[1]
@@ -67,17 +56,17 @@ def world_positions(
         if ints[STATUS, i] != ACTIVE:
             continue
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        a = link_nodes[link, 0]
-        b = link_nodes[link, 1]
-        dx = node_xy[b, 0] - node_xy[a, 0]
-        dy = node_xy[b, 1] - node_xy[a, 1]
+        link = net.lane_link[lane]
+        a = net.link_nodes[link, 0]
+        b = net.link_nodes[link, 1]
+        dx = net.node_xy[b, 0] - net.node_xy[a, 0]
+        dy = net.node_xy[b, 1] - net.node_xy[a, 1]
         norm = np.sqrt(dx * dx + dy * dy)
         hx, hy = dx / norm, dy / norm
-        along = (floats[POS, i] - 0.5 * params[LENGTH, i]) / link_length[link]
-        offset = (link_lanes[link] - lane_index[lane] - 0.5) * lane_width
-        xy[i, 0] = node_xy[a, 0] + dx * along + hy * offset
-        xy[i, 1] = node_xy[a, 1] + dy * along - hx * offset
+        along = (floats[POS, i] - 0.5 * params[LENGTH, i]) / net.link_length[link]
+        offset = (net.link_lanes[link] - net.lane_index[lane] - 0.5) * LANE_WIDTH
+        xy[i, 0] = net.node_xy[a, 0] + dx * along + hy * offset
+        xy[i, 1] = net.node_xy[a, 1] + dy * along - hx * offset
         heading[i, 0] = hx
         heading[i, 1] = hy
     return xy, heading
@@ -138,7 +127,7 @@ def neighbour_features_reference(egos, ints, floats, xy, heading, k, obs_range, 
 
 
 @njit(cache=True)
-def vehicle_masks(egos, ints, floats, routes, lane_link, lane_index, link_lanes):
+def vehicle_masks(egos, ints, floats, routes, net):
     """Legal meta-actions ``(len(egos), 8)`` int8: keep always; faster/slower below/above the
     limits of the target speed; a lane change to an existing lane outside a conflict zone; a
     turn that exists at the junction ahead."""
@@ -146,13 +135,13 @@ def vehicle_masks(egos, ints, floats, routes, lane_link, lane_index, link_lanes)
     for e in range(egos.shape[0]):
         i = egos[e]
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        index = lane_index[lane]
+        link = net.lane_link[lane]
+        index = net.lane_index[lane]
         outside = ints[BOX, i] < 0
         out[e, KEEP] = 1
         out[e, FASTER] = floats[TARGET, i] < 1.0
         out[e, SLOWER] = floats[TARGET, i] > 0.0
-        out[e, LANE_LEFT] = outside and index + 1 < link_lanes[link]
+        out[e, LANE_LEFT] = outside and index + 1 < net.link_lanes[link]
         out[e, LANE_RIGHT] = outside and index > 0
         for turn in range(3):
             out[e, ROUTE_LEFT + turn] = routes[link, turn] >= 0
@@ -160,58 +149,33 @@ def vehicle_masks(egos, ints, floats, routes, lane_link, lane_index, link_lanes)
 
 
 @njit(cache=True)
-def ego_features(
-    egos,
-    ints,
-    floats,
-    light,
-    routes,
-    obs_range,
-    speed_scale,
-    lane_link,
-    lane_index,
-    link_lanes,
-    link_length,
-    link_speed,
-    link_nodes,
-    node_box,
-    node_in_ptr,
-    node_in,
-    link_conflict,
-    conn_turn,
-):
+def ego_features(egos, ints, floats, light, routes, net, obs_range, speed_scale):
     """Own features ``(len(egos), EGO_FEATURES)`` of each ego slot (see the module docstring)."""
-    holders = np.zeros(link_length.shape[0], dtype=np.int64)
-    for j in range(ints.shape[1]):
-        if ints[STATUS, j] == ACTIVE:
-            if ints[RES, j] >= 0:
-                holders[lane_link[ints[LANE, j]]] += 1
-            if ints[BOX, j] >= 0:
-                holders[ints[FROM, j]] += 1
+    holders = zone_holders(ints, net)
     out = np.zeros((egos.shape[0], EGO_FEATURES))
     for e in range(egos.shape[0]):
         i = egos[e]
         lane = ints[LANE, i]
-        link = lane_link[lane]
-        node = link_nodes[link, 1]
-        limit = link_speed[link]
+        link = net.lane_link[lane]
+        node = net.link_nodes[link, 1]
+        limit = net.link_speed[link]
         out[e, 0] = floats[SPEED, i] / limit
         out[e, 1] = floats[TARGET, i]
-        out[e, 2] = lane_index[lane] / max(link_lanes[link] - 1, 1)
-        out[e, 3] = min(link_lanes[link] / 4.0, 1.0)
-        out[e, 4] = min((link_length[link] - floats[POS, i]) / obs_range, 1.0)
+        out[e, 2] = net.lane_index[lane] / max(net.link_lanes[link] - 1, 1)
+        out[e, 3] = min(net.link_lanes[link] / 4.0, 1.0)
+        out[e, 4] = min((net.link_length[link] - floats[POS, i]) / obs_range, 1.0)
         out[e, 5] = min(limit / speed_scale, 1.0)
         out[e, 6] = 0.5 * light[link]  # red 0, yellow 0.5, green 1
-        out[e, 7] = node_box[node]
-        for k in range(node_in_ptr[node], node_in_ptr[node + 1]):
-            b = node_in[k]
-            if b != link and link_conflict[link, b] and holders[b] > 0:
+        out[e, 7] = net.node_box[node]
+        for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
+            b = net.node_in[k]
+            if b != link and net.link_conflict[link, b] and holders[b] > 0:
                 out[e, 8] = 1.0
         for turn in range(3):
             out[e, 9 + turn] = routes[link, turn] >= 0
         nxt = ints[NEXT, i]
         if nxt >= 0:
-            out[e, 12 + conn_turn[link, nxt]] = 1.0
+            out[e, 12 + net.conn_turn[link, nxt]] = 1.0
         else:
             out[e, 15] = 1.0
     return out
