@@ -438,6 +438,8 @@ def _sumo_graph(net) -> nx.DiGraph:
     for edge in net.getEdges():
         if edge.getFunction() != "" or not edge.allows("passenger"):
             continue
+        if edge.getFromNode() is None or edge.getToNode() is None:
+            raise ValueError(f"edge {edge.getID()!r} lacks its from or to junction")
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
         if g.has_edge(u, v) and g.edges[u, v]["lanes"] >= edge.getLaneNumber():
             continue
@@ -487,6 +489,8 @@ def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:
     links: dict[str, list] = {}  # junction -> [(approach, link index)]
     for lane, _, link in tls.getConnections():
         edge = lane.getEdge()
+        if edge.getFromNode() is None or edge.getToNode() is None:
+            raise ValueError(f"edge {edge.getID()!r} lacks its from or to junction")
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
         if graph.has_edge(u, v):
             links.setdefault(v, []).append((u, link))

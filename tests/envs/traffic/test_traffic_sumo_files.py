@@ -92,6 +92,14 @@ def test_any_attribute_value_loads_or_names_the_file(tmp_path, which, value):
     )
 
 
+def test_an_edge_without_its_junction_names_the_file(tmp_path):
+    """Found by the corruption fuzz: an edge whose ``from`` attribute is damaged."""
+    data = CROSS.replace(b'<edge id="S2C" from="S"', b'<edge id="S2C" crom="S"', 1)
+    assert data != CROSS
+    with pytest.raises(ValueError, match=r"broken\.net\.xml.*S2C"):
+        from_sumo(str(_write(tmp_path, "broken.net.xml", data)))
+
+
 def test_entity_bomb_is_refused(tmp_path):
     levels = ['<!ENTITY e0 "lol">'] + [
         f'<!ENTITY e{k} "{f"&e{k - 1};" * 10}">' for k in range(1, 10)
