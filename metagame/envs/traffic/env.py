@@ -525,6 +525,11 @@ class TrafficEnv(ParallelEnv):
 
     # ----------------------------------------------------------------------------- observe
 
+    @property
+    def lights(self) -> np.ndarray:
+        """Each link's signal state: ``core.RED``, ``YELLOW`` or ``GREEN`` (uncontrolled: GREEN)."""
+        return self._light.copy()
+
     def world_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Active slots, their centre points ``(n, 2)`` and unit headings ``(n, 2)``."""
         xy, heading = self._world()
