@@ -7,7 +7,8 @@ agents with a few discrete actions, their empirical mixed strategies, drawn as b
 three actions, as a trajectory on the simplex.
 
 Controls: space pause/resume, right arrow one step (while paused), ``+``/``-`` double or halve
-the speed, ``r`` restart, ``s`` screenshot (PNG), ``q`` or Esc quit.
+the speed, ``z``/``x`` zoom the picture in/out (up to 16x), ``i j k l`` pan the zoomed view,
+``0`` the whole picture again, ``r`` restart, ``s`` screenshot (PNG), ``q`` or Esc quit.
 
 ``python -m metagame.viz REPLAY`` plays a replay file; ``league watch RUN_DIR`` plays a league
 match (see :func:`watch`).
@@ -30,7 +31,11 @@ MAX_PICTURE = (960, 720)
 MAX_STRATEGY_ACTIONS = 12
 MAX_STRATEGY_AGENTS = 4
 SIMPLEX_SIZE = 150
-KEYS = ["space pause   right arrow step   +/- speed", "r restart   s screenshot   q quit"]
+KEYS = [
+    "space pause   right arrow step   +/- speed",
+    "z/x zoom in/out   i j k l pan   0 whole picture",
+    "r restart   s screenshot   q quit",
+]
 
 
 class MatchSource:
@@ -200,6 +205,10 @@ def simplex_point(p: np.ndarray, size: int) -> tuple[float, float]:
     return float(x), float(y)
 
 
+_pg = rendering.pygame
+PAN = {_pg.K_i: (0.0, -1.0), _pg.K_k: (0.0, 1.0), _pg.K_j: (-1.0, 0.0), _pg.K_l: (1.0, 0.0)}
+
+
 class Viewer:
     """The window: a picture on the left, the side panel on the right, playback controls."""
 
@@ -220,6 +229,8 @@ class Viewer:
         self.screenshot_dir = Path(screenshot_dir)
         self.screenshots: list[Path] = []
         self._budget = 0.0
+        self.zoom = 1.0
+        self.pan = np.zeros(2)  # centre of the view, as a fraction of the picture from its centre
         self._screen = None
         self._canvas = None
         self._canvas_key = None
@@ -243,7 +254,31 @@ class Viewer:
             self.finished = False
         elif key == pg.K_s:
             self.screenshot()
+        elif key in (pg.K_z, pg.K_x):
+            self.zoom = float(np.clip(self.zoom * (2.0 if key == pg.K_z else 0.5), 1.0, 16.0))
+            self._clamp_pan()
+        elif key in PAN:
+            self.pan += np.array(PAN[key]) * 0.25 / self.zoom
+            self._clamp_pan()
+        elif key == pg.K_0:
+            self.zoom, self.pan = 1.0, np.zeros(2)
         return True
+
+    def _clamp_pan(self) -> None:
+        limit = 0.5 - 0.5 / self.zoom  # the view stays inside the picture
+        self.pan = np.clip(self.pan, -limit, limit)
+
+    def _zoomed(self, picture):
+        """The part of the picture in view, scaled back to the picture's size."""
+        if self.zoom == 1.0:
+            return picture
+        pg = rendering.pygame
+        w, h = picture.get_size()
+        vw, vh = max(1, round(w / self.zoom)), max(1, round(h / self.zoom))
+        cx, cy = (0.5 + self.pan[0]) * w, (0.5 + self.pan[1]) * h
+        x = int(np.clip(round(cx - vw / 2), 0, w - vw))
+        y = int(np.clip(round(cy - vh / 2), 0, h - vh))
+        return pg.transform.scale(picture.subsurface((x, y, vw, vh)), (w, h))
 
     def _advance(self) -> None:
         if not self.finished and not self.source.advance():
@@ -266,6 +301,8 @@ class Viewer:
             self.paused,
             self.finished,
             self.speed,
+            self.zoom,
+            tuple(self.pan),
         )
         if self._canvas is None or key != self._canvas_key:
             self._canvas, self._canvas_key = self._draw(), key
@@ -273,7 +310,7 @@ class Viewer:
 
     def _draw(self):
         pg = rendering.pygame
-        picture = rendering.from_array(self.source.frame())
+        picture = self._zoomed(rendering.from_array(self.source.frame()))
         w, h = picture.get_size()
         scale = min(MAX_PICTURE[0] / w, MAX_PICTURE[1] / h, max(1.0, 480 / max(w, h)))
         if scale != 1.0:
@@ -291,7 +328,8 @@ class Viewer:
         lines = self.source.panel_lines() + ["", f"{state}, {self.speed:g} steps/s"]
         y = rendering.draw_text(canvas, lines, pos=(x0 + 10, 10), size=18)
         self._draw_strategies(canvas, x0 + 10, y + 8)
-        rendering.draw_text(canvas, KEYS, pos=(x0 + 10, canvas.get_height() - 44), size=16)
+        bottom = canvas.get_height() - 8 - rendering.font(16).get_linesize() * len(KEYS)
+        rendering.draw_text(canvas, KEYS, pos=(x0 + 10, bottom), size=16)
 
     def _draw_strategies(self, canvas, x: int, y: int) -> None:
         """One row of bars per agent: the frequency of each action, labelled with its name."""

@@ -138,3 +138,21 @@ def test_importing_rendering_changes_no_environment_and_a_window_falls_back_head
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["True", "dummy"], out.stderr
     assert "Hello from the pygame community" not in out.stdout
+
+
+def test_zoom_and_pan_show_the_matching_part_of_the_picture():
+    replay = _record("openspiel:goofspiel(num_cards=5)", seed=1)
+    viewer = Viewer(MatchSource([replay]))
+    whole = pygame.surfarray.array3d(viewer.compose()).swapaxes(0, 1)
+    frame = viewer.source.frame()
+    h, w = frame.shape[:2]
+    viewer.handle_key(pygame.K_z)  # 2x on the centre: the centre pixel stays where it was
+    zoomed = pygame.surfarray.array3d(viewer.compose()).swapaxes(0, 1)
+    assert viewer.zoom == 2.0 and not np.array_equal(whole[:h, :w], zoomed[:h, :w])
+    for _ in range(10):  # pan right: clamped at the picture's right edge
+        viewer.handle_key(pygame.K_l)
+    assert viewer.pan[0] == 0.25
+    panned = pygame.surfarray.array3d(viewer.compose()).swapaxes(0, 1)
+    np.testing.assert_array_equal(panned[h // 2, w - 2], whole[h // 2, w - 1])  # right edge kept
+    viewer.handle_key(pygame.K_0)
+    np.testing.assert_array_equal(pygame.surfarray.array3d(viewer.compose()).swapaxes(0, 1), whole)
