@@ -129,9 +129,10 @@ def _prm_state(warm, m: int, n: int, symmetric: bool) -> PRMState:
 
 def _prm(state: PRMState, A: np.ndarray, tol: float, max_iter: int | None, deadline: float):
     """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline;
-    on a large game each chunk runs on the thread count measured fastest (``_threads``)."""
-    chunk = max(1, int(2e7 // A.size))
+    on a large game each chunk (then of 5e6, so that trying the slower thread count costs
+    little) runs on the thread count measured fastest (``_threads``)."""
     pick = choice("prm+", A.size) if A.size >= PARALLEL_MIN_ENTRIES else None
+    chunk = max(1, int((2e7 if pick is None else 5e6) // A.size))
     while state.gap > tol and time.perf_counter() < deadline:
         iters = chunk if max_iter is None else min(chunk, max_iter - state.t)
         if iters <= 0:
