@@ -53,6 +53,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid() or _pool._max_workers < workers:
+            if _pool is not None and _pool_pid == os.getpid():
+                _pool.shutdown(wait=False)  # its idle threads exit; running work finishes
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="metagame-solver")
             _pool_pid = os.getpid()
         return _pool
