@@ -251,3 +251,21 @@ def test_layouts_and_dtypes_give_the_answer_of_the_float64_original(entry, varia
         else:
             changed[k] = v.tolist()
     assert_same(call(changed), expected)
+
+
+def test_the_reported_cases_get_their_own_message():
+    """The inputs of issue #14 that gave a wrong answer or a misleading message."""
+    huge = np.array([[1e308, -1e308], [-1e308, 1e308]])
+    with pytest.raises(ValueError, match=r"A has entries up to 1e\+308.*rescale"):
+        solvers.solve_zero_sum(huge)
+    with pytest.raises(ValueError, match="A is complex"):
+        solvers.solve_zero_sum(np.array([[1 + 1j, 0], [0, 1]]))
+    with pytest.raises(ValueError, match=r"strategies\[0\].*entry 1 is negative \(-0.5\)"):
+        solvers.nash_conv((A3[:2, :2], -A3[:2, :2]), [[1.5, -0.5], [0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"strategies\[1\].*sums to 1.4, not 1"):
+        solvers.nash_conv((A3[:2, :2], -A3[:2, :2]), [[0.5, 0.5], [0.7, 0.7]])
+    # the largest accepted magnitude still gives a finite certificate
+    edge = np.array([[1.0, -1.0], [-1.0, 1.0]]) * 2.0**959
+    eq = solvers.solve_zero_sum(edge)
+    assert np.isfinite(eq.gap) and eq.gap <= 1e-12 * 2.0**959
+    np.testing.assert_allclose(eq.row, [0.5, 0.5])
