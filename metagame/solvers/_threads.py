@@ -21,12 +21,15 @@ of the work (a band of rows, a range of games). ``run_slices`` hands the slices 
 that take them one at a time from a shared counter, so a thread the OS deschedules delays only
 the slice it holds, and that sleep on a lock (never spin) between calls.
 
-How many threads: ``ThreadChoice`` keeps, for one kind and size of work, the latest measured
-time per unit of work on one thread and on all allowed threads (``numba.get_num_threads()``,
-set by ``set_num_threads``); it uses the faster and re-measures the slower now and then (after
-4 calls, then 8, ... up to 64 while it keeps losing), so a machine that becomes busy or idle is
-followed within a few calls. Small work (below ``PARALLEL_MIN_ENTRIES`` matrix entries) always
-runs on the calling thread: handing it to a worker costs more than it saves.
+How many threads: ``ThreadChoice`` keeps, for one kind and size of work, the measured time per
+unit of work on one thread and on all allowed threads (``numba.get_num_threads()``, set by
+``set_num_threads``): for the count in use, an average of its recent calls (each new one
+weighs half); for the other, its latest re-measurement. All threads are used only when they
+are at least 10% faster than one (they take cores other processes could use). The slower count
+is re-measured now and then (after 4 calls, then 8, ... up to 64 while it keeps losing), so a
+machine that becomes busy or idle is followed within a few calls. Small work (below
+``PARALLEL_MIN_ENTRIES`` matrix entries) always runs on the calling thread: handing it to a
+worker costs more than it saves.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import numba
 
 PROBE_FIRST = 4  # calls between re-measurements of the slower thread count ...
 PROBE_LAST = 64  # ... doubling up to this while it keeps losing
+MARGIN = 0.9  # all threads only when their time per unit is below this fraction of one's
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
@@ -110,14 +114,17 @@ class ThreadChoice:
         """Time ``seconds`` of a call that did ``units`` of work on ``threads`` threads."""
         limit = numba.get_num_threads()
         before = self._best(limit) if len(self.seconds_per_unit) >= 2 else None
-        self.seconds_per_unit[threads] = seconds / max(units, 1.0)
+        rate = seconds / max(units, 1.0)
+        if threads == before:  # the count in use: smooth out noise from other processes
+            rate = 0.5 * (self.seconds_per_unit[threads] + rate)
+        self.seconds_per_unit[threads] = rate
         if before is not None and threads != before:  # a re-measurement of the slower count
             won = self._best(limit) == threads
             self.interval = PROBE_FIRST if won else min(2 * self.interval, PROBE_LAST)
 
     def _best(self, limit: int) -> int:
         one = self.seconds_per_unit.get(1, float("inf"))
-        return 1 if one <= self.seconds_per_unit.get(limit, float("inf")) else limit
+        return limit if self.seconds_per_unit.get(limit, float("inf")) < MARGIN * one else 1
 
     def timed(self, call: Callable[[int], object], units: float):
         """``call(threads)`` with the chosen thread count, timed and recorded; its result."""

@@ -131,6 +131,8 @@ def test_thread_choice_follows_the_faster_count_and_re_measures_the_slower():
         assert picks == [1] * (PROBE_FIRST - 1) + [2]  # ... except a re-measurement
         choice.record(2, 0.5, 1.0)  # the machine got idle: two threads win
         assert choice.threads() == 2
+        choice.record(2, 1.5, 1.0)  # averaged with 0.5: 1.0, not 10% faster than one thread
+        assert choice.threads() == 1
         solvers.set_num_threads(1)
         assert choice.threads() == 1  # never more than allowed
     finally:
