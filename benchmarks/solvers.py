@@ -11,7 +11,13 @@ matrices (Bradley-Terry strengths plus skew-symmetric intransitive noise) of siz
 as the game P - 1/2; 10,000 random 10x10 stage games. Every answer's NashConv is recomputed
 here from the returned strategies.
 
-Usage: python benchmarks/solvers.py [--limit SECONDS] [--tol 1e-6] [--quick]
+Under load (issue #19): each of our cases runs idle, then beside one competing busy process (a
+subprocess spinning on one core, started and stopped here), both with the thread counts our
+solvers choose (``metagame.solvers._threads``) and forced to one thread; printed are the
+loaded / idle ratio [target <= 1.5] and the loaded time against the single-thread one [target
+<= 1.0]. Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
+
+Usage: python benchmarks/solvers.py [--limit SECONDS] [--tol 1e-6] [--quick] [--load-only]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 
 import numpy as np
 from _cvxpy import anchor_env, ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
+from _timing import best_of_three
 
 BATCH = 10_000
 FLOOR_ITERATIONS = 30  # PRM+ iterations timed against the two-products-per-iteration floor
@@ -210,11 +217,75 @@ def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: 
     return f"{theirs / (per_game_ours or our_seconds):.1f}x"
 
 
+LOAD_ITERATIONS = {("random", 5000): 60}  # fixed work where PRM+ would run to a time limit
+LOAD_TARGET, SINGLE_TARGET = 1.5, 1.0
+
+
+def solve_case(kind: str, n: int, A: np.ndarray, tol: float):
+    from metagame.solvers import solve_zero_sum, solve_zero_sum_batch
+
+    if kind == "stage":
+        return solve_zero_sum_batch(A)
+    return solve_zero_sum(A, tol=tol, max_iter=LOAD_ITERATIONS.get((kind, n)))
+
+
+def timed_case(kind: str, n: int, A: np.ndarray, tol: float, threads: int | None) -> float:
+    """Best of three solves of the case; ``threads=1`` holds the solvers to one thread."""
+    from metagame.solvers import set_num_threads
+
+    previous = set_num_threads(threads) if threads else None
+    try:
+        return best_of_three(lambda: solve_case(kind, n, A, tol))[0]
+    finally:
+        if previous is not None:
+            set_num_threads(previous)
+
+
+def under_load(cases, tol: float) -> None:
+    """Each case idle, then beside one busy process; with our thread choice and on one thread."""
+    import numba
+
+    allowed = numba.get_num_threads()
+    print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
+    print("best of 3 runs each; ratio = loaded / idle; vs 1 thread = loaded / loaded on 1 thread\n")
+    header = f"{'case':<20}{'idle':>10}{'loaded':>10}{'ratio':>8}{'1 thread':>10}"
+    header += f"{'vs 1 thread':>13}{'idle 1 thr':>12}"
+    print(header)
+    print("-" * len(header))
+    worst_ratio = worst_single = 0.0
+    for kind, n in cases:
+        A = make_case(kind, n)
+        solve_case(kind, n, A, tol)  # compile, and let the thread choice measure this size once
+        idle = timed_case(kind, n, A, tol, None)
+        idle_one = timed_case(kind, n, A, tol, 1)
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.5)
+            loaded = timed_case(kind, n, A, tol, None)
+            loaded_one = timed_case(kind, n, A, tol, 1)
+        finally:
+            busy.kill()
+            busy.wait()
+        label = f"{kind} {n}x{n}" if kind != "stage" else f"{BATCH} stage {n}x{n}"
+        ratio, single = loaded / idle, loaded / loaded_one
+        worst_ratio, worst_single = max(worst_ratio, ratio), max(worst_single, single)
+        print(
+            f"{label:<20}{idle:>9.3f}s{loaded:>9.3f}s{ratio:>7.2f}x{loaded_one:>9.3f}s"
+            f"{single:>12.2f}x{idle_one:>11.3f}s",
+            flush=True,
+        )
+    print(
+        f"\n  worst loaded/idle {worst_ratio:.2f}x [target <= {LOAD_TARGET}], worst loaded/"
+        f"single-thread {worst_single:.2f}x [target <= {SINGLE_TARGET}]"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=float, default=15.0, help="seconds per anchor run")
     parser.add_argument("--tol", type=float, default=1e-6, help="target NashConv")
     parser.add_argument("--quick", action="store_true", help="skip the 5000 cases")
+    parser.add_argument("--load-only", action="store_true", help="only the under-load table")
     parser.add_argument("--anchor", choices=ANCHORS)
     parser.add_argument("--case", nargs=2)
     args = parser.parse_args()
@@ -230,6 +301,9 @@ def main() -> None:
     solve_zero_sum_batch(make_case("stage", 3)[:2])
 
     cases = [c for c in CASES if not (args.quick and c[1] == 5000)]
+    if args.load_only:
+        under_load(cases, args.tol)
+        return
     header = f"{'case':<18}{'metagame':>32}" + "".join(f"{a:>27}" for a in ANCHORS)
     print(f"NashConv target {args.tol:g}, anchor time limit {args.limit:g} s\n")
     print(header)
@@ -294,6 +368,7 @@ def main() -> None:
             f"  {BATCH} 10x10 stage games: {1e6 * mine['seconds'] / BATCH:.1f} us per game "
             f"[target <= 20 us], worst gap {mine['gap']:.1e}"
         )
+    under_load(cases, args.tol)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
 """Matrix-vector kernels and the duality gap shared by the zero-sum solvers.
 
 The solvers never call BLAS in their loops: the products below are Numba kernels, and the only
-thread pool is Numba's, sized by ``set_num_threads`` and used across bands of rows of a large
-matrix and across the games of a batch. Two processes sharing a machine therefore do not
-oversubscribe it through BLAS-owned threads. On the 2-core machine a
-30 pairs ``A y``, ``x^T A`` of these kernels at 5000x5000 take 0.31 s against 0.44 s for
-OpenBLAS's ``dgemv`` (``benchmarks/solvers.py`` measures both in every run).
+threads are the solvers' own (``_threads``: at most ``set_num_threads`` of them, across bands of
+rows of a large matrix and across the games of a batch, as many as measured to help). Two
+processes sharing a machine therefore do not oversubscribe it through BLAS-owned threads. On
+the 2-core machine 30 pairs ``A y``, ``x^T A`` of these kernels at 5000x5000 take 0.31 s
+against 0.44 s for OpenBLAS's ``dgemv`` (``benchmarks/solvers.py`` measures both in every run).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from metagame.solvers._threads import choice, run_slices
 
 
 @njit(cache=True)
@@ -34,16 +36,15 @@ def duality_gap(A, x, y):
 
 
 # Below this many matrix entries (of the matrix in a product, of all games in a batch) the
-# kernels run on one thread: forking and joining Numba's workers costs more than the work (a
-# 450x450 product streams 1.6 MB in about 0.1 ms; Shapley iteration on soccer solves 762 stage
-# games per sweep in 2.6 ms on one thread and 22-38 ms on two, on the 2-core machine). Above it
-# a product cuts the matrix into a fixed number of bands, whatever the number of threads, so
-# that results do not depend on it; 16 bands keep up to 16 cores busy at a cost of 5% at 2.
+# kernels run on the calling thread: handing work to other threads costs more than it saves (a
+# 450x450 product streams 1.6 MB in about 0.1 ms). Above it a product cuts the matrix into a
+# fixed number of bands of rows, whatever the number of threads, so that results do not depend
+# on it; ``_threads.run_slices`` shares the bands among the threads ``_threads.choice`` picks.
 PARALLEL_MIN_ENTRIES = 200_000
 BLOCKS = 16
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _rows_times(A, y, out, lo, hi):
     """``out[lo:hi] = A[lo:hi] y``, four rows per pass so each load of ``y`` serves four rows
     (SIMD-reassociated sums; a row's result does not depend on ``lo`` if ``lo`` is a multiple
@@ -67,7 +68,7 @@ def _rows_times(A, y, out, lo, hi):
         out[r] = s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _combine_rows(A, x, rows, out):
     """``out = sum_k x[rows[k]] A[rows[k]]``, four rows per pass so each load and store of
     ``out`` serves four rows."""
@@ -85,48 +86,83 @@ def _combine_rows(A, x, rows, out):
             out[j] += xr * A[r, j]
 
 
-@njit(cache=True, parallel=True)
-def _mat_vec_parallel(A, y, out):
-    m = A.shape[0]
-    size = ((m + BLOCKS - 1) // BLOCKS + 3) // 4 * 4
-    for b in prange(BLOCKS):
-        _rows_times(A, y, out, min(m, b * size), min(m, (b + 1) * size))
+@njit(cache=True, nogil=True)
+def _band(count, b):
+    """Rows ``[lo, hi)`` of band ``b`` of ``BLOCKS`` over ``count`` rows (a multiple of 4 long)."""
+    size = ((count + BLOCKS - 1) // BLOCKS + 3) // 4 * 4
+    return min(count, b * size), min(count, (b + 1) * size)
 
 
-@njit(cache=True, parallel=True)
-def _vec_mat_parallel(x, rows, A, out):
-    k, n = rows.shape[0], A.shape[1]
-    size = ((k + BLOCKS - 1) // BLOCKS + 3) // 4 * 4
-    partial = np.empty((BLOCKS, n))
-    for b in prange(BLOCKS):
-        _combine_rows(A, x, rows[min(k, b * size) : min(k, (b + 1) * size)], partial[b])
-    for j in range(n):
+@njit(cache=True, nogil=True)
+def _mat_vec_band(A, y, out, b):
+    lo, hi = _band(A.shape[0], b)
+    _rows_times(A, y, out, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _vec_mat_band(x, rows, A, partial, b):
+    lo, hi = _band(rows.shape[0], b)
+    _combine_rows(A, x, rows[lo:hi], partial[b])
+
+
+@njit(cache=True, nogil=True)
+def _sum_bands(partial, out):
+    for j in range(out.shape[0]):
         s = 0.0
         for b in range(BLOCKS):
             s += partial[b, j]
         out[j] = s
 
 
-@njit(cache=True)
-def mat_vec(A, y, out):
-    """``out = A y``, streaming ``A`` once in row-major order; for a large ``A``, in ``BLOCKS``
-    bands of rows shared among Numba's threads."""
-    if A.size >= PARALLEL_MIN_ENTRIES:
-        _mat_vec_parallel(A, y, out)
-    else:
-        _rows_times(A, y, out, 0, A.shape[0])
+@njit(cache=True, nogil=True)
+def mat_vec_serial(A, y, out):
+    """``out = A y`` on the calling thread, streaming ``A`` once in row-major order (the same
+    numbers as the banded product: a row's sum does not depend on its band)."""
+    _rows_times(A, y, out, 0, A.shape[0])
 
 
-@njit(cache=True)
-def vec_mat(x, A, out):
-    """``out = x^T A``, streaming only the rows of ``A`` where ``x`` is nonzero (PRM+ and double
-    oracle play sparse strategies); for a large ``A``, ``BLOCKS`` bands of those rows are summed
-    separately by Numba's threads, then added up."""
+@njit(cache=True, nogil=True)
+def vec_mat_serial(x, A, out):
+    """``out = x^T A`` on the calling thread, streaming only the rows of ``A`` where ``x`` is
+    nonzero (PRM+ and double oracle play sparse strategies); for a large ``A`` band by band,
+    as ``vec_mat`` on threads does, so that the sums come out the same."""
     rows = np.flatnonzero(x)
     if rows.shape[0] * A.shape[1] >= PARALLEL_MIN_ENTRIES:
-        _vec_mat_parallel(x, rows, A, out)
+        partial = np.empty((BLOCKS, A.shape[1]))
+        for b in range(BLOCKS):
+            _vec_mat_band(x, rows, A, partial, b)
+        _sum_bands(partial, out)
     else:
         _combine_rows(A, x, rows, out)
+
+
+def mat_vec(A: np.ndarray, y: np.ndarray, out: np.ndarray, threads: int | None = None) -> None:
+    """``out = A y``; for a large ``A`` its ``BLOCKS`` bands of rows are shared among
+    ``threads`` threads (by default as many as measured fastest, ``_threads.choice``)."""
+    if A.size < PARALLEL_MIN_ENTRIES:
+        mat_vec_serial(A, y, out)
+        return
+    if threads is None:
+        choice("product", A.size).timed(lambda t: mat_vec(A, y, out, t), A.size)
+    elif threads == 1:
+        mat_vec_serial(A, y, out)
+    else:
+        run_slices(lambda b: _mat_vec_band(A, y, out, b), BLOCKS, threads)
+
+
+def vec_mat(x: np.ndarray, A: np.ndarray, out: np.ndarray, threads: int | None = None) -> None:
+    """``out = x^T A`` over the rows where ``x`` is nonzero; for many such rows their ``BLOCKS``
+    bands are summed separately (on ``threads`` threads, by default as measured fastest), then
+    added up in a fixed order, so the result does not depend on the thread count."""
+    rows = np.flatnonzero(x)
+    if rows.size * A.shape[1] < PARALLEL_MIN_ENTRIES or threads == 1:
+        vec_mat_serial(x, A, out)
+    elif threads is None:
+        choice("product", A.size).timed(lambda t: vec_mat(x, A, out, t), rows.size * A.shape[1])
+    else:
+        partial = np.empty((BLOCKS, A.shape[1]))
+        run_slices(lambda b: _vec_mat_band(x, rows, A, partial, b), BLOCKS, threads)
+        _sum_bands(partial, out)
 
 
 def certificate(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -145,13 +181,13 @@ def nash_gap(A: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def set_num_threads(n: int) -> int:
-    """Use ``n`` threads in the solvers' parallel kernels; returns the previous count.
+    """Allow up to ``n`` threads in the solvers' large kernels (for the calling thread); returns
+    the previous count.
 
-    ``n`` may not exceed ``NUMBA_NUM_THREADS`` (the pool size fixed at start-up; set that
-    environment variable before importing to enlarge it). Processes that share the cores
-    should split them: Numba's OpenMP workers spin while they wait, so on 2 cores two
-    processes running 300 PRM+ iterations on 3000x3000 games each took 3.1 s with 2 threads
-    apiece and 2.0 s with 1 (alone: 0.9 s with 2 threads, 1.7 s with 1).
+    ``n`` may not exceed ``NUMBA_NUM_THREADS`` (set that environment variable before importing
+    to enlarge it; it defaults to the number of cores). Within that cap each kind and size of
+    work uses one thread or ``n``, whichever was measured faster on this machine lately
+    (``_threads.ThreadChoice``); ``n = 1`` keeps every kernel on the calling thread.
     """
     import numba
 

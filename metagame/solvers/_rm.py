@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from metagame.solvers._linalg import mat_vec, vec_mat
+from metagame.solvers._linalg import mat_vec, mat_vec_serial, vec_mat, vec_mat_serial
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def half_step(played, u, w, avg, avg_u, R, pred, x, sign):
     """Average ``played`` and the product ``u`` it produced (weight ``w``); one PRM+ step of ``x``.
 
@@ -62,9 +62,9 @@ def prm_plus(A, x, y, Rx, Ry, px, py, xbar, ybar, Ay_bar, xA_bar, gx, gy, t0, it
     done = 0
     for k in range(iters):
         w = float(t0 + k + 1)
-        vec_mat(x, A, gy)
+        vec_mat_serial(x, A, gy)
         half_step(x, gy, w, xbar, xA_bar, Ry, py, y, -1.0)
-        mat_vec(A, y, gx)
+        mat_vec_serial(A, y, gx)
         half_step(y, gx, w, ybar, Ay_bar, Rx, px, x, 1.0)
         gap = (Ay_bar.max() - xA_bar.min()) / (0.5 * w * (w + 1.0))
         done = k + 1
@@ -80,7 +80,7 @@ def prm_plus_symmetric(A, x, Rx, px, xbar, Ax_bar, gx, t0, iters, tol):
     done = 0
     for k in range(iters):
         w = float(t0 + k + 1)
-        mat_vec(A, x, gx)
+        mat_vec_serial(A, x, gx)
         half_step(x, gx, w, xbar, Ax_bar, Rx, px, x, 1.0)
         gap = 2.0 * Ax_bar.max() / (0.5 * w * (w + 1.0))
         done = k + 1
@@ -104,33 +104,62 @@ class PRMState:
         self.Rx, self.px, self.xbar, self.Ay_bar, self.gx = (np.zeros(m) for _ in range(5))
         self.Ry, self.py, self.ybar, self.xA_bar, self.gy = (np.zeros(n) for _ in range(5))
 
-    def run(self, A: np.ndarray, iters: int, tol: float) -> None:
-        """Up to ``iters`` more iterations; stops once the averages' NashConv is ``<= tol``."""
-        if self.symmetric:
-            done, gap = prm_plus_symmetric(
-                A, self.x, self.Rx, self.px, self.xbar, self.Ay_bar, self.gx, self.t, iters, tol
-            )
-        else:
-            done, gap = prm_plus(
-                A,
-                self.x,
-                self.y,
-                self.Rx,
-                self.Ry,
-                self.px,
-                self.py,
-                self.xbar,
-                self.ybar,
-                self.Ay_bar,
-                self.xA_bar,
-                self.gx,
-                self.gy,
-                self.t,
-                iters,
-                tol,
-            )
+    def run(self, A: np.ndarray, iters: int, tol: float, threads: int = 1) -> None:
+        """Up to ``iters`` more iterations; stops once the averages' NashConv is ``<= tol``.
+
+        On one thread the whole chunk runs in one Numba call; on more, each iteration's products
+        are shared among ``threads`` threads (``_linalg``) and the same steps run from Python,
+        with the same numbers as on one thread.
+        """
+        run = self._chunk if threads == 1 else self._chunk_threaded
+        done, gap = run(A, iters, tol, threads)
         self.t += int(done)
         self.gap = float(gap)
+
+    def _chunk(self, A, iters, tol, threads):
+        if self.symmetric:
+            return prm_plus_symmetric(
+                A, self.x, self.Rx, self.px, self.xbar, self.Ay_bar, self.gx, self.t, iters, tol
+            )
+        return prm_plus(
+            A,
+            self.x,
+            self.y,
+            self.Rx,
+            self.Ry,
+            self.px,
+            self.py,
+            self.xbar,
+            self.ybar,
+            self.Ay_bar,
+            self.xA_bar,
+            self.gx,
+            self.gy,
+            self.t,
+            iters,
+            tol,
+        )
+
+    def _chunk_threaded(self, A, iters, tol, threads):
+        """``prm_plus`` (or ``prm_plus_symmetric``) step for step, with threaded products."""
+        s = self
+        gap, done = np.inf, 0
+        for k in range(iters):
+            w = float(s.t + k + 1)
+            if s.symmetric:
+                mat_vec(A, s.x, s.gx, threads)
+                half_step(s.x, s.gx, w, s.xbar, s.Ay_bar, s.Rx, s.px, s.x, 1.0)
+                gap = 2.0 * s.Ay_bar.max() / (0.5 * w * (w + 1.0))
+            else:
+                vec_mat(s.x, A, s.gy, threads)
+                half_step(s.x, s.gy, w, s.xbar, s.xA_bar, s.Ry, s.py, s.y, -1.0)
+                mat_vec(A, s.y, s.gx, threads)
+                half_step(s.y, s.gx, w, s.ybar, s.Ay_bar, s.Rx, s.px, s.x, 1.0)
+                gap = (s.Ay_bar.max() - s.xA_bar.min()) / (0.5 * w * (w + 1.0))
+            done = k + 1
+            if gap <= tol:
+                break
+        return done, gap
 
     def average(self) -> tuple[np.ndarray, np.ndarray]:
         x = self.xbar / self.xbar.sum()

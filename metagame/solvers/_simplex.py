@@ -16,8 +16,8 @@ Pivoting follows Dantzig's most-negative reduced cost rule and switches to Bland
 after a run of degenerate pivots, which rules out cycling. A ``priority`` mask (a warm start:
 the previous column support) is tried first when choosing the entering column.
 
-``simplex_game`` is the Numba kernel, ``simplex_batch`` runs it over a stack of games in
-parallel, and ``simplex_game_reference`` is the plain-NumPy twin (full tableau, same pivots) the
+``simplex_game`` is the Numba kernel, ``simplex_batch`` runs it over a stack of games on
+threads, and ``simplex_game_reference`` is the plain-NumPy twin (full tableau, same pivots) the
 tests compare against. ``RestrictedGame`` re-solves a growing restricted game warm for double
 oracle.
 """
@@ -25,9 +25,10 @@ oracle.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from metagame.solvers._linalg import duality_gap
+from metagame.solvers._threads import run_slices
 
 PIVOT_EPS = 1e-11
 
@@ -210,23 +211,38 @@ def simplex_game(A, priority):
     return x, y, value, pivots
 
 
-@njit(parallel=True, cache=True)
-def simplex_batch(As, priority):
-    """``simplex_game`` over a ``(B, m, n)`` stack; returns rows, cols, values, gaps, pivots."""
-    B, m, n = As.shape
-    rows = np.empty((B, m))
-    cols = np.empty((B, n))
-    values = np.empty(B)
-    gaps = np.empty(B)
-    pivots = np.empty(B, dtype=np.int64)
-    for b in prange(B):
+@njit(cache=True, nogil=True)
+def _simplex_range(As, priority, rows, cols, values, gaps, pivots, lo, hi):
+    """``simplex_game`` on games ``lo <= b < hi`` of a stack, with each one's NashConv."""
+    for b in range(lo, hi):
         x, y, v, p = simplex_game(As[b], priority[b])
         rows[b] = x
         cols[b] = y
         values[b] = v
         pivots[b] = p
         gaps[b] = duality_gap(As[b], x, y)
-    return rows, cols, values, gaps, pivots
+
+
+def simplex_batch(As: np.ndarray, priority: np.ndarray, threads: int = 1):
+    """``simplex_game`` over a ``(B, m, n)`` stack; returns rows, cols, values, gaps, pivots.
+
+    The games are cut into ``8 * threads`` ranges that ``threads`` threads take one at a time
+    (``_threads.run_slices``); the answers do not depend on ``threads``.
+    """
+    B, m, n = As.shape
+    rows, cols = np.empty((B, m)), np.empty((B, n))
+    values, gaps, pivots = np.empty(B), np.empty(B), np.empty(B, dtype=np.int64)
+    out = (rows, cols, values, gaps, pivots)
+    if threads <= 1:
+        _simplex_range(As, priority, *out, 0, B)
+    else:
+        bounds = np.linspace(0, B, min(B, 8 * threads) + 1).astype(np.int64)
+        run_slices(
+            lambda k: _simplex_range(As, priority, *out, bounds[k], bounds[k + 1]),
+            bounds.size - 1,
+            threads,
+        )
+    return out
 
 
 def simplex_game_reference(A: np.ndarray, priority: np.ndarray | None = None):

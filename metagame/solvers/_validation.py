@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -12,20 +13,52 @@ def as_matrix(A: Any, name: str = "A", *, allow_empty: bool = False) -> np.ndarr
     return as_array(A, name, ndim=2, allow_empty=allow_empty)
 
 
+# Entries beyond this magnitude are refused: the solvers form weighted sums of up to ~2^60
+# entries' worth (PRM+'s linearly weighted averages over millions of iterations, the simplex's
+# affine map onto [1, 2]), which must stay finite for the certificate to mean anything. A
+# game's equilibria do not change when its payoffs are multiplied by a positive number, so the
+# message says to rescale (e.g. by a power of two, which is exact).
+MAX_MAGNITUDE = 2.0**960  # about 9.7e288
+
+
 def as_array(A: Any, name: str, *, ndim: int | None = None, allow_empty: bool = False):
-    """A finite float64 array with ``ndim`` dimensions (any when None)."""
+    """A finite, real, C-ordered, writeable float64 array with ``ndim`` dimensions (any when
+    None), or a ValueError whose message starts with ``name``.
+
+    Refused: ragged or non-numeric input (strings, objects that are not real numbers), complex
+    numbers (never silently dropped to their real part), NaN, inf, and entries above
+    ``MAX_MAGNITUDE``. Other layouts and dtypes (Fortran order, read-only, float32, integers,
+    booleans) are converted, so each Numba kernel is compiled for one layout only.
+    """
     try:
-        arr = np.asarray(A, dtype=np.float64)
+        raw = np.asarray(A)
     except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{name} must be a numeric array (ragged or non-numeric input: {err})"
-        ) from None
+        raise ValueError(f"{name} must be a numeric array (ragged or non-numeric: {err})") from None
+    if raw.dtype.kind == "c":
+        raise ValueError(f"{name} is complex (dtype {raw.dtype}); payoffs must be real numbers")
+    if raw.dtype.kind == "O":
+        bad = [v for v in raw.ravel() if not isinstance(v, numbers.Real)]
+        if bad:
+            raise ValueError(
+                f"{name} must be a numeric array (ragged or non-numeric entry {bad[0]!r:.60})"
+            )
+    elif raw.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {raw.dtype}")
+    arr = np.require(raw.astype(np.float64, copy=False), requirements=["C", "W"])
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if not np.isfinite(arr).all():  # one pass in the common case; name the culprit otherwise
-        raise ValueError(f"{name} contains {'NaN' if np.isnan(arr).any() else 'inf'}")
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        kind = "NaN" if np.isnan(arr[where]) else "inf"
+        raise ValueError(f"{name} contains {kind} (at index {where})")
+    if arr.size and np.abs(arr).max() > MAX_MAGNITUDE:
+        raise ValueError(
+            f"{name} has entries up to {np.abs(arr).max():.3g}, beyond {MAX_MAGNITUDE:.3g}: "
+            f"sums of them would overflow; rescale it (equilibria do not change when payoffs "
+            f"are multiplied by a positive number)"
+        )
     return arr
 
 
@@ -57,8 +90,13 @@ def as_strategy(x: Any, n: int, name: str, atol: float = 1e-6) -> np.ndarray:
     arr = as_array(x, name, ndim=1)
     if arr.shape[0] != n:
         raise ValueError(f"{name} must have length {n}, got {arr.shape[0]}")
-    if (arr < -atol).any() or abs(arr.sum() - 1.0) > atol:
-        raise ValueError(f"{name} is not a probability vector (sum {arr.sum():.6g})")
+    if (arr < -atol).any():
+        i = int(np.argmin(arr))
+        raise ValueError(
+            f"{name} is not a probability vector: entry {i} is negative ({arr[i]:.6g})"
+        )
+    if abs(arr.sum() - 1.0) > atol:
+        raise ValueError(f"{name} is not a probability vector: it sums to {arr.sum():.6g}, not 1")
     return np.clip(arr, 0.0, None) / max(np.clip(arr, 0.0, None).sum(), 1e-300)
 
 

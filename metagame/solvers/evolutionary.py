@@ -72,7 +72,7 @@ def _populations(payoffs: Any) -> tuple[np.ndarray, bool]:
         A = as_array(payoffs, "payoffs", ndim=2)
         if A.shape[0] != A.shape[1]:
             raise ValueError(
-                f"a single-population payoff matrix must be square, got shape {A.shape}; "
+                f"a single-population payoffs matrix must be square, got shape {A.shape}; "
                 f"pass (A, B) for two populations"
             )
         return np.stack([A, A.T]), True

@@ -87,6 +87,8 @@ def _check_game(R: Any, T: Any, gamma: float) -> _Game:
     R = as_array(R, "R", ndim=3)
     S, A, B = R.shape
     if sp.issparse(T):
+        if T.dtype.kind not in "biuf":
+            raise ValueError(f"T must hold real numbers, got dtype {T.dtype}")
         T = sp.csr_array(T, dtype=np.float64)
         if T.shape != (S * A * B, S):
             raise ValueError(f"sparse T must have shape {(S * A * B, S)}, got {T.shape}")

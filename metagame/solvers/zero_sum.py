@@ -18,7 +18,7 @@ Methods:
   finds the support cheaply, warm-started simplex pivots make the answer exact;
 - ``"auto"``: picks one from size and structure; ``Equilibrium.method`` says which.
 
-``solve_zero_sum_batch`` solves a stack of small games in one parallel Numba call.
+``solve_zero_sum_batch`` solves a stack of small games, on threads when the stack is large.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 from scipy.optimize import linprog
 
@@ -42,6 +41,7 @@ from metagame.solvers._linalg import (
 )
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
+from metagame.solvers._threads import choice
 from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
 
 HYBRID = "prm+/double_oracle"
@@ -128,13 +128,19 @@ def _prm_state(warm, m: int, n: int, symmetric: bool) -> PRMState:
 
 
 def _prm(state: PRMState, A: np.ndarray, tol: float, max_iter: int | None, deadline: float):
-    """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline."""
-    chunk = max(1, int(2e7 // A.size))
+    """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline;
+    on a large game each chunk (then of 5e6, so that trying the slower thread count costs
+    little) runs on the thread count measured fastest (``_threads``)."""
+    pick = choice("prm+", A.size) if A.size >= PARALLEL_MIN_ENTRIES else None
+    chunk = max(1, int((2e7 if pick is None else 5e6) // A.size))
     while state.gap > tol and time.perf_counter() < deadline:
         iters = chunk if max_iter is None else min(chunk, max_iter - state.t)
         if iters <= 0:
             break
-        state.run(A, iters, tol)
+        threads, done, start = 1 if pick is None else pick.threads(), state.t, time.perf_counter()
+        state.run(A, iters, tol, threads)
+        if pick is not None:
+            pick.record(threads, time.perf_counter() - start, state.t - done)
     return (*state.average(), state.t)
 
 
@@ -237,20 +243,16 @@ def solve_zero_sum(
 
 
 def _run_batch(As: np.ndarray, priority: np.ndarray):
-    if As.size >= PARALLEL_MIN_ENTRIES:
+    """``simplex_batch`` on one thread when small, else on the thread count measured fastest."""
+    if As.size < PARALLEL_MIN_ENTRIES:
         return simplex_batch(As, priority)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        return simplex_batch(As, priority)
-    finally:
-        numba.set_num_threads(threads)
+    return choice("batch", As.size).timed(lambda t: simplex_batch(As, priority, t), As.size)
 
 
 def solve_zero_sum_batch(
     As: Any, tol: float = 1e-8, warm_start: tuple[Any, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Solve a ``(B, m, n)`` stack of small zero-sum games exactly, in parallel.
+    """Solve a ``(B, m, n)`` stack of small zero-sum games exactly (on threads when large).
 
     Returns ``(rows (B, m), cols (B, n), values (B,), gaps (B,))``; ``gaps`` are the NashConv
     certificates (round-off level for this exact method; ``tol`` is checked against them).

@@ -1,4 +1,4 @@
-"""The solvers' matrix-vector kernels against NumPy, serial and banded-parallel alike."""
+"""The solvers' matrix-vector kernels against NumPy, on one thread and on several alike."""
 
 import numba
 import numpy as np
@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 from metagame import solvers
 from metagame.solvers import solve_zero_sum
 from metagame.solvers._linalg import PARALLEL_MIN_ENTRIES, mat_vec, vec_mat
+from metagame.solvers._rm import PRMState
+from metagame.solvers._simplex import simplex_batch
+from metagame.solvers._threads import PROBE_FIRST, ThreadChoice
 
 
 def products(A, x, y):
@@ -75,3 +78,62 @@ def test_prm_plus_on_a_large_game_does_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(one.row, eq.row)
     np.testing.assert_array_equal(one.col, eq.col)
     assert one.gap == eq.gap > 0.0
+
+
+@pytest.mark.parametrize("m, n, zero_fraction", LARGE)
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_products_on_threads_equal_the_calling_thread_bit_for_bit(m, n, zero_fraction, threads):
+    rng = np.random.default_rng(m * n)
+    A = rng.normal(size=(m, n))
+    x, y = sparse_strategy(rng, m, zero_fraction), rng.random(n)
+    Ay, xA, Ay_one, xA_one = (np.empty(m), np.empty(n), np.empty(m), np.empty(n))
+    mat_vec(A, y, Ay, threads)
+    vec_mat(x, A, xA, threads)
+    mat_vec(A, y, Ay_one, 1)
+    vec_mat(x, A, xA_one, 1)
+    np.testing.assert_allclose(Ay, A @ y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(xA, x @ A, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(Ay_one, Ay)
+    np.testing.assert_array_equal(xA_one, xA)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_threaded_prm_plus_repeats_the_kernel_step_for_step(symmetric):
+    A = np.random.default_rng(6).normal(size=(520, 520))
+    if symmetric:
+        A = A - A.T
+    states = [PRMState(np.full(520, 1 / 520), np.full(520, 1 / 520), symmetric) for _ in range(2)]
+    for threads, state in zip((1, 2), states):
+        for _ in range(3):
+            state.run(A, 7, 1e-12, threads)
+    assert states[0].t == states[1].t == 21
+    for a, b in zip(states[0].average(), states[1].average()):
+        np.testing.assert_array_equal(a, b)
+    assert states[0].gap == states[1].gap
+
+
+def test_simplex_batch_on_threads_equals_one_thread():
+    As = np.random.default_rng(8).normal(size=(203, 4, 5))
+    priority = np.zeros((203, 5), dtype=np.bool_)
+    for got, want in zip(simplex_batch(As, priority, 3), simplex_batch(As, priority, 1)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_thread_choice_follows_the_faster_count_and_re_measures_the_slower():
+    choice = ThreadChoice()
+    previous = solvers.set_num_threads(2)
+    try:
+        assert [choice.threads(), choice.threads()] == [1, 1]  # nothing measured yet: try 1
+        choice.record(1, 1.0, 1.0)
+        assert choice.threads() == 2
+        choice.record(2, 3.0, 1.0)  # two threads slower: one thread from now on ...
+        picks = [choice.threads() for _ in range(PROBE_FIRST)]
+        assert picks == [1] * (PROBE_FIRST - 1) + [2]  # ... except a re-measurement
+        choice.record(2, 0.5, 1.0)  # the machine got idle: two threads win
+        assert choice.threads() == 2
+        choice.record(2, 1.5, 1.0)  # averaged with 0.5: 1.0, not 10% faster than one thread
+        assert choice.threads() == 1
+        solvers.set_num_threads(1)
+        assert choice.threads() == 1  # never more than allowed
+    finally:
+        solvers.set_num_threads(previous)
