@@ -202,8 +202,9 @@ def _check_list(env: str, param: str, value: Any, args: tuple[Any, ...]) -> None
 
 
 def _check_simple(env: str, param: str, value: Any, annotation: type) -> None:
-    """int, float, bool and str hints; a float must also be finite (NaN or infinity is never
-    a meaningful rate, weight, reward or duration)."""
+    """int, float, bool and str hints; an integer must fit in 64 bits (what every env and
+    kernel stores it in), a float must be finite (NaN or infinity is never a meaningful rate,
+    weight, reward or duration)."""
     import numpy as np
 
     simple = {int: (int, np.integer), float: (int, float, np.integer, np.floating)}
@@ -215,7 +216,9 @@ def _check_simple(env: str, param: str, value: Any, annotation: type) -> None:
             f"{env}: parameter {param!r} must be {annotation.__name__}, "
             f"got {type(value).__name__} {value!r:.100}"
         )
-    if annotation is float and not np.isfinite(float(value) if abs(value) < 1e308 else np.inf):
+    if isinstance(value, int | np.integer) and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{env}: parameter {param!r} must fit in 64 bits, got {value!r:.40}")
+    if annotation is float and not np.isfinite(float(value)):
         raise ValueError(f"{env}: parameter {param!r} must be a finite number, got {value!r}")
 
 
@@ -234,7 +237,8 @@ def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], 
 
     Unknown names raise ``ValueError`` naming the parameter and the closest accepted ones;
     values that plainly contradict an ``int``/``float``/``bool``/``str``/``list[...]``/
-    ``Literal`` hint, a NaN or infinite ``float`` and a negative ``seed`` raise ``ValueError``
+    ``Literal`` hint, an ``int`` beyond 64 bits, a NaN or infinite ``float`` and a negative
+    ``seed`` raise ``ValueError``
     naming the parameter. Deeper checks are the factory's own.
     """
     target = factory.__init__ if inspect.isclass(factory) else factory

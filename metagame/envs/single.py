@@ -63,7 +63,7 @@ def make_gym_env(
         env = gymnasium.make(env_id, render_mode=render_mode, **kwargs)
     except TypeError as err:
         raise ValueError(f"{name}: bad parameter: {err}") from None
-    except gymnasium.error.Error as err:
+    except (gymnasium.error.Error, ImportError) as err:  # ImportError: an optional dependency
         raise ValueError(f"{name}: {err}") from None
     modes = env.metadata.get("render_modes", [])
     if render_mode is not None and render_mode not in modes:

@@ -60,7 +60,8 @@ def _factory(
         ({"size": 1, "flag": 1}, "parameter 'flag' must be bool"),
         ({"size": 1, "speed": float("nan")}, "parameter 'speed' must be a finite number"),
         ({"size": 1, "speed": float("-inf")}, "parameter 'speed' must be a finite number"),
-        ({"size": 1, "speed": 10**400}, "parameter 'speed' must be a finite number"),
+        ({"size": 2**63}, "parameter 'size' must fit in 64 bits"),
+        ({"size": 1, "speed": -(2**70)}, "parameter 'speed' must fit in 64 bits"),
         ({"size": 1, "names": "ab"}, "parameter 'names' must be a list"),
         ({"size": 1, "names": ["a", 2]}, r"parameter 'names\[1\]' must be str"),
         ({"size": 1, "seed": -1}, "parameter 'seed' must be a non-negative integer"),
@@ -87,6 +88,8 @@ def test_check_kwargs_accepts_well_typed_values():
         ("traffic", {"seed": -3}, "seed"),
         ("soccer", {"gamma": float("nan")}, "gamma"),
         ("preference", {"candidates": 3}, "candidates"),
+        ("mapf", {"obs_radius": 10**30}, "obs_radius"),
+        ("matrix", {"rounds": 10**30}, "rounds"),
     ],
 )
 def test_families_refuse_non_finite_floats_negative_seeds_and_non_lists(name, kwargs, param):

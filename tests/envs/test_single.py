@@ -62,6 +62,7 @@ def test_continuous_actions_and_gym_kwargs_pass_through():
         ("gym:CartPole-v1", {"render_mode": "bogus"}, "'render_mode' must be None or one of"),
         ("gym:CartPole-v1", {"render_mode": 3}, "'render_mode' must be str"),
         ("gym:CartPole-v1", {"disable_env_checker": "no"}, "'disable_env_checker' must be bool"),
+        ("gym:GymV21Environment-v0", {}, "shimmy"),  # a missing optional dependency
     ],
 )
 def test_bad_gym_requests_raise_value_errors(name, kwargs, message):

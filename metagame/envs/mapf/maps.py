@@ -325,7 +325,7 @@ def load_scenario(path: str, num_agents: int | None = None) -> tuple[str, np.nda
 
     A bare name (``"random-32-32-10-random-1"``) resolves to the bundled scenario. The map a
     scenario names must lie beside it (the same directory) and have the width and height its
-    rows give; every start and goal must lie inside it. Errors name the file and the line.
+    rows give; every start and goal must be a free cell of it. Errors name the file and the line.
     """
     if num_agents is not None and (
         isinstance(num_agents, bool) or not isinstance(num_agents, int | np.integer)
@@ -359,6 +359,8 @@ def load_scenario(path: str, num_agents: int | None = None) -> tuple[str, np.nda
             )
         if not all(0 <= x < width for x in xy[::2]) or not all(0 <= y < height for y in xy[1::2]):
             raise ValueError(f"{file}, line {line}: a start or goal lies outside the map")
+        if grid[xy[1], xy[0]] or grid[xy[3], xy[2]]:
+            raise ValueError(f"{file}, line {line}: a start or goal is blocked in {map_file}")
     xy = np.array([r[2][2:] for r in rows], dtype=np.int64)  # start x, y, goal x, y
     starts, goals = xy[:, [1, 0]], xy[:, [3, 2]]
     return str(map_file), starts, goals

@@ -150,6 +150,7 @@ ROW = b"3\trandom-32-32-10.map\t32\t32\t11\t6\t7\t18\t13.65685425\n"
         (b"version 1\n" + ROW.replace(b"\t11\t", b"\t32\t"), "line 2: a start or goal lies"),
         (b"version 1\n" + ROW.replace(b"\t7\t", b"\t-1\t"), "line 2: a start or goal lies"),
         (b"version 1\n" + ROW.replace(b"\t32\t32", b"\t33\t32"), "line 2: map size 33x32"),
+        (b"version 1\n" + ROW.replace(b"\t11\t6\t", b"\t7\t0\t"), "line 2: .* is blocked in"),
         (b"version 1\n" + ROW + ROW.replace(b"-10.map", b"-20.map"), "line 3: names map"),
         (b"version 1\n\n", "no scenario rows"),
     ],
