@@ -223,6 +223,8 @@ def _act(policy) -> None:
         policy.act(codec.raw_space.sample())
     elif isinstance(policy, TabularPolicy):
         policy.act(0)
+    elif isinstance(policy, RandomPolicy) and policy.n is None and policy.box is None:
+        policy.act(None, np.ones(3))  # saved without an action space: acts on masks
     else:
         policy.act(None)
 

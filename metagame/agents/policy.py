@@ -177,8 +177,10 @@ class RandomPolicy(_DiscretePolicy):
         elif isinstance(action_space, gym.spaces.Discrete):
             self.n = int(action_space.n)
         elif isinstance(action_space, int | np.integer) and not isinstance(action_space, bool):
-            if action_space < 1:
-                raise ValueError(f"RandomPolicy needs at least one action, got {action_space}")
+            if not 1 <= action_space < 2**63:
+                raise ValueError(
+                    f"RandomPolicy needs 1 to 2**63 - 1 actions, got {action_space!r:.40}"
+                )
             self.n = int(action_space)
         elif action_space is not None:
             raise ValueError(
@@ -447,6 +449,8 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
     kind = _field(meta, meta_file, "kind", str)
     policy_id = _field(meta, meta_file, "id", str)
     saved_seed = _field(meta, meta_file, "seed", int | None, default=0)
+    if saved_seed is not None and saved_seed < 0:
+        raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
     seed = saved_seed if seed is None else seed
     if kind == "random":
         space = _field(meta, meta_file, "action_space", int | dict | None)

@@ -206,6 +206,7 @@ def test_bad_versions_name_the_file_and_key(tmp_path, version):
     "key, value",
     [
         ("action_space", -3),
+        ("action_space", 10**30),
         ("action_space", {"type": "Discrete", "n": -3}),
         ("action_space", {"type": "Discrete", "n": 2.5}),
         ("action_space", {"type": "Box", "low": [0], "high": [1], "shape": [2], "dtype": "f4"}),
@@ -214,6 +215,7 @@ def test_bad_versions_name_the_file_and_key(tmp_path, version):
         ("id", 7),
         ("seed", "zero"),
         ("seed", True),
+        ("seed", -5),
     ],
 )
 def test_malformed_random_policy_fields_name_the_file_and_key(tmp_path, key, value):
