@@ -317,3 +317,26 @@ def test_mismatched_observation_spaces_and_configs_name_the_keys(module_checkpoi
     bad = _edited(module_checkpoint, tmp_path / "inf", inference_only="yes")
     with pytest.raises(ValueError, match=r"inf/policy.json.*'inference_only'"):
         load_policy(bad)
+
+
+def test_a_config_path_to_weights_is_not_read_on_load(tmp_path):
+    """DuelRLModule takes initial weights from ``model_config["weights"]``; a checkpoint
+    carries the whole state in weights.pt, so loading never opens a path the file names."""
+    import torch
+
+    from metagame.agents.duel.rlmodule import DuelRLModule, save_weights
+    from metagame.agents.duel.train import transformer_config
+    from metagame.envs.preference.duel import LLMDuelEnv
+
+    env = LLMDuelEnv(num_players=2)
+    config = transformer_config(env, d_model=8).to_dict()
+    space, actions = env.observation_space("player_0"), env.action_space("player_0")
+    torch.manual_seed(0)
+    sft = DuelRLModule(observation_space=space, action_space=actions, model_config=config)
+    config["weights"] = str(save_weights(sft.model, tmp_path / "sft.pt"))
+    module = DuelRLModule(observation_space=space, action_space=actions, model_config=config)
+    path = save_policy(module, tmp_path / "duel", observation_space=space)
+    (tmp_path / "sft.pt").unlink()
+    loaded = load_policy(path).module
+    for name, tensor in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor)
