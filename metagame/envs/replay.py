@@ -5,14 +5,14 @@ exact because every environment is deterministic given its seed and the actions.
 re-simulates and checks the recorded returns. Loading needs neither Ray nor RLlib.
 
 File format: gzip-compressed JSON (``.replay.json.gz``), one object with the fields of
-:class:`Replay`. NumPy arrays are stored as ``{"__ndarray__": nested list, "dtype", "shape"}``
-(bool, integer, float and str dtypes). In ``env_kwargs`` and ``metadata`` they come back as
-arrays of the same dtype and shape; ``actions`` keep the stored JSON form, which is how
-:func:`metagame.agents.play` records them (the env's action space converts them on step).
-A replay whose fields hold JSON values and such arrays round-trips exactly (tuples come back as
-lists, NumPy scalars as Python numbers, and a NaN without its payload bits). Loading checks
-every field: an unknown key, a bad dtype, a seed that is not a non-negative integer or a
-malformed action entry raises ValueError naming the file and the key.
+:class:`Replay`. NumPy arrays are stored as ``{"__ndarray__": nested list, "dtype"}`` (plus
+``"shape"`` when empty), with bool, integer, float and str dtypes. In ``env_kwargs`` and
+``metadata`` they come back as arrays of the same dtype and shape; ``actions`` keep the stored
+JSON form, which is how :func:`metagame.agents.play` records them (the env's action space
+converts them on step). A replay whose fields hold JSON values and such arrays round-trips
+exactly (tuples come back as lists, NumPy scalars as Python numbers, and a NaN without its
+payload bits). Loading checks every field: an unknown key, a bad dtype, a seed that is not a
+non-negative integer or a malformed action entry raises ValueError naming the file and the key.
 """
 
 from __future__ import annotations
@@ -36,11 +36,10 @@ MAX_BYTES = 256 * 2**20  # decompressed size limit of a replay file
 def to_jsonable(value: Any) -> Any:
     """Converts NumPy scalars and arrays (also nested in dicts and lists) to JSON types."""
     if isinstance(value, np.ndarray):
-        return {
-            "__ndarray__": value.tolist(),
-            "dtype": str(value.dtype),
-            "shape": list(value.shape),
-        }
+        stored = {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+        # nested lists lose the shape of an empty array only; other arrays keep the form that
+        # older files and hashed env ids (metagame.agents.rllib.env) have
+        return {**stored, "shape": list(value.shape)} if value.size == 0 else stored
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
