@@ -20,21 +20,25 @@ policy at the start of each episode, so episodes are reproducible in any order).
 
 Checkpoints (:func:`save_policy`, :func:`load_policy`) are a directory holding ``policy.json``
 (kind, id, spaces, parameters) and, for RLModules, ``weights.pt`` (a tensor state dict, loaded
-with ``torch.load(weights_only=True)``). Nothing is ever unpickled, and a module class is only
-imported from ``ray.rllib`` or ``metagame``.
+with ``torch.load(weights_only=True)``). Nothing is ever unpickled, and a checkpoint names its
+module class by a stable name that :mod:`metagame.agents.module_classes` resolves: loading
+imports no module and follows no attribute that a file names. Every malformed field raises
+ValueError naming the file and the key.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable, Sequence
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
+from metagame.agents.module_classes import MODULE_CLASSES, lookup, stable_name
 from metagame.agents.rllib.encoding import (
     MASK_KEY,
     OBS_KEY,
@@ -43,10 +47,10 @@ from metagame.agents.rllib.encoding import (
     space_to_json,
 )
 
-CHECKPOINT_VERSION = 1
+# 2: module classes by stable name; 1: by "module:qualname" (still read, for allowed classes)
+CHECKPOINT_VERSION = 2
 METADATA_FILE = "policy.json"
 WEIGHTS_FILE = "weights.pt"
-_MODULE_PREFIXES = ("ray.rllib.", "metagame.")
 
 
 @runtime_checkable
@@ -173,8 +177,10 @@ class RandomPolicy(_DiscretePolicy):
         elif isinstance(action_space, gym.spaces.Discrete):
             self.n = int(action_space.n)
         elif isinstance(action_space, int | np.integer) and not isinstance(action_space, bool):
-            if action_space < 1:
-                raise ValueError(f"RandomPolicy needs at least one action, got {action_space}")
+            if not 1 <= action_space < 2**63:
+                raise ValueError(
+                    f"RandomPolicy needs 1 to 2**63 - 1 actions, got {action_space!r:.40}"
+                )
             self.n = int(action_space)
         elif action_space is not None:
             raise ValueError(
@@ -391,9 +397,12 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
     import torch
 
     cls = type(module)
-    qualname = f"{cls.__module__}:{cls.__qualname__}"
-    if not cls.__module__.startswith(_MODULE_PREFIXES):
-        raise ValueError(f"only RLlib or metagame module classes can be saved, got {qualname}")
+    name = stable_name(cls)
+    if name is None:
+        raise ValueError(
+            f"cannot save a {cls.__module__}:{cls.__qualname__} module; checkpointable classes: "
+            f"{', '.join(MODULE_CLASSES)}"
+        )
     config = module.model_config or {}
     try:
         json.dumps(config)
@@ -404,7 +413,7 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
         "id": id,
         "seed": seed,
         "greedy": greedy,
-        "module_class": qualname,
+        "module_class": name,
         "inference_only": bool(module.inference_only),
         "model_config": config,
         "module_observation_space": space_to_json(module.observation_space),
@@ -431,76 +440,168 @@ def _write(path: Path, meta: dict[str, Any]) -> Path:
 def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None = None) -> Policy:
     """Loads a checkpoint written by :func:`save_policy`.
 
-    ``greedy`` and ``seed`` override the saved values. A missing or corrupt checkpoint raises
-    ValueError naming the file; nothing is unpickled.
+    ``greedy`` and ``seed`` override the saved values. A missing, corrupt or malformed
+    checkpoint raises ValueError naming the file and the key; nothing is unpickled and nothing
+    the checkpoint names is imported.
     """
-    path = Path(path)
-    meta_file = path / METADATA_FILE
+    meta_file = Path(path) / METADATA_FILE
+    meta = _read_metadata(meta_file)
+    kind = _field(meta, meta_file, "kind", str)
+    policy_id = _field(meta, meta_file, "id", str)
+    saved_seed = _field(meta, meta_file, "seed", int | None, default=0)
+    if saved_seed is not None and saved_seed < 0:
+        raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
+    seed = saved_seed if seed is None else seed
+    if kind == "random":
+        space = _field(meta, meta_file, "action_space", int | dict | None)
+        with _key(meta_file, "action_space"):
+            space = space_from_json(space, "action_space") if isinstance(space, dict) else space
+            return RandomPolicy(space, seed=seed, id=policy_id)
+    if kind == "mixed":
+        strategy = _field(meta, meta_file, "strategy", list)
+        with _key(meta_file, "strategy"):
+            return MixedStrategyPolicy(strategy, seed=seed, id=policy_id)
+    if kind == "tabular":
+        strategy = _field(meta, meta_file, "strategy", list)
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        g = saved_greedy if greedy is None else greedy
+        with _key(meta_file, "strategy"):
+            return TabularPolicy(np.asarray(strategy), seed=seed, greedy=g, id=policy_id)
+    if kind == "rl_module":
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        module, raw_space = _load_module(meta_file, meta)
+        return RLModulePolicy(
+            module,
+            raw_space,
+            module.action_space,
+            greedy=saved_greedy if greedy is None else greedy,
+            seed=seed,
+            id=policy_id,
+        )
+    raise ValueError(f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}")
+
+
+def _read_metadata(meta_file: Path) -> dict[str, Any]:
     if not meta_file.is_file():
         raise ValueError(f"policy checkpoint not found: {meta_file}")
     try:
-        meta = json.loads(meta_file.read_text())
-        kind = meta["kind"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"policy checkpoint {meta_file} is corrupt: {err}") from None
-    if meta.get("version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(f"policy checkpoint {meta_file} has newer version {meta['version']}")
-    seed = meta.get("seed", 0) if seed is None else seed
-    try:
-        if kind == "random":
-            space = meta["action_space"]
-            space = space_from_json(space) if isinstance(space, dict) else space
-            return RandomPolicy(space, seed=seed, id=meta["id"])
-        if kind == "mixed":
-            return MixedStrategyPolicy(meta["strategy"], seed=seed, id=meta["id"])
-        if kind == "tabular":
-            g = meta["greedy"] if greedy is None else greedy
-            return TabularPolicy(np.asarray(meta["strategy"]), seed=seed, greedy=g, id=meta["id"])
-        if kind == "rl_module":
-            module = _load_module(path, meta)
-            return RLModulePolicy(
-                module,
-                space_from_json(meta["observation_space"]),
-                space_from_json(meta["action_space"]),
-                greedy=meta["greedy"] if greedy is None else greedy,
-                seed=seed,
-                id=meta["id"],
-            )
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"policy checkpoint {meta_file} is corrupt: missing {err}") from None
-    raise ValueError(f"policy checkpoint {meta_file} has unknown kind {kind!r}")
-
-
-def _load_module(path: Path, meta: dict[str, Any]):
-    import pickle
-
-    import torch
-
-    module_name, _, qualname = meta["module_class"].partition(":")
-    if not module_name.startswith(_MODULE_PREFIXES) or not qualname:
+    if not isinstance(meta, dict):
+        raise ValueError(f"policy checkpoint {meta_file} is corrupt: not a JSON object")
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"policy checkpoint {meta_file}: key 'version' must be an integer")
+    if not 1 <= version <= CHECKPOINT_VERSION:
         raise ValueError(
-            f"policy checkpoint {path / METADATA_FILE} names a module class outside RLlib and "
-            f"metagame: {meta['module_class']!r}"
+            f"policy checkpoint {meta_file}: key 'version' is {version}; this metagame reads "
+            f"versions 1 to {CHECKPOINT_VERSION}"
         )
+    return meta
+
+
+_MISSING = object()
+
+
+def _field(meta: dict[str, Any], meta_file: Path, key: str, kind: Any, default: Any = _MISSING):
+    """``meta[key]``, checked against a type (a bool only where ``kind`` is bool); ValueError
+    names the file and the key."""
+    value = meta.get(key, default)
+    if value is _MISSING:
+        raise ValueError(f"policy checkpoint {meta_file} is corrupt: key {key!r} is missing")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key {key!r} has a value of the wrong type: "
+            f"{value!r:.100}"
+        )
+    return value
+
+
+@contextmanager
+def _key(meta_file: Path, key: str) -> Iterator[None]:
+    """Re-raises a ValueError or TypeError about one key's value with the file and key."""
     try:
-        cls = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"policy checkpoint {path / METADATA_FILE}: {err}") from None
-    weights = path / WEIGHTS_FILE
+        yield
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"policy checkpoint {meta_file}: key {key!r}: {err}") from None
+
+
+def _module_class(meta_file: Path, meta: dict[str, Any]):
+    value = _field(meta, meta_file, "module_class", str)
+    entry = lookup(value)
+    if entry is None:
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key 'module_class' names {value!r:.200}, which is "
+            f"not a checkpointable module class (allowed: {', '.join(MODULE_CLASSES)})"
+        )
+    return entry[1]
+
+
+def _load_module(meta_file: Path, meta: dict[str, Any]):
+    """Builds the module a checkpoint describes and loads its weights; returns it and the raw
+    observation space."""
+    entry = _module_class(meta_file, meta)
+    spaces = {}
+    for key in ("module_observation_space", "action_space", "observation_space"):
+        with _key(meta_file, key):
+            spaces[key] = space_from_json(_field(meta, meta_file, key, dict), key)
+    with _key(meta_file, "observation_space"):
+        codec = ObservationCodec(spaces["observation_space"])
+    if _shapes(codec.space) != _shapes(spaces["module_observation_space"]):
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key 'observation_space' encodes to {codec.space}, "
+            f"but key 'module_observation_space' is {spaces['module_observation_space']}"
+        )
+    actions = spaces["action_space"]
+    if codec.masked and (
+        not isinstance(actions, gym.spaces.Discrete) or actions.n != codec.mask_size
+    ):
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key 'action_space' is {actions}, but key "
+            f"'observation_space' masks {codec.mask_size} actions"
+        )
+    config = _field(meta, meta_file, "model_config", dict)
+    config = {k: v for k, v in config.items() if k not in entry.file_keys}
+    inference_only = _field(meta, meta_file, "inference_only", bool)
+    weights = meta_file.parent / WEIGHTS_FILE
     if not weights.is_file():
         raise ValueError(f"policy checkpoint weights not found: {weights}")
-    module = cls(
-        observation_space=space_from_json(meta["module_observation_space"]),
-        action_space=space_from_json(meta["action_space"]),
-        inference_only=meta["inference_only"],
-        model_config=meta["model_config"],
-    )
+    cls = entry.load()
+    import torch
+
+    try:
+        module = cls(
+            observation_space=spaces["module_observation_space"],
+            action_space=spaces["action_space"],
+            inference_only=inference_only,
+            model_config=config,
+        )
+    except Exception as err:  # the module's own checks of a file-given config and spaces
+        raise ValueError(
+            f"policy checkpoint {meta_file}: keys 'model_config' and the spaces do not build a "
+            f"{cls.__name__}: {type(err).__name__}: {err}"
+        ) from err
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        module.load_state_dict(state)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError) as err:
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
         raise ValueError(f"policy checkpoint weights {weights} are corrupt: {err}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"policy checkpoint weights {weights} are not a tensor state dict")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(
+            f"policy checkpoint weights {weights} do not fit the module that {meta_file} "
+            f"describes (keys 'action_space', 'module_observation_space', 'model_config'): "
+            + " ".join(str(err).split())
+        ) from None
     module.eval()
-    return module
+    return module, spaces["observation_space"]
+
+
+def _shapes(space: gym.Space) -> Any:
+    """The array shapes a space holds (nested for Dict), to compare encodings."""
+    if isinstance(space, gym.spaces.Dict):
+        return {k: _shapes(s) for k, s in space.spaces.items()}
+    return space.shape

@@ -172,9 +172,7 @@ def _check_type(env: str, param: str, value: Any, annotation: Any) -> None:
                 return
             except ValueError as err:
                 errors.append(err)
-        if len(errors) == len(options):
-            raise errors[0]
-        return
+        raise errors[0]
     if origin is Literal:
         allowed = get_args(annotation)
         if value not in allowed:
@@ -182,34 +180,66 @@ def _check_type(env: str, param: str, value: Any, annotation: Any) -> None:
                 f"{env}: parameter {param!r} must be one of {list(allowed)}, got {value!r}"
             )
         return
+    if origin is list:
+        _check_list(env, param, value, get_args(annotation))
+        return
     if annotation is type(None):
         if value is not None:
             raise ValueError(f"{env}: parameter {param!r} must be None, got {value!r}")
         return
-    simple = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
-    if annotation in simple:
-        import numpy as np
+    if annotation in (int, float, bool, str):
+        _check_simple(env, param, value, annotation)
 
-        ok = isinstance(value, simple[annotation]) or (
-            annotation in (int, float)
-            and isinstance(value, np.integer | np.floating)
-            and (annotation is float or isinstance(value, np.integer))
+
+def _check_list(env: str, param: str, value: Any, args: tuple[Any, ...]) -> None:
+    """A ``list[X]`` parameter takes a list or tuple whose items fit ``X``."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(
+            f"{env}: parameter {param!r} must be a list, got {type(value).__name__} {value!r:.100}"
         )
-        if annotation in (int, float) and isinstance(value, bool):
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"{env}: parameter {param!r} must be {annotation.__name__}, "
-                f"got {type(value).__name__} {value!r}"
-            )
+    for i, item in enumerate(value if args else ()):
+        _check_type(env, f"{param}[{i}]", item, args[0])
+
+
+def _check_simple(env: str, param: str, value: Any, annotation: type) -> None:
+    """int, float, bool and str hints; an integer must fit in 64 bits (what every env and
+    kernel stores it in), a float must be finite (NaN or infinity is never a meaningful rate,
+    weight, reward or duration)."""
+    import numpy as np
+
+    simple = {int: (int, np.integer), float: (int, float, np.integer, np.floating)}
+    ok = isinstance(value, simple.get(annotation, annotation))
+    if annotation in (int, float) and isinstance(value, bool | np.bool_):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{env}: parameter {param!r} must be {annotation.__name__}, "
+            f"got {type(value).__name__} {value!r:.100}"
+        )
+    if isinstance(value, int | np.integer) and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{env}: parameter {param!r} must fit in 64 bits, got {value!r:.40}")
+    if annotation is float and not np.isfinite(float(value)):
+        raise ValueError(f"{env}: parameter {param!r} must be a finite number, got {value!r}")
+
+
+def _check_seed(env: str, value: Any) -> None:
+    """Every family's ``seed`` is None or a non-negative integer (NumPy's seeding rule)."""
+    import numpy as np
+
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0
+    ):
+        raise ValueError(f"{env}: parameter 'seed' must be a non-negative integer, got {value!r}")
 
 
 def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], skip: int = 0):
     """Checks keyword arguments against a factory's signature and simple type hints.
 
     Unknown names raise ``ValueError`` naming the parameter and the closest accepted ones;
-    values that plainly contradict an ``int``/``float``/``bool``/``str``/``Literal`` hint raise
-    ``ValueError`` naming the parameter. Deeper checks are the factory's own.
+    values that plainly contradict an ``int``/``float``/``bool``/``str``/``list[...]``/
+    ``Literal`` hint, an ``int`` beyond 64 bits, a NaN or infinite ``float`` and a negative
+    ``seed`` raise ``ValueError``
+    naming the parameter. Deeper checks are the factory's own.
     """
     target = factory.__init__ if inspect.isclass(factory) else factory
     signature = inspect.signature(target)
@@ -233,6 +263,8 @@ def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], 
             raise ValueError(
                 f"{env}: unknown parameter {key!r}{hint} (accepted: {', '.join(names) or 'none'})"
             )
+        if key == "seed":
+            _check_seed(env, value)
         _check_type(env, key, value, hints.get(key, inspect.Parameter.empty))
 
 

@@ -33,19 +33,45 @@ def list_games() -> dict[str, str]:
     return out
 
 
-def make_gym_env(env_id: str, render_mode: str | None = None, **kwargs: Any) -> GymParallelEnv:
-    """Makes the one-player Parallel env for a Gymnasium id (the part after ``gym:``)."""
+def make_gym_env(
+    env_id: str,
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+    disable_env_checker: bool | None = None,
+    **kwargs: Any,
+) -> GymParallelEnv:
+    """Makes the one-player Parallel env for a Gymnasium id (the part after ``gym:``).
+
+    ``max_episode_steps`` (a positive int) and ``disable_env_checker`` go to
+    ``gymnasium.make``, the other keywords to the task's constructor; ``render_mode`` must be
+    one the task offers. A bad value raises ValueError naming the parameter.
+    """
+    name = f"gym:{env_id}"
     if env_id not in gymnasium.registry:
         close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=5, cutoff=0.5)
         hint = f"; closest: {', '.join('gym:' + c for c in close)}" if close else ""
         raise ValueError(f"unknown Gymnasium task {env_id!r}{hint}")
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(
+            f"{name}: parameter 'max_episode_steps' must be a positive int, got {max_episode_steps}"
+        )
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = int(max_episode_steps)
+    if disable_env_checker is not None:
+        kwargs["disable_env_checker"] = disable_env_checker
     try:
         env = gymnasium.make(env_id, render_mode=render_mode, **kwargs)
     except TypeError as err:
-        raise ValueError(f"gym:{env_id}: bad parameter: {err}") from None
-    except gymnasium.error.Error as err:
-        raise ValueError(f"gym:{env_id}: {err}") from None
-    return GymParallelEnv(env, name=f"gym:{env_id}")
+        raise ValueError(f"{name}: bad parameter: {err}") from None
+    except (gymnasium.error.Error, ImportError) as err:  # ImportError: an optional dependency
+        raise ValueError(f"{name}: {err}") from None
+    modes = env.metadata.get("render_modes", [])
+    if render_mode is not None and render_mode not in modes:
+        env.close()
+        raise ValueError(
+            f"{name}: parameter 'render_mode' must be None or one of {modes}, got {render_mode!r}"
+        )
+    return GymParallelEnv(env, name=name)
 
 
 class GymParallelEnv(ParallelEnv):

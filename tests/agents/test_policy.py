@@ -135,3 +135,208 @@ def test_missing_and_corrupt_checkpoints_name_the_file(tmp_path):
 def test_tabular_with_custom_state_index_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="state_index"):
         save_policy(TabularPolicy(np.eye(2), state_index=int), tmp_path / "t")
+
+
+# --- checkpoints that name classes, and malformed fields ---------------------------------------
+
+FORBIDDEN_CLASSES = [
+    "metagame.league.runner:os.system",
+    "ray.rllib.examples.rl_modules.custom_cnn_rl_module:TinyAtariCNN",  # a script: parses argv
+    "metagame.agents.rllib.modules:NoSuchModule",
+    "NoSuchModule",
+    "os:system",
+]
+
+_IMPORT_PROBE = """
+import json, sys
+from metagame.agents.policy import load_policy
+before = set(sys.modules)
+outcomes = []
+for path in sys.argv[1:]:
+    try:
+        load_policy(path)
+        outcomes.append("loaded")
+    except ValueError as err:
+        outcomes.append(str(err))
+print(json.dumps({"outcomes": outcomes, "imported": sorted(set(sys.modules) - before)}))
+"""
+
+
+def _write_meta(path, meta):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "policy.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_checkpoints_naming_classes_outside_the_registry_import_nothing(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import metagame
+
+    paths = [
+        _write_meta(tmp_path / f"c{i}", {"version": 1, "kind": "rl_module", "id": "x",
+                                         "seed": 0, "greedy": True, "module_class": value})
+        for i, value in enumerate(FORBIDDEN_CLASSES)
+    ]  # fmt: skip
+    root = Path(metagame.__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, *map(str, paths)],
+        capture_output=True, text=True, cwd=root, check=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["imported"] == []
+    for path, value, message in zip(paths, FORBIDDEN_CLASSES, report["outcomes"]):
+        assert str(path / "policy.json") in message
+        assert "module_class" in message and repr(value) in message
+
+
+@pytest.mark.parametrize("version", ["2", 0, -1, 99, True, 1.5, None])
+def test_bad_versions_name_the_file_and_key(tmp_path, version):
+    path = save_policy(MixedStrategyPolicy([1.0]), tmp_path / "p")
+    meta = json.loads((path / "policy.json").read_text())
+    meta["version"] = version
+    _write_meta(path, meta)
+    with pytest.raises(ValueError, match=r"p/policy.json.*'version'"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("action_space", -3),
+        ("action_space", 10**30),
+        ("action_space", {"type": "Discrete", "n": -3}),
+        ("action_space", {"type": "Discrete", "n": 2.5}),
+        ("action_space", {"type": "Box", "low": [0], "high": [1], "shape": [2], "dtype": "f4"}),
+        ("action_space", {"type": "Box", "low": [0], "high": [1], "shape": [1], "dtype": "O"}),
+        ("action_space", {"type": "Teleport"}),
+        ("id", 7),
+        ("seed", "zero"),
+        ("seed", True),
+        ("seed", -5),
+    ],
+)
+def test_malformed_random_policy_fields_name_the_file_and_key(tmp_path, key, value):
+    path = save_policy(RandomPolicy(4), tmp_path / "r")
+    meta = json.loads((path / "policy.json").read_text())
+    meta[key] = value
+    _write_meta(path, meta)
+    with pytest.raises(ValueError, match=rf"r/policy.json.*'?{key}"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize("strategy", [[[0.5, "x"]], [[0.5, 0.5], [1.0]], [[-1.0, 2.0]], "ab"])
+def test_malformed_strategies_name_the_file_and_key(tmp_path, strategy):
+    path = save_policy(TabularPolicy(np.eye(2)), tmp_path / "t")
+    meta = json.loads((path / "policy.json").read_text())
+    meta["strategy"] = strategy
+    _write_meta(path, meta)
+    with pytest.raises(ValueError, match=r"t/policy.json.*'strategy'"):
+        load_policy(path)
+
+
+@pytest.fixture(scope="module")
+def module_checkpoint(tmp_path_factory):
+    """A masked PPO module for tic-tac-toe, saved (RLlib, no Ray cluster)."""
+    from metagame.agents.rllib import module_spec
+
+    module = module_spec("openspiel:tic_tac_toe", fcnet_hiddens=[8]).build()
+    return save_policy(module, tmp_path_factory.mktemp("module") / "m")
+
+
+def _edited(src, dst, **changes):
+    import shutil
+
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "policy.json").read_text())
+    meta.update(changes)
+    return _write_meta(dst, meta)
+
+
+def test_module_classes_resolve_to_their_definition_sites():
+    from metagame.agents.module_classes import MODULE_CLASSES, lookup, stable_name
+
+    for name, entry in MODULE_CLASSES.items():
+        cls = entry.load()
+        assert (cls.__module__, cls.__qualname__) == (entry.module, name)
+        assert stable_name(cls) == name
+        assert lookup(name)[0] == lookup(f"{entry.module}:{name}")[0] == name
+
+
+def test_version_1_checkpoints_with_allowed_legacy_names_still_load(module_checkpoint, tmp_path):
+    legacy = "metagame.agents.rllib.modules:MaskedPPOTorchRLModule"
+    old = _edited(module_checkpoint, tmp_path / "old", version=1, module_class=legacy)
+    assert json.loads((module_checkpoint / "policy.json").read_text())["version"] == 2
+    obs = [{"observation": np.zeros((3, 3, 3), np.float32), "action_mask": np.ones(9, np.int8)}]
+    new_policy, old_policy = load_policy(module_checkpoint), load_policy(old)
+    np.testing.assert_array_equal(new_policy.act_batch(obs * 4), old_policy.act_batch(obs * 4))
+    assert type(old_policy.module).__name__ == "MaskedPPOTorchRLModule"
+
+
+def test_a_negative_discrete_action_space_names_the_key(module_checkpoint, tmp_path):
+    bad = _edited(module_checkpoint, tmp_path / "neg", action_space={"type": "Discrete", "n": -9})
+    with pytest.raises(ValueError, match=r"neg/policy.json.*'action_space'.*positive"):
+        load_policy(bad)
+
+
+def test_an_action_space_the_mask_does_not_fit_names_both_keys(module_checkpoint, tmp_path):
+    bad = _edited(module_checkpoint, tmp_path / "n", action_space={"type": "Discrete", "n": 5})
+    with pytest.raises(ValueError, match=r"n/policy.json.*'action_space'.*'observation_space'"):
+        load_policy(bad)
+
+
+def test_weights_that_do_not_fit_the_action_space_name_both_files(tmp_path):
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
+        DefaultPPOTorchRLModule,
+    )
+
+    from metagame.agents.rllib import module_spec
+
+    spec = module_spec("gym:CartPole-v1", fcnet_hiddens=[8])
+    spec.module_class = DefaultPPOTorchRLModule  # what the runner does for unmasked games
+    path = save_policy(spec.build(), tmp_path / "c")
+    assert load_policy(path).act(np.zeros(4, np.float32)) in (0, 1)
+    _edited(path, tmp_path / "fit", action_space={"type": "Discrete", "n": 3})
+    with pytest.raises(ValueError, match=r"fit/weights.pt do not fit.*fit/policy.json.*size"):
+        load_policy(tmp_path / "fit")
+    _edited(path, tmp_path / "wide", model_config={"fcnet_hiddens": [16]})
+    with pytest.raises(ValueError, match=r"wide/weights.pt do not fit.*'model_config'"):
+        load_policy(tmp_path / "wide")
+
+
+def test_mismatched_observation_spaces_and_configs_name_the_keys(module_checkpoint, tmp_path):
+    box = {"type": "Box", "low": [0.0], "high": [1.0], "shape": [1], "dtype": "float32"}
+    bad = _edited(module_checkpoint, tmp_path / "obs", observation_space=box)
+    with pytest.raises(ValueError, match=r"obs/policy.json.*'module_observation_space'"):
+        load_policy(bad)
+    bad = _edited(module_checkpoint, tmp_path / "cfg", model_config={"fcnet_hiddens": [-4]})
+    with pytest.raises(ValueError, match=r"cfg/policy.json.*'model_config'"):
+        load_policy(bad)
+    bad = _edited(module_checkpoint, tmp_path / "inf", inference_only="yes")
+    with pytest.raises(ValueError, match=r"inf/policy.json.*'inference_only'"):
+        load_policy(bad)
+
+
+def test_a_config_path_to_weights_is_not_read_on_load(tmp_path):
+    """DuelRLModule takes initial weights from ``model_config["weights"]``; a checkpoint
+    carries the whole state in weights.pt, so loading never opens a path the file names."""
+    import torch
+
+    from metagame.agents.duel.rlmodule import DuelRLModule, save_weights
+    from metagame.agents.duel.train import transformer_config
+    from metagame.envs.preference.duel import LLMDuelEnv
+
+    env = LLMDuelEnv(num_players=2)
+    config = transformer_config(env, d_model=8).to_dict()
+    space, actions = env.observation_space("player_0"), env.action_space("player_0")
+    torch.manual_seed(0)
+    sft = DuelRLModule(observation_space=space, action_space=actions, model_config=config)
+    config["weights"] = str(save_weights(sft.model, tmp_path / "sft.pt"))
+    module = DuelRLModule(observation_space=space, action_space=actions, model_config=config)
+    path = save_policy(module, tmp_path / "duel", observation_space=space)
+    (tmp_path / "sft.pt").unlink()
+    loaded = load_policy(path).module
+    for name, tensor in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor)

@@ -41,8 +41,10 @@ def _factory(
     mode: Literal["a", "b"] = "a",
     label: str | None = None,
     flag: bool = False,
+    names: list[str] | None = None,
+    seed: int | None = None,
 ):
-    return size, speed, mode, label, flag
+    return size, speed, mode, label, flag, names, seed
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,14 @@ def _factory(
         ({"size": 1, "mode": "c"}, r"parameter 'mode' must be one of \['a', 'b'\]"),
         ({"size": 1, "label": 7}, "parameter 'label' must be str"),
         ({"size": 1, "flag": 1}, "parameter 'flag' must be bool"),
+        ({"size": 1, "speed": float("nan")}, "parameter 'speed' must be a finite number"),
+        ({"size": 1, "speed": float("-inf")}, "parameter 'speed' must be a finite number"),
+        ({"size": 2**63}, "parameter 'size' must fit in 64 bits"),
+        ({"size": 1, "speed": -(2**70)}, "parameter 'speed' must fit in 64 bits"),
+        ({"size": 1, "names": "ab"}, "parameter 'names' must be a list"),
+        ({"size": 1, "names": ["a", 2]}, r"parameter 'names\[1\]' must be str"),
+        ({"size": 1, "seed": -1}, "parameter 'seed' must be a non-negative integer"),
+        ({"size": 1, "seed": 1.0}, "parameter 'seed' must be a non-negative integer"),
     ],
 )
 def test_check_kwargs_names_the_bad_parameter(kwargs, message):
@@ -67,3 +77,21 @@ def test_check_kwargs_accepts_well_typed_values():
     import numpy as np
 
     check_kwargs("toy", _factory, {"size": np.int64(3), "speed": 2, "mode": "b", "label": None})
+    check_kwargs("toy", _factory, {"size": 1, "names": ("a", "b"), "seed": np.uint32(5)})
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "param"),
+    [
+        ("mapf", {"goal_reward": float("nan")}, "goal_reward"),
+        ("traffic", {"speed_weight": float("inf")}, "speed_weight"),
+        ("traffic", {"seed": -3}, "seed"),
+        ("soccer", {"gamma": float("nan")}, "gamma"),
+        ("preference", {"candidates": 3}, "candidates"),
+        ("mapf", {"obs_radius": 10**30}, "obs_radius"),
+        ("matrix", {"rounds": 10**30}, "rounds"),
+    ],
+)
+def test_families_refuse_non_finite_floats_negative_seeds_and_non_lists(name, kwargs, param):
+    with pytest.raises(ValueError, match=f"parameter '{param}'"):
+        make(name, **kwargs)

@@ -55,6 +55,14 @@ def test_continuous_actions_and_gym_kwargs_pass_through():
         ("gym:CartPol-v1", {}, "CartPole-v1"),
         ("gym:CartPole-v1", {"gravity_typo": 3}, "gravity_typo"),
         ("gym:", {}, "names no game"),
+        ("gym:CartPole-v1", {"max_episode_steps": -5}, "'max_episode_steps' must be a positive"),
+        ("gym:CartPole-v1", {"max_episode_steps": 0}, "'max_episode_steps' must be a positive"),
+        ("gym:CartPole-v1", {"max_episode_steps": 2.5}, "'max_episode_steps' must be int"),
+        ("gym:CartPole-v1", {"max_episode_steps": True}, "'max_episode_steps' must be int"),
+        ("gym:CartPole-v1", {"render_mode": "bogus"}, "'render_mode' must be None or one of"),
+        ("gym:CartPole-v1", {"render_mode": 3}, "'render_mode' must be str"),
+        ("gym:CartPole-v1", {"disable_env_checker": "no"}, "'disable_env_checker' must be bool"),
+        ("gym:GymV21Environment-v0", {}, "shimmy"),  # a missing optional dependency
     ],
 )
 def test_bad_gym_requests_raise_value_errors(name, kwargs, message):

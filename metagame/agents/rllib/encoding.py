@@ -186,24 +186,108 @@ def space_to_json(space: gym.Space) -> dict[str, Any]:
     raise ValueError(f"cannot describe space {space} in JSON")
 
 
-def space_from_json(data: dict[str, Any]) -> gym.Space:
-    """Inverse of :func:`space_to_json`; a malformed description raises ValueError."""
+def space_from_json(data: Any, key: str = "space") -> gym.Space:
+    """Inverse of :func:`space_to_json`.
+
+    A malformed description raises ValueError naming ``key`` (the description's place, e.g.
+    ``"action_space"``; nested parts as ``action_space.spaces.x``): an unknown type, a count
+    that is not a positive integer, a shape that is not non-negative integers, a dtype that is
+    not numeric, or bounds whose shape differs from the declared one. Bounds are read at their
+    full shape, so a description never allocates more than it spells out.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ValueError(f"{key}: a space description needs a 'type', got {data!r:.200}")
+    kind = data["type"]
+    builders = {
+        "Box": _box_from_json,
+        "Discrete": _discrete_from_json,
+        "MultiDiscrete": _multi_discrete_from_json,
+        "MultiBinary": _multi_binary_from_json,
+        "Dict": _dict_from_json,
+        "Tuple": _tuple_from_json,
+    }
+    if kind not in builders:
+        raise ValueError(f"{key}: unknown space type {kind!r} (known: {', '.join(builders)})")
     try:
-        kind = data["type"]
-        if kind == "Box":
-            low = np.asarray(data["low"], dtype=data["dtype"])
-            high = np.asarray(data["high"], dtype=data["dtype"])
-            return gym.spaces.Box(low, high, tuple(data["shape"]), np.dtype(data["dtype"]))
-        if kind == "Discrete":
-            return gym.spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
-        if kind == "MultiDiscrete":
-            return gym.spaces.MultiDiscrete(np.asarray(data["nvec"]), dtype=data["dtype"])
-        if kind == "MultiBinary":
-            return gym.spaces.MultiBinary(data["n"])
-        if kind == "Dict":
-            return gym.spaces.Dict({k: space_from_json(s) for k, s in data["spaces"].items()})
-        if kind == "Tuple":
-            return gym.spaces.Tuple([space_from_json(s) for s in data["spaces"]])
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"malformed space description {data!r}: {err}") from None
-    raise ValueError(f"unknown space type in description {data!r}")
+        return builders[kind](data, key)
+    except KeyError as err:
+        raise ValueError(f"{key}: {kind} description lacks {err}") from None
+
+
+def _count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r:.200}")
+    return value
+
+
+def _dtype(value: Any, key: str, kinds: str) -> np.dtype:
+    try:
+        dtype = np.dtype(str(value))
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in kinds:
+        raise ValueError(f"{key} must be a numeric dtype name, got {value!r:.200}")
+    return dtype
+
+
+def _array(value: Any, dtype: np.dtype, key: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(f"{key} must be a (nested) list of {dtype} numbers: {err}") from None
+
+
+def _box_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    shape = data["shape"]
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ValueError(f"{key}.shape must be a list of non-negative integers, got {shape!r:.200}")
+    dtype = _dtype(data["dtype"], f"{key}.dtype", "biuf")
+    low = _array(data["low"], dtype, f"{key}.low")
+    high = _array(data["high"], dtype, f"{key}.high")
+    for name, bound in (("low", low), ("high", high)):
+        if bound.shape != tuple(shape):
+            raise ValueError(f"{key}.{name} has shape {bound.shape}, declared shape {tuple(shape)}")
+    if np.any(low > high):
+        raise ValueError(f"{key}: low exceeds high")
+    return gym.spaces.Box(low, high, tuple(shape), dtype)
+
+
+def _discrete_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    start = data.get("start", 0)
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise ValueError(f"{key}.start must be an integer, got {start!r:.200}")
+    return gym.spaces.Discrete(_count(data["n"], f"{key}.n"), start=start)
+
+
+def _multi_discrete_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    dtype = _dtype(data["dtype"], f"{key}.dtype", "iu")
+    nvec = _array(data["nvec"], dtype, f"{key}.nvec")
+    if nvec.size == 0 or np.any(nvec < 1):
+        raise ValueError(f"{key}.nvec must hold positive counts, got {data['nvec']!r:.200}")
+    return gym.spaces.MultiDiscrete(nvec, dtype=dtype)
+
+
+def _multi_binary_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    n = data["n"]
+    counts = n if isinstance(n, list) and n else [n]
+    for c in counts:
+        _count(c, f"{key}.n")
+    return gym.spaces.MultiBinary(n)
+
+
+def _dict_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    spaces = data["spaces"]
+    if not isinstance(spaces, dict):
+        raise ValueError(f"{key}.spaces must be an object of space descriptions")
+    return gym.spaces.Dict({k: space_from_json(s, f"{key}.spaces.{k}") for k, s in spaces.items()})
+
+
+def _tuple_from_json(data: dict[str, Any], key: str) -> gym.Space:
+    spaces = data["spaces"]
+    if not isinstance(spaces, list):
+        raise ValueError(f"{key}.spaces must be a list of space descriptions")
+    return gym.spaces.Tuple(
+        [space_from_json(s, f"{key}.spaces[{i}]") for i, s in enumerate(spaces)]
+    )

@@ -19,7 +19,9 @@ distances are recomputed by BFS over 4-connected moves.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,30 +206,81 @@ def as_grid(grid) -> np.ndarray:
 
 
 def parse_map(text: str, name: str = "map") -> np.ndarray:
-    """Parses Moving AI map text into a boolean grid (True = blocked)."""
-    lines = text.splitlines()
-    header: dict[str, str] = {}
+    """Parses Moving AI map text into a boolean grid (True = blocked).
+
+    Errors name ``name`` and the line: a header without positive integer ``height`` and
+    ``width``, no ``map`` line, too few or too short rows, unknown terrain, control characters.
+    """
+    lines = text_lines(text, name)
+    header: dict[str, tuple[int, str]] = {}
     i = 0
     while i < len(lines) and lines[i].strip().lower() != "map":
         key, _, value = lines[i].strip().partition(" ")
         if key:
-            header[key.lower()] = value.strip()
+            header[key.lower()] = (i + 1, value.strip())
         i += 1
-    try:
-        h, w = int(header["height"]), int(header["width"])
-    except (KeyError, ValueError) as err:
-        raise ValueError(f"{name}: missing or bad height/width header ({err})") from None
-    rows = [line.rstrip("\r\n") for line in lines[i + 1 : i + 1 + h]]
-    if len(rows) != h or any(len(r) < w for r in rows):
-        raise ValueError(f"{name}: expected {h} rows of {w} characters after 'map'")
-    grid = np.zeros((h, w), dtype=bool)
+    if i == len(lines):
+        raise ValueError(f"{name}: no 'map' line after the header")
+    h, w = (_header_size(header, key, name) for key in ("height", "width"))
+    rows = lines[i + 1 : i + 1 + h]
+    if len(rows) != h:
+        raise ValueError(
+            f"{name}: expected {h} rows of {w} characters after 'map', got {len(rows)}"
+        )
     for r, row in enumerate(rows):
-        for c, ch in enumerate(row[:w]):
-            if ch in BLOCKED:
-                grid[r, c] = True
-            elif ch not in PASSABLE:
-                raise ValueError(f"{name}: unknown terrain {ch!r} at row {r}, column {c}")
+        if len(row) < w:
+            raise ValueError(
+                f"{name}, line {i + 2 + r}: expected {h} rows of {w} characters, this one has "
+                f"{len(row)}"
+            )
+    codes = np.frombuffer("".join(row[:w] for row in rows).encode("utf-32-le"), np.uint32)
+    codes = codes.reshape(h, w)
+    grid = np.isin(codes, [ord(c) for c in BLOCKED])
+    unknown = ~grid & ~np.isin(codes, [ord(c) for c in PASSABLE])
+    if unknown.any():
+        r, c = np.argwhere(unknown)[0]
+        raise ValueError(
+            f"{name}, line {i + 2 + r}: unknown terrain {chr(codes[r, c])!r} at row {r}, column {c}"
+        )
     return as_grid(grid)
+
+
+def _header_size(header: dict[str, tuple[int, str]], key: str, name: str) -> int:
+    if key not in header:
+        raise ValueError(f"{name}: missing {key} header (needs height and width before 'map')")
+    line, value = header[key]
+    if not _INTEGER.fullmatch(value) or int(value) < 1:
+        raise ValueError(
+            f"{name}, line {line}: {key} must be a positive integer, got {value!r:.40}"
+        )
+    return int(value)
+
+
+def text_lines(text: str, name: str) -> list[str]:
+    """The lines of a text file's contents (``\\n`` or ``\\r\\n`` endings); a control character
+    (a binary file) raises ValueError naming ``name`` and its line."""
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ValueError(f"{name}, line {line}: not text (control character {bad.group()!r})")
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def read_text(path: Path) -> str:
+    """A file's UTF-8 contents; unreadable or non-UTF-8 bytes raise ValueError naming the
+    file (and the line)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read: {err.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}, line {line}: not text (byte {data[err.start]:#04x})") from None
 
 
 def bundled_maps() -> list[str]:
@@ -251,33 +304,105 @@ def map_path(name: str) -> Path:
 def load_map(name: str) -> np.ndarray:
     """Loads a bundled map by name or a ``.map`` file by path."""
     path = map_path(name)
-    return parse_map(path.read_text(), name=str(path))
+    return parse_map(read_text(path), name=str(path))
+
+
+# .scen columns: bucket, map, map width, map height, start x, start y, goal x, goal y, length
+_SCEN_INTS = {
+    0: "bucket",
+    2: "width",
+    3: "height",
+    4: "start_x",
+    5: "start_y",
+    6: "goal_x",
+    7: "goal_y",
+}
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def load_scenario(path: str, num_agents: int | None = None) -> tuple[str, np.ndarray, np.ndarray]:
-    """Reads a ``.scen`` file: ``(map name, starts, goals)``, arrays (n, 2) in (row, col).
+    """Reads a ``.scen`` file: ``(map path, starts, goals)``, arrays (n, 2) in (row, col).
 
-    A bare name (``"random-32-32-10-random-1"``) resolves to the bundled scenario.
+    A bare name (``"random-32-32-10-random-1"``) resolves to the bundled scenario. The map a
+    scenario names must lie beside it (the same directory) and have the width and height its
+    rows give; every start and goal must be a free cell of it. Errors name the file and the line.
     """
+    if num_agents is not None and (
+        isinstance(num_agents, bool) or not isinstance(num_agents, int | np.integer)
+    ):
+        raise ValueError(f"num_agents must be an int, got {num_agents!r}")
+    if num_agents is not None and num_agents < 1:
+        raise ValueError(f"num_agents must be positive, got {num_agents}")
     file = Path(os.path.expanduser(path))
     if not file.is_file():
         file = DATA_DIR / (path if path.endswith(".scen") else path + ".scen")
     if not file.is_file():
         raise ValueError(f"scenario {path!r} is neither a file nor a bundled scenario")
-    rows = []
-    for line in file.read_text().splitlines()[1:]:
-        parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) >= 8:
-            rows.append(parts)
-    if not rows:
-        raise ValueError(f"{file}: no scenario rows")
+    rows = _scenario_rows(file)
     if num_agents is not None:
         if num_agents > len(rows):
             raise ValueError(f"{file}: asked for {num_agents} agents, scenario has {len(rows)}")
         rows = rows[:num_agents]
-    xy = np.array([[int(p) for p in r[4:8]] for r in rows], dtype=np.int64)
+    line, name, *_ = rows[0]
+    map_file = file.parent / Path(name).name
+    if not map_file.is_file():
+        raise ValueError(
+            f"{file}, line {line}: names map {name!r}, but {map_file} does not exist (a "
+            f"scenario's map must lie beside it)"
+        )
+    grid = load_map(str(map_file))
+    for line, _, (width, height, *xy) in rows:
+        if (height, width) != grid.shape:
+            raise ValueError(
+                f"{file}, line {line}: map size {width}x{height} (width x height), but "
+                f"{map_file} is {grid.shape[1]}x{grid.shape[0]}"
+            )
+        if not all(0 <= x < width for x in xy[::2]) or not all(0 <= y < height for y in xy[1::2]):
+            raise ValueError(f"{file}, line {line}: a start or goal lies outside the map")
+        if grid[xy[1], xy[0]] or grid[xy[3], xy[2]]:
+            raise ValueError(f"{file}, line {line}: a start or goal is blocked in {map_file}")
+    xy = np.array([r[2][2:] for r in rows], dtype=np.int64)  # start x, y, goal x, y
     starts, goals = xy[:, [1, 0]], xy[:, [3, 2]]
-    return Path(rows[0][1]).stem, starts, goals
+    return str(map_file), starts, goals
+
+
+def _scenario_rows(file: Path) -> list[tuple[int, str, list[int]]]:
+    """``(line number, map name, [width, height, sx, sy, gx, gy])`` of every scenario row."""
+    lines = text_lines(read_text(file), str(file))
+    rows = []
+    for n, text in enumerate(lines, start=1):
+        if not text.strip() or (n == 1 and text.split()[0].lower() == "version"):
+            continue
+        parts = text.split("\t") if "\t" in text else text.split()
+        if len(parts) not in (8, 9):
+            raise ValueError(
+                f"{file}, line {n}: expected 9 fields (bucket map width height start_x start_y "
+                f"goal_x goal_y optimal_length), got {len(parts)}"
+            )
+        for k, field in _SCEN_INTS.items():
+            if not _INTEGER.fullmatch(parts[k].strip()):
+                raise ValueError(
+                    f"{file}, line {n}: {field} must be an integer, got {parts[k]!r:.40}"
+                )
+        if len(parts) == 9 and not _is_number(parts[8]):
+            raise ValueError(
+                f"{file}, line {n}: optimal_length must be a number, got {parts[8]!r:.40}"
+            )
+        if rows and parts[1] != rows[0][1]:
+            raise ValueError(
+                f"{file}, line {n}: names map {parts[1]!r}, earlier rows {rows[0][1]!r}"
+            )
+        rows.append((n, parts[1], [int(parts[k]) for k in range(2, 8)]))
+    if not rows:
+        raise ValueError(f"{file}: no scenario rows")
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def resolve(spec) -> Topology:
