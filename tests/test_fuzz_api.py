@@ -70,8 +70,7 @@ GYM_KEYS = ["max_episode_steps", "render_mode", "disable_env_checker"]
 # Made by name, these fail inside pyspiel before metagame sees them (SpielError
 # "ObservationTensorShape unimplemented"; IndexError "map::at"): reported on issue 14 for the
 # OpenSpiel bridge.
-OPENSPIEL_PENDING = {"openspiel:crossword", "openspiel:nfg_game"}
-NAMES = sorted(set(registry()) - OPENSPIEL_PENDING)
+NAMES = sorted(registry())
 
 
 @cache

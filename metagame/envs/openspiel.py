@@ -54,12 +54,20 @@ def _registered() -> dict[str, pyspiel.GameType]:
     return {g.short_name: g for g in pyspiel.registered_games()}
 
 
+# Games pyspiel registers that cannot be played as loaded, with the reason make() gives.
+UNPLAYABLE = {
+    "chat_game": "needs an LLM client loaded into it (ChatGame.load_chat_game) before any play",
+}
+
+
 @functools.cache
 def list_games() -> dict[str, str]:
     """``openspiel:<short_name>`` -> description, for every multi-agent game pyspiel registers."""
     out = {}
     for game_type in _registered().values():
         if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
+            continue
+        if game_type.short_name in UNPLAYABLE:
             continue
         dynamics = "simultaneous" if _is_simultaneous(game_type) else "turn-based"
         players = (
@@ -90,20 +98,41 @@ def load_game(name: str, **params: Any) -> pyspiel.Game:
         close = difflib.get_close_matches(short, list(known), n=5, cutoff=0.5)
         hint = f"; closest: {', '.join('openspiel:' + c for c in close)}" if close else ""
         raise ValueError(f"unknown OpenSpiel game {short!r}{hint}")
+    if short in UNPLAYABLE:
+        raise ValueError(f"openspiel:{short} {UNPLAYABLE[short]}")
     spec = known[short].parameter_specification
-    for key in params:
+    for key, value in params.items():
         if key not in spec:
             raise ValueError(
                 f"openspiel:{short}: unknown parameter {key!r} (accepted: {', '.join(spec)})"
             )
+        _check_int_parameter(short, key, value, spec[key])
+    if params and "(" in name:
+        raise ValueError(f"give parameters of {name!r} either in the name or as kwargs")
     try:
-        if params:
-            if "(" in name:
-                raise ValueError(f"give parameters of {name!r} either in the name or as kwargs")
-            return pyspiel.load_game(short, params)
-        return pyspiel.load_game(name)
+        return pyspiel.load_game(short, params) if params else pyspiel.load_game(name)
     except pyspiel.SpielError as err:
         raise ValueError(f"openspiel:{name}: {err}") from None
+    except (RuntimeError, IndexError, AssertionError) as err:  # pyspiel's C++ checks and lookups
+        raise ValueError(
+            f"openspiel:{name}: pyspiel refused it ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _check_int_parameter(game: str, key: str, value: Any, default: Any) -> None:
+    """Integer parameters: within C++'s int, and not negative where the default is not (some
+    OpenSpiel games crash the process on a negative size instead of raising, e.g. blotto's
+    ``fields``; a default of -1 means "unset" in the games that take negatives)."""
+    if not isinstance(default, int) or isinstance(default, bool) or isinstance(value, bool):
+        return
+    if not isinstance(value, int | np.integer):
+        return  # pyspiel names a wrong type itself
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(f"openspiel:{game}: parameter {key!r} is out of range: {value}")
+    if default >= 0 and value < 0:
+        raise ValueError(
+            f"openspiel:{game}: parameter {key!r} must be >= 0 (default {default}), got {value}"
+        )
 
 
 def make_openspiel_env(
@@ -118,11 +147,7 @@ def make_openspiel_env(
     game_type = loaded.get_type()
     if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
         raise ValueError(f"openspiel:{game} is a mean-field game, not a multi-agent game")
-    if not (
-        game_type.provides_observation_tensor
-        or game_type.provides_information_state_tensor
-        or game_type.information in HISTORY_INFORMATION
-    ):
+    if tensor_source(loaded)[0] == "history" and game_type.information not in HISTORY_INFORMATION:
         raise ValueError(
             f"openspiel:{game} provides neither observation nor information-state tensors, and "
             "its history would reveal hidden information"
@@ -137,6 +162,27 @@ def make_openspiel_env(
     )
 
 
+def tensor_source(game: pyspiel.Game) -> tuple[str, list[int] | None]:
+    """What observes a player: ``("observation", shape)``, ``("information_state", shape)``,
+    or ``("history", None)`` for a game with neither (some games claim a tensor they do not
+    implement: then the next one is tried)."""
+    game_type = game.get_type()
+    for provided, source, shape_of in (
+        (game_type.provides_observation_tensor, "observation", game.observation_tensor_shape),
+        (
+            game_type.provides_information_state_tensor,
+            "information_state",
+            game.information_state_tensor_shape,
+        ),
+    ):
+        if provided:
+            try:
+                return source, shape_of()
+            except pyspiel.SpielError:
+                continue
+    return "history", None
+
+
 class _OpenSpielGame:
     """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
 
@@ -146,15 +192,8 @@ class _OpenSpielGame:
         self.game = game
         self.render_mode = render_mode
         self.metadata = {"name": name, "render_modes": RENDER_MODES, "is_parallelizable": False}
-        game_type = game.get_type()
-        if game_type.provides_observation_tensor:
-            self._source = "observation"
-            shape = game.observation_tensor_shape()
-        elif game_type.provides_information_state_tensor:
-            self._source = "information_state"
-            shape = game.information_state_tensor_shape()
-        else:
-            self._source = "history"
+        self._source, shape = tensor_source(game)
+        if self._source == "history":
             self._symbols = max(game.num_distinct_actions(), game.max_chance_outcomes())
             self._history_shape = (history_window, 1 + game.num_players() + self._symbols)
             shape = [int(np.prod(self._history_shape))]  # flat: RLlib's encoders take 1-D boxes

@@ -149,3 +149,20 @@ def test_metagame_games_registered_with_pyspiel_come_back_through_the_bridge():
     env = make("openspiel:metagame_soccer")
     assert isinstance(env, ParallelEnv) and env.possible_agents == ["player_0", "player_1"]
     parallel_api_test(env, num_cycles=50)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "match"),
+    [
+        ("blotto", {"fields": -1}, "'fields' must be >= 0"),  # crashed the process in pyspiel
+        ("blotto", {"coins": -1}, "'coins' must be >= 0"),  # an AssertionError in pyspiel
+        ("blotto", {"fields": 2**40}, "'fields' is out of range"),
+        ("nfg_game", {}, "openspiel:nfg_game: pyspiel refused it"),
+        ("crossword", {}, "neither observation nor information-state tensors"),
+        ("chat_game", {}, "needs an LLM client"),
+    ],
+)
+def test_game_parameters_pyspiel_cannot_take_are_a_value_error(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(f"openspiel:{name}", **kwargs)
+    make("openspiel:goofspiel", num_turns=-1)  # -1 is that game's own default: still accepted
