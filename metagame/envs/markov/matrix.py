@@ -84,6 +84,9 @@ def _payoff(M: Any, name: str) -> np.ndarray:
     return arr
 
 
+MAX_STATES = 2_000_000  # the tabular export holds one state per round and joint action
+
+
 class MatrixGameEnv(MarkovGameEnv):
     """A matrix game as a PettingZoo Parallel env, played once or repeated ``rounds`` times.
 
@@ -101,6 +104,8 @@ class MatrixGameEnv(MarkovGameEnv):
         rounds: int = 1,
         render_mode: str | None = None,
     ):
+        if A is None and B is not None:
+            raise ValueError("B was given without A: give A (and B), or game=")
         if A is None:
             name = "rps" if game is None else game
             if name not in CATALOG:
@@ -120,6 +125,10 @@ class MatrixGameEnv(MarkovGameEnv):
             self.name = "custom"
         if not isinstance(rounds, int | np.integer) or rounds < 1:
             raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+        if (rounds - 1) * A.size > MAX_STATES:
+            raise ValueError(
+                f"rounds={rounds} of a {A.shape} game gives over {MAX_STATES} states: too many"
+            )
         self.A, self.B, self.rounds = np.array(A), np.array(B), int(rounds)
         self.row_actions, self.col_actions = rows, cols
         m, n = self.A.shape

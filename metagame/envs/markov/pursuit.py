@@ -70,6 +70,9 @@ def _graph_from_spec(spec: str) -> nx.Graph:
     return getattr(nx, f"{kind}_graph")(*n)
 
 
+MAX_STATES = 2_000_000  # the tabular export holds every joint position
+
+
 class PursuitEvasionEnv(MarkovGameEnv):
     """k pursuers and one evader on a graph (see the module docstring).
 
@@ -102,8 +105,10 @@ class PursuitEvasionEnv(MarkovGameEnv):
         self.nodes = sorted(g.nodes)
         index = {v: i for i, v in enumerate(self.nodes)}
         n, k = len(self.nodes), int(num_pursuers)
-        if n ** (k + 1) > 2_000_000:
-            raise ValueError(f"{n} nodes and {k} pursuers give {n ** (k + 1)} states; too many")
+        if (k + 1) * np.log(max(n, 1)) > np.log(MAX_STATES):  # never forms n ** (k + 1)
+            raise ValueError(
+                f"{n} nodes and {k} pursuers give {n}^{k + 1} states; at most {MAX_STATES}"
+            )
         self.neighbors = [sorted(index[u] for u in g.neighbors(v)) for v in self.nodes]
         A = 1 + max(len(nb) for nb in self.neighbors)
         # dest[v, a]: node reached from v by action a (illegal actions stay)

@@ -41,3 +41,16 @@ def test_malformed_specs_are_refused_by_name(spec):
 )
 def test_well_formed_specs_build_the_named_graph(spec, reference):
     assert nx.utils.graphs_equal(make_graph(spec), reference)
+
+
+def test_sizes_beyond_the_tabular_export_are_refused_at_once():
+    import pytest
+
+    from metagame.envs import make
+
+    with pytest.raises(ValueError, match="pursuers give"):
+        make("pursuit_evasion", num_pursuers=10**12)  # used to hang forming n ** (k + 1)
+    with pytest.raises(ValueError, match="states: too many"):
+        make("matrix", game="rps", rounds=10**12)  # used to run out of memory
+    with pytest.raises(ValueError, match="B was given without A"):
+        make("matrix", B=[[1.0, 0.0], [0.0, 1.0]])
