@@ -44,10 +44,6 @@ def test_well_formed_specs_build_the_named_graph(spec, reference):
 
 
 def test_sizes_beyond_the_tabular_export_are_refused_at_once():
-    import pytest
-
-    from metagame.envs import make
-
     with pytest.raises(ValueError, match="pursuers give"):
         make("pursuit_evasion", num_pursuers=10**12)  # used to hang forming n ** (k + 1)
     with pytest.raises(ValueError, match="states: too many"):
