@@ -7,19 +7,19 @@ import sys
 
 import pytest
 
-PACKAGES = ["metagame.agents", "metagame.agents.rllib", "metagame.envs.markov"]
+PACKAGES = ["metagame.agents", "metagame.agents.rllib", "metagame.envs.markov", "metagame.solvers"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_export_is_its_modules_object(package):
     pkg = importlib.import_module(package)
-    for name in pkg.__all__:
+    for name in pkg._EXPORTS:
         target = pkg._EXPORTS[name]
         module_name, sep, attr = target.partition(":")
         module = importlib.import_module(module_name, package)
         expected = module if sep and not attr else getattr(module, attr or name)
         assert getattr(pkg, name) is expected
-        assert name in dir(pkg)
+        assert name in dir(pkg) and name in pkg.__all__
     with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'nope'"):
         pkg.nope  # noqa: B018
 

@@ -275,6 +275,9 @@ def make(name: str, **kwargs: Any):
     Raises ``ValueError`` for an unknown name (listing the closest registered ones), an
     unknown keyword argument, or a value of the wrong type.
     """
+    from metagame._compile_notice import announce_compilation
+
+    announce_compilation()  # a family's kernels compile on first use: say so when it is slow
     spec, rest = _split(name)
     factory = spec.load()
     if rest is None:

@@ -17,13 +17,12 @@ exploitability) recomputed from the strategies, independently of the method.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from metagame._compile_notice import announce_compilation
+from metagame._lazy import lazy_exports
 from metagame.solvers._linalg import set_num_threads
 from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum, solve_zero_sum_batch
 
-_LAZY = {
+_EXPORTS = {
     "minimax_winner": "metagame.solvers.preference",
     "minimax_winner_from_counts": "metagame.solvers.preference",
     "solve_regularized": "metagame.solvers.regularized",
@@ -45,17 +44,7 @@ __all__ = [
     "set_num_threads",
     "solve_zero_sum",
     "solve_zero_sum_batch",
-    *_LAZY,
+    *_EXPORTS,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'metagame.solvers' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+announce_compilation()  # the solvers' kernels compile on first use: say so when it is slow
