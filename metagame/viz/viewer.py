@@ -384,4 +384,3 @@ def watch(
         else:
             source = MatchSource([Replay.load(replay_file(store, match_id))])
     return Viewer(source, **viewer_kwargs).run(max_frames, events)
-
