@@ -1,8 +1,11 @@
 """The ``league`` command line: start, status, resume, stop, solve, watch, report.
 
 ``status`` and ``solve`` read the store only (inside one transaction), so they work, and agree
-with each other, while a league is writing. User errors (a missing file, a bad config, an
-unknown game, a run directory in use) print one line and exit with status 2.
+with each other, while a league is writing. User errors (a missing, damaged or foreign file, a
+bad config, an unknown game, a path that cannot be written, a run directory in use) print one
+line and exit with status 2: each check of the user's input raises :class:`UserError`, and an
+API ``ValueError`` is turned into one only where the user's input is its cause
+(:func:`user_input`). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,16 +26,51 @@ from metagame.league import config as config_mod
 from metagame.league.store import DB_NAME, LOCK_FILE, Store
 
 EXIT_USER_ERROR = 2
+T = TypeVar("T")
 
 
 class UserError(Exception):
     """Anything the user can fix: printed as one line, exit status 2."""
 
 
-def _store(run_dir: str) -> Store:
+def one_line(text: str) -> str:
+    """``text`` on one line: runs of spaces and newlines become one space, and any other
+    unprintable character (which a terminal could take as a line break) its escape."""
+    text = " ".join(text.split(" "))
+    text = " ".join(part.strip() for part in text.splitlines())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def user_input(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Calls an API function on the user's input; its ValueError becomes a UserError."""
+    try:
+        return call(*args, **kwargs)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _store(run_dir: str, readonly: bool = True) -> Store:
+    """The run directory's store, every row of it readable: damage that SQLite's own check
+    misses (a value overwritten inside a record) is a UserError naming the file."""
     if not (Path(run_dir) / DB_NAME).is_file():
         raise UserError(f"{run_dir} is not a league run directory (no {DB_NAME})")
-    return Store(run_dir, readonly=True)
+    store = user_input(Store, run_dir, readonly=readonly)
+    try:
+        with store.transaction():
+            store.read_all()
+    except (ValueError, sqlite3.DatabaseError) as err:
+        store.close()
+        raise UserError(f"{store.path} is damaged: {err}") from None
+    return store
+
+
+def _writable_dir(path: Path, what: str) -> None:
+    """Refuses a directory path that names a file, or lies under one."""
+    for node in (path, *path.parents):
+        if node.exists():
+            if not node.is_dir():
+                raise UserError(f"{what} {path}: {node} is a file, not a directory")
+            return
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -44,8 +83,12 @@ def status_data(run_dir: str) -> dict[str, Any]:
         ratings = {r["player"]: r for r in store.ratings()}
         metas = store.meta_strategies()
         iterations = store.iterations()
-        meta = {k: store.get_meta(k) for k in ("status", "iteration", "steps", "wall", "pid")}
-        game = (store.get_meta("config") or {}).get("game", {})
+        meta = {
+            k: store.get_meta(k)
+            for k in ("status", "stop_reason", "iteration", "steps", "wall", "pid", "config")
+        }
+        replays = store.replay_matches()
+        game = (meta["config"] or {}).get("game", {})
         num_matches = store.count_matches()
     last_meta = metas[-1] if metas else None
     mass = dict(zip(last_meta["players"], last_meta["probs"])) if last_meta else {}
@@ -74,6 +117,8 @@ def status_data(run_dir: str) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "game": game,
         "status": meta["status"],
+        "stop_reason": meta["stop_reason"],
+        "continue": _how_to_continue(run_dir, meta),
         "running": _running(run_dir),
         "iteration": meta["iteration"],
         "steps": meta["steps"],
@@ -89,7 +134,21 @@ def status_data(run_dir: str) -> dict[str, Any]:
         ],
         "meta_solver": last_meta["solver"] if last_meta else None,
         "standings": rows,
+        "replays": replays,
     }
+
+
+def _how_to_continue(run_dir: str, meta: dict[str, Any]) -> str | None:
+    """The command that continues a league its wall-time budget stopped."""
+    budget = (meta["config"] or {}).get("budget", {})
+    if meta["status"] != "out of time" or not budget.get("wall_time_s"):
+        return None
+    return _continue_command(run_dir, meta["wall"], budget["wall_time_s"])
+
+
+def _continue_command(run_dir: str, wall: float, budget: float) -> str:
+    """`league resume` with the wall-time budget raised by as much again."""
+    return f"league resume {run_dir} --wall-time {int(np.ceil(wall + budget))}"
 
 
 def _running(run_dir: str) -> bool:
@@ -137,6 +196,11 @@ def _standings_table(rows: list[dict[str, Any]], title: str, limit: int | None =
     return table
 
 
+def _ids(ids: Sequence[int], limit: int = 30) -> str:
+    more = f", ... ({len(ids)} in all)" if len(ids) > limit else ""
+    return ", ".join(map(str, ids[:limit])) + more
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     data = status_data(args.run_dir)
     if args.json:
@@ -146,6 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     console = Console()
     state = "running" if data["running"] else data["status"]
+    if not data["running"] and data["stop_reason"]:
+        state += f" ({data['stop_reason']})"
     console.print(
         f"[bold]{data['run_dir']}[/]  game {data['game'].get('name')}  {state}  "
         f"iteration {data['iteration']}  steps {data['steps']}  "
@@ -159,6 +225,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"exploitability of the league's mixture: {last['exploitability']:.4f} "
             f"(iteration {last['iteration']})"
         )
+    if data["replays"]:
+        console.print(f"matches with replays (league watch --match ID): {_ids(data['replays'])}")
+    if data["continue"] and not data["running"]:
+        console.print(f"to continue: {data['continue']}")
     return 0
 
 
@@ -168,9 +238,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_solve(args: argparse.Namespace) -> int:
     from metagame.league.population import save_mixture, solve_population
 
-    with _store(args.run_dir) as store:
-        players, probs, _ = solve_population(store, args.solver)
     out = Path(args.out) if args.out else Path(args.run_dir) / "solve" / args.solver
+    _writable_dir(out, "--out")
+    with _store(args.run_dir) as store:
+        players, probs, _ = user_input(solve_population, store, args.solver)
     save_mixture(out, args.run_dir, players, probs, args.solver)
     order = np.argsort(-probs, kind="stable")
     data = {
@@ -275,46 +346,74 @@ def _summary(run_dir: str) -> None:
 def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: bool) -> int:
     if _running(run_dir):  # checked before importing Ray; League also holds the lock itself
         raise UserError(f"run directory {run_dir} is in use by another league")
-    from metagame.league.runner import League
+    from metagame.league.population import CheckpointError
+    from metagame.league.runner import League, LeagueBusyError
 
     display = Display(quiet)
+    league = League(cfg, run_dir, resume=resume, display=display)
     try:
-        info = League(cfg, run_dir, resume=resume, display=display).run()
+        info = league.run()
+    except (LeagueBusyError, CheckpointError) as err:
+        raise UserError(str(err)) from None
     finally:
         display.close()
     if not quiet:
         _summary(run_dir)
-    print(f"league {info['status']}: {run_dir}")
+    print(f"league {info['status']}: {run_dir}: {info['reason']}")
+    if info["status"] == "out of time":
+        print(f"to continue: {_continue_command(run_dir, info['wall'], cfg.budget.wall_time_s)}")
     return 0
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    cfg = config_mod.load(args.config)
-    overrides: dict[str, Any] = {}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.address is not None:
-        overrides["ray.address"] = args.address
-    if overrides:
-        cfg = cfg.with_overrides(**overrides)
-    from metagame.envs import make
+def _check(cfg: config_mod.LeagueConfig, path: str | Path) -> None:
+    """Everything about the config from ``path`` that can be checked before Ray starts: the
+    game exists and suits a league, and RLlib accepts the learner's hyperparameters."""
+    from metagame.league.runner import League
 
-    make(cfg.game.name, **cfg.game.kwargs).close()  # an unknown game fails here, in one line
+    try:
+        League(cfg, ".").check()
+    except ValueError as err:
+        raise UserError(config_mod.locate(path, str(err))) from None
+
+
+def _overrides(cfg: config_mod.LeagueConfig, **changes: Any) -> config_mod.LeagueConfig:
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return user_input(cfg.with_overrides, **changes) if changes else cfg
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    cfg = user_input(config_mod.load, args.config)
+    cfg = _overrides(cfg, seed=args.seed, **{"ray.address": args.address})
     run_dir = args.run_dir or str(Path("runs") / cfg.name)
+    _writable_dir(Path(run_dir), "--run-dir")
     if (Path(run_dir) / DB_NAME).exists():
         raise UserError(f"{run_dir} already holds a league; use `league resume {run_dir}`")
+    _check(cfg, args.config)
     return _run(cfg, run_dir, resume=False, quiet=args.quiet)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    path = Path(args.run_dir) / "config.yaml"
-    with _store(args.run_dir):
-        pass
-    cfg = config_mod.load(path)
-    if args.address is not None:
-        cfg = cfg.with_overrides(**{"ray.address": args.address})
-    if args.iterations is not None:
-        cfg = cfg.with_overrides(**{"budget.iterations": args.iterations})
+    with _store(args.run_dir) as store:
+        ckpt = store.get_meta("checkpoint") or {"iteration": 0, "steps": 0, "wall": 0.0}
+    cfg = user_input(config_mod.load, Path(args.run_dir) / "config.yaml")
+    cfg = _overrides(
+        cfg,
+        **{
+            "ray.address": args.address,
+            "budget.iterations": args.iterations,
+            "budget.wall_time_s": args.wall_time,
+        },
+    )
+    spent = cfg.budget.spent(ckpt["iteration"], ckpt["steps"], ckpt["wall"])
+    if spent is not None:
+        b = cfg.budget
+        more = (
+            _continue_command(args.run_dir, ckpt["wall"], b.wall_time_s)
+            if spent[0] == "out of time"
+            else f"league resume {args.run_dir} --iterations {ckpt['iteration'] + 10}"
+        )
+        raise UserError(f"the league in {args.run_dir} {spent[1]}; to go on: {more}")
+    _check(cfg, Path(args.run_dir) / "config.yaml")
     return _run(cfg, args.run_dir, resume=True, quiet=args.quiet)
 
 
@@ -324,7 +423,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if not _running(args.run_dir):
         print(f"no league is running in {args.run_dir}")
         return 0
-    with Store(args.run_dir) as store:
+    with _store(args.run_dir, readonly=False) as store:
         store.set_meta(stop_requested=True)
     print(f"asked the league in {args.run_dir} to stop after its current iteration")
     if args.wait:
@@ -347,8 +446,18 @@ def _viz(module: str, attr: str):
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    with _store(args.run_dir):
-        pass
+    from metagame.league.evaluation import replay_file
+    from metagame.league.population import load_player
+
+    with _store(args.run_dir) as store:
+        if args.list:
+            print(f"matches with replays in {args.run_dir}: {_ids(store.replay_matches()) or '-'}")
+            return 0
+        if args.live is not None:  # the players exist and their checkpoints load
+            for pid in args.live:
+                user_input(load_player, args.run_dir, user_input(store.player, pid))
+        else:
+            user_input(replay_file, store, args.match)
     watch = _viz("viewer", "watch")
     watch(args.run_dir, match_id=args.match, live=args.live)
     return 0
@@ -357,14 +466,23 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     with _store(args.run_dir):
         pass
+    _writable_dir(Path(args.run_dir) / "report", "report directory")
     report = _viz("plots", "report")
     for path in report(args.run_dir):
         print(path)
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the problem, exit status 2 (argparse adds the usage)."""
+
+    def error(self, message: str):
+        message = one_line(f"{message} (see {self.prog} --help)")
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="league", description="Self-play leagues on Ray/RLlib.")
+    p = _Parser(prog="league", description="Self-play leagues on Ray/RLlib.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("start", help="start a league from a YAML config")
@@ -384,6 +502,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--address", default=None)
     s.add_argument("--iterations", type=int, default=None, help="raise the iteration budget")
+    s.add_argument(
+        "--wall-time", type=float, default=None, help="raise the wall-time budget (seconds, total)"
+    )
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_resume)
 
@@ -404,6 +525,7 @@ def parser() -> argparse.ArgumentParser:
     group = s.add_mutually_exclusive_group()
     group.add_argument("--match", type=int, default=None)
     group.add_argument("--live", nargs=2, metavar=("PLAYER_A", "PLAYER_B"), default=None)
+    group.add_argument("--list", action="store_true", help="list the matches with replays")
     s.set_defaults(func=cmd_watch)
 
     s = sub.add_parser("report", help="write the league's plots (PNG)")
@@ -431,10 +553,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _pin_hash_seed(args)
     try:
         return args.func(args)
-    except (UserError, ValueError) as err:
-        message = " ".join(str(err).split())
+    except UserError as err:
+        message = one_line(str(err))
         print(f"league {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # the reader of our output went away (`league status | head`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141
     except KeyboardInterrupt:
         print(f"league {args.command}: interrupted", file=sys.stderr)
         return 130

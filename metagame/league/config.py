@@ -11,6 +11,7 @@ Errors are ``ValueError`` naming the key path (``matchmaking.pfsp``) and the all
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +120,21 @@ class BudgetConfig(_Strict):
             raise ValueError("set at least one of steps, wall_time_s, iterations")
         return self
 
+    def spent(self, iteration: int, steps: int, wall: float) -> tuple[str, str] | None:
+        """None while the budget lasts, else (status, reason): ``finished`` when the iteration
+        or step budget is reached, ``out of time`` when the wall-time budget ran out first."""
+        if self.iterations is not None and iteration >= self.iterations:
+            return "finished", f"reached its budget of {self.iterations} iterations"
+        if self.steps is not None and steps >= self.steps:
+            return "finished", f"reached its budget of {self.steps} env steps"
+        if self.wall_time_s is not None and wall >= self.wall_time_s:
+            goal = f" of {self.iterations}" if self.iterations is not None else ""
+            return "out of time", (
+                f"stopped by its wall-time budget ({self.wall_time_s:g} s) after iteration "
+                f"{iteration}{goal}"
+            )
+        return None
+
 
 class RayConfig(_Strict):
     """Where to run: local Ray by default, or an existing cluster's address."""
@@ -192,29 +208,75 @@ def _model_at(path: tuple) -> type[BaseModel]:
     return model
 
 
-def validate(data: Any) -> LeagueConfig:
-    """A LeagueConfig from a mapping, or ValueError naming the key path and allowed values."""
+def _validate(data: Any) -> LeagueConfig:
     if not isinstance(data, dict):
         raise ValueError(f"a league config is a mapping of keys, got {type(data).__name__}")
+    return LeagueConfig.model_validate(data)
+
+
+def validate(data: Any) -> LeagueConfig:
+    """A LeagueConfig from a mapping, or ValueError naming the key path and allowed values."""
     try:
-        return LeagueConfig.model_validate(data)
+        return _validate(data)
     except ValidationError as err:
         raise ValueError(_format_error(err)) from None
 
 
+def _line(text: str, loc: tuple) -> int | None:
+    """The 1-based line of the YAML node at key path ``loc`` (its deepest existing key)."""
+    node = yaml.compose(text)
+    line = None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(key)]
+        if not match:
+            break
+        line = match[0][0].start_mark.line + 1
+        node = match[0][1]
+    return line
+
+
+def locate(path: str | Path, message: str) -> str:
+    """``message`` (a ``config key KEY: ...`` error) prefixed with the file and KEY's line."""
+    match = re.match(r"config key ([\w.]+):", message)
+    try:
+        line = _line(Path(path).read_text(), tuple(match.group(1).split("."))) if match else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        line = None
+    where = f", line {line}" if line is not None else ""
+    return f"config file {path}{where}: {message}"
+
+
 def load(path: str | Path) -> LeagueConfig:
-    """Reads and validates a YAML config file; errors name the file or the key path."""
+    """Reads and validates a YAML config file; errors name the file (and line) or key path."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file not found: {path}")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(f"config file {path}, line {line}: not UTF-8 text") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ValueError(f"config file {path}, line {line}: not text (a NUL byte)") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ValueError(f"config file {path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ValueError(f"config file {path}{where}: not valid YAML: {problem}") from None
     try:
-        return validate(data)
+        return _validate(data)
+    except ValidationError as err:
+        line = _line(text, err.errors()[0]["loc"])
+        where = f", line {line}" if line is not None else ""
+        raise ValueError(f"config file {path}{where}: {_format_error(err)}") from None
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ValueError(f"config file {path}: {err}") from None
 
 
 def save(config: LeagueConfig, path: str | Path) -> Path:

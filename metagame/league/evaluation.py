@@ -3,14 +3,15 @@
 ``evaluate`` plays every missing evaluation match between active players (both seatings,
 ``episodes_per_pair`` in all) through ``metagame.agents.arena`` and commits each result with a
 unique key ``A|B|k``, so an interrupted evaluation resumes without losing or duplicating a row;
-a sample of matches is saved as replays. ``rate`` recomputes the ratings from every match (in
-match order, so they are a function of the store alone) and records them with the
-meta-strategy and, where it is exact, the exploitability of the league's mixture. Neither
-needs Ray.
+a sample of matches is saved as replays named by the match id (``replays/match_000042.*``).
+``rate`` recomputes the ratings from every match (in match order, so they are a function of
+the store alone) and records them with the meta-strategy and, where it is exact, the
+exploitability of the league's mixture. Neither needs Ray.
 """
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from metagame.league import matchmaking as mm
+from metagame.league import phases
 from metagame.league.ratings import standings
 from metagame.league.store import Player, Store, payoff_table
 
@@ -73,23 +75,66 @@ def evaluate(
         for k, key in enumerate(keys):
             if key in done:
                 continue
-            replay = None
-            if result.replays is not None and stable_seed(key) % 10_000 < replay_fraction * 1e4:
-                replay = f"{REPLAYS_DIR}/{key.replace('|', '_')}.replay.json.gz"
-                result.replays[k].save(store.run_dir / replay)
+            recorded = result.replays is not None and _recorded(key, replay_fraction)
             outcome = int(result.outcomes[k])
-            added += store.record_match(
-                key,
-                iteration=iteration,
-                players=ids,
-                seats=list(seats[: len(ids)]),
-                outcome="draw" if outcome < 0 else ids[outcome],
-                returns=result.returns[k, : len(ids)],
-                length=int(result.lengths[k]),
-                seed=base + k,
-                replay=replay,
+            added += (
+                store.record_match(
+                    key,
+                    iteration=iteration,
+                    players=ids,
+                    seats=list(seats[: len(ids)]),
+                    outcome="draw" if outcome < 0 else ids[outcome],
+                    returns=result.returns[k, : len(ids)],
+                    length=int(result.lengths[k]),
+                    seed=base + k,
+                    save_replay=functools.partial(_save_replay, store.run_dir, result.replays[k])
+                    if recorded
+                    else None,
+                )
+                is not None
             )
+        phases.reached("evaluation", iteration)
     return added
+
+
+def _recorded(key: str, replay_fraction: float) -> bool:
+    """Whether the match with ``key`` keeps a replay (a fixed sample of ``replay_fraction``)."""
+    return stable_seed(key) % 10_000 < replay_fraction * 1e4
+
+
+def replay_name(match_id: int) -> str:
+    """A match's replay file, relative to the run directory: named by the match id."""
+    return f"{REPLAYS_DIR}/match_{match_id:06d}.replay.json.gz"
+
+
+def replay_file(store: Store, match_id: int | None = None) -> Path:
+    """The replay file of match ``match_id`` (the newest recorded match when None).
+
+    The path stored in the database must lie inside the run directory (symbolic links
+    resolved); errors name the matches that do have replays.
+    """
+    recorded = store.replay_matches()
+    if match_id is None and not recorded:
+        raise ValueError(f"no match in {store.run_dir} has a recorded replay")
+    match = store.match(recorded[-1] if match_id is None else match_id)
+    if not match.replay:
+        listed = ", ".join(map(str, recorded[:20])) + (", ..." if len(recorded) > 20 else "")
+        have = f"matches with replays: {listed}" if recorded else "no match has one"
+        raise ValueError(f"match {match.id} has no recorded replay ({have})")
+    root = store.run_dir.resolve()
+    path = (root / match.replay).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(
+            f"match {match.id}: its replay path {match.replay!r} lies outside the run "
+            f"directory {store.run_dir}"
+        )
+    return path
+
+
+def _save_replay(run_dir: Path, replay: Any, match_id: int) -> str:
+    name = replay_name(match_id)
+    replay.save(run_dir / name)
+    return name
 
 
 def rate(

@@ -27,10 +27,17 @@ class CheckpointError(ValueError):
 
 
 def load_player(run_dir: str | Path, player: Player, greedy: bool = False, seed: int = 0):
-    """The player's policy; a missing or corrupt checkpoint raises CheckpointError."""
+    """The player's policy; a missing or corrupt checkpoint, or one outside the run directory,
+    raises CheckpointError."""
     from metagame.agents.policy import load_policy
 
-    path = Path(run_dir) / player.checkpoint
+    root = Path(run_dir).resolve()
+    path = (root / player.checkpoint).resolve()
+    if not path.is_relative_to(root):
+        raise CheckpointError(
+            f"player {player.id}: its checkpoint {player.checkpoint!r} lies outside the run "
+            f"directory {run_dir}"
+        )
     try:
         policy = load_policy(path, greedy=greedy, seed=seed)
     except ValueError as err:

@@ -13,16 +13,24 @@ Each iteration:
    resulting :class:`MatchTable` in every EnvRunner;
 2. inside the EnvRunners, the first call of the agent-to-module mapping of an episode draws
    that episode's pairing (stored in the episode's ``custom_data``, keyed by the episode), and
-   the episode-end callback reports (learner, opponent, win/draw/loss) counts through RLlib's
-   ``MetricsLogger``, so the driver sees them in the training result;
+   the episode-end callback tallies (learner, opponent, win/draw/loss) and env steps in the
+   EnvRunner's process; the driver collects the tallies after training (not through RLlib's
+   ``MetricsLogger``, whose state a restored checkpoint does not reproduce exactly);
 3. ``Algorithm.train()``; the counts go to the store's ``games`` table;
 4. snapshots by the mode's rules become players (policy checkpoints, then a store row);
 5. evaluation matches between new players and the population (``metagame.agents.arena``), each
    committed as it finishes; ratings, the meta-strategy and, where exact, the exploitability of
    the league's mixture are recorded; an RLlib checkpoint is saved every ``checkpoint_every``.
 
-A SIGKILL loses at most the iteration in progress: resume restores the last RLlib checkpoint,
-and the store (committed row by row, with unique match keys) is the population's truth.
+An iteration is one unit: its rows carry its number and it is committed by the checkpoint
+marker (see :mod:`metagame.league.store`). At the start of every iteration every process's
+random generators (torch, NumPy, Python, the matchmaking draws) are reseeded from the league's
+seed and the iteration, so an iteration's outcome is a function of the last checkpoint alone.
+A SIGKILL at any moment therefore loses only the iteration in progress: resume discards what
+that iteration wrote (rows and orphan files), restores the last RLlib checkpoint and re-runs
+it, and the league ends row for row as a run that was never killed. A run killed before its
+first checkpoint (taken once the initial players are rated) resumes from scratch.
+:mod:`metagame.league.phases` names the phases, and pauses the runner at one for kill tests.
 """
 
 from __future__ import annotations
@@ -44,16 +52,19 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from metagame.league import config as config_mod
 from metagame.league import matchmaking as mm
+from metagame.league import phases
 from metagame.league.config import LeagueConfig
-from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
-from metagame.league.population import CheckpointError, player_weights, save_player
-from metagame.league.store import LOCK_FILE, Player, Store
+from metagame.league.evaluation import REPLAYS_DIR, evaluate, policy_cache, rate, stable_seed
+from metagame.league.population import PLAYERS_DIR, CheckpointError, player_weights, save_player
+from metagame.league.store import DB_NAME, LOCK_FILE, Player, Store
 
 PAIRING_KEY = "metagame_league_pairing"
 CHECKPOINTS_DIR = "checkpoints"
+PROGRESS_FILE = "progress.csv"
 
-# Per-process matchmaking state of an EnvRunner (or of the driver when it samples itself).
-_RUNTIME = SimpleNamespace(table=None, seats=(), rng=np.random.default_rng(0))
+# Per-process state of an EnvRunner (or of the driver when it samples itself): the iteration's
+# match table and draws, and the tallies of its finished episodes.
+_RUNTIME = SimpleNamespace(table=None, seats=(), rng=np.random.default_rng(0), games={}, steps=0)
 
 
 class LeagueBusyError(ValueError):
@@ -68,6 +79,37 @@ def install_table(table: mm.MatchTable, seats: tuple[str, ...], seed: int, env_r
     _RUNTIME.table = table
     _RUNTIME.seats = seats
     _RUNTIME.rng = np.random.default_rng([seed, int(getattr(env_runner, "worker_index", 0))])
+
+
+def reseed(seed: int, worker: Any) -> None:
+    """Seeds a process's torch, NumPy and Python generators (via foreach_env_runner/learner)
+    and starts its episode tallies afresh."""
+    from ray.rllib.utils.debug import update_global_seed_if_necessary
+
+    index = int(getattr(worker, "worker_index", 0) or 0)
+    update_global_seed_if_necessary("torch", stable_seed(seed, index))
+    _RUNTIME.games, _RUNTIME.steps = {}, 0
+
+
+def tallies(env_runner: Any) -> tuple[dict[tuple[str, str], list[int]], int]:
+    """This process's (learner, opponent) -> [wins, draws, losses] and env steps this
+    iteration (via foreach_env_runner)."""
+    return _RUNTIME.games, _RUNTIME.steps
+
+
+def _set_module_state(state: dict[str, Any], env_runner: Any) -> None:
+    env_runner.set_state({**state, "weights_seq_no": 0})  # 0: applied whatever the runner's
+
+
+def kl_coefficients(learner: Any) -> dict[str, float]:
+    """A PPO-family learner's adaptive KL coefficients, which RLlib's checkpoints omit."""
+    coefficients = getattr(learner, "curr_kl_coeffs_per_module", {})
+    return {module: float(value) for module, value in coefficients.items()}
+
+
+def set_kl_coefficients(values: dict[str, float], learner: Any) -> None:
+    for module, value in values.items():
+        learner.curr_kl_coeffs_per_module[module].data.fill_(value)
 
 
 def agent_to_module(agent_id: str, episode: Any, **kwargs: Any) -> str:
@@ -101,36 +143,21 @@ def _agent_returns(episodes: list[Any]) -> dict[str, float]:
 
 
 class LeagueCallbacks(RLlibCallback):
-    """Reports each finished episode's (learner, opponent, outcome) to RLlib's metrics."""
+    """Tallies each finished episode's env steps and (learner, opponent, outcome)."""
 
-    def on_episode_end(self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs):
+    def on_episode_end(self, *, episode, prev_episode_chunks=None, **kwargs):
+        chunks = [*(prev_episode_chunks or []), episode]
+        _RUNTIME.steps += sum(int(chunk.env_steps()) for chunk in chunks)
         entry = getattr(episode, "custom_data", {}).get(PAIRING_KEY)
-        if entry is None or entry[0].opponent is None or metrics_logger is None:
+        if entry is None or entry[0].opponent is None:
             return
         pairing, learner_agent = entry
-        returns = _agent_returns([*(prev_episode_chunks or []), episode])
+        returns = _agent_returns(chunks)
         mine = returns.get(learner_agent, 0.0)
         best_other = max((r for a, r in returns.items() if a != learner_agent), default=0.0)
-        outcome = "wins" if mine > best_other else "losses" if mine < best_other else "draws"
-        metrics_logger.log_value(
-            ("league", pairing.learner, pairing.opponent, outcome), 1, reduce="sum"
-        )
-
-
-def league_counts(result: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int, int]]:
-    """(learner, opponent) -> (wins, draws, losses) this iteration, from a train() result.
-
-    A key with no new episode this iteration reduces to NaN in RLlib's metrics: zero games.
-    """
-    league = result.get("env_runners", {}).get("league", {})
-    out = {}
-    for learner, opponents in league.items():
-        for opponent, counts in opponents.items():
-            values = [float(counts.get(k, 0.0)) for k in ("wins", "draws", "losses")]
-            record = tuple(int(round(v)) if np.isfinite(v) else 0 for v in values)
-            if sum(record):
-                out[(learner, opponent)] = record
-    return out
+        outcome = 0 if mine > best_other else 2 if mine < best_other else 1
+        record = _RUNTIME.games.setdefault((pairing.learner, pairing.opponent), [0, 0, 0])
+        record[outcome] += 1
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -220,12 +247,13 @@ class League:
             )
         return game.name, dict(game.kwargs), seats
 
-    def _algorithm(self):
+    def _algorithm_config(self):
+        """The RLlib AlgorithmConfig, validated (no Ray needed); RLlib's objections to the
+        config's hyperparameters are ValueErrors naming ``learners``."""
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-        from metagame.agents.rllib import init_ray, module_spec, rllib_config
+        from metagame.agents.rllib import module_spec, rllib_config
 
-        init_ray(self.cfg.ray.address)
         name, kwargs, seats = self.game
         lc = self.cfg.learners
         algo_cfg = rllib_config(name, algo=lc.algo, env_kwargs=kwargs, **lc.hparams, **lc.model)
@@ -250,46 +278,89 @@ class League:
             .resources(placement_strategy=self.cfg.ray.placement_strategy)
             .debugging(seed=self.cfg.seed)
         )
-        return algo_cfg.build_algo()
-
-    def setup(self) -> None:
-        self._acquire()
+        _check_numbers(type(algo_cfg)(), lc.hparams)
         try:
-            self._setup()
-        except BaseException:
-            self._release()
-            raise
+            algo_cfg.validate()
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"config key learners: RLlib rejects it: {err}") from None
+        return algo_cfg
 
-    def _setup(self) -> None:
+    def check(self):
+        """Checks the config without Ray or writing anything (the game, then RLlib's
+        validation of the learner); returns the AlgorithmConfig. ValueError names the key."""
         self.game = self._game()
         self.num_seats = len(self.game[2])
         self.learners = learners_of(self.cfg, self.num_seats)
         self.slots = [f"slot_{i}" for i in range(self.cfg.matchmaking.slots)]
         if self.num_seats == 1:
             self.slots = []
-        self.store = Store(self.run_dir, create=not self.resume)
+        return self._algorithm_config()
+
+    def setup(self) -> None:
+        """Checks everything, then takes the run directory and builds (or restores) the
+        league. A new run writes nothing before its config has been accepted by RLlib."""
+        algo_cfg = self.check()
+        created = not self.run_dir.exists()
+        self._acquire()
+        try:
+            self._setup(algo_cfg)
+        except BaseException:
+            self._release()
+            if created and not (self.run_dir / DB_NAME).exists():
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def _setup(self, algo_cfg) -> None:
+        from metagame.agents.rllib import init_ray
+
+        checkpoint = None
+        if self.resume:
+            self.store = Store(self.run_dir)
+            checkpoint = self.store.get_meta("checkpoint")
+            self._discard_uncommitted(checkpoint)
+        init_ray(self.cfg.ray.address)
+        self.algo = algo_cfg.build_algo()
         if not self.resume:
             config_mod.save(self.cfg, self.run_dir / "config.yaml")
-            self.store.set_meta(
-                config=self.cfg.model_dump(mode="json"),
-                status="starting",
-                iteration=0,
-                steps=0,
-                wall=0.0,
-                stop_requested=False,
-            )
-        self.algo = self._algorithm()
+            self.store = Store(self.run_dir, create=True)
+        self.store.set_meta(config=self.cfg.model_dump(mode="json"), stop_requested=False)
         self._modules = {lr.module: self._driver_module() for lr in self.learners}
         self._initial = {lr.module: self._learner_weights(lr.module) for lr in self.learners}
-        if self.resume:
-            self._restore()
-        else:
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        else:  # a new run, or one killed before its first checkpoint: from scratch
+            self.store.set_meta(status="starting", iteration=0, steps=0, wall=0.0)
             self.iteration, self.steps, self.wall = 0, 0, 0.0
+            self._reseed()
             for lr in self.learners:
                 self._snapshot(lr, "initial weights")
             self._evaluate()
             self._rate()
+            phases.reached("setup", 0)
+            self._checkpoint()
         self.store.set_meta(status="running", pid=os.getpid())
+
+    def _discard_uncommitted(self, checkpoint: dict[str, Any] | None) -> None:
+        """Removes what iterations after the last checkpoint wrote: rows, then orphan files."""
+        committed = -1 if checkpoint is None else checkpoint["iteration"]
+        self.store.rollback(committed)
+        if checkpoint is not None:
+            self.store.set_meta(
+                iteration=committed, steps=checkpoint["steps"], wall=checkpoint["wall"]
+            )
+        keep = {p.checkpoint for p in self.store.players()}
+        keep |= {m.replay for m in self.store.matches() if m.replay}
+        keep |= {checkpoint["path"]} if checkpoint else set()
+        for folder in (PLAYERS_DIR, REPLAYS_DIR, CHECKPOINTS_DIR):
+            root = self.run_dir / folder
+            for path in sorted(root.iterdir()) if root.is_dir() else ():
+                if f"{folder}/{path.name}" not in keep:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        progress = self.run_dir / PROGRESS_FILE
+        if progress.is_file():
+            with progress.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= committed]
+            _write_progress(progress, rows)
 
     def _driver_module(self):
         """A full (not inference-only) module in the driver, to save snapshots from."""
@@ -308,46 +379,58 @@ class League:
         return self.algo.learner_group.get_weights([module])[module]
 
     def _set_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
-        """Sets module weights in the learner and every EnvRunner (inference-only copies)."""
+        """Sets module weights in the learner and every EnvRunner (inference-only copies).
+
+        RLlib's ``sync_weights`` skips an EnvRunner whose weights sequence number has caught up
+        with the learner's, which after the first training iteration left the opponent slots
+        holding stale players; a state with sequence number 0 is always applied.
+        """
         self.algo.learner_group.set_weights(weights)
-        self.algo.env_runner_group.sync_weights(
-            policies=list(weights),
-            from_worker_or_learner_group=self.algo.learner_group,
-            inference_only=True,
+        state = self.algo.learner_group.get_state(
+            components=[f"learner/rl_module/{module}" for module in weights], inference_only=True
+        )["learner"]
+        self.algo.env_runner_group.foreach_env_runner(
+            functools.partial(_set_module_state, {"rl_module": state["rl_module"]}),
+            local_env_runner=True,
         )
 
     def _learner_state(self) -> list[dict[str, Any]]:
+        kl = next(iter(self.algo.learner_group.foreach_learner(kl_coefficients))).get()
         return [
             {
                 "module": lr.module,
                 "parent": lr.parent,
                 "steps_since": lr.steps_since,
                 "record_since": lr.record_since,
+                "kl_coeff": kl.get(lr.module),
             }
             for lr in self.learners
         ]
 
     def _checkpoint(self) -> None:
+        """Saves the RLlib checkpoint, then commits the iteration (the checkpoint marker, with
+        the league's counters, in one transaction); older checkpoints go after the commit."""
         root = self.run_dir / CHECKPOINTS_DIR
         path = root / f"iteration_{self.iteration:05d}"
         self.algo.save_to_path(str(path.resolve()))
+        phases.reached("checkpoint", self.iteration)
         self.store.set_meta(
+            iteration=self.iteration,
+            steps=self.steps,
+            wall=self.wall,
             checkpoint={
                 "path": str(path.relative_to(self.run_dir)),
                 "iteration": self.iteration,
                 "steps": self.steps,
                 "wall": self.wall,
                 "learners": self._learner_state(),
-            }
+            },
         )
         for old in root.iterdir():
             if old != path:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def _restore(self) -> None:
-        ckpt = self.store.get_meta("checkpoint")
-        if ckpt is None:
-            raise ValueError(f"{self.run_dir} has no league checkpoint to resume from")
+    def _restore(self, ckpt: dict[str, Any]) -> None:
         path = self.run_dir / ckpt["path"]
         if not path.is_dir():
             raise ValueError(f"league checkpoint not found: {path}")
@@ -361,6 +444,8 @@ class League:
         for lr, saved in zip(self.learners, ckpt["learners"], strict=True):
             lr.parent, lr.steps_since = saved["parent"], saved["steps_since"]
             lr.record_since = list(saved["record_since"])
+        kl = {s["module"]: s["kl_coeff"] for s in ckpt["learners"] if s["kl_coeff"] is not None}
+        self.algo.learner_group.foreach_learner(functools.partial(set_kl_coefficients, kl))
 
     # -- population -----------------------------------------------------------------------------
     def _snapshot(self, lr: Learner, reason: str) -> Player:
@@ -402,7 +487,7 @@ class League:
             ),
         )
         for p in order[:excess]:
-            self.store.retire(p.id)
+            self.store.retire(p.id, self.iteration)
 
     # -- matchmaking ----------------------------------------------------------------------------
     def _distributions(self, frozen: list[Player]) -> dict[str, dict[str, float]]:
@@ -451,6 +536,24 @@ class League:
                 out[p.id] = heads[node.id]
         return out
 
+    def _reseed(self) -> None:
+        """Seeds every EnvRunner and Learner process from the league's seed and the iteration."""
+        seed = functools.partial(reseed, stable_seed(self.cfg.seed, self.iteration, "rng"))
+        self.algo.env_runner_group.foreach_env_runner(seed, local_env_runner=True)
+        self.algo.learner_group.foreach_learner(seed)
+
+    def _tallies(self) -> tuple[dict[tuple[str, str], tuple[int, int, int]], int]:
+        """Every EnvRunner's (learner, opponent) -> (wins, draws, losses) and env steps."""
+        games: dict[tuple[str, str], np.ndarray] = {}
+        steps = 0
+        for runner_games, runner_steps in self.algo.env_runner_group.foreach_env_runner(
+            tallies, local_env_runner=True
+        ):
+            steps += runner_steps
+            for key, record in runner_games.items():
+                games[key] = games.get(key, 0) + np.asarray(record)
+        return {k: tuple(int(x) for x in v) for k, v in sorted(games.items())}, steps
+
     def _install(self) -> mm.MatchTable:
         frozen = self.store.players(active_only=True)
         rng = np.random.default_rng([self.cfg.seed, self.iteration, 1])
@@ -483,19 +586,22 @@ class League:
             timers[name] = round(time.time() - start - sum(timers.values()), 3)
 
         table = self._install()
+        self._reseed()  # after loading slot players, whose module construction draws from torch
         result = self.algo.train()
         steps_before = self.steps
-        self.steps = int(result.get("num_env_steps_sampled_lifetime", self.steps))
-        counts = league_counts(result)
-        if counts:
-            self.store.add_games(counts)
+        counts, steps = self._tallies()
+        self.steps += steps
         self.iteration += 1
+        phases.reached("training", self.iteration)
+        self.store.add_games(self.iteration, counts)
         lap("train")
         new = self._snapshots(counts, self.steps - steps_before)
+        phases.reached("snapshot", self.iteration)
         self._evaluate()
         self._prune()
         lap("evaluate")
         info = self._rate()
+        phases.reached("rating", self.iteration)
         lap("rate")
         self.wall += time.time() - start
         sps = (self.steps - steps_before) / max(time.time() - start, 1e-9)
@@ -513,9 +619,10 @@ class League:
                 "return_mean": _episode_return(result),
             },
         )
-        self.store.set_meta(iteration=self.iteration, steps=self.steps, wall=self.wall)
         if self.iteration % self.cfg.checkpoint_every == 0:
             self._checkpoint()
+        else:
+            self.store.set_meta(iteration=self.iteration, steps=self.steps, wall=self.wall)
         info.update(
             iteration=self.iteration,
             steps=self.steps,
@@ -602,7 +709,7 @@ class League:
             "exploitability": info["exploitability"],
             "return_mean": _episode_return(result),
         }
-        path = self.run_dir / "progress.csv"
+        path = self.run_dir / PROGRESS_FILE
         new_file = not path.exists()
         with path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
@@ -615,41 +722,57 @@ class League:
                     self._tb.add_scalar(f"league/{key}", value, info["iteration"])
             self._tb.flush()
 
-    def _budget_left(self) -> bool:
-        b = self.cfg.budget
-        return not (
-            (b.iterations is not None and self.iteration >= b.iterations)
-            or (b.steps is not None and self.steps >= b.steps)
-            or (b.wall_time_s is not None and self.wall >= b.wall_time_s)
-        )
+    def _budget_spent(self) -> tuple[str, str] | None:
+        return self.cfg.budget.spent(self.iteration, self.steps, self.wall)
 
     def run(self) -> dict[str, Any]:
-        """Trains until a budget is reached or ``league stop`` asks; returns the last info."""
+        """Trains until a budget is reached or ``league stop`` asks; returns the last info,
+        with ``status`` (``finished``, ``out of time`` or ``stopped``) and ``reason``."""
         from tensorboardX import SummaryWriter
 
         self.setup()
-        self._tb = SummaryWriter(str(self.run_dir / "tb"))
+        # a resumed run drops the TensorBoard events of the iterations it re-runs
+        self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.iteration + 1)
         info: dict[str, Any] = {}
-        status = "finished"
         try:
-            while self._budget_left():
+            while (spent := self._budget_spent()) is None:
                 info = self.step()
                 self.display(info)
                 if self.store.get_meta("stop_requested", False):
-                    status = "stopped"
+                    spent = ("stopped", "stopped by `league stop`")
                     break
-            if self.iteration % self.cfg.checkpoint_every != 0 or not self.store.get_meta(
-                "checkpoint"
-            ):
+            if self.iteration % self.cfg.checkpoint_every != 0:
                 self._checkpoint()
-            self.store.set_meta(status=status, stop_requested=False)
+            status, reason = spent
+            self.store.set_meta(status=status, stop_reason=reason, stop_requested=False)
         finally:
             self._tb.close()
             self.algo.stop()
             self.store.close()
             self._release()
-        info["status"] = status
+        info.update(status=status, reason=reason, iteration=self.iteration)
         return info
+
+
+def _check_numbers(defaults: Any, hparams: dict[str, Any]) -> None:
+    """Refuses a non-number (text, a mapping, a boolean) for a hyperparameter RLlib defaults
+    to a number; lists stay allowed (RLlib's schedules)."""
+    for key, value in hparams.items():
+        default = getattr(defaults, key, None)
+        number = isinstance(default, int | float) and not isinstance(default, bool)
+        if number and (isinstance(value, bool) or not isinstance(value, int | float | list)):
+            raise ValueError(f"config key learners.hparams.{key}: must be a number, got {value!r}")
+
+
+def _write_progress(path: Path, rows: list[dict[str, str]]) -> None:
+    """Rewrites progress.csv with ``rows`` (atomically: a temporary file renamed over it)."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    tmp.replace(path)
 
 
 def _episode_return(result: dict[str, Any]) -> float | None:
@@ -657,4 +780,4 @@ def _episode_return(result: dict[str, Any]) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-__all__ = ["CheckpointError", "League", "LeagueBusyError", "agent_to_module", "league_counts"]
+__all__ = ["CheckpointError", "League", "LeagueBusyError", "agent_to_module"]

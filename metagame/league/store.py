@@ -5,19 +5,24 @@ seats, outcome, returns, length, seed, replay path), ``ratings`` (history per it
 ``meta_strategies`` (history per iteration), ``games`` (training-game counts per learner and
 opponent, from RLlib's metrics), ``iterations`` (throughput) and ``meta`` (key/value state).
 
-Crash safety: every write is its own transaction, committed as soon as the result exists, and
-WAL mode keeps readers (``league status``) consistent while the league writes. A match has a
-unique key (its pair and index), so replaying an interrupted evaluation after a SIGKILL never
-duplicates a row, and what was committed is never lost. Readers read inside one transaction.
+Crash safety: an iteration is one unit. Every row an iteration writes (players, matches,
+ratings, meta-strategies, training-game counts, throughput, retirements) carries the iteration
+number, and the iteration is committed by the checkpoint marker (the ``checkpoint`` meta key,
+written in one transaction with the iteration's counters once its RLlib checkpoint is on disk).
+:meth:`Store.rollback` discards everything past the last committed iteration, so a run killed
+at any moment resumes by re-running that iteration from its beginning, never counting anything
+twice. WAL mode keeps readers (``league status``) consistent while the league writes; readers
+read inside one transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS players (
     id TEXT PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, role TEXT NOT NULL, parent TEXT,
     step INTEGER NOT NULL, iteration INTEGER NOT NULL, checkpoint TEXT NOT NULL,
-    created REAL NOT NULL, reason TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1
+    created REAL NOT NULL, reason TEXT NOT NULL, retired INTEGER
 );
 CREATE TABLE IF NOT EXISTS matches (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, iteration INTEGER NOT NULL,
@@ -49,8 +54,9 @@ CREATE TABLE IF NOT EXISTS meta_strategies (
     probs TEXT NOT NULL, value REAL, exploitability REAL, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS games (
-    learner TEXT NOT NULL, opponent TEXT NOT NULL, wins INTEGER NOT NULL,
-    draws INTEGER NOT NULL, losses INTEGER NOT NULL, PRIMARY KEY (learner, opponent)
+    iteration INTEGER NOT NULL, learner TEXT NOT NULL, opponent TEXT NOT NULL,
+    wins INTEGER NOT NULL, draws INTEGER NOT NULL, losses INTEGER NOT NULL,
+    PRIMARY KEY (iteration, learner, opponent)
 );
 CREATE TABLE IF NOT EXISTS iterations (
     iteration INTEGER PRIMARY KEY, steps INTEGER NOT NULL, wall REAL NOT NULL,
@@ -58,6 +64,21 @@ CREATE TABLE IF NOT EXISTS iterations (
     created REAL NOT NULL
 );
 """
+
+ITERATION_TABLES = ("players", "matches", "ratings", "meta_strategies", "games", "iterations")
+
+
+@functools.cache
+def _schema_columns() -> dict[str, list[str]]:
+    """Every table of SCHEMA and its columns, read from an in-memory database built from it."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(SCHEMA)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")]
+            for t in tables
+            if not t.startswith("sqlite_")
+        }
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,11 @@ class Player:
     checkpoint: str
     created: float
     reason: str
-    active: bool
+    retired: int | None  # the iteration that retired the player
+
+    @property
+    def active(self) -> bool:
+        return self.retired is None
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,8 @@ class Store:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA busy_timeout=30000")
+            if not create:
+                self._check()
             if readonly:
                 self._db.execute("PRAGMA query_only=1")
             else:
@@ -127,6 +154,23 @@ class Store:
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise ValueError(f"{self.path} is not a league store: {err}") from None
+        except ValueError:
+            self._db.close()
+            raise
+
+    def _check(self) -> None:
+        """Refuses a file that is not an intact league store (empty, truncated, corrupt, another
+        program's database, or another schema) before anything reads or writes it."""
+        damage = [r[0] for r in self._db.execute("PRAGMA quick_check(1)")]
+        if damage != ["ok"]:
+            raise ValueError(f"{self.path} is damaged: {' '.join(' '.join(damage).split())}")
+        for table, columns in _schema_columns().items():
+            found = [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
+            if found != columns:
+                what = f"has no table {table}" if not found else f"has another {table} table"
+                raise ValueError(
+                    f"{self.path} is not a league store of this version of metagame: it {what}"
+                )
 
     def close(self) -> None:
         self._db.close()
@@ -137,7 +181,7 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @contextmanager
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit: committed on success, rolled back on error.
 
@@ -162,6 +206,17 @@ class Store:
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row["value"])
+
+    def read_all(self) -> None:
+        """Reads and decodes every row (a check that the contents are whole)."""
+        for (key,) in self._db.execute("SELECT key FROM meta").fetchall():
+            self.get_meta(key)
+        self.players()
+        self.matches()
+        self.rating_history()
+        self.meta_strategies()
+        self.games()
+        self.iterations()
 
     # -- players ---------------------------------------------------------------------------
     def next_player_id(self, role: str) -> str:
@@ -194,16 +249,31 @@ class Store:
         row = self._db.execute("SELECT * FROM players WHERE id = ?", (pid,)).fetchone()
         if row is None:
             raise ValueError(f"no player {pid!r} in {self.path}")
-        return Player(**{**dict(row), "active": bool(row["active"])})
+        return Player(**dict(row))
 
     def players(self, *, active_only: bool = False) -> list[Player]:
-        where = " WHERE active = 1" if active_only else ""
+        where = " WHERE retired IS NULL" if active_only else ""
         rows = self._db.execute(f"SELECT * FROM players{where} ORDER BY seq").fetchall()
-        return [Player(**{**dict(r), "active": bool(r["active"])}) for r in rows]
+        return [Player(**dict(r)) for r in rows]
 
-    def retire(self, pid: str) -> None:
+    def retire(self, pid: str, iteration: int) -> None:
+        """Retires a player from the active population in ``iteration``."""
         with self.transaction() as db:
-            db.execute("UPDATE players SET active = 0 WHERE id = ?", (pid,))
+            db.execute("UPDATE players SET retired = ? WHERE id = ?", (iteration, pid))
+
+    def rollback(self, iteration: int) -> None:
+        """Discards everything written after ``iteration`` (all rows with -1), in one transaction.
+
+        Match ids restart after the last kept match, so a re-run iteration gets the same ids.
+        """
+        with self.transaction() as db:
+            for table in ITERATION_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE iteration > ?", (iteration,))
+            db.execute("UPDATE players SET retired = NULL WHERE retired > ?", (iteration,))
+            db.execute(
+                "UPDATE sqlite_sequence SET seq = (SELECT COALESCE(MAX(id), 0) FROM matches) "
+                "WHERE name = 'matches'"
+            )
 
     # -- matches ---------------------------------------------------------------------------
     def record_match(
@@ -217,9 +287,13 @@ class Store:
         returns: Sequence[float],
         length: int,
         seed: int,
-        replay: str | None = None,
-    ) -> bool:
-        """Commits one match result; returns False when its key was already recorded."""
+        save_replay: Callable[[int], str] | None = None,
+    ) -> int | None:
+        """Commits one match result; returns its id, or None when its key was already recorded.
+
+        ``save_replay(match_id)`` writes the match's replay and returns its path relative to the
+        run directory; it runs inside the row's transaction, so a row never names a missing file.
+        """
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO matches (key, iteration, players, seats, outcome, "
@@ -233,11 +307,18 @@ class Store:
                     json.dumps([float(r) for r in returns]),
                     int(length),
                     int(seed),
-                    replay,
+                    None,
                     time.time(),
                 ),
             )
-        return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return None
+            match_id = int(cur.lastrowid)
+            if save_replay is not None:
+                db.execute(
+                    "UPDATE matches SET replay = ? WHERE id = ?", (save_replay(match_id), match_id)
+                )
+        return match_id
 
     def count_matches(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
@@ -250,6 +331,11 @@ class Store:
             "SELECT * FROM matches WHERE id > ? ORDER BY id", (since_id,)
         ).fetchall()
         return [_match(r) for r in rows]
+
+    def replay_matches(self) -> list[int]:
+        """Ids of the matches that have a recorded replay, oldest first."""
+        rows = self._db.execute("SELECT id FROM matches WHERE replay IS NOT NULL ORDER BY id")
+        return [r[0] for r in rows]
 
     def match(self, match_id: int) -> Match:
         row = self._db.execute("SELECT * FROM matches WHERE id = ?", (match_id,)).fetchone()
@@ -312,20 +398,27 @@ class Store:
             for r in rows
         ]
 
-    def add_games(self, counts: dict[tuple[str, str], tuple[int, int, int]]) -> None:
-        """Adds training-game (wins, draws, losses) per (learner, opponent)."""
+    def add_games(
+        self, iteration: int, counts: dict[tuple[str, str], tuple[int, int, int]]
+    ) -> None:
+        """Records one iteration's training-game (wins, draws, losses) per (learner, opponent).
+
+        Keyed by the iteration, so recording an iteration again replaces its counts.
+        """
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO games (learner, opponent, wins, draws, losses) VALUES "
-                "(?, ?, ?, ?, ?) ON CONFLICT (learner, opponent) DO UPDATE SET "
-                "wins = wins + excluded.wins, draws = draws + excluded.draws, "
-                "losses = losses + excluded.losses",
-                [(a, b, w, d, l) for (a, b), (w, d, l) in counts.items()],
+                "INSERT OR REPLACE INTO games (iteration, learner, opponent, wins, draws, "
+                "losses) VALUES (?, ?, ?, ?, ?, ?)",
+                [(iteration, a, b, w, d, l) for (a, b), (w, d, l) in counts.items()],
             )
 
     def games(self) -> dict[tuple[str, str], tuple[int, int, int]]:
-        rows = self._db.execute("SELECT * FROM games").fetchall()
-        return {(r["learner"], r["opponent"]): (r["wins"], r["draws"], r["losses"]) for r in rows}
+        """Training-game (wins, draws, losses) per (learner, opponent), summed over iterations."""
+        rows = self._db.execute(
+            "SELECT learner, opponent, SUM(wins), SUM(draws), SUM(losses) FROM games "
+            "GROUP BY learner, opponent"
+        ).fetchall()
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 
     def record_iteration(
         self,

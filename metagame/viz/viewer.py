@@ -454,6 +454,7 @@ def watch(
 ) -> Viewer:
     """Watches a league run: a recorded match (newest with a replay by default) or, with
     ``live=(player_a, player_b)``, new matches between two of its players."""
+    from metagame.league.evaluation import replay_file
     from metagame.league.population import load_player
     from metagame.league.store import Store
 
@@ -470,17 +471,5 @@ def watch(
                 live_episodes(game["name"], policies, env_kwargs=game.get("kwargs") or {})
             )
         else:
-            source = MatchSource([Replay.load(run_dir / _replay_path(store, match_id))])
+            source = MatchSource([Replay.load(replay_file(store, match_id))])
     return Viewer(source, **viewer_kwargs).run(max_frames, events)
-
-
-def _replay_path(store, match_id: int | None) -> str:
-    if match_id is not None:
-        match = store.match(match_id)
-        if not match.replay:
-            raise ValueError(f"match {match_id} has no recorded replay")
-        return match.replay
-    recorded = [m for m in store.matches() if m.replay]
-    if not recorded:
-        raise ValueError(f"no match with a replay in {store.run_dir}")
-    return recorded[-1].replay

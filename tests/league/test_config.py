@@ -50,7 +50,7 @@ def test_load_errors_name_the_file(tmp_path):
         config.load(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("game: [unclosed")
-    with pytest.raises(ValueError, match="bad.yaml is not valid YAML"):
+    with pytest.raises(ValueError, match=r"bad.yaml, line 1: not valid YAML"):
         config.load(bad)
 
 

@@ -1,22 +1,27 @@
-"""SIGKILL in the middle of a league run, then `league resume` and `league stop`: no match row
-lost or duplicated, players and ratings consistent, training continues from the last
-checkpoint, and the graceful stop checkpoints the iteration it finishes."""
+"""A SIGKILL at any phase of a league, then `league resume`: the league ends row for row (players,
+matches, training-game counts, ratings, meta-strategies, iterations) and weight for weight as a
+run of the same seed that was never killed; and `league stop` checkpoints the iteration it ends.
+
+Each kill is real: ``METAGAME_LEAGUE_PAUSE_AT`` makes the `league` process stop itself (SIGSTOP)
+at a named phase, and the test kills its whole process group (the league and the Ray it started)
+with SIGKILL, exactly as a crash at that moment would.
+"""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
+import torch
 import yaml
 
-from metagame.league.evaluation import policy_cache
-from metagame.league.store import Store
+from metagame.league.phases import PAUSE_ENV
+from metagame.league.store import DB_NAME, Store
 
 pytestmark = pytest.mark.slow
 
-EPISODES = 4
 CONFIG = {
     "name": "crash",
     "game": {"name": "openspiel:kuhn_poker"},
@@ -25,66 +30,141 @@ CONFIG = {
             "train_batch_size_per_learner": 64,
             "minibatch_size": 32,
             "num_epochs": 1,
-            "rollout_fragment_length": 16,
+            "rollout_fragment_length": 8,
         },
         "model": {"fcnet_hiddens": [16]},
     },
     "selfplay": {"snapshot_every": 1},
-    "evaluation": {"episodes_per_pair": EPISODES, "replay_fraction": 0.0},
-    "budget": {"iterations": 1000},
+    "matchmaking": {"slots": 2},
+    "evaluation": {"episodes_per_pair": 4, "replay_fraction": 0.3},
+    "budget": {"iterations": 3},
+    "seed": 3,
     "ray": {"num_env_runners": 0},
 }
 
+# (phase, iteration) of each kill, in the order one run goes through them: before the first
+# checkpoint, then inside iterations 1-3 (RLlib's train(), new players on disk, evaluation
+# matches half committed, ratings written, the RLlib checkpoint on disk but not committed)
+KILLS = [
+    ("setup", 0),
+    ("training", 1),
+    ("snapshot", 2),
+    ("evaluation", 2),
+    ("rating", 2),
+    ("checkpoint", 3),
+]
 
-def league(*args):
+QUERIES = {
+    "players": "SELECT id, seq, role, parent, step, iteration, checkpoint, reason, retired "
+    "FROM players ORDER BY seq",
+    "matches": "SELECT id, key, iteration, players, seats, outcome, returns, length, seed, "
+    "replay FROM matches ORDER BY id",
+    "games": "SELECT * FROM games ORDER BY iteration, learner, opponent",
+    "ratings": "SELECT * FROM ratings ORDER BY iteration, player",
+    "meta_strategies": "SELECT iteration, solver, players, probs, value, exploitability "
+    "FROM meta_strategies ORDER BY iteration",
+    "iterations": "SELECT iteration, steps, league_size FROM iterations ORDER BY iteration",
+}
+
+
+def league(*args, pause=None):
+    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
+    if pause is not None:
+        env[PAUSE_ENV] = f"{pause[0]}:{pause[1]}"
     return subprocess.Popen(
         [sys.executable, "-m", "metagame.league.cli", *map(str, args), "--quiet"],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
 
 
-def snapshot(run):
-    with Store(run, readonly=True) as store, store.transaction():
-        return {
-            "matches": {m.key: (m.id, m.returns) for m in store.matches()},
-            "players": [p.id for p in store.players()],
-            "checkpoint": store.get_meta("checkpoint"),
-            "iteration": store.get_meta("iteration", 0),
-        }
+def kill_when_paused(process, phase, iteration):
+    """Reads the league's stderr until it says it paused, then SIGKILLs its process group."""
+    expected = f"league: paused at {phase} of iteration {iteration}"
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if line.strip() == expected:
+                break
+        else:
+            pytest.fail(f"never paused at {phase}:{iteration}:\n{''.join(lines[-40:])}")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
 
 
-def test_sigkill_then_resume(tmp_path):
+def finish(process):
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err[-3000:]
+
+
+def rows(run):
+    with sqlite3.connect(run / DB_NAME) as db:
+        tables = {name: db.execute(sql).fetchall() for name, sql in QUERIES.items()}
+        tables["sequence"] = db.execute("SELECT seq FROM sqlite_sequence").fetchall()
+    return tables
+
+
+def weights(run, players):
+    return {row[0]: torch.load(run / row[6] / "weights.pt", weights_only=True) for row in players}
+
+
+def files(run, folder):
+    return sorted(p.name for p in (run / folder).iterdir())
+
+
+def test_a_kill_at_every_phase_resumes_to_the_run_never_killed(tmp_path):
     config = tmp_path / "crash.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
-    run = tmp_path / "run"
-    process = league("start", config, "--run-dir", run)
-    deadline = time.time() + 600
-    try:
-        while time.time() < deadline:  # kill once two iterations are checkpointed
-            time.sleep(1.0)
-            if (run / "league.sqlite").exists():
-                state = snapshot(run)
-                if state["checkpoint"] and state["checkpoint"]["iteration"] >= 2:
-                    break
-            assert process.poll() is None, process.stderr.read()[-3000:]
-        else:
-            pytest.fail("the league did not reach two checkpointed iterations")
-        time.sleep(0.5)  # somewhere inside the next iteration
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the league and the Ray it started
-        process.wait(timeout=60)
-    before = snapshot(run)
-    ckpt = before["checkpoint"]
-    target = ckpt["iteration"] + 2
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    finish(league("start", config, "--run-dir", reference))
 
-    resumed = league("resume", run, "--iterations", 1000)
-    try:  # once it passes the checkpoint by two iterations, ask it to stop gracefully
-        while snapshot(run)["iteration"] < target:
-            assert resumed.poll() is None, resumed.stderr.read()[-3000:]
-            time.sleep(0.5)
+    kill_when_paused(league("start", config, "--run-dir", killed, pause=KILLS[0]), *KILLS[0])
+    with Store(killed, readonly=True) as store:  # killed before its first checkpoint
+        assert store.get_meta("checkpoint") is None and store.players()
+    for phase, iteration in KILLS[1:]:
+        kill_when_paused(league("resume", killed, pause=(phase, iteration)), phase, iteration)
+        with Store(killed, readonly=True) as store:
+            committed = store.get_meta("checkpoint")["iteration"]
+            written = max(p.iteration for p in store.players())
+        # the kill left work of an uncommitted iteration behind (the snapshot kill: new players)
+        assert committed == iteration - 1
+        if phase != "training":
+            assert written == iteration
+    finish(league("resume", killed))
+
+    expected, got = rows(reference), rows(killed)
+    assert len(expected["players"]) == 4 and len(expected["matches"]) == 6 * 4
+    for table in QUERIES:
+        assert got[table] == expected[table], table
+    assert got["sequence"] == expected["sequence"]
+    assert sum(w + d + lo for *_, w, d, lo in got["games"]) > 0
+    # the players are the same networks, and no orphan file of a discarded iteration is left
+    mine, theirs = weights(killed, got["players"]), weights(reference, expected["players"])
+    for pid, state in theirs.items():
+        assert state.keys() == mine[pid].keys()
+        for key, value in state.items():
+            assert torch.equal(value, mine[pid][key]), (pid, key)
+    for folder in ("players", "replays", "checkpoints"):
+        assert files(killed, folder) == files(reference, folder), folder
+    with open(killed / "progress.csv") as f:
+        assert [line.split(",")[0] for line in f][1:] == ["1", "2", "3"]
+
+
+def test_stop_checkpoints_the_iteration_it_ends(tmp_path):
+    config = tmp_path / "crash.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "budget": {"iterations": 1000}}))
+    run = tmp_path / "run"
+    process = league("start", config, "--run-dir", run, pause=("training", 2))
+    try:
+        for line in process.stderr:
+            if "paused at training of iteration 2" in line:
+                break
         stop = subprocess.run(
             [sys.executable, "-m", "metagame.league.cli", "stop", run],
             capture_output=True,
@@ -92,39 +172,12 @@ def test_sigkill_then_resume(tmp_path):
             timeout=120,
         )
         assert stop.returncode == 0 and "asked the league" in stop.stdout
-        _, err = resumed.communicate(timeout=600)
+        os.killpg(process.pid, signal.SIGCONT)
+        finish(process)
     finally:
-        if resumed.poll() is None:
-            os.killpg(resumed.pid, signal.SIGKILL)
-    assert resumed.returncode == 0, err[-3000:]
-
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
     with Store(run, readonly=True) as store:
-        matches = store.matches()
-        players = store.players()
-        iterations = store.iterations()
-        ratings = store.ratings()
-        status = store.get_meta("status")
-    # no row lost: every match committed before the kill is still there, unchanged
-    after = {m.key: (m.id, m.returns) for m in matches}
-    assert all(after[k] == v for k, v in before["matches"].items())
-    # no row duplicated: every pair of players has exactly EPISODES evaluation matches
-    pairs: dict[tuple[str, str], int] = {}
-    for m in matches:
-        key = tuple(sorted(m.players))
-        pairs[key] = pairs.get(key, 0) + 1
-    ids = [p.id for p in players]
-    assert len(ids) == len(set(ids)) and ids[: len(before["players"])] == before["players"]
-    assert len(pairs) == len(ids) * (len(ids) - 1) // 2 and set(pairs.values()) == {EPISODES}
-    # ratings of the last iteration cover exactly the players, whose checkpoints all load
-    assert {r["player"] for r in ratings} == set(ids)
-    load = policy_cache(run)
-    for p in players:
-        load(p)
-    # stopped gracefully after the current iteration, with a checkpoint of it
-    last = max(i["iteration"] for i in iterations)
-    assert status == "stopped" and last >= target
-    assert snapshot(run)["checkpoint"]["iteration"] == last
-    # training continued from the checkpoint: iterations resume after it, steps grow from it
-    rows = {i["iteration"]: i for i in iterations}
-    assert rows[ckpt["iteration"] + 1]["steps"] > ckpt["steps"]
-    assert rows[target]["steps"] > rows[ckpt["iteration"] + 1]["steps"]
+        assert store.get_meta("status") == "stopped"
+        assert store.get_meta("checkpoint")["iteration"] == store.get_meta("iteration") == 2
+        assert [i["iteration"] for i in store.iterations()] == [1, 2]

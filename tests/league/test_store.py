@@ -32,8 +32,9 @@ def test_players_matches_and_payoff_table(tmp_path):
         M, n = payoff_table(store.matches(), [a.id, b.id])
         np.testing.assert_allclose(M, [[0.0, -0.5], [0.5, 0.0]])
         np.testing.assert_array_equal(n, [[0, 2], [2, 0]])
-        store.retire(a.id)
+        store.retire(a.id, 1)
         assert [p.id for p in store.players(active_only=True)] == [b.id]
+        assert store.player(a.id).retired == 1 and not store.player(a.id).active
         with pytest.raises(ValueError, match="no player 'nope'"):
             store.player("nope")
 
@@ -52,6 +53,90 @@ def test_missing_and_corrupt_store(tmp_path):
     (tmp_path / "league.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(ValueError, match="is not a league store"):
         Store(tmp_path)
+
+
+def _iteration(store, it, parent):
+    """What one league iteration writes: a player, its matches, games, ratings, a retirement."""
+    p = store.add_player(
+        "main", parent=parent, step=it, iteration=it, checkpoint=f"p{it}", reason=""
+    )
+    for k in range(2):
+        store.record_match(
+            f"{it}|{k}",
+            iteration=it,
+            players=[p.id, parent or p.id],
+            seats=["a", "b"],
+            outcome="draw",
+            returns=[0.0, 0.0],
+            length=1,
+            seed=k,
+        )
+    store.add_games(it, {("main", p.id): (it, 1, 2)})
+    store.record_ratings(
+        it,
+        [
+            {
+                "player": p.id,
+                "mu": 1.0,
+                "sigma": 1.0,
+                "elo": 0,
+                "nash": 1,
+                "alpharank": 1,
+                "games": 2,
+            }
+        ],
+    )
+    store.record_meta_strategy(it, solver="nash", players=[p.id], probs=[1.0])
+    store.record_iteration(it, steps=it, wall=0.0, steps_per_s=1.0, league_size=it + 1)
+    if parent is not None:
+        store.retire(parent, it)
+    return p.id
+
+
+def _rows(store):
+    with store.transaction() as db:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("players", "matches", "games", "ratings", "iterations", "sqlite_sequence")
+        }
+
+
+def _strip(rows):  # creation times differ between two runs
+    drop = {"players": 7, "matches": 10, "iterations": 6}
+    return {
+        t: [tuple(v for i, v in enumerate(r) if i != drop.get(t)) for r in rs]
+        for t, rs in rows.items()
+    }
+
+
+def test_rollback_discards_iterations_and_a_rerun_equals_a_run_never_rolled_back(tmp_path):
+    with Store(tmp_path / "a", create=True) as a, Store(tmp_path / "b", create=True) as b:
+        parent = None
+        for it in range(4):
+            parent = _iteration(a, it, parent)
+        parent = None
+        for it in range(3):
+            parent = _iteration(b, it, parent)
+        b.rollback(1)  # iteration 2 was not committed
+        assert b.games()[("main", "main_001")] == (1, 1, 2)
+        assert [p.id for p in b.players(active_only=True)] == ["main_001"]
+        parent = "main_001"
+        for it in (2, 2, 3):  # iteration 2 re-run twice (killed once more), then 3
+            if it == 2 and parent != "main_001":
+                b.rollback(1)
+                parent = "main_001"
+            parent = _iteration(b, it, parent)
+        assert _strip(_rows(b)) == _strip(_rows(a))
+        # training games are counted once per iteration however often it ran
+        assert b.games() == {("main", f"main_{i:03d}"): (i, 1, 2) for i in range(4)}
+        b.rollback(-1)
+        assert all(not rows for t, rows in _rows(b).items() if t != "sqlite_sequence")
+        assert (
+            b.record_match(
+                "k", iteration=0, players=[], seats=[], outcome="", returns=[], length=0, seed=0
+            )
+            == 1
+        )
 
 
 def _reader(run_dir, rounds, queue):

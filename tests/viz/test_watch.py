@@ -14,6 +14,7 @@ GAME = "openspiel:goofspiel(num_cards=4)"
 @pytest.fixture
 def run_dir(tmp_path):
     """A league run directory with two players and two recorded matches, one with a replay."""
+    tmp_path = tmp_path / "run"
     with Store(tmp_path, create=True) as store:
         store.set_meta(config={"game": {"name": GAME, "kwargs": {}}})
         ids = []
@@ -30,12 +31,10 @@ def run_dir(tmp_path):
                 ).id
             )
         result = play(GAME, [RandomPolicy(4, seed=0), RandomPolicy(4, seed=1)], seed=7, record=True)
-        replay_path = result.replays[0].save(tmp_path / "replays" / "m0.replay.json.gz")
-        matches = [  # one with its replay, one without
-            ("0", list(result.returns[0]), 7, str(replay_path.relative_to(tmp_path))),
-            ("1", [0.0, 0.0], 8, None),
-        ]
-        for key, returns, seed, replay in matches:
+        for key, returns, seed, recorded in [  # one with its replay, one without
+            ("0", list(result.returns[0]), 7, True),
+            ("1", [0.0, 0.0], 8, False),
+        ]:
             store.record_match(
                 key,
                 iteration=0,
@@ -45,7 +44,15 @@ def run_dir(tmp_path):
                 returns=returns,
                 length=4,
                 seed=seed,
-                replay=replay,
+                save_replay=(
+                    lambda match_id: str(
+                        result.replays[0]
+                        .save(tmp_path / "replays" / f"m{match_id}.replay.json.gz")
+                        .relative_to(tmp_path)
+                    )
+                )
+                if recorded
+                else None,
             )
     return tmp_path, ids, result
 
@@ -55,8 +62,22 @@ def test_watch_plays_the_recorded_match_to_its_returns(run_dir):
     viewer = watch(path, speed=1000.0, fps=1000, max_frames=30)
     assert viewer.finished
     assert viewer.source.current.returns["player_0"] == pytest.approx(result.returns[0][0])
-    with pytest.raises(ValueError, match="match 2 has no recorded replay"):
+    with pytest.raises(
+        ValueError, match=r"match 2 has no recorded replay \(matches with replays: 1\)"
+    ):
         watch(path, match_id=2, max_frames=1)
+
+
+@pytest.mark.parametrize("stored", ["../elsewhere.replay.json.gz", "/etc/hostname", "link"])
+def test_watch_refuses_a_replay_path_outside_the_run_directory(run_dir, stored):
+    path, _, _ = run_dir
+    outside = path.parent / "elsewhere.replay.json.gz"
+    outside.write_bytes((path / "replays" / "m1.replay.json.gz").read_bytes())
+    (path / "link").symlink_to(outside)  # inside by name, outside once resolved
+    with Store(path) as store, store.transaction() as db:
+        db.execute("UPDATE matches SET replay = ? WHERE id = 1", (stored,))
+    with pytest.raises(ValueError, match="lies outside the run directory"):
+        watch(path, match_id=1, max_frames=1)
 
 
 def test_watch_live_plays_new_episodes_between_two_players(run_dir):
