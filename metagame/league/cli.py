@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from metagame._compile_notice import announce_compilation
 from metagame.league import config as config_mod
 from metagame.league.store import DB_NAME, LOCK_FILE, Store
 
@@ -549,6 +550,8 @@ def _pin_hash_seed(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if args.command in ("start", "resume"):  # envs' kernels compile on a first run: say so
+        announce_compilation()
     if argv is None:  # the console script, not a caller in this process
         _pin_hash_seed(args)
     try:
