@@ -1,8 +1,10 @@
 """The README's tour runs as written: every ``python`` block, in order, in a fresh process in one
 working directory (files one block writes, the next may read), headless. A block that reads the
 quickstart league's run directory runs after the README's own ``league start`` and
-``league solve`` lines (what ``make demo`` runs)."""
+``league solve`` lines (what ``make demo`` runs), which must finish the quickstart's iteration
+budget with a falling exploitability."""
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -44,6 +47,14 @@ def league(workdir: Path) -> None:
         out = subprocess.run([str(script), *argv[1:]], cwd=workdir, env=env, capture_output=True,
                              text=True, timeout=900)  # fmt: skip
         assert out.returncode == 0, f"{' '.join(argv)}:\n{out.stderr[-3000:]}"
+    # the demo keeps its promise: the whole iteration budget, and a falling exploitability
+    status = subprocess.run([str(script), "status", "runs/quickstart", "--json"], cwd=workdir,
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    data = json.loads(status.stdout)
+    budget = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())["budget"]
+    assert data["iteration"] == budget["iterations"], data["stop_reason"]
+    curve = [row["exploitability"] for row in data["exploitability"]]
+    assert curve[-1] < curve[0], curve
 
 
 def run(code: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
