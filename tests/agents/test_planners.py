@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from metagame.agents import plan
 from metagame.agents.planners import PlannerPolicy, PlanningFailed, check, sum_of_costs
 from metagame.agents.planners.instance import make_instance
-from metagame.agents.planners.pibt import pibt_step, pibt_step_reference
+from metagame.agents.planners.pibt import pibt, pibt_step, pibt_step_reference
 from metagame.envs import make
 from metagame.envs.mapf import maps
 
@@ -106,12 +106,13 @@ def test_every_method_returns_checked_plans(instance):
         check(grid, starts, goals, paths)
 
 
-@given(st.integers(0, 2**16), st.integers(0, 3))
-def test_pibt_kernel_matches_reference(seed, num_fixed):
+@given(st.integers(0, 2**16), st.integers(0, 3), st.booleans(), st.sampled_from([0.25, 0.4]))
+def test_pibt_kernel_matches_reference(seed, num_fixed, swap, density):
+    """The Numba kernel on the lazy table equals the Python reference on full BFS distances."""
     rng = np.random.default_rng(seed)
-    grid = maps.random_map(7, 8, 0.25, seed=seed)
+    grid = maps.random_map(7, 8, density, seed=seed)
     topo = maps.grid_topology(grid)
-    n = int(rng.integers(1, min(20, topo.num_vertices)))
+    n = int(rng.integers(1, min(24, topo.num_vertices)))
     config = rng.choice(topo.num_vertices, n, replace=False)
     goals = rng.choice(topo.num_vertices, n, replace=False)
     inst = make_instance(topo, topo.cells[config], topo.cells[goals])
@@ -122,9 +123,10 @@ def test_pibt_kernel_matches_reference(seed, num_fixed):
         [rng.choice(topo.moves[config[i]][topo.moves[config[i]] >= 0]) for i in fixed],
         dtype=np.int64,
     )
-    args = (config, order, topo.moves, inst.dist, tiebreak, fixed.astype(np.int64), where)
-    ok, nxt = pibt_step(*args)
-    ok_ref, ref = pibt_step_reference(*args)
+    rest = (tiebreak, fixed.astype(np.int64), where, swap)
+    ok, nxt = pibt_step(config, order, topo.moves, inst.goals, inst.distances.arrays, *rest)
+    full = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
+    ok_ref, ref = pibt_step_reference(config, order, topo.moves, inst.goals, full, *rest)
     assert ok == ok_ref
     if ok:
         assert nxt.tolist() == ref.tolist()
@@ -150,10 +152,27 @@ def test_lacam_and_pibt_solve_the_moving_ai_scenario():
 )
 def test_lacam_completes_where_pibt_livelocks(name, starts, goals):
     grid = maps.load_map(name)
+    inst = make_instance(maps.grid_topology(grid), starts, goals)
     with pytest.raises(PlanningFailed, match="livelock"):
-        plan(grid, starts, goals, method="pibt")
+        pibt(inst, swap=False)
     paths = plan(grid, starts, goals, method="lacam")
     check(grid, starts, goals, paths)
+
+
+def test_swap_ends_the_livelock_of_plain_pibt():
+    """400 agents on random-32-32-10: plain PIBT livelocks; with the swap operation it
+    solves, and so does a two-agent corridor pass on the tree map."""
+    grid = maps.load_map("random-32-32-10")
+    topo = maps.grid_topology(grid)
+    _, starts, goals = maps.load_scenario("random-32-32-10-random-1", 400)
+    with pytest.raises(PlanningFailed, match="livelock"):
+        pibt(make_instance(topo, starts, goals), swap=False)
+    configs = pibt(make_instance(topo, starts, goals), swap=True)
+    check(grid, starts, goals, topo.cells[configs])
+    tree = maps.load_map("tree")
+    starts, goals = [[0, 1], [2, 1]], [[3, 2], [1, 2]]
+    paths = plan(tree, starts, goals, method="pibt")
+    check(tree, starts, goals, paths)
 
 
 def test_unsolvable_instance_is_reported():

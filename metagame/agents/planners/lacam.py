@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from metagame.agents.planners.instance import Instance, PlanningFailed
-from metagame.agents.planners.pibt import initial_priorities, pibt_step, update_priorities
+from metagame.agents.planners.pibt import initial_priorities, pibt_step, step, update_priorities
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Node:
         self.order = np.argsort(-self.priority, kind="stable")
 
 
-def lacam(inst: Instance, kernel=pibt_step) -> np.ndarray:
+def lacam(inst: Instance, kernel=pibt_step, swap: bool = True) -> np.ndarray:
     """A solution as ``(T+1, n)`` configurations; PlanningFailed if none (or out of time)."""
     rng = np.random.default_rng(inst.seed)
     moves = inst.topology.moves
@@ -86,7 +86,7 @@ def lacam(inst: Instance, kernel=pibt_step) -> np.ndarray:
                 node.tree.append(Constraint(low, i, int(v), low.depth + 1))
         agents, vertices = low.arrays()
         tiebreak = rng.random(moves.shape[0])
-        ok, config = kernel(node.config, node.order, moves, inst.dist, tiebreak, agents, vertices)
+        ok, config = step(inst, kernel, node.config, node.order, tiebreak, agents, vertices, swap)
         if not ok:
             continue
         key = config.tobytes()

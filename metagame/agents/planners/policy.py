@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from metagame.agents.planners.instance import Instance, make_instance
-from metagame.agents.planners.pibt import pibt_step, update_priorities
+from metagame.agents.planners.pibt import pibt_step, step, update_priorities
 
 
 class PlannerPolicy:
@@ -87,9 +87,7 @@ class PlannerPolicy:
         order = np.argsort(-self._priority[live], kind="stable")
         tiebreak = self._rng.random(topo.num_vertices)
         empty = np.zeros(0, dtype=np.int64)
-        ok, nxt_live = pibt_step(
-            position[live], order, topo.moves, inst.dist, tiebreak, empty, empty
-        )
+        ok, nxt_live = step(inst, pibt_step, position[live], order, tiebreak, empty, empty, True)
         nxt = position.copy()
         if ok:  # otherwise everyone waits this step
             nxt[live] = nxt_live
