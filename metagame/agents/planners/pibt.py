@@ -325,14 +325,57 @@ def initial_priorities(inst: Instance) -> np.ndarray:
     return d / (inst.num_agents * (d.max() + 1))
 
 
-def step(inst: Instance, kernel, config, order, tiebreak, fixed_agents, fixed_vertices, swap):
-    """One step with ``kernel`` (:func:`pibt_step` on the lazy table, or
-    :func:`pibt_step_reference` on the full distance matrix)."""
-    dist = inst.dist if kernel is pibt_step_reference else inst.distances.arrays
+@njit(cache=True)
+def best_step(config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap):
+    """LaCAM3's Monte-Carlo configuration generator: one PIBT step per row of ``tiebreaks``,
+    keeping the successful one with the least ``f`` = edge cost (agents not resting on their
+    goal) + sum of goal distances; ``(ok, next_config)``."""
+    best_f = -1
+    best = np.full(config.shape[0], -1, dtype=np.int64)
+    for k in range(tiebreaks.shape[0]):
+        ok, nxt = pibt_step(
+            config, order, moves, goals, dist, tiebreaks[k], fixed_agents, fixed_vertices, swap
+        )
+        if not ok:
+            continue
+        f = 0
+        for i in range(config.shape[0]):
+            f += (config[i] != goals[i]) | (nxt[i] != goals[i])
+            f += _d(dist, moves, i, nxt[i])
+        if best_f < 0 or f < best_f:
+            best_f = f
+            best = nxt
+    return best_f >= 0, best
+
+
+def best_step_reference(
+    config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap
+):
+    """:func:`best_step` over :func:`pibt_step_reference` and a full distance matrix."""
+    best_f, best = None, np.full(len(config), -1, dtype=np.int64)
+    rows = np.arange(len(config))
+    for tiebreak in tiebreaks:
+        ok, nxt = pibt_step_reference(
+            config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap
+        )
+        if not ok:
+            continue
+        resting = (np.asarray(config) == goals) & (nxt == goals)
+        f = int((~resting).sum() + dist[rows, nxt].sum())
+        if best_f is None or f < best_f:
+            best_f, best = f, nxt
+    return best_f is not None, best
+
+
+def step(inst: Instance, kernel, config, order, tiebreaks, fixed_agents, fixed_vertices, swap):
+    """The best of ``len(tiebreaks)`` PIBT steps (:func:`best_step`) with ``kernel``:
+    :func:`pibt_step` on the lazy table, or :func:`pibt_step_reference` on the full matrix."""
     moves = inst.topology.moves
-    return kernel(
-        config, order, moves, inst.goals, dist, tiebreak, fixed_agents, fixed_vertices, swap
-    )
+    if kernel is pibt_step_reference:
+        args = (config, order, moves, inst.goals, inst.dist, tiebreaks)
+        return best_step_reference(*args, fixed_agents, fixed_vertices, swap)
+    args = (config, order, moves, inst.goals, inst.distances.arrays, tiebreaks)
+    return best_step(*args, fixed_agents, fixed_vertices, swap)
 
 
 def pibt(
@@ -357,8 +400,8 @@ def pibt(
             return trim(np.array(configs), inst.goals)
         inst.check_time("pibt")
         order = np.argsort(-priority, kind="stable")
-        tiebreak = rng.random(moves.shape[0])
-        ok, nxt = step(inst, kernel, config, order, tiebreak, empty, empty, swap)
+        tiebreaks = rng.random((1, moves.shape[0]))
+        ok, nxt = step(inst, kernel, config, order, tiebreaks, empty, empty, swap)
         config = nxt if ok else config.copy()  # a failed step is a joint wait
         priority = update_priorities(priority, config, inst.goals)
         configs.append(config)

@@ -85,9 +85,9 @@ class PlannerPolicy:
         if self._priority is None or len(self._priority) != len(position):
             self._priority = self._rng.random(len(position)) / len(position)
         order = np.argsort(-self._priority[live], kind="stable")
-        tiebreak = self._rng.random(topo.num_vertices)
+        tiebreaks = self._rng.random((1, topo.num_vertices))
         empty = np.zeros(0, dtype=np.int64)
-        ok, nxt_live = step(inst, pibt_step, position[live], order, tiebreak, empty, empty, True)
+        ok, nxt_live = step(inst, pibt_step, position[live], order, tiebreaks, empty, empty, True)
         nxt = position.copy()
         if ok:  # otherwise everyone waits this step
             nxt[live] = nxt_live
