@@ -36,3 +36,17 @@ def test_lazy_table_searches_only_as_far_as_asked():
     assert table.get(0, 3) == 3
     assert int(table.tail[0]) <= 5  # the goal, cells 1..3 and at most one more labelled
     assert table.get(0, 49) == 49
+
+
+@given(st.integers(0, 2**16))
+def test_retarget_equals_a_fresh_search(seed):
+    rng = np.random.default_rng(seed)
+    topo = maps.grid_topology(maps.random_map(8, 8, 0.3, seed=seed))
+    goals = rng.choice(topo.num_vertices, 3, replace=False)
+    table = DistanceTable(topo.moves, goals)
+    table.at(rng.choice(topo.num_vertices, 3))
+    new_goal = int(rng.integers(topo.num_vertices))
+    table.retarget(1, new_goal)
+    goals[1] = new_goal
+    expected = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
+    assert (table.full() == expected).all()

@@ -88,6 +88,14 @@ class DistanceTable:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.table, self.queue, self.head, self.tail
 
+    def retarget(self, i: int, goal: int) -> None:
+        """Agent ``i`` has a new goal: its row starts a fresh search."""
+        self.table[i] = UNKNOWN
+        self.table[i, goal] = 0
+        self.queue[i, 0] = goal
+        self.head[i], self.tail[i] = 0, 1
+        self._full = False
+
     def get(self, i: int, v: int) -> int:
         return int(lazy_distance(*self.arrays, self.moves, i, v))
 
