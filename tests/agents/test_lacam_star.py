@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from metagame.agents.planners import check, make_instance
 from metagame.agents.planners.lacam import lacam
 from metagame.agents.planners.pibt import best_step, best_step_reference
+from metagame.agents.planners.scatter import no_scatter, scatter
 from metagame.envs.mapf import maps
 
 
@@ -56,8 +57,8 @@ def brute_force_loss(grid, starts, goals):
 
 
 @settings(max_examples=30)
-@given(st.integers(0, 2**16), st.integers(1, 4), st.sampled_from([0.2, 0.4]))
-def test_best_step_matches_reference(seed, runs, density):
+@given(st.integers(0, 2**16), st.integers(1, 4), st.sampled_from([0.2, 0.4]), st.booleans())
+def test_best_step_matches_reference(seed, runs, density, spread):
     rng = np.random.default_rng(seed)
     topo = maps.grid_topology(maps.random_map(7, 8, density, seed=seed))
     n = int(rng.integers(1, min(20, topo.num_vertices)))
@@ -67,7 +68,8 @@ def test_best_step_matches_reference(seed, runs, density):
     order = rng.permutation(n)
     tiebreaks = rng.random((runs, topo.num_vertices))
     empty = np.zeros(0, dtype=np.int64)
-    rest = (tiebreaks, empty, empty, True)
+    prefer = scatter(inst, margin=3, seed=seed) if spread else no_scatter(n)
+    rest = (tiebreaks, empty, empty, True, prefer)
     ok, nxt = best_step(config, order, topo.moves, inst.goals, inst.distances.arrays, *rest)
     full = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
     ok_ref, ref = best_step_reference(config, order, topo.moves, inst.goals, full, *rest)

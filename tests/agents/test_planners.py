@@ -15,6 +15,7 @@ from metagame.agents import plan, play
 from metagame.agents.planners import PlannerPolicy, PlanningFailed, check, sum_of_costs
 from metagame.agents.planners.instance import make_instance
 from metagame.agents.planners.pibt import pibt, pibt_step, pibt_step_reference
+from metagame.agents.planners.scatter import no_scatter
 from metagame.envs import make
 from metagame.envs.mapf import maps
 
@@ -126,7 +127,7 @@ def test_pibt_kernel_matches_reference(seed, num_fixed, swap, density):
         [rng.choice(topo.moves[config[i]][topo.moves[config[i]] >= 0]) for i in fixed],
         dtype=np.int64,
     )
-    rest = (tiebreak, fixed.astype(np.int64), where, swap)
+    rest = (tiebreak, fixed.astype(np.int64), where, swap, no_scatter(n))
     ok, nxt = pibt_step(config, order, topo.moves, inst.goals, inst.distances.arrays, *rest)
     full = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
     ok_ref, ref = pibt_step_reference(config, order, topo.moves, inst.goals, full, *rest)

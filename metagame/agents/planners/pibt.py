@@ -35,6 +35,7 @@ from numba import njit
 
 from metagame.agents.planners.distances import lazy_distance
 from metagame.agents.planners.instance import Instance, PlanningFailed, trim
+from metagame.agents.planners.scatter import lookup, no_scatter, scatter
 from metagame.envs.mapf import maps
 
 
@@ -125,7 +126,7 @@ def _swap_partner(i, best, config, nxt, occ_now, moves, goals, dist):
 
 
 @njit(cache=True)
-def _choose(i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap):
+def _choose(i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap, prefer):
     v = config[i]
     num = 0
     cand = np.empty(moves.shape[1], dtype=np.int64)
@@ -143,6 +144,11 @@ def _choose(i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swa
         cand[k] = u
         key[k] = score
         num += 1
+    preferred = lookup(prefer, i, v)
+    for c in range(1, num):  # the scatter path's next vertex goes first
+        if cand[c] == preferred:
+            cand[1 : c + 1] = cand[:c].copy()
+            cand[0] = preferred
     partner = -1
     if swap:
         partner = _swap_partner(i, cand[0], config, nxt, occ_now, moves, goals, dist)
@@ -161,7 +167,9 @@ def _choose(i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swa
             j >= 0
             and u != v
             and nxt[j] < 0
-            and not _choose(j, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap)
+            and not _choose(
+                j, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap, prefer
+            )
         ):
             continue
         if c == 0 and partner >= 0 and nxt[partner] < 0 and occ_next[v] < 0:
@@ -174,10 +182,13 @@ def _choose(i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swa
 
 
 @njit(cache=True)
-def pibt_step(config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap):
+def pibt_step(
+    config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap, prefer
+):
     """One PIBT step: ``(ok, next_config)``; ``ok`` is False if a constraint or a top-level
     choice failed or the result has a vertex or swap conflict (then it must be discarded).
-    ``dist`` is a distance table's ``arrays``; ``swap`` switches the swap operation on."""
+    ``dist`` is a distance table's ``arrays``; ``swap`` switches the swap operation on;
+    ``prefer`` holds scatter tables (:mod:`metagame.agents.planners.scatter`)."""
     n = config.shape[0]
     nxt = np.full(n, -1, dtype=np.int64)
     occ_now = np.full(moves.shape[0], -1, dtype=np.int64)
@@ -197,7 +208,7 @@ def pibt_step(config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_v
     ok = True
     for i in order:
         if nxt[i] < 0 and not _choose(
-            i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap
+            i, config, nxt, occ_now, occ_next, moves, goals, dist, tiebreak, swap, prefer
         ):
             ok = False
     for i in range(n):  # a failed agent may have overwritten a reservation: verify
@@ -208,7 +219,7 @@ def pibt_step(config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_v
 
 
 def pibt_step_reference(
-    config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap
+    config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap, prefer
 ):
     """Plain-Python PIBT step (``dist`` a full ``(n, V)`` matrix), same results as
     :func:`pibt_step`."""
@@ -216,6 +227,11 @@ def pibt_step_reference(
     nxt: list[int | None] = [None] * len(config)
     occ_now = {v: i for i, v in enumerate(config)}
     occ_next: dict[int, int] = {}
+    vertices, successors, lengths = prefer
+    preferred = [
+        dict(zip(vertices[i, : lengths[i]].tolist(), successors[i, : lengths[i]].tolist()))
+        for i in range(len(config))
+    ]
 
     def neighbours(v: int) -> list[int]:
         return [int(u) for u in moves[v, 1:] if u >= 0]
@@ -275,7 +291,8 @@ def pibt_step_reference(
     def choose(i: int) -> bool:
         v = config[i]
         options = [int(u) for u in moves[v] if u >= 0]
-        ranked = sorted(options, key=lambda u: dist[i, u] + tiebreak[u])
+        first = preferred[i].get(v)
+        ranked = sorted(options, key=lambda u: (u != first, dist[i, u] + tiebreak[u]))
         partner = partner_of(i, ranked[0]) if swap else None
         if partner is not None:
             ranked = ranked[::-1]
@@ -326,7 +343,9 @@ def initial_priorities(inst: Instance) -> np.ndarray:
 
 
 @njit(cache=True)
-def best_step(config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap):
+def best_step(
+    config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap, prefer
+):
     """LaCAM3's Monte-Carlo configuration generator: one PIBT step per row of ``tiebreaks``,
     keeping the successful one with the least ``f`` = edge cost (agents not resting on their
     goal) + sum of goal distances; ``(ok, next_config)``."""
@@ -334,7 +353,16 @@ def best_step(config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_
     best = np.full(config.shape[0], -1, dtype=np.int64)
     for k in range(tiebreaks.shape[0]):
         ok, nxt = pibt_step(
-            config, order, moves, goals, dist, tiebreaks[k], fixed_agents, fixed_vertices, swap
+            config,
+            order,
+            moves,
+            goals,
+            dist,
+            tiebreaks[k],
+            fixed_agents,
+            fixed_vertices,
+            swap,
+            prefer,
         )
         if not ok:
             continue
@@ -349,14 +377,14 @@ def best_step(config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_
 
 
 def best_step_reference(
-    config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap
+    config, order, moves, goals, dist, tiebreaks, fixed_agents, fixed_vertices, swap, prefer
 ):
     """:func:`best_step` over :func:`pibt_step_reference` and a full distance matrix."""
     best_f, best = None, np.full(len(config), -1, dtype=np.int64)
     rows = np.arange(len(config))
     for tiebreak in tiebreaks:
         ok, nxt = pibt_step_reference(
-            config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap
+            config, order, moves, goals, dist, tiebreak, fixed_agents, fixed_vertices, swap, prefer
         )
         if not ok:
             continue
@@ -367,15 +395,17 @@ def best_step_reference(
     return best_f is not None, best
 
 
-def step(inst: Instance, kernel, config, order, tiebreaks, fixed_agents, fixed_vertices, swap):
+def step(
+    inst: Instance, kernel, config, order, tiebreaks, fixed_agents, fixed_vertices, swap, prefer
+):
     """The best of ``len(tiebreaks)`` PIBT steps (:func:`best_step`) with ``kernel``:
     :func:`pibt_step` on the lazy table, or :func:`pibt_step_reference` on the full matrix."""
     moves = inst.topology.moves
     if kernel is pibt_step_reference:
         args = (config, order, moves, inst.goals, inst.dist, tiebreaks)
-        return best_step_reference(*args, fixed_agents, fixed_vertices, swap)
+        return best_step_reference(*args, fixed_agents, fixed_vertices, swap, prefer)
     args = (config, order, moves, inst.goals, inst.distances.arrays, tiebreaks)
-    return best_step(*args, fixed_agents, fixed_vertices, swap)
+    return best_step(*args, fixed_agents, fixed_vertices, swap, prefer)
 
 
 def pibt(
@@ -394,6 +424,7 @@ def pibt(
     config = inst.starts.copy()
     configs = [config]
     empty = np.zeros(0, dtype=np.int64)
+    prefer = no_scatter(inst.num_agents)
     moves = inst.topology.moves
     for _ in range(max_steps):
         if (config == inst.goals).all():
@@ -401,7 +432,7 @@ def pibt(
         inst.check_time("pibt")
         order = np.argsort(-priority, kind="stable")
         tiebreaks = rng.random((1, moves.shape[0]))
-        ok, nxt = step(inst, kernel, config, order, tiebreaks, empty, empty, swap)
+        ok, nxt = step(inst, kernel, config, order, tiebreaks, empty, empty, swap, prefer)
         config = nxt if ok else config.copy()  # a failed step is a joint wait
         priority = update_priorities(priority, config, inst.goals)
         configs.append(config)
@@ -417,4 +448,5 @@ def compile_kernels() -> None:
     topology = maps.grid_topology(np.zeros((2, 3), dtype=bool))
     inst = Instance(topology, np.array([0, 2]), np.array([2, 0]))
     pibt(inst)
+    scatter(inst)
     inst.distances.full()

@@ -29,6 +29,7 @@ import numpy as np
 from metagame.agents.planners.distances import DistanceTable
 from metagame.agents.planners.instance import make_instance
 from metagame.agents.planners.pibt import best_step, compile_kernels, update_priorities
+from metagame.agents.planners.scatter import no_scatter
 
 
 class PlannerPolicy:
@@ -161,7 +162,16 @@ class PlannerPolicy:
         tiebreaks = self._rng.random((1, topo.num_vertices))
         empty = np.zeros(0, dtype=np.int64)
         ok, nxt_live = best_step(
-            position[live], order, topo.moves, goal[live], dist, tiebreaks, empty, empty, True
+            position[live],
+            order,
+            topo.moves,
+            goal[live],
+            dist,
+            tiebreaks,
+            empty,
+            empty,
+            True,
+            no_scatter(len(live)),
         )
         nxt = position.copy()
         if ok:  # otherwise everyone waits this step
