@@ -20,8 +20,9 @@ Two tables:
    instance (goal distances included, map loading and Numba compilation excluded) to the first
    solution; LaCAM3's are its own ``comp_time`` (DistTable and SUO included, map loading
    excluded). ``ratio`` is ours over theirs (below 1: we are faster).
-2. Anytime (``--anytime S``, 0 to skip): both sides refine for S seconds; sums of costs and their
-   ratio (ours over theirs).
+2. Anytime (``--anytime S``, 0 to skip): both sides search for S seconds in all (ours: LaCAM*
+   with scatter; LaCAM3: LaCAM* without ``--no-star``; one thread, so LaCAM3's refiner threads
+   stay off); wall seconds, sums of costs and their ratio (ours over theirs).
 
 Both sides' paths are checked with :func:`metagame.agents.planners.check`; a plan that fails the
 check is reported as such, never counted.
@@ -250,7 +251,10 @@ def summary(rows, with_lacam3: bool) -> None:
 
 def anytime_table(chosen, binary, budget: int) -> None:
     print(f"\n== anytime, {budget} s budget (sum of costs; ratio = ours / LaCAM3)")
-    print(f"{'map':<24} {'agents':>6} {'ours SoC':>9} {'LaCAM3 SoC':>11} {'ratio':>7}")
+    print(
+        f"{'map':<24} {'agents':>6} {'ours s':>7} {'LaCAM3 s':>8} {'ours SoC':>9} "
+        f"{'LaCAM3 SoC':>11} {'ratio':>7}"
+    )
     ratios = []
     for map_name, counts in chosen.items():
         map_path = DATA / f"{map_name}.map"
@@ -259,17 +263,21 @@ def anytime_table(chosen, binary, budget: int) -> None:
         for n in counts:
             scen = scenario_for(map_name, grid, n)
             _, starts, goals = maps.load_scenario(str(scen), n)
-            _, ours_paths = run_ours(topo, starts, goals, budget + 5, budget)
+            ours_s, ours_paths = run_ours(topo, starts, goals, budget + 5, budget)
             ours_cost = verified_cost(grid, starts, goals, ours_paths)
-            theirs_cost = "-"
+            theirs_cost, theirs_s = "-", float("nan")
             if binary is not None:
-                _, paths = run_lacam3(binary, map_path, scen, n, budget, star=True)
+                theirs_s, paths = run_lacam3(binary, map_path, scen, n, budget, star=True)
                 theirs_cost = verified_cost(grid, starts, goals, paths)
             ratio = "-"
             if both_solved(ours_cost, theirs_cost):
                 ratios.append(int(ours_cost) / int(theirs_cost))
                 ratio = f"{ratios[-1]:.3f}"
-            print(f"{map_name:<24} {n:>6} {ours_cost:>9} {theirs_cost:>11} {ratio:>7}", flush=True)
+            print(
+                f"{map_name:<24} {n:>6} {ours_s:>7.2f} {theirs_s:>8.2f} {ours_cost:>9} "
+                f"{theirs_cost:>11} {ratio:>7}",
+                flush=True,
+            )
     if ratios:
         print(
             f"median SoC ratio {statistics.median(ratios):.3f}; worst {max(ratios):.3f}; "

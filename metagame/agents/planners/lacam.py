@@ -87,11 +87,11 @@ class Search:
     RESTART_FROM_START = 0.001  # a known configuration sends the search back to the start
     RESTART_FROM_OPEN = 0.01  # after a solution: continue from a random open node
 
-    def __init__(self, inst: Instance, kernel, swap: bool, runs: int, spread: bool):
+    def __init__(self, inst: Instance, kernel, swap: bool, runs: int, spread: bool, until: float):
         self.inst, self.kernel, self.swap, self.runs = inst, kernel, swap, runs
         self.rng = np.random.default_rng(inst.seed)
-        remaining = inst.deadline - time.perf_counter()
-        self.prefer = (
+        remaining = min(until, inst.deadline) - time.perf_counter()
+        self.prefer = (  # scatter gets at most half the time left, as in LaCAM3
             scatter(inst, seconds=remaining / 2, seed=inst.seed)
             if spread
             else no_scatter(inst.num_agents)
@@ -212,6 +212,6 @@ def lacam(
     the best solution is returned (the first is always awaited); None stops at the first.
     """
     spread = anytime is not None if spread is None else spread
-    search = Search(inst, kernel, swap, runs, spread)
     deadline = None if anytime is None else time.perf_counter() + anytime
+    search = Search(inst, kernel, swap, runs, spread, deadline or inst.deadline)
     return search.run(deadline)
