@@ -215,6 +215,8 @@ def test_checker_catches_each_problem():
         ({"method": "dijkstra"}, "unknown method"),
         ({"starts": [[0, 0], [0, 0]]}, "share a cell"),
         ({"time_limit": 0}, "time_limit"),
+        ({"method": "pibt", "anytime": 1.0}, "only method 'lacam'"),
+        ({"anytime": 0}, "anytime must be positive"),
     ],
 )
 def test_plan_bad_input(kwargs, message):
