@@ -102,7 +102,7 @@ def test_anytime_never_worsens_the_first_solution():
     grid = maps.load_map("random-32-32-10")
     topo = maps.grid_topology(grid)
     _, starts, goals = maps.load_scenario("random-32-32-10-random-1", 100)
-    first = topo.cells[lacam(make_instance(topo, starts, goals), spread=True)]  # same search
+    first = topo.cells[lacam(make_instance(topo, starts, goals))]  # the same first search
     refined = plan(grid, starts, goals, method="lacam", anytime=1.0)
     check(grid, starts, goals, refined)
     assert sum_of_loss(refined, goals) <= sum_of_loss(first, goals)

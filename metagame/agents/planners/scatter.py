@@ -26,6 +26,8 @@ from numba import njit
 
 from metagame.agents.planners.distances import lazy_distance
 
+CHUNK = 32  # agents re-planned between two looks at the clock
+
 
 @njit(cache=True)
 def _collisions(first, link, parked, paths, v_from, v_to, t_from):
@@ -180,8 +182,9 @@ def scatter_paths(
     inst, margin: int = 10, seconds: float | None = None, seed: int = 0, max_passes: int = 1000
 ):
     """``(paths (n, horizon), lengths (n,), collisions)``: each agent's path padded with -1
-    (length 0 if none was found within its bound) and the collision count between them.
-    ``seconds`` and ``max_passes`` bound the passes."""
+    (length 0 if none was found within its bound, or if ``seconds`` ran out before its turn)
+    and the collision count between them. ``seconds`` and ``max_passes`` bound the passes;
+    the clock is read every :data:`CHUNK` agents."""
     moves, n = inst.topology.moves, inst.num_agents
     dist = inst.distances.arrays
     horizon = int(inst.distances.at(inst.starts).max()) + margin + 1
@@ -192,17 +195,20 @@ def scatter_paths(
     lengths = np.zeros(n, dtype=np.int64)
     rng = np.random.default_rng(seed)
     until = None if seconds is None else time.perf_counter() + seconds
-    collisions, passes = 0, 0
-    while True:
-        order = rng.permutation(n)
-        change = scatter_pass(
-            order, inst.starts, inst.goals, margin, moves, dist, first, link, parked, paths, lengths
-        )
+    collisions, passes, expired = 0, 0, False
+    while not expired:
+        change = 0
+        for chunk in np.array_split(rng.permutation(n), max(1, n // CHUNK)):
+            change += scatter_pass(
+                chunk, inst.starts, inst.goals, margin, moves, dist, first, link, parked, paths,
+                lengths,
+            )  # fmt: skip
+            expired = until is not None and time.perf_counter() > until
+            if expired:
+                break
         collisions += change
         passes += 1
         if collisions == 0 or (passes >= 2 and change >= 0) or passes >= max_passes:
-            break
-        if until is not None and time.perf_counter() > until:
             break
     return paths, lengths, collisions
 
