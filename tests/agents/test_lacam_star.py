@@ -5,6 +5,7 @@ import heapq
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +107,19 @@ def test_anytime_never_worsens_the_first_solution():
     refined = plan(grid, starts, goals, method="lacam", anytime=1.0)
     check(grid, starts, goals, refined)
     assert sum_of_loss(refined, goals) <= sum_of_loss(first, goals)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lacam_star_on_a_packed_map_converges_too(seed):
+    """Four agents on six cells: anytime refines the first search's own solution (the packed-map
+    branch) and still reaches the brute-force optimum."""
+    grid = np.zeros((2, 3), dtype=bool)
+    rng = np.random.default_rng(seed)
+    free = np.argwhere(~grid)
+    starts, goals = free[rng.permutation(6)[:4]], free[rng.permutation(6)[:4]]
+    optimum = brute_force_loss(grid, starts, goals)
+    assert optimum is not None
+    topo = maps.grid_topology(grid)
+    paths = topo.cells[lacam(make_instance(topo, starts, goals, 600, seed=seed), anytime=600)]
+    check(grid, starts, goals, paths)
+    assert sum_of_loss(paths, goals) == optimum
