@@ -10,7 +10,8 @@ passes). PIBT then tries each agent's next vertex on its scatter path first
 taking the same shortest corridors, which lowers the sum of costs of LaCAM's first solution.
 
 The collision table keeps, for each (vertex, time), a linked list of the agents there
-(``first[v, t]``, ``link[i, t]``), and the time each goal's agent parks (``parked[v]``).
+(``first[t, v]``, ``link[i, t]``; time-major, so a vertex's neighbours at one time lie close
+in memory), and the time each goal's agent parks (``parked[v]``).
 :func:`lookup` answers "where does agent ``i`` go next from ``v``" by binary search in the
 agent's path sorted by vertex. ``scatter`` returns ``(vertices, next, lengths)`` arrays;
 :func:`no_scatter` the empty tables that switch it off.
@@ -34,12 +35,12 @@ def _collisions(first, link, parked, paths, v_from, v_to, t_from):
     """Collisions of the move ``v_from -> v_to`` at ``t_from`` with the enrolled paths."""
     t_to = t_from + 1
     count = 0
-    if t_to < first.shape[1]:
-        j = first[v_to, t_to]
+    if t_to < first.shape[0]:
+        j = first[t_to, v_to]
         while j >= 0:  # vertex collisions
             count += 1
             j = link[j, t_to]
-        j = first[v_from, t_to]
+        j = first[t_to, v_from]
         while j >= 0:  # swap collisions: j goes v_to -> v_from
             if paths[j, t_from] == v_to:
                 count += 1
@@ -60,21 +61,21 @@ def _enroll(i, length, first, link, parked, paths, sign):
         if sign > 0:
             if t > 0:
                 change += _collisions(first, link, parked, paths, paths[i, t - 1], v, t - 1)
-            link[i, t] = first[v, t]
-            first[v, t] = i
+            link[i, t] = first[t, v]
+            first[t, v] = i
         else:
-            prev, j = -1, first[v, t]
+            prev, j = -1, first[t, v]
             while j != i:
                 prev, j = j, link[j, t]
             if prev < 0:
-                first[v, t] = link[i, t]
+                first[t, v] = link[i, t]
             else:
                 link[prev, t] = link[i, t]
             if t > 0:
                 change += _collisions(first, link, parked, paths, paths[i, t - 1], v, t - 1)
     goal = paths[i, length - 1]
-    for t in range(length, first.shape[1]):  # agents crossing the goal after it parks
-        j = first[goal, t]
+    for t in range(length, first.shape[0]):  # agents crossing the goal after it parks
+        j = first[t, goal]
         while j >= 0:
             change += 1
             j = link[j, t]
@@ -188,7 +189,7 @@ def scatter_paths(
     moves, n = inst.topology.moves, inst.num_agents
     dist = inst.distances.arrays
     horizon = int(inst.distances.at(inst.starts).max()) + margin + 1
-    first = np.full((moves.shape[0], horizon), -1, dtype=np.int32)
+    first = np.full((horizon, moves.shape[0]), -1, dtype=np.int32)
     link = np.full((n, horizon), -1, dtype=np.int32)
     parked = np.full(moves.shape[0], -1, dtype=np.int64)
     paths = np.full((n, horizon), -1, dtype=np.int64)
