@@ -60,7 +60,7 @@ class Node:
     parent: Node | None
     priority: np.ndarray
     g: int = 0
-    h: int = 0
+    h: int = -1  # sum of goal distances, computed when first needed (after a solution)
     order: np.ndarray = field(init=False)
     tree: deque = field(default_factory=lambda: deque([Constraint()]))
     neighbours: set = field(default_factory=set)
@@ -70,10 +70,6 @@ class Node:
         if self.parent is not None:
             self.neighbours.add(self.parent)
             self.parent.neighbours.add(self)
-
-    @property
-    def f(self) -> int:
-        return self.g + self.h
 
 
 def edge_cost(a: np.ndarray, b: np.ndarray, goals: np.ndarray) -> int:
@@ -103,8 +99,13 @@ class Search:
 
     def node(self, config: np.ndarray, parent: Node | None, priority: np.ndarray) -> Node:
         g = 0 if parent is None else parent.g + edge_cost(parent.config, config, self.inst.goals)
-        h = int(self.inst.distances.at(config).sum())
-        return Node(config, parent, priority, g, h)
+        return Node(config, parent, priority, g)
+
+    def f(self, node: Node) -> int:
+        """``g + h``; only pruning after the first solution needs it, so ``h`` waits till then."""
+        if node.h < 0:
+            node.h = int(self.inst.distances.at(node.config).sum())
+        return node.g + node.h
 
     def run(self, deadline: float | None, await_first: bool = True) -> np.ndarray | None:
         """Searches until the first solution (``deadline`` None) or until ``deadline``; past it
@@ -126,7 +127,7 @@ class Search:
             node = self.open[0]
             if self.goal is not None and self.rng.random() < self.RESTART_FROM_OPEN:
                 node = self.open[int(self.rng.integers(len(self.open)))]
-            if self.goal is not None and node.f >= self.goal.f:
+            if self.goal is not None and self.f(node) >= self.f(self.goal):
                 self.open.popleft() if node is self.open[0] else self.open.remove(node)
                 continue
             if self.goal is None and node.config.tobytes() == goal_key:
@@ -201,7 +202,7 @@ class Search:
                 if g < b.g:
                     b.g, b.parent = g, a
                     queue.append(b)
-                    if self.goal is not None and b.f < self.goal.f:
+                    if self.goal is not None and self.f(b) < self.f(self.goal):
                         self.open.appendleft(b)
 
 
