@@ -277,7 +277,7 @@ def anytime_table(chosen, binary, budget: int) -> None:
             _, starts, goals = maps.load_scenario(str(scen), n)
             ours_s, ours_paths = run_ours(topo, starts, goals, budget + 5, budget)
             ours_cost = verified_cost(grid, starts, goals, ours_paths)
-            theirs_cost, theirs_s = "-", float("nan")
+            theirs_cost, theirs_s = "-", None
             if binary is not None:
                 theirs_s, paths = run_lacam3(binary, map_path, scen, n, budget, star=True)
                 theirs_cost = verified_cost(grid, starts, goals, paths)
@@ -286,7 +286,8 @@ def anytime_table(chosen, binary, budget: int) -> None:
                 ratios.append(int(ours_cost) / int(theirs_cost))
                 ratio = f"{ratios[-1]:.3f}"
             print(
-                f"{map_name:<24} {n:>6} {ours_s:>7.2f} {theirs_s:>8.2f} {ours_cost:>9} "
+                f"{map_name:<24} {n:>6} {ours_s:>7.2f} "
+                f"{'-' if theirs_s is None else f'{theirs_s:.2f}':>8} {ours_cost:>9} "
                 f"{theirs_cost:>11} {ratio:>7}",
                 flush=True,
             )
