@@ -15,7 +15,11 @@ Run: ``.venv/bin/python benchmarks/mapf.py [--steps 300] [--no-pogema]``.
 2. Planner wall time on ``random-32-32-10-random-1.scen`` for growing numbers of agents: PIBT
    and LaCAM with the Numba PIBT kernel against the same algorithms with the plain-Python
    kernel (``pibt_step_reference``); CBS and prioritized planning (pure Python) on small sizes.
-3. Rendering: milliseconds per ``rgb_array`` frame of 1,000 agents on 128x128 (640x640 pixels)
+3. Lifelong MAPF driven by a planner: ``PlannerPolicy("pibt")`` (PIBT with swap, priorities and
+   the lazy distance table kept across steps) against random actions, on the same maps as table
+   1 in ``restart`` mode: throughput (goals reached per step, the env's own metric) and env steps
+   per CPU second with planning included.
+4. Rendering: milliseconds per ``rgb_array`` frame of 1,000 agents on 128x128 (640x640 pixels)
    by the vectorised ``Renderer`` against ``draw_reference`` (one pygame call per wall, goal
    and agent), which draws the same pixels.
 """
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metagame.agents.planners import PlanningFailed, check, make_instance
+from metagame.agents.planners import PlannerPolicy, PlanningFailed, check, make_instance
 from metagame.agents.planners.cbs import cbs
 from metagame.agents.planners.lacam import lacam
 from metagame.agents.planners.pibt import pibt, pibt_step, pibt_step_reference
@@ -194,6 +198,30 @@ def planner_table(sizes: list[int]) -> None:
             print(f"{name:<12} {n:>6} {'-':>8} {seconds:>12.3f} {'-':>9} {span:>9}")
 
 
+def lifelong_table(steps: int) -> None:
+    print(f"\n== lifelong MAPF, {steps} steps (density 0.3): throughput = goals reached per step")
+    print(f"{'agents':>6} {'map':>8} {'PIBT policy':>12} {'random':>8} {'steps/s (PIBT)':>15}")
+    for n, size in ENV_CASES:
+        grid = maps.random_map(size, size, 0.3, seed=0)
+        kwargs = {"map": grid, "num_agents": n, "on_target": "restart", "max_steps": steps}
+        env = make("mapf", **kwargs, seed=0)
+        env.reset(seed=0)
+        policy = PlannerPolicy("pibt")
+        start = time.process_time()
+        while env.agents:
+            env.step(policy.actions(env))
+        per_second = steps / (time.process_time() - start)
+        planned = env.metrics()["throughput"]
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        while env.agents:
+            env.step(dict(zip(env.agents, rng.integers(0, 5, len(env.agents)).tolist())))
+        print(
+            f"{n:>6} {f'{size}x{size}':>8} {planned:>12.2f} {env.metrics()['throughput']:>8.2f} "
+            f"{per_second:>15.0f}"
+        )
+
+
 def render_table(frames: int = 50) -> None:
     grid = maps.random_map(128, 128, 0.1, seed=0)
     free = np.argwhere(~grid)
@@ -231,6 +259,7 @@ def main() -> None:
     lacam(make_instance(maps.grid_topology(maps.load_map("random-32-32-10")), s, g))
     env_table(args.steps, not args.no_pogema)
     planner_table(args.agents)
+    lifelong_table(args.steps)
     render_table()
 
 

@@ -102,6 +102,14 @@ def _reseed(table: dict[str, Policy], seed: int) -> None:
             reset(int(child.generate_state(1)[0]))
 
 
+def _bind(table: dict[str, Policy], env) -> None:
+    """Hands the env to policies that plan on its global state (``bind``, e.g. MAPF planners)."""
+    for policy in {id(p): p for p in table.values()}.values():
+        bind = getattr(policy, "bind", None)
+        if callable(bind):
+            bind(env)
+
+
 def _act_group(table: dict[str, Policy], observations: dict[str, Any]) -> dict[str, Any]:
     """One action per agent, one ``act_batch`` call per distinct policy."""
     groups: dict[int, list[str]] = {}
@@ -121,6 +129,7 @@ def _act_group(table: dict[str, Policy], observations: dict[str, Any]) -> dict[s
 
 def _parallel_episode(env, table, seed: int, record: list | None):
     observations, _ = env.reset(seed=seed)
+    _bind(table, env)
     returns = {a: 0.0 for a in env.possible_agents}
     length = 0
     while env.agents:
@@ -136,6 +145,7 @@ def _parallel_episode(env, table, seed: int, record: list | None):
 
 def _aec_episode(env, table, seed: int, record: list | None):
     env.reset(seed=seed)
+    _bind(table, env)
     returns = {a: 0.0 for a in env.possible_agents}
     length = 0
     for agent in env.agent_iter():

@@ -2,16 +2,20 @@
 
 import heapq
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from metagame.agents import plan
+from metagame.agents import plan, play
 from metagame.agents.planners import PlannerPolicy, PlanningFailed, check, sum_of_costs
 from metagame.agents.planners.instance import make_instance
-from metagame.agents.planners.pibt import pibt_step, pibt_step_reference
+from metagame.agents.planners.pibt import pibt, pibt_step, pibt_step_reference
+from metagame.agents.planners.scatter import no_scatter
 from metagame.envs import make
 from metagame.envs.mapf import maps
 
@@ -106,12 +110,13 @@ def test_every_method_returns_checked_plans(instance):
         check(grid, starts, goals, paths)
 
 
-@given(st.integers(0, 2**16), st.integers(0, 3))
-def test_pibt_kernel_matches_reference(seed, num_fixed):
+@given(st.integers(0, 2**16), st.integers(0, 3), st.booleans(), st.sampled_from([0.25, 0.4]))
+def test_pibt_kernel_matches_reference(seed, num_fixed, swap, density):
+    """The Numba kernel on the lazy table equals the Python reference on full BFS distances."""
     rng = np.random.default_rng(seed)
-    grid = maps.random_map(7, 8, 0.25, seed=seed)
+    grid = maps.random_map(7, 8, density, seed=seed)
     topo = maps.grid_topology(grid)
-    n = int(rng.integers(1, min(20, topo.num_vertices)))
+    n = int(rng.integers(1, min(24, topo.num_vertices)))
     config = rng.choice(topo.num_vertices, n, replace=False)
     goals = rng.choice(topo.num_vertices, n, replace=False)
     inst = make_instance(topo, topo.cells[config], topo.cells[goals])
@@ -122,9 +127,10 @@ def test_pibt_kernel_matches_reference(seed, num_fixed):
         [rng.choice(topo.moves[config[i]][topo.moves[config[i]] >= 0]) for i in fixed],
         dtype=np.int64,
     )
-    args = (config, order, topo.moves, inst.dist, tiebreak, fixed.astype(np.int64), where)
-    ok, nxt = pibt_step(*args)
-    ok_ref, ref = pibt_step_reference(*args)
+    rest = (tiebreak, fixed.astype(np.int64), where, swap, no_scatter(n))
+    ok, nxt = pibt_step(config, order, topo.moves, inst.goals, inst.distances.arrays, *rest)
+    full = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
+    ok_ref, ref = pibt_step_reference(config, order, topo.moves, inst.goals, full, *rest)
     assert ok == ok_ref
     if ok:
         assert nxt.tolist() == ref.tolist()
@@ -150,10 +156,27 @@ def test_lacam_and_pibt_solve_the_moving_ai_scenario():
 )
 def test_lacam_completes_where_pibt_livelocks(name, starts, goals):
     grid = maps.load_map(name)
+    inst = make_instance(maps.grid_topology(grid), starts, goals)
     with pytest.raises(PlanningFailed, match="livelock"):
-        plan(grid, starts, goals, method="pibt")
+        pibt(inst, swap=False)
     paths = plan(grid, starts, goals, method="lacam")
     check(grid, starts, goals, paths)
+
+
+def test_swap_ends_the_livelock_of_plain_pibt():
+    """400 agents on random-32-32-10: plain PIBT livelocks; with the swap operation it
+    solves, and so does a two-agent corridor pass on the tree map."""
+    grid = maps.load_map("random-32-32-10")
+    topo = maps.grid_topology(grid)
+    _, starts, goals = maps.load_scenario("random-32-32-10-random-1", 400)
+    with pytest.raises(PlanningFailed, match="livelock"):
+        pibt(make_instance(topo, starts, goals), swap=False)
+    configs = pibt(make_instance(topo, starts, goals), swap=True)
+    check(grid, starts, goals, topo.cells[configs])
+    tree = maps.load_map("tree")
+    starts, goals = [[0, 1], [2, 1]], [[3, 2], [1, 2]]
+    paths = plan(tree, starts, goals, method="pibt")
+    check(tree, starts, goals, paths)
 
 
 def test_unsolvable_instance_is_reported():
@@ -192,6 +215,8 @@ def test_checker_catches_each_problem():
         ({"method": "dijkstra"}, "unknown method"),
         ({"starts": [[0, 0], [0, 0]]}, "share a cell"),
         ({"time_limit": 0}, "time_limit"),
+        ({"method": "pibt", "anytime": 1.0}, "only method 'lacam'"),
+        ({"anytime": 0}, "anytime must be positive"),
     ],
 )
 def test_plan_bad_input(kwargs, message):
@@ -226,3 +251,51 @@ def test_policy_replans_in_lifelong_mode(method):
     while env.agents:
         env.step(policy.actions(env))
     assert env.metrics()["throughput"] > 0.1
+
+
+@pytest.mark.parametrize("method", ["pibt", "lacam"])
+def test_play_drives_mapf_with_a_planner_policy(method):
+    """``play`` seats a PlannerPolicy like any policy: every episode ends with all agents on
+    their goals (one-shot) well before the step limit, and replays re-simulate exactly."""
+    kwargs = {"map": "random-32-32-10", "num_agents": 40, "on_target": "stay", "max_steps": 300}
+    results = play("mapf", [PlannerPolicy(method)], episodes=2, seed=5, env_kwargs=kwargs)
+    assert (results.lengths < 300).all()
+    assert (results.returns >= 1.0).all()  # goal_reward reached by every agent
+
+
+def test_planner_policy_act_and_act_batch():
+    env = make("mapf", map="random-32-32-10", num_agents=6, on_target="finish", max_steps=200)
+    obs, _ = env.reset(seed=1)
+    policy = PlannerPolicy("pibt")
+    with pytest.raises(ValueError, match="bind"):
+        policy.act_batch(list(obs.values()))
+    policy.bind(env)
+    with pytest.raises(ValueError, match="all 6 live agents"):
+        policy.act_batch(list(obs.values())[:3])
+    with pytest.raises(ValueError, match="single live agent"):
+        policy.act(next(iter(obs.values())))
+    while len(env.agents) > 1:
+        batch = policy.act_batch([obs[a] for a in env.agents])
+        assert batch.tolist() == policy.act_batch([obs[a] for a in env.agents]).tolist()
+        obs, *_ = env.step(dict(zip(env.agents, batch.tolist())))
+    while env.agents:
+        obs, *_ = env.step({env.agents[0]: policy.act(obs[env.agents[0]])})
+    assert env.metrics()["CSR"] == 1.0
+
+
+def test_time_limit_counts_solving_not_compiling(tmp_path):
+    """With an empty Numba cache, compiling the kernels takes seconds; a 1 s limit on an easy
+    instance must still succeed because compilation happens before the clock starts."""
+    script = (
+        "import numpy as np\n"
+        "from metagame.agents import plan\n"
+        "grid = np.zeros((6, 6), dtype=bool)\n"
+        "paths = plan(grid, [[0, 0], [5, 5]], [[5, 5], [0, 0]], method='pibt', time_limit=1)\n"
+        "print(len(paths))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip()) >= 11

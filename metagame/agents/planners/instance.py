@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metagame.agents.planners.distances import DistanceTable
 from metagame.envs.mapf import maps
-from metagame.envs.mapf.core import goal_distances
 
 
 class PlanningFailed(RuntimeError):
@@ -22,21 +22,24 @@ class PlanningFailed(RuntimeError):
 
 @dataclass
 class Instance:
-    """``starts``/``goals`` are vertex arrays; ``dist[i, v]`` is the BFS distance v -> goal i."""
+    """``starts``/``goals`` are vertex arrays; ``distances`` the lazy goal-distance table
+    (``dist[i, v]``, the full BFS distance v -> goal i, finishes it). The clock starts here."""
 
     topology: maps.Topology
     starts: np.ndarray
     goals: np.ndarray
     time_limit: float = 60.0
     seed: int = 0
-    dist: np.ndarray = field(init=False)
+    distances: DistanceTable = field(init=False)
     deadline: float = field(init=False)
 
     def __post_init__(self):
-        n = len(self.starts)
-        self.dist = np.empty((n, self.topology.num_vertices), dtype=np.int32)
-        goal_distances(self.topology.moves, self.goals, self.dist, np.arange(n))
+        self.distances = DistanceTable(self.topology.moves, self.goals)
         self.deadline = time.perf_counter() + self.time_limit
+
+    @property
+    def dist(self) -> np.ndarray:
+        return self.distances.full()
 
     @property
     def num_agents(self) -> int:

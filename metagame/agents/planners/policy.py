@@ -1,25 +1,35 @@
 """Planners as a joint policy for :class:`~metagame.envs.mapf.env.MAPFEnv`.
 
-Planners need the global state, so the policy is joint rather than per-agent::
+Planners need the global state, so the policy is joint rather than per-agent. Directly::
 
     policy = PlannerPolicy("lacam")
     obs, _ = env.reset(seed=0)
     while env.agents:
         env.step(policy.actions(env))
 
-``"pibt"`` takes one PIBT step per call with priorities kept across calls (lifelong PIBT).
-Other methods plan once and follow the plan, replanning from the current state whenever it
-stops matching (a goal changed in lifelong mode, an agent left in finish mode, or a
-deviation). If lifelong goals are not distinct (no joint plan can end there), that step is a
-PIBT step.
+or through :func:`metagame.agents.play` like any other policy: ``play`` hands the env to
+``bind`` after each reset, and ``act_batch`` (given the observations of every live agent, in
+``env.agents`` order, as ``play`` does when one policy drives the team) returns their joint
+actions; ``act`` serves a single live agent.
+
+``"pibt"`` takes one PIBT step (with swap) per call with priorities kept across calls
+(lifelong PIBT, Okumura et al. 2022); its lazy distance table is kept too, and an agent's row
+restarts only when its goal changes. Other methods plan once and follow the plan, replanning
+from the current state whenever it stops matching (a goal changed in lifelong mode, an agent
+left in finish mode, or a deviation). If lifelong goals are not distinct (no joint plan can
+end there), that step is a PIBT step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from metagame.agents.planners.instance import Instance, make_instance
-from metagame.agents.planners.pibt import pibt_step, update_priorities
+from metagame.agents.planners.distances import DistanceTable
+from metagame.agents.planners.instance import make_instance
+from metagame.agents.planners.pibt import best_step, compile_kernels, update_priorities
+from metagame.agents.planners.scatter import no_scatter
 
 
 class PlannerPolicy:
@@ -33,6 +43,8 @@ class PlannerPolicy:
         self.method = method
         self.time_limit = time_limit
         self.id = f"planner:{method}"
+        self._env = None
+        compile_kernels()
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -42,6 +54,55 @@ class PlannerPolicy:
         self._goals: np.ndarray | None = None
         self._t = 0
         self._priority: np.ndarray | None = None
+        self._table: DistanceTable | None = None
+        self._table_goals: np.ndarray | None = None
+        self._step: tuple[int, int] | None = None
+        self._chosen: dict[str, int] = {}
+
+    # --- the Policy interface ---
+
+    def bind(self, env) -> None:
+        """The env whose state ``act``/``act_batch`` plan on (``play`` calls this)."""
+        if not all(hasattr(env, name) for name in ("topology", "positions", "goals", "active")):
+            raise ValueError(f"PlannerPolicy drives MAPF envs only, got {type(env).__name__}")
+        self._env = env
+        self._step = None
+
+    def act_batch(self, observations: Sequence, action_masks: Sequence | None = None) -> np.ndarray:
+        """The joint actions of every live agent of the bound env, in ``env.agents`` order."""
+        env = self._bound()
+        if len(observations) != len(env.agents):
+            raise ValueError(
+                f"PlannerPolicy is a joint policy: act_batch needs the observations of all "
+                f"{len(env.agents)} live agents, got {len(observations)}"
+            )
+        chosen = self._joint(env)
+        return np.array([chosen[a] for a in env.agents], dtype=np.int64)
+
+    def act(self, observation, action_mask=None) -> int:
+        """The action of the one live agent (a joint policy cannot tell agents apart)."""
+        env = self._bound()
+        if len(env.agents) != 1:
+            raise ValueError(
+                f"PlannerPolicy.act serves a single live agent, the env has {len(env.agents)}:"
+                f" use act_batch with every live agent's observation"
+            )
+        return self._joint(env)[env.agents[0]]
+
+    def _bound(self):
+        if self._env is None:
+            raise ValueError("PlannerPolicy: bind(env) first (play does it after each reset)")
+        return self._env
+
+    def _joint(self, env) -> dict[str, int]:
+        """``actions(env)`` once per env step, however many times it is asked."""
+        key = (id(env), int(env.timestep))
+        if self._step != key:
+            self._chosen = self.actions(env)
+            self._step = key
+        return self._chosen
+
+    # --- planning ---
 
     def actions(self, env) -> dict[str, int]:
         topo = env.topology
@@ -80,20 +141,41 @@ class PlannerPolicy:
         self._t += 1
         return self._plan[min(self._t, len(self._plan) - 1)]
 
+    def _distances(self, topo, goal: np.ndarray) -> DistanceTable:
+        """The lazy table for ``goal`` (all agents), restarting only rows whose goal moved."""
+        if self._table is None or len(self._table_goals) != len(goal):
+            self._table = DistanceTable(topo.moves, goal)
+        else:
+            for i in np.flatnonzero(self._table_goals != goal):
+                self._table.retarget(int(i), int(goal[i]))
+        self._table_goals = goal.copy()
+        return self._table
+
     def _pibt_step(self, topo, position, goal, live) -> np.ndarray:
-        inst = Instance(topo, position[live], goal[live], self.time_limit, self._seed)
+        table = self._distances(topo, goal)
+        dist = table.arrays
+        if len(live) < len(position):  # agents that left: a table of the live rows
+            dist = tuple(a[live] for a in dist)
         if self._priority is None or len(self._priority) != len(position):
             self._priority = self._rng.random(len(position)) / len(position)
         order = np.argsort(-self._priority[live], kind="stable")
-        tiebreak = self._rng.random(topo.num_vertices)
+        tiebreaks = self._rng.random((1, topo.num_vertices))
         empty = np.zeros(0, dtype=np.int64)
-        ok, nxt_live = pibt_step(
-            position[live], order, topo.moves, inst.dist, tiebreak, empty, empty
+        ok, nxt_live = best_step(
+            position[live],
+            order,
+            topo.moves,
+            goal[live],
+            dist,
+            tiebreaks,
+            empty,
+            empty,
+            True,
+            no_scatter(len(live)),
         )
         nxt = position.copy()
         if ok:  # otherwise everyone waits this step
             nxt[live] = nxt_live
-        nxt_live = nxt[live]
-        self._priority[live] = update_priorities(self._priority[live], nxt_live, goal[live])
+        self._priority[live] = update_priorities(self._priority[live], nxt[live], goal[live])
         self._plan = None
         return nxt
