@@ -445,6 +445,9 @@ def pibt(
 def compile_kernels() -> None:
     """Runs the planner kernels once on a tiny instance, so that Numba compiles them (or loads
     them from its cache) before any time limit starts: a limit counts solving only."""
+    from metagame._compile_notice import announce_compilation
+
+    announce_compilation()  # a first run compiles for seconds: say so
     topology = maps.grid_topology(np.zeros((2, 3), dtype=bool))
     inst = Instance(topology, np.array([0, 2]), np.array([2, 0]))
     pibt(inst)
