@@ -66,21 +66,44 @@ class Sampling:
                 "top_p": self.top_p}  # fmt: skip
 
 
-def load_causal_lm(path: str | Path):
-    """(model, tokenizer) from a local directory saved with ``save_pretrained``; eval mode."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_local(path: str | Path, kind: str, loader):
+    """(model, tokenizer) of a directory saved with ``save_pretrained``, in eval mode; ``loader``
+    is a ``transformers`` auto class. Nothing is fetched; errors name ``kind`` and the path."""
+    from transformers import AutoTokenizer
 
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"model: {path} is not a local model directory")
+        raise ValueError(f"{kind}: {path} is not a local model directory")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        model = loader.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise ValueError(f"model: cannot load a causal LM from {path}: {error}") from None
+        raise ValueError(f"{kind}: cannot load a model from {path}: {error}") from None
+    model.eval()
+    return model, tokenizer
+
+
+def padded(sequences: Sequence[Sequence[int]], pad: int, side: str = "left"):
+    """(ids, attention mask) tensors of token-id sequences padded with ``pad`` on ``side``."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), int(pad), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for k, s in enumerate(sequences):
+        where = slice(0, len(s)) if side == "right" else slice(width - len(s), width)
+        ids[k, where] = torch.as_tensor(np.asarray(s, dtype=np.int64))
+        mask[k, where] = 1
+    return ids, mask
+
+
+def load_causal_lm(path: str | Path):
+    """(model, tokenizer) of a local causal LM directory (its tokenizer must have an eos)."""
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = load_local(path, "model", AutoModelForCausalLM)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"model: the tokenizer in {path} has no eos_token")
-    model.eval()
     return model, tokenizer
 
 
@@ -157,23 +180,11 @@ class CausalLMPolicy:
     def reset(self, seed: int | None = None) -> None:
         self.generator.manual_seed(self.seed if seed is None else seed)
 
-    def _left_padded(self, sequences: Sequence[Sequence[int]]):
-        import torch
-
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for k, s in enumerate(sequences):
-            if len(s):
-                ids[k, width - len(s) :] = torch.as_tensor(np.asarray(s), dtype=torch.long)
-                mask[k, width - len(s) :] = 1
-        return ids, mask
-
     def next_token_scores(self, sequences: Sequence[Sequence[int]]):
         """Warped next-token log-scores (B, vocab) after each token sequence."""
         import torch
 
-        ids, mask = self._left_padded(sequences)
+        ids, mask = padded(sequences, self.pad_id)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         with torch.no_grad():
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
@@ -194,7 +205,7 @@ class CausalLMPolicy:
         import torch
 
         encoded = [self.tokenizer.encode(p, add_special_tokens=False) for p in prompts]
-        ids, mask = self._left_padded(encoded)
+        ids, mask = padded(encoded, self.pad_id)
         seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
         with torch.random.fork_rng(), torch.no_grad():
             torch.manual_seed(seed)

@@ -43,11 +43,17 @@ def save_tiny_gpt2(
     heads: int = 2,
     positions: int = 256,
     vocab_size: int = 320,
+    head: str = "lm",
     seed: int = 0,
 ) -> Path:
-    """Writes a random GPT-2 (``layers`` blocks of ``width``) and its tokenizer to ``directory``."""
+    """Writes a random GPT-2 (``layers`` blocks of ``width``) and its tokenizer to ``directory``:
+    a language model (``head="lm"``) or a one-logit reward model (``head="reward"``)."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
+
+    model_class = {"lm": GPT2LMHeadModel, "reward": GPT2ForSequenceClassification}
+    if head not in model_class:
+        raise ValueError(f"head must be 'lm' or 'reward', got {head!r}")
 
     tokenizer = train_tokenizer(texts, vocab_size)
     config = GPT2Config(
@@ -59,9 +65,10 @@ def save_tiny_gpt2(
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.eos_token_id,
+        num_labels=1,
     )
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config)
+    model = model_class[head](config)
     directory = Path(directory)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -93,7 +93,7 @@ def test_seeded_policies_repeat(tiny_lm):
 def test_bad_arguments(tiny_lm, tmp_path):
     with pytest.raises(ValueError, match="not a local model directory"):
         make("llm_duel", model=str(tmp_path / "missing"))
-    with pytest.raises(ValueError, match="cannot load a causal LM"):
+    with pytest.raises(ValueError, match="cannot load a model"):
         make("llm_duel", model=str(tmp_path))
     with pytest.raises(ValueError, match="max_tokens.*256 positions"):
         make("llm_duel", model=str(tiny_lm), max_tokens=300)
