@@ -37,7 +37,7 @@ class LMDuelRun:
     trained: str
     reference_kl: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
-    env_steps: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)  # generated tokens (agent steps)
 
 
 def train_lm_duel(
@@ -45,12 +45,16 @@ def train_lm_duel(
     output: str | Path,
     iterations: int = 4,
     *,
+    seconds: float | None = None,
+    num_envs: int = 1,
     ref_kl_coeff: float = 0.02,
     seed: int = 0,
     **training: Any,
 ) -> LMDuelRun:
-    """``iterations`` PPO iterations of token-level SPO (+ Nash-MD KL) from ``env_kwargs["model"]``;
-    the trained model and tokenizer are saved to ``output``."""
+    """PPO iterations of token-level SPO (+ Nash-MD KL) from ``env_kwargs["model"]``: at most
+    ``iterations``, and none started after ``seconds`` of training when given. The trained model
+    and tokenizer are saved to ``output``. ``num_envs`` duels run side by side, so that each
+    forward pass of the model reads ``num_envs * num_players`` observations."""
     import ray
 
     from metagame.agents.duel.train import duel_config
@@ -61,16 +65,20 @@ def train_lm_duel(
     env = LLMDuelEnv(**env_kwargs)  # validates the arguments before Ray starts
     torch.manual_seed(seed)
     config = duel_config(env_kwargs, ref_kl_coeff=ref_kl_coeff, seed=seed, **training)
+    config = config.env_runners(num_envs_per_env_runner=num_envs)
     run = LMDuelRun(initial=str(env_kwargs["model"]), trained=str(output))
     started_ray = init_ray(num_cpus=1)
     algo = config.build_algo()
     try:
         for _ in range(iterations):
+            if seconds is not None and sum(run.seconds) >= seconds:
+                break
             start = time.perf_counter()
             result = algo.train()
             learner = result.get("learners", {}).get(MODULE_ID, {})
             run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
-            run.env_steps.append(int(result.get("env_runners", {}).get("num_env_steps_sampled", 0)))
+            sampled = result.get("env_runners", {}).get("num_agent_steps_sampled", {})
+            run.tokens.append(int(sum(sampled.values())))
             run.seconds.append(time.perf_counter() - start)
         model = algo.get_module(MODULE_ID).model
         model.save_pretrained(output)
