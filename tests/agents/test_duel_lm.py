@@ -82,3 +82,42 @@ def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
         episodes=128,
     )
     assert same == pytest.approx(0.5, abs=0.1)
+
+
+def test_lora_trains_adapters_only_and_merges(tiny_lm):
+    from ray.rllib.core.columns import Columns
+
+    from metagame.agents.duel.lm_module import LMDuelRLModule
+
+    env = make("llm_duel", model=str(tiny_lm), max_tokens=32)
+    module = LMDuelRLModule(
+        observation_space=env.observation_space("player_0"),
+        action_space=env.action_space("player_0"),
+        model_config={"model": str(tiny_lm), "lora": {"r": 4, "alpha": 8}},
+    )
+    trainable = [n for n, p in module.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or n.startswith("value_head") for n in trainable)
+    rows = [env.reset(seed=0, options={"prompt": i})[0]["player_0"] for i in (1, 7)]
+    batch = {Columns.OBS: torch.as_tensor(np.stack(rows)).float()}
+    initial = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+    torch.testing.assert_close(module.reference_logits(batch), initial)  # B = 0 at the start
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(0))
+    moved = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+    assert (moved - initial).abs().max() > 1e-3
+    torch.testing.assert_close(module.reference_logits(batch), initial)  # adapters switched off
+    merged = module.merged()
+    for row, expected in zip(rows, moved):
+        ids = torch.as_tensor(row[row >= 0])[None]
+        with torch.no_grad():
+            torch.testing.assert_close(
+                merged(input_ids=ids).logits[0, -1], expected, atol=1e-4, rtol=1e-4
+            )
+    with pytest.raises(ValueError, match="lora: unknown keys"):
+        LMDuelRLModule(
+            observation_space=env.observation_space("player_0"),
+            action_space=env.action_space("player_0"),
+            model_config={"model": str(tiny_lm), "lora": {"rank": 4}},
+        )

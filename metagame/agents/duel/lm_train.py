@@ -47,6 +47,7 @@ def train_lm_duel(
     *,
     seconds: float | None = None,
     num_envs: int = 1,
+    lora: dict[str, Any] | None = None,
     ref_kl_coeff: float = 0.02,
     seed: int = 0,
     **training: Any,
@@ -54,7 +55,8 @@ def train_lm_duel(
     """PPO iterations of token-level SPO (+ Nash-MD KL) from ``env_kwargs["model"]``: at most
     ``iterations``, and none started after ``seconds`` of training when given. The trained model
     and tokenizer are saved to ``output``. ``num_envs`` duels run side by side, so that each
-    forward pass of the model reads ``num_envs * num_players`` observations."""
+    forward pass of the model reads ``num_envs * num_players`` observations. ``lora`` (e.g.
+    ``{"r": 8}``) trains LoRA adapters only (see ``LMDuelRLModule``); they are merged on saving."""
     import ray
 
     from metagame.agents.duel.train import duel_config
@@ -64,7 +66,8 @@ def train_lm_duel(
         raise ValueError("env_kwargs must name a local causal LM directory under 'model'")
     env = LLMDuelEnv(**env_kwargs)  # validates the arguments before Ray starts
     torch.manual_seed(seed)
-    config = duel_config(env_kwargs, ref_kl_coeff=ref_kl_coeff, seed=seed, **training)
+    model = {"lora": dict(lora)} if lora else None
+    config = duel_config(env_kwargs, model=model, ref_kl_coeff=ref_kl_coeff, seed=seed, **training)
     config = config.env_runners(num_envs_per_env_runner=num_envs)
     run = LMDuelRun(initial=str(env_kwargs["model"]), trained=str(output))
     started_ray = init_ray(num_cpus=1)
@@ -80,8 +83,7 @@ def train_lm_duel(
             sampled = result.get("env_runners", {}).get("num_agent_steps_sampled", {})
             run.tokens.append(int(sum(sampled.values())))
             run.seconds.append(time.perf_counter() - start)
-        model = algo.get_module(MODULE_ID).model
-        model.save_pretrained(output)
+        algo.get_module(MODULE_ID).merged().save_pretrained(output)
         env.tokenizer.save_pretrained(output)
     finally:
         algo.stop()

@@ -43,7 +43,9 @@ def duel_config(
     """A PPOConfig for self-play on ``llm_duel`` with one shared module: ``DuelRLModule``, or
     ``LMDuelRLModule`` when ``env_kwargs["model"]`` names a local causal LM.
 
-    ``training`` overrides PPO's training settings (lr, train_batch_size_per_learner, ...).
+    ``model``: the small transformer's sizes, or for a causal LM extra module settings such as
+    ``{"lora": {"r": 8}}``. ``training`` overrides PPO's training settings (lr,
+    train_batch_size_per_learner, ...).
     """
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -58,7 +60,8 @@ def duel_config(
     if env_kwargs.get("model") is not None:  # a transformers causal LM: its own module
         from metagame.agents.duel.lm_module import LMDuelRLModule
 
-        module_class, model_config = LMDuelRLModule, {"model": str(env_kwargs["model"])}
+        module_class = LMDuelRLModule
+        model_config = {"model": str(env_kwargs["model"]), **(model or {})}
     else:
         module_class = DuelRLModule
         probe = LLMDuelEnv(**env_kwargs)

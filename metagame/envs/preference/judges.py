@@ -49,6 +49,9 @@ class Cache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 
