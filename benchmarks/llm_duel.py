@@ -6,7 +6,8 @@ bundled set), same judge and same wall budget of training for each trainer:
 - metagame SPO: token-level PPO self-play, 4 answers per prompt rewarded by their win rates
   (``train_lm_duel`` with ``ref_kl_coeff=0``);
 - metagame Nash-MD: the same with ``beta KL(pi || pi_ref)`` (``ref_kl_coeff=0.02``);
-- TRL Online DPO (Guo et al., 2024; ``trl.OnlineDPOTrainer``, beta 0.1), the anchor.
+- TRL Online DPO (Guo et al., 2024; ``trl.OnlineDPOTrainer``, beta 0.1) and TRL Nash-MD
+  (``trl.NashMDTrainer``, beta 0.1, mixture coefficient 0.5), the anchors.
 
 The judge prefers the answer with more letters "a" (a deterministic rule both libraries can
 call: a metagame ``CallableJudge`` and a ``trl.BasePairwiseJudge``). Reported per trainer:
@@ -84,37 +85,57 @@ def ensure_trl() -> tuple[bool, str]:
     return ok.returncode == 0, "ok" if ok.returncode == 0 else ok.stderr.decode()[-300:]
 
 
-def trl_worker(model: str, output: str, budget: float, seed: int) -> None:
-    """Runs inside the TRL subprocess: Online DPO for ``budget`` seconds, saves to ``output``."""
+def trl_worker(model: str, output: str, trainer_name: str, budget: float, seed: int) -> None:
+    """Runs inside the TRL subprocess: trains for ``budget`` seconds, saves to ``output``."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import BasePairwiseJudge, OnlineDPOConfig, OnlineDPOTrainer
+    from trl import (
+        BasePairwiseJudge,
+        NashMDConfig,
+        NashMDTrainer,
+        OnlineDPOConfig,
+        OnlineDPOTrainer,
+    )
 
     from metagame.envs.preference.prompts import load_prompts
 
     torch.set_num_threads(1)
 
     class MoreA(BasePairwiseJudge):
-        def judge(self, prompts, completions, shuffle_order=True):
-            return [0 if more_a(p, a, b) >= 0.5 else 1 for p, (a, b) in zip(prompts, completions)]
+        def judge(self, prompts, completions, shuffle_order=True, return_scores=False):
+            scores = [more_a(p, a, b) for p, (a, b) in zip(prompts, completions)]
+            return scores if return_scores else [0 if x >= 0.5 else 1 for x in scores]
 
     class Budget(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             control.should_training_stop = time.perf_counter() - start >= budget
 
-    class Counting(OnlineDPOTrainer):
-        tokens = 0
+    generated = [0]
 
+    class CountingOnlineDPO(OnlineDPOTrainer):
         def _generate(self, model, prompts):
             out = super()._generate(model, prompts)
-            Counting.tokens += int(out[3].sum())
+            generated[0] += int(out[3].sum())  # completion masks
             return out
+
+    class CountingNashMD(NashMDTrainer):
+        def _process_completions(self, model_output, mixture_output, prompts):
+            data = super()._process_completions(model_output, mixture_output, prompts)
+            context = prompts["input_ids"].shape[1]
+            generated[0] += sum(int(d["attention_mask"][:, context:].sum()) for d in data)
+            return data
+
+    trainers = {
+        "online_dpo": (CountingOnlineDPO, OnlineDPOConfig, {}),
+        "nash_md": (CountingNashMD, NashMDConfig, {"mixture_coef": 0.5}),
+    }
+    trainer_class, config_class, extra = trainers[trainer_name]
 
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
     policy = AutoModelForCausalLM.from_pretrained(model, local_files_only=True)
     prompts = [p.text for p in load_prompts()]
-    config = OnlineDPOConfig(
+    config = config_class(
         output_dir=output,
         max_new_tokens=MAX_TOKENS,
         temperature=1.0,
@@ -129,8 +150,9 @@ def trl_worker(model: str, output: str, budget: float, seed: int) -> None:
         seed=seed,
         dataloader_num_workers=0,
         disable_tqdm=True,
+        **extra,
     )
-    trainer = Counting(
+    trainer = trainer_class(
         model=policy,
         args=config,
         train_dataset=Dataset.from_dict({"prompt": prompts * 64}),
@@ -143,15 +165,15 @@ def trl_worker(model: str, output: str, budget: float, seed: int) -> None:
     seconds = time.perf_counter() - start
     trainer.model.save_pretrained(output)
     tokenizer.save_pretrained(output)
-    result = {"tokens": Counting.tokens, "seconds": seconds, "steps": trainer.state.global_step}
+    result = {"tokens": generated[0], "seconds": seconds, "steps": trainer.state.global_step}
     Path(output, "benchmark.json").write_text(json.dumps(result))
 
 
-def run_trl(model: Path, output: Path, budget: float, seed: int) -> dict | str:
+def run_trl(model: Path, output: Path, trainer: str, budget: float, seed: int) -> dict | str:
     ok, why = ensure_trl()
     if not ok:
         return why
-    command = [sys.executable, __file__, "--trl-worker", str(model), str(output)]
+    command = [sys.executable, __file__, "--trl-worker", str(model), str(output), trainer]
     command += ["--budget", str(budget), "--seed", str(seed)]
     done = subprocess.run(command, env=trl_env(), capture_output=True, timeout=budget + 600)
     if done.returncode != 0:
@@ -266,17 +288,19 @@ def main() -> None:
             out = tmp / name.replace(" ", "_")
             results[name] = run_metagame(model, out, args.budget, beta, args.seed)
             results[name]["win"] = evaluate(model, out, args.seed)
-        if args.no_trl:
-            results["TRL Online DPO"] = "skipped (--no-trl)"
-        else:
-            out = tmp / "trl"
-            results["TRL Online DPO"] = run_trl(model, out, args.budget, args.seed)
-            if isinstance(results["TRL Online DPO"], dict):
-                results["TRL Online DPO"]["win"] = evaluate(model, out, args.seed)
+        for name, trainer in (("TRL Online DPO", "online_dpo"), ("TRL Nash-MD", "nash_md")):
+            if args.no_trl:
+                results[name] = "skipped (--no-trl)"
+                continue
+            out = tmp / trainer
+            results[name] = run_trl(model, out, trainer, args.budget, args.seed)
+            if isinstance(results[name], dict):
+                results[name]["win"] = evaluate(model, out, args.seed)
     print(f"tiny GPT-2 (2 layers, width 32), {MAX_TOKENS} new tokens, budget {args.budget:.0f} s")
     anchor = results["TRL Online DPO"]
     anchor_rate = anchor["tokens"] / anchor["seconds"] if isinstance(anchor, dict) else None
     print(f"{'trainer':<18}{'updates':>8}{'tokens':>9}{'tok/s':>8}{'x TRL':>7}  win vs initial")
+    print("(x TRL: generated tokens per second over TRL Online DPO's)")
     for name, r in results.items():
         if isinstance(r, str):
             print(f"{name:<18}  {r}")

@@ -18,8 +18,9 @@ Language-model players (``model=PATH``, a local ``transformers`` causal LM direc
 is still token-level, over the model's tokenizer (``lm.TokenizerVocabulary``). Observation:
 ``[prompt ids, response ids so far, -1...]`` of length ``max_prompt_tokens + max_tokens``;
 action ``a`` is token id ``a`` (``Discrete(len(tokenizer))``); the tokenizer's ``eos`` ends a
-response. The env loads the model too: ``env.policy()`` is a ``CausalLMPolicy`` that samples
-with the env's ``temperature``, ``top_p`` and ``top_k``.
+response. The env reads the tokenizer and the model's configuration; ``env.policy()`` loads the
+weights (once) and is a ``CausalLMPolicy`` that samples with the env's ``temperature``,
+``top_p`` and ``top_k``.
 """
 
 from __future__ import annotations
@@ -68,19 +69,18 @@ class LLMDuelEnv(Rendered, ParallelEnv):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.prompts = load_prompts(prompts)
         self.sampling = Sampling(temperature, top_p, top_k)
-        self.model_path, self.model, self.tokenizer = model, None, None
+        self.model_path, self._model, self.tokenizer, limit = model, None, None, None
         if model is None:
             self.vocab = Vocabulary.from_prompts(self.prompts)
         else:
-            self.model, self.tokenizer = load_causal_lm(model)
-            self.vocab = TokenizerVocabulary(self.tokenizer)
+            config, self.tokenizer = load_causal_lm(model, config_only=True)
+            self.vocab, limit = TokenizerVocabulary(self.tokenizer), context_limit(config)
         self.judge = make_judge(judge)
         self.num_players, self.max_tokens = num_players, max_tokens
         self.stochastic, self.render_mode = bool(stochastic), render_mode
         self._encoded = [self.vocab.encode(p.text) for p in self.prompts]
         self.max_prompt_tokens = max(len(e) for e in self._encoded)
         self.context = self.max_prompt_tokens + len(self.vocab.separator) + max_tokens
-        limit = None if self.model is None else context_limit(self.model)
         if limit is not None and self.context > limit:
             raise ValueError(
                 f"max_tokens: prompts of up to {self.max_prompt_tokens} tokens plus "
@@ -107,9 +107,16 @@ class LLMDuelEnv(Rendered, ParallelEnv):
     def prompt(self):
         return self.prompts[self.prompt_index]
 
+    @property
+    def model(self):
+        """The ``transformers`` model of a ``model=PATH`` duel (loaded on first use), or None."""
+        if self._model is None and self.model_path is not None:
+            self._model, _ = load_causal_lm(self.model_path)
+        return self._model
+
     def policy(self, seed: int | None = 0, id: str = "causal_lm") -> CausalLMPolicy:
         """The env's language model as a player, sampling with the env's controls."""
-        if self.model is None:
+        if self.model_path is None:
             raise ValueError("policy() needs a duel made with model=PATH")
         return CausalLMPolicy(self.model, self.tokenizer, self.sampling, seed=seed, id=id)
 

@@ -67,8 +67,10 @@ class Sampling:
 
 
 def load_local(path: str | Path, kind: str, loader):
-    """(model, tokenizer) of a directory saved with ``save_pretrained``, in eval mode; ``loader``
-    is a ``transformers`` auto class. Nothing is fetched; errors name ``kind`` and the path."""
+    """(model, tokenizer) of a directory saved with ``save_pretrained``, a model in eval mode;
+    ``loader`` is a ``transformers`` auto class (``AutoConfig`` reads only the configuration).
+    Nothing is fetched; errors name ``kind`` and the path."""
+    import torch
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -79,7 +81,8 @@ def load_local(path: str | Path, kind: str, loader):
         model = loader.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
         raise ValueError(f"{kind}: cannot load a model from {path}: {error}") from None
-    model.eval()
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     return model, tokenizer
 
 
@@ -97,19 +100,20 @@ def padded(sequences: Sequence[Sequence[int]], pad: int, side: str = "left"):
     return ids, mask
 
 
-def load_causal_lm(path: str | Path):
-    """(model, tokenizer) of a local causal LM directory (its tokenizer must have an eos)."""
-    from transformers import AutoModelForCausalLM
+def load_causal_lm(path: str | Path, config_only: bool = False):
+    """(model, tokenizer) of a local causal LM directory (its tokenizer must have an eos); with
+    ``config_only`` the model's configuration instead of its weights."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    model, tokenizer = load_local(path, "model", AutoModelForCausalLM)
+    loader = AutoConfig if config_only else AutoModelForCausalLM
+    model, tokenizer = load_local(path, "model", loader)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"model: the tokenizer in {path} has no eos_token")
     return model, tokenizer
 
 
-def context_limit(model) -> int | None:
-    """The longest sequence the model's positions cover (None when unbounded)."""
-    config = model.config
+def context_limit(config) -> int | None:
+    """The longest sequence a model configuration's positions cover (None when unbounded)."""
     for name in ("n_positions", "max_position_embeddings"):
         if getattr(config, name, None):
             return int(getattr(config, name))
