@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-trl", action="store_true", help="skip the TRL anchor")
     parser.add_argument(
-        "--trl-worker", nargs=2, metavar=("MODEL", "OUTPUT"), help=argparse.SUPPRESS
+        "--trl-worker", nargs=3, metavar=("MODEL", "OUTPUT", "TRAINER"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.trl_worker:
