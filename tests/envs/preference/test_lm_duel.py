@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from pettingzoo.test import parallel_api_test
 
 from metagame.envs import make
-from metagame.envs.preference.lm import PAD, Sampling, load_causal_lm, unpad
+from metagame.envs.preference.lm import PAD, Sampling, load_causal_lm, padded, unpad
 
 
 def test_spaces_and_observations_are_the_tokenizers(tiny_lm):
@@ -102,3 +104,17 @@ def test_bad_arguments(tiny_lm, tmp_path):
             Sampling(**bad)
     with pytest.raises(ValueError, match="model=PATH"):
         make("llm_duel").policy()
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 300), max_size=7), min_size=1, max_size=5),
+    st.sampled_from(["left", "right"]),
+)
+def test_padding_keeps_every_sequence(sequences, side):
+    ids, mask = padded(sequences, pad=-7, side=side)
+    assert ids.shape == mask.shape == (len(sequences), max(len(s) for s in sequences))
+    for row, m, s in zip(ids.tolist(), mask.tolist(), sequences):
+        assert sum(m) == len(s)
+        assert [t for t, k in zip(row, m) if k] == s
+        assert all(t == -7 for t, k in zip(row, m) if not k)
+        assert m == sorted(m, reverse=side == "right")  # real tokens on one side only

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metagame.envs import make
 from metagame.envs.preference.judges import (
@@ -105,3 +107,15 @@ def test_judges_by_name_in_an_lm_duel(tiny_lm, tiny_reward_model, tmp_path):
     P = env.judge.matrix(env.prompt, [env.response_text(0), env.response_text(1)])
     assert rewards["player_0"] == pytest.approx(2 * (P[0, 1] - 0.5))
     assert rewards["player_0"] + rewards["player_1"] == pytest.approx(0.0)
+
+
+@given(st.lists(st.text(max_size=6), min_size=2, max_size=6, unique=True))
+def test_pairwise_judges_are_antisymmetric(answers):
+    # an order-dependent function: its cached judge still gives P + P^T = 1
+    judge = CallableJudge(lambda p, a, b: sum(map(ord, a + "|" + b)) * (len(a) + 1) % 1000 / 999)
+    P = judge.matrix(PROMPT, answers)
+    np.testing.assert_allclose(P + P.T, 1.0)
+    for i, a in enumerate(answers):
+        for j, b in enumerate(answers):
+            if i != j:
+                assert judge.compare(PROMPT, a, b) == pytest.approx(P[i, j])
