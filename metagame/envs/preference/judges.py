@@ -179,8 +179,9 @@ class RewardModelJudge(ModelJudge):
         self.model, self.tokenizer = load_local(
             path, "reward model", AutoModelForSequenceClassification
         )
-        if self.model.config.pad_token_id is None:
-            self.model.config.pad_token_id = self.tokenizer.pad_token_id or 0
+        if self.model.config.pad_token_id is None:  # where the classifier reads its score
+            pad = self.tokenizer.pad_token_id
+            self.model.config.pad_token_id = self.tokenizer.eos_token_id if pad is None else pad
         self.template, self.batch_size = template, batch_size
         self.cache = Cache(cache_size)
 

@@ -62,8 +62,8 @@ class Sampling:
         return chain
 
     def generate_kwargs(self) -> dict[str, Any]:
-        return {"do_sample": True, "temperature": self.temperature, "top_k": self.top_k,
-                "top_p": self.top_p}  # fmt: skip
+        controls = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+        return {"do_sample": True, **controls}
 
 
 def load_local(path: str | Path, kind: str, loader):
