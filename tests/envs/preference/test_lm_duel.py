@@ -118,3 +118,13 @@ def test_padding_keeps_every_sequence(sequences, side):
         assert [t for t, k in zip(row, m) if k] == s
         assert all(t == -7 for t, k in zip(row, m) if not k)
         assert m == sorted(m, reverse=side == "right")  # real tokens on one side only
+
+
+def test_prompts_from_a_jsonl_file(tiny_lm, tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "Name a Colour!"}\n{"prompt": "what do cows eat"}\n')
+    env = make("llm_duel", model=str(tiny_lm), prompts=str(path), max_tokens=32)
+    assert [p.text for p in env.prompts] == ["name a colour!", "what do cows eat"]
+    obs, infos = env.reset(seed=0, options={"prompt": 0})
+    assert env.tokenizer.decode(unpad(obs["player_0"])[0]) == "name a colour!"
+    assert env.context == max(len(env.tokenizer.encode(p.text)) for p in env.prompts) + 32
