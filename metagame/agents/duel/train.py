@@ -40,9 +40,12 @@ def duel_config(
     seed: int = 0,
     **training: Any,
 ):
-    """A PPOConfig for self-play on ``llm_duel`` with the shared ``DuelRLModule``.
+    """A PPOConfig for self-play on ``llm_duel`` with one shared module: ``DuelRLModule``, or
+    ``LMDuelRLModule`` when ``env_kwargs["model"]`` names a local causal LM.
 
-    ``training`` overrides PPO's training settings (lr, train_batch_size_per_learner, ...).
+    ``model``: the small transformer's sizes, or for a causal LM extra module settings such as
+    ``{"lora": {"r": 8}}``. ``training`` overrides PPO's training settings (lr,
+    train_batch_size_per_learner, ...).
     """
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -54,10 +57,17 @@ def duel_config(
     from metagame.agents.duel.rlmodule import DuelRLModule
 
     env_kwargs = dict(env_kwargs or {})
-    probe = LLMDuelEnv(**env_kwargs)
-    model_config = transformer_config(probe, **(model or {})).to_dict()
-    if weights is not None:
-        model_config["weights"] = str(weights)
+    if env_kwargs.get("model") is not None:  # a transformers causal LM: its own module
+        from metagame.agents.duel.lm_module import LMDuelRLModule
+
+        module_class = LMDuelRLModule
+        model_config = {"model": str(env_kwargs["model"]), **(model or {})}
+    else:
+        module_class = DuelRLModule
+        probe = LLMDuelEnv(**env_kwargs)
+        model_config = transformer_config(probe, **(model or {})).to_dict()
+        if weights is not None:
+            model_config["weights"] = str(weights)
     register_env(ENV_NAME, lambda cfg: DuelMultiAgentEnv(cfg))
     settings = dict(
         lr=1e-3,
@@ -78,7 +88,7 @@ def duel_config(
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
                 rl_module_specs={
-                    MODULE_ID: RLModuleSpec(module_class=DuelRLModule, model_config=model_config)
+                    MODULE_ID: RLModuleSpec(module_class=module_class, model_config=model_config)
                 }
             )
         )

@@ -5,7 +5,9 @@
 - ``trajectory.TrajectoryPreferenceEnv`` (``make("trajectory_preference", task=...)``): two
   episodes of a one-player task judged by a preference over trajectories.
 - ``duel.LLMDuelEnv`` (``make("llm_duel")``): responses written token by token, judged by a
-  rule panel or a model.
+  rule panel, an embedding model, a reward model, an LM asked which answer is better, or a
+  callable (``judges``); the players are a small word-level transformer or any local
+  ``transformers`` causal LM (``model=PATH``, ``lm``; ``tiny_lm`` builds one offline).
 - ``models``: Bradley-Terry, rater panels (Condorcet cycles), skew-symmetric noise.
 - ``battles``: pairwise battle logs -> counts, P and confidence bounds (``from_battles``).
 """

@@ -9,9 +9,18 @@ the judge is soft, a +1/-1 draw with ``stochastic=True``). Rewards sum to zero. 
 players the reward is SPO's group reward (Swamy et al., 2024): several samples per prompt, each
 rewarded by its win rate against the others.
 
-Observation: token ids ``[prompt, <sep>, response so far, <pad>...]`` of fixed length
-``max_prompt_tokens + 1 + max_tokens`` (a causal language model's context). Action ``a`` is the
-token id ``a + 2`` (``<eos>`` is action 0); see ``Vocabulary``.
+Default players: the word vocabulary of the prompt set. Observation: token ids
+``[prompt, <sep>, response so far, <pad>...]`` of fixed length ``max_prompt_tokens + 1 +
+max_tokens`` (a causal language model's context). Action ``a`` is the token id ``a + 2``
+(``<eos>`` is action 0); see ``Vocabulary``.
+
+Language-model players (``model=PATH``, a local ``transformers`` causal LM directory): the game
+is still token-level, over the model's tokenizer (``lm.TokenizerVocabulary``). Observation:
+``[prompt ids, response ids so far, -1...]`` of length ``max_prompt_tokens + max_tokens``;
+action ``a`` is token id ``a`` (``Discrete(len(tokenizer))``); the tokenizer's ``eos`` ends a
+response. The env reads the tokenizer and the model's configuration; ``env.policy()`` loads the
+weights (once) and is a ``CausalLMPolicy`` that samples with the env's ``temperature``,
+``top_p`` and ``top_k``.
 """
 
 from __future__ import annotations
@@ -23,7 +32,14 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from metagame.envs.preference.judges import Judge, make_judge
-from metagame.envs.preference.prompts import EOS, SEP, Vocabulary, load_prompts
+from metagame.envs.preference.lm import (
+    CausalLMPolicy,
+    Sampling,
+    TokenizerVocabulary,
+    context_limit,
+    load_causal_lm,
+)
+from metagame.envs.preference.prompts import Vocabulary, load_prompts
 from metagame.envs.preference.rendered import Rendered
 
 
@@ -38,8 +54,13 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         max_tokens: int = 6,
         stochastic: bool = False,
         render_mode: str | None = None,
+        model: str | None = None,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
     ):
-        """``prompts``: path of a JSONL prompt file (the bundled set by default)."""
+        """``prompts``: path of a JSONL prompt file (the bundled set by default); ``model``: a
+        local causal LM directory whose tokenizer the players write with (see the module)."""
         if not isinstance(num_players, int) or num_players < 2:
             raise ValueError(f"num_players must be an integer >= 2, got {num_players!r}")
         if not isinstance(max_tokens, int) or max_tokens < 1:
@@ -47,16 +68,29 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.prompts = load_prompts(prompts)
-        self.vocab = Vocabulary.from_prompts(self.prompts)
+        self.sampling = Sampling(temperature, top_p, top_k)
+        self.model_path, self._model, self.tokenizer, limit = model, None, None, None
+        if model is None:
+            self.vocab = Vocabulary.from_prompts(self.prompts)
+        else:
+            config, self.tokenizer = load_causal_lm(model, config_only=True)
+            self.vocab, limit = TokenizerVocabulary(self.tokenizer), context_limit(config)
         self.judge = make_judge(judge)
         self.num_players, self.max_tokens = num_players, max_tokens
         self.stochastic, self.render_mode = bool(stochastic), render_mode
         self._encoded = [self.vocab.encode(p.text) for p in self.prompts]
         self.max_prompt_tokens = max(len(e) for e in self._encoded)
-        self.context = self.max_prompt_tokens + 1 + max_tokens
+        self.context = self.max_prompt_tokens + len(self.vocab.separator) + max_tokens
+        if limit is not None and self.context > limit:
+            raise ValueError(
+                f"max_tokens: prompts of up to {self.max_prompt_tokens} tokens plus "
+                f"{max_tokens} response tokens exceed the model's {limit} positions"
+            )
         self.possible_agents = [f"player_{i}" for i in range(num_players)]
         self.agents: list[str] = []
-        self._obs_space = spaces.Box(0, len(self.vocab) - 1, (self.context,), dtype=np.int64)
+        self._obs_space = spaces.Box(
+            self.vocab.pad_id, len(self.vocab) - 1, (self.context,), dtype=np.int64
+        )
         self._act_space = spaces.Discrete(self.vocab.num_actions)
         self._rng = np.random.default_rng()
         self.prompt_index = 0
@@ -73,6 +107,19 @@ class LLMDuelEnv(Rendered, ParallelEnv):
     def prompt(self):
         return self.prompts[self.prompt_index]
 
+    @property
+    def model(self):
+        """The ``transformers`` model of a ``model=PATH`` duel (loaded on first use), or None."""
+        if self._model is None and self.model_path is not None:
+            self._model, _ = load_causal_lm(self.model_path)
+        return self._model
+
+    def policy(self, seed: int | None = 0, id: str = "causal_lm") -> CausalLMPolicy:
+        """The env's language model as a player, sampling with the env's controls."""
+        if self.model_path is None:
+            raise ValueError("policy() needs a duel made with model=PATH")
+        return CausalLMPolicy(self.model, self.tokenizer, self.sampling, seed=seed, id=id)
+
     def response_text(self, k: int) -> str:
         return self.vocab.decode(self.responses[k])
 
@@ -80,15 +127,15 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         prompt = self._encoded[self.prompt_index]
         obs = {}
         for k, agent in enumerate(self.possible_agents):
-            o = np.zeros(self.context, dtype=np.int64)
-            ids = np.concatenate([prompt, [self.vocab.index[SEP]], self.responses[k]])
+            o = np.full(self.context, self.vocab.pad_id, dtype=np.int64)
+            ids = [*prompt, *self.vocab.separator, *self.responses[k]]
             o[: len(ids)] = ids
             obs[agent] = o
         return obs
 
     def _finished(self, k: int) -> bool:
         r = self.responses[k]
-        return len(r) >= self.max_tokens or (bool(r) and r[-1] == self.vocab.index[EOS])
+        return len(r) >= self.max_tokens or (bool(r) and r[-1] == self.vocab.eos_id)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """``options={"prompt": i}`` picks the prompt; otherwise it is drawn at random."""
@@ -116,7 +163,7 @@ class LLMDuelEnv(Rendered, ParallelEnv):
             a = int(actions[agent])
             if not 0 <= a < self._act_space.n:
                 raise ValueError(f"{agent}: action {a} out of range [0, {self._act_space.n})")
-            self.responses[k].append(a + 2)
+            self.responses[k].append(self.vocab.token_of(a))
         finished = [self._finished(k) for k in range(self.num_players)]
         done = all(finished)
         rewards = dict.fromkeys(self.possible_agents, 0.0)

@@ -71,9 +71,13 @@ class Vocabulary:
     Generated tokens are <eos> and the words, so action ``a`` is token id ``a + 2``.
     """
 
+    pad_id = 0
+
     def __init__(self, words: Iterable[str]):
         self.tokens = [PAD, SEP, EOS, *sorted(set(words) - {PAD, SEP, EOS})]
         self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.eos_id = self.index[EOS]
+        self.separator = (self.index[SEP],)
 
     @classmethod
     def from_prompts(cls, prompts: Sequence[Prompt]) -> Vocabulary:
@@ -88,6 +92,9 @@ class Vocabulary:
     @property
     def num_actions(self) -> int:
         return len(self.tokens) - 2
+
+    def token_of(self, action: int) -> int:
+        return int(action) + 2
 
     def encode(self, text: str) -> np.ndarray:
         unknown = [w for w in tokenize(text) if w not in self.index]
