@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := constraints.txt
-EXTRAS := test,judge,sumo
+EXTRAS := test,judge,sumo,lm
 export SDL_VIDEODRIVER ?= dummy
 export RAY_DEDUP_LOGS ?= 0
 

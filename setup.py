@@ -55,6 +55,8 @@ setup(
             "safetensors==0.5.2",
             "scikit-learn==1.6.1",
         ],
+        # LoRA for the LLM duel's causal-LM players (train_lm_duel(..., lora=...)).
+        "lm": ["peft==0.14.0"],
         # SUMO .net.xml road networks for the traffic family.
         "sumo": ["sumolib>=1.20"],  # reads SUMO .net.xml networks (pure Python)
     },

@@ -51,7 +51,7 @@ def test_setup_ranges_admit_the_lock():
 @pytest.mark.timeout(300)
 def test_the_lock_still_resolves():
     """What `make lock-check` runs: pip's resolver against the registry, installing nothing."""
-    extras = "test,judge,sumo"
+    extras = "test,judge,sumo,lm"
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--dry-run", "--ignore-installed"]
     cmd += ["-c", str(LOCK), "torch==2.13.0", f"{ROOT}[{extras}]"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
