@@ -272,16 +272,59 @@ def cmd_solve(args: argparse.Namespace) -> int:
 # -- start / resume / stop ----------------------------------------------------------------------
 
 
-class Display:
-    """The live view of a running league: a rich panel redrawn in place on a terminal, one
-    line per iteration otherwise (logs, CI)."""
+START_EXAMPLES = """examples:
+  league start configs/quickstart.yaml                     # PPO self-play on Kuhn poker
+  league start configs/quickstart.yaml --run-dir runs/k1 --seed 1
+  league start my.yaml --address ray://head:10001          # on an existing Ray cluster
+  league status runs/quickstart                            # while it runs, from another shell
+"""
 
-    def __init__(self, quiet: bool):
+
+class Display:
+    """The live view of a running league. On a terminal: a progress bar over the iteration
+    budget that keeps ticking during an iteration (elapsed time, ETA, the wall budget left),
+    with the standings under it, redrawn in place. Otherwise (logs, CI): one line per
+    iteration, never redrawn."""
+
+    def __init__(
+        self, quiet: bool, budget: config_mod.BudgetConfig | None = None, console: Any = None
+    ):
         from rich.console import Console
 
         self.quiet = quiet
-        self.console = Console()
+        self.budget = budget
+        self.console = console or Console()
         self.live = None
+        self.progress = None
+        if not quiet and self.console.is_terminal:
+            self._start_live()
+
+    def _start_live(self) -> None:
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        total = self.budget.iterations if self.budget is not None else None
+        self.task = self.progress.add_task("league: starting Ray and the learners", total=total)
+        self.live = Live(self.progress, console=self.console, refresh_per_second=4)
+        self.live.start()
 
     def __call__(self, info: dict[str, Any]) -> None:
         if self.quiet:
@@ -290,7 +333,7 @@ class Display:
         top = sorted(zip(s.ids, s.mu, s.sigma), key=lambda t: -t[1])[:5]
         meta = sorted(((k, v) for k, v in info["meta"].items() if v > 0.01), key=lambda kv: -kv[1])
         expl = info["exploitability"]
-        if not self.console.is_terminal:
+        if self.live is None:
             from rich.markup import escape
 
             self.console.print(
@@ -301,24 +344,30 @@ class Display:
                 + ("" if expl is None else f"  exploitability {expl:.4f}")
             )
             return
-        from rich.live import Live
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(
-            title=f"league: iteration {info['iteration']}, {info['steps']} steps, "
-            f"{info['steps_per_s']:.0f} steps/s, {len(s.ids)} players"
-            + ("" if expl is None else f", exploitability {expl:.4f}")
+        wall = self.budget.wall_time_s if self.budget is not None else None
+        left = "" if wall is None else f", wall budget left {max(0.0, wall - info['wall']):.0f} s"
+        self.progress.update(
+            self.task,
+            completed=info["iteration"],
+            description=f"league: iteration {info['iteration'] + 1} training, "
+            f"{info['steps']} steps so far ({info['steps_per_s']:.0f}/s){left}",
         )
+        summary = Text(
+            f"after iteration {info['iteration']}: {len(s.ids)} players"
+            + ("" if expl is None else f", exploitability of the meta-strategy {expl:.4f}")
+        )
+        table = Table()
         table.add_column("top players (mu ± sigma)")
         table.add_column("meta-strategy")
         for k in range(max(len(top), len(meta))):
-            left = f"{top[k][0]}  {top[k][1]:.1f} ± {top[k][2]:.1f}" if k < len(top) else ""
-            right = f"{meta[k][0]}  {meta[k][1]:.3f}" if k < len(meta) else ""
-            table.add_row(left, right)
-        if self.live is None:
-            self.live = Live(table, console=self.console, auto_refresh=False)
-            self.live.start()
-        self.live.update(table, refresh=True)
+            row = f"{top[k][0]}  {top[k][1]:.1f} ± {top[k][2]:.1f}" if k < len(top) else ""
+            mix = f"{meta[k][0]}  {meta[k][1]:.3f}" if k < len(meta) else ""
+            table.add_row(row, mix)
+        self.live.update(Group(self.progress, summary, table))
 
     def close(self) -> None:
         if self.live is not None:
@@ -350,7 +399,7 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
     from metagame.league.population import CheckpointError
     from metagame.league.runner import League, LeagueBusyError
 
-    display = Display(quiet)
+    display = Display(quiet, cfg.budget)
     league = League(cfg, run_dir, resume=resume, display=display)
     try:
         info = league.run()
@@ -486,7 +535,15 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="league", description="Self-play leagues on Ray/RLlib.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("start", help="start a league from a YAML config")
+    s = sub.add_parser(
+        "start",
+        help="start a league from a YAML config",
+        description="Start a league from a YAML config (every key: configs/REFERENCE.md). "
+        "It trains until its budget, writing players, matches and ratings to RUN_DIR as it "
+        "goes; `league stop` ends it after the current iteration, `league resume` goes on.",
+        epilog=START_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("config")
     s.add_argument("--run-dir", default=None, help="default: runs/<config name>")
     s.add_argument("--seed", type=int, default=None)

@@ -461,3 +461,36 @@ def test_bad_config_files_exit_2_with_one_line(tmp_path_factory, capsys, content
     assert_one_line(code, err, argv)
     assert str(config) in err[0]
     assert not (config.parent / "run").exists()
+
+
+def test_a_terminal_sees_a_progress_bar_over_the_budget_and_a_log_one_line_per_iteration():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from metagame.league.cli import Display
+    from metagame.league.config import BudgetConfig
+
+    info = {
+        "standings": SimpleNamespace(ids=["a", "b"], mu=[26.0, 24.0], sigma=[2.0, 2.5]),
+        "meta": {"a": 0.75, "b": 0.25},
+        "exploitability": 0.25,
+        "iteration": 3,
+        "steps": 6000,
+        "steps_per_s": 900.0,
+        "wall": 30.0,
+    }
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=140)
+    display = Display(False, BudgetConfig(iterations=12, wall_time_s=100), console=terminal)
+    display(info)
+    display.close()
+    text = out.getvalue()
+    assert "3/12" in text and "wall budget left 70 s" in text and "0.2500" in text
+    log = io.StringIO()
+    display = Display(False, BudgetConfig(iterations=12), console=Console(file=log, width=400))
+    display(info)
+    display.close()
+    lines = log.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("it   3") and "exploitability 0.2500" in lines[0]

@@ -25,6 +25,7 @@ import torch
 
 from metagame.envs.preference.duel import LLMDuelEnv
 from metagame.envs.preference.lm import CausalLMPolicy
+from metagame.progress import progress
 
 MODULE_ID = "shared"
 
@@ -73,16 +74,18 @@ def train_lm_duel(
     started_ray = init_ray(num_cpus=1)
     algo = config.build_algo()
     try:
-        for _ in range(iterations):
-            if seconds is not None and sum(run.seconds) >= seconds:
-                break
-            start = time.perf_counter()
-            result = algo.train()
-            learner = result.get("learners", {}).get(MODULE_ID, {})
-            run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
-            sampled = result.get("env_runners", {}).get("num_agent_steps_sampled", {})
-            run.tokens.append(int(sum(sampled.values())))
-            run.seconds.append(time.perf_counter() - start)
+        with progress("LM duel iterations", total=iterations) as advance:
+            for _ in range(iterations):
+                if seconds is not None and sum(run.seconds) >= seconds:
+                    break
+                start = time.perf_counter()
+                result = algo.train()
+                learner = result.get("learners", {}).get(MODULE_ID, {})
+                run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
+                sampled = result.get("env_runners", {}).get("num_agent_steps_sampled", {})
+                run.tokens.append(int(sum(sampled.values())))
+                run.seconds.append(time.perf_counter() - start)
+                advance()
         algo.get_module(MODULE_ID).merged().save_pretrained(output)
         env.tokenizer.save_pretrained(output)
     finally:

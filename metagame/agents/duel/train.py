@@ -22,6 +22,7 @@ import torch
 from metagame.agents.duel.policy import TokenTransformer, TransformerConfig
 from metagame.agents.duel.sft import pretrain
 from metagame.envs.preference.duel import LLMDuelEnv
+from metagame.progress import progress
 
 MODULE_ID = "shared"
 ENV_NAME = "metagame_llm_duel"
@@ -151,12 +152,14 @@ def train_duel(
         started_ray = init_ray(num_cpus=1)
         algo = config.build_algo()
         try:
-            for _ in range(iterations):
-                start = time.perf_counter()
-                learner = algo.train().get("learners", {}).get(MODULE_ID, {})
-                run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
-                run.entropy.append(float(learner.get("entropy", np.nan)))
-                run.seconds.append(time.perf_counter() - start)
+            with progress("SPO duel iterations", total=iterations) as advance:
+                for _ in range(iterations):
+                    start = time.perf_counter()
+                    learner = algo.train().get("learners", {}).get(MODULE_ID, {})
+                    run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
+                    run.entropy.append(float(learner.get("entropy", np.nan)))
+                    run.seconds.append(time.perf_counter() - start)
+                    advance()
             trained = TokenTransformer(initial.config)
             trained.load_state_dict(algo.get_module(MODULE_ID).model.state_dict())
             trained.eval()

@@ -58,7 +58,14 @@ def preference_frame(
     else:
         caption = "no picks yet"
     rendering.draw_text(surf, [caption], pos=(8, size - 4), size=18)
-    return rendering.to_array(surf)
+    legend = [
+        ("square", colors[0], "player_0 picks the row"),
+        ("square", colors[1], "player_1 the column"),
+        ("square", heat_color(0.5), "row preferred"),
+        ("square", heat_color(-0.5), "column preferred"),
+    ]
+    frame = rendering.to_array(surf)
+    return np.vstack([frame, rendering.legend_strip(frame.shape[1], legend)])
 
 
 def text_panel(title: str, rows: Sequence[str], width: int = 560) -> np.ndarray:
