@@ -139,6 +139,8 @@ class PursuitEvasionEnv(MarkovGameEnv):
         terminal = np.zeros(S, dtype=bool)
         terminal[end] = True
         self.num_pursuers = k
+        self._dest = dest
+        self._caught_at: np.ndarray | None = None  # everyone's node at the capture, for drawing
         self._set_model(
             [f"pursuer_{i}" for i in range(k)] + ["evader_0"],
             rewards,
@@ -152,12 +154,21 @@ class PursuitEvasionEnv(MarkovGameEnv):
             render_mode=render_mode,
         )
 
+    def step(self, actions: dict):
+        before = self._obs[self._state].astype(int)
+        out = super().step(actions)
+        if self._terminal[self._state] and (before >= 0).all():  # the capture just happened
+            self._caught_at = self._dest[before, list(self._last)]
+        return out
+
     def _frame(self) -> np.ndarray:
         from metagame.envs.markov.render import draw_graph
 
-        return draw_graph(
-            self.graph, self.nodes, self._obs[self._state].astype(int), self.num_pursuers
-        )
+        positions = self._obs[self._state].astype(int)
+        captured = bool(self._terminal[self._state])
+        if captured and self._caught_at is not None:
+            positions = self._caught_at  # where everyone moved to when the evader was caught
+        return draw_graph(self.graph, self.nodes, positions, self.num_pursuers, captured)
 
 
 def _start_distribution(pursuer_starts, evader_start, pos, k, n) -> np.ndarray:

@@ -109,9 +109,12 @@ def agent_offsets(count: int) -> list[tuple[int, int]]:
     return [(int(round(14 * np.cos(t))), int(round(14 * np.sin(t)))) for t in angles]
 
 
-def draw_graph(graph: nx.Graph, nodes: list, positions: np.ndarray, num_pursuers: int):
+def draw_graph(
+    graph: nx.Graph, nodes: list, positions: np.ndarray, num_pursuers: int, captured: bool = False
+):
     """The graph with pursuers (palette colours 0..k-1) and the evader (colour k) on the nodes
-    given by ``positions`` (node indices, all -1 after capture)."""
+    given by ``positions`` (node indices; -1 for nobody on the graph); ``captured`` says the
+    evader was caught (the positions are then where everyone moved to)."""
     xy = graph_positions(graph, nodes)
     index = {v: i for i, v in enumerate(nodes)}
     surf = surface(GRAPH_SIZE, GRAPH_SIZE)
@@ -123,10 +126,9 @@ def draw_graph(graph: nx.Graph, nodes: list, positions: np.ndarray, num_pursuers
     colors = agent_colors(num_pursuers + 1)
     legend = [("disc", colors[k], f"pursuer_{k}") for k in range(num_pursuers)]
     legend.append(("disc", colors[num_pursuers], "evader_0"))
-    if (positions < 0).all():
+    if captured:
         draw_text(surf, ["evader captured"], pos=(8, 6))
-        return _with_legend(surf, legend)
-    for node in np.unique(positions):
+    for node in np.unique(positions[positions >= 0]):
         here = np.flatnonzero(positions == node)
         for agent, (dx, dy) in zip(here, agent_offsets(len(here))):
             center = (xy[node][0] + dx, xy[node][1] + dy)

@@ -29,3 +29,13 @@ def test_matrix_cells_never_show_negative_zero():
     a = draw_matrix(zero_sum, negated, ["x", "y"], ["x", "y"], None)
     b = draw_matrix(zero_sum, np.array([[0.0, 1.0], [-1.0, 0.0]]), ["x", "y"], ["x", "y"], None)
     np.testing.assert_array_equal(a, b)
+
+
+def test_pursuit_agents_stay_on_the_picture_at_the_capture():
+    env = make("pursuit_evasion", graph="path:3", num_pursuers=1, render_mode="rgb_array",
+               pursuer_starts=[0], evader_start=2)  # fmt: skip
+    env.reset(seed=0)
+    env.step({"pursuer_0": 1, "evader_0": 1})  # both move to the middle node: caught
+    assert not env.agents
+    picture = env.render()[:-32]
+    assert all(_has(picture, c, pixels=20) for c in agent_colors(2)[:1])  # the pursuer is drawn
