@@ -1,6 +1,7 @@
 """The set-up is reproducible: the venv holds exactly the versions of constraints.txt (the lock),
 setup.py's ranges admit them, and the lock still resolves against the registry."""
 
+import json
 import subprocess
 import sys
 from importlib import metadata
@@ -25,11 +26,24 @@ def locked() -> dict[str, Version]:
     return pins
 
 
+INSTALLED = """
+import json, sysconfig
+from importlib import metadata
+paths = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+print(json.dumps({d.metadata["Name"]: d.version for d in metadata.distributions(path=list(paths))}))
+"""
+
+
 def installed() -> dict[str, Version]:
+    """What the venv's site-packages hold, read in a fresh interpreter: in a full run this
+    process's path gained the base interpreter's site-packages from some earlier test, and a
+    package found there (colorama) is not the venv's."""
+    out = subprocess.run([sys.executable, "-c", INSTALLED], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
     return {
-        canonicalize_name(d.metadata["Name"]): Version(Version(d.version).public)
-        for d in metadata.distributions()
-        if canonicalize_name(d.metadata["Name"]) != "metagame"
+        canonicalize_name(name): Version(Version(version).public)
+        for name, version in json.loads(out.stdout).items()
+        if canonicalize_name(name) != "metagame"
     }
 
 
