@@ -104,6 +104,13 @@ class MinimaxQTables(NamedTuple):
     V1: np.ndarray
     V2: np.ndarray
 
+    @classmethod
+    def start(cls, S: int, A: int, B: int) -> MinimaxQTables:
+        """Zero values and uniform stage strategies."""
+        zeros = np.zeros
+        return cls(zeros((S, A, B)), zeros((S, B, A)), np.full((S, A), 1.0 / A),
+                   np.full((S, B), 1.0 / B), zeros(S), zeros(S))  # fmt: skip
+
 
 class QTables(NamedTuple):
     Q1: np.ndarray  # (S, A)
@@ -318,15 +325,7 @@ def minimax_q(
     """Trains minimax-Q for both players of a zero-sum game (an env with ``tabular()`` or its
     export) for ``steps`` steps; ``gamma`` defaults to the game's."""
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
-    S, A, B = arrays.R.shape
-    t = MinimaxQTables(
-        np.zeros((S, A, B)),
-        np.zeros((S, B, A)),
-        np.full((S, A), 1.0 / A),
-        np.full((S, B), 1.0 / B),
-        np.zeros(S),
-        np.zeros(S),
-    )
+    t = MinimaxQTables.start(*arrays.R.shape)
     episodes = run(minimax_q_kernel, arrays, schedule, draws, walk, t, "minimax-Q")
     return TabularLearning(
         (t.pi1, t.pi2), (t.Q1, t.Q2), (t.V1, t.V2), int(steps), episodes, "minimax_q"

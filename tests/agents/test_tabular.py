@@ -24,14 +24,7 @@ from metagame.solvers import markov_exploitability, solve_markov_game, solve_zer
 
 
 def _fresh(S, A, B):
-    return MinimaxQTables(
-        np.zeros((S, A, B)),
-        np.zeros((S, B, A)),
-        np.full((S, A), 1 / A),
-        np.full((S, B), 1 / B),
-        np.zeros(S),
-        np.zeros(S),
-    )
+    return MinimaxQTables.start(S, A, B)
 
 
 def _chunked(kernel, game, schedule, draws, walk, tables, sizes):
