@@ -186,9 +186,15 @@ def tensor_source(game: pyspiel.Game) -> tuple[str, list[int] | None]:
 class _OpenSpielGame:
     """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
 
-    def _setup(
-        self, game: pyspiel.Game, name: str, render_mode: str | None, history_window: int
-    ) -> None:
+    def __init__(
+        self,
+        game: pyspiel.Game,
+        name: str,
+        render_mode: str | None = None,
+        history_window: int = 8,
+    ):
+        super().__init__()  # AECEnv's set-up for a turn-based game; nothing for a Parallel one
+        self.agents: list[str] = []
         self.game = game
         self.render_mode = render_mode
         self.metadata = {"name": name, "render_modes": RENDER_MODES, "is_parallelizable": False}
@@ -318,16 +324,6 @@ class _OpenSpielGame:
 class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
     """A turn-based OpenSpiel game as a PettingZoo AEC environment."""
 
-    def __init__(
-        self,
-        game: pyspiel.Game,
-        name: str,
-        render_mode: str | None = None,
-        history_window: int = 8,
-    ):
-        AECEnv.__init__(self)
-        self._setup(game, name, render_mode, history_window)
-
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
         self._new_state(seed)
         self.agents = self.possible_agents[:]
@@ -369,16 +365,6 @@ class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
 
 class OpenSpielParallelEnv(_OpenSpielGame, ParallelEnv):
     """A simultaneous-move OpenSpiel game as a PettingZoo Parallel environment."""
-
-    def __init__(
-        self,
-        game: pyspiel.Game,
-        name: str,
-        render_mode: str | None = None,
-        history_window: int = 8,
-    ):
-        self._setup(game, name, render_mode, history_window)
-        self.agents: list[str] = []
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self._new_state(seed)
