@@ -94,16 +94,8 @@ def test_stay_mode_metrics_and_success():
     }
 
 
-def test_finish_mode_removes_agents():
-    grid = np.zeros((1, 4), dtype=bool)
-    env = make(
-        "mapf",
-        map=grid,
-        num_agents=2,
-        on_target="finish",
-        starts=np.array([[0, 0], [0, 1]]),
-        goals=np.array([[0, 1], [0, 3]]),
-    )
+def test_finish_mode_removes_agents(corridor):
+    env = corridor([[0, 0], [0, 1]], [[0, 1], [0, 3]])
     env.reset()
     # player_1 leaves; player_0 follows into the cell it vacates.
     _, _, term, _, _ = env.step({"player_0": 4, "player_1": 4})

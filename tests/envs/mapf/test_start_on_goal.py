@@ -11,16 +11,8 @@ from metagame.envs import make
 MOVES = {(0, 0): 0, (-1, 0): 1, (1, 0): 2, (0, -1): 3, (0, 1): 4}
 
 
-def test_an_agent_starting_on_its_goal_has_left_at_reset():
-    grid = np.zeros((1, 4), dtype=bool)
-    env = make(
-        "mapf",
-        map=grid,
-        num_agents=2,
-        on_target="finish",
-        starts=np.array([[0, 0], [0, 2]]),
-        goals=np.array([[0, 0], [0, 3]]),
-    )
+def test_an_agent_starting_on_its_goal_has_left_at_reset(corridor):
+    env = corridor([[0, 0], [0, 2]], [[0, 0], [0, 3]])
     obs, _ = env.reset()
     assert env.agents == list(obs) == ["player_1"]
     assert env.active.tolist() == [False, True]
