@@ -18,7 +18,8 @@ import torch
 import yaml
 
 from metagame.league.phases import PAUSE_ENV
-from metagame.league.store import DB_NAME, Store
+from metagame.league.run_dir import DB_NAME
+from metagame.league.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ CONFIG = {
         },
         "model": {"fcnet_hiddens": [16]},
     },
-    "selfplay": {"snapshot_every": 1},
+    "mode": {"name": "selfplay", "snapshot_every": 1},
     "matchmaking": {"slots": 2},
     "evaluation": {"episodes_per_pair": 4, "replay_fraction": 0.3},
     "budget": {"iterations": 3},

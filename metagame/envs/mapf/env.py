@@ -99,6 +99,7 @@ class MAPFEnv(ParallelEnv):
             np.flatnonzero(topo.component == k) for k in range(int(topo.component.max()) + 1)
         ]
         self.possible_agents = [f"player_{i}" for i in range(self._n)]
+        self.agent_roles = dict.fromkeys(self.possible_agents, "agent")  # one team (the league)
         size = 2 * self.obs_radius + 1
         self._obs_space = spaces.Dict(
             {
