@@ -39,13 +39,8 @@ import gymnasium as gym
 import numpy as np
 
 from metagame.agents.module_classes import MODULE_CLASSES, lookup, stable_name
-from metagame.agents.rllib.encoding import (
-    MASK_KEY,
-    OBS_KEY,
-    ObservationCodec,
-    space_from_json,
-    space_to_json,
-)
+from metagame.agents.rllib.encoding import ObservationCodec, space_from_json, space_to_json
+from metagame.envs.masking import MASK_KEY, OBS_KEY
 
 # 2: module classes by stable name; 1: by "module:qualname" (still read, for allowed classes)
 CHECKPOINT_VERSION = 2

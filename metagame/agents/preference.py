@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
-from metagame.solvers._validation import as_preference_matrix, as_strategy
+from metagame._arrays import as_preference_matrix, as_strategy
 
 TINY = 1e-300
 

@@ -35,6 +35,8 @@ import numpy as np
 import pyspiel
 from pettingzoo import AECEnv, ParallelEnv
 
+from metagame.envs.masking import masked_space
+
 RENDER_MODES = ["human", "rgb_array", "ansi"]
 
 HISTORY_INFORMATION = (
@@ -208,13 +210,9 @@ class _OpenSpielGame:
         self.possible_agents = [f"player_{i}" for i in range(game.num_players())]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self.observation_spaces = {
-            a: gymnasium.spaces.Dict(
-                {
-                    "observation": gymnasium.spaces.Box(
-                        -np.inf, np.inf, shape=self._obs_shape, dtype=np.float32
-                    ),
-                    "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
-                }
+            a: masked_space(
+                gymnasium.spaces.Box(-np.inf, np.inf, shape=self._obs_shape, dtype=np.float32),
+                n_actions,
             )
             for a in self.possible_agents
         }

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from metagame._arrays import as_matrix, as_preference_matrix, check_tolerance
 from metagame.solvers._linalg import certificate
-from metagame.solvers._validation import as_matrix, as_preference_matrix, check_tolerance
 from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum
 
 

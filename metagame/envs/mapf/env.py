@@ -35,6 +35,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from metagame.envs.mapf import core, maps, metrics
+from metagame.envs.masking import masked_space
 
 
 class MAPFEnv(ParallelEnv):
@@ -100,12 +101,8 @@ class MAPFEnv(ParallelEnv):
         ]
         self.possible_agents = [f"player_{i}" for i in range(self._n)]
         size = 2 * self.obs_radius + 1
-        self._obs_space = spaces.Dict(
-            {
-                "observation": spaces.Box(0.0, 1.0, (core.NUM_CHANNELS, size, size), np.float32),
-                "action_mask": spaces.Box(0, 1, (topo.num_actions,), np.int8),
-            }
-        )
+        grid_view = spaces.Box(0.0, 1.0, (core.NUM_CHANNELS, size, size), np.float32)
+        self._obs_space = masked_space(grid_view, topo.num_actions)
         self._act_space = spaces.Discrete(topo.num_actions)
         self.state_space = spaces.Box(0.0, 1.0, (3, *self.grid.shape), np.float32)
         self._blocked = core.padded_obstacles(self.grid, self.obs_radius)

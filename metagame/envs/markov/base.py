@@ -29,6 +29,8 @@ import scipy.sparse as sp
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from metagame.envs.masking import masked_space
+
 
 @dataclass(frozen=True)
 class Tabular:
@@ -180,8 +182,7 @@ class MarkovGameEnv(ParallelEnv):
             if self._masks is None:
                 self._obs_spaces[agent] = box
             else:
-                mask = spaces.Box(0, 1, (self._shape[i],), dtype=np.int8)
-                self._obs_spaces[agent] = spaces.Dict({"observation": box, "action_mask": mask})
+                self._obs_spaces[agent] = masked_space(box, self._shape[i])
         self._act_spaces = {a: spaces.Discrete(n) for a, n in zip(agents, self._shape)}
 
     # -- PettingZoo API ---------------------------------------------------------------------

@@ -17,9 +17,9 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from metagame._arrays import as_preference_matrix
 from metagame.envs.preference.models import cyclic_panel
 from metagame.envs.preference.rendered import Rendered
-from metagame.solvers._validation import as_preference_matrix
 
 
 class PreferenceGameEnv(Rendered, ParallelEnv):
