@@ -36,6 +36,7 @@ import pyspiel
 from pettingzoo import AECEnv, ParallelEnv
 
 from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
 
@@ -185,7 +186,7 @@ def tensor_source(game: pyspiel.Game) -> tuple[str, list[int] | None]:
     return "history", None
 
 
-class _OpenSpielGame:
+class _OpenSpielGame(Rendered):
     """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
 
     def __init__(
@@ -219,7 +220,6 @@ class _OpenSpielGame:
         self.action_spaces = {a: gymnasium.spaces.Discrete(n_actions) for a in self.possible_agents}
         self._rng: np.random.Generator | None = None
         self.game_state: pyspiel.State | None = None
-        self._window = None
         self._painter = None
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Dict:
@@ -296,27 +296,15 @@ class _OpenSpielGame:
             raise ValueError(f"{agent}: illegal action {action}; legal actions: {legal}")
         return action
 
-    def render(self):
-        if self.render_mode is None or self.game_state is None:
+    def _frame(self) -> np.ndarray | str | None:
+        if self.game_state is None:
             return None
-        text = str(self.game_state)
         if self.render_mode == "ansi":
-            return text
+            return str(self.game_state)
         from metagame.envs.openspiel_render import SpielPainter
-        from metagame.envs.rendering import HumanWindow
 
         self._painter = self._painter or SpielPainter(self.game, self.metadata["name"])
-        frame = self._painter.draw(self.game_state)
-        if self.render_mode == "rgb_array":
-            return frame
-        self._window = self._window or HumanWindow(self.metadata["name"])
-        self._window.show(frame)
-        return None
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return self._painter.draw(self.game_state)
 
 
 class OpenSpielAECEnv(_OpenSpielGame, AECEnv):

@@ -36,9 +36,10 @@ from pettingzoo import ParallelEnv
 
 from metagame.envs.mapf import core, maps, metrics
 from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
 
 
-class MAPFEnv(ParallelEnv):
+class MAPFEnv(Rendered, ParallelEnv):
     metadata = {
         "name": "mapf_v0",
         "render_modes": ["rgb_array", "human"],
@@ -110,7 +111,6 @@ class MAPFEnv(ParallelEnv):
         self._vertex_masks = list((topo.moves >= 0).astype(np.int8))
         for m in self._vertex_masks:
             m.setflags(write=False)
-        self._window = None
         self._renderer = None
         self._templates_for: list[str] | None = None
         self._templates: dict[tuple[type, Any], dict[str, Any]] = {}
@@ -249,28 +249,16 @@ class MAPFEnv(ParallelEnv):
             self.agents = list(compress(self.possible_agents, self._active.tolist()))
         return obs, mask, reward, terminated, truncated
 
-    def render(self):
-        if self.render_mode is None:
-            return None
+    caption = "mapf"
+
+    def _frame(self) -> np.ndarray:
         from metagame.envs.mapf import render
 
         if self._renderer is None:
             self._renderer = render.Renderer(self.grid, self._n)
         cells = self.topology.cells
         frame = self._renderer(cells[self._pos], cells[self._goal], self._active)
-        frame = np.vstack([frame, render.legend(frame.shape[1], self)])
-        if self.render_mode == "human":
-            from metagame.envs.rendering import HumanWindow
-
-            self._window = self._window or HumanWindow("mapf")
-            self._window.show(frame, self.metadata["render_fps"])
-            return None
-        return frame
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return np.vstack([frame, render.legend(frame.shape[1], self)])
 
     # --- internals ---
 

@@ -30,6 +30,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Tabular:
         )
 
 
-class MarkovGameEnv(ParallelEnv):
+class MarkovGameEnv(Rendered, ParallelEnv):
     """A PettingZoo Parallel env stepped from reward and transition arrays.
 
     Subclasses build the arrays and call :meth:`_set_model`; they draw themselves in
@@ -175,7 +176,6 @@ class MarkovGameEnv(ParallelEnv):
         self._state = int(np.argmax(self._initial))
         self._t = 0
         self._last: tuple[int, ...] | None = None
-        self._window = None
         box = spaces.Box(self._obs.min(0), self._obs.max(0), dtype=np.float32)
         self._obs_spaces = {}
         for i, agent in enumerate(self.possible_agents):
@@ -287,28 +287,10 @@ class MarkovGameEnv(ParallelEnv):
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def render(self):
-        if self.render_mode is None:
-            return None
-        frame = self._frame()
-        if self.render_mode == "human":
-            from metagame.envs.rendering import HumanWindow
-
-            if self._window is None:
-                self._window = HumanWindow(type(self).__name__)
-            self._window.show(frame, fps=self.metadata["render_fps"])
-            return None
-        return frame
-
     def _frame(self) -> np.ndarray:
         from metagame.envs.rendering import text_frame
 
         return text_frame(f"state {self._state}  t={self._t}\n{self._obs[self._state].tolist()}")
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
 
 
 def _rows(T: sp.csr_array) -> np.ndarray:

@@ -40,11 +40,12 @@ from metagame.envs.preference.lm import (
     load_causal_lm,
 )
 from metagame.envs.preference.prompts import Vocabulary, load_prompts
-from metagame.envs.preference.rendered import Rendered
+from metagame.envs.rendered import Rendered
 
 
 class LLMDuelEnv(Rendered, ParallelEnv):
     metadata = {"name": "llm_duel_v0", "render_modes": ["rgb_array", "human"], "render_fps": 4}
+    frames_without_mode = True
 
     def __init__(
         self,

@@ -19,11 +19,12 @@ from pettingzoo import ParallelEnv
 
 from metagame._arrays import as_preference_matrix
 from metagame.envs.preference.models import cyclic_panel
-from metagame.envs.preference.rendered import Rendered
+from metagame.envs.rendered import Rendered
 
 
 class PreferenceGameEnv(Rendered, ParallelEnv):
     metadata = {"name": "preference_v0", "render_modes": ["rgb_array", "human"], "render_fps": 2}
+    frames_without_mode = True
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from metagame.envs.preference.rendered import Rendered
+from metagame.envs.rendered import Rendered
 
 
 @dataclass
@@ -73,6 +73,7 @@ class TrajectoryPreferenceEnv(Rendered, ParallelEnv):
         "render_modes": ["rgb_array", "human"],
         "render_fps": 4,
     }
+    frames_without_mode = True
 
     def __init__(
         self,
