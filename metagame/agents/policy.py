@@ -205,6 +205,18 @@ class RandomPolicy(_DiscretePolicy):
             return super().act(observation, action_mask)
         return self.act_batch([observation])[0]
 
+    kind = "random"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"action_space": space_to_json(self.box) if self.box is not None else self.n}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        space = _field(meta, meta_file, "action_space", int | dict | None)
+        with _key(meta_file, "action_space"):
+            space = space_from_json(space, "action_space") if isinstance(space, dict) else space
+            return cls(space, seed=seed, id=id)
+
 
 class MixedStrategyPolicy(_DiscretePolicy):
     """Plays a fixed mixed strategy (a probability vector over actions) at every observation."""
@@ -216,6 +228,17 @@ class MixedStrategyPolicy(_DiscretePolicy):
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         return np.broadcast_to(self.strategy, (len(observations), len(self.strategy)))
+
+    kind = "mixed"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"strategy": self.strategy.tolist()}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        strategy = _field(meta, meta_file, "strategy", list)
+        with _key(meta_file, "strategy"):
+            return cls(strategy, seed=seed, id=id)
 
 
 class TabularPolicy(_DiscretePolicy):
@@ -256,6 +279,21 @@ class TabularPolicy(_DiscretePolicy):
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         return self.strategy[[self.state(o) for o in observations]]
+
+    kind = "tabular"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        if self.state_index is not None:
+            raise ValueError("cannot save a TabularPolicy with a custom state_index function")
+        return {"greedy": self.greedy, "strategy": self.strategy.tolist()}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        strategy = _field(meta, meta_file, "strategy", list)
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        greedy = saved_greedy if greedy is None else greedy
+        with _key(meta_file, "strategy"):
+            return cls(np.asarray(strategy), seed=seed, greedy=greedy, id=id)
 
 
 def _as_distribution(values: Sequence[float], name: str) -> np.ndarray:
@@ -338,6 +376,18 @@ class RLModulePolicy:
         action = self.act_batch([observation], None if action_mask is None else [action_mask])[0]
         return int(action) if isinstance(self.action_space, gym.spaces.Discrete) else action
 
+    kind = "rl_module"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"greedy": self.greedy, **_save_module(self.module, path, self.codec.raw_space)}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        module, raw_space = _load_module(meta_file, meta)
+        greedy = saved_greedy if greedy is None else greedy
+        return cls(module, raw_space, module.action_space, greedy=greedy, seed=seed, id=id)
+
 
 def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
     if not isinstance(space, gym.spaces.Box):
@@ -349,6 +399,12 @@ def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
 
 # --- checkpoints -------------------------------------------------------------------------------
 
+# What each checkpoint kind loads as; each class writes its fields in ``_checkpoint(path)`` and
+# reads them back in ``_from_checkpoint(meta, meta_file, seed, greedy, id)``.
+POLICY_KINDS: dict[str, Any] = {
+    cls.kind: cls for cls in (RandomPolicy, MixedStrategyPolicy, TabularPolicy, RLModulePolicy)
+}
+
 
 def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | None = None) -> Path:
     """Saves a policy (or a bare RLModule) as a checkpoint directory; returns its path.
@@ -357,25 +413,14 @@ def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | No
     observation space itself; for any other module pass ``observation_space``.
     """
     path = Path(path)
-    if isinstance(policy, RandomPolicy):
-        meta = {"kind": "random", "id": policy.id, "seed": policy.seed}
-        meta["action_space"] = space_to_json(policy.box) if policy.box is not None else policy.n
-        return _write(path, meta)
-    if isinstance(policy, MixedStrategyPolicy):
-        meta = {"kind": "mixed", "id": policy.id, "seed": policy.seed}
-        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
-    if isinstance(policy, TabularPolicy):
-        if policy.state_index is not None:
-            raise ValueError("cannot save a TabularPolicy with a custom state_index function")
-        meta = {"kind": "tabular", "id": policy.id, "seed": policy.seed, "greedy": policy.greedy}
-        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
-    if isinstance(policy, RLModulePolicy):
-        return _save_module(
-            policy.module, path, policy.codec.raw_space, policy.id, policy.greedy, policy.seed
-        )
+    for kind, cls in POLICY_KINDS.items():
+        if isinstance(policy, cls):
+            fields = policy._checkpoint(path)
+            return _write(path, {"kind": kind, "id": policy.id, "seed": policy.seed, **fields})
     if hasattr(policy, "forward_inference") and hasattr(policy, "state_dict"):
-        raw = observation_space or _raw_space(policy)
-        return _save_module(policy, path, raw, "rl_module", True, 0)
+        fields = _save_module(policy, path, observation_space or _raw_space(policy))
+        return _write(path, {"kind": "rl_module", "id": "rl_module", "seed": 0, "greedy": True,
+                             **fields})  # fmt: skip
     raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
 
 
@@ -388,7 +433,8 @@ def _raw_space(module: Any) -> gym.Space:
     return space_from_json(raw)
 
 
-def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> Path:
+def _save_module(module, path: Path, raw_space) -> dict[str, Any]:
+    """Writes a module's weights into ``path``; returns the metadata that rebuilds it."""
     import torch
 
     cls = type(module)
@@ -404,10 +450,6 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
     except TypeError as err:
         raise ValueError(f"the module's model_config is not JSON-serializable: {err}") from None
     meta = {
-        "kind": "rl_module",
-        "id": id,
-        "seed": seed,
-        "greedy": greedy,
         "module_class": name,
         "inference_only": bool(module.inference_only),
         "model_config": config,
@@ -420,7 +462,7 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
     tmp = path / (WEIGHTS_FILE + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path / WEIGHTS_FILE)
-    return _write(path, meta)
+    return meta
 
 
 def _write(path: Path, meta: dict[str, Any]) -> Path:
@@ -447,33 +489,11 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
     if saved_seed is not None and saved_seed < 0:
         raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
     seed = saved_seed if seed is None else seed
-    if kind == "random":
-        space = _field(meta, meta_file, "action_space", int | dict | None)
-        with _key(meta_file, "action_space"):
-            space = space_from_json(space, "action_space") if isinstance(space, dict) else space
-            return RandomPolicy(space, seed=seed, id=policy_id)
-    if kind == "mixed":
-        strategy = _field(meta, meta_file, "strategy", list)
-        with _key(meta_file, "strategy"):
-            return MixedStrategyPolicy(strategy, seed=seed, id=policy_id)
-    if kind == "tabular":
-        strategy = _field(meta, meta_file, "strategy", list)
-        saved_greedy = _field(meta, meta_file, "greedy", bool)
-        g = saved_greedy if greedy is None else greedy
-        with _key(meta_file, "strategy"):
-            return TabularPolicy(np.asarray(strategy), seed=seed, greedy=g, id=policy_id)
-    if kind == "rl_module":
-        saved_greedy = _field(meta, meta_file, "greedy", bool)
-        module, raw_space = _load_module(meta_file, meta)
-        return RLModulePolicy(
-            module,
-            raw_space,
-            module.action_space,
-            greedy=saved_greedy if greedy is None else greedy,
-            seed=seed,
-            id=policy_id,
+    if kind not in POLICY_KINDS:
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}"
         )
-    raise ValueError(f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}")
+    return POLICY_KINDS[kind]._from_checkpoint(meta, meta_file, seed, greedy, policy_id)
 
 
 def _read_metadata(meta_file: Path) -> dict[str, Any]:
