@@ -28,7 +28,8 @@ arguments, builds the oracle and repeats the step.
   drawn from the reference, then maximise the fitted reward (KL-regularised). On intransitive
   P it ends on an exploitable policy.
 
-``exploitability(P, x) = max_j P[j] @ x - 1/2`` is zero exactly at a minimax winner.
+The certificate, ``metagame.solvers.preference_exploitability(P, x, beta)``, is zero exactly at
+a minimax winner (``beta = 0``) or at the regularised equilibrium.
 """
 
 from __future__ import annotations
@@ -42,30 +43,6 @@ from scipy.special import expit, softmax
 from metagame._arrays import as_preference_matrix, as_strategy
 
 TINY = 1e-300
-
-
-def exploitability(P, x) -> float:
-    """How much a best response beats ``x``: max_j Pr(j preferred to x) - 1/2 (>= 0)."""
-    P = as_preference_matrix(P)
-    x = as_strategy(x, P.shape[0], "x")
-    return float(np.max(P @ x) - 0.5)
-
-
-def regularized_exploitability(P, x, beta: float, reference=None) -> float:
-    """NashConv of the symmetric KL-regularised game at (x, x): the best response's gain.
-
-    ``max_y [y^T (P - 1/2) x - beta KL(y || mu)] + beta KL(x || mu)``; zero exactly at the
-    regularised equilibrium (what ``solve_regularized`` returns for A = P - 1/2).
-    """
-    P = as_preference_matrix(P)
-    n = P.shape[0]
-    x = as_strategy(x, n, "x")
-    mu = _reference(reference, n)
-    if beta <= 0:
-        return exploitability(P, x)
-    g = (P - 0.5) @ x
-    best = beta * np.log(np.sum(mu * np.exp((g - g.max()) / beta))) + g.max()
-    return float(best + beta * kl(x, mu))
 
 
 def kl(p, q) -> float:
