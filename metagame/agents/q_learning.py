@@ -1,4 +1,4 @@
-"""Tabular learners for two-player zero-sum Markov games: minimax-Q and independent Q-learning.
+"""Q-learning for two-player zero-sum Markov games: minimax-Q and independent Q-learning.
 
 Minimax-Q (Littman 1994, "Markov games as a framework for multi-agent reinforcement
 learning") keeps ``Q[s, a, o]`` over joint actions and replaces Q-learning's max by the value
@@ -33,7 +33,7 @@ from metagame.solvers._simplex import simplex_game, simplex_game_reference
 
 
 @dataclass(frozen=True)
-class TabularLearning:
+class QLearningRun:
     """Result of a learning run: ``policies[i][s]`` is player i's stage strategy, ``Q[i]`` its
     table (``(S, A_i, A_-i)`` for minimax-Q, ``(S, A_i)`` for Q-learning), ``V[i]`` its state
     values; ``steps`` environment steps were taken over ``episodes`` episodes."""
@@ -336,13 +336,13 @@ def minimax_q(
     final_alpha: float = 0.01,
     explore: float = 0.2,
     seed: int = 0,
-) -> TabularLearning:
+) -> QLearningRun:
     """Trains minimax-Q for both players of a zero-sum game (an env with ``tabular()`` or its
     export) for ``steps`` steps; ``gamma`` defaults to the game's."""
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
     t = MinimaxQTables.start(*arrays.R.shape)
     episodes = run(minimax_q_kernel, arrays, schedule, draws, walk, t, "minimax-Q")
-    return TabularLearning(
+    return QLearningRun(
         (t.pi1, t.pi2), (t.Q1, t.Q2), (t.V1, t.V2), int(steps), episodes, "minimax_q"
     )
 
@@ -355,13 +355,13 @@ def independent_q(
     final_alpha: float = 0.01,
     explore: float = 0.2,
     seed: int = 0,
-) -> TabularLearning:
+) -> QLearningRun:
     """Trains independent Q-learners for both players; the returned policies are greedy."""
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
     S, A, B = arrays.R.shape
     Q1, Q2 = np.zeros((S, A)), np.zeros((S, B))
     episodes = run(independent_q_kernel, arrays, schedule, draws, walk, QTables(Q1, Q2), "Q")
     pi1, pi2 = np.eye(A)[Q1.argmax(1)], np.eye(B)[Q2.argmax(1)]
-    return TabularLearning(
+    return QLearningRun(
         (pi1, pi2), (Q1, Q2), (Q1.max(1), Q2.max(1)), int(steps), episodes, "independent_q"
     )
