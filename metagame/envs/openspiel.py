@@ -23,6 +23,15 @@ Every registered name is reachable: OpenSpiel's C++ games, its Python games (``p
 registered by importing ``open_spiel.python.games``, which this module does when it first
 loads or lists a game) and our own Markov games (``metagame_soccer`` and friends, registered by
 ``import metagame.envs``, see ``metagame.envs.markov.spiel``).
+
+Why not Shimmy's ``OpenSpielCompatibilityV0`` (Farama's wrapper; shimmy 2.0.1 installs beside
+the pinned gymnasium, numpy, open_spiel and pettingzoo): it is AEC only, playing simultaneous
+moves one agent at a time; it puts the action mask in ``infos`` rather than in the
+observation, which metagame's encoders, policies and RLlib modules read; it observes
+string-only games as ``Text`` spaces no network encoder takes; its observations are float64;
+an illegal action reaches ``apply_action`` (a ``SpielError``) instead of a ``ValueError``
+naming the legal ones; and it renders only by printing. Each of these is a contract the rest
+of metagame relies on, so this module keeps its own wrapper.
 """
 
 from __future__ import annotations
