@@ -118,8 +118,8 @@ def _split_batch(observations: Sequence[Any], action_masks: Sequence[Any] | None
     return [p[0] for p in pairs], _stack_masks([p[1] for p in pairs])
 
 
-class _DiscretePolicy:
-    """Base for policies over ``Discrete(n)``: subclasses give ``distributions(observations)``."""
+class _SeededPolicy:
+    """Base for policies that sample from their own generator, seeded by ``seed``."""
 
     id: str
 
@@ -131,6 +131,10 @@ class _DiscretePolicy:
     def reset(self, seed: int | None = None) -> None:
         """Reseeds the policy's sampling."""
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+
+class _DiscretePolicy(_SeededPolicy):
+    """Base for policies over ``Discrete(n)``: subclasses give ``distributions(observations)``."""
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -152,12 +156,13 @@ class _DiscretePolicy:
         return choose(probs, None if self.greedy else self.rng)
 
 
-class RandomPolicy(_DiscretePolicy):
-    """Uniform over legal actions.
+class RandomPolicy(_SeededPolicy):
+    """Uniform over an action space: over the legal actions of a discrete one, or over a box.
 
     ``action_space`` is an int (number of actions), a ``Discrete`` or ``Box`` space, or None
     (the number of actions is then read off each action mask). Over a ``Box`` it samples
-    uniformly between finite bounds (a standard normal along unbounded dimensions).
+    uniformly between finite bounds (a standard normal along unbounded dimensions); only a
+    discrete space has ``probabilities``.
     """
 
     def __init__(
@@ -182,28 +187,41 @@ class RandomPolicy(_DiscretePolicy):
                 f"RandomPolicy takes an int, Discrete or Box action space, got {action_space!r}"
             )
 
-    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+    def _uniform(self, count: int, masks: np.ndarray | None) -> np.ndarray:
+        """``count`` uniform distributions over the legal discrete actions."""
+        if self.box is not None:
+            raise ValueError("RandomPolicy over a Box has no action probabilities")
         n = self.n if self.n is not None else (None if masks is None else masks.shape[1])
         if n is None:
             raise ValueError("RandomPolicy without an action space needs an action mask")
-        return np.ones((len(observations), n))
+        return legal_distribution(np.ones((count, n)), masks)
 
-    def act_batch(
-        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
-    ) -> np.ndarray:
-        if self.box is None:
-            return super().act_batch(observations, action_masks)
+    def probabilities(self, observation: Any, action_mask: np.ndarray | None = None) -> np.ndarray:
+        """The uniform distribution over the legal actions at one observation."""
+        _, action_mask = split_observation(observation, action_mask)
+        masks = None if action_mask is None else np.reshape(action_mask, (1, -1))
+        return self._uniform(1, masks)[0]
+
+    def _box_sample(self, count: int) -> np.ndarray:
         low, high = self.box.low, self.box.high
-        shape = (len(observations), *self.box.shape)
+        shape = (count, *self.box.shape)
         finite = np.isfinite(low) & np.isfinite(high)
         uniform = self.rng.uniform(np.where(finite, low, 0.0), np.where(finite, high, 1.0), shape)
         normal = self.rng.standard_normal(shape)
         return np.where(finite, uniform, normal).astype(self.box.dtype)
 
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        if self.box is not None:
+            return self._box_sample(len(observations))
+        observations, masks = _split_batch(observations, action_masks)
+        return choose(self._uniform(len(observations), masks), self.rng)
+
     def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
-        if self.box is None:
-            return super().act(observation, action_mask)
-        return self.act_batch([observation])[0]
+        if self.box is not None:
+            return self._box_sample(1)[0]
+        return int(self.act_batch([observation], None if action_mask is None else [action_mask])[0])
 
     kind = "random"
 
