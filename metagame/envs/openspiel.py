@@ -382,16 +382,10 @@ class OpenSpielParallelEnv(_OpenSpielGame, ParallelEnv):
         agents = self.agents
         observations = {a: self._observation(a) for a in agents}
         reward_dict = {a: float(rewards[self._index[a]]) for a in agents}
-        terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
         infos = {
             a: ({"returns": float(self._returns[self._index[a]])} if done else {}) for a in agents
         }
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, reward_dict, terminations, truncations, infos
+        return self._end_step(observations, reward_dict, done, infos)
 
     def state(self) -> np.ndarray:
         """The full state as OpenSpiel's observation tensor of every player, concatenated."""

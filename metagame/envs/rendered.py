@@ -44,6 +44,18 @@ class Rendered:
         self._window.show(frame, self.metadata.get("render_fps"))
         return None
 
+    def _end_step(self, obs: dict, rewards: dict, done: bool, infos: dict) -> tuple:
+        """A Parallel ``step``'s return for a game whose agents all end together: ``done``
+        terminates every agent in ``rewards`` (nothing truncates) and ends the episode; in human
+        mode the new state is shown, as PettingZoo envs do after each step."""
+        terminations = dict.fromkeys(rewards, done)
+        truncations = dict.fromkeys(rewards, False)
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return obs, rewards, terminations, truncations, infos
+
     def close(self) -> None:
         if self._window is not None:
             self._window.close()

@@ -171,16 +171,11 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         if done:
             rewards = dict(zip(self.possible_agents, map(float, self._judge())))
         obs = self._observe()
-        terminations = dict.fromkeys(self.possible_agents, done)
-        truncations = dict.fromkeys(self.possible_agents, False)
         infos = {a: {"finished": finished[k]} for k, a in enumerate(self.possible_agents)}
         if done:
             for k, a in enumerate(self.possible_agents):
                 infos[a]["response"] = self.response_text(k)
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return obs, rewards, terminations, truncations, infos
+        return self._end_step(obs, rewards, done, infos)
 
     def _judge(self) -> np.ndarray:
         texts = [self.response_text(k) for k in range(self.num_players)]

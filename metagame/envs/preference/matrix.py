@@ -98,18 +98,11 @@ class PreferenceGameEnv(Rendered, ParallelEnv):
         done = self._round >= self.rounds
         agents = self.possible_agents
         rewards = {agents[0]: r, agents[1]: -r}
-        terminations = {agent: done for agent in agents}
-        truncations = {agent: False for agent in agents}
         infos = {
             agent: {"win_probability": float(p if k == 0 else 1 - p)}
             for k, agent in enumerate(agents)
         }
-        obs = self._observe()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return obs, rewards, terminations, truncations, infos
+        return self._end_step(self._observe(), rewards, done, infos)
 
     def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import preference_frame
