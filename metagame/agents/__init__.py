@@ -1,4 +1,4 @@
-"""Everything that acts: RLlib learner configs, policies, planners and tabular learners.
+"""Everything that acts: RLlib learner configs, policies, planners and Q-learners.
 
 Names are imported lazily, so ``from metagame.agents import plan`` never imports Ray.
 """
@@ -20,8 +20,8 @@ _EXPORTS = {
     "load_policy": "metagame.agents.policy:load_policy",
     "save_policy": "metagame.agents.policy:save_policy",
     "plan": "metagame.agents.planners:plan",
-    "minimax_q": "metagame.agents.tabular:minimax_q",
-    "independent_q": "metagame.agents.tabular:independent_q",
+    "minimax_q": "metagame.agents.q_learning:minimax_q",
+    "independent_q": "metagame.agents.q_learning:independent_q",
     "preference": "metagame.agents.preference:",
 }
 
