@@ -5,11 +5,6 @@
   ``f(x_j)`` where ``x_j`` is the learner's win rate against ``j``; ``hard`` is ``(1 - x)^p``,
   ``variance`` is ``x (1 - x)``, ``linear`` is ``1 - x``, ``linear_capped`` is
   ``min(1/2, 1 - x)``. When every weight vanishes the draw falls back to uniform.
-- PSRO meta-strategies (Lanctot et al. 2017, "A unified game-theoretic approach to multiagent
-  reinforcement learning"): ``nash``, ``alpharank`` (Omidshafiei et al. 2019), ``uniform``
-  (fictitious play), ``prd`` (projected replicator dynamics) and ``rectified`` (Balduzzi et al.
-  2019, "Open-ended learning in symmetric zero-sum games": the Nash mass on opponents the
-  response's latest snapshot beats or ties).
 - AlphaStar roles: main agents, main exploiters and league exploiters, each a distribution over
   opponents (live learners or frozen players) built from its branch probabilities.
 
@@ -28,8 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PFSP_WEIGHTINGS = ("hard", "variance", "linear", "linear_capped", "uniform")
-META_SOLVERS = ("nash", "alpharank", "uniform", "prd", "rectified")
-PRD_GAMMA = 1e-3  # times 1/n: the probability floor of projected replicator dynamics
 
 
 def pfsp_weights(win_rates: Sequence[float], weighting: str = "hard", p: float = 2.0):
@@ -63,44 +56,6 @@ def win_rate(record: tuple[int, int, int] | None, prior: float = 0.5) -> float:
         return prior
     wins, draws, losses = record
     return (wins + 0.5 * draws) / (wins + draws + losses)
-
-
-def meta_strategy(
-    payoffs: np.ndarray, solver: str = "nash", *, response: int | None = None
-) -> np.ndarray:
-    """The meta-strategy over the population for a symmetric zero-sum meta-game.
-
-    ``payoffs[i, j]`` is player i's mean return against j; the game solved is its
-    antisymmetric part. ``response`` is the index of the current response's latest snapshot,
-    used by ``rectified``.
-    """
-    M = np.asarray(payoffs, dtype=np.float64)
-    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
-        raise ValueError(f"payoffs must be a non-empty square matrix, got shape {M.shape}")
-    n = M.shape[0]
-    A = 0.5 * (M - M.T)
-    if solver == "uniform" or n == 1:
-        return np.full(n, 1.0 / n)
-    if solver in ("nash", "rectified"):
-        from metagame.solvers import solve_zero_sum
-
-        sigma = np.clip(solve_zero_sum(A).row, 0.0, None)
-        sigma /= sigma.sum()
-        if solver == "rectified" and response is not None:
-            keep = sigma * (A[response] >= 0)
-            sigma = keep / keep.sum() if keep.sum() > 0 else sigma
-        return sigma
-    if solver == "alpharank":
-        from metagame.solvers import alpharank
-
-        return np.asarray(alpharank(A).pi, dtype=np.float64)
-    if solver == "prd":
-        from metagame.solvers import replicator_dynamics
-
-        # PRD: every strategy keeps at least gamma (Lanctot et al. 2017 use a small floor)
-        x = np.asarray(replicator_dynamics(A, gamma=PRD_GAMMA / n).average[0], np.float64)
-        return x / x.sum()
-    raise ValueError(f"meta_solver must be one of {list(META_SOLVERS)}, got {solver!r}")
 
 
 def normalized(weights: Mapping[str, float]) -> dict[str, float]:

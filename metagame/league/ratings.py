@@ -5,11 +5,11 @@
   (Plackett-Luce model of the ``openskill`` package; equal returns are a tie).
 - Elo (1978): logistic expected score on a 400-point scale, K-factor updates in match order.
 - Nash averaging: Balduzzi et al. (2018), "Re-evaluating evaluation", NeurIPS; the rating of
-  player i is its expected payoff against the meta-game's Nash mixture, (A p)_i, where A is the
-  antisymmetric part of the payoff table (Balduzzi et al. use the maximum-entropy Nash; we use
-  the Nash ``solve_zero_sum`` returns).
+  a player is its expected payoff against the meta-game's Nash mixture in the other seats
+  (``metagame.league.empirical_game.member_values``; Balduzzi et al. use the maximum-entropy
+  Nash, we use the one the meta-solver returns).
 - alpha-rank: Omidshafiei et al. (2019), "alpha-Rank: multi-agent evaluation by evolution",
-  Scientific Reports 9; the stationary mass of each player, via ``metagame.solvers.alpharank``.
+  Scientific Reports 9; each player's stationary mass (the empirical game's ``alpharank``).
 
 A match of n seats is one Plackett-Luce update with a team per seat, and n (n - 1) / 2 Elo
 pairs. One-player populations are rated by their mean return.
@@ -83,19 +83,6 @@ def openskill(matches: Iterable[Match], ids: Sequence[str]) -> tuple[np.ndarray,
         for s, (team,) in zip(first, rated, strict=True):
             ratings[seats[s]] = team
     return np.array([r.mu for r in ratings]), np.array([r.sigma for r in ratings])
-
-
-def nash_averaging(payoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nash mixture p of the antisymmetrized meta-game and the Nash-averaged ratings A p."""
-    from metagame.solvers import solve_zero_sum
-
-    M = np.asarray(payoffs, dtype=np.float64)
-    A = 0.5 * (M - M.T)
-    if len(A) == 1:
-        return np.ones(1), np.zeros(1)
-    p = np.clip(solve_zero_sum(A).row, 0.0, None)
-    p /= p.sum()
-    return p, A @ p
 
 
 @dataclass(frozen=True)

@@ -53,21 +53,6 @@ def test_win_rate_counts_draws_as_half():
     assert mm.win_rate(None) == 0.5 and mm.win_rate((0, 0, 0), prior=0.2) == 0.2
 
 
-def test_meta_strategies():
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "nash"), [1 / 3] * 3, atol=1e-6)
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "uniform"), [1 / 3] * 3)
-    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
-    np.testing.assert_allclose(mm.meta_strategy(transitive, "nash"), [1, 0, 0], atol=1e-6)
-    # rectified: the Nash mass on opponents the response (row 0 of RPS) beats or ties
-    np.testing.assert_allclose(
-        mm.meta_strategy(RPS, "rectified", response=0), [0.5, 0, 0.5], atol=1e-6
-    )
-    with pytest.raises(ValueError, match="meta_solver must be one of"):
-        mm.meta_strategy(RPS, "best")
-    with pytest.raises(ValueError, match="square"):
-        mm.meta_strategy(np.zeros((2, 3)), "nash")
-
-
 def test_alphastar_roles():
     ctx = mm.RoleContext(
         games={("main_exploiter_0", "main_0"): (0, 0, 50)},
@@ -136,13 +121,3 @@ def test_two_populations_draw_members_of_the_other_role_only():
         (other,) = d.opponents()
         assert d.labels[other] in {"e0", "e1", "main_evader", "q0"}
         assert (d.labels[other] in {"e0", "e1", "main_evader"}) == (other == "evader")
-
-
-def test_alpharank_and_prd_meta_strategies():
-    # RPS: alpha-rank's stationary mass and PRD's time average are uniform by symmetry
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "alpharank"), [1 / 3] * 3, atol=1e-6)
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "prd"), [1 / 3] * 3, atol=2e-2)
-    # a dominant strategy takes (almost) all of alpha-rank's mass
-    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
-    assert mm.meta_strategy(transitive, "alpharank")[0] > 0.95
-    assert mm.meta_strategy(transitive, "prd")[0] > 0.9

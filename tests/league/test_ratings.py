@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from openskill.models import PlackettLuce
-from scipy.optimize import linprog
 
 from metagame.league import ratings
 from metagame.league.store import Match
@@ -30,34 +29,6 @@ def test_openskill_matches_the_package():
     (r["c"],), (r["a"],) = model.rate([[r["c"]], [r["a"]]], ranks=[0, 1])
     np.testing.assert_allclose(mu, [r[k].mu for k in "abc"])
     np.testing.assert_allclose(sigma, [r[k].sigma for k in "abc"])
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_nash_averaging_is_a_nash_of_the_antisymmetric_game(seed):
-    rng = np.random.default_rng(seed)
-    M = rng.normal(size=(5, 5))
-    p, rating = ratings.nash_averaging(M)
-    A = 0.5 * (M - M.T)
-    assert np.isclose(p.sum(), 1.0) and np.all(p >= 0)
-    assert (p @ A).min() >= -1e-6  # no column does better than 0 against p (the value is 0)
-    np.testing.assert_allclose(rating, A @ p)
-    # The maximin LP (scipy's HiGHS) agrees: the game's value is 0 and p guarantees it. An
-    # antisymmetric game is degenerate, so compare values, not the first item of a support
-    # enumeration (nashpy 0.0.43 returns none at all for seeds 0 and 2).
-    assert maximin_value(A) == pytest.approx(0.0, abs=1e-9)
-    assert (p @ A).min() == pytest.approx(maximin_value(A), abs=1e-6)
-
-
-def maximin_value(A):
-    """max_x min_j (x^T A)_j over the simplex, by linear programming (variables x, v)."""
-    m, n = A.shape
-    c = np.r_[np.zeros(m), -1.0]
-    A_ub = np.c_[-A.T, np.ones(n)]  # v - (x^T A)_j <= 0
-    A_eq = np.r_[np.ones(m), 0.0][None]
-    bounds = [(0, None)] * m + [(None, None)]
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0], bounds=bounds)
-    assert res.status == 0, res.message
-    return -res.fun
 
 
 def test_one_player_standings_rank_by_return():
