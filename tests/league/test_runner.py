@@ -66,7 +66,7 @@ def test_selfplay_keeps_a_fixed_set_of_modules_and_counts_games(tmp_path):
             counts[pair] = counts.get(pair, 0) + 1
         assert len(counts) == 6 and set(counts.values()) == {4}
         assert {r["player"] for r in store.ratings()} == {p.id for p in players}
-        assert all(i["exploitability"] is not None for i in infos)
+        assert all(i.exploitability is not None for i in infos)
         assert any(m.replay for m in store.matches())
     finally:
         close(lg)

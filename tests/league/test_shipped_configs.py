@@ -58,6 +58,8 @@ def test_shipped_config_runs_from_start_to_solve(name, tmp_path):
     cfg = cfg.with_overrides(**changes)
     info = League(cfg, tmp_path / "run").run()
     assert info.status == "finished" and info.iteration == 1
+    exact = cfg.game.name.startswith("openspiel:")  # the mixture's exact exploitability
+    assert (info.exploitability is not None) == exact and info.nash_conv >= -1e-9
     populations, seats = ROLES[name]
     with Store(tmp_path / "run", readonly=True) as store:
         players = store.players()
