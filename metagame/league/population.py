@@ -198,9 +198,10 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
         matches = store.matches()
     if not players:
         raise ValueError(f"the league in {store.run_dir} has no players yet")
-    population = {p.id: p.population for p in players}
-    roles = _roles(matches, population)
-    members = {pop: [p.id for p in players if p.population == pop] for pop in population.values()}
+    roles = store.get_meta("roles")  # role -> population, written when the league starts
+    if not roles:
+        raise ValueError(f"the store in {store.run_dir} does not say the game's roles")
+    members = {pop: [p.id for p in players if p.population == pop] for pop in roles.values()}
     symmetric = len(roles) > 1 and len(set(roles.values())) == 1
     game = empirical_game(matches, list(roles.values()), members, symmetric=symmetric)
     if solver == "minimax-winner":
@@ -221,15 +222,6 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
         name = solution.solver
     by_pop = {pop: [p for p in players if p.population == pop] for pop in members}
     return LeagueAnswer(name, roles, by_pop, probs, joint, certificate)
-
-
-def _roles(matches: Sequence[Any], population: dict[str, str]) -> dict[str, str]:
-    """Role -> population, read from the matches between active players (a league with no
-    such match yet has one role per population)."""
-    for m in reversed(matches):
-        if all(pid in population for pid in m.players):
-            return {role: population[pid] for role, pid in zip(m.seats, m.players, strict=True)}
-    return {pop: pop for pop in dict.fromkeys(population.values())}
 
 
 def _minimax_winner(matches: Sequence[Any], ids: Sequence[str]) -> np.ndarray:

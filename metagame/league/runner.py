@@ -203,7 +203,11 @@ class League:
         if not self.resume:
             config_mod.save(self.cfg, self.run_dir.config)
             self.store = Store(self.run_dir.path, create=True)
-        self.store.set_meta(config=self.cfg.model_dump(mode="json"), stop_requested=False)
+        self.store.set_meta(
+            config=self.cfg.model_dump(mode="json"),
+            roles={r: self.spec.population_of(r) for r in self.spec.roles},
+            stop_requested=False,
+        )
         self._modules = {t.module: self._driver_module(t.population) for t in self.trainees}
         self._initial = {t.module: self._trainee_weights(t.module) for t in self.trainees}
         if checkpoint is not None:

@@ -54,6 +54,7 @@ def build_run(run_dir, game="matrix", kwargs=None, strategies=STRATEGIES):
                 reason="x",
             )
         spec = game_spec(game, kwargs)
+        store.set_meta(roles={r: spec.population_of(r) for r in spec.roles})
         policy = policy_cache(run_dir)
         evaluate(
             store,

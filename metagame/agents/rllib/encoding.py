@@ -28,14 +28,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-MASK_KEY = "action_mask"
-OBS_KEY = "observation"
+from metagame.envs.masking import MASK_KEY, OBS_KEY, is_masked
+
 ENCODED_OBS_KEY = "observations"
-
-
-def is_masked(space: gym.Space) -> bool:
-    """True for the ``{"observation", "action_mask"}`` dict convention."""
-    return isinstance(space, gym.spaces.Dict) and set(space.spaces) == {OBS_KEY, MASK_KEY}
 
 
 def is_grid(space: gym.Space) -> bool:
