@@ -53,8 +53,8 @@ from metagame.envs.traffic.drivers import (
 from metagame.envs.traffic.network import STRAIGHT
 
 # Integer fields.
-STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND = range(10)
-NUM_INTS = 10
+STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END = range(12)
+NUM_INTS = 12
 # Float fields.
 POS, SPEED, ACC, TARGET, LC_TIMER, T_ENTER, FREE_TIME, DIST, T_EXIT = range(9)
 NUM_FLOATS = 9
@@ -512,9 +512,14 @@ def _route_choice(uid, hops, n) -> int:
 
 
 @njit(cache=True)
-def choose_next(i, link, ints, net) -> int:
-    """Next link after ``link``: controlled vehicles keep straight by default (their route
-    action may change it), background drivers pick uniformly among the allowed turns."""
+def choose_next(i, link, ints, net, route_links) -> int:
+    """Next link after ``link``: a vehicle with a route (``route_links[ints[ROUTE, i]:
+    ints[ROUTE_END, i]]``, from a route file) takes its next link, or leaves after the last;
+    controlled vehicles keep straight by default (their route action may change it), other
+    background drivers pick uniformly among the allowed turns."""
+    if ints[ROUTE, i] >= 0:
+        k = ints[ROUTE, i] + ints[HOPS, i] + 1
+        return route_links[k] if k < ints[ROUTE_END, i] else -1
     node = net.link_nodes[link, 1]
     count = 0
     best = -1
@@ -605,7 +610,7 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
 
 
 @njit(cache=True, inline="always")
-def _leave_link(i, lane, link, ints, floats, net, t_end) -> None:
+def _leave_link(i, lane, link, ints, floats, net, t_end, route_links) -> None:
     """Vehicle ``i`` has passed the end of ``link``: it arrives (its route leaves the
     network), crashes (its lane ends) or moves onto the next link's lane, entering the
     junction's conflict zone when it has one or holds its reservation, capped at the new
@@ -626,11 +631,11 @@ def _leave_link(i, lane, link, ints, floats, net, t_end) -> None:
     ints[RES, i] = -1
     floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
     ints[HOPS, i] += 1
-    ints[NEXT, i] = choose_next(i, nxt, ints, net)
+    ints[NEXT, i] = choose_next(i, nxt, ints, net, route_links)
 
 
 @njit(cache=True)
-def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
+def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -> None:
     """Step 5: ballistic integration, then link transfers and arrivals (:func:`_leave_link`)
     and the release of a conflict zone once the vehicle's rear has left it. Adds each
     vehicle's time and distance to ``totals`` and its delay (time lost against the speed
@@ -649,7 +654,7 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
         totals[VEHICLE_METRES] += ds
         link_delay[link] += dt * (1.0 - v / net.link_speed[link])
         if floats[POS, i] >= net.link_length[link]:
-            _leave_link(i, lane, link, ints, floats, net, t + dt)
+            _leave_link(i, lane, link, ints, floats, net, t + dt, route_links)
             if ints[STATUS, i] != ACTIVE:
                 continue
         if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= net.box_length:
@@ -704,7 +709,7 @@ def collide(ints, floats, params, net, t_end) -> None:
 
 
 @njit(cache=True)
-def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
+def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links):
     """Advances the state by one substep of ``dt`` seconds (in place), in the six steps of
     the module docstring; lane changes go left when ``parity`` is 0, right when it is 1."""
     lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
@@ -712,13 +717,18 @@ def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay)
     reserve_zones(ints, floats, params, lanes, light, net)
     accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
     change_lanes(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1)
-    advance(ints, floats, params, net, t, dt, totals, link_delay)
+    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links)
     collide(ints, floats, params, net, t + dt)
 
 
 @njit(cache=True)
-def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay) -> None:
+def simulate(
+    ints, floats, params, light, net, t, dt, substeps, totals, link_delay, route_links
+) -> None:
     """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
-    there. ``net`` is ``Network.kernel_arrays()``."""
+    there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
+    (``routes.Demand.route_links``; empty without a route file)."""
     for k in range(substeps):
-        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
+        substep(
+            ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay, route_links
+        )

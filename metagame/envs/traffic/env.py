@@ -17,6 +17,13 @@ is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
   vehicles over lane capacity) per approach, the current phase, yellow flag and green time.
   Reward: ``-delay_weight`` x vehicle-seconds of delay on its approaches during the step.
 
+Background demand is random (``num_vehicles`` placed at reset, ``inflow`` vehicles per hour
+per source link, turning at random), or, with ``routes`` (a SUMO ``.rou.xml`` path or a
+``routes.Demand``), the file's vehicles: each enters its first link at the first step at or
+after its departure time, on that link's lane with the most room once it has 20 m free
+(vehicles that find no room wait, in order, as SUMO's insertion queue does), and follows its
+route to the end of its last link. ``departed`` holds each one's entry time (NaN: not yet).
+
 Actions that are illegal (no lane to the left, no right turn ahead, a phase change before the
 minimum green) are masked in ``{"observation", "action_mask"}`` and act as "keep" if taken.
 Metrics of the episode (``metrics()``) are in the final infos of every agent under "metrics".
@@ -46,6 +53,8 @@ from metagame.envs.traffic.core import (
     LANE,
     NEXT,
     POS,
+    ROUTE,
+    ROUTE_END,
     SPEED,
     STATUS,
     T_ENTER,
@@ -76,6 +85,7 @@ from metagame.envs.traffic.observe import (
     vehicle_masks,
     world_positions,
 )
+from metagame.envs.traffic.routes import Demand, read_routes
 from metagame.envs.traffic.signals import Signals
 
 
@@ -121,8 +131,9 @@ class TrafficEnv(ParallelEnv):
         network: nx.DiGraph | str | None = None,
         num_controlled: int = 2,
         control_signals: bool = False,
-        num_vehicles: int = 10,
-        inflow: float = 600.0,
+        num_vehicles: int | None = None,
+        inflow: float | None = None,
+        routes: str | Demand | None = None,
         traffic: Literal["mild", "chaotic"] = "mild",
         grid_size: int = 3,
         k_nearest: int = 5,
@@ -149,6 +160,17 @@ class TrafficEnv(ParallelEnv):
             self.net = from_sumo(network)
         else:
             self.net = compile_network(network)
+        if isinstance(routes, str):
+            routes = read_routes(routes, self.net, seed=0 if seed is None else seed)
+        # Random background demand by default; a route file replaces it.
+        if num_vehicles is None:
+            num_vehicles = 10 if routes is None else 0
+        if inflow is None:
+            inflow = 600.0 if routes is None else 0.0
+        self.demand: Demand | None = routes
+        self._route_links = (
+            routes.route_links if routes is not None else np.zeros(0, dtype=np.int64)
+        )
         checks = {
             "num_controlled": num_controlled >= 0,
             "num_vehicles": num_vehicles >= 0,
@@ -286,7 +308,11 @@ class TrafficEnv(ParallelEnv):
         self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
+        self.departed = np.full(len(self.demand) if self.demand is not None else 0, np.nan)
+        self._due = 0  # demand vehicles before this index are due (inserted or waiting)
+        self._waiting: list[int] = []
         self._place_background()
+        self._spawn_demand()
         self._spawn_controlled()
         self.agents = [a for a in self.possible_agents if self._is_live(a)]
         return self._observe(self.agents), {a: {} for a in self.agents}
@@ -308,8 +334,11 @@ class TrafficEnv(ParallelEnv):
             free = np.flatnonzero(self.ints[STATUS] == FREE)
         return free[:n]
 
-    def _add_vehicles(self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray) -> np.ndarray:
-        """New vehicles (drivers sampled, speed ``v0``, route chosen); returns their slots."""
+    def _add_vehicles(
+        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, route: int = -1
+    ) -> np.ndarray:
+        """New vehicles (drivers sampled, speed ``v0``, route chosen, or the demand's route
+        ``route`` when >= 0); returns their slots."""
         net, n = self.net, len(lanes)
         kinds, params = sample_drivers(self.rng, n, self.traffic)
         slots = self._free_slots(n)
@@ -329,8 +358,13 @@ class TrafficEnv(ParallelEnv):
         self.floats[SPEED, slots] = self.params[V0, slots] * limit
         self.floats[TARGET, slots] = 0.75
         self.floats[T_ENTER, slots] = self.t
+        if route >= 0:
+            self.ints[ROUTE, slots] = self.demand.route_ptr[route]
+            self.ints[ROUTE_END, slots] = self.demand.route_ptr[route + 1]
         for i, link in zip(slots, links):
-            self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
+            self.ints[NEXT, i] = core.choose_next(
+                i, link, self.ints, self._kernel_net, self._route_links
+            )
         self._next_uid += n
         self.counts["entered"] += n
         return slots
@@ -372,10 +406,16 @@ class TrafficEnv(ParallelEnv):
         """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
         net = self.net
         lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
-        room = self._entry_room(lane)
+        return self._enter(lane, self._entry_room(lane), agent)
+
+    def _enter(self, lane: int, room: float, agent: int, route: int = -1) -> bool:
+        """A vehicle enters ``lane`` 5 m past its start if ``room`` (its free length) is at
+        least 20 m, slow enough to stop within it."""
+        net = self.net
+        link = net.lane_link[lane]
         if room < 20.0:
             return False
-        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
+        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]), route)
         self._safe_speed(slots, np.array([room - 5.0]))
         if agent >= 0:
             i = slots[0]
@@ -397,6 +437,30 @@ class TrafficEnv(ParallelEnv):
         p = min(self.inflow * self.step_time / 3600.0, 1.0)
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)
+
+    def _spawn_demand(self) -> None:
+        """The route file's vehicles due by now enter in order of departure, each on its first
+        link's lane with the most room; one that finds no room waits, and so do the later ones
+        on its link."""
+        demand = self.demand
+        if demand is None:
+            return
+        due = int(np.searchsorted(demand.depart, self.t + 1e-9, side="right"))
+        self._waiting += range(self._due, due)
+        self._due = due
+        blocked, waiting = set(), []
+        for k in self._waiting:
+            link = int(demand.route_links[demand.route_ptr[k]])
+            if link not in blocked:
+                lanes = self.net.link_lane0[link] + np.arange(self.net.link_lanes[link])
+                room = [self._entry_room(lane) for lane in lanes]
+                best = int(np.argmax(room))
+                if self._enter(int(lanes[best]), room[best], -1, k):
+                    self.departed[k] = self.t
+                    continue
+                blocked.add(link)
+            waiting.append(k)
+        self._waiting = waiting
 
     # ----------------------------------------------------------------------------- step
 
@@ -431,7 +495,7 @@ class TrafficEnv(ParallelEnv):
         dist_before = self.floats[DIST].copy()
         core.simulate(
             self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
-            self.substeps, self.totals, self.link_delay,
+            self.substeps, self.totals, self.link_delay, self._route_links,
         )  # fmt: skip
         self.t += self.step_time
         self.steps += 1
@@ -445,6 +509,7 @@ class TrafficEnv(ParallelEnv):
             rewards[name] = -self.weights.delay * float(self.link_delay[ins].sum())
         self._retire()
         self._spawn_background()
+        self._spawn_demand()
         self._spawn_controlled()
 
         truncated = self.steps >= self.max_steps

@@ -69,6 +69,8 @@ class Network:
     node_out: np.ndarray
     lane_pred_ptr: np.ndarray  # CSR of lanes that continue onto each lane
     lane_pred: np.ndarray
+    link_names: tuple  # per link its name (:func:`link_names`)
+    link_by_name: dict  # name or alias -> link id
 
     @property
     def num_links(self) -> int:
@@ -160,6 +162,7 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
     node_in_ptr, node_in = _csr([_link_ids(graph, graph.in_edges(v)) for v in nodes])
     node_out_ptr, node_out = _csr([_link_ids(graph, graph.out_edges(v)) for v in nodes])
     lane_pred_ptr, lane_pred = _csr(_lane_predecessors(conn_offset, conn_turn, lanes, lane0))
+    names, by_name = link_names(graph, edges)
     if box_length + 5.0 > length.min():
         raise ValueError(f"box_length {box_length} m must be at least 5 m below the shortest link")
     return Network(
@@ -188,7 +191,26 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         node_out=node_out,
         lane_pred_ptr=lane_pred_ptr,
         lane_pred=lane_pred,
+        link_names=names,
+        link_by_name=by_name,
     )
+
+
+def link_names(graph: nx.DiGraph, edges: list) -> tuple[tuple, dict]:
+    """Each link's name: its ``name`` attribute (a SUMO edge id for networks read by
+    :func:`from_sumo`), else ``"u-v"`` from its end nodes (spaces dropped, so that a name is one
+    token of a SUMO route's ``edges`` list); and the lookup from names and ``aliases`` (the ids
+    of parallel SUMO edges merged into it) to link ids. Two links with one name are an error."""
+    names = []
+    by_name: dict[str, int] = {}
+    for k, (u, v) in enumerate(edges):
+        data = graph.edges[u, v]
+        name = str(data.get("name", f"{u}-{v}")).replace(" ", "")
+        names.append(name)
+        for alias in (name, *data.get("aliases", ())):
+            if by_name.setdefault(alias, k) != k:
+                raise ValueError(f"link name {alias!r} is used by two links")
+    return tuple(names), by_name
 
 
 def _node_positions(graph: nx.DiGraph, nodes: list) -> np.ndarray:
@@ -389,7 +411,7 @@ SCENARIOS = {
 
 def from_sumo(path: str, box_length: float = 10.0) -> Network:
     """Reads a SUMO ``.net.xml`` (plain or gzip) with sumolib's network reader, fed by an expat
-    parser that refuses entities (:func:`_parse_refusing_entities`); a file that is not
+    parser that refuses entities (:func:`parse_refusing_entities`); a file that is not
     well-formed, is cut short, declares entities or is not a network is a ValueError naming
     it. Kept: junctions with their coordinates, and every normal edge that admits passenger
     cars as a link with its lane count, speed limit, priority and length (at least 20 m).
@@ -405,7 +427,7 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         ) from err
     reader = sumolib.net.NetReader(withLatestPrograms=True)
     try:
-        _parse_refusing_entities(path, reader)
+        parse_refusing_entities(path, reader)
     # Expat's syntax errors; a gzip stream that is corrupt or cut short; what sumolib's reader
     # raises on elements that are well-formed but not a network (a missing or non-numeric
     # attribute, a <lane> outside an <edge>, a connection naming an unknown edge).
@@ -441,8 +463,12 @@ def _sumo_graph(net) -> nx.DiGraph:
         if edge.getFromNode() is None or edge.getToNode() is None:
             raise ValueError(f"edge {edge.getID()!r} lacks its from or to junction")
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
-        if g.has_edge(u, v) and g.edges[u, v]["lanes"] >= edge.getLaneNumber():
-            continue
+        aliases = [edge.getID()]
+        if g.has_edge(u, v):  # parallel edges: the one with the most lanes, named by all
+            aliases += g.edges[u, v]["aliases"]
+            g.edges[u, v]["aliases"] = aliases
+            if g.edges[u, v]["lanes"] >= edge.getLaneNumber():
+                continue
         g.add_edge(
             u,
             v,
@@ -450,6 +476,8 @@ def _sumo_graph(net) -> nx.DiGraph:
             speed=edge.getSpeed(),
             lanes=edge.getLaneNumber(),
             priority=edge.getPriority(),
+            name=edge.getID(),
+            aliases=aliases,
         )
     for tls in net.getTrafficLights():
         for junction, phases in _sumo_phases(tls, g).items():
@@ -458,17 +486,19 @@ def _sumo_graph(net) -> nx.DiGraph:
     return g
 
 
-def _parse_refusing_entities(path, handler) -> None:
+def parse_refusing_entities(path, handler) -> None:
     """Feeds the XML file at ``path`` (plain or gzip) to a SAX content handler through expat
-    with entity declarations refused, so that no entity is expanded: an "entity bomb" (nested
-    entities that expand exponentially) and external entities (which read other files) are
-    errors. SUMO networks declare no entities. defusedxml does the same for the standard
-    library's parsers; it is not a dependency, so this is the stdlib parser set up likewise."""
+    with document type declarations and entities refused, so that no entity is expanded: an
+    "entity bomb" (nested entities that expand exponentially) and external entities (which
+    read other files) are errors. SUMO files declare no document type. defusedxml does the
+    same for the standard library's parsers; it is not a dependency, so this is the stdlib
+    parser set up likewise."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.EntityDeclHandler = _refuse_entity
     parser.UnparsedEntityDeclHandler = _refuse_entity
     parser.ExternalEntityRefHandler = _refuse_entity
+    parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.StartElementHandler = handler.startElement
     parser.EndElementHandler = handler.endElement
     with open(path, "rb") as raw:
@@ -479,7 +509,14 @@ def _parse_refusing_entities(path, handler) -> None:
 
 
 def _refuse_entity(name, *_) -> None:
-    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO networks declare none)")
+    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO files declare none)")
+
+
+def _refuse_doctype(name, *_) -> None:
+    raise ValueError(
+        f"XML DOCTYPE {name!r}: document types, and the entities they declare, are refused "
+        "(SUMO files declare none)"
+    )
 
 
 def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:
