@@ -7,18 +7,20 @@ of ``dt`` seconds:
 1. sort vehicles by (lane, position) and find each one's leader: the next vehicle on its lane,
    else the first vehicle on the lane it continues onto (counting sort by lane, insertion sort
    within lanes: O(N) for the nearly sorted lanes of consecutive substeps; no pairwise loop);
-2. junction control: a background vehicle that approaches a conflict zone reserves it when its
-   light allows, no conflicting approach holds the zone, no higher-priority vehicle arrives
-   within its critical gap, and the exit lane has room; until then the stop line is a
-   stopped leader (reservation-based control, Dresner and Stone 2008);
+2. junction control: a background vehicle that approaches a conflict zone reserves its
+   movement (in-link, out-link) when its light allows, no foe movement (``network.py``) is
+   held, no vehicle of a foe movement it yields to (higher priority, or going straight or
+   right against its left turn) arrives within its critical gap, and the exit lane has room;
+   until then the stop line is a stopped leader (reservation-based control, Dresner and
+   Stone 2008);
 3. accelerations: IDM for background drivers (``drivers.idm``), a proportional speed controller
    towards the target speed for controlled vehicles;
 4. MOBIL lane changes (left on even substeps, right on odd ones, so that no two changes target
    the same gap from both sides);
 5. ballistic integration (Treiber and Kanagaraj 2015), link transfers (a vehicle entering a
    slower link is capped at its limit), arrivals, and zone release;
-6. collisions: overlapping vehicles on one lane, and vehicles of conflicting approaches inside
-   one conflict zone; both are removed.
+6. collisions: overlapping vehicles on one lane, and vehicles of foe movements inside one
+   conflict zone; both are removed.
 
 :func:`substep` runs one kernel a step: :func:`sort_lanes` and :func:`leaders`,
 :func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
@@ -50,10 +52,10 @@ from metagame.envs.traffic.drivers import (
     idm_reference,
     mobil_gain,
 )
-from metagame.envs.traffic.network import STRAIGHT
+from metagame.envs.traffic.network import LEFT, STRAIGHT
 
 # Integer fields.
-STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END = range(12)
+STATUS, LANE, NEXT, RES, BOX, MOVE, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END = range(12)
 NUM_INTS = 12
 # Float fields.
 POS, SPEED, ACC, TARGET, LC_TIMER, T_ENTER, FREE_TIME, DIST, T_EXIT = range(9)
@@ -106,6 +108,16 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
     if j < 0 or j >= link_lanes[nxt]:
         return DEAD_END
     return link_lane0[nxt] + j
+
+
+@njit(cache=True, inline="always")
+def lane_miss(lane, nxt, net) -> int:
+    """How many lanes vehicle on ``lane`` heading for link ``nxt`` is away from a lane that
+    continues onto it (0: it continues, or ``nxt`` < 0)."""
+    if nxt < 0:
+        return 0
+    j = net.lane_index[lane] + net.conn_offset[net.lane_link[lane], nxt]
+    return max(0, -j, j - net.link_lanes[nxt] + 1)
 
 
 @njit(cache=True, inline="always")
@@ -288,16 +300,39 @@ def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np
 
 @njit(cache=True)
 def zone_holders(ints, net):
-    """Per approach link, how many vehicles from it hold a conflict zone: a reservation for
-    the zone ahead, or inside the zone having come from that link."""
-    holders = np.zeros(net.link_length.shape[0], dtype=np.int64)
+    """Per movement, how many vehicles hold it: a reservation for the junction ahead (the
+    movement from their link to their next), or inside the conflict zone on it."""
+    holders = np.zeros(net.move_link.shape[0], dtype=np.int64)
     for i in range(ints.shape[1]):
         if ints[STATUS, i] == ACTIVE:
             if ints[RES, i] >= 0:
-                holders[net.lane_link[ints[LANE, i]]] += 1
+                holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
             if ints[BOX, i] >= 0:
-                holders[ints[FROM, i]] += 1
+                holders[ints[MOVE, i]] += 1
     return holders
+
+
+@njit(cache=True, inline="always")
+def is_foe(m, f, net) -> bool:
+    """Movement ``f`` is a foe of movement ``m`` (binary search in ``m``'s sorted foes)."""
+    lo, hi = net.move_foe_ptr[m], net.move_foe_ptr[m + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if net.move_foe[mid] < f:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < net.move_foe_ptr[m + 1] and net.move_foe[lo] == f
+
+
+@njit(cache=True, inline="always")
+def yields_to(m, f, net) -> bool:
+    """Movement ``m`` gives way to its foe ``f``: ``f``'s in-link has the higher priority,
+    or equal priority and ``m`` turns left while ``f`` does not."""
+    a, b = net.move_link[m], net.move_link[f]
+    if net.link_priority[b] != net.link_priority[a]:
+        return net.link_priority[b] > net.link_priority[a]
+    return net.conn_turn[a, net.move_out[m]] == LEFT and net.conn_turn[b, net.move_out[f]] != LEFT
 
 
 @njit(cache=True, inline="always")
@@ -327,6 +362,8 @@ def _reservation_requests(ints, floats, params, lanes, light, net):
         node = net.link_nodes[link, 1]
         if ints[RES, i] == node or not (net.node_box[node] or light[link] != GREEN):
             continue
+        if lane_after(lane, ints[NEXT, i], net) == DEAD_END:
+            continue  # must change lanes first
         rest = net.link_length[link] - floats[POS, i]
         if rest > _look_ahead(i, floats, params):
             continue
@@ -352,32 +389,33 @@ def _stops_for_light(i, link, ints, floats, params, light, net) -> bool:
 
 
 @njit(cache=True)
-def _approach_eta(b, node, ints, floats, lanes, net) -> float:
-    """Seconds until the first vehicle on approach link ``b`` without a reservation for
-    ``node`` reaches the stop line at its current speed (inf when there is none)."""
+def _approach_eta(f, node, ints, floats, lanes, net) -> float:
+    """Seconds until the first vehicle of some lane of movement ``f``'s in-link without a
+    reservation for ``node`` reaches the stop line at its current speed, if it takes
+    movement ``f`` (inf when there is none)."""
+    b = net.move_link[f]
     eta = np.inf
     for bl in range(net.link_lane0[b], net.link_lane0[b] + net.link_lanes[b]):
         r = lanes.end[bl] - 1
         while r >= lanes.start[bl] and ints[RES, lanes.order[r]] == node:
             r -= 1
-        if r >= lanes.start[bl]:
+        if r >= lanes.start[bl] and ints[NEXT, lanes.order[r]] == net.move_out[f]:
             j = lanes.order[r]
             eta = min(eta, (net.link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1))
     return eta
 
 
 @njit(cache=True)
-def _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net) -> bool:
-    """A conflicting approach holds the zone, or a vehicle of a higher-priority conflicting
-    approach arrives within vehicle ``i``'s critical gap."""
-    for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
-        b = net.node_in[k]
-        if b == link or not net.link_conflict[link, b]:
-            continue
-        if holders[b] > 0:
+def _zone_blocked(i, m, node, ints, floats, params, lanes, holders, light, net) -> bool:
+    """Some foe of movement ``m`` is held, or a vehicle of a foe that ``m`` yields to
+    (:func:`yields_to`) and whose light is not red arrives within vehicle ``i``'s critical
+    gap."""
+    for k in range(net.move_foe_ptr[m], net.move_foe_ptr[m + 1]):
+        f = net.move_foe[k]
+        if holders[f] > 0:
             return True
-        if net.link_priority[b] > net.link_priority[link]:
-            if _approach_eta(b, node, ints, floats, lanes, net) < params[CRITICAL_GAP, i]:
+        if light[net.move_link[f]] != RED and yields_to(m, f, net):
+            if _approach_eta(f, node, ints, floats, lanes, net) < params[CRITICAL_GAP, i]:
                 return True
     return False
 
@@ -405,12 +443,13 @@ def reserve_zones(ints, floats, params, lanes, light, net) -> None:
         node = net.link_nodes[link, 1]
         if _stops_for_light(i, link, ints, floats, params, light, net):
             continue
-        if _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net):
+        m = net.conn_move[link, ints[NEXT, i]]
+        if _zone_blocked(i, m, node, ints, floats, params, lanes, holders, light, net):
             continue
         if not _exit_has_room(i, lane, ints, floats, params, lanes, net):
             continue
         ints[RES, i] = node
-        holders[link] += 1
+        holders[m] += 1
 
 
 @njit(cache=True, inline="always")
@@ -584,8 +623,10 @@ def _candidate_lane(i, direction, ints, floats, params, net) -> int:
 
 @njit(cache=True)
 def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
-    """Step 4, MOBIL lane changes towards ``direction`` (+1 left, -1 right), decided on the
-    state before any change and applied together."""
+    """Step 4, lane changes towards ``direction`` (+1 left, -1 right), decided on the state
+    before any change and applied together: a vehicle whose lane does not continue onto its
+    next link moves towards one that does whenever it is safe (strategic changes, as SUMO's
+    lane-change model makes them), never away from one; otherwise MOBIL decides."""
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
     for i in range(m):
@@ -593,10 +634,16 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
         if target < 0:
             continue
         lane = ints[LANE, i]
+        here, there = lane_miss(lane, ints[NEXT, i], net), lane_miss(target, ints[NEXT, i], net)
+        if there > here:
+            continue  # away from the lanes that continue on its route
         self_gain, new_follower_gain = _mobil_gains(
             i, lane, target, ints, floats, params, lanes, light, net
         )
         if self_gain == -np.inf:
+            continue
+        if there < here:  # strategic: towards its route's lanes whenever it is safe
+            change[i] = target
             continue
         old_follower_gain = _old_follower_gain(
             i, lane, ints, floats, params, lanes, ahead, light, net
@@ -627,7 +674,7 @@ def _leave_link(i, lane, link, ints, floats, net, t_end, route_links) -> None:
     nxt = net.lane_link[nl]
     if ints[RES, i] == node or net.node_box[node]:
         ints[BOX, i] = node
-        ints[FROM, i] = link
+        ints[MOVE, i] = net.conn_move[link, nxt]
     ints[RES, i] = -1
     floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
     ints[HOPS, i] += 1
@@ -679,7 +726,7 @@ def _lane_overlaps(ints, ahead, net):
 
 @njit(cache=True)
 def _zone_conflicts(ints, net):
-    """Vehicles inside one conflict zone that came from conflicting approaches."""
+    """Vehicles inside one conflict zone on foe movements."""
     crashed = np.zeros(ints.shape[1], dtype=np.bool_)
     in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
     by_node = in_box[np.argsort(ints[BOX, in_box], kind="mergesort")]
@@ -689,7 +736,7 @@ def _zone_conflicts(ints, net):
             j = by_node[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
-            if net.link_conflict[ints[FROM, i], ints[FROM, j]]:
+            if is_foe(ints[MOVE, i], ints[MOVE, j], net):
                 crashed[i] = True
                 crashed[j] = True
     return crashed

@@ -20,7 +20,8 @@ is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
 Background demand is random (``num_vehicles`` placed at reset, ``inflow`` vehicles per hour
 per source link, turning at random), or, with ``routes`` (a SUMO ``.rou.xml`` path or a
 ``routes.Demand``), the file's vehicles: each enters its first link at the first step at or
-after its departure time, on that link's lane with the most room once it has 20 m free
+after its departure time, on the lane with the most room among those that continue on its
+route, once it has 20 m free
 (vehicles that find no room wait, in order, as SUMO's insertion queue does), and follows its
 route to the end of its last link. ``departed`` holds each one's entry time (NaN: not yet).
 
@@ -438,10 +439,20 @@ class TrafficEnv(ParallelEnv):
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)
 
+    def _route_lanes(self, link: int, nxt: int) -> np.ndarray:
+        """The lanes of ``link`` that continue onto link ``nxt`` (all when none does)."""
+        net = self.net
+        lanes = net.link_lane0[link] + np.arange(net.link_lanes[link])
+        if nxt < 0:
+            return lanes
+        target = net.lane_index[lanes] + net.conn_offset[link, nxt]
+        serving = lanes[(target >= 0) & (target < net.link_lanes[nxt])]
+        return serving if len(serving) else lanes
+
     def _spawn_demand(self) -> None:
-        """The route file's vehicles due by now enter in order of departure, each on its first
-        link's lane with the most room; one that finds no room waits, and so do the later ones
-        on its link."""
+        """The route file's vehicles due by now enter in order of departure, each on the lane
+        of its first link with the most room among those that continue on its route; one that
+        finds no room waits, and so do the later ones on its link."""
         demand = self.demand
         if demand is None:
             return
@@ -450,9 +461,10 @@ class TrafficEnv(ParallelEnv):
         self._due = due
         blocked, waiting = set(), []
         for k in self._waiting:
-            link = int(demand.route_links[demand.route_ptr[k]])
+            route = demand.route(k)
+            link = int(route[0])
             if link not in blocked:
-                lanes = self.net.link_lane0[link] + np.arange(self.net.link_lanes[link])
+                lanes = self._route_lanes(link, int(route[1]) if len(route) > 1 else -1)
                 room = [self._entry_room(lane) for lane in lanes]
                 best = int(np.argmax(room))
                 if self._enter(int(lanes[best]), room[best], -1, k):
