@@ -25,6 +25,12 @@ route, once it has 20 m free
 (vehicles that find no room wait, in order, as SUMO's insertion queue does), and follows its
 route to the end of its last link. ``departed`` holds each one's entry time (NaN: not yet).
 
+A controlled vehicle can also be handed to the background drivers' model
+(``set_autopilot(agent)``): it then drives by IDM and MOBIL with its own sampled driver
+parameters, reserves junctions and picks turns exactly as a background vehicle does, while
+it stays an agent (observed, rewarded, counted in the metrics); ``metagame.agents.IDMPolicy``
+does this for the vehicles it drives.
+
 Actions that are illegal (no lane to the left, no right turn ahead, a phase change before the
 minimum green) are masked in ``{"observation", "action_mask"}`` and act as "keep" if taken.
 Metrics of the episode (``metrics()``) are in the final infos of every agent under "metrics".
@@ -230,6 +236,7 @@ class TrafficEnv(ParallelEnv):
         self._renderer = None
         self.agents: list[str] = []
         self.rng: np.random.Generator | None = None
+        self._autopilot = np.zeros(num_controlled, dtype=bool)  # set_autopilot
         self.reset(seed=seed)
 
     # ----------------------------------------------------------------------------- spaces
@@ -420,11 +427,27 @@ class TrafficEnv(ParallelEnv):
         self._safe_speed(slots, np.array([room - 5.0]))
         if agent >= 0:
             i = slots[0]
+            if self._autopilot[agent]:
+                self.ints[CTRL, i] = -1  # the kernel drives it as a background vehicle
             self._agent_slot[agent] = i
             self._agent_state[agent] = AgentState.DRIVING.value
             self._agent_enter[agent] = self.t
             self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
         return True
+
+    def set_autopilot(self, agent: str, on: bool = True) -> None:
+        """Hands controlled vehicle ``agent`` to IDM/MOBIL (``on``) or back to its actions,
+        now and whenever it enters again (see the module docstring)."""
+        kind, index = self._agent_ids.get(agent, (None, -1))
+        if kind != AgentKind.VEHICLE:
+            raise ValueError(f"traffic: set_autopilot needs a vehicle agent, got {agent!r}")
+        self._autopilot[index] = on
+        if self._agent_state[index] == AgentState.DRIVING.value:
+            self.ints[CTRL, self._agent_slot[index]] = -1 if on else index
+
+    def controlled_slots(self) -> np.ndarray:
+        """The slots of the controlled vehicles on the road (actions or autopilot)."""
+        return self._agent_slot[self._agent_state == AgentState.DRIVING.value]
 
     def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
