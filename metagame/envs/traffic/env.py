@@ -71,7 +71,14 @@ from metagame.envs.traffic.core import (
     VEHICLE_METRES,
     VEHICLE_SECONDS,
 )
-from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
+from metagame.envs.traffic.drivers import (
+    DECEL,
+    LENGTH,
+    MIN_GAP,
+    TRAFFIC_MIX,
+    V0,
+    sample_drivers,
+)
 from metagame.envs.traffic.network import (
     SCENARIOS,
     Network,
@@ -125,6 +132,7 @@ class RewardWeights(NamedTuple):
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
+ENTRY_ROOM = 20.0  # m free at the start of a lane for a vehicle to enter
 
 
 class TrafficEnv(ParallelEnv):
@@ -141,7 +149,7 @@ class TrafficEnv(ParallelEnv):
         num_vehicles: int | None = None,
         inflow: float | None = None,
         routes: str | Demand | None = None,
-        traffic: Literal["mild", "chaotic"] = "mild",
+        traffic: Literal["mild", "chaotic", "sumo"] = "mild",
         grid_size: int = 3,
         k_nearest: int = 5,
         obs_range: float = 100.0,
@@ -191,8 +199,8 @@ class TrafficEnv(ParallelEnv):
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"traffic: parameter {name!r} out of range: {locals()[name]!r}")
-        if traffic not in ("mild", "chaotic"):
-            raise ValueError(f"traffic must be 'mild' or 'chaotic', got {traffic!r}")
+        if traffic not in TRAFFIC_MIX:
+            raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
         if control_signals and len(self.net.signal_nodes) == 0:
             raise ValueError("control_signals=True but the network has no signalised junction")
         self.scenario = scenario if network is None else "custom"
@@ -343,10 +351,10 @@ class TrafficEnv(ParallelEnv):
         return free[:n]
 
     def _add_vehicles(
-        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, route: int = -1
+        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, routes=None
     ) -> np.ndarray:
-        """New vehicles (drivers sampled, speed ``v0``, route chosen, or the demand's route
-        ``route`` when >= 0); returns their slots."""
+        """New vehicles (drivers sampled, speed ``v0``, route chosen, or with ``routes``
+        the demand's routes of these indices); returns their slots."""
         net, n = self.net, len(lanes)
         kinds, params = sample_drivers(self.rng, n, self.traffic)
         slots = self._free_slots(n)
@@ -366,13 +374,17 @@ class TrafficEnv(ParallelEnv):
         self.floats[SPEED, slots] = self.params[V0, slots] * limit
         self.floats[TARGET, slots] = 0.75
         self.floats[T_ENTER, slots] = self.t
-        if route >= 0:
-            self.ints[ROUTE, slots] = self.demand.route_ptr[route]
-            self.ints[ROUTE_END, slots] = self.demand.route_ptr[route + 1]
-        for i, link in zip(slots, links):
-            self.ints[NEXT, i] = core.choose_next(
-                i, link, self.ints, self._kernel_net, self._route_links
+        if routes is not None:
+            start, end = self.demand.route_ptr[routes], self.demand.route_ptr[routes + 1]
+            self.ints[ROUTE, slots], self.ints[ROUTE_END, slots] = start, end
+            self.ints[NEXT, slots] = np.where(
+                start + 1 < end, self._route_links[np.minimum(start + 1, end - 1)], -1
             )
+        else:
+            for i, link in zip(slots, links):
+                self.ints[NEXT, i] = core.choose_next(
+                    i, link, self.ints, self._kernel_net, self._route_links
+                )
         self._next_uid += n
         self.counts["entered"] += n
         return slots
@@ -402,6 +414,13 @@ class TrafficEnv(ParallelEnv):
         room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
         self._safe_speed(slots, room)
 
+    def _entry_rooms(self) -> np.ndarray:
+        """Free length at the start of every lane (:meth:`_entry_room` of each)."""
+        room = np.full(self.net.num_lanes, np.inf)
+        on = self.ints[STATUS] == ACTIVE
+        np.minimum.at(room, self.ints[LANE, on], (self.floats[POS] - self.params[LENGTH])[on])
+        return room
+
     def _entry_room(self, lane: int) -> float:
         """Free length at the start of ``lane`` (up to the rear of its last vehicle)."""
         on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
@@ -416,14 +435,14 @@ class TrafficEnv(ParallelEnv):
         lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
         return self._enter(lane, self._entry_room(lane), agent)
 
-    def _enter(self, lane: int, room: float, agent: int, route: int = -1) -> bool:
+    def _enter(self, lane: int, room: float, agent: int) -> bool:
         """A vehicle enters ``lane`` 5 m past its start if ``room`` (its free length) is at
-        least 20 m, slow enough to stop within it."""
+        least ``ENTRY_ROOM``, slow enough to stop within it."""
         net = self.net
         link = net.lane_link[lane]
-        if room < 20.0:
+        if room < ENTRY_ROOM:
             return False
-        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]), route)
+        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
         self._safe_speed(slots, np.array([room - 5.0]))
         if agent >= 0:
             i = slots[0]
@@ -452,8 +471,11 @@ class TrafficEnv(ParallelEnv):
     def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
+        pending = np.flatnonzero(self._agent_state == AgentState.PENDING.value)
+        if len(pending) == 0:
+            return
         sources = list(self.rng.permutation(self.net.source_links))
-        for agent in np.flatnonzero(self._agent_state == AgentState.PENDING.value):
+        for agent in pending:
             while sources and not self._try_enter(int(sources.pop()), int(agent)):
                 pass
 
@@ -482,20 +504,34 @@ class TrafficEnv(ParallelEnv):
         due = int(np.searchsorted(demand.depart, self.t + 1e-9, side="right"))
         self._waiting += range(self._due, due)
         self._due = due
-        blocked, waiting = set(), []
+        if not self._waiting:
+            return
+        free = self._entry_rooms()
+        room = free.copy()
+        blocked, waiting, entering, lanes_in = set(), [], [], []
         for k in self._waiting:
             route = demand.route(k)
             link = int(route[0])
             if link not in blocked:
                 lanes = self._route_lanes(link, int(route[1]) if len(route) > 1 else -1)
-                room = [self._entry_room(lane) for lane in lanes]
-                best = int(np.argmax(room))
-                if self._enter(int(lanes[best]), room[best], -1, k):
-                    self.departed[k] = self.t
+                lane = int(lanes[np.argmax(room[lanes])])
+                if room[lane] >= ENTRY_ROOM:
+                    entering.append(k)
+                    lanes_in.append(lane)
+                    room[lane] = -np.inf  # one vehicle a lane a step
                     continue
                 blocked.add(link)
             waiting.append(k)
         self._waiting = waiting
+        if entering:
+            lanes_in = np.array(lanes_in, dtype=np.int64)
+            gap = free[lanes_in]
+            slots = self._add_vehicles(
+                lanes_in, np.full(len(lanes_in), 5.0), np.full(len(lanes_in), -1),
+                routes=np.array(entering, dtype=np.int64),
+            )  # fmt: skip
+            self._safe_speed(slots, gap - 5.0)
+            self.departed[entering] = self.t
 
     # ----------------------------------------------------------------------------- step
 
@@ -556,7 +592,7 @@ class TrafficEnv(ParallelEnv):
             if kind == AgentKind.VEHICLE and terminations[a]:
                 outcome = self._agent_outcome[index]
                 infos[a].update(arrived=bool(outcome == ARRIVED), crashed=bool(outcome == CRASHED))
-        if not self.agents:
+        if live and not self.agents:
             metrics = self.metrics()
             for a in live:
                 infos[a]["metrics"] = metrics

@@ -21,12 +21,12 @@ import numpy as np
 from metagame.envs import rendering
 from metagame.envs.rendering import pygame
 from metagame.envs.traffic.core import GREEN, KIND, RED, YELLOW
-from metagame.envs.traffic.drivers import LENGTH
+from metagame.envs.traffic.drivers import DRIVER_TYPES, LENGTH
 from metagame.envs.traffic.network import LANE_WIDTH
 
 _PALETTE = rendering.agent_colors(10)
-DRIVER_COLORS = np.array([_PALETTE[0], _PALETTE[2], _PALETTE[1]], dtype=np.uint8)
-DRIVER_NAMES = ("cautious", "normal", "aggressive")
+DRIVER_COLORS = np.array([_PALETTE[0], _PALETTE[2], _PALETTE[1], _PALETTE[4]], dtype=np.uint8)
+DRIVER_NAMES = DRIVER_TYPES
 CONTROLLED_COLOR = tuple(int(c) for c in _PALETTE[7])
 ROAD = (96, 96, 104)
 CENTRE_LINE = (236, 200, 60)
