@@ -480,6 +480,8 @@ class TrafficEnv(ParallelEnv):
                 pass
 
     def _spawn_background(self) -> None:
+        if self.inflow <= 0:
+            return
         p = min(self.inflow * self.step_time / 3600.0, 1.0)
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)

@@ -68,6 +68,28 @@ def test_foes_are_paths_that_cross_or_merge_in_the_plane(gaps, lanes):
                 expected.add(f)
         assert _foes(net, m) == expected
         assert all(m in _foes(net, f) for f in expected)  # symmetric
+    kernel = net.kernel_arrays()
+    moves = range(len(net.move_link))
+    assert [[core.is_foe(m, f, kernel) for f in moves] for m in moves] == [
+        [f in _foes(net, m) for f in moves] for m in moves
+    ]
+
+
+def test_lane_miss_counts_the_lanes_to_change():
+    """``lane_miss`` against lane arithmetic on the highway's lane drop and on-ramp."""
+    env = make("traffic", scenario="highway", num_controlled=0, num_vehicles=0, inflow=0.0)
+    net, kernel = env.net, env._kernel_net
+    for lane in range(net.num_lanes):
+        a = net.lane_link[lane]
+        for b in [-1, *np.flatnonzero(net.conn_turn[a] >= 0)]:
+            if b < 0:
+                expected = 0
+            else:
+                j = net.lane_index[lane] + net.conn_offset[a, b]
+                expected = (
+                    0 if 0 <= j < net.link_lanes[b] else min(abs(j), abs(j - net.link_lanes[b] + 1))
+                )
+            assert core.lane_miss(lane, b, kernel) == expected
 
 
 def test_four_way_foes_are_the_textbook_ones():
