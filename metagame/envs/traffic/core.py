@@ -388,7 +388,7 @@ def _stops_for_light(i, link, ints, floats, params, light, net) -> bool:
     return v * v / (2.0 * params[DECEL, i]) < rest - params[MIN_GAP, i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _approach_eta(f, node, ints, floats, lanes, net) -> float:
     """Seconds until the first vehicle of some lane of movement ``f``'s in-link without a
     reservation for ``node`` reaches the stop line at its current speed, if it takes
@@ -405,7 +405,7 @@ def _approach_eta(f, node, ints, floats, lanes, net) -> float:
     return eta
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _zone_blocked(i, m, node, ints, floats, params, lanes, holders, light, net) -> bool:
     """Some foe of movement ``m`` is held, or a vehicle of a foe that ``m`` yields to
     (:func:`yields_to`) and whose light is not red arrives within vehicle ``i``'s critical
@@ -550,7 +550,7 @@ def _route_choice(uid, hops, n) -> int:
     return x % n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def choose_next(i, link, ints, net, route_links) -> int:
     """Next link after ``link``: a vehicle with a route (``route_links[ints[ROUTE, i]:
     ints[ROUTE_END, i]]``, from a route file) takes its next link, or leaves after the last;
