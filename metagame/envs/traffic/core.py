@@ -111,13 +111,13 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
 
 
 @njit(cache=True, inline="always")
-def lane_miss(lane, nxt, net) -> int:
-    """How many lanes vehicle on ``lane`` heading for link ``nxt`` is away from a lane that
-    continues onto it (0: it continues, or ``nxt`` < 0)."""
+def lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset) -> int:
+    """How many lanes a vehicle on ``lane`` heading for link ``nxt`` is away from a lane
+    that continues onto it (0: it continues, or ``nxt`` < 0)."""
     if nxt < 0:
         return 0
-    j = net.lane_index[lane] + net.conn_offset[net.lane_link[lane], nxt]
-    return max(0, -j, j - net.link_lanes[nxt] + 1)
+    j = lane_index[lane] + conn_offset[lane_link[lane], nxt]
+    return max(0, -j, j - link_lanes[nxt] + 1)
 
 
 @njit(cache=True, inline="always")
@@ -169,6 +169,8 @@ def leaders(ints, floats, params, order, rank, start, end, net):
     lead = np.full(m, -1, dtype=np.int64)
     gap = np.full(m, FREE_GAP)
     v_lead = np.zeros(m)
+    lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
+    link_lane0, offset = net.link_lane0, net.conn_offset  # see stop_gap on passing net
     for i in range(m):
         if ints[STATUS, i] != ACTIVE:
             continue
@@ -180,11 +182,11 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             gap[i] = floats[POS, j] - params[LENGTH, j] - floats[POS, i]
             v_lead[i] = floats[SPEED, j]
             continue
-        nl = lane_after(lane, ints[NEXT, i], net)
+        nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, offset)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
-            rest = net.link_length[net.lane_link[lane]] - floats[POS, i]
+            rest = net.link_length[lane_link[lane]] - floats[POS, i]
             gap[i] = rest + floats[POS, j] - params[LENGTH, j]
             v_lead[i] = floats[SPEED, j]
     return Leaders(lead, gap, v_lead)
@@ -225,53 +227,82 @@ def leaders_reference(ints, floats, params, net):
     return lead, gap, v_lead
 
 
+# The network arrays the stop line needs, passed one by one: an inlined helper that takes the
+# whole KernelNetwork copies the tuple, with a reference count update per array, at every call
+# (measured: 6x the cost of the computation in the acceleration kernel).
 @njit(cache=True, inline="always")
-def stop_gap(i, lane, ints, floats, light, net) -> float:
+def stop_gap(
+    i, lane, ints, floats, light,
+    lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes, node_box,
+) -> float:  # fmt: skip
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
-    link = net.lane_link[lane]
-    nl = lane_after(lane, ints[NEXT, i], net)
-    rest = net.link_length[link] - floats[POS, i]
+    link = lane_link[lane]
+    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset)
+    rest = link_length[link] - floats[POS, i]
     if nl == DEAD_END:
         return rest
     if nl == EXIT:
         return FREE_GAP
-    node = net.link_nodes[link, 1]
-    if (net.node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
+    node = link_nodes[link, 1]
+    if (node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
         return rest
     return FREE_GAP
 
 
 @njit(cache=True, inline="always")
-def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
+def background_acc(
+    i, lane, gap, v_lead, ints, floats, params, light, link_speed,
+    lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes, node_box,
+) -> float:  # fmt: skip
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
-    line."""
-    limit = net.link_speed[net.lane_link[lane]]
+    line (the network's arrays by name, see :func:`stop_gap`)."""
+    limit = link_speed[lane_link[lane]]
     v = floats[SPEED, i]
     v0 = params[V0, i] * limit
     acc = idm(v, v0, gap, v_lead, params, i)
-    sg = stop_gap(i, lane, ints, floats, light, net)
+    sg = stop_gap(
+        i, lane, ints, floats, light,
+        lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes,
+        node_box,
+    )  # fmt: skip
     if sg < FREE_GAP:
         acc = min(acc, idm(v, v0, sg, 0.0, params, i))
     return max(acc, -B_MAX)
+
+
+@njit(cache=True, inline="always")
+def network_background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
+    """:func:`background_acc` with the arrays taken from ``net`` (for callers that run a few
+    times a substep)."""
+    return background_acc(
+        i, lane, gap, v_lead, ints, floats, params, light, net.link_speed,
+        net.lane_link, net.lane_index, net.link_lanes, net.link_lane0, net.conn_offset,
+        net.link_length, net.link_nodes, net.node_box,
+    )  # fmt: skip
 
 
 @njit(cache=True)
 def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
     """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
     a proportional controller towards the target speed for controlled vehicles."""
+    link_speed, lane_link, lane_index = net.link_speed, net.lane_link, net.lane_index
+    link_lanes, link_lane0, conn_offset = net.link_lanes, net.link_lane0, net.conn_offset
+    link_length, link_nodes, node_box = net.link_length, net.link_nodes, net.node_box
     for i in range(ints.shape[1]):
         if ints[STATUS, i] != ACTIVE:
             continue
         lane = ints[LANE, i]
         if ints[CTRL, i] >= 0:
-            limit = net.link_speed[net.lane_link[lane]]
+            limit = link_speed[lane_link[lane]]
             a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
             floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
         else:
             floats[ACC, i] = background_acc(
-                i, lane, gap[i], v_lead[i], ints, floats, params, light, net
-            )
+                i, lane, gap[i], v_lead[i], ints, floats, params, light, link_speed,
+                lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length,
+                link_nodes, node_box,
+            )  # fmt: skip
 
 
 def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np.ndarray:
@@ -523,7 +554,7 @@ def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
         if a_f < -B_SAFE:
             return -np.inf, 0.0
         new_follower_gain = a_f - floats[ACC, follower]
-    a_new = background_acc(i, target, gap_front, v_front, ints, floats, params, light, net)
+    a_new = network_background_acc(i, target, gap_front, v_front, ints, floats, params, light, net)
     return a_new - floats[ACC, i], new_follower_gain
 
 
@@ -537,7 +568,9 @@ def _old_follower_gain(i, lane, ints, floats, params, lanes, ahead, light, net) 
     if ints[CTRL, o] >= 0:
         return 0.0
     new_gap = ahead.gap[i] + floats[POS, i] - floats[POS, o] if ahead.lead[i] >= 0 else FREE_GAP
-    a_new = background_acc(o, lane, new_gap, ahead.v_lead[i], ints, floats, params, light, net)
+    a_new = network_background_acc(
+        o, lane, new_gap, ahead.v_lead[i], ints, floats, params, light, net
+    )
     return a_new - floats[ACC, o]
 
 
@@ -629,12 +662,16 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     lane-change model makes them), never away from one; otherwise MOBIL decides."""
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
+    lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing net
+    link_lanes, conn_offset = net.link_lanes, net.conn_offset
     for i in range(m):
         target = _candidate_lane(i, direction, ints, floats, params, net)
         if target < 0:
             continue
         lane = ints[LANE, i]
-        here, there = lane_miss(lane, ints[NEXT, i], net), lane_miss(target, ints[NEXT, i], net)
+        nxt = ints[NEXT, i]
+        here = lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset)
+        there = lane_miss(target, nxt, lane_link, lane_index, link_lanes, conn_offset)
         if there > here:
             continue  # away from the lanes that continue on its route
         self_gain, new_follower_gain = _mobil_gains(
@@ -743,29 +780,47 @@ def _zone_conflicts(ints, net):
 
 
 @njit(cache=True)
-def collide(ints, floats, params, net, t_end) -> None:
-    """Step 6: vehicles that overlap on a lane or meet from conflicting approaches inside a
-    conflict zone crash at ``t_end``."""
+def _sorted(ints, floats, params, net):
+    """Step 1: lanes sorted and every vehicle's leader."""
     lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
     ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+    return lanes, ahead
+
+
+@njit(cache=True)
+def crash(ints, floats, ahead, net, t_end) -> bool:
+    """Step 6 on sorted lanes (``ahead``): vehicles that overlap on a lane or meet on foe
+    movements inside a conflict zone crash at ``t_end``; whether any did."""
     crashed = _lane_overlaps(ints, ahead, net) | _zone_conflicts(ints, net)
     for i in range(ints.shape[1]):
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
+    return crashed.any()
 
 
 @njit(cache=True)
-def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links):
-    """Advances the state by one substep of ``dt`` seconds (in place), in the six steps of
-    the module docstring; lane changes go left when ``parity`` is 0, right when it is 1."""
-    lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
-    ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+def collide(ints, floats, params, net, t_end) -> None:
+    """Step 6 on a fresh sort of the lanes (:func:`crash`)."""
+    crash(ints, floats, _sorted(ints, floats, params, net)[1], net, t_end)
+
+
+@njit(cache=True)
+def substep(
+    ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links, t_check
+):
+    """Advances the state by one substep of ``dt`` seconds (in place), in the steps of the
+    module docstring; lane changes go left when ``parity`` is 0, right when it is 1. Step 6
+    of the previous substep runs first, on this substep's sort, when ``t_check`` (its end
+    time) is >= 0; :func:`simulate` runs the last one. (One sort a substep instead of two; the
+    lanes are sorted again only after a crash.)"""
+    lanes, ahead = _sorted(ints, floats, params, net)
+    if t_check >= 0.0 and crash(ints, floats, ahead, net, t_check):
+        lanes, ahead = _sorted(ints, floats, params, net)
     reserve_zones(ints, floats, params, lanes, light, net)
     accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
     change_lanes(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1)
     advance(ints, floats, params, net, t, dt, totals, link_delay, route_links)
-    collide(ints, floats, params, net, t + dt)
 
 
 @njit(cache=True)
@@ -776,6 +831,10 @@ def simulate(
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
     (``routes.Demand.route_links``; empty without a route file)."""
     for k in range(substeps):
+        t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
         substep(
-            ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay, route_links
-        )
+            ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay,
+            route_links, t_check,
+        )  # fmt: skip
+    if substeps > 0:
+        collide(ints, floats, params, net, (t + (substeps - 1) * dt) + dt)

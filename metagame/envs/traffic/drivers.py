@@ -74,7 +74,7 @@ def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.n
     return kinds, params
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def idm(v: float, v0: float, gap: float, v_lead: float, params: np.ndarray, i: int) -> float:
     """IDM acceleration of vehicle ``i`` (parameters ``params[:, i]``); free road when
     ``gap >= FREE_GAP``."""

@@ -78,7 +78,7 @@ def test_foes_are_paths_that_cross_or_merge_in_the_plane(gaps, lanes):
 def test_lane_miss_counts_the_lanes_to_change():
     """``lane_miss`` against lane arithmetic on the highway's lane drop and on-ramp."""
     env = make("traffic", scenario="highway", num_controlled=0, num_vehicles=0, inflow=0.0)
-    net, kernel = env.net, env._kernel_net
+    net = env.net
     for lane in range(net.num_lanes):
         a = net.lane_link[lane]
         for b in [-1, *np.flatnonzero(net.conn_turn[a] >= 0)]:
@@ -89,7 +89,12 @@ def test_lane_miss_counts_the_lanes_to_change():
                 expected = (
                     0 if 0 <= j < net.link_lanes[b] else min(abs(j), abs(j - net.link_lanes[b] + 1))
                 )
-            assert core.lane_miss(lane, b, kernel) == expected
+            assert (
+                core.lane_miss(
+                    lane, b, net.lane_link, net.lane_index, net.link_lanes, net.conn_offset
+                )
+                == expected
+            )
 
 
 def test_four_way_foes_are_the_textbook_ones():
