@@ -12,12 +12,15 @@ Demand (seed 0): ``--rate`` trips per hour for ``--seconds`` of simulated time, 
 each from a random entry link to a random exit link (not back where it came from), routed by
 metagame's fastest path and written as a ``.rou.xml`` of vehicles with explicit routes, which
 both simulators read. Each side runs the demand from an empty network with 1 s steps (SUMO's
-default ``--step-length``; metagame: ``--substeps`` of ``1 / substeps`` s); lights start
-together and follow the same fixed-time program.
+default ``--step-length``; metagame: ``--substeps`` of ``1 / substeps`` s) and SUMO's default
+car (metagame: ``traffic="sumo"``). Lights start together; SUMO follows each network's own
+program (the grid's: 42 s green, 3 s yellow), metagame 42 s green and 3 s yellow per green
+phase of it (the cross example's short left-turn phases merge into their approach's phase).
 
-Printed per case, each side by side with the ratio ours / SUMO's: vehicle-updates per wall
-second (one update = one vehicle advanced by one second of simulated time, so both count the
-same work whatever the internal step), mean speed (vehicle-metres over vehicle-seconds on the
+Printed per case, each side by side with the ratio ours / SUMO's: vehicle-updates per CPU
+second of the simulating process (``time.process_time``, so that the load of a shared machine
+weighs less; one update = one vehicle advanced by one second of simulated time, so both count
+the same work whatever the internal step), mean speed (vehicle-metres over vehicle-seconds on the
 network) and arrivals per hour. The SUMO side reads its figures from SUMO's summary output
 (one line per step, written during the timed run).
 
@@ -149,7 +152,7 @@ def run_ours(net_path: str | Network, demand: Demand, seconds: int, substeps: in
         "mean_speed": metrics["mean_speed"],
         "arrived": metrics["arrived"],
         "crashed": metrics["crashed"],
-        "waiting": float(len(env._waiting)),
+        "waiting": float(np.sum(np.isnan(env.departed) & (env.demand.depart <= env.t))),
     }
 
 
