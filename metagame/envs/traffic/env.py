@@ -565,7 +565,7 @@ class TrafficEnv(ParallelEnv):
         live = list(self.agents)
         self._apply_actions(actions, live)
         self.link_delay[:] = 0.0
-        dist_before = self.floats[DIST].copy()
+        dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
         core.simulate(
             self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
             self.substeps, self.totals, self.link_delay, self._route_links,
@@ -630,6 +630,8 @@ class TrafficEnv(ParallelEnv):
         """Rewards and terminations of the live agents; books controlled vehicles that left."""
         rewards = {a: 0.0 for a in live}
         terminations = {a: False for a in live}
+        if self.num_controlled == 0:
+            return rewards, terminations
         weights = self.weights
         for agent in np.flatnonzero(self._agent_state == AgentState.DRIVING.value):
             i = self._agent_slot[agent]
