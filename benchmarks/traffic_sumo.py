@@ -242,7 +242,7 @@ def main() -> None:
             write_routes(demand, net, routes)
             theirs = run_sumo(python, net_path, routes, args.seconds, folder)
             ours = run_ours(net_path, demand, args.seconds, args.substeps)
-            report(f"{case}: {len(demand)} trips", ours, theirs, args.seconds)
+            report(f"{case}: {demand.num_vehicles} trips", ours, theirs, args.seconds)
 
 
 if __name__ == "__main__":

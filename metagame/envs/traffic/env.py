@@ -99,7 +99,7 @@ from metagame.envs.traffic.observe import (
     vehicle_masks,
     world_positions,
 )
-from metagame.envs.traffic.routes import Demand, read_routes
+from metagame.envs.traffic.routes import Demand, check_demand, read_routes
 from metagame.envs.traffic.signals import Signals
 
 
@@ -177,6 +177,8 @@ class TrafficEnv(ParallelEnv):
             self.net = compile_network(network)
         if isinstance(routes, str):
             routes = read_routes(routes, self.net, seed=0 if seed is None else seed)
+        elif routes is not None:
+            check_demand(routes, self.net)
         # Random background demand by default; a route file replaces it.
         if num_vehicles is None:
             num_vehicles = 10 if routes is None else 0
@@ -324,7 +326,7 @@ class TrafficEnv(ParallelEnv):
         self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
-        self.departed = np.full(len(self.demand) if self.demand is not None else 0, np.nan)
+        self.departed = np.full(self.demand.num_vehicles if self.demand is not None else 0, np.nan)
         self._due = 0  # demand vehicles before this index are due (inserted or waiting)
         self._waiting: list[int] = []
         self._place_background()

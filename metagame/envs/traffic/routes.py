@@ -15,7 +15,9 @@ A route file (SUMO's "Definition of Vehicles, Vehicle Types, and Routes") lists,
   departures evenly spaced from ``begin`` by ``(end - begin) / number``); ``number`` with
   one of the others caps the count; ``end`` defaults to 24 h. Its vehicles are ``id.k``.
 
-Vehicle types (``vType``) and ``param`` are read past: drivers are the env's own. Anything
+Vehicle types (``vType``) and ``param`` are read past: drivers are the env's own, and so are
+departure and arrival lanes, positions and speeds (a vehicle enters on the freest lane that
+serves its route and leaves at the end of its last link). Anything
 else (persons, containers, route distributions, symbolic departure times such as
 ``triggered``) is refused. Edges are named as the network's links (:func:`network.link_names`:
 SUMO edge ids for a network from :func:`network.from_sumo`).
@@ -56,7 +58,8 @@ class Demand(NamedTuple):
     route_ptr: np.ndarray
     route_links: np.ndarray
 
-    def __len__(self) -> int:
+    @property
+    def num_vehicles(self) -> int:
         return len(self.ids)
 
     def route(self, k: int) -> np.ndarray:
@@ -95,14 +98,10 @@ def read_routes(path: str, net: Network, seed: int = 0) -> Demand:
     for element in _demand_elements(handler.root):
         try:
             reader.read(element)
-        except (ValueError, KeyError) as err:
+        except ValueError as err:
             name = f"<{element.tag} id={element.get('id')!r}>"
-            raise ValueError(f"SUMO routes {path!r}: {name}: {_message(err)}") from err
+            raise ValueError(f"SUMO routes {path!r}: {name}: {err}") from err
     return reader.demand()
-
-
-def _message(err: Exception) -> str:
-    return f"unknown {err.args[0]}" if isinstance(err, KeyError) else str(err)
 
 
 def _demand_elements(root):
@@ -324,3 +323,17 @@ def write_routes(demand: Demand, net: Network, path: str) -> None:
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as out:
         out.write("\n".join(lines))
     os.replace(out.name, path)
+
+
+def check_demand(demand: Demand, net: Network) -> None:
+    """ValueError unless every route of ``demand`` is a chain of connected links of ``net``
+    (a Demand read for another network, or built by hand)."""
+    links = demand.route_links
+    if len(links) and (links.min() < 0 or links.max() >= net.num_links):
+        raise ValueError(f"routes: link ids outside [0, {net.num_links}) of this network")
+    for k in range(demand.num_vehicles):
+        route = demand.route(k)
+        if len(route) == 0 or np.any(net.conn_turn[route[:-1], route[1:]] < 0):
+            raise ValueError(f"routes: vehicle {demand.ids[k]!r} has a route this network lacks")
+    if np.any(np.diff(demand.depart) < 0):
+        raise ValueError("routes: departures must be in order")

@@ -201,7 +201,7 @@ def test_env_departs_each_vehicle_at_the_first_step_after_its_time(tmp_path):
             expected[f"{edge}.{k}"] = math.ceil(t)  # steps of 1 s
             t, k = t + period, k + 1
     assert sorted(env.demand.ids) == sorted(expected)
-    assert [env.departed[k] for k in range(len(env.demand))] == [
+    assert [env.departed[k] for k in range(env.demand.num_vehicles)] == [
         expected[v] for v in env.demand.ids
     ]
     metrics = env.metrics()
@@ -281,6 +281,15 @@ def test_corrupted_route_file_reads_or_names_the_file(tmp_path, cross, start, ju
         assert np.all(np.diff(demand.depart) >= 0)
         assert all(
             cross.conn_turn[a, b] >= 0
-            for k in range(len(demand))
+            for k in range(demand.num_vehicles)
             for a, b in zip(demand.route(k)[:-1], demand.route(k)[1:])
         )
+
+
+def test_a_demand_for_another_network_is_refused(tmp_path, cross):
+    demand = read_routes(_write(tmp_path, "hand.rou.xml", HAND_WRITTEN), cross)
+    with pytest.raises(ValueError, match="routes"):
+        make("traffic", scenario="intersection", routes=demand, num_controlled=0)
+    broken = demand._replace(route_links=demand.route_links[::-1].copy())
+    with pytest.raises(ValueError, match="route this network lacks"):
+        make("traffic", network=CROSS, routes=broken, num_controlled=0)
