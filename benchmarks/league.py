@@ -53,7 +53,7 @@ def league(game: str, iterations: int) -> tuple[int, float, float]:
         {
             "game": {"name": game},
             "learners": {"hparams": HPARAMS, "model": {"fcnet_hiddens": [64, 64]}},
-            "selfplay": {"snapshot_every": 1},
+            "mode": {"name": "selfplay", "snapshot_every": 1},
             "evaluation": {"episodes_per_pair": 20, "replay_fraction": 0.05},
             "checkpoint_every": 5,
             "ray": RUNNERS,
@@ -75,7 +75,7 @@ def league(game: str, iterations: int) -> tuple[int, float, float]:
         finally:
             lg.algo.stop()
             lg.store.close()
-            lg._release()
+            lg.run_dir.release()
     return int(steps), seconds, train
 
 

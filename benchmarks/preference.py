@@ -26,7 +26,6 @@ from scipy.special import softmax
 
 from metagame.agents.preference import (
     bt_reward_model,
-    exploitability,
     inpo,
     kl,
     nash_md,
@@ -34,7 +33,7 @@ from metagame.agents.preference import (
     spo,
 )
 from metagame.envs.preference import bradley_terry, condorcet_winner, skew_symmetric_noise
-from metagame.solvers import minimax_winner
+from metagame.solvers import minimax_winner, preference_exploitability
 
 
 def intransitive_matrix(n: int, seed: int) -> np.ndarray:
@@ -103,7 +102,7 @@ def learners(P: np.ndarray, seed: int) -> None:
         f"{'seconds':>8}"
     )
     print(
-        f"{'HiGHS LP (anchor)':<28} {'-':>10} {exploitability(P, winner):15.2e} "
+        f"{'HiGHS LP (anchor)':<28} {'-':>10} {preference_exploitability(P, winner):15.2e} "
         f"{0.0:13.4f} {lp_seconds:8.3f}"
     )
     start = time.perf_counter()
@@ -111,7 +110,8 @@ def learners(P: np.ndarray, seed: int) -> None:
     seconds = time.perf_counter() - start
     print(
         f"{'solvers.minimax_winner':<28} {solved.iterations:10d} "
-        f"{exploitability(P, solved.row):15.2e} {np.abs(solved.row - winner).sum():13.4f} "
+        f"{preference_exploitability(P, solved.row):15.2e} "
+        f"{np.abs(solved.row - winner).sum():13.4f} "
         f"{seconds:8.3f}"
     )
     init = np.random.default_rng(seed).dirichlet(np.ones(len(P)))
@@ -129,7 +129,7 @@ def learners(P: np.ndarray, seed: int) -> None:
         x = learner(P, iterations, seed=seed, init=init, **kwargs)
         seconds = time.perf_counter() - start
         print(
-            f"{name:<28} {iterations:10d} {exploitability(P, x):15.2e} "
+            f"{name:<28} {iterations:10d} {preference_exploitability(P, x):15.2e} "
             f"{np.abs(x - winner).sum():13.4f} {seconds:8.3f}"
         )
 

@@ -10,6 +10,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
@@ -33,3 +34,33 @@ def ray_local():
     init_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+def _masked_uniform(env, agent, observation, rng):
+    return int(rng.choice(np.flatnonzero(observation["action_mask"])))
+
+
+@pytest.fixture
+def record_parallel():
+    """``record(name, seed, choose=..., **kwargs)``: plays the Parallel env ``make(name,
+    **kwargs)`` from ``reset(seed=seed)`` to its end and returns the recorded Replay (its
+    returns filled in) and the env. ``choose(env, agent, observation, rng)`` gives each agent's
+    action, ``rng`` seeded by ``seed``; by default uniform over the action mask."""
+    from metagame.envs import Replay, make
+
+    def record(name, seed, choose=_masked_uniform, **kwargs):
+        env = make(name, **kwargs)
+        obs, _ = env.reset(seed=seed)
+        replay = Replay(env=name, env_kwargs=kwargs, seed=seed, kind="parallel")
+        rng = np.random.default_rng(seed)
+        returns = dict.fromkeys(env.possible_agents, 0.0)
+        while env.agents:
+            actions = {a: choose(env, a, obs[a], rng) for a in env.agents}
+            replay.actions.append(actions)
+            obs, rewards, *_ = env.step(actions)
+            for a, r in rewards.items():
+                returns[a] += r
+        replay.returns = returns
+        return replay, env
+
+    return record

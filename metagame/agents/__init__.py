@@ -1,4 +1,4 @@
-"""Everything that acts: RLlib learner configs, policies, planners and tabular learners.
+"""Everything that acts: RLlib learner configs, policies, planners and Q-learners.
 
 Names are imported lazily, so ``from metagame.agents import plan`` never imports Ray.
 """
@@ -21,8 +21,8 @@ _EXPORTS = {
     "save_policy": "metagame.agents.policy:save_policy",
     "plan": "metagame.agents.planners:plan",
     "IDMPolicy": "metagame.agents.drivers:IDMPolicy",
-    "minimax_q": "metagame.agents.tabular:minimax_q",
-    "independent_q": "metagame.agents.tabular:independent_q",
+    "minimax_q": "metagame.agents.q_learning:minimax_q",
+    "independent_q": "metagame.agents.q_learning:independent_q",
     "preference": "metagame.agents.preference:",
 }
 

@@ -39,13 +39,8 @@ import gymnasium as gym
 import numpy as np
 
 from metagame.agents.module_classes import MODULE_CLASSES, lookup, stable_name
-from metagame.agents.rllib.encoding import (
-    MASK_KEY,
-    OBS_KEY,
-    ObservationCodec,
-    space_from_json,
-    space_to_json,
-)
+from metagame.agents.rllib.encoding import ObservationCodec, space_from_json, space_to_json
+from metagame.envs.masking import MASK_KEY, OBS_KEY
 
 # 2: module classes by stable name; 1: by "module:qualname" (still read, for allowed classes)
 CHECKPOINT_VERSION = 2
@@ -123,8 +118,8 @@ def _split_batch(observations: Sequence[Any], action_masks: Sequence[Any] | None
     return [p[0] for p in pairs], _stack_masks([p[1] for p in pairs])
 
 
-class _DiscretePolicy:
-    """Base for policies over ``Discrete(n)``: subclasses give ``distributions(observations)``."""
+class _SeededPolicy:
+    """Base for policies that sample from their own generator, seeded by ``seed``."""
 
     id: str
 
@@ -136,6 +131,10 @@ class _DiscretePolicy:
     def reset(self, seed: int | None = None) -> None:
         """Reseeds the policy's sampling."""
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+
+class _DiscretePolicy(_SeededPolicy):
+    """Base for policies over ``Discrete(n)``: subclasses give ``distributions(observations)``."""
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -157,12 +156,13 @@ class _DiscretePolicy:
         return choose(probs, None if self.greedy else self.rng)
 
 
-class RandomPolicy(_DiscretePolicy):
-    """Uniform over legal actions.
+class RandomPolicy(_SeededPolicy):
+    """Uniform over an action space: over the legal actions of a discrete one, or over a box.
 
     ``action_space`` is an int (number of actions), a ``Discrete`` or ``Box`` space, or None
     (the number of actions is then read off each action mask). Over a ``Box`` it samples
-    uniformly between finite bounds (a standard normal along unbounded dimensions).
+    uniformly between finite bounds (a standard normal along unbounded dimensions); only a
+    discrete space has ``probabilities``.
     """
 
     def __init__(
@@ -187,28 +187,53 @@ class RandomPolicy(_DiscretePolicy):
                 f"RandomPolicy takes an int, Discrete or Box action space, got {action_space!r}"
             )
 
-    def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
+    def _uniform(self, count: int, masks: np.ndarray | None) -> np.ndarray:
+        """``count`` uniform distributions over the legal discrete actions."""
+        if self.box is not None:
+            raise ValueError("RandomPolicy over a Box has no action probabilities")
         n = self.n if self.n is not None else (None if masks is None else masks.shape[1])
         if n is None:
             raise ValueError("RandomPolicy without an action space needs an action mask")
-        return np.ones((len(observations), n))
+        return legal_distribution(np.ones((count, n)), masks)
 
-    def act_batch(
-        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
-    ) -> np.ndarray:
-        if self.box is None:
-            return super().act_batch(observations, action_masks)
+    def probabilities(self, observation: Any, action_mask: np.ndarray | None = None) -> np.ndarray:
+        """The uniform distribution over the legal actions at one observation."""
+        _, action_mask = split_observation(observation, action_mask)
+        masks = None if action_mask is None else np.reshape(action_mask, (1, -1))
+        return self._uniform(1, masks)[0]
+
+    def _box_sample(self, count: int) -> np.ndarray:
         low, high = self.box.low, self.box.high
-        shape = (len(observations), *self.box.shape)
+        shape = (count, *self.box.shape)
         finite = np.isfinite(low) & np.isfinite(high)
         uniform = self.rng.uniform(np.where(finite, low, 0.0), np.where(finite, high, 1.0), shape)
         normal = self.rng.standard_normal(shape)
         return np.where(finite, uniform, normal).astype(self.box.dtype)
 
+    def act_batch(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        if self.box is not None:
+            return self._box_sample(len(observations))
+        observations, masks = _split_batch(observations, action_masks)
+        return choose(self._uniform(len(observations), masks), self.rng)
+
     def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
-        if self.box is None:
-            return super().act(observation, action_mask)
-        return self.act_batch([observation])[0]
+        if self.box is not None:
+            return self._box_sample(1)[0]
+        return int(self.act_batch([observation], None if action_mask is None else [action_mask])[0])
+
+    kind = "random"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"action_space": space_to_json(self.box) if self.box is not None else self.n}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        space = _field(meta, meta_file, "action_space", int | dict | None)
+        with _key(meta_file, "action_space"):
+            space = space_from_json(space, "action_space") if isinstance(space, dict) else space
+            return cls(space, seed=seed, id=id)
 
 
 class MixedStrategyPolicy(_DiscretePolicy):
@@ -221,6 +246,17 @@ class MixedStrategyPolicy(_DiscretePolicy):
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         return np.broadcast_to(self.strategy, (len(observations), len(self.strategy)))
+
+    kind = "mixed"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"strategy": self.strategy.tolist()}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        strategy = _field(meta, meta_file, "strategy", list)
+        with _key(meta_file, "strategy"):
+            return cls(strategy, seed=seed, id=id)
 
 
 class TabularPolicy(_DiscretePolicy):
@@ -261,6 +297,21 @@ class TabularPolicy(_DiscretePolicy):
 
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         return self.strategy[[self.state(o) for o in observations]]
+
+    kind = "tabular"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        if self.state_index is not None:
+            raise ValueError("cannot save a TabularPolicy with a custom state_index function")
+        return {"greedy": self.greedy, "strategy": self.strategy.tolist()}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        strategy = _field(meta, meta_file, "strategy", list)
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        greedy = saved_greedy if greedy is None else greedy
+        with _key(meta_file, "strategy"):
+            return cls(np.asarray(strategy), seed=seed, greedy=greedy, id=id)
 
 
 def _as_distribution(values: Sequence[float], name: str) -> np.ndarray:
@@ -343,6 +394,18 @@ class RLModulePolicy:
         action = self.act_batch([observation], None if action_mask is None else [action_mask])[0]
         return int(action) if isinstance(self.action_space, gym.spaces.Discrete) else action
 
+    kind = "rl_module"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        return {"greedy": self.greedy, **_save_module(self.module, path, self.codec.raw_space)}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        saved_greedy = _field(meta, meta_file, "greedy", bool)
+        module, raw_space = _load_module(meta_file, meta)
+        greedy = saved_greedy if greedy is None else greedy
+        return cls(module, raw_space, module.action_space, greedy=greedy, seed=seed, id=id)
+
 
 def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
     if not isinstance(space, gym.spaces.Box):
@@ -354,6 +417,12 @@ def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
 
 # --- checkpoints -------------------------------------------------------------------------------
 
+# What each checkpoint kind loads as; each class writes its fields in ``_checkpoint(path)`` and
+# reads them back in ``_from_checkpoint(meta, meta_file, seed, greedy, id)``.
+POLICY_KINDS: dict[str, Any] = {
+    cls.kind: cls for cls in (RandomPolicy, MixedStrategyPolicy, TabularPolicy, RLModulePolicy)
+}
+
 
 def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | None = None) -> Path:
     """Saves a policy (or a bare RLModule) as a checkpoint directory; returns its path.
@@ -362,25 +431,14 @@ def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | No
     observation space itself; for any other module pass ``observation_space``.
     """
     path = Path(path)
-    if isinstance(policy, RandomPolicy):
-        meta = {"kind": "random", "id": policy.id, "seed": policy.seed}
-        meta["action_space"] = space_to_json(policy.box) if policy.box is not None else policy.n
-        return _write(path, meta)
-    if isinstance(policy, MixedStrategyPolicy):
-        meta = {"kind": "mixed", "id": policy.id, "seed": policy.seed}
-        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
-    if isinstance(policy, TabularPolicy):
-        if policy.state_index is not None:
-            raise ValueError("cannot save a TabularPolicy with a custom state_index function")
-        meta = {"kind": "tabular", "id": policy.id, "seed": policy.seed, "greedy": policy.greedy}
-        return _write(path, {**meta, "strategy": policy.strategy.tolist()})
-    if isinstance(policy, RLModulePolicy):
-        return _save_module(
-            policy.module, path, policy.codec.raw_space, policy.id, policy.greedy, policy.seed
-        )
+    for kind, cls in POLICY_KINDS.items():
+        if isinstance(policy, cls):
+            fields = policy._checkpoint(path)
+            return _write(path, {"kind": kind, "id": policy.id, "seed": policy.seed, **fields})
     if hasattr(policy, "forward_inference") and hasattr(policy, "state_dict"):
-        raw = observation_space or _raw_space(policy)
-        return _save_module(policy, path, raw, "rl_module", True, 0)
+        fields = _save_module(policy, path, observation_space or _raw_space(policy))
+        return _write(path, {"kind": "rl_module", "id": "rl_module", "seed": 0, "greedy": True,
+                             **fields})  # fmt: skip
     raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
 
 
@@ -393,7 +451,8 @@ def _raw_space(module: Any) -> gym.Space:
     return space_from_json(raw)
 
 
-def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> Path:
+def _save_module(module, path: Path, raw_space) -> dict[str, Any]:
+    """Writes a module's weights into ``path``; returns the metadata that rebuilds it."""
     import torch
 
     cls = type(module)
@@ -409,10 +468,6 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
     except TypeError as err:
         raise ValueError(f"the module's model_config is not JSON-serializable: {err}") from None
     meta = {
-        "kind": "rl_module",
-        "id": id,
-        "seed": seed,
-        "greedy": greedy,
         "module_class": name,
         "inference_only": bool(module.inference_only),
         "model_config": config,
@@ -425,7 +480,7 @@ def _save_module(module, path: Path, raw_space, id: str, greedy: bool, seed) -> 
     tmp = path / (WEIGHTS_FILE + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path / WEIGHTS_FILE)
-    return _write(path, meta)
+    return meta
 
 
 def _write(path: Path, meta: dict[str, Any]) -> Path:
@@ -452,33 +507,11 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
     if saved_seed is not None and saved_seed < 0:
         raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
     seed = saved_seed if seed is None else seed
-    if kind == "random":
-        space = _field(meta, meta_file, "action_space", int | dict | None)
-        with _key(meta_file, "action_space"):
-            space = space_from_json(space, "action_space") if isinstance(space, dict) else space
-            return RandomPolicy(space, seed=seed, id=policy_id)
-    if kind == "mixed":
-        strategy = _field(meta, meta_file, "strategy", list)
-        with _key(meta_file, "strategy"):
-            return MixedStrategyPolicy(strategy, seed=seed, id=policy_id)
-    if kind == "tabular":
-        strategy = _field(meta, meta_file, "strategy", list)
-        saved_greedy = _field(meta, meta_file, "greedy", bool)
-        g = saved_greedy if greedy is None else greedy
-        with _key(meta_file, "strategy"):
-            return TabularPolicy(np.asarray(strategy), seed=seed, greedy=g, id=policy_id)
-    if kind == "rl_module":
-        saved_greedy = _field(meta, meta_file, "greedy", bool)
-        module, raw_space = _load_module(meta_file, meta)
-        return RLModulePolicy(
-            module,
-            raw_space,
-            module.action_space,
-            greedy=saved_greedy if greedy is None else greedy,
-            seed=seed,
-            id=policy_id,
+    if kind not in POLICY_KINDS:
+        raise ValueError(
+            f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}"
         )
-    raise ValueError(f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}")
+    return POLICY_KINDS[kind]._from_checkpoint(meta, meta_file, seed, greedy, policy_id)
 
 
 def _read_metadata(meta_file: Path) -> dict[str, Any]:

@@ -9,6 +9,9 @@ default). Preferences are queried through an oracle: exact (``samples=None``, th
 vector ``P y`` per query) or sampled (``samples=k``: k Bernoulli comparisons per candidate
 against opponents drawn from y).
 
+Each learner is one :class:`Update` (its step x_t -> x_(t+1)); :func:`learn` validates the
+arguments, builds the oracle and repeats the step.
+
 - ``spo``: self-play preference optimisation (Swamy et al., 2024): one policy plays itself and is
   rewarded by its win proportion; the no-regret learner is optimistic multiplicative weights,
   whose last iterate converges in zero-sum games with a unique equilibrium (Daskalakis &
@@ -25,7 +28,8 @@ against opponents drawn from y).
   drawn from the reference, then maximise the fitted reward (KL-regularised). On intransitive
   P it ends on an exploitable policy.
 
-``exploitability(P, x) = max_j P[j] @ x - 1/2`` is zero exactly at a minimax winner.
+The certificate, ``metagame.solvers.preference_exploitability(P, x, beta)``, is zero exactly at
+a minimax winner (``beta = 0``) or at the regularised equilibrium.
 """
 
 from __future__ import annotations
@@ -36,33 +40,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, softmax
 
-from metagame.solvers._validation import as_preference_matrix, as_strategy
+from metagame._arrays import as_preference_matrix, as_strategy
 
 TINY = 1e-300
-
-
-def exploitability(P, x) -> float:
-    """How much a best response beats ``x``: max_j Pr(j preferred to x) - 1/2 (>= 0)."""
-    P = as_preference_matrix(P)
-    x = as_strategy(x, P.shape[0], "x")
-    return float(np.max(P @ x) - 0.5)
-
-
-def regularized_exploitability(P, x, beta: float, reference=None) -> float:
-    """NashConv of the symmetric KL-regularised game at (x, x): the best response's gain.
-
-    ``max_y [y^T (P - 1/2) x - beta KL(y || mu)] + beta KL(x || mu)``; zero exactly at the
-    regularised equilibrium (what ``solve_regularized`` returns for A = P - 1/2).
-    """
-    P = as_preference_matrix(P)
-    n = P.shape[0]
-    x = as_strategy(x, n, "x")
-    mu = _reference(reference, n)
-    if beta <= 0:
-        return exploitability(P, x)
-    g = (P - 0.5) @ x
-    best = beta * np.log(np.sum(mu * np.exp((g - g.max()) / beta))) + g.max()
-    return float(best + beta * kl(x, mu))
 
 
 def kl(p, q) -> float:
@@ -104,7 +84,54 @@ def _reference(reference, n: int) -> np.ndarray:
     return np.full(n, 1.0 / n) if reference is None else as_strategy(reference, n, "reference")
 
 
-def _setup(P, iterations, beta, reference, init, samples, seed):
+def _check_eta(eta: float) -> float:
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive finite number, got {eta!r}")
+    return float(eta)
+
+
+@dataclass
+class Run:
+    """What a learner's update step sees: the preference matrix, the reference mu, the
+    regularisation beta, the step size eta (None: the learner's own schedule) and the oracle."""
+
+    P: np.ndarray
+    mu: np.ndarray
+    beta: float
+    eta: float | None
+    oracle: PreferenceOracle
+
+
+class Update:
+    """A learner as the step x_t -> x_(t+1) that :func:`learn` repeats; ``__init__`` prepares
+    what the steps share. ``beta`` and ``eta`` are the learner's defaults."""
+
+    beta: float = 0.1
+    eta: float | None = 1.0
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def step(self, x: np.ndarray, t: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+def learn(
+    update: type[Update],
+    P,
+    iterations: int,
+    beta: float,
+    seed: int = 0,
+    *,
+    eta: float | None = 1.0,
+    reference=None,
+    init=None,
+    samples: int | None = None,
+    history: bool = False,
+):
+    """Runs ``update`` for ``iterations`` steps from ``init`` (default: the reference) against
+    an oracle on P (exact when ``samples`` is None); returns the last iterate, and with
+    ``history=True`` also the ``(iterations + 1, n)`` array of iterates."""
     P = as_preference_matrix(P)
     n = P.shape[0]
     if not isinstance(iterations, int | np.integer) or iterations < 0:
@@ -116,13 +143,36 @@ def _setup(P, iterations, beta, reference, init, samples, seed):
     mu = _reference(reference, n)
     x = mu.copy() if init is None else as_strategy(init, n, "init")
     oracle = PreferenceOracle(P, samples, np.random.default_rng(seed))
-    return P, mu, x, oracle
+    eta = None if eta is None else _check_eta(eta)
+    learner = update(Run(P, mu, beta, eta, oracle))
+    xs = [x]
+    for t in range(iterations):
+        xs.append(learner.step(xs[-1], t))
+    return (xs[-1], np.array(xs)) if history else xs[-1]
 
 
-def _check_eta(eta: float) -> float:
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta must be a positive finite number, got {eta!r}")
-    return float(eta)
+def _public(update: type[Update], name: str):
+    """The learner as the function ``name(P, iterations, beta, seed, *, eta, reference, init,
+    samples, history)``, with the update's defaults and docstring."""
+
+    def run(
+        P,
+        iterations: int,
+        beta: float = update.beta,
+        seed: int = 0,
+        *,
+        eta: float | None = update.eta,
+        reference=None,
+        init=None,
+        samples: int | None = None,
+        history: bool = False,
+    ):
+        options = dict(reference=reference, init=init, samples=samples, history=history)
+        return learn(update, P, iterations, beta, seed, eta=eta, **options)
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = update.__doc__
+    return run
 
 
 def mirror_step(x: np.ndarray, g: np.ndarray, eta: float, beta: float, mu: np.ndarray):
@@ -132,89 +182,61 @@ def mirror_step(x: np.ndarray, g: np.ndarray, eta: float, beta: float, mu: np.nd
     return softmax(logits)
 
 
-def _finish(xs: list[np.ndarray], history: bool):
-    return (xs[-1], np.array(xs)) if history else xs[-1]
-
-
-def spo(
-    P,
-    iterations: int,
-    beta: float = 0.0,
-    seed: int = 0,
-    *,
-    eta: float = 1.0,
-    reference=None,
-    init=None,
-    samples: int | None = None,
-    history: bool = False,
-):
+class SelfPlay(Update):
     """Self-play preference optimisation with optimistic multiplicative weights.
 
     Each iteration the policy plays itself: its reward for candidate a is a's win proportion
     against the policy, and it takes the optimistic step with reward ``2 g_t - g_(t-1)``.
     """
-    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
-    eta = _check_eta(eta)
-    xs, previous = [x], None
-    for _ in range(iterations):
-        g = oracle.win_rates(x)
-        x = mirror_step(x, g if previous is None else 2 * g - previous, eta, beta, mu)
-        previous = g
-        xs.append(x)
-    return _finish(xs, history)
+
+    beta = 0.0
+
+    def __init__(self, run: Run):
+        super().__init__(run)
+        self.previous: np.ndarray | None = None
+
+    def step(self, x, t):
+        run = self.run
+        g = run.oracle.win_rates(x)
+        optimistic = g if self.previous is None else 2 * g - self.previous
+        self.previous = g
+        return mirror_step(x, optimistic, run.eta, run.beta, run.mu)
 
 
-def nash_md(
-    P,
-    iterations: int,
-    beta: float = 0.1,
-    seed: int = 0,
-    *,
-    eta: float | None = None,
-    reference=None,
-    init=None,
-    samples: int | None = None,
-    history: bool = False,
-):
+class NashMD(Update):
     """Nash-MD: x_{t+1} ∝ x_t^mu exp(eta_t P x_t^mu) with x_t^mu ∝ x_t^(1 - eta_t beta) mu^(eta_t
     beta). ``eta=None`` takes Munos et al.'s schedule eta_t = 2 / (beta (t + 2)) (for beta > 0;
     0.1 otherwise)."""
-    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
-    if eta is not None:
-        _check_eta(eta)
-    xs = [x]
-    for t in range(iterations):
-        step = eta if eta is not None else (2.0 / (beta * (t + 2)) if beta > 0 else 0.1)
-        w = min(step * beta, 1.0)
-        mixture = softmax((1 - w) * np.log(np.maximum(x, TINY)) + w * np.log(mu))
-        g = oracle.win_rates(mixture)
-        x = softmax(np.log(np.maximum(mixture, TINY)) + step * g)
-        xs.append(x)
-    return _finish(xs, history)
+
+    eta = None
+
+    def step(self, x, t):
+        run = self.run
+        if run.eta is not None:
+            size = run.eta
+        else:
+            size = 2.0 / (run.beta * (t + 2)) if run.beta > 0 else 0.1
+        w = min(size * run.beta, 1.0)
+        mixture = softmax((1 - w) * np.log(np.maximum(x, TINY)) + w * np.log(run.mu))
+        g = run.oracle.win_rates(mixture)
+        return softmax(np.log(np.maximum(mixture, TINY)) + size * g)
 
 
-def nash_mp(
-    P,
-    iterations: int,
-    beta: float = 0.1,
-    seed: int = 0,
-    *,
-    eta: float = 2.0,
-    reference=None,
-    init=None,
-    samples: int | None = None,
-    history: bool = False,
-):
+class NashMP(Update):
     """Nash mirror prox: x_{t+1/2} = step(x_t, P x_t), x_{t+1} = step(x_t, P x_{t+1/2}) with
     ``mirror_step``; two preference queries per iteration."""
-    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
-    eta = _check_eta(eta)
-    xs = [x]
-    for _ in range(iterations):
-        half = mirror_step(x, oracle.win_rates(x), eta, beta, mu)
-        x = mirror_step(x, oracle.win_rates(half), eta, beta, mu)
-        xs.append(x)
-    return _finish(xs, history)
+
+    eta = 2.0
+
+    def step(self, x, t):
+        run = self.run
+        half = mirror_step(x, run.oracle.win_rates(x), run.eta, run.beta, run.mu)
+        return mirror_step(x, run.oracle.win_rates(half), run.eta, run.beta, run.mu)
+
+
+spo = _public(SelfPlay, "spo")
+nash_md = _public(NashMD, "nash_md")
+nash_mp = _public(NashMP, "nash_mp")
 
 
 def inpo_regression(
@@ -252,36 +274,30 @@ def inpo_regression(
     return softmax(base + d)
 
 
-def inpo(
-    P,
-    iterations: int,
-    beta: float = 0.1,
-    seed: int = 0,
-    *,
-    eta: float = 1.0,
-    reference=None,
-    init=None,
-    samples: int | None = None,
-    history: bool = False,
-):
+class INPO(Update):
     """INPO: each iteration draws ``samples`` pairs from x_t ⊗ x_t, queries their preferences
     and fits x_{t+1} by ``inpo_regression``; with exact P the dataset is every pair weighted by
     x_t ⊗ x_t with soft outcomes P (one query), and the fit is the mirror step itself."""
-    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
-    eta = _check_eta(eta)
-    n = P.shape[0]
-    every = np.array([(a, b) for a in range(n) for b in range(n)])
-    xs = [x]
-    for _ in range(iterations):
-        if samples is None:
+
+    def __init__(self, run: Run):
+        super().__init__(run)
+        n = run.P.shape[0]
+        self.every = np.array([(a, b) for a in range(n) for b in range(n)])
+
+    def step(self, x, t):
+        run, oracle = self.run, self.run.oracle
+        if oracle.samples is None:
             oracle.queries += 1
             weights = (x[:, None] * x[None, :]).ravel()
-            x = inpo_regression(x, every, P.ravel(), eta, beta, mu, weights=weights, ridge=1e-12)
-        else:
-            pairs = oracle.rng.choice(n, size=(samples, 2), p=x)
-            x = inpo_regression(x, pairs, oracle.compare(pairs[:, 0], pairs[:, 1]), eta, beta, mu)
-        xs.append(x)
-    return _finish(xs, history)
+            return inpo_regression(
+                x, self.every, run.P.ravel(), run.eta, run.beta, run.mu, weights, ridge=1e-12
+            )
+        pairs = oracle.rng.choice(run.P.shape[0], size=(oracle.samples, 2), p=x)
+        outcomes = oracle.compare(pairs[:, 0], pairs[:, 1])
+        return inpo_regression(x, pairs, outcomes, run.eta, run.beta, run.mu)
+
+
+inpo = _public(INPO, "inpo")
 
 
 def fit_bradley_terry(
@@ -307,35 +323,28 @@ def fit_bradley_terry(
     return s - s.mean()
 
 
-def bt_reward_model(
-    P,
-    iterations: int,
-    beta: float = 0.0,
-    seed: int = 0,
-    *,
-    eta: float = 1.0,
-    reference=None,
-    init=None,
-    samples: int | None = None,
-    history: bool = False,
-):
+class BradleyTerryRLHF(Update):
     """RLHF with a Bradley-Terry reward model: fit scores s on pairs drawn from the reference
     (``samples`` comparisons, or every pair weighted by mu ⊗ mu with soft outcomes P), then
     ``iterations`` KL-regularised mirror-ascent steps on the reward s (toward argmax s when
     beta = 0; toward mu exp(s / beta) otherwise)."""
-    P, mu, x, oracle = _setup(P, iterations, beta, reference, init, samples, seed)
-    eta = _check_eta(eta)
-    n = P.shape[0]
-    if samples is None:
-        pairs = np.array([(a, b) for a in range(n) for b in range(n) if a != b])
-        s = fit_bradley_terry(
-            pairs, P[pairs[:, 0], pairs[:, 1]], n, weights=mu[pairs[:, 0]] * mu[pairs[:, 1]]
-        )
-    else:
-        pairs = oracle.rng.choice(n, size=(samples, 2), p=mu)
-        s = fit_bradley_terry(pairs, oracle.compare(pairs[:, 0], pairs[:, 1]), n)
-    xs = [x]
-    for _ in range(iterations):
-        x = mirror_step(x, s, eta, beta, mu)
-        xs.append(x)
-    return _finish(xs, history)
+
+    beta = 0.0
+
+    def __init__(self, run: Run):
+        super().__init__(run)
+        P, mu, oracle = run.P, run.mu, run.oracle
+        n = P.shape[0]
+        if oracle.samples is None:
+            pairs = np.array([(a, b) for a in range(n) for b in range(n) if a != b])
+            weights = mu[pairs[:, 0]] * mu[pairs[:, 1]]
+            self.scores = fit_bradley_terry(pairs, P[pairs[:, 0], pairs[:, 1]], n, weights)
+        else:
+            pairs = oracle.rng.choice(n, size=(oracle.samples, 2), p=mu)
+            self.scores = fit_bradley_terry(pairs, oracle.compare(pairs[:, 0], pairs[:, 1]), n)
+
+    def step(self, x, t):
+        return mirror_step(x, self.scores, self.run.eta, self.run.beta, self.run.mu)
+
+
+bt_reward_model = _public(BradleyTerryRLHF, "bt_reward_model")

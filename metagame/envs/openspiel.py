@@ -23,6 +23,15 @@ Every registered name is reachable: OpenSpiel's C++ games, its Python games (``p
 registered by importing ``open_spiel.python.games``, which this module does when it first
 loads or lists a game) and our own Markov games (``metagame_soccer`` and friends, registered by
 ``import metagame.envs``, see ``metagame.envs.markov.spiel``).
+
+Why not Shimmy's ``OpenSpielCompatibilityV0`` (Farama's wrapper; shimmy 2.0.1 installs beside
+the pinned gymnasium, numpy, open_spiel and pettingzoo): it is AEC only, playing simultaneous
+moves one agent at a time; it puts the action mask in ``infos`` rather than in the
+observation, which metagame's encoders, policies and RLlib modules read; it observes
+string-only games as ``Text`` spaces no network encoder takes; its observations are float64;
+an illegal action reaches ``apply_action`` (a ``SpielError``) instead of a ``ValueError``
+naming the legal ones; and it renders only by printing. Each of these is a contract the rest
+of metagame relies on, so this module keeps its own wrapper.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ import gymnasium
 import numpy as np
 import pyspiel
 from pettingzoo import AECEnv, ParallelEnv
+
+from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
 
@@ -183,7 +195,7 @@ def tensor_source(game: pyspiel.Game) -> tuple[str, list[int] | None]:
     return "history", None
 
 
-class _OpenSpielGame:
+class _OpenSpielGame(Rendered):
     """What both wrappers share: spaces, chance sampling, observations and reward bookkeeping."""
 
     def __init__(
@@ -208,20 +220,15 @@ class _OpenSpielGame:
         self.possible_agents = [f"player_{i}" for i in range(game.num_players())]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self.observation_spaces = {
-            a: gymnasium.spaces.Dict(
-                {
-                    "observation": gymnasium.spaces.Box(
-                        -np.inf, np.inf, shape=self._obs_shape, dtype=np.float32
-                    ),
-                    "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
-                }
+            a: masked_space(
+                gymnasium.spaces.Box(-np.inf, np.inf, shape=self._obs_shape, dtype=np.float32),
+                n_actions,
             )
             for a in self.possible_agents
         }
         self.action_spaces = {a: gymnasium.spaces.Discrete(n_actions) for a in self.possible_agents}
         self._rng: np.random.Generator | None = None
         self.game_state: pyspiel.State | None = None
-        self._window = None
         self._painter = None
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Dict:
@@ -298,27 +305,15 @@ class _OpenSpielGame:
             raise ValueError(f"{agent}: illegal action {action}; legal actions: {legal}")
         return action
 
-    def render(self):
-        if self.render_mode is None or self.game_state is None:
+    def _frame(self) -> np.ndarray | str | None:
+        if self.game_state is None:
             return None
-        text = str(self.game_state)
         if self.render_mode == "ansi":
-            return text
+            return str(self.game_state)
         from metagame.envs.openspiel_render import SpielPainter
-        from metagame.envs.rendering import HumanWindow
 
         self._painter = self._painter or SpielPainter(self.game, self.metadata["name"])
-        frame = self._painter.draw(self.game_state)
-        if self.render_mode == "rgb_array":
-            return frame
-        self._window = self._window or HumanWindow(self.metadata["name"])
-        self._window.show(frame)
-        return None
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return self._painter.draw(self.game_state)
 
 
 class OpenSpielAECEnv(_OpenSpielGame, AECEnv):
@@ -387,16 +382,10 @@ class OpenSpielParallelEnv(_OpenSpielGame, ParallelEnv):
         agents = self.agents
         observations = {a: self._observation(a) for a in agents}
         reward_dict = {a: float(rewards[self._index[a]]) for a in agents}
-        terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
         infos = {
             a: ({"returns": float(self._returns[self._index[a]])} if done else {}) for a in agents
         }
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, reward_dict, terminations, truncations, infos
+        return self._end_step(observations, reward_dict, done, infos)
 
     def state(self) -> np.ndarray:
         """The full state as OpenSpiel's observation tensor of every player, concatenated."""

@@ -11,13 +11,16 @@ Entry points are ``"module:attribute"`` strings imported only when the game is m
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -158,78 +161,103 @@ def registry(expand: bool = True) -> dict[str, str]:
     return out
 
 
-def _check_type(env: str, param: str, value: Any, annotation: Any) -> None:
-    """Raises ValueError when ``value`` plainly does not fit a simple annotation."""
-    if annotation is inspect.Parameter.empty or isinstance(annotation, str):
-        return
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        options = get_args(annotation)
-        errors = []
-        for option in options:
-            try:
-                _check_type(env, param, value, option)
-                return
-            except ValueError as err:
-                errors.append(err)
-        raise errors[0]
-    if origin is Literal:
-        allowed = get_args(annotation)
+def _simple(kind: type) -> Callable[[Any], Any]:
+    """The check behind an ``int``, ``float``, ``bool`` or ``str`` hint. An integer must fit in
+    64 bits (what every env and kernel stores it in), a float must be finite (NaN or infinity is
+    never a meaningful rate, weight, reward or duration); NumPy scalars count as numbers."""
+    accepted = {int: (int, np.integer), float: (int, float, np.integer, np.floating)}.get(
+        kind, kind
+    )
+
+    def check(value: Any) -> Any:
+        numeric_bool = kind in (int, float) and isinstance(value, bool | np.bool_)
+        if numeric_bool or not isinstance(value, accepted):
+            raise ValueError(f"must be {kind.__name__}, got {type(value).__name__} {value!r:.100}")
+        if isinstance(value, int | np.integer) and not -(2**63) <= value < 2**63:
+            raise ValueError(f"must fit in 64 bits, got {value!r:.40}")
+        if kind is float and not np.isfinite(float(value)):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        return value
+
+    return check
+
+
+def _one_of(allowed: tuple[Any, ...]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
         if value not in allowed:
-            raise ValueError(
-                f"{env}: parameter {param!r} must be one of {list(allowed)}, got {value!r}"
-            )
-        return
-    if origin is list:
-        _check_list(env, param, value, get_args(annotation))
-        return
-    if annotation is type(None):
-        if value is not None:
-            raise ValueError(f"{env}: parameter {param!r} must be None, got {value!r}")
-        return
-    if annotation in (int, float, bool, str):
-        _check_simple(env, param, value, annotation)
+            raise ValueError(f"must be one of {list(allowed)}, got {value!r}")
+        return value
+
+    return check
 
 
-def _check_list(env: str, param: str, value: Any, args: tuple[Any, ...]) -> None:
-    """A ``list[X]`` parameter takes a list or tuple whose items fit ``X``."""
+def _is_none(value: Any) -> None:
+    if value is not None:
+        raise ValueError(f"must be None, got {value!r}")
+
+
+def _list_or_tuple(value: Any) -> Any:
     if not isinstance(value, list | tuple):
-        raise ValueError(
-            f"{env}: parameter {param!r} must be a list, got {type(value).__name__} {value!r:.100}"
-        )
-    for i, item in enumerate(value if args else ()):
-        _check_type(env, f"{param}[{i}]", item, args[0])
+        raise ValueError(f"must be a list, got {type(value).__name__} {value!r:.100}")
+    return value
 
 
-def _check_simple(env: str, param: str, value: Any, annotation: type) -> None:
-    """int, float, bool and str hints; an integer must fit in 64 bits (what every env and
-    kernel stores it in), a float must be finite (NaN or infinity is never a meaningful rate,
-    weight, reward or duration)."""
-    import numpy as np
-
-    simple = {int: (int, np.integer), float: (int, float, np.integer, np.floating)}
-    ok = isinstance(value, simple.get(annotation, annotation))
-    if annotation in (int, float) and isinstance(value, bool | np.bool_):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{env}: parameter {param!r} must be {annotation.__name__}, "
-            f"got {type(value).__name__} {value!r:.100}"
-        )
-    if isinstance(value, int | np.integer) and not -(2**63) <= value < 2**63:
-        raise ValueError(f"{env}: parameter {param!r} must fit in 64 bits, got {value!r:.40}")
-    if annotation is float and not np.isfinite(float(value)):
-        raise ValueError(f"{env}: parameter {param!r} must be a finite number, got {value!r}")
-
-
-def _check_seed(env: str, value: Any) -> None:
+def _seed(value: Any) -> Any:
     """Every family's ``seed`` is None or a non-negative integer (NumPy's seeding rule)."""
-    import numpy as np
-
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0
     ):
-        raise ValueError(f"{env}: parameter 'seed' must be a non-negative integer, got {value!r}")
+        raise ValueError(f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _validated(annotation: Any) -> Any:
+    """The pydantic type that checks a hint the way the registry does: ``int``, ``float``,
+    ``bool``, ``str``, ``None``, ``Literal``, ``list[...]`` and unions of them, every failure a
+    ``ValueError`` whose text follows the parameter's name. Any other hint accepts anything
+    (deeper checks are the factory's own)."""
+    from pydantic import BeforeValidator, PlainValidator
+
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_validated(option) for option in get_args(annotation))]  # noqa: UP007
+    if origin is list:
+        item = _validated(get_args(annotation)[0]) if get_args(annotation) else Any
+        return Annotated[list[item], BeforeValidator(_list_or_tuple)]
+    if origin is Literal:
+        check = _one_of(get_args(annotation))
+    elif annotation is type(None):
+        check = _is_none
+    elif annotation in (int, float, bool, str):
+        check = _simple(annotation)
+    else:
+        return Any
+    return Annotated[Any, PlainValidator(check)]
+
+
+@functools.cache
+def _signature(target: Callable[..., Any], skip: int) -> tuple[list[str], bool, Any]:
+    """A factory's keyword names, whether it takes ``**kwargs``, and a pydantic ``TypeAdapter``
+    over a ``TypedDict`` of its hinted parameters."""
+    from pydantic import BeforeValidator, TypeAdapter
+    from typing_extensions import TypedDict  # pydantic wants it before Python 3.12
+
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to no type checks
+        hints = {}
+    params = [
+        p
+        for p in inspect.signature(target).parameters.values()
+        if p.name != "self" and p.kind is not p.VAR_POSITIONAL
+    ][skip:]
+    names = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
+    fields = {name: _validated(hints[name]) if name in hints else Any for name in names}
+    if "seed" in fields:
+        seed_type = fields["seed"]
+        fields["seed"] = Annotated[seed_type, BeforeValidator(_seed)]
+    typed = TypedDict("Arguments", fields, total=False)  # type: ignore[operator]
+    return names, any(p.kind is p.VAR_KEYWORD for p in params), TypeAdapter(typed)
 
 
 def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], skip: int = 0):
@@ -238,34 +266,32 @@ def check_kwargs(env: str, factory: Callable[..., Any], kwargs: dict[str, Any], 
     Unknown names raise ``ValueError`` naming the parameter and the closest accepted ones;
     values that plainly contradict an ``int``/``float``/``bool``/``str``/``list[...]``/
     ``Literal`` hint, an ``int`` beyond 64 bits, a NaN or infinite ``float`` and a negative
-    ``seed`` raise ``ValueError``
-    naming the parameter. Deeper checks are the factory's own.
+    ``seed`` raise ``ValueError`` naming the parameter (pydantic validates the values against
+    the hints). Deeper checks are the factory's own.
     """
+    from pydantic import ValidationError
+
     target = factory.__init__ if inspect.isclass(factory) else factory
-    signature = inspect.signature(target)
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: fall back to no type checks
-        hints = {}
-    params = [
-        p
-        for p in list(signature.parameters.values())
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL,)
-    ][skip:]
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params)
-    names = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
-    for key, value in kwargs.items():
-        if key not in names:
-            if accepts_any:
-                continue
+    names, accepts_any, adapter = _signature(target, skip)
+    for key in kwargs:
+        if key not in names and not accepts_any:
             close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(
                 f"{env}: unknown parameter {key!r}{hint} (accepted: {', '.join(names) or 'none'})"
             )
-        if key == "seed":
-            _check_seed(env, value)
-        _check_type(env, key, value, hints.get(key, inspect.Parameter.empty))
+    try:
+        adapter.validate_python({key: value for key, value in kwargs.items() if key in names})
+    except ValidationError as err:
+        raise ValueError(_first_error(env, err)) from None
+
+
+def _first_error(env: str, err: Any) -> str:
+    """The first failure as ``env: parameter 'name[i]' ...``: the location's first part is the
+    parameter, its integers are list positions (the rest name union branches)."""
+    first = err.errors()[0]
+    where = first["loc"][0] + "".join(f"[{i}]" for i in first["loc"][1:] if isinstance(i, int))
+    return f"{env}: parameter {where!r} {first['ctx']['error']}"
 
 
 def make(name: str, **kwargs: Any):

@@ -24,7 +24,9 @@ import numpy as np
 
 from metagame._compile_notice import announce_compilation
 from metagame.league import config as config_mod
-from metagame.league.store import DB_NAME, LOCK_FILE, Store
+from metagame.league.population import SOLVERS
+from metagame.league.run_dir import CONFIG_FILE, DB_NAME, RunDir
+from metagame.league.store import Store
 
 EXIT_USER_ERROR = 2
 T = TypeVar("T")
@@ -79,6 +81,8 @@ def _writable_dir(path: Path, what: str) -> None:
 
 def status_data(run_dir: str) -> dict[str, Any]:
     """Everything ``league status`` shows, read in one consistent snapshot of the store."""
+    from metagame.league.evaluation import CROSS_PLAY
+
     with _store(run_dir) as store, store.transaction():
         players = store.players()
         ratings = {r["player"]: r for r in store.ratings()}
@@ -89,6 +93,7 @@ def status_data(run_dir: str) -> dict[str, Any]:
             for k in ("status", "stop_reason", "iteration", "steps", "wall", "pid", "config")
         }
         replays = store.replay_matches()
+        team = [m for m in store.matches() if m.key.startswith(CROSS_PLAY)]
         game = (meta["config"] or {}).get("game", {})
         num_matches = store.count_matches()
     last_meta = metas[-1] if metas else None
@@ -99,7 +104,8 @@ def status_data(run_dir: str) -> dict[str, Any]:
         rows.append(
             {
                 "player": p.id,
-                "role": p.role,
+                "kind": p.kind,
+                "population": p.population,
                 "parent": p.parent,
                 "step": p.step,
                 "iteration": p.iteration,
@@ -133,10 +139,25 @@ def status_data(run_dir: str) -> dict[str, Any]:
             for m in metas
             if m["exploitability"] is not None
         ],
+        "nash_conv": last_meta["nash_conv"] if last_meta else None,
         "meta_solver": last_meta["solver"] if last_meta else None,
+        "cross_play": _cross_play(players, team) if team else None,
         "standings": rows,
         "replays": replays,
     }
+
+
+def _cross_play(players: Sequence[Any], matches: Sequence[Any]) -> dict[str, Any]:
+    """A team league's cross-play table over its active players (null where unplayed)."""
+    from metagame.league.evaluation import cross_play
+
+    ids = [p.id for p in players if p.active]
+    table = cross_play(matches, ids)
+    return {"players": ids, "team_return": [[_finite(v) for v in row] for row in table]}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _how_to_continue(run_dir: str, meta: dict[str, Any]) -> str | None:
@@ -154,18 +175,7 @@ def _continue_command(run_dir: str, wall: float, budget: float) -> str:
 
 def _running(run_dir: str) -> bool:
     """True while a league process holds the run directory's lock."""
-    import fcntl
-
-    path = Path(run_dir) / LOCK_FILE
-    if not path.exists():
-        return False
-    with path.open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    return RunDir(run_dir).locked()
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -174,18 +184,29 @@ def _fmt(value: Any, digits: int = 2) -> str:
     )
 
 
+def _standings_tables(rows: list[dict[str, Any]], title: str, limit: int | None = None):
+    """One standings table per population (the roles it plays share it)."""
+    populations = list(dict.fromkeys(r["population"] for r in rows))
+    if len(populations) <= 1:
+        return [_standings_table(rows, title, limit)]
+    return [
+        _standings_table([r for r in rows if r["population"] == pop], f"{title}: {pop}", limit)
+        for pop in populations
+    ]
+
+
 def _standings_table(rows: list[dict[str, Any]], title: str, limit: int | None = None):
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("player", "role", "parent", "step", "mu", "sigma", "elo", "nash", "games"):
+    for column in ("player", "kind", "parent", "step", "mu", "sigma", "elo", "nash", "games"):
         table.add_column(
-            column, justify="left" if column in ("player", "role", "parent") else "right"
+            column, justify="left" if column in ("player", "kind", "parent") else "right"
         )
     for r in rows[:limit]:
         table.add_row(
             r["player"] + ("" if r.get("active", True) else " (retired)"),
-            r["role"],
+            r["kind"],
             r["parent"] or "-",
             str(r["step"]),
             _fmt(r["mu"]),
@@ -219,7 +240,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{_fmt(data['steps_per_s'], 0)} steps/s  league size {data['league_size']}  "
         f"matches {data['matches']}  last snapshot {data['last_snapshot']}"
     )
-    console.print(_standings_table(data["standings"], "standings"))
+    console.print(*_standings_tables(data["standings"], "standings"))
     if data["exploitability"]:
         last = data["exploitability"][-1]
         console.print(
@@ -236,36 +257,60 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- solve ------------------------------------------------------------------------------------
 
 
-def cmd_solve(args: argparse.Namespace) -> int:
+def solve_data(run_dir: str, solver: str, out: Path) -> dict[str, Any]:
+    """Solves the league and writes each population's mixture as a policy under ``out``
+    (``out`` itself for a one-population league, else ``out/<population>``)."""
     from metagame.league.population import save_mixture, solve_population
 
+    with _store(run_dir) as store:
+        answer = user_input(solve_population, store, solver)
+    populations = {}
+    for pop, players in answer.players.items():
+        probs = np.asarray(answer.probs[pop])
+        path = out if len(answer.players) == 1 else out / pop
+        save_mixture(path, run_dir, players, probs, answer.solver)
+        order = np.argsort(-probs, kind="stable")
+        populations[pop] = {
+            "roles": [r for r, p in answer.roles.items() if p == pop],
+            "players": [players[i].id for i in order],
+            "probabilities": [float(probs[i]) for i in order],
+            "policy": str(path),
+        }
+    return {
+        "solver": answer.solver,
+        "nash_conv": answer.nash_conv,
+        "populations": populations,
+        "joint": None if answer.joint is None else np.asarray(answer.joint).tolist(),
+    }
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "solve" / args.solver
     _writable_dir(out, "--out")
-    with _store(args.run_dir) as store:
-        players, probs, _ = user_input(solve_population, store, args.solver)
-    save_mixture(out, args.run_dir, players, probs, args.solver)
-    order = np.argsort(-probs, kind="stable")
-    data = {
-        "solver": args.solver,
-        "players": [players[i].id for i in order],
-        "probabilities": [float(probs[i]) for i in order],
-        "policy": str(out),
-    }
+    data = solve_data(args.run_dir, args.solver, out)
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{args.solver} mixture over the population")
-    table.add_column("player")
-    table.add_column("probability", justify="right")
-    for pid, p in zip(data["players"], data["probabilities"]):
-        if p > 1e-6:
-            table.add_row(pid, f"{p:.4f}")
     console = Console()
-    console.print(table)
-    console.print(f"written as a policy: {out}  (metagame.league.population.load_mixture)")
+    for pop, mix in data["populations"].items():
+        table = Table(
+            title=f"{data['solver']} mixture of population {pop} (roles: {', '.join(mix['roles'])})"
+        )
+        table.add_column("player")
+        table.add_column("probability", justify="right")
+        for pid, p in zip(mix["players"], mix["probabilities"]):
+            if p > 1e-6:
+                table.add_row(pid, f"{p:.4f}")
+        console.print(table)
+        console.print(
+            f"written as a policy: {mix['policy']}  (metagame.league.population.load_mixture)"
+        )
+    if data["joint"] is not None:
+        console.print("joint distribution over profiles (--json prints it whole)")
+    console.print(f"NashConv of the answer on the empirical game: {data['nash_conv']:.4g}")
     return 0
 
 
@@ -326,19 +371,20 @@ class Display:
         self.live = Live(self.progress, console=self.console, refresh_per_second=4)
         self.live.start()
 
-    def __call__(self, info: dict[str, Any]) -> None:
+    def __call__(self, info: Any) -> None:
+        """Shows one iteration's :class:`metagame.league.runner.IterationInfo`."""
         if self.quiet:
             return
-        s = info["standings"]
+        s = info.standings
         top = sorted(zip(s.ids, s.mu, s.sigma), key=lambda t: -t[1])[:5]
-        meta = sorted(((k, v) for k, v in info["meta"].items() if v > 0.01), key=lambda kv: -kv[1])
-        expl = info["exploitability"]
+        meta = sorted(((k, v) for k, v in info.meta.items() if v > 0.01), key=lambda kv: -kv[1])
+        expl = info.exploitability
         if self.live is None:
             from rich.markup import escape
 
             self.console.print(
-                f"[bold]it {info['iteration']:3d}[/] steps {info['steps']:7d} "
-                f"{info['steps_per_s']:7.0f}/s  league {len(s.ids):2d}  top "
+                f"[bold]it {info.iteration:3d}[/] steps {info.steps:7d} "
+                f"{info.steps_per_s:7.0f}/s  league {len(s.ids):2d}  top "
                 + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top[:3])
                 + escape(f"  meta [{', '.join(f'{k} {v:.2f}' for k, v in meta)}]")
                 + ("" if expl is None else f"  exploitability {expl:.4f}")
@@ -349,15 +395,15 @@ class Display:
         from rich.text import Text
 
         wall = self.budget.wall_time_s if self.budget is not None else None
-        left = "" if wall is None else f", wall budget left {max(0.0, wall - info['wall']):.0f} s"
+        left = "" if wall is None else f", wall budget left {max(0.0, wall - info.wall):.0f} s"
         self.progress.update(
             self.task,
-            completed=info["iteration"],
-            description=f"league: iteration {info['iteration'] + 1} training, "
-            f"{info['steps']} steps so far ({info['steps_per_s']:.0f}/s){left}",
+            completed=info.iteration,
+            description=f"league: iteration {info.iteration + 1} training, "
+            f"{info.steps} steps so far ({info.steps_per_s:.0f}/s){left}",
         )
         summary = Text(
-            f"after iteration {info['iteration']}: {len(s.ids)} players"
+            f"after iteration {info.iteration}: {len(s.ids)} players"
             + ("" if expl is None else f", exploitability of the meta-strategy {expl:.4f}")
         )
         table = Table()
@@ -382,12 +428,15 @@ def _summary(run_dir: str) -> None:
 
     console = Console()
     data = status_data(run_dir)
-    console.print(_standings_table(data["standings"], "final standings", limit=15))
+    console.print(*_standings_tables(data["standings"], "final standings", limit=15))
     solver = "minimax-winner" if data["game"].get("name", "").startswith("preference") else "nash"
     with _store(run_dir) as store:
-        players, probs, _ = solve_population(store, solver)
-    mixture = ", ".join(f"{p.id} {q:.3f}" for p, q in zip(players, probs) if q > 1e-3)
-    console.print(f"[bold]{solver} mixture:[/] {mixture}")
+        answer = solve_population(store, solver)
+    for pop, players in answer.players.items():
+        mixture = ", ".join(
+            f"{p.id} {q:.3f}" for p, q in zip(players, answer.probs[pop]) if q > 1e-3
+        )
+        console.print(f"[bold]{answer.solver} mixture of {pop}:[/] {mixture}")
     if data["exploitability"]:
         trace = " -> ".join(f"{e['exploitability']:.3f}" for e in data["exploitability"])
         console.print(f"[bold]exploitability of the league's mixture:[/] {trace}")
@@ -397,7 +446,8 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
     if _running(run_dir):  # checked before importing Ray; League also holds the lock itself
         raise UserError(f"run directory {run_dir} is in use by another league")
     from metagame.league.population import CheckpointError
-    from metagame.league.runner import League, LeagueBusyError
+    from metagame.league.run_dir import LeagueBusyError
+    from metagame.league.runner import League
 
     display = Display(quiet, cfg.budget)
     league = League(cfg, run_dir, resume=resume, display=display)
@@ -409,9 +459,9 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
         display.close()
     if not quiet:
         _summary(run_dir)
-    print(f"league {info['status']}: {run_dir}: {info['reason']}")
-    if info["status"] == "out of time":
-        print(f"to continue: {_continue_command(run_dir, info['wall'], cfg.budget.wall_time_s)}")
+    print(f"league {info.status}: {run_dir}: {info.reason}")
+    if info.status == "out of time":
+        print(f"to continue: {_continue_command(run_dir, info.wall, cfg.budget.wall_time_s)}")
     return 0
 
 
@@ -445,7 +495,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     with _store(args.run_dir) as store:
         ckpt = store.get_meta("checkpoint") or {"iteration": 0, "steps": 0, "wall": 0.0}
-    cfg = user_input(config_mod.load, Path(args.run_dir) / "config.yaml")
+    cfg = user_input(config_mod.load, Path(args.run_dir) / CONFIG_FILE)
     cfg = _overrides(
         cfg,
         **{
@@ -463,7 +513,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             else f"league resume {args.run_dir} --iterations {ckpt['iteration'] + 10}"
         )
         raise UserError(f"the league in {args.run_dir} {spent[1]}; to go on: {more}")
-    _check(cfg, Path(args.run_dir) / "config.yaml")
+    _check(cfg, Path(args.run_dir) / CONFIG_FILE)
     return _run(cfg, args.run_dir, resume=True, quiet=args.quiet)
 
 
@@ -503,7 +553,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if args.list:
             print(f"matches with replays in {args.run_dir}: {_ids(store.replay_matches()) or '-'}")
             return 0
-        if args.live is not None:  # the players exist and their checkpoints load
+        if args.live is not None:  # one player per role, each exists and its checkpoint loads
+            from metagame.league.game_spec import game_spec
+
+            game = store.get_meta("config", {}).get("game", {})
+            spec = user_input(
+                game_spec, game["name"], game.get("kwargs") or {}, game.get("roles", "auto")
+            )
+            if len(args.live) != len(spec.roles):
+                raise UserError(
+                    f"--live takes one player per role ({', '.join(spec.roles)}), "
+                    f"got {len(args.live)}"
+                )
             for pid in args.live:
                 user_input(load_player, args.run_dir, user_input(store.player, pid))
         else:
@@ -573,7 +634,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="the population's mixture, written as a loadable policy")
     s.add_argument("run_dir")
-    s.add_argument("--solver", default="nash", choices=["nash", "minimax-winner", "alpharank"])
+    s.add_argument("--solver", default="nash", choices=list(SOLVERS))
     s.add_argument("--json", action="store_true")
     s.add_argument("--out", default=None, help="default: RUN_DIR/solve/<solver>")
     s.set_defaults(func=cmd_solve)
@@ -582,7 +643,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     group = s.add_mutually_exclusive_group()
     group.add_argument("--match", type=int, default=None)
-    group.add_argument("--live", nargs=2, metavar=("PLAYER_A", "PLAYER_B"), default=None)
+    group.add_argument(
+        "--live",
+        nargs="+",
+        metavar="PLAYER",
+        default=None,
+        help="new matches between these players, one per role of the game (in role order)",
+    )
     group.add_argument("--list", action="store_true", help="list the matches with replays")
     s.set_defaults(func=cmd_watch)
 

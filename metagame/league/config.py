@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,10 +28,16 @@ class GameConfig(_Strict):
 
     name: str = Field(description="a metagame.envs.make name, e.g. openspiel:kuhn_poker")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="make() keyword arguments")
+    roles: Literal["auto", "tied", "separate"] = Field(
+        "auto",
+        description="populations: tied (one plays every role, a symmetric meta-game), separate "
+        "(one per role), auto (tied when the env declares no roles and every agent has the "
+        "same spaces)",
+    )
 
 
 class LearnerConfig(_Strict):
-    """The learner every trainable role uses: an RLlib algorithm and its hyperparameters."""
+    """The RLlib algorithm and hyperparameters every trainee uses."""
 
     algo: Literal["PPO", "APPO", "IMPALA"] = Field("PPO", description="the RLlib algorithm")
     hparams: dict[str, Any] = Field(
@@ -43,18 +49,21 @@ class LearnerConfig(_Strict):
 
 
 class SelfPlayConfig(_Strict):
-    """One learner against its own snapshots (and a fraction of games against itself)."""
+    """One trainee per population against the population's snapshots (PFSP) and, a fraction
+    of the games, against the live trainees."""
 
+    name: Literal["selfplay"] = Field("selfplay", description="the mode")
     snapshot_every: int = Field(2, ge=1, description="iterations between snapshots")
     self_fraction: float = Field(
-        0.2, ge=0.0, le=1.0, description="fraction of games against the current learner"
+        0.2, ge=0.0, le=1.0, description="fraction of games against the live trainees"
     )
 
 
 class PSROConfig(_Strict):
     """Each PSRO iteration trains a best response to the meta-strategy (Lanctot et al. 2017)."""
 
-    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "rectified"] = Field(
+    name: Literal["psro"] = Field("psro", description="the mode")
+    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "ce", "cce", "rectified"] = Field(
         "nash", description="the meta-strategy responses are trained against"
     )
     iterations_per_response: int = Field(2, ge=1, description="RLlib iterations per response")
@@ -64,16 +73,17 @@ class PSROConfig(_Strict):
 class AlphaStarConfig(_Strict):
     """Main agents, main exploiters and league exploiters (Vinyals et al. 2019)."""
 
-    main_agents: int = Field(1, ge=1, description="learners that play the whole league")
-    main_exploiters: int = Field(1, ge=0, description="learners that play the main agents")
-    league_exploiters: int = Field(1, ge=0, description="learners that play the whole league")
+    name: Literal["alphastar"] = Field("alphastar", description="the mode")
+    main_agents: int = Field(1, ge=1, description="trainees that play the whole league")
+    main_exploiters: int = Field(1, ge=0, description="trainees that play the main agents")
+    league_exploiters: int = Field(1, ge=0, description="trainees that play the whole league")
     main_selfplay: float = Field(0.35, ge=0.0, le=1.0, description="main agents' self-play share")
     main_pfsp: float = Field(0.5, ge=0.0, le=1.0, description="main agents' PFSP share")
     snapshot_win_rate: float = Field(
         0.7, gt=0.0, le=1.0, description="an exploiter's win rate that triggers its snapshot"
     )
     snapshot_timeout_steps: int = Field(
-        20_000, ge=1, description="env steps after which a learner is snapshot anyway"
+        20_000, ge=1, description="env steps after which a trainee is snapshot anyway"
     )
     min_games: int = Field(20, ge=1, description="games before a win rate counts")
     exploiter_reset_probability: float = Field(
@@ -85,6 +95,12 @@ class AlphaStarConfig(_Strict):
         if self.main_selfplay + self.main_pfsp > 1.0:
             raise ValueError("main_selfplay + main_pfsp must be at most 1")
         return self
+
+
+ModeConfig = Annotated[SelfPlayConfig | PSROConfig | AlphaStarConfig, Field(discriminator="name")]
+MODE_CONFIGS: dict[str, type[_Strict]] = {
+    c.model_fields["name"].default: c for c in (SelfPlayConfig, PSROConfig, AlphaStarConfig)
+}
 
 
 class MatchmakingConfig(_Strict):
@@ -104,6 +120,11 @@ class EvaluationConfig(_Strict):
     replay_fraction: float = Field(0.05, ge=0.0, le=1.0, description="matches recorded")
     exploitability: bool = Field(
         True, description="compute the exact exploitability where the game allows"
+    )
+    meta_solver: Literal["auto", "nash", "alpharank", "uniform", "prd", "ce", "cce"] = Field(
+        "auto",
+        description="solves the empirical game (self-play, AlphaStar); auto: nash where exact "
+        "(one seat; two seats zero-sum or asymmetric), else projected replicator dynamics",
     )
 
 
@@ -153,12 +174,11 @@ class LeagueConfig(_Strict):
     name: str = Field("league", description="the run's name (default run dir: runs/<name>)")
     game: GameConfig
     learners: LearnerConfig = Field(default_factory=LearnerConfig)
-    mode: Literal["selfplay", "psro", "alphastar"] = Field(
-        "selfplay", description="how the population grows; its settings are the section below"
+    mode: ModeConfig = Field(
+        default_factory=SelfPlayConfig,
+        description="how the population grows: a mapping with `name` (selfplay, psro or "
+        "alphastar) and that mode's settings only, or just the name",
     )
-    selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
-    psro: PSROConfig = Field(default_factory=PSROConfig)
-    alphastar: AlphaStarConfig = Field(default_factory=AlphaStarConfig)
     matchmaking: MatchmakingConfig = Field(default_factory=MatchmakingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
@@ -166,6 +186,14 @@ class LeagueConfig(_Strict):
     checkpoint_every: int = Field(1, ge=1, description="iterations between checkpoints")
     max_players: int = Field(64, ge=2, description="population cap (oldest snapshots retire)")
     ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_by_name(cls, data: Any) -> Any:
+        """``mode: psro`` is short for ``mode: {name: psro}``."""
+        if isinstance(data, dict) and isinstance(data.get("mode"), str):
+            return {**data, "mode": {"name": data["mode"]}}
+        return data
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -182,16 +210,27 @@ class LeagueConfig(_Strict):
         return validate(data)
 
 
+def _loc(error: dict) -> tuple:
+    """An error's key path as the file spells it (without pydantic's union tag)."""
+    loc = tuple(error["loc"])
+    if len(loc) > 1 and loc[0] == "mode" and loc[1] in MODE_CONFIGS:
+        loc = loc[:1] + loc[2:]
+    return loc
+
+
 def _format_error(err: ValidationError) -> str:
     first = err.errors()[0]
-    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    path = ".".join(str(p) for p in _loc(first)) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "literal_error":
+    if first["type"] == "union_tag_invalid":
+        message = f"name must be one of {list(MODE_CONFIGS)}, got {first['ctx']['tag']!r}"
+    elif first["type"] == "union_tag_not_found":
+        message = f"needs a name, one of {list(MODE_CONFIGS)}"
+    elif first["type"] == "literal_error":
         expected = first.get("ctx", {}).get("expected", "")
         message = f"must be one of {expected}, got {first['input']!r}"
     elif first["type"] == "extra_forbidden":
-        parent = first["loc"][:-1]
-        allowed = _model_at(parent).model_fields
+        allowed = _model_at(tuple(first["loc"])[:-1]).model_fields
         message = f"unknown key; allowed: {', '.join(allowed)}"
     elif first["type"] == "missing":
         message = "is required"
@@ -200,8 +239,12 @@ def _format_error(err: ValidationError) -> str:
 
 
 def _model_at(path: tuple) -> type[BaseModel]:
+    """The model at a validation error's key path (a mode section's path names its mode)."""
     model: type[BaseModel] = LeagueConfig
     for key in path:
+        if str(key) in MODE_CONFIGS:
+            model = MODE_CONFIGS[str(key)]
+            continue
         annotation = model.model_fields[str(key)].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
@@ -272,7 +315,7 @@ def load(path: str | Path) -> LeagueConfig:
     try:
         return _validate(data)
     except ValidationError as err:
-        line = _line(text, err.errors()[0]["loc"])
+        line = _line(text, _loc(err.errors()[0]))
         where = f", line {line}" if line is not None else ""
         raise ValueError(f"config file {path}{where}: {_format_error(err)}") from None
     except ValueError as err:

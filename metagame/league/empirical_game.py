@@ -187,3 +187,37 @@ def _alpharank(tensor: np.ndarray, symmetric: bool) -> list[np.ndarray]:
 
 
 _SOLVERS = {"nash": _nash, "prd": _prd, "alpharank": _alpharank, "uniform": _uniform}
+
+
+def default_solver(game: EmpiricalGame) -> str:
+    """``nash`` where an exact solver serves the game (one seat; two seats, zero-sum or not
+    symmetric), else ``prd``."""
+    seats = game.payoffs.shape[0]
+    if seats == 1:
+        return "nash"
+    if seats > 2:
+        return "prd"
+    A, B = game.filled()
+    zero_sum = np.allclose(A + B, 0.0, atol=1e-9 * max(1.0, float(np.abs(A).max(initial=0.0))))
+    return "nash" if zero_sum or not game.symmetric else "prd"
+
+
+def member_values(game: EmpiricalGame, solution: MetaSolution, fill: float = 0.0) -> dict:
+    """Each member's expected payoff in its population's seats when every other seat plays the
+    solution's mixture (Nash averaging's rating, Balduzzi et al. 2018, for n seats): population
+    -> array over its members, averaged over the seats the population plays."""
+    tensor = game.filled(fill)
+    seats = len(game.seat_roles)
+    out: dict[str, np.ndarray] = {}
+    for role in game.roles:
+        values = []
+        for s in (k for k, r in enumerate(game.seat_roles) if r == role):
+            payoff = tensor[s]
+            for other in reversed(range(seats)):  # contract the other seats, last axis first
+                if other != s:
+                    payoff = np.tensordot(
+                        payoff, solution.strategies[game.seat_roles[other]], axes=([other], [0])
+                    )
+            values.append(payoff)
+        out[role] = np.mean(values, axis=0)
+    return out

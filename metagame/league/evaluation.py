@@ -1,30 +1,41 @@
 """Evaluation: fill the population's payoff table with matches, then rate and solve it.
 
-``evaluate`` plays every missing evaluation match between active players (both seatings,
-``episodes_per_pair`` in all) through ``metagame.agents.arena`` and commits each result with a
+``evaluate`` plays every missing evaluation profile of active players (one member per role;
+see :func:`profiles`) through ``metagame.agents.arena`` and commits each result with a
 unique key ``A|B|k``, so an interrupted evaluation resumes without losing or duplicating a row;
 a sample of matches is saved as replays named by the match id (``replays/match_000042.*``).
-``rate`` recomputes the ratings from every match (in match order, so they are a function of
-the store alone) and records them with the meta-strategy and, where it is exact, the
-exploitability of the league's mixture. Neither needs Ray.
+``rate`` builds the empirical game over the populations
+(:mod:`metagame.league.empirical_game`), solves it, recomputes the ratings from every match (in
+match order, so they are a function of the store alone) and records them with the
+meta-strategy, its NashConv on the empirical game and, where it is exact, the exploitability of
+the league's mixture in the real game. Neither needs Ray.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from metagame.league import matchmaking as mm
 from metagame.league import phases
+from metagame.league.empirical_game import (
+    default_solver,
+    empirical_game,
+    member_values,
+    solve_meta_game,
+)
+from metagame.league.game_spec import GameSpec
 from metagame.league.ratings import standings
-from metagame.league.store import Player, Store, payoff_table
+from metagame.league.run_dir import REPLAYS_DIR
+from metagame.league.store import Player, Store
 
-REPLAYS_DIR = "replays"
+CROSS_PLAY = "cross-play|"  # the key prefix of a team's cross-play matches
 
 
 def stable_seed(*parts: Any) -> int:
@@ -32,9 +43,58 @@ def stable_seed(*parts: Any) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
 
 
+def profiles(spec: GameSpec, players: Sequence[Player]) -> list[tuple[Player, ...]]:
+    """The evaluation profiles (one player per role, in role order) of the active players.
+
+    Roles tied into one population: every multiset of members but the all-alike ones (a
+    player against copies of itself teaches nothing), each in its cyclic seatings. Separate
+    populations: every combination of one member per role. One role: each member alone.
+    """
+    by_population = {pop: [p for p in players if p.population == pop] for pop in spec.populations}
+    roles = list(spec.roles)
+    if len(roles) == 1:
+        return [(p,) for p in players]
+    if spec.symmetric:
+        pool = by_population[next(iter(spec.populations))]
+        out = []
+        for combo in itertools.combinations_with_replacement(pool, len(roles)):
+            if len({p.id for p in combo}) > 1:
+                out += [combo[k:] + combo[:k] for k in range(len(combo))]
+        return out
+    return list(itertools.product(*(by_population[spec.population_of(r)] for r in roles)))
+
+
+@dataclass(frozen=True)
+class Seating:
+    """Who plays where in one evaluation block: the players by seat, each agent's seat, the
+    seats' names and the prefix of the block's match keys."""
+
+    players: tuple[Player, ...]
+    agent_seats: tuple[int, ...]  # per agent of spec.agents, in env order
+    seats: tuple[str, ...]
+    prefix: str = ""
+
+
+def seatings(spec: GameSpec, players: Sequence[Player]) -> list[Seating]:
+    """Every evaluation block: the profiles (a seat per role), and for a team (one role of
+    several agents) the cross-play pairs, whose agents alternate between two members."""
+    role_index = {a: k for k, agents in enumerate(spec.roles.values()) for a in agents}
+    per_role = tuple(role_index[a] for a in spec.agents)
+    out = [Seating(block, per_role, tuple(spec.roles)) for block in profiles(spec, players)]
+    if len(spec.roles) == 1 and len(spec.agents) > 1:
+        (role,) = spec.roles
+        alternate = tuple(k % 2 for k in range(len(spec.agents)))
+        seats = (f"{role}/even", f"{role}/odd")
+        out += [
+            Seating(pair, alternate, seats, CROSS_PLAY)
+            for pair in itertools.combinations(players, 2)
+        ]
+    return out
+
+
 def evaluate(
     store: Store,
-    game: tuple[str, dict[str, Any], Sequence[str]],
+    spec: GameSpec,
     policy: Callable[[Player], Any],
     *,
     episodes_per_pair: int,
@@ -42,49 +102,46 @@ def evaluate(
     seed: int,
     iteration: int,
 ) -> int:
-    """Plays the missing evaluation matches; returns how many rows were committed."""
+    """Plays the missing evaluation matches; returns how many rows were committed.
+
+    ``episodes_per_pair`` episodes per profile of players, shared among its seatings.
+    """
     from metagame.agents.arena import play
 
-    name, kwargs, seats = game
-    players = store.players(active_only=True)
+    blocks = seatings(spec, store.players(active_only=True))
+    rotations = len(spec.roles) if spec.symmetric else 1
+    per_block = max(1, episodes_per_pair // rotations)
     done = store.match_keys()
-    if len(seats) == 1:
-        blocks = [(p,) for p in players]
-        per_block = episodes_per_pair
-    else:
-        blocks = [
-            b for i, p in enumerate(players) for q in players[i + 1 :] for b in ((p, q), (q, p))
-        ]
-        per_block = episodes_per_pair // 2
     added = 0
     for block in blocks:
-        ids = [p.id for p in block]
-        keys = [f"{'|'.join(ids)}|{k}" for k in range(per_block)]
+        ids = [p.id for p in block.players]
+        keys = [f"{block.prefix}{'|'.join(ids)}|{k}" for k in range(per_block)]
         if all(k in done for k in keys):
             continue
-        base = stable_seed(seed, *ids)
-        policies = [policy(p) for p in block] * (len(seats) // len(block))
+        base = stable_seed(seed, *([block.prefix] if block.prefix else []), *ids)
+        policies = [policy(block.players[seat]) for seat in block.agent_seats]
         result = play(
-            name,
+            spec.name,
             policies,
             episodes=per_block,
             seed=base,
-            env_kwargs=kwargs,
+            env_kwargs=spec.kwargs,
             record=replay_fraction > 0,
         )
         for k, key in enumerate(keys):
             if key in done:
                 continue
+            returns = _seat_returns(block.agent_seats, len(ids), result.returns[k])
+            winner = _winner(returns)
             recorded = result.replays is not None and _recorded(key, replay_fraction)
-            outcome = int(result.outcomes[k])
             added += (
                 store.record_match(
                     key,
                     iteration=iteration,
                     players=ids,
-                    seats=list(seats[: len(ids)]),
-                    outcome="draw" if outcome < 0 else ids[outcome],
-                    returns=result.returns[k, : len(ids)],
+                    seats=list(block.seats),
+                    outcome="draw" if winner is None else ids[winner],
+                    returns=returns,
                     length=int(result.lengths[k]),
                     seed=base + k,
                     save_replay=functools.partial(_save_replay, store.run_dir, result.replays[k])
@@ -95,6 +152,39 @@ def evaluate(
             )
         phases.reached("evaluation", iteration)
     return added
+
+
+def _seat_returns(agent_seats: Sequence[int], seats: int, agent_returns: np.ndarray):
+    """Each seat's mean agent return."""
+    agent_seats = np.asarray(agent_seats)
+    return [float(np.mean(agent_returns[agent_seats == s])) for s in range(seats)]
+
+
+def _winner(returns: Sequence[float]) -> int | None:
+    """The seat with the unique highest return (None for a draw or one seat)."""
+    if len(returns) < 2:
+        return None
+    best = max(returns)
+    return returns.index(best) if returns.count(best) == 1 else None
+
+
+def cross_play(matches: Sequence[Any], ids: Sequence[str]) -> np.ndarray:
+    """A team's cross-play table: ``C[i, j]`` is the mean team return when members i and j
+    split the agents (i on the even ones), ``C[i, i]`` member i's own team return; NaN where
+    nothing was played. How well members coordinate with each other (a team game's analogue
+    of a payoff table)."""
+    index = {pid: k for k, pid in enumerate(ids)}
+    total, count = np.zeros((len(ids), len(ids))), np.zeros((len(ids), len(ids)))
+    for m in matches:
+        if not all(p in index for p in m.players) or len(m.players) > 2:
+            continue
+        i, j = index[m.players[0]], index[m.players[-1]]
+        pairs = [(i, j), (j, i)] if i != j else [(i, i)]
+        for a, b in pairs:
+            total[a, b] += float(np.mean(m.returns))
+            count[a, b] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _recorded(key: str, replay_fraction: float) -> bool:
@@ -139,44 +229,77 @@ def _save_replay(run_dir: Path, replay: Any, match_id: int) -> str:
 
 def rate(
     store: Store,
-    game: tuple[str, dict[str, Any], Sequence[str]],
+    spec: GameSpec,
     policy: Callable[[Player], Any],
     *,
     iteration: int,
-    solver: str = "nash",
-    response: str | None = None,
+    solver: str = "auto",
     exploitability: bool = True,
 ) -> dict[str, Any]:
-    """Records ratings and the meta-strategy (``solver`` of ``matchmaking.meta_strategy``)."""
+    """Solves the empirical game over the active players and records ratings and the
+    meta-strategy (``solver``: one of ``empirical_game.META_SOLVERS`` or ``auto``, see
+    ``empirical_game.default_solver``), with the exact exploitability of the league's mixture
+    where OpenSpiel computes it."""
     from metagame.league.exploitability import mixture_exploitability
 
-    name, kwargs, seats = game
     with store.transaction():
         players = store.players(active_only=True)
         matches = store.matches()
+    game = population_game(spec, players, matches)
+    solution = solve_meta_game(game, default_solver(game) if solver == "auto" else solver)
+    values = member_values(game, solution)
+    alpha = solve_meta_game(game, "alpharank") if len(players) > 1 else solution
+    index = {p.id: (p.population, game.members[p.population].index(p.id)) for p in players}
+
+    def per_player(table: dict[str, np.ndarray]) -> np.ndarray:
+        return np.array([float(table[pop][k]) for pop, k in index.values()])
+
     ids = [p.id for p in players]
-    payoffs, counts = payoff_table(matches, ids)
-    s = standings(matches, ids, payoffs, counts, num_seats=len(seats))
+    probs = per_player(solution.strategies)
+    s = standings(
+        matches,
+        ids,
+        nash=probs,
+        nash_rating=per_player(values),
+        alpharank=per_player(alpha.strategies),
+        one_player=not spec.competitive,
+    )
     store.record_ratings(iteration, s.rows())
-    if len(seats) == 1:
-        probs = s.nash
-    else:
-        index = ids.index(response) if response in ids else None
-        probs = mm.meta_strategy(payoffs, solver, response=index)
     expl = None
-    if exploitability and len(seats) == 2:
-        support = [k for k in range(len(ids)) if probs[k] > 1e-9]
+    if exploitability and spec.competitive:
         expl = mixture_exploitability(
-            name, kwargs, [policy(players[k]) for k in support], probs[support]
+            spec.name,
+            spec.kwargs,
+            [policy(p) for p in players],
+            [
+                [
+                    float(solution.strategies[pop][k]) if pop == spec.population_of(role) else 0.0
+                    for pop, k in index.values()
+                ]
+                for role in spec.roles
+            ],
         )
     store.record_meta_strategy(
-        iteration, solver=solver, players=ids, probs=probs, exploitability=expl
+        iteration,
+        solver=solution.solver,
+        players=ids,
+        probs=probs,
+        joint=solution.joint,
+        nash_conv=solution.nash_conv,
+        exploitability=expl,
     )
     return {
         "standings": s,
-        "meta": dict(zip(ids, np.asarray(probs).tolist())),
+        "meta": dict(zip(ids, probs.tolist())),
+        "nash_conv": solution.nash_conv,
         "exploitability": expl,
     }
+
+
+def population_game(spec: GameSpec, players: Sequence[Player], matches: Sequence[Any]):
+    """The empirical game of ``matches`` over the populations' ``players``."""
+    members = {pop: [p.id for p in players if p.population == pop] for pop in spec.populations}
+    return empirical_game(matches, spec.seat_roles, members, symmetric=spec.symmetric)
 
 
 def policy_cache(run_dir: str | Path) -> Callable[[Player], Any]:

@@ -5,17 +5,14 @@
   ``f(x_j)`` where ``x_j`` is the learner's win rate against ``j``; ``hard`` is ``(1 - x)^p``,
   ``variance`` is ``x (1 - x)``, ``linear`` is ``1 - x``, ``linear_capped`` is
   ``min(1/2, 1 - x)``. When every weight vanishes the draw falls back to uniform.
-- PSRO meta-strategies (Lanctot et al. 2017, "A unified game-theoretic approach to multiagent
-  reinforcement learning"): ``nash``, ``alpharank`` (Omidshafiei et al. 2019), ``uniform``
-  (fictitious play), ``prd`` (projected replicator dynamics) and ``rectified`` (Balduzzi et al.
-  2019, "Open-ended learning in symmetric zero-sum games": the Nash mass on opponents the
-  response's latest snapshot beats or ties).
 - AlphaStar roles: main agents, main exploiters and league exploiters, each a distribution over
   opponents (live learners or frozen players) built from its branch probabilities.
 
-An opponent *label* is a frozen player's id or a live learner's module id. The driver turns the
-distributions into a :class:`MatchTable` (fixed opponent slots filled with the players drawn for
-this iteration); EnvRunners draw one pairing per episode from it with :func:`draw_pairing`.
+An opponent *label* is a frozen player's id or a live learner's module id. A learner's distributions
+are kept per population (the roles it meets). The driver turns them into a :class:`MatchTable`
+(each population's fixed opponent slots filled with the players drawn for this iteration);
+EnvRunners draw one :class:`Assignment` per episode from it with :func:`draw_assignment`: the
+learner plays one role of its population, every other role a member drawn for it.
 """
 
 from __future__ import annotations
@@ -26,8 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PFSP_WEIGHTINGS = ("hard", "variance", "linear", "linear_capped", "uniform")
-META_SOLVERS = ("nash", "alpharank", "uniform", "prd", "rectified")
-PRD_GAMMA = 1e-3  # times 1/n: the probability floor of projected replicator dynamics
 
 
 def pfsp_weights(win_rates: Sequence[float], weighting: str = "hard", p: float = 2.0):
@@ -61,44 +56,6 @@ def win_rate(record: tuple[int, int, int] | None, prior: float = 0.5) -> float:
         return prior
     wins, draws, losses = record
     return (wins + 0.5 * draws) / (wins + draws + losses)
-
-
-def meta_strategy(
-    payoffs: np.ndarray, solver: str = "nash", *, response: int | None = None
-) -> np.ndarray:
-    """The meta-strategy over the population for a symmetric zero-sum meta-game.
-
-    ``payoffs[i, j]`` is player i's mean return against j; the game solved is its
-    antisymmetric part. ``response`` is the index of the current response's latest snapshot,
-    used by ``rectified``.
-    """
-    M = np.asarray(payoffs, dtype=np.float64)
-    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
-        raise ValueError(f"payoffs must be a non-empty square matrix, got shape {M.shape}")
-    n = M.shape[0]
-    A = 0.5 * (M - M.T)
-    if solver == "uniform" or n == 1:
-        return np.full(n, 1.0 / n)
-    if solver in ("nash", "rectified"):
-        from metagame.solvers import solve_zero_sum
-
-        sigma = np.clip(solve_zero_sum(A).row, 0.0, None)
-        sigma /= sigma.sum()
-        if solver == "rectified" and response is not None:
-            keep = sigma * (A[response] >= 0)
-            sigma = keep / keep.sum() if keep.sum() > 0 else sigma
-        return sigma
-    if solver == "alpharank":
-        from metagame.solvers import alpharank
-
-        return np.asarray(alpharank(A).pi, dtype=np.float64)
-    if solver == "prd":
-        from metagame.solvers import replicator_dynamics
-
-        # PRD: every strategy keeps at least gamma (Lanctot et al. 2017 use a small floor)
-        x = np.asarray(replicator_dynamics(A, gamma=PRD_GAMMA / n).average[0], np.float64)
-        return x / x.sum()
-    raise ValueError(f"meta_solver must be one of {list(META_SOLVERS)}, got {solver!r}")
 
 
 def normalized(weights: Mapping[str, float]) -> dict[str, float]:
@@ -195,72 +152,94 @@ def alphastar_distribution(
 
 
 @dataclass(frozen=True)
-class Pairing:
-    """One episode's players: the learner, its seat and the opponent module and label."""
+class Assignment:
+    """One episode's players: the learner and the role it plays, and every role's module
+    (RLlib module id) and label (frozen player id or live learner module)."""
 
     learner: str
-    seat: int
-    opponent_module: str | None
-    opponent: str | None
+    role: str
+    modules: Mapping[str, str]  # role -> module id
+    labels: Mapping[str, str]  # role -> player id or learner module
+
+    def opponents(self) -> dict[str, str]:
+        """Role -> label, for every role but the learner's."""
+        return {r: label for r, label in self.labels.items() if r != self.role}
 
 
 @dataclass(frozen=True)
 class MatchTable:
     """An iteration's matchmaking, installed in every EnvRunner.
 
-    ``opponents[learner]`` lists ``(module_id, label, probability)``; a frozen player's module
-    is the slot it was loaded into, a live learner's module is its own id.
+    ``roles`` maps each role to the population playing it (in the env's role order) and
+    ``learners`` each learner module to its population. ``opponents[learner][population]``
+    lists ``(module_id, label, probability)``: a frozen player's module is the slot it was
+    loaded into, a live learner's module is its own id.
     """
 
-    learners: tuple[str, ...]
-    opponents: Mapping[str, tuple[tuple[str, str, float], ...]]
+    learners: Mapping[str, str]
+    roles: Mapping[str, str]
+    opponents: Mapping[str, Mapping[str, tuple[tuple[str, str, float], ...]]]
     slots: Mapping[str, str] = field(default_factory=dict)  # slot module id -> player id
-    num_seats: int = 2
 
 
 def plan_slots(
-    distributions: Mapping[str, Mapping[str, float]],
-    learners: Sequence[str],
-    slot_ids: Sequence[str],
+    distributions: Mapping[str, Mapping[str, Mapping[str, float]]],
+    learners: Mapping[str, str],
+    roles: Mapping[str, str],
+    slot_ids: Mapping[str, Sequence[str]],
     rng: np.random.Generator,
-    num_seats: int = 2,
 ) -> MatchTable:
-    """Fills the fixed slots with frozen players drawn by their total mass; builds the table.
+    """Fills each population's fixed slots with frozen players drawn by their total mass.
 
-    Each learner's distribution is then restricted to the slotted players and the live learners
-    and renormalized (uniform over the slots if nothing it asked for was slotted).
+    ``distributions[learner][population]`` weighs the labels (frozen players and live learners)
+    the learner meets in that population's roles. Each is then restricted to the slotted
+    players and the live learners and renormalized (uniform over the population's slots if
+    nothing it asked for was slotted; the learner itself if the population has none).
     """
-    learners = tuple(learners)
-    mass: dict[str, float] = {}
-    for dist in distributions.values():
-        for label, p in dist.items():
-            if label not in learners:
-                mass[label] = mass.get(label, 0.0) + p
-    frozen = sorted(mass)
-    k = min(len(slot_ids), len(frozen))
-    chosen: list[str] = []
-    if k:
-        p = np.array([mass[f] for f in frozen])
-        chosen = list(rng.choice(frozen, size=k, replace=False, p=p / p.sum()))
-    slots = dict(zip(slot_ids, chosen))
+    slots: dict[str, str] = {}
+    for population, ids in slot_ids.items():
+        mass: dict[str, float] = {}
+        for dist in distributions.values():
+            for label, p in dist.get(population, {}).items():
+                if label not in learners:
+                    mass[label] = mass.get(label, 0.0) + p
+        frozen = sorted(mass)
+        k = min(len(ids), len(frozen))
+        if k:
+            p = np.array([mass[f] for f in frozen])
+            slots.update(zip(ids, rng.choice(frozen, size=k, replace=False, p=p / p.sum())))
     module_of = {player: slot for slot, player in slots.items()}
     module_of.update({name: name for name in learners})
-    opponents: dict[str, tuple[tuple[str, str, float], ...]] = {}
+    opponents: dict[str, dict[str, tuple[tuple[str, str, float], ...]]] = {}
     for learner in learners:
-        dist = distributions.get(learner, {})
-        kept = normalized({o: w for o, w in dist.items() if o in module_of})
-        if not kept and num_seats > 1:
-            kept = normalized({o: 1.0 for o in slots.values()} or {learner: 1.0})
-        opponents[learner] = tuple((module_of[o], o, w) for o, w in sorted(kept.items()))
-    return MatchTable(learners, opponents, slots, num_seats)
+        opponents[learner] = {}
+        for population in dict.fromkeys(roles.values()):
+            dist = distributions.get(learner, {}).get(population, {})
+            kept = normalized({o: w for o, w in dist.items() if o in module_of})
+            if not kept:
+                own = [p for s, p in slots.items() if s in slot_ids.get(population, ())]
+                live = [m for m, pop in learners.items() if pop == population]
+                kept = normalized(dict.fromkeys(own or live, 1.0))
+            opponents[learner][population] = tuple(
+                (module_of[o], o, w) for o, w in sorted(kept.items())
+            )
+    return MatchTable(dict(learners), dict(roles), opponents, slots)
 
 
-def draw_pairing(table: MatchTable, rng: np.random.Generator) -> Pairing:
-    """One episode's pairing: a uniform learner, its opponent by the table, a uniform seat."""
-    learner = table.learners[int(rng.integers(len(table.learners)))]
-    options = table.opponents.get(learner, ())
-    if table.num_seats == 1 or not options:
-        return Pairing(learner, 0, None, None)
-    probs = np.array([w for _, _, w in options])
-    module, label, _ = options[int(rng.choice(len(options), p=probs / probs.sum()))]
-    return Pairing(learner, int(rng.integers(table.num_seats)), module, label)
+def draw_assignment(table: MatchTable, rng: np.random.Generator) -> Assignment:
+    """One episode's players: a uniform learner, a uniform role of its population for it, and
+    for every other role a member drawn from the learner's distribution for that role's
+    population."""
+    names = list(table.learners)
+    learner = names[int(rng.integers(len(names)))]
+    mine = [r for r, pop in table.roles.items() if pop == table.learners[learner]]
+    role = mine[int(rng.integers(len(mine)))]
+    modules, labels = {}, {}
+    for r, population in table.roles.items():
+        options = table.opponents[learner].get(population, ())
+        if r == role or not options:
+            modules[r], labels[r] = learner, learner
+            continue
+        probs = np.array([w for _, _, w in options])
+        modules[r], labels[r], _ = options[int(rng.choice(len(options), p=probs / probs.sum()))]
+    return Assignment(learner, role, modules, labels)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from metagame.league.run_dir import PLAYERS_DIR
 from metagame.league.store import Player, Store
 
-PLAYERS_DIR = "players"
 MIXTURE_FILE = "mixture.json"
 
 
@@ -59,8 +60,10 @@ def player_weights(run_dir: str | Path, player: Player) -> dict[str, np.ndarray]
 def save_player(
     store: Store,
     module: Any,
-    role: str,
     *,
+    prefix: str,
+    kind: str,
+    population: str,
     parent: str | None,
     step: int,
     iteration: int,
@@ -69,10 +72,17 @@ def save_player(
     """Saves a learner's module as a new player: checkpoint first, then the store row."""
     from metagame.agents.policy import save_policy
 
-    relative = f"{PLAYERS_DIR}/{store.next_player_id(role)}"
+    relative = f"{PLAYERS_DIR}/{store.next_player_id(prefix)}"
     save_policy(module, store.run_dir / relative)
     return store.add_player(
-        role, parent=parent, step=step, iteration=iteration, checkpoint=relative, reason=reason
+        prefix,
+        kind=kind,
+        population=population,
+        parent=parent,
+        step=step,
+        iteration=iteration,
+        checkpoint=relative,
+        reason=reason,
     )
 
 
@@ -152,22 +162,34 @@ def load_mixture(path: str | Path, greedy: bool = False, seed: int = 0) -> Mixtu
     return MixturePolicy(policies, [p / total for p in probs], seed, id=f"mixture:{data['solver']}")
 
 
-SOLVERS = ("nash", "minimax-winner", "alpharank")
+SOLVERS = ("nash", "minimax-winner", "alpharank", "prd", "ce", "cce", "uniform")
 
 
-def solve_population(
-    store: Store, solver: str = "nash"
-) -> tuple[list[Player], np.ndarray, np.ndarray]:
-    """The league's answer: a mixture over the active players, and the payoff table.
+@dataclass(frozen=True)
+class LeagueAnswer:
+    """The league's answer: one mixture over each population's active players (the roles a
+    population plays share its mixture), the joint distribution for CE/CCE, and the NashConv
+    of the answer on the empirical game."""
 
-    ``nash``: Nash of the antisymmetric mean-return meta-game; ``minimax-winner``: the von
-    Neumann winner of the preference matrix P[i, j] = Pr(i beats j) (draws count half);
-    ``alpharank``: alpha-rank's stationary mass. A one-player population puts all mass on the
-    best mean return. Reads inside one transaction, so it is consistent while the league runs.
+    solver: str
+    roles: dict[str, str]  # role -> the population playing it
+    players: dict[str, list[Player]]  # population -> its active players
+    probs: dict[str, np.ndarray]  # population -> mixture over its players
+    joint: np.ndarray | None
+    nash_conv: float
+
+
+def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
+    """Solves the empirical game of the store's active players with ``solver``.
+
+    ``nash``, ``prd``, ``alpharank``, ``ce``, ``cce``, ``uniform``: see
+    :func:`metagame.league.empirical_game.solve_meta_game` (``nash`` falls back to ``prd``
+    where no exact solver serves the game); ``minimax-winner``: for two tied roles, the von
+    Neumann winner of the preference matrix P[i, j] = Pr(i beats j) (draws count half). A
+    one-role population puts all mass on the best mean return. Reads inside one transaction,
+    so it is consistent while the league runs.
     """
-    from metagame.league.matchmaking import meta_strategy
-    from metagame.league.ratings import outcome_scores
-    from metagame.league.store import payoff_table
+    from metagame.league.empirical_game import default_solver, empirical_game, solve_meta_game
 
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
@@ -176,25 +198,56 @@ def solve_population(
         matches = store.matches()
     if not players:
         raise ValueError(f"the league in {store.run_dir} has no players yet")
-    ids = [p.id for p in players]
-    payoffs, counts = payoff_table(matches, ids)
-    if matches and all(len(m.players) == 1 for m in matches):
-        probs = np.zeros(len(ids))
-        probs[int(np.argmax(np.diag(payoffs)))] = 1.0
-        return players, probs, payoffs
+    population = {p.id: p.population for p in players}
+    roles = _roles(matches, population)
+    members = {pop: [p.id for p in players if p.population == pop] for pop in population.values()}
+    symmetric = len(roles) > 1 and len(set(roles.values())) == 1
+    game = empirical_game(matches, list(roles.values()), members, symmetric=symmetric)
     if solver == "minimax-winner":
-        from metagame.solvers import minimax_winner
+        if not (symmetric and len(roles) == 2):
+            raise ValueError("minimax-winner serves leagues of two tied roles")
+        (pop,) = members
+        probs, certificate, joint, name = (
+            {pop: _minimax_winner(matches, members[pop])},
+            0.0,
+            None,
+            solver,
+        )
+    else:
+        if solver == "nash":
+            solver = default_solver(game)
+        solution = solve_meta_game(game, solver)
+        probs, certificate, joint = solution.strategies, solution.nash_conv, solution.joint
+        name = solution.solver
+    by_pop = {pop: [p for p in players if p.population == pop] for pop in members}
+    return LeagueAnswer(name, roles, by_pop, probs, joint, certificate)
 
-        index = {pid: i for i, pid in enumerate(ids)}
-        wins = np.zeros((len(ids), len(ids)))
-        for m in matches:
-            if len(m.players) == 2 and all(p in index for p in m.players):
-                i, j = index[m.players[0]], index[m.players[1]]
-                a, b = outcome_scores(m.returns)
-                wins[i, j] += a
-                wins[j, i] += b
-        P = np.divide(wins, counts, out=np.full_like(wins, 0.5), where=counts > 0)
-        np.fill_diagonal(P, 0.5)
-        probs = np.clip(np.asarray(minimax_winner(P).row, dtype=np.float64), 0.0, None)
-        return players, probs / probs.sum(), payoffs
-    return players, meta_strategy(payoffs, solver), payoffs
+
+def _roles(matches: Sequence[Any], population: dict[str, str]) -> dict[str, str]:
+    """Role -> population, read from the matches between active players (a league with no
+    such match yet has one role per population)."""
+    for m in reversed(matches):
+        if all(pid in population for pid in m.players):
+            return {role: population[pid] for role, pid in zip(m.seats, m.players, strict=True)}
+    return {pop: pop for pop in dict.fromkeys(population.values())}
+
+
+def _minimax_winner(matches: Sequence[Any], ids: Sequence[str]) -> np.ndarray:
+    from metagame.league.ratings import outcome_scores
+    from metagame.solvers import minimax_winner
+
+    index = {pid: i for i, pid in enumerate(ids)}
+    wins = np.zeros((len(ids), len(ids)))
+    counts = np.zeros_like(wins)
+    for m in matches:
+        if len(m.players) == 2 and all(p in index for p in m.players):
+            i, j = index[m.players[0]], index[m.players[1]]
+            a, b = outcome_scores(m.returns)
+            wins[i, j] += a
+            wins[j, i] += b
+            counts[i, j] += 1
+            counts[j, i] += 1
+    P = np.divide(wins, counts, out=np.full_like(wins, 0.5), where=counts > 0)
+    np.fill_diagonal(P, 0.5)
+    probs = np.clip(np.asarray(minimax_winner(P).row, dtype=np.float64), 0.0, None)
+    return probs / probs.sum()

@@ -5,17 +5,19 @@
   (Plackett-Luce model of the ``openskill`` package; equal returns are a tie).
 - Elo (1978): logistic expected score on a 400-point scale, K-factor updates in match order.
 - Nash averaging: Balduzzi et al. (2018), "Re-evaluating evaluation", NeurIPS; the rating of
-  player i is its expected payoff against the meta-game's Nash mixture, (A p)_i, where A is the
-  antisymmetric part of the payoff table (Balduzzi et al. use the maximum-entropy Nash; we use
-  the Nash ``solve_zero_sum`` returns).
+  a player is its expected payoff against the meta-game's Nash mixture in the other seats
+  (``metagame.league.empirical_game.member_values``; Balduzzi et al. use the maximum-entropy
+  Nash, we use the one the meta-solver returns).
 - alpha-rank: Omidshafiei et al. (2019), "alpha-Rank: multi-agent evaluation by evolution",
-  Scientific Reports 9; the stationary mass of each player, via ``metagame.solvers.alpharank``.
+  Scientific Reports 9; each player's stationary mass (the empirical game's ``alpharank``).
 
-One-player populations are rated by their mean return.
+A match of n seats is one Plackett-Luce update with a team per seat, and n (n - 1) / 2 Elo
+pairs. One-player populations are rated by their mean return.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,56 +34,55 @@ def outcome_scores(returns: Sequence[float]) -> tuple[float, float]:
     return (1.0, 0.0) if a > b else (0.0, 1.0) if b > a else (0.5, 0.5)
 
 
-def _pairs(matches: Iterable[Match], index: dict[str, int]) -> Iterable[tuple[int, int, float]]:
+def _ranks(returns: Sequence[float]) -> list[int]:
+    """Plackett-Luce ranks of the seats: 0 for the highest return, ties share a rank."""
+    values = sorted(set(returns), reverse=True)
+    return [values.index(r) for r in returns]
+
+
+def _seated(matches: Iterable[Match], index: dict[str, int]) -> Iterable[tuple[list[int], Match]]:
+    """Matches of two or more seats whose players are all in ``index``, with their indices."""
     for m in matches:
-        if len(m.players) == 2 and all(p in index for p in m.players):
-            i, j = index[m.players[0]], index[m.players[1]]
-            if i != j:
-                yield i, j, outcome_scores(m.returns)[0]
+        if len(m.players) >= 2 and all(p in index for p in m.players):
+            yield [index[p] for p in m.players], m
 
 
 def elo(matches: Iterable[Match], ids: Sequence[str], k: float = 16.0) -> np.ndarray:
-    """Elo ratings after every two-player match between ``ids`` in order."""
+    """Elo ratings after every match between ``ids`` in order; a match of n seats counts as
+    its n (n - 1) / 2 pairs of seats (compared by return), updated together."""
     index = {pid: n for n, pid in enumerate(ids)}
     r = np.full(len(ids), ELO_START)
-    for i, j, score in _pairs(matches, index):
-        expected = 1.0 / (1.0 + 10.0 ** ((r[j] - r[i]) / 400.0))
-        r[i] += k * (score - expected)
-        r[j] -= k * (score - expected)
+    for seats, m in _seated(matches, index):
+        delta = np.zeros_like(r)
+        for a, b in itertools.combinations(range(len(seats)), 2):
+            i, j = seats[a], seats[b]
+            if i == j:
+                continue
+            score = outcome_scores((m.returns[a], m.returns[b]))[0]
+            expected = 1.0 / (1.0 + 10.0 ** ((r[j] - r[i]) / 400.0))
+            delta[i] += k * (score - expected)
+            delta[j] -= k * (score - expected)
+        r += delta
     return r
 
 
 def openskill(matches: Iterable[Match], ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Weng-Lin (Plackett-Luce) mu and sigma after every two-player match in order."""
+    """Weng-Lin (Plackett-Luce) mu and sigma after every match in order, one team per seat
+    ranked by return (a player in several seats of one match is rated once, by its first)."""
     from openskill.models import PlackettLuce
 
     model = PlackettLuce()
     index = {pid: n for n, pid in enumerate(ids)}
     ratings = [model.rating(name=pid) for pid in ids]
-    for i, j, score in _pairs(matches, index):
-        ranks = [0, 0] if score == 0.5 else [0, 1] if score == 1.0 else [1, 0]
-        (ratings[i],), (ratings[j],) = model.rate([[ratings[i]], [ratings[j]]], ranks=ranks)
+    for seats, m in _seated(matches, index):
+        first = [s for s, i in enumerate(seats) if i not in seats[:s]]
+        if len(first) < 2:
+            continue
+        ranks = _ranks([m.returns[s] for s in first])
+        rated = model.rate([[ratings[seats[s]]] for s in first], ranks=ranks)
+        for s, (team,) in zip(first, rated, strict=True):
+            ratings[seats[s]] = team
     return np.array([r.mu for r in ratings]), np.array([r.sigma for r in ratings])
-
-
-def nash_averaging(payoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nash mixture p of the antisymmetrized meta-game and the Nash-averaged ratings A p."""
-    from metagame.solvers import solve_zero_sum
-
-    M = np.asarray(payoffs, dtype=np.float64)
-    A = 0.5 * (M - M.T)
-    if len(A) == 1:
-        return np.ones(1), np.zeros(1)
-    p = np.clip(solve_zero_sum(A).row, 0.0, None)
-    p /= p.sum()
-    return p, A @ p
-
-
-def alpharank_mass(payoffs: np.ndarray) -> np.ndarray:
-    """alpha-rank stationary mass over the population (single-population, symmetric game)."""
-    from metagame.league.matchmaking import meta_strategy
-
-    return meta_strategy(payoffs, "alpharank")
 
 
 @dataclass(frozen=True)
@@ -115,26 +116,27 @@ class Standings:
 def standings(
     matches: Sequence[Match],
     ids: Sequence[str],
-    payoffs: np.ndarray,
-    counts: np.ndarray,
     *,
-    num_seats: int = 2,
-    with_alpharank: bool = True,
+    nash: np.ndarray,
+    nash_rating: np.ndarray,
+    alpharank: np.ndarray,
+    one_player: bool = False,
 ) -> Standings:
-    """All ratings at once. One-player populations: mu is the mean return, sigma its std."""
+    """All ratings at once: OpenSkill and Elo from the matches, the meta-game's Nash mass,
+    Nash-averaged rating and alpha-rank mass as given (from ``metagame.league.empirical_game``).
+    One-role leagues (a task, a team): mu is the mean return of a player's own matches (the
+    team's cross-play aside), sigma its std, Elo the mean return."""
     ids = list(ids)
-    n = len(ids)
-    if num_seats == 1:
-        per = [[m.returns[0] for m in matches if m.players[0] == pid] for pid in ids]
+    index = {pid: n for n, pid in enumerate(ids)}
+    games = np.zeros(len(ids), dtype=np.int64)
+    for m in matches:
+        for pid in set(m.players) & set(index):
+            games[index[pid]] += 1
+    if one_player:
+        alone = [m for m in matches if len(m.players) == 1]
+        per = [[m.returns[0] for m in alone if m.players[0] == pid] for pid in ids]
         mu = np.array([np.mean(r) if r else 0.0 for r in per])
         sigma = np.array([np.std(r) if r else 0.0 for r in per])
-        best = np.zeros(n)
-        if n:
-            best[int(np.argmax(mu))] = 1.0
-        games = np.array([len(r) for r in per])
-        return Standings(ids, mu, sigma, mu.copy(), best, mu.copy(), best.copy(), games)
+        return Standings(ids, mu, sigma, mu.copy(), nash, nash_rating, alpharank, games)
     mu, sigma = openskill(matches, ids)
-    nash, rating = nash_averaging(payoffs) if n else (np.zeros(0), np.zeros(0))
-    alpha = alpharank_mass(payoffs) if with_alpharank and n > 1 else nash.copy()
-    games = counts.sum(axis=1) if n else np.zeros(0, dtype=np.int64)
-    return Standings(ids, mu, sigma, elo(matches, ids), nash, rating, alpha, games)
+    return Standings(ids, mu, sigma, elo(matches, ids), nash, nash_rating, alpharank, games)

@@ -54,7 +54,18 @@ def meaning(field) -> str:
     return " ".join(p for p in parts if p)
 
 
-def sections(model: type[BaseModel], path: str = "") -> list[tuple[str, str, list[tuple]]]:
+def _variants(annotation: Any) -> list[type[BaseModel]]:
+    """The models of a union of models (a discriminated section such as ``mode``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if all(_is_model(a) for a in args):
+            return list(args)
+    return []
+
+
+def sections(
+    model: type[BaseModel], path: str = "", title: str | None = None
+) -> list[tuple[str, str, list[tuple]]]:
     """``(path, docstring, rows)`` for ``model`` and, after it, each nested model."""
     rows, nested = [], []
     for name, field in model.model_fields.items():
@@ -62,10 +73,15 @@ def sections(model: type[BaseModel], path: str = "") -> list[tuple[str, str, lis
         if _is_model(field.annotation):
             nested += sections(field.annotation, f"{key}.")
             rows.append((key, "section", "", f"see `{key}` below"))
+        elif variants := _variants(field.annotation):
+            names = [v.model_fields["name"].default for v in variants]
+            for variant, tag in zip(variants, names, strict=True):
+                nested += sections(variant, f"{key}.", f"{key}` with `name: {tag}")
+            rows.append((key, "section", repr(names[0]), f"one of {names}: see `{key}` below"))
         else:
             rows.append((key, type_name(field.annotation), default_of(field), meaning(field)))
     doc = " ".join((model.__doc__ or "").split())
-    return [(path.rstrip(".") or "(top level)", doc, rows), *nested]
+    return [(title or path.rstrip(".") or "(top level)", doc, rows), *nested]
 
 
 def config_reference() -> str:

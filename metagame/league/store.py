@@ -1,9 +1,10 @@
 """The league's store: one SQLite database (WAL mode) in the run directory.
 
-Tables: ``players`` (id, role, parent, step, checkpoint, created, reason), ``matches`` (players,
-seats, outcome, returns, length, seed, replay path), ``ratings`` (history per iteration),
-``meta_strategies`` (history per iteration), ``games`` (training-game counts per learner and
-opponent, from RLlib's metrics), ``iterations`` (throughput) and ``meta`` (key/value state).
+Tables: ``players`` (id, kind, population, parent, step, checkpoint, created, reason),
+``matches`` (players and returns per role, roles, outcome, length, seed, replay path),
+``ratings`` (history per iteration), ``meta_strategies`` (history per iteration: mixtures,
+joint distribution, NashConv, exploitability), ``games`` (training-game counts per trainee and
+opponent), ``iterations`` (throughput) and ``meta`` (key/value state).
 
 Crash safety: an iteration is one unit. Every row an iteration writes (players, matches,
 ratings, meta-strategies, training-game counts, throughput, retirements) carries the iteration
@@ -29,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
-DB_NAME = "league.sqlite"
-LOCK_FILE = "league.lock"  # flock-ed by the running league process
+from metagame.league.run_dir import DB_NAME
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS players (
-    id TEXT PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, role TEXT NOT NULL, parent TEXT,
+    id TEXT PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, kind TEXT NOT NULL,
+    population TEXT NOT NULL, parent TEXT,
     step INTEGER NOT NULL, iteration INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     created REAL NOT NULL, reason TEXT NOT NULL, retired INTEGER
 );
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS ratings (
 );
 CREATE TABLE IF NOT EXISTS meta_strategies (
     iteration INTEGER PRIMARY KEY, solver TEXT NOT NULL, players TEXT NOT NULL,
-    probs TEXT NOT NULL, value REAL, exploitability REAL, created REAL NOT NULL
+    probs TEXT NOT NULL, joint TEXT, nash_conv REAL, exploitability REAL,
+    created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS games (
     iteration INTEGER NOT NULL, learner TEXT NOT NULL, opponent TEXT NOT NULL,
@@ -85,7 +87,8 @@ def _schema_columns() -> dict[str, list[str]]:
 class Player:
     id: str
     seq: int
-    role: str
+    kind: str  # the learner that made it: main, response, main_exploiter, ...
+    population: str
     parent: str | None
     step: int
     iteration: int
@@ -219,15 +222,17 @@ class Store:
         self.iterations()
 
     # -- players ---------------------------------------------------------------------------
-    def next_player_id(self, role: str) -> str:
-        """The id the next player of ``role`` gets: ``{role}_{seq}`` with a global sequence."""
+    def next_player_id(self, prefix: str) -> str:
+        """The id the next player gets: ``{prefix}_{seq}`` with a global sequence."""
         seq = self._db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM players").fetchone()[0]
-        return f"{role}_{seq:03d}"
+        return f"{prefix}_{seq:03d}"
 
     def add_player(
         self,
-        role: str,
+        prefix: str,
         *,
+        kind: str,
+        population: str,
         parent: str | None,
         step: int,
         iteration: int,
@@ -236,12 +241,23 @@ class Store:
     ) -> Player:
         """Adds a player named :meth:`next_player_id`; its checkpoint must already be on disk."""
         with self.transaction() as db:
-            pid = self.next_player_id(role)
+            pid = self.next_player_id(prefix)
             seq = int(pid.rsplit("_", 1)[1])
             db.execute(
-                "INSERT INTO players (id, seq, role, parent, step, iteration, checkpoint, "
-                "created, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (pid, seq, role, parent, step, iteration, checkpoint, time.time(), reason),
+                "INSERT INTO players (id, seq, kind, population, parent, step, iteration, "
+                "checkpoint, created, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    pid,
+                    seq,
+                    kind,
+                    population,
+                    parent,
+                    step,
+                    iteration,
+                    checkpoint,
+                    time.time(),
+                    reason,
+                ),
             )
         return self.player(pid)
 
@@ -373,19 +389,24 @@ class Store:
         solver: str,
         players: Sequence[str],
         probs: Sequence[float],
-        value: float | None = None,
+        joint: np.ndarray | None = None,
+        nash_conv: float | None = None,
         exploitability: float | None = None,
     ) -> None:
+        """Records the meta-strategy: each player's probability within its population's
+        mixture, the joint distribution over profiles (correlated equilibria), the NashConv
+        on the empirical game and the exact exploitability where the game allows."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO meta_strategies (iteration, solver, players, probs, "
-                "value, exploitability, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "joint, nash_conv, exploitability, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     iteration,
                     solver,
                     json.dumps(list(players)),
                     json.dumps([float(p) for p in probs]),
-                    value,
+                    None if joint is None else json.dumps(np.asarray(joint).tolist()),
+                    nash_conv,
                     exploitability,
                     time.time(),
                 ),
@@ -394,7 +415,12 @@ class Store:
     def meta_strategies(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM meta_strategies ORDER BY iteration")
         return [
-            {**dict(r), "players": json.loads(r["players"]), "probs": json.loads(r["probs"])}
+            {
+                **dict(r),
+                "players": json.loads(r["players"]),
+                "probs": json.loads(r["probs"]),
+                "joint": None if r["joint"] is None else json.loads(r["joint"]),
+            }
             for r in rows
         ]
 

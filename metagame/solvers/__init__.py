@@ -4,7 +4,8 @@ Every solver returns strategies together with a certificate (duality gap, NashCo
 exploitability) recomputed from the strategies, independently of the method.
 
 - ``solve_zero_sum``, ``solve_zero_sum_batch``, ``Equilibrium``: two-player zero-sum games;
-- ``minimax_winner``, ``minimax_winner_from_counts``: von Neumann winners of preference matrices;
+- ``minimax_winner``, ``minimax_winner_from_counts``, ``preference_exploitability``: von Neumann
+  winners of preference matrices and their certificate;
 - ``solve_regularized``: the KL-regularized zero-sum game of Nash-MD, Nash-MP and INPO;
 - ``solve_bimatrix``, ``correlated_equilibrium``: general-sum normal-form games;
 - ``replicator_dynamics``, ``projected_replicator_dynamics``, ``alpharank``: evolutionary
@@ -25,6 +26,7 @@ from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum, solve_zero_su
 _EXPORTS = {
     "minimax_winner": "metagame.solvers.preference",
     "minimax_winner_from_counts": "metagame.solvers.preference",
+    "preference_exploitability": "metagame.solvers.preference",
     "solve_regularized": "metagame.solvers.regularized",
     "solve_bimatrix": "metagame.solvers.bimatrix",
     "correlated_equilibrium": "metagame.solvers.correlated",

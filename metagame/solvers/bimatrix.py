@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from metagame.solvers._validation import as_matrix
+from metagame._arrays import as_matrix
 from metagame.solvers.normal_form import profile_gains
 
 _ZERO = 1e-9  # pivot / positivity threshold on payoffs rescaled to [1, 2]

@@ -47,7 +47,7 @@ from numba import njit
 from scipy.sparse.csgraph import connected_components
 from scipy.special import logsumexp
 
-from metagame.solvers._validation import as_array, as_strategy
+from metagame._arrays import as_array, as_strategy
 from metagame.solvers.normal_form import (
     as_payoff_tensor,
     as_profile,

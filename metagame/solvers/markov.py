@@ -37,7 +37,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
-from metagame.solvers._validation import as_array, check_tolerance
+from metagame._arrays import as_array, check_tolerance
 from metagame.solvers.zero_sum import solve_zero_sum_batch
 
 Method = Literal["value_iteration", "hoffman_karp", "pollatschek_avi_itzhak"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from metagame.solvers._validation import as_array, as_strategy
+from metagame._arrays import as_array, as_strategy
 
 
 def as_payoff_tensor(payoffs: Any, name: str = "payoffs") -> np.ndarray:

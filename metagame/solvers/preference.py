@@ -12,6 +12,9 @@ double oracle round and every PRM+ iteration costs one matrix-vector product. A 
 winner (a candidate preferred to every other with probability at least 1/2) is returned
 without solving anything.
 
+``preference_exploitability`` is the certificate: how far a mixture is from a minimax winner
+(or, regularised, from the equilibrium the preference learners target).
+
 ``minimax_winner_from_counts`` estimates ``P`` from pairwise win counts (ties as half wins,
 missing pairs allowed) and adds a lower confidence bound on the winner's worst-case win rate.
 """
@@ -25,8 +28,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from metagame._arrays import as_matrix, as_preference_matrix, as_strategy, check_tolerance
 from metagame.solvers._linalg import certificate
-from metagame.solvers._validation import as_matrix, as_preference_matrix, check_tolerance
+from metagame.solvers.regularized import regularized_certificate
 from metagame.solvers.zero_sum import Equilibrium, solve_zero_sum
 
 
@@ -34,6 +38,28 @@ def _condorcet_winner(A: np.ndarray) -> int:
     """Index of a candidate with ``A[i, j] >= 0`` for every ``j``, or -1."""
     winners = np.flatnonzero((A >= 0.0).all(axis=1))
     return int(winners[0]) if winners.size else -1
+
+
+def preference_exploitability(P: Any, x: Any, beta: float = 0.0, reference: Any = None) -> float:
+    """How much a best response gains against ``x`` in the preference game ``P - 1/2``.
+
+    With ``beta = 0``: ``max_j Pr(j preferred to x) - 1/2`` (>= 0), the exploitability of the
+    symmetric profile (x, x) (``exploitability((P - 1/2, 1/2 - P), [x, x])``), zero exactly at
+    a minimax winner. With ``beta > 0``: the same in the KL-regularised game of Nash-MD,
+    Nash-MP and INPO, ``max_y [y^T (P - 1/2) x - beta KL(y || mu)] + beta KL(x || mu)`` for the
+    reference ``mu`` (uniform by default), i.e. one player's half of
+    ``regularized_certificate``'s duality gap at (x, x); zero exactly at the regularised
+    equilibrium (what ``solve_regularized`` returns for ``A = P - 1/2``).
+    """
+    P = as_preference_matrix(P)
+    n = P.shape[0]
+    x = as_strategy(x, n, "x")
+    if beta <= 0:
+        return float(np.max(P @ x) - 0.5)
+    mu = np.full(n, 1.0 / n) if reference is None else as_strategy(reference, n, "reference")
+    log_mu = np.log(np.maximum(mu, 1e-300))
+    _, gap, _ = regularized_certificate(P - 0.5, beta, log_mu, log_mu, x, x)
+    return gap / 2
 
 
 def minimax_winner(P: Any, tol: float = 1e-9, method: str = "auto") -> Equilibrium:

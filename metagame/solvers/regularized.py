@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from metagame._arrays import as_matrix, as_strategy, check_tolerance
 from metagame.solvers._linalg import mat_vec, vec_mat
-from metagame.solvers._validation import as_matrix, as_strategy, check_tolerance
 
 CHECK_EVERY = 8  # iterations between certificate evaluations
 

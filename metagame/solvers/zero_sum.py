@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
+from metagame._arrays import as_matrix, as_stack, as_strategy, check_tolerance
 from metagame.solvers._double_oracle import double_oracle
 from metagame.solvers._linalg import (
     PARALLEL_MIN_ENTRIES,
@@ -42,7 +43,6 @@ from metagame.solvers._linalg import (
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch, simplex_game
 from metagame.solvers._threads import choice
-from metagame.solvers._validation import as_matrix, as_stack, as_strategy, check_tolerance
 
 HYBRID = "prm+/double_oracle"
 METHODS = ("auto", "simplex", "highs", "prm+", "double_oracle", HYBRID)

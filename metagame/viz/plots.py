@@ -127,17 +127,18 @@ def plot_lineage(players: list, path: Path) -> Path:
             depth[pid] = 0 if up is None or up not in parent else depth_of(up) + 1
         return depth[pid]
 
-    roles = sorted({p.role for p in players})
-    colors = {r: matplotlib.colormaps["tab10"](k % 10) for k, r in enumerate(roles)}
+    groups = sorted({(p.population, p.kind) for p in players})
+    colors = {g: matplotlib.colormaps["tab10"](k % 10) for k, g in enumerate(groups)}
     x = {p.id: p.iteration for p in players}
     for p in players:
         if p.parent in x:
             xs, ys = [x[p.parent], x[p.id]], [depth_of(p.parent), depth_of(p.id)]
             ax.plot(xs, ys, color="0.6", zorder=1)
-    for role in roles:
-        members = [p for p in players if p.role == role]
+    for group in groups:
+        members = [p for p in players if (p.population, p.kind) == group]
         xs, ys = [x[p.id] for p in members], [depth_of(p.id) for p in members]
-        ax.scatter(xs, ys, color=colors[role], label=role, zorder=2, s=40)
+        label = group[1] if len({g[0] for g in groups}) == 1 else " ".join(group)
+        ax.scatter(xs, ys, color=colors[group], label=label, zorder=2, s=40)
     if len(players) <= 30:
         for p in players:
             ax.annotate(

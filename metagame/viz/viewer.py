@@ -453,8 +453,10 @@ def watch(
     **viewer_kwargs: Any,
 ) -> Viewer:
     """Watches a league run: a recorded match (newest with a replay by default) or, with
-    ``live=(player_a, player_b)``, new matches between two of its players."""
+    ``live`` (one player id per role of the game, in role order), new matches between them:
+    every agent of a role is played by that role's player."""
     from metagame.league.evaluation import replay_file
+    from metagame.league.game_spec import game_spec
     from metagame.league.population import load_player
     from metagame.league.store import Store
 
@@ -463,13 +465,19 @@ def watch(
     run_dir = Path(run_dir)
     with Store(run_dir, readonly=True) as store:
         if live is not None:
-            if len(live) != 2:
-                raise ValueError(f"live takes two player ids, got {list(live)}")
             game = store.get_meta("config", {}).get("game", {})
-            policies = [load_player(run_dir, store.player(pid)) for pid in live]
-            source = MatchSource(
-                live_episodes(game["name"], policies, env_kwargs=game.get("kwargs") or {})
-            )
+            kwargs = game.get("kwargs") or {}
+            spec = game_spec(game["name"], kwargs, game.get("roles", "auto"))
+            if len(live) != len(spec.roles):
+                raise ValueError(
+                    f"live takes one player per role ({', '.join(spec.roles)}), got {list(live)}"
+                )
+            member = {
+                role: load_player(run_dir, store.player(pid))
+                for role, pid in zip(spec.roles, live, strict=True)
+            }
+            policies = [member[spec.role_of(agent)] for agent in spec.agents]
+            source = MatchSource(live_episodes(game["name"], policies, env_kwargs=kwargs))
         else:
             source = MatchSource([Replay.load(replay_file(store, match_id))])
     return Viewer(source, **viewer_kwargs).run(max_frames, events)

@@ -11,18 +11,16 @@ from scipy.special import softmax
 from metagame.agents.preference import (
     PreferenceOracle,
     bt_reward_model,
-    exploitability,
     inpo,
     inpo_regression,
     kl,
     mirror_step,
     nash_md,
     nash_mp,
-    regularized_exploitability,
     spo,
 )
 from metagame.envs.preference import bradley_terry, cyclic_panel, skew_symmetric_noise
-from metagame.solvers import minimax_winner, solve_regularized
+from metagame.solvers import minimax_winner, preference_exploitability, solve_regularized
 
 # An intransitive 6-candidate matrix (no Condorcet winner) whose minimax winner has support
 # {1, 3, 4}, while the Bradley-Terry fit ranks candidate 4 first.
@@ -58,20 +56,20 @@ def regularized_fixed_point(P, beta, mu=None):
 
 def test_exploitability_known_values():
     P = cyclic_panel(3)
-    assert exploitability(P, np.ones(3) / 3) == pytest.approx(0.0)
-    assert exploitability(P, [1, 0, 0]) == pytest.approx(0.5)
-    assert exploitability(P6, lp_minimax_winner(P6)) == pytest.approx(0.0, abs=1e-9)
-    assert regularized_exploitability(P6, regularized_fixed_point(P6, 0.1), 0.1) < 1e-10
+    assert preference_exploitability(P, np.ones(3) / 3) == pytest.approx(0.0)
+    assert preference_exploitability(P, [1, 0, 0]) == pytest.approx(0.5)
+    assert preference_exploitability(P6, lp_minimax_winner(P6)) == pytest.approx(0.0, abs=1e-9)
+    assert preference_exploitability(P6, regularized_fixed_point(P6, 0.1), 0.1) < 1e-10
 
 
 @pytest.mark.parametrize("learner", [spo, nash_mp])
 def test_last_iterate_reaches_the_minimax_winner(learner):
     x = learner(P6, 2000, beta=0.0, init=INIT)
     winner = lp_minimax_winner(P6)
-    assert exploitability(P6, x) < 0.01
+    assert preference_exploitability(P6, x) < 0.01
     assert np.abs(x - winner).sum() < 0.05
     cycle = learner(cyclic_panel(5), 2000, beta=0.0, init=softmax(np.arange(5.0)))
-    assert exploitability(cyclic_panel(5), cycle) < 0.01
+    assert preference_exploitability(cyclic_panel(5), cycle) < 0.01
     np.testing.assert_allclose(cycle, minimax_winner(cyclic_panel(5)).row, atol=0.01)
 
 
@@ -88,7 +86,7 @@ def test_regularized_fixed_point(learner, beta):
     star = regularized_fixed_point(P6, beta)
     x = learner(P6, 3000, beta=beta, init=INIT)
     assert kl(star, x) < 1e-6
-    assert regularized_exploitability(P6, x, beta) < 1e-5
+    assert preference_exploitability(P6, x, beta) < 1e-5
 
 
 @pytest.mark.parametrize("learner", [nash_mp, nash_md, inpo, spo])
@@ -98,20 +96,21 @@ def test_against_solve_regularized(learner):
     np.testing.assert_allclose(eq.row, regularized_fixed_point(P6, 0.1), atol=1e-6)
     x = learner(P6, 2000, beta=0.1, init=INIT)
     assert kl(eq.row, x) < 1e-6
-    assert regularized_exploitability(P6, x, 0.1) < 1e-6
+    assert preference_exploitability(P6, x, 0.1) < 1e-6
 
 
 def test_small_beta_is_nearly_unexploitable():
     x = nash_mp(P6, 1000, beta=0.002, init=INIT)
-    assert exploitability(P6, x) < 0.01
+    assert preference_exploitability(P6, x) < 0.01
 
 
 def test_bt_baseline_ends_exploitable():
     bt = bt_reward_model(P6, 500, beta=0.0)
     assert int(np.argmax(bt)) == 4 and bt.max() > 0.99
-    assert exploitability(P6, bt) > 0.05 > 0.01 > exploitability(P6, spo(P6, 2000, init=INIT))
+    spo_x = spo(P6, 2000, init=INIT)
+    assert preference_exploitability(P6, bt) > 0.05 > 0.01 > preference_exploitability(P6, spo_x)
     sampled = bt_reward_model(P6, 500, beta=0.0, samples=5000, seed=1)
-    assert exploitability(P6, sampled) > 0.05
+    assert preference_exploitability(P6, sampled) > 0.05
 
 
 @pytest.mark.parametrize("beta", [0.05, 0.2, 1.0])
@@ -133,11 +132,11 @@ def test_nash_mp_kl_decay_beats_the_bound(beta):
 
 def test_sampled_queries():
     spo_x = spo(P6, 1500, init=INIT, samples=400, seed=0, eta=0.3)
-    assert exploitability(P6, spo_x) < 0.05
+    assert preference_exploitability(P6, spo_x) < 0.05
     beta = 0.2
     star = regularized_fixed_point(P6, beta)
     inpo_x = inpo(P6, 300, beta=beta, samples=4000, seed=0, eta=0.5)
-    assert regularized_exploitability(P6, inpo_x, beta) < 0.01
+    assert preference_exploitability(P6, inpo_x, beta) < 0.01
     assert kl(star, inpo_x) < 0.02
     oracle_calls = PreferenceOracle(P6, samples=3, rng=np.random.default_rng(0))
     oracle_calls.win_rates(np.ones(6) / 6)

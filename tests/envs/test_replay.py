@@ -30,21 +30,6 @@ def _record_aec(name, seed):
     return replay, env.game_state.history()
 
 
-def _record_parallel(name, seed, **kwargs):
-    env = make(name, **kwargs)
-    env.reset(seed=seed)
-    replay = Replay(env=name, env_kwargs=kwargs, seed=seed, kind="parallel")
-    returns = dict.fromkeys(env.possible_agents, 0.0)
-    while env.agents:
-        actions = {a: env.action_space(a).sample() for a in env.agents}
-        replay.actions.append(actions)
-        _, rewards, _, _, _ = env.step(actions)
-        for a, r in rewards.items():
-            returns[a] += r
-    replay.returns = returns
-    return replay, env
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_turn_based_replay_round_trip_reproduces_history_and_returns(tmp_path, seed):
     replay, history = _record_aec("openspiel:leduc_poker", seed)
@@ -55,8 +40,13 @@ def test_turn_based_replay_round_trip_reproduces_history_and_returns(tmp_path, s
     assert env.game_state.history() == history and steps == len(replay.actions)
 
 
-def test_parallel_replay_round_trip_with_array_kwargs_and_continuous_actions(tmp_path):
-    replay, env = _record_parallel("gym:Pendulum-v1", 4, max_episode_steps=20)
+def test_parallel_replay_round_trip_with_array_kwargs_and_continuous_actions(
+    tmp_path, record_parallel
+):
+    def sample(env, agent, obs, rng):
+        return env.action_space(agent).sample()
+
+    replay, env = record_parallel("gym:Pendulum-v1", 4, sample, max_episode_steps=20)
     final = env.env.unwrapped.state.copy()
     loaded = Replay.load(replay.save(tmp_path / "p.replay.json.gz"))
     returns = verify(loaded)

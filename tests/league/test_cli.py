@@ -18,8 +18,10 @@ from metagame.agents.policy import MixedStrategyPolicy, save_policy
 from metagame.league import cli
 from metagame.league.config import LeagueConfig, save, validate
 from metagame.league.evaluation import evaluate, policy_cache, rate
+from metagame.league.game_spec import game_spec
 from metagame.league.population import CheckpointError, load_mixture, load_player
-from metagame.league.store import DB_NAME, LOCK_FILE, Store
+from metagame.league.run_dir import DB_NAME, LOCK_FILE
+from metagame.league.store import Store
 
 STRATEGIES = {
     "rock": [1, 0, 0],
@@ -41,19 +43,28 @@ def build_run(run_dir, game="matrix", kwargs=None, strategies=STRATEGIES):
         for role, strategy in strategies.items():
             path = f"players/{store.next_player_id(role)}"
             save_policy(MixedStrategyPolicy(strategy), run_dir / path)
-            store.add_player(role, parent=None, step=0, iteration=0, checkpoint=path, reason="x")
-        seats = ("player_0", "player_1")
+            store.add_player(
+                role,
+                kind=role,
+                population="player",
+                parent=None,
+                step=0,
+                iteration=0,
+                checkpoint=path,
+                reason="x",
+            )
+        spec = game_spec(game, kwargs)
         policy = policy_cache(run_dir)
         evaluate(
             store,
-            (game, kwargs, seats),
+            spec,
             policy,
             episodes_per_pair=20,
             replay_fraction=0.1,
             seed=0,
             iteration=1,
         )
-        rate(store, (game, kwargs, seats), policy, iteration=1)
+        rate(store, spec, policy, iteration=1)
     return run_dir
 
 
@@ -80,11 +91,13 @@ def test_status_and_solve_json(tmp_path, capsys):
     assert sum(r["nash"] for r in status["standings"]) == pytest.approx(1.0)
     assert cli.main(["solve", str(run), "--json"]) == 0
     solved = json.loads(capsys.readouterr().out)
-    mix = dict(zip(solved["players"], solved["probabilities"]))
+    (answer,) = solved["populations"].values()
+    assert answer["roles"] == ["player_0", "player_1"]
+    mix = dict(zip(answer["players"], answer["probabilities"]))
     # pure rock, paper, scissors: the Nash of the empirical (exact) meta-game is uniform
     for pid in ("rock_000", "paper_001", "scissors_002"):
         assert mix[pid] == pytest.approx(1 / 3, abs=1e-6)
-    policy = load_mixture(solved["policy"])
+    policy = load_mixture(answer["policy"])
     result = play(
         "matrix",
         [policy, MixedStrategyPolicy([1, 0, 0])],
@@ -105,7 +118,9 @@ def test_minimax_winner_of_a_preference_population(tmp_path, capsys):
     )
     assert cli.main(["solve", str(run), "--solver", "minimax-winner", "--json"]) == 0
     solved = json.loads(capsys.readouterr().out)
-    mix = dict(zip(solved["players"], solved["probabilities"]))
+    (answer,) = solved["populations"].values()
+    assert answer["roles"] == ["player_0", "player_1"]
+    mix = dict(zip(answer["players"], answer["probabilities"]))
     from metagame.solvers import minimax_winner
 
     with Store(run) as store:
@@ -471,16 +486,18 @@ def test_a_terminal_sees_a_progress_bar_over_the_budget_and_a_log_one_line_per_i
 
     from metagame.league.cli import Display
     from metagame.league.config import BudgetConfig
+    from metagame.league.runner import IterationInfo
 
-    info = {
-        "standings": SimpleNamespace(ids=["a", "b"], mu=[26.0, 24.0], sigma=[2.0, 2.5]),
-        "meta": {"a": 0.75, "b": 0.25},
-        "exploitability": 0.25,
-        "iteration": 3,
-        "steps": 6000,
-        "steps_per_s": 900.0,
-        "wall": 30.0,
-    }
+    info = IterationInfo(
+        iteration=3,
+        steps=6000,
+        steps_per_s=900.0,
+        wall=30.0,
+        meta={"a": 0.75, "b": 0.25},
+        nash_conv=0.0,
+        exploitability=0.25,
+        standings=SimpleNamespace(ids=["a", "b"], mu=[26.0, 24.0], sigma=[2.0, 2.5]),
+    )
     out = io.StringIO()
     terminal = Console(file=out, force_terminal=True, width=140)
     display = Display(False, BudgetConfig(iterations=12, wall_time_s=100), console=terminal)

@@ -39,7 +39,7 @@ info = league.step()
 league.algo.stop()
 league.store.close()
 print(json.dumps({"runner_nodes": nodes, "cluster_nodes": [n["NodeID"] for n in ray.nodes()
-                  if n["Alive"]], "steps": info["steps"]}))
+                  if n["Alive"]], "steps": info.steps}))
 """
 
 

@@ -10,7 +10,7 @@ from metagame.league import config
 
 def test_defaults_are_filled_and_round_trip(tmp_path):
     cfg = config.validate({"game": {"name": "openspiel:kuhn_poker"}})
-    assert cfg.mode == "selfplay" and cfg.matchmaking.pfsp == "hard"
+    assert cfg.mode.name == "selfplay" and cfg.matchmaking.pfsp == "hard"
     path = config.save(cfg, tmp_path / "resolved.yaml")
     assert config.load(path) == cfg
     assert yaml.safe_load(path.read_text())["evaluation"]["episodes_per_pair"] == 40
@@ -24,8 +24,24 @@ def test_defaults_are_filled_and_round_trip(tmp_path):
             "config key matchmaking.pfsp: must be one of 'hard', 'variance', 'linear'",
         ),
         (
-            {"game": {"name": "x"}, "psro": {"meta_solver": "nashh"}},
-            "config key psro.meta_solver: must be one of 'nash', 'alpharank'",
+            {"game": {"name": "x"}, "mode": {"name": "psro", "meta_solver": "nashh"}},
+            "config key mode.meta_solver: must be one of 'nash', 'alpharank'",
+        ),
+        (
+            {"game": {"name": "x"}, "mode": {"name": "psro", "snapshot_every": 2}},
+            "config key mode.snapshot_every: unknown key; allowed: name, meta_solver",
+        ),
+        (
+            {"game": {"name": "x"}, "mode": {"snapshot_every": 2}},
+            "config key mode: needs a name, one of ['selfplay', 'psro', 'alphastar']",
+        ),
+        (
+            {"game": {"name": "x"}, "mode": "league"},
+            "config key mode: name must be one of ['selfplay', 'psro', 'alphastar'], got 'league'",
+        ),
+        (
+            {"game": {"name": "x", "roles": "tie"}},
+            "config key game.roles: must be one of 'auto', 'tied' or 'separate'",
         ),
         (
             {"game": {"name": "x"}, "budget": {"iterationz": 3}},
@@ -60,3 +76,22 @@ def test_overrides_by_dotted_path():
     assert changed.ray.address == "auto" and changed.seed == 7 and cfg.seed == 0
     with pytest.raises(ValueError, match="config key mode"):
         cfg.with_overrides(mode="league")
+
+
+def test_a_mode_section_holds_its_own_settings_only(tmp_path):
+    """``mode: psro`` is short for ``mode: {name: psro}``; the resolved file spells it out, and
+    a mode's settings are defaults of that mode's section alone."""
+    cfg = config.validate({"game": {"name": "x"}, "mode": "psro"})
+    assert cfg.mode == config.PSROConfig()
+    path = config.save(cfg, tmp_path / "resolved.yaml")
+    assert yaml.safe_load(path.read_text())["mode"] == {
+        "name": "psro",
+        "meta_solver": "nash",
+        "iterations_per_response": 2,
+        "reset_response": False,
+    }
+    assert config.load(path) == cfg
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("game: {name: x}\nmode:\n  name: alphastar\n  meta_solver: nash\n")
+    with pytest.raises(ValueError, match=r"bad.yaml, line 4: config key mode.meta_solver"):
+        config.load(bad)

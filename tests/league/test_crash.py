@@ -18,7 +18,8 @@ import torch
 import yaml
 
 from metagame.league.phases import PAUSE_ENV
-from metagame.league.store import DB_NAME, Store
+from metagame.league.run_dir import DB_NAME
+from metagame.league.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ CONFIG = {
         },
         "model": {"fcnet_hiddens": [16]},
     },
-    "selfplay": {"snapshot_every": 1},
+    "mode": {"name": "selfplay", "snapshot_every": 1},
     "matchmaking": {"slots": 2},
     "evaluation": {"episodes_per_pair": 4, "replay_fraction": 0.3},
     "budget": {"iterations": 3},
@@ -55,14 +56,14 @@ KILLS = [
 ]
 
 QUERIES = {
-    "players": "SELECT id, seq, role, parent, step, iteration, checkpoint, reason, retired "
-    "FROM players ORDER BY seq",
+    "players": "SELECT id, seq, kind, population, parent, step, iteration, checkpoint, reason, "
+    "retired FROM players ORDER BY seq",
     "matches": "SELECT id, key, iteration, players, seats, outcome, returns, length, seed, "
     "replay FROM matches ORDER BY id",
     "games": "SELECT * FROM games ORDER BY iteration, learner, opponent",
     "ratings": "SELECT * FROM ratings ORDER BY iteration, player",
-    "meta_strategies": "SELECT iteration, solver, players, probs, value, exploitability "
-    "FROM meta_strategies ORDER BY iteration",
+    "meta_strategies": "SELECT iteration, solver, players, probs, joint, nash_conv, "
+    "exploitability FROM meta_strategies ORDER BY iteration",
     "iterations": "SELECT iteration, steps, league_size FROM iterations ORDER BY iteration",
 }
 
@@ -111,7 +112,7 @@ def rows(run):
 
 
 def weights(run, players):
-    return {row[0]: torch.load(run / row[6] / "weights.pt", weights_only=True) for row in players}
+    return {row[0]: torch.load(run / row[7] / "weights.pt", weights_only=True) for row in players}
 
 
 def files(run, folder):

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metagame.league.empirical_game import empirical_game, solve_meta_game
+from metagame.league.empirical_game import (
+    default_solver,
+    empirical_game,
+    member_values,
+    solve_meta_game,
+)
 from metagame.league.store import Match, payoff_table
 
 
@@ -172,3 +177,41 @@ def test_exact_nash_is_refused_where_there_is_no_exact_solver():
         solve_meta_game(three, "nash")
     with pytest.raises(ValueError, match="meta-solver must be one of"):
         solve_meta_game(three, "fictitious")
+
+
+def _symmetric(M):
+    """The symmetric two-seat empirical game of a payoff matrix (every profile played once)."""
+    ids = [f"m{i}" for i in range(len(M))]
+    matches = [
+        _match(k, [ids[i], ids[j]], [M[i, j], M[j, i]])
+        for k, (i, j) in enumerate(itertools.product(range(len(M)), repeat=2))
+    ]
+    return empirical_game(matches, ["p", "p"], {"p": ids}, symmetric=True)
+
+
+def test_a_dominant_member_takes_the_mass_of_every_solver():
+    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
+    game = _symmetric(transitive)
+    assert default_solver(game) == "nash"
+    np.testing.assert_allclose(solve_meta_game(game).strategies["p"], [1, 0, 0], atol=1e-6)
+    assert solve_meta_game(game, "alpharank").strategies["p"][0] > 0.95
+    assert solve_meta_game(game, "prd").strategies["p"][0] > 0.9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_member_values_are_nash_averaging_of_the_symmetric_zero_sum_game(seed):
+    """Balduzzi et al.'s rating A p for an antisymmetric A, and no member beats the Nash."""
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(5, 5))
+    A = 0.5 * (M - M.T)
+    game = _symmetric(A)
+    sol = solve_meta_game(game)
+    p = sol.strategies["p"]
+    np.testing.assert_allclose(member_values(game, sol)["p"], A @ p, atol=1e-12)
+    assert (A @ p).max() <= 1e-6  # the value of a symmetric zero-sum game is 0
+
+
+def test_general_sum_symmetric_and_many_seat_games_default_to_prd():
+    game = _symmetric(np.array([[3.0, 0.0], [5.0, 1.0]]))  # the prisoner's dilemma
+    assert default_solver(game) == "prd"
+    np.testing.assert_allclose(solve_meta_game(game, "prd").strategies["p"], [0, 1], atol=0.02)

@@ -53,21 +53,6 @@ def test_win_rate_counts_draws_as_half():
     assert mm.win_rate(None) == 0.5 and mm.win_rate((0, 0, 0), prior=0.2) == 0.2
 
 
-def test_meta_strategies():
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "nash"), [1 / 3] * 3, atol=1e-6)
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "uniform"), [1 / 3] * 3)
-    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
-    np.testing.assert_allclose(mm.meta_strategy(transitive, "nash"), [1, 0, 0], atol=1e-6)
-    # rectified: the Nash mass on opponents the response (row 0 of RPS) beats or ties
-    np.testing.assert_allclose(
-        mm.meta_strategy(RPS, "rectified", response=0), [0.5, 0, 0.5], atol=1e-6
-    )
-    with pytest.raises(ValueError, match="meta_solver must be one of"):
-        mm.meta_strategy(RPS, "best")
-    with pytest.raises(ValueError, match="square"):
-        mm.meta_strategy(np.zeros((2, 3)), "nash")
-
-
 def test_alphastar_roles():
     ctx = mm.RoleContext(
         games={("main_exploiter_0", "main_0"): (0, 0, 50)},
@@ -85,11 +70,15 @@ def test_alphastar_roles():
         mm.alphastar_distribution("x", "coach", ctx)
 
 
+SEATS = {"player_0": "player", "player_1": "player"}
+
+
 def test_slots_are_fixed_and_draws_follow_the_table():
-    dists = {"main": {"p0": 0.1, "p1": 0.2, "p2": 0.3, "p3": 0.1, "main": 0.3}}
-    table = mm.plan_slots(dists, ["main"], ["slot_0", "slot_1"], np.random.default_rng(0))
+    dists = {"main": {"player": {"p0": 0.1, "p1": 0.2, "p2": 0.3, "p3": 0.1, "main": 0.3}}}
+    slots = {"player": ["slot_0", "slot_1"]}
+    table = mm.plan_slots(dists, {"main": "player"}, SEATS, slots, np.random.default_rng(0))
     assert len(table.slots) == 2 and set(table.slots.values()) <= {"p0", "p1", "p2", "p3"}
-    options = {label: (module, w) for module, label, w in table.opponents["main"]}
+    options = {label: (module, w) for module, label, w in table.opponents["main"]["player"]}
     assert set(options) == set(table.slots.values()) | {"main"}
     assert np.isclose(sum(w for _, w in options.values()), 1.0)
     for label, (module, _) in options.items():
@@ -97,22 +86,38 @@ def test_slots_are_fixed_and_draws_follow_the_table():
             "main" if label == "main" else next(s for s, p in table.slots.items() if p == label)
         )
     rng = np.random.default_rng(1)
-    draws = [mm.draw_pairing(table, rng) for _ in range(20000)]
+    draws = [mm.draw_assignment(table, rng) for _ in range(20000)]
     for label, (_, w) in options.items():
-        assert np.mean([d.opponent == label for d in draws]) == pytest.approx(w, abs=0.015)
-    assert np.mean([d.seat for d in draws]) == pytest.approx(0.5, abs=0.015)
+        got = np.mean([next(iter(d.opponents().values())) == label for d in draws])
+        assert got == pytest.approx(w, abs=0.015)
+    assert np.mean([d.role == "player_1" for d in draws]) == pytest.approx(0.5, abs=0.015)
+    for d in draws[:200]:  # the learner's own role is its module; the other one the opponent's
+        assert d.modules[d.role] == "main" and d.labels[d.role] == "main"
 
 
-def test_one_player_table_has_no_opponent():
-    table = mm.plan_slots({}, ["main"], [], np.random.default_rng(0), num_seats=1)
-    assert mm.draw_pairing(table, np.random.default_rng(0)) == mm.Pairing("main", 0, None, None)
+def test_one_role_table_has_no_opponent():
+    table = mm.plan_slots({}, {"main": "agent"}, {"agent": "agent"}, {}, np.random.default_rng(0))
+    draw = mm.draw_assignment(table, np.random.default_rng(0))
+    assert draw == mm.Assignment("main", "agent", {"agent": "main"}, {"agent": "main"})
+    assert draw.opponents() == {}
 
 
-def test_alpharank_and_prd_meta_strategies():
-    # RPS: alpha-rank's stationary mass and PRD's time average are uniform by symmetry
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "alpharank"), [1 / 3] * 3, atol=1e-6)
-    np.testing.assert_allclose(mm.meta_strategy(RPS, "prd"), [1 / 3] * 3, atol=2e-2)
-    # a dominant strategy takes (almost) all of alpha-rank's mass
-    transitive = np.array([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])
-    assert mm.meta_strategy(transitive, "alpharank")[0] > 0.95
-    assert mm.meta_strategy(transitive, "prd")[0] > 0.9
+def test_two_populations_draw_members_of_the_other_role_only():
+    """Pursuers and evader: each learner plays its own role; the other role is always played by
+    a member of the other population (a slot of that population or its live learner)."""
+    roles = {"pursuer": "pursuer", "evader": "evader"}
+    learners = {"main_pursuer": "pursuer", "main_evader": "evader"}
+    dists = {
+        "main_pursuer": {"evader": {"e0": 0.5, "e1": 0.25, "main_evader": 0.25}},
+        "main_evader": {"pursuer": {"q0": 1.0}},
+    }
+    slots = {"pursuer": ["slot_pursuer_0"], "evader": ["slot_evader_0", "slot_evader_1"]}
+    table = mm.plan_slots(dists, learners, roles, slots, np.random.default_rng(0))
+    assert table.slots == {"slot_pursuer_0": "q0", "slot_evader_0": "e0", "slot_evader_1": "e1"}
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        d = mm.draw_assignment(table, rng)
+        assert learners[d.learner] == d.role
+        (other,) = d.opponents()
+        assert d.labels[other] in {"e0", "e1", "main_evader", "q0"}
+        assert (d.labels[other] in {"e0", "e1", "main_evader"}) == (other == "evader")

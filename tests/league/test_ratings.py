@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from openskill.models import PlackettLuce
-from scipy.optimize import linprog
 
 from metagame.league import ratings
 from metagame.league.store import Match
@@ -32,39 +31,40 @@ def test_openskill_matches_the_package():
     np.testing.assert_allclose(sigma, [r[k].sigma for k in "abc"])
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_nash_averaging_is_a_nash_of_the_antisymmetric_game(seed):
-    rng = np.random.default_rng(seed)
-    M = rng.normal(size=(5, 5))
-    p, rating = ratings.nash_averaging(M)
-    A = 0.5 * (M - M.T)
-    assert np.isclose(p.sum(), 1.0) and np.all(p >= 0)
-    assert (p @ A).min() >= -1e-6  # no column does better than 0 against p (the value is 0)
-    np.testing.assert_allclose(rating, A @ p)
-    # The maximin LP (scipy's HiGHS) agrees: the game's value is 0 and p guarantees it. An
-    # antisymmetric game is degenerate, so compare values, not the first item of a support
-    # enumeration (nashpy 0.0.43 returns none at all for seeds 0 and 2).
-    assert maximin_value(A) == pytest.approx(0.0, abs=1e-9)
-    assert (p @ A).min() == pytest.approx(maximin_value(A), abs=1e-6)
-
-
-def maximin_value(A):
-    """max_x min_j (x^T A)_j over the simplex, by linear programming (variables x, v)."""
-    m, n = A.shape
-    c = np.r_[np.zeros(m), -1.0]
-    A_ub = np.c_[-A.T, np.ones(n)]  # v - (x^T A)_j <= 0
-    A_eq = np.r_[np.ones(m), 0.0][None]
-    bounds = [(0, None)] * m + [(None, None)]
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0], bounds=bounds)
-    assert res.status == 0, res.message
-    return -res.fun
-
-
 def test_one_player_standings_rank_by_return():
+    from metagame.league.empirical_game import empirical_game, solve_meta_game
+
     matches = [
         Match(k, str(k), 0, [p], ["player_0"], "", [r], 1, 0, None)
         for k, (p, r) in enumerate([("a", 10.0), ("b", 30.0), ("a", 20.0)])
     ]
-    s = ratings.standings(matches, ["a", "b"], np.zeros((2, 2)), np.zeros((2, 2)), num_seats=1)
+    game = empirical_game(matches, ["player"], {"player": ["a", "b"]})
+    nash = solve_meta_game(game).strategies["player"]
+    s = ratings.standings(
+        matches, ["a", "b"], nash=nash, nash_rating=nash, alpharank=nash, one_player=True
+    )
     np.testing.assert_allclose(s.mu, [15.0, 30.0])
     np.testing.assert_allclose(s.nash, [0.0, 1.0])
+    np.testing.assert_array_equal(s.games, [2, 1])
+
+
+def _m3(k, players, returns):
+    return Match(k, str(k), 0, players, ["p0", "p1", "p2"], "", returns, 1, 0, None)
+
+
+def test_three_seat_openskill_is_one_plackett_luce_update_per_match():
+    matches = [_m3(1, ["a", "b", "c"], [1, 0, -1]), _m3(2, ["c", "a", "b"], [2, 2, -4])]
+    mu, sigma = ratings.openskill(matches, ["a", "b", "c"])
+    model = PlackettLuce()
+    r = {k: model.rating(name=k) for k in "abc"}
+    (r["a"],), (r["b"],), (r["c"],) = model.rate([[r["a"]], [r["b"]], [r["c"]]], ranks=[0, 1, 2])
+    (r["c"],), (r["a"],), (r["b"],) = model.rate([[r["c"]], [r["a"]], [r["b"]]], ranks=[0, 0, 1])
+    np.testing.assert_allclose(mu, [r[k].mu for k in "abc"])
+    np.testing.assert_allclose(sigma, [r[k].sigma for k in "abc"])
+
+
+def test_three_seat_elo_counts_every_pair_of_seats_at_once():
+    r = ratings.elo([_m3(1, ["a", "b", "c"], [1, 0, -1])], ["a", "b", "c"], k=16)
+    # from equal ratings each pair's expected score is 1/2: a wins two pairs, c loses two
+    np.testing.assert_allclose(r, [1216.0, 1200.0, 1184.0])
+    assert r.sum() == pytest.approx(3 * ratings.ELO_START)  # Elo is zero-sum

@@ -26,8 +26,8 @@ def league(tmp_path, game, **overrides):
         "learners": {"hparams": TINY, "model": {"fcnet_hiddens": [16]}},
         "evaluation": {"episodes_per_pair": 4, "replay_fraction": 0.5},
         "matchmaking": {"slots": 2},
-        "selfplay": {"snapshot_every": 1},
         "budget": {"iterations": 3},
+        "mode": {"name": "selfplay", "snapshot_every": 1},
         "ray": {"num_env_runners": 1},
         **overrides,
     }
@@ -39,7 +39,7 @@ def league(tmp_path, game, **overrides):
 def close(lg):
     lg.algo.stop()
     lg.store.close()
-    lg._release()
+    lg.run_dir.release()
 
 
 def test_selfplay_keeps_a_fixed_set_of_modules_and_counts_games(tmp_path):
@@ -66,7 +66,7 @@ def test_selfplay_keeps_a_fixed_set_of_modules_and_counts_games(tmp_path):
             counts[pair] = counts.get(pair, 0) + 1
         assert len(counts) == 6 and set(counts.values()) == {4}
         assert {r["player"] for r in store.ratings()} == {p.id for p in players}
-        assert all(i["exploitability"] is not None for i in infos)
+        assert all(i.exploitability is not None for i in infos)
         assert any(m.replay for m in store.matches())
     finally:
         close(lg)
@@ -77,9 +77,13 @@ def test_one_player_game_keeps_snapshots_rated_by_return(tmp_path):
     try:
         lg.step()
         lg.step()
-        players, probs, payoffs = solve_population(lg.store)
+        answer = solve_population(lg.store)
+        (players,), (probs,) = answer.players.values(), answer.probs.values()
         assert len(players) == 3 and lg.algo.config.is_multi_agent is False
-        returns = np.diag(payoffs)
+        returns = [
+            np.mean([m.returns[0] for m in lg.store.matches() if m.players == [p.id]])
+            for p in players
+        ]
         assert probs[int(np.argmax(returns))] == 1.0
         rows = {r["player"]: r for r in lg.store.ratings()}
         np.testing.assert_allclose([rows[p.id]["mu"] for p in players], returns)
@@ -91,15 +95,14 @@ def test_alphastar_roles_snapshot_and_reset_exploiters(tmp_path):
     lg = league(
         tmp_path,
         {"name": "openspiel:kuhn_poker"},
-        mode="alphastar",
-        alphastar={"snapshot_timeout_steps": 1},
+        mode={"name": "alphastar", "snapshot_timeout_steps": 1},
     )
     try:
         lg.step()
-        roles = {p.role for p in lg.store.players()}
-        assert roles == {"main", "main_exploiter", "league_exploiter"}
-        assert len(lg.store.players()) == 6  # initial and one snapshot per learner
-        after = lg._learner_weights("main_exploiter_0")
+        kinds = {p.kind for p in lg.store.players()}
+        assert kinds == {"main", "main_exploiter", "league_exploiter"}
+        assert len(lg.store.players()) == 6  # initial and one snapshot per trainee
+        after = lg._trainee_weights("main_exploiter_0")
         for key, value in lg._initial["main_exploiter_0"].items():
             np.testing.assert_array_equal(after[key], value)
     finally:
@@ -110,8 +113,7 @@ def test_psro_trains_responses_to_the_meta_strategy(tmp_path):
     lg = league(
         tmp_path,
         {"name": "openspiel:kuhn_poker"},
-        mode="psro",
-        psro={"meta_solver": "nash", "iterations_per_response": 1},
+        mode={"name": "psro", "meta_solver": "nash", "iterations_per_response": 1},
     )
     try:
         lg.step()
@@ -135,5 +137,6 @@ def test_preference_league_reports_a_minimax_winner(tmp_path):
     finally:
         close(lg)
     with Store(tmp_path / "run") as store:
-        players, probs, _ = solve_population(store, "minimax-winner")
+        answer = solve_population(store, "minimax-winner")
+    (players,), (probs,) = answer.players.values(), answer.probs.values()
     assert len(players) == 2 and np.isclose(probs.sum(), 1.0)

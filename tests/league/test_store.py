@@ -5,7 +5,7 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 
-from metagame.league.store import Store, payoff_table
+from metagame.league.store import Store, _schema_columns, payoff_table
 
 
 def _record(store, key, a, b, ra, rb):
@@ -23,8 +23,26 @@ def _record(store, key, a, b, ra, rb):
 
 def test_players_matches_and_payoff_table(tmp_path):
     with Store(tmp_path, create=True) as store:
-        a = store.add_player("main", parent=None, step=0, iteration=0, checkpoint="a", reason="x")
-        b = store.add_player("main", parent=a.id, step=9, iteration=1, checkpoint="b", reason="y")
+        a = store.add_player(
+            "main",
+            kind="main",
+            population="player",
+            parent=None,
+            step=0,
+            iteration=0,
+            checkpoint="a",
+            reason="x",
+        )
+        b = store.add_player(
+            "main",
+            kind="main",
+            population="player",
+            parent=a.id,
+            step=9,
+            iteration=1,
+            checkpoint="b",
+            reason="y",
+        )
         assert (a.id, b.id) == ("main_000", "main_001") and b.parent == a.id
         assert _record(store, "k1", a.id, b.id, 1.0, -1.0)
         assert not _record(store, "k1", a.id, b.id, 5.0, 5.0)  # same key: ignored
@@ -58,7 +76,14 @@ def test_missing_and_corrupt_store(tmp_path):
 def _iteration(store, it, parent):
     """What one league iteration writes: a player, its matches, games, ratings, a retirement."""
     p = store.add_player(
-        "main", parent=parent, step=it, iteration=it, checkpoint=f"p{it}", reason=""
+        "main",
+        kind="main",
+        population="player",
+        parent=parent,
+        step=it,
+        iteration=it,
+        checkpoint=f"p{it}",
+        reason="",
     )
     for k in range(2):
         store.record_match(
@@ -102,7 +127,7 @@ def _rows(store):
 
 
 def _strip(rows):  # creation times differ between two runs
-    drop = {"players": 7, "matches": 10, "iterations": 6}
+    drop = {t: cols.index("created") for t, cols in _schema_columns().items() if "created" in cols}
     return {
         t: [tuple(v for i, v in enumerate(r) if i != drop.get(t)) for r in rs]
         for t, rs in rows.items()

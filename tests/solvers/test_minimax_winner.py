@@ -2,9 +2,17 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from metagame.solvers import minimax_winner, minimax_winner_from_counts
+from metagame.solvers import (
+    exploitability,
+    minimax_winner,
+    minimax_winner_from_counts,
+    preference_exploitability,
+    solve_regularized,
+)
 from metagame.solvers.preference import wilson_lower
 
 
@@ -132,3 +140,18 @@ def test_bad_counts():
         minimax_winner_from_counts([[0, 1], [2, 0]], ties=[[0, 1], [2, 0]])
     with pytest.raises(ValueError, match="confidence"):
         minimax_winner_from_counts([[0, 1], [2, 0]], confidence=1.5)
+
+
+@given(n=st.integers(2, 7), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_preference_exploitability_is_the_symmetric_profiles_exploitability(n, seed):
+    """beta = 0: the N-player certificate of (x, x) in (P - 1/2, 1/2 - P); beta > 0: one half
+    of the regularised game's duality gap, which is zero at solve_regularized's saddle point."""
+    P = preference_matrix(n, seed % 1000)
+    x = np.random.default_rng(seed).dirichlet(np.ones(n))
+    assert preference_exploitability(P, x) == pytest.approx(
+        exploitability((P - 0.5, 0.5 - P), [x, x]), abs=1e-12
+    )
+    assert preference_exploitability(P, x) >= 0.0
+    saddle = solve_regularized(P - 0.5, beta=0.3, tol=1e-12).row
+    assert preference_exploitability(P, saddle, beta=0.3) < 1e-8

@@ -13,6 +13,8 @@ def _fill(store, iterations=4):
     for it in range(iterations):
         p = store.add_player(
             "main" if it % 2 == 0 else "exploiter",
+            kind="main" if it % 2 == 0 else "exploiter",
+            population="player",
             parent=parent,
             step=it * 100,
             iteration=it,

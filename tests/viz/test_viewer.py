@@ -4,30 +4,13 @@ import numpy as np
 import pygame
 import pytest
 
-from metagame.envs import Replay, make
+from metagame.envs import make
 from metagame.viz.__main__ import main as viz_main
 from metagame.viz.viewer import MatchSource, Viewer, simplex_point
 
 
-def _record(name, seed, **kwargs):
-    """A random-action replay of a Parallel env (the viewer's input)."""
-    env = make(name, **kwargs)
-    obs, _ = env.reset(seed=seed)
-    replay = Replay(env=name, env_kwargs=kwargs, seed=seed, kind="parallel")
-    rng = np.random.default_rng(seed)
-    returns = dict.fromkeys(env.possible_agents, 0.0)
-    while env.agents:
-        actions = {a: int(rng.choice(np.flatnonzero(obs[a]["action_mask"]))) for a in env.agents}
-        replay.actions.append(actions)
-        obs, rewards, *_ = env.step(actions)
-        for a, r in rewards.items():
-            returns[a] += r
-    replay.returns = returns
-    return replay
-
-
-def test_controls_pause_step_speed_restart_and_quit(tmp_path):
-    replay = _record("openspiel:goofspiel(num_cards=5)", seed=1)
+def test_controls_pause_step_speed_restart_and_quit(tmp_path, record_parallel):
+    replay = record_parallel("openspiel:goofspiel(num_cards=5)", seed=1)[0]
     viewer = Viewer(MatchSource([replay]), speed=100.0, fps=1000, screenshot_dir=tmp_path)
     k = pygame
     # Pause at once, step twice by hand, speed up, screenshot, quit.
@@ -43,8 +26,8 @@ def test_controls_pause_step_speed_restart_and_quit(tmp_path):
     assert viewer.handle_key(k.K_q) is False
 
 
-def test_playing_reaches_the_end_with_the_recorded_returns(tmp_path):
-    replay = _record("openspiel:goofspiel(num_cards=4)", seed=3)
+def test_playing_reaches_the_end_with_the_recorded_returns(tmp_path, record_parallel):
+    replay = record_parallel("openspiel:goofspiel(num_cards=4)", seed=3)[0]
     viewer = Viewer(MatchSource([replay]), speed=1000.0, fps=1000).run(max_frames=40)
     assert viewer.finished
     cur = viewer.source.current
@@ -55,8 +38,8 @@ def test_playing_reaches_the_end_with_the_recorded_returns(tmp_path):
     assert any("returns" in key for key in lines) or "metrics:" in lines
 
 
-def test_empirical_strategies_follow_the_actions_and_lie_on_the_simplex():
-    replays = [_record("openspiel:matrix_rps", seed=s) for s in range(30)]
+def test_empirical_strategies_follow_the_actions_and_lie_on_the_simplex(record_parallel):
+    replays = [record_parallel("openspiel:matrix_rps", seed=s)[0] for s in range(30)]
     source = MatchSource(replays)
     while source.advance():
         pass
@@ -76,8 +59,8 @@ def test_empirical_strategies_follow_the_actions_and_lie_on_the_simplex():
     assert (frame == agent_colors(1)[0]).all(axis=2).sum() > 20
 
 
-def test_cli_plays_a_replay_file_and_rejects_a_bad_one(tmp_path, capsys):
-    path = _record("openspiel:matrix_rps", seed=0).save(tmp_path / "m.replay.json.gz")
+def test_cli_plays_a_replay_file_and_rejects_a_bad_one(tmp_path, capsys, record_parallel):
+    path = record_parallel("openspiel:matrix_rps", seed=0)[0].save(tmp_path / "m.replay.json.gz")
     assert viz_main([str(path), "--max-frames", "3"]) == 0
     assert viz_main([str(tmp_path / "missing.replay.json.gz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -140,8 +123,8 @@ def test_importing_rendering_changes_no_environment_and_a_window_falls_back_head
     assert "Hello from the pygame community" not in out.stdout
 
 
-def test_zoom_and_pan_show_the_matching_part_of_the_picture():
-    replay = _record("openspiel:goofspiel(num_cards=5)", seed=1)
+def test_zoom_and_pan_show_the_matching_part_of_the_picture(record_parallel):
+    replay = record_parallel("openspiel:goofspiel(num_cards=5)", seed=1)[0]
     viewer = Viewer(MatchSource([replay]))
     whole = pygame.surfarray.array3d(viewer.compose()).swapaxes(0, 1)
     frame = viewer.source.frame()

@@ -23,6 +23,8 @@ def run_dir(tmp_path):
             ids.append(
                 store.add_player(
                     "main",
+                    kind="main",
+                    population="player",
                     parent=None,
                     step=0,
                     iteration=0,
@@ -85,5 +87,5 @@ def test_watch_live_plays_new_episodes_between_two_players(run_dir):
     viewer = watch(path, live=ids, speed=1000.0, fps=1000, max_frames=40, events=[pygame.K_PLUS])
     assert viewer.source.episode >= 2  # kept playing new matches
     assert set(viewer.source.replay.policies.values()) == set(ids)
-    with pytest.raises(ValueError, match="two player ids"):
+    with pytest.raises(ValueError, match=r"one player per role \(player_0, player_1\)"):
         watch(path, live=ids[:1])

@@ -31,9 +31,9 @@ from metagame.agents.planners.astar import joint_astar
 from metagame.agents.planners.cbs import cbs
 from metagame.agents.planners.checker import check, makespan, sum_of_costs
 from metagame.agents.planners.instance import Instance, PlanningFailed, make_instance
+from metagame.agents.planners.joint_policy import PlannerPolicy
 from metagame.agents.planners.lacam import lacam
 from metagame.agents.planners.pibt import compile_kernels, pibt
-from metagame.agents.planners.policy import PlannerPolicy
 from metagame.agents.planners.prioritized import prioritized
 from metagame.envs.mapf import maps
 

@@ -35,9 +35,11 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from metagame.envs.mapf import core, maps, metrics
+from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
 
 
-class MAPFEnv(ParallelEnv):
+class MAPFEnv(Rendered, ParallelEnv):
     metadata = {
         "name": "mapf_v0",
         "render_modes": ["rgb_array", "human"],
@@ -99,13 +101,10 @@ class MAPFEnv(ParallelEnv):
             np.flatnonzero(topo.component == k) for k in range(int(topo.component.max()) + 1)
         ]
         self.possible_agents = [f"player_{i}" for i in range(self._n)]
+        self.agent_roles = dict.fromkeys(self.possible_agents, "agent")  # one team (the league)
         size = 2 * self.obs_radius + 1
-        self._obs_space = spaces.Dict(
-            {
-                "observation": spaces.Box(0.0, 1.0, (core.NUM_CHANNELS, size, size), np.float32),
-                "action_mask": spaces.Box(0, 1, (topo.num_actions,), np.int8),
-            }
-        )
+        grid_view = spaces.Box(0.0, 1.0, (core.NUM_CHANNELS, size, size), np.float32)
+        self._obs_space = masked_space(grid_view, topo.num_actions)
         self._act_space = spaces.Discrete(topo.num_actions)
         self.state_space = spaces.Box(0.0, 1.0, (3, *self.grid.shape), np.float32)
         self._blocked = core.padded_obstacles(self.grid, self.obs_radius)
@@ -113,7 +112,6 @@ class MAPFEnv(ParallelEnv):
         self._vertex_masks = list((topo.moves >= 0).astype(np.int8))
         for m in self._vertex_masks:
             m.setflags(write=False)
-        self._window = None
         self._renderer = None
         self._templates_for: list[str] | None = None
         self._templates: dict[tuple[type, Any], dict[str, Any]] = {}
@@ -252,28 +250,16 @@ class MAPFEnv(ParallelEnv):
             self.agents = list(compress(self.possible_agents, self._active.tolist()))
         return obs, mask, reward, terminated, truncated
 
-    def render(self):
-        if self.render_mode is None:
-            return None
+    caption = "mapf"
+
+    def _frame(self) -> np.ndarray:
         from metagame.envs.mapf import render
 
         if self._renderer is None:
             self._renderer = render.Renderer(self.grid, self._n)
         cells = self.topology.cells
         frame = self._renderer(cells[self._pos], cells[self._goal], self._active)
-        frame = np.vstack([frame, render.legend(frame.shape[1], self)])
-        if self.render_mode == "human":
-            from metagame.envs.rendering import HumanWindow
-
-            self._window = self._window or HumanWindow("mapf")
-            self._window.show(frame, self.metadata["render_fps"])
-            return None
-        return frame
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return np.vstack([frame, render.legend(frame.shape[1], self)])
 
     # --- internals ---
 

@@ -29,6 +29,9 @@ import scipy.sparse as sp
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from metagame.envs.masking import masked_space
+from metagame.envs.rendered import Rendered
+
 
 @dataclass(frozen=True)
 class Tabular:
@@ -95,7 +98,7 @@ class Tabular:
         )
 
 
-class MarkovGameEnv(ParallelEnv):
+class MarkovGameEnv(Rendered, ParallelEnv):
     """A PettingZoo Parallel env stepped from reward and transition arrays.
 
     Subclasses build the arrays and call :meth:`_set_model`; they draw themselves in
@@ -173,15 +176,13 @@ class MarkovGameEnv(ParallelEnv):
         self._state = int(np.argmax(self._initial))
         self._t = 0
         self._last: tuple[int, ...] | None = None
-        self._window = None
         box = spaces.Box(self._obs.min(0), self._obs.max(0), dtype=np.float32)
         self._obs_spaces = {}
         for i, agent in enumerate(self.possible_agents):
             if self._masks is None:
                 self._obs_spaces[agent] = box
             else:
-                mask = spaces.Box(0, 1, (self._shape[i],), dtype=np.int8)
-                self._obs_spaces[agent] = spaces.Dict({"observation": box, "action_mask": mask})
+                self._obs_spaces[agent] = masked_space(box, self._shape[i])
         self._act_spaces = {a: spaces.Discrete(n) for a, n in zip(agents, self._shape)}
 
     # -- PettingZoo API ---------------------------------------------------------------------
@@ -286,28 +287,10 @@ class MarkovGameEnv(ParallelEnv):
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def render(self):
-        if self.render_mode is None:
-            return None
-        frame = self._frame()
-        if self.render_mode == "human":
-            from metagame.envs.rendering import HumanWindow
-
-            if self._window is None:
-                self._window = HumanWindow(type(self).__name__)
-            self._window.show(frame, fps=self.metadata["render_fps"])
-            return None
-        return frame
-
     def _frame(self) -> np.ndarray:
         from metagame.envs.rendering import text_frame
 
         return text_frame(f"state {self._state}  t={self._t}\n{self._obs[self._state].tolist()}")
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
 
 
 def _rows(T: sp.csr_array) -> np.ndarray:

@@ -139,6 +139,8 @@ class PursuitEvasionEnv(MarkovGameEnv):
         terminal = np.zeros(S, dtype=bool)
         terminal[end] = True
         self.num_pursuers = k
+        # the league's roles: the pursuers are one team, the evader the other
+        self.agent_roles = {f"pursuer_{i}": "pursuer" for i in range(k)} | {"evader_0": "evader"}
         self._dest = dest
         self._caught_at: np.ndarray | None = None  # everyone's node at the capture, for drawing
         self._set_model(

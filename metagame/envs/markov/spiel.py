@@ -67,24 +67,8 @@ class MarkovSpielGame(pyspiel.Game):
         zero_sum = tab.zero_sum and n == 2
         low = min(0.0, float(env._outcome_rewards.min(initial=0.0))) * horizon
         high = max(0.0, float(env._outcome_rewards.max(initial=0.0))) * horizon
-        game_type = pyspiel.GameType(
-            short_name=short_name,
-            long_name=f"metagame {type(env).__name__}",
-            dynamics=pyspiel.GameType.Dynamics.SIMULTANEOUS,
-            chance_mode=pyspiel.GameType.ChanceMode.EXPLICIT_STOCHASTIC,
-            information=pyspiel.GameType.Information.PERFECT_INFORMATION,
-            utility=pyspiel.GameType.Utility.ZERO_SUM
-            if zero_sum
-            else pyspiel.GameType.Utility.GENERAL_SUM,
-            reward_model=pyspiel.GameType.RewardModel.REWARDS,
-            max_num_players=n,
-            min_num_players=n,
-            provides_information_state_string=False,
-            provides_information_state_tensor=False,
-            provides_observation_string=True,
-            provides_observation_tensor=True,
-            parameter_specification=params,
-        )
+        long_name = f"metagame {type(env).__name__}"
+        game_type = _game_type(short_name, long_name, zero_sum, (n, n), params)
         super().__init__(
             game_type,
             pyspiel.GameInfo(
@@ -342,21 +326,31 @@ def register() -> list[str]:
 
 def _registration_type(name: str, defaults: dict[str, Any]) -> pyspiel.GameType:
     """The type pyspiel lists before any instance exists (instances refine the utility)."""
+    long_name = f"metagame {name.removeprefix('metagame_').replace('_', ' ')}"
+    players = (2, 10 if name == "metagame_pursuit_evasion" else 2)
+    return _game_type(name, long_name, name != "metagame_matrix", players, defaults)
+
+
+def _game_type(
+    name: str, long_name: str, zero_sum: bool, players: tuple[int, int], params: dict[str, Any]
+) -> pyspiel.GameType:
+    """What every metagame Markov game is to pyspiel: simultaneous moves, explicit chance,
+    perfect information, rewards along the way, observed by string and tensor; ``players`` is
+    (min, max)."""
+    utility = pyspiel.GameType.Utility
     return pyspiel.GameType(
         short_name=name,
-        long_name=f"metagame {name.removeprefix('metagame_').replace('_', ' ')}",
+        long_name=long_name,
         dynamics=pyspiel.GameType.Dynamics.SIMULTANEOUS,
         chance_mode=pyspiel.GameType.ChanceMode.EXPLICIT_STOCHASTIC,
         information=pyspiel.GameType.Information.PERFECT_INFORMATION,
-        utility=pyspiel.GameType.Utility.GENERAL_SUM
-        if name == "metagame_matrix"
-        else pyspiel.GameType.Utility.ZERO_SUM,
+        utility=utility.ZERO_SUM if zero_sum else utility.GENERAL_SUM,
         reward_model=pyspiel.GameType.RewardModel.REWARDS,
-        max_num_players=10 if name == "metagame_pursuit_evasion" else 2,
-        min_num_players=2,
+        max_num_players=players[1],
+        min_num_players=players[0],
         provides_information_state_string=False,
         provides_information_state_tensor=False,
         provides_observation_string=True,
         provides_observation_tensor=True,
-        parameter_specification=defaults,
+        parameter_specification=params,
     )

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
+from metagame._arrays import as_preference_matrix
 from metagame.envs.preference.jsonl import jsonl_records
-from metagame.solvers._validation import as_preference_matrix
 
 FIELDS = ("model_a", "model_b", "winner")
 OUTCOMES = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}

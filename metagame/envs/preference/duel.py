@@ -40,11 +40,12 @@ from metagame.envs.preference.lm import (
     load_causal_lm,
 )
 from metagame.envs.preference.prompts import Vocabulary, load_prompts
-from metagame.envs.preference.rendered import Rendered
+from metagame.envs.rendered import Rendered
 
 
 class LLMDuelEnv(Rendered, ParallelEnv):
     metadata = {"name": "llm_duel_v0", "render_modes": ["rgb_array", "human"], "render_fps": 4}
+    frames_without_mode = True
 
     def __init__(
         self,
@@ -170,16 +171,11 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         if done:
             rewards = dict(zip(self.possible_agents, map(float, self._judge())))
         obs = self._observe()
-        terminations = dict.fromkeys(self.possible_agents, done)
-        truncations = dict.fromkeys(self.possible_agents, False)
         infos = {a: {"finished": finished[k]} for k, a in enumerate(self.possible_agents)}
         if done:
             for k, a in enumerate(self.possible_agents):
                 infos[a]["response"] = self.response_text(k)
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return obs, rewards, terminations, truncations, infos
+        return self._end_step(obs, rewards, done, infos)
 
     def _judge(self) -> np.ndarray:
         texts = [self.response_text(k) for k in range(self.num_players)]

@@ -17,13 +17,14 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from metagame._arrays import as_preference_matrix
 from metagame.envs.preference.models import cyclic_panel
-from metagame.envs.preference.rendered import Rendered
-from metagame.solvers._validation import as_preference_matrix
+from metagame.envs.rendered import Rendered
 
 
 class PreferenceGameEnv(Rendered, ParallelEnv):
     metadata = {"name": "preference_v0", "render_modes": ["rgb_array", "human"], "render_fps": 2}
+    frames_without_mode = True
 
     def __init__(
         self,
@@ -97,18 +98,11 @@ class PreferenceGameEnv(Rendered, ParallelEnv):
         done = self._round >= self.rounds
         agents = self.possible_agents
         rewards = {agents[0]: r, agents[1]: -r}
-        terminations = {agent: done for agent in agents}
-        truncations = {agent: False for agent in agents}
         infos = {
             agent: {"win_probability": float(p if k == 0 else 1 - p)}
             for k, agent in enumerate(agents)
         }
-        obs = self._observe()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return obs, rewards, terminations, truncations, infos
+        return self._end_step(self._observe(), rewards, done, infos)
 
     def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import preference_frame

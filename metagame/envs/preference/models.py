@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from metagame.solvers._validation import as_array, as_matrix, as_preference_matrix
+from metagame._arrays import as_array, as_matrix, as_preference_matrix
 
 
 def bradley_terry(scores) -> np.ndarray:

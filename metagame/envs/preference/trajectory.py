@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from metagame.envs.preference.rendered import Rendered
+from metagame.envs.rendered import Rendered
 
 
 @dataclass
@@ -73,6 +73,7 @@ class TrajectoryPreferenceEnv(Rendered, ParallelEnv):
         "render_modes": ["rgb_array", "human"],
         "render_fps": 4,
     }
+    frames_without_mode = True
 
     def __init__(
         self,
@@ -159,14 +160,8 @@ class TrajectoryPreferenceEnv(Rendered, ParallelEnv):
         agents = self.possible_agents
         obs = {a: self._obs[k] for k, a in enumerate(agents)}
         rewards = {agents[0]: r, agents[1]: -r}
-        terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
         infos = {a: {"finished": self._finished[k]} for k, a in enumerate(agents)}
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return obs, rewards, terminations, truncations, infos
+        return self._end_step(obs, rewards, done, infos)
 
     def _frame(self) -> np.ndarray:
         from metagame.envs.preference.render import text_panel

@@ -235,6 +235,9 @@ class TrafficEnv(ParallelEnv):
         num_signals = len(self.net.signal_nodes) if control_signals else 0
         self.signal_agents = [f"{AgentKind.SIGNAL}_{s}" for s in range(num_signals)]
         self.possible_agents = self.vehicle_agents + self.signal_agents
+        # the league's roles: controlled vehicles and signal controllers
+        self.agent_roles = dict.fromkeys(self.vehicle_agents, "vehicle")
+        self.agent_roles |= dict.fromkeys(self.signal_agents, "signal")
         # agent name -> (kind, index among its kind)
         self._agent_ids = {a: (AgentKind.VEHICLE, j) for j, a in enumerate(self.vehicle_agents)}
         self._agent_ids |= {a: (AgentKind.SIGNAL, s) for s, a in enumerate(self.signal_agents)}

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from metagame._arrays import as_preference_matrix
 from metagame.envs.preference import (
     bradley_terry,
     condorcet_winner,
@@ -11,7 +12,6 @@ from metagame.envs.preference import (
     rater_panel,
     skew_symmetric_noise,
 )
-from metagame.solvers._validation import as_preference_matrix
 
 scores = arrays(np.float64, st.integers(2, 8), elements=st.floats(-5, 5))
 

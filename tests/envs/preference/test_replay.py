@@ -6,36 +6,23 @@ from metagame.envs.preference import bradley_terry
 from metagame.envs.replay import Replay, simulate, verify
 
 
-def record(env_name, kwargs, seed, policy):
-    replay = Replay(env=env_name, env_kwargs=kwargs, seed=seed, kind="parallel")
-    env = replay.make_env()
-    env.reset(seed=seed)
-    returns = dict.fromkeys(env.possible_agents, 0.0)
-    rng = np.random.default_rng(seed)
-    while env.agents:
-        actions = {a: policy(env, rng) for a in env.agents}
-        replay.actions.append(actions)
-        _, rewards, *_ = env.step(actions)
-        for a, r in rewards.items():
-            returns[a] += r
-    replay.returns = returns
-    return replay
-
-
-def test_preference_replay_round_trip(tmp_path):
+def test_preference_replay_round_trip(tmp_path, record_parallel):
     kwargs = {"P": bradley_terry([0.0, 1.0, 2.0]), "rounds": 5, "stochastic": True}
-    replay = record("preference", kwargs, 3, lambda env, rng: int(rng.integers(3)))
+    replay, _ = record_parallel(
+        "preference", 3, lambda env, a, obs, rng: int(rng.integers(3)), **kwargs
+    )
     loaded = Replay.load(replay.save(tmp_path / "m.replay.json.gz"))
     np.testing.assert_array_equal(loaded.env_kwargs["P"], kwargs["P"])
     assert verify(loaded) == replay.returns
 
 
-def test_duel_replay_round_trip(tmp_path):
-    replay = record(
+def test_duel_replay_round_trip(tmp_path, record_parallel):
+    replay, _ = record_parallel(
         "llm_duel",
-        {"num_players": 3, "stochastic": True},
         5,
-        lambda env, rng: int(rng.integers(env.vocab.num_actions)),
+        lambda env, agent, obs, rng: int(rng.integers(env.vocab.num_actions)),
+        num_players=3,
+        stochastic=True,
     )
     loaded = Replay.load(replay.save(tmp_path / "d.replay.json.gz"))
     assert verify(loaded) == replay.returns

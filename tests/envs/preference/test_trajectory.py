@@ -16,13 +16,13 @@ def test_api_and_seed(preference):
 
 def test_longer_cartpole_episode_wins_and_waits():
     env = make("trajectory_preference", task="CartPole-v1")
-    env.reset(seed=3)
+    obs, _ = env.reset(seed=3)
     steps = 0
     while env.agents:
         # player_0 pushes one way (falls fast); player_1 balances by a simple controller
-        obs = env._obs[1]
-        balance = int(obs[2] + 0.5 * obs[3] > 0)
-        _, r, term, _, info = env.step({"player_0": 0, "player_1": balance})
+        pole = obs["player_1"]
+        balance = int(pole[2] + 0.5 * pole[3] > 0)
+        obs, r, term, _, info = env.step({"player_0": 0, "player_1": balance})
         steps += 1
     assert r == {"player_0": -1.0, "player_1": 1.0}
     assert len(env.trajectories[0].actions) < len(env.trajectories[1].actions) == steps

@@ -35,7 +35,7 @@ def test_leaders_and_accelerations_match_reference(scenario):
         max_steps=50,
         seed=4,
     )
-    net = env._kernel_net
+    net = env.net.kernel_arrays()
     for _ in range(30):
         env.step({a: 1 for a in env.agents})
         order, rank, start, end = core.sort_lanes(env.ints, env.floats, env.net.num_lanes)
@@ -45,9 +45,9 @@ def test_leaders_and_accelerations_match_reference(scenario):
             np.testing.assert_array_equal(g, w)
         # Accelerations from those leaders (IDM, stop lines, controlled speed tracking).
         floats = env.floats.copy()
-        core.accelerations(env.ints, floats, env.params, got[1], got[2], env._light, net)
+        core.accelerations(env.ints, floats, env.params, got[1], got[2], env.lights, net)
         expected = core.accelerations_reference(
-            env.ints, env.floats, env.params, want[1], want[2], env._light, net
+            env.ints, env.floats, env.params, want[1], want[2], env.lights, net
         )
         alive = env.ints[core.STATUS] == core.ACTIVE
         np.testing.assert_allclose(floats[core.ACC, alive], expected[alive], rtol=1e-9, atol=1e-9)
@@ -281,8 +281,8 @@ def _substeps(env, n):
         env.ints,
         env.floats,
         env.params,
-        env._light,
-        env._kernel_net,
+        env.lights,
+        env.net.kernel_arrays(),
         0.0,
         0.1,
         n,

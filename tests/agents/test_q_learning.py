@@ -1,4 +1,4 @@
-"""Minimax-Q and independent Q-learning: kernels against their NumPy twins, and learning."""
+"""Minimax-Q and independent Q-learning: kernels against their NumPy references, and learning."""
 
 import dataclasses
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metagame.agents import independent_q, minimax_q
-from metagame.agents.tabular import (
+from metagame.agents.q_learning import (
     MinimaxQTables,
     QTables,
     _setup,

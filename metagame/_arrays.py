@@ -1,4 +1,5 @@
-"""Input checks shared by every solver: each failure is a ValueError that names the problem."""
+"""Array checks shared by solvers, envs and agents (the bottom layer: it imports only NumPy);
+each failure is a ValueError that names the problem."""
 
 from __future__ import annotations
 

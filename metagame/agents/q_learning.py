@@ -1,4 +1,4 @@
-"""Tabular learners for two-player zero-sum Markov games: minimax-Q and independent Q-learning.
+"""Q-learning for two-player zero-sum Markov games: minimax-Q and independent Q-learning.
 
 Minimax-Q (Littman 1994, "Markov games as a framework for multi-agent reinforcement
 learning") keeps ``Q[s, a, o]`` over joint actions and replaces Q-learning's max by the value
@@ -16,7 +16,8 @@ uniformly at random with probability ``explore`` and otherwise from its current 
 learning rate decays geometrically (Littman used ``alpha = 1`` decaying to ``0.01`` over the
 run). Episodes that reach a terminal state restart from the initial distribution. All random
 draws come from one ``numpy`` generator seeded by ``seed``; ``minimax_q_reference`` and
-``independent_q_reference`` are the pure-NumPy twins of the kernels.
+``independent_q_reference`` are pure-NumPy references written from the updates above, seat by
+seat over dense arrays, against which the tests check the kernels.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from metagame.solvers._simplex import simplex_game, simplex_game_reference
 
 
 @dataclass(frozen=True)
-class TabularLearning:
+class QLearningRun:
     """Result of a learning run: ``policies[i][s]`` is player i's stage strategy, ``Q[i]`` its
     table (``(S, A_i, A_-i)`` for minimax-Q, ``(S, A_i)`` for Q-learning), ``V[i]`` its state
     values; ``steps`` environment steps were taken over ``episodes`` episodes."""
@@ -186,26 +187,42 @@ def independent_q_kernel(game, schedule, draws, walk, tables):
 
 
 def _inverse_cdf(p, u):
-    return min(int(np.searchsorted(np.cumsum(p), u * p.sum(), side="right")), p.size - 1)
+    """The outcome of the uniform ``u`` under probabilities ``p``: the first index whose
+    cumulative probability exceeds ``u`` times the total."""
+    cumulative = np.cumsum(p)
+    return min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), p.size - 1)
 
 
-def _reference_successor(game, s, a, b, u):
-    A, B = game.R.shape[1:]
-    lo, hi = game.indptr[(s * A + a) * B + b], game.indptr[(s * A + a) * B + b + 1]
-    return int(game.indices[lo + _inverse_cdf(game.probs[lo:hi], u)])
+def _uniform(n, u):
+    return min(int(u * n), n - 1)
 
 
-def _walk_reference(game, schedule, draws, walk, choose, learn):
-    """The simulation both references share, written as the spec says: ``choose(s, row)``
-    gives the joint action, ``learn(s, a, b, s2, alpha)`` updates the tables, the successor is
-    drawn by inverse CDF and a terminal successor restarts the episode."""
+def _seat_views(game):
+    """Each seat's game from its own side: rewards ``(S, own action, other's action)`` (player
+    2 receives -R, transposed) and the dense transition tensor ``T[s, a, b, s']``."""
+    S, A, B = game.R.shape
+    rows = np.repeat(np.arange(S * A * B), np.diff(game.indptr))
+    T = np.zeros((S * A * B, S))
+    np.add.at(T, (rows, game.indices), game.probs)
+    return (game.R, -game.R.transpose(0, 2, 1)), T.reshape(S, A, B, S)
+
+
+def _walk_reference(game, schedule, draws, walk, act, learn):
+    """The learning loop as the module docstring states it, seat by seat: each seat ``i``
+    acts with ``act(i, s, u_explore, u_act)`` (columns 2i, 2i + 1 of a draw), the successor
+    comes from the dense ``T[s, a, b]`` by column 4, each seat learns from its own reward with
+    ``learn(i, s, own, other, reward, s2, alpha)``, the rate decays, and a terminal successor
+    starts a new episode from the initial distribution (column 5, as does the first state)."""
+    rewards, T = _seat_views(game)
     if walk.position[0] < 0:
         walk.position[0] = _inverse_cdf(game.initial, draws[0, 5])
     s, alpha = int(walk.position[0]), float(walk.alpha[0])
     for row in draws:
-        a, b = choose(s, row)
-        s2 = _reference_successor(game, s, a, b, row[4])
-        learn(s, a, b, s2, alpha)
+        joint = (act(0, s, row[0], row[1]), act(1, s, row[2], row[3]))
+        s2 = _inverse_cdf(T[s, joint[0], joint[1]], row[4])
+        for seat in (0, 1):
+            own, other = joint[seat], joint[1 - seat]
+            learn(seat, s, own, other, rewards[seat][s, own, other], s2, alpha)
         alpha *= schedule.decay
         if game.terminal[s2]:
             walk.position[1] += 1
@@ -215,43 +232,41 @@ def _walk_reference(game, schedule, draws, walk, choose, learn):
 
 
 def minimax_q_reference(game, schedule, draws, walk, tables):
-    """Pure-NumPy twin of :func:`minimax_q_kernel` (same draws, same updates)."""
-    tb, gamma = tables, schedule.gamma
+    """Minimax-Q written from Littman's update, one seat at a time over dense arrays (an
+    independent check of :func:`minimax_q_kernel`: same draws, same result); the stage game
+    is solved by the solvers' NumPy simplex."""
+    Q, V, pi = (tables.Q1, tables.Q2), (tables.V1, tables.V2), (tables.pi1, tables.pi2)
 
-    def act(pi, ue, ua):
-        return (
-            min(int(ua * pi.size), pi.size - 1) if ue < schedule.explore else _inverse_cdf(pi, ua)
-        )
+    def act(seat, s, u_explore, u_act):
+        strategy = pi[seat][s]
+        if u_explore < schedule.explore:
+            return _uniform(strategy.size, u_act)
+        return _inverse_cdf(strategy, u_act)
 
-    def choose(s, row):
-        return act(tb.pi1[s], *row[0:2]), act(tb.pi2[s], *row[2:4])
+    def learn(seat, s, own, other, reward, s2, alpha):
+        target = reward + schedule.gamma * V[seat][s2]
+        Q[seat][s, own, other] = (1 - alpha) * Q[seat][s, own, other] + alpha * target
+        pi[seat][s], _, V[seat][s], _ = simplex_game_reference(Q[seat][s])
 
-    def learn(s, a, b, s2, alpha):
-        r = game.R[s, a, b]
-        tb.Q1[s, a, b] = (1 - alpha) * tb.Q1[s, a, b] + alpha * (r + gamma * tb.V1[s2])
-        tb.Q2[s, b, a] = (1 - alpha) * tb.Q2[s, b, a] + alpha * (-r + gamma * tb.V2[s2])
-        tb.pi1[s], _, tb.V1[s], _ = simplex_game_reference(tb.Q1[s])
-        tb.pi2[s], _, tb.V2[s], _ = simplex_game_reference(tb.Q2[s])
-
-    _walk_reference(game, schedule, draws, walk, choose, learn)
+    _walk_reference(game, schedule, draws, walk, act, learn)
 
 
 def independent_q_reference(game, schedule, draws, walk, tables):
-    """Pure-NumPy twin of :func:`independent_q_kernel`."""
-    Q1, Q2 = tables
-    gamma, explore = schedule.gamma, schedule.explore
+    """Watkins' Q-learning for each seat alone, over dense arrays (an independent check of
+    :func:`independent_q_kernel`)."""
+    Q = tuple(tables)
 
-    def choose(s, row):
-        A, B = Q1.shape[1], Q2.shape[1]
-        a = min(int(row[1] * A), A - 1) if row[0] < explore else int(np.argmax(Q1[s]))
-        b = min(int(row[3] * B), B - 1) if row[2] < explore else int(np.argmax(Q2[s]))
-        return a, b
+    def act(seat, s, u_explore, u_act):
+        values = Q[seat][s]
+        if u_explore < schedule.explore:
+            return _uniform(values.size, u_act)
+        return int(np.argmax(values))
 
-    def learn(s, a, b, s2, alpha):
-        Q1[s, a] += alpha * (game.R[s, a, b] + gamma * Q1[s2].max() - Q1[s, a])
-        Q2[s, b] += alpha * (-game.R[s, a, b] + gamma * Q2[s2].max() - Q2[s, b])
+    def learn(seat, s, own, other, reward, s2, alpha):
+        target = reward + schedule.gamma * Q[seat][s2].max()
+        Q[seat][s, own] += alpha * (target - Q[seat][s, own])
 
-    _walk_reference(game, schedule, draws, walk, choose, learn)
+    _walk_reference(game, schedule, draws, walk, act, learn)
 
 
 def new_walk(alpha: float) -> Walk:
@@ -321,13 +336,13 @@ def minimax_q(
     final_alpha: float = 0.01,
     explore: float = 0.2,
     seed: int = 0,
-) -> TabularLearning:
+) -> QLearningRun:
     """Trains minimax-Q for both players of a zero-sum game (an env with ``tabular()`` or its
     export) for ``steps`` steps; ``gamma`` defaults to the game's."""
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
     t = MinimaxQTables.start(*arrays.R.shape)
     episodes = run(minimax_q_kernel, arrays, schedule, draws, walk, t, "minimax-Q")
-    return TabularLearning(
+    return QLearningRun(
         (t.pi1, t.pi2), (t.Q1, t.Q2), (t.V1, t.V2), int(steps), episodes, "minimax_q"
     )
 
@@ -340,13 +355,13 @@ def independent_q(
     final_alpha: float = 0.01,
     explore: float = 0.2,
     seed: int = 0,
-) -> TabularLearning:
+) -> QLearningRun:
     """Trains independent Q-learners for both players; the returned policies are greedy."""
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
     S, A, B = arrays.R.shape
     Q1, Q2 = np.zeros((S, A)), np.zeros((S, B))
     episodes = run(independent_q_kernel, arrays, schedule, draws, walk, QTables(Q1, Q2), "Q")
     pi1, pi2 = np.eye(A)[Q1.argmax(1)], np.eye(B)[Q2.argmax(1)]
-    return TabularLearning(
+    return QLearningRun(
         (pi1, pi2), (Q1, Q2), (Q1.max(1), Q2.max(1)), int(steps), episodes, "independent_q"
     )

@@ -1,0 +1,260 @@
+"""League modes: who trains, whom each trainee meets, and when a trainee becomes a player.
+
+The runner (:mod:`metagame.league.runner`) is a template method in the manner of OpenSpiel's
+psro_v2 (train the trainees -> update the empirical game -> update the meta-strategies); a mode
+fills in its three variable steps behind one small protocol:
+
+- :meth:`Mode.trainees`: the RLlib modules that learn, one or more per population;
+- :meth:`Mode.distributions`: each trainee's opponent distribution per population;
+- :meth:`Mode.snapshots`: which trainees become frozen players now (and which restart).
+
+Modes:
+
+- :class:`SelfPlay`: one trainee per population against PFSP over the population's snapshots
+  and, ``self_fraction`` of the time, against the live trainees (Vinyals et al. 2019);
+- :class:`PSRO`: one best response per population trained against the meta-strategy of the
+  empirical game (Lanctot et al. 2017), snapshot every ``iterations_per_response``;
+- :class:`AlphaStar`: main agents, main exploiters and league exploiters (Vinyals et al. 2019),
+  for games whose roles share one population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from metagame.league import matchmaking as mm
+from metagame.league.config import LeagueConfig
+from metagame.league.game_spec import GameSpec
+from metagame.league.store import Player
+
+Distributions = dict[str, dict[str, dict[str, float]]]  # trainee -> population -> label -> p
+
+
+@dataclass
+class Trainee:
+    """A trainable RLlib module: its kind, population, last snapshot, and record since then."""
+
+    module: str
+    kind: str
+    population: str
+    parent: str | None = None
+    steps_since: int = 0
+    record_since: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A mode's decision: snapshot ``trainee`` (``reason``), then restart it if ``reset``."""
+
+    trainee: Trainee
+    reason: str
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class LeagueView:
+    """What a mode sees of the league when it matches trainees with opponents."""
+
+    games: Mapping[tuple[str, str], tuple[int, int, int]]  # (trainee, label) -> W/D/L
+    frozen: Sequence[Player]  # the active players
+    meta: Mapping[str, float]  # the last meta-strategy: player id -> probability
+    parents: Mapping[str, str]  # frozen player id -> the trainee whose snapshot it is
+
+
+class Mode:
+    """The protocol every mode implements (see the module docstring)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]  # the trainees' kind, and their module name for one population
+
+    def __init__(self, cfg: LeagueConfig, spec: GameSpec):
+        self.cfg = cfg
+        self.spec = spec
+
+    solver_key: ClassVar[str] = "evaluation.meta_solver"  # the config key of meta_solver
+
+    @classmethod
+    def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
+        """Refuses a game this mode cannot serve (ValueError naming the config key)."""
+
+    def check_solver(self) -> None:
+        """Refuses an exact Nash meta-solver for more than two seats (none exists here)."""
+        if self.meta_solver == "nash" and len(self.spec.roles) > 2:
+            raise ValueError(
+                f"config key {self.solver_key}: nash has no exact solver for the "
+                f"{len(self.spec.roles)} roles of {self.spec.name}; use auto, prd, alpharank, "
+                "ce or cce"
+            )
+
+    @property
+    def meta_solver(self) -> str:
+        return self.cfg.evaluation.meta_solver
+
+    def trainees(self) -> list[Trainee]:
+        """One trainee per population, named ``kind`` (or ``kind_<population>``)."""
+        pops = list(self.spec.populations)
+        return [
+            Trainee(self.kind if len(pops) == 1 else f"{self.kind}_{pop}", self.kind, pop)
+            for pop in pops
+        ]
+
+    def distributions(self, trainees: Sequence[Trainee], view: LeagueView) -> Distributions:
+        raise NotImplementedError
+
+    def snapshots(
+        self, trainees: Sequence[Trainee], iteration: int, rng: np.random.Generator
+    ) -> list[Snapshot]:
+        raise NotImplementedError
+
+    def _every(self, trainees: Sequence[Trainee], iteration: int, every: int, reset: bool):
+        if iteration % every:
+            return []
+        return [Snapshot(t, f"every {every} iterations", reset) for t in trainees]
+
+
+def _frozen_of(view: LeagueView, population: str) -> list[str]:
+    return [p.id for p in view.frozen if p.population == population]
+
+
+def _live(trainees: Sequence[Trainee], population: str) -> dict[str, float]:
+    return {t.module: 1.0 for t in trainees if t.population == population}
+
+
+class SelfPlay(Mode):
+    name = "selfplay"
+    kind = "main"
+
+    def distributions(self, trainees: Sequence[Trainee], view: LeagueView) -> Distributions:
+        mk, share = self.cfg.matchmaking, self.cfg.mode.self_fraction
+        out: Distributions = {}
+        for t in trainees:
+            out[t.module] = {}
+            for pop in self.spec.populations:
+                frozen = _frozen_of(view, pop)
+                pfsp = mm.pfsp_distribution(t.module, frozen, view.games, mk.pfsp, mk.exponent)
+                out[t.module][pop] = mm.mix((share, _live(trainees, pop)), (1 - share, pfsp))
+        return out
+
+    def snapshots(self, trainees, iteration, rng):
+        return self._every(trainees, iteration, self.cfg.mode.snapshot_every, False)
+
+
+class PSRO(Mode):
+    name = "psro"
+    kind = "response"
+    solver_key = "mode.meta_solver"
+
+    @classmethod
+    def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
+        if cfg.mode.meta_solver == "rectified" and not (spec.symmetric and len(spec.roles) == 2):
+            raise ValueError(
+                "config key mode.meta_solver: rectified Nash serves symmetric two-player games "
+                f"only; {spec.name} has roles {list(spec.roles)} in "
+                f"{len(spec.populations)} population(s)"
+            )
+
+    @property
+    def meta_solver(self) -> str:
+        solver = self.cfg.mode.meta_solver
+        return "nash" if solver == "rectified" else solver
+
+    def distributions(self, trainees: Sequence[Trainee], view: LeagueView) -> Distributions:
+        out: Distributions = {}
+        for t in trainees:
+            out[t.module] = {}
+            for pop in self.spec.populations:
+                frozen = _frozen_of(view, pop)
+                if not set(frozen) <= set(view.meta):
+                    out[t.module][pop] = mm.normalized(dict.fromkeys(frozen, 1.0))
+                    continue
+                sigma = {pid: view.meta[pid] for pid in frozen}
+                if self.cfg.mode.meta_solver == "rectified":
+                    sigma = self._rectified(sigma, t.module, view)
+                out[t.module][pop] = mm.normalized(sigma)
+        return out
+
+    @staticmethod
+    def _rectified(sigma: dict[str, float], response: str, view: LeagueView) -> dict[str, float]:
+        """Nash mass on the opponents the response beats or ties in its training games
+        (Balduzzi et al. 2019, "Open-ended learning in symmetric zero-sum games")."""
+        kept = {
+            pid: p
+            for pid, p in sigma.items()
+            if mm.win_rate(view.games.get((response, pid))) >= 0.5
+        }
+        return kept if sum(kept.values()) > 0 else sigma
+
+    def snapshots(self, trainees, iteration, rng):
+        p = self.cfg.mode
+        return self._every(trainees, iteration, p.iterations_per_response, p.reset_response)
+
+
+class AlphaStar(Mode):
+    name = "alphastar"
+    kind = "main"
+
+    @classmethod
+    def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
+        if len(spec.populations) != 1 or not spec.competitive:
+            raise ValueError(
+                "config key mode: alphastar serves games whose roles share one population "
+                f"(symmetric games); {spec.name} has populations {list(spec.populations)}"
+            )
+
+    def trainees(self) -> list[Trainee]:
+        a, pop = self.cfg.mode, next(iter(self.spec.populations))
+        kinds = [("main", a.main_agents), ("main_exploiter", a.main_exploiters)] + [
+            ("league_exploiter", a.league_exploiters)
+        ]
+        return [Trainee(f"{kind}_{i}", kind, pop) for kind, n in kinds for i in range(n)]
+
+    def distributions(self, trainees: Sequence[Trainee], view: LeagueView) -> Distributions:
+        pop = next(iter(self.spec.populations))
+        mk, a = self.cfg.matchmaking, self.cfg.mode
+        ctx = mm.RoleContext(
+            games=view.games,
+            players={p.id: p.kind for p in view.frozen},
+            parents=view.parents,
+            mains=[t.module for t in trainees if t.kind == "main"],
+            weighting=mk.pfsp,
+            exponent=mk.exponent,
+        )
+        return {
+            t.module: {
+                pop: mm.alphastar_distribution(
+                    t.module, t.kind, ctx, main_selfplay=a.main_selfplay, main_pfsp=a.main_pfsp
+                )
+            }
+            for t in trainees
+        }
+
+    def snapshots(self, trainees, iteration, rng):
+        a = self.cfg.mode
+        out = []
+        for t in trainees:
+            games = sum(t.record_since)
+            rate = mm.win_rate(tuple(t.record_since))
+            beaten = t.kind != "main" and games >= a.min_games and rate >= a.snapshot_win_rate
+            if beaten or t.steps_since >= a.snapshot_timeout_steps:
+                why = f"win rate {rate:.2f}" if beaten else f"{t.steps_since} steps"
+                reset = t.kind == "main_exploiter" or (
+                    t.kind == "league_exploiter" and rng.random() < a.exploiter_reset_probability
+                )
+                out.append(Snapshot(t, why, reset))
+        return out
+
+
+MODES: dict[str, type[Mode]] = {m.name: m for m in (SelfPlay, PSRO, AlphaStar)}
+
+
+def mode_for(cfg: LeagueConfig, spec: GameSpec) -> Mode:
+    """The config's mode for the game (after its checks)."""
+    cls = MODES[cfg.mode.name]
+    cls.check(cfg, spec)
+    mode = cls(cfg, spec)
+    mode.check_solver()
+    return mode

@@ -1,0 +1,120 @@
+"""What runs inside RLlib's EnvRunners (and Learners) for the league.
+
+The driver installs an iteration's :class:`~metagame.league.matchmaking.MatchTable` in every
+EnvRunner (:func:`install_table`, via ``foreach_env_runner``). The first call of the
+agent-to-module mapping in an episode draws that episode's :class:`Assignment` (the learner,
+its role, every other role's member) and keeps it in the episode's ``custom_data``, so later
+calls and the episode-end callback need nothing else from this process. The callback tallies
+env steps and, per opponent, the learner's (win, draw, loss), comparing role returns (each role's
+mean agent return); the driver collects the tallies after training with :func:`tallies` (not
+through RLlib's ``MetricsLogger``, whose state a restored checkpoint does not reproduce exactly).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from metagame.league import matchmaking as mm
+from metagame.league.evaluation import stable_seed
+
+ASSIGNMENT_KEY = "metagame_league_assignment"
+
+# Per-process state: the iteration's match table, each agent's role, the draws' generator,
+# and the tallies of this process's finished episodes.
+_RUNTIME = SimpleNamespace(
+    table=None, agent_roles={}, rng=np.random.default_rng(0), games={}, steps=0
+)
+
+
+def install_table(
+    table: mm.MatchTable, agent_roles: dict[str, str], seed: int, env_runner: Any
+) -> None:
+    """Installs an iteration's match table in one EnvRunner (called via foreach_env_runner)."""
+    _RUNTIME.table = table
+    _RUNTIME.agent_roles = dict(agent_roles)
+    _RUNTIME.rng = np.random.default_rng([seed, int(getattr(env_runner, "worker_index", 0))])
+
+
+def reseed(seed: int, worker: Any) -> None:
+    """Seeds a process's torch, NumPy and Python generators (via foreach_env_runner/learner)
+    and starts its episode tallies afresh."""
+    from ray.rllib.utils.debug import update_global_seed_if_necessary
+
+    index = int(getattr(worker, "worker_index", 0) or 0)
+    update_global_seed_if_necessary("torch", stable_seed(seed, index))
+    _RUNTIME.games, _RUNTIME.steps = {}, 0
+
+
+def tallies(env_runner: Any) -> tuple[dict[tuple[str, str], list[int]], int]:
+    """This process's (learner, opponent) -> [wins, draws, losses] and env steps this
+    iteration (via foreach_env_runner)."""
+    return _RUNTIME.games, _RUNTIME.steps
+
+
+def set_module_state(state: dict[str, Any], env_runner: Any) -> None:
+    env_runner.set_state({**state, "weights_seq_no": 0})  # 0: applied whatever the runner's
+
+
+def kl_coefficients(learner: Any) -> dict[str, float]:
+    """A PPO-family learner's adaptive KL coefficients, which RLlib's checkpoints omit."""
+    coefficients = getattr(learner, "curr_kl_coeffs_per_module", {})
+    return {module: float(value) for module, value in coefficients.items()}
+
+
+def set_kl_coefficients(values: dict[str, float], learner: Any) -> None:
+    for module, value in values.items():
+        learner.curr_kl_coeffs_per_module[module].data.fill_(value)
+
+
+def agent_to_module(agent_id: str, episode: Any, **kwargs: Any) -> str:
+    """RLlib's agent-to-module mapping: the episode's assignment, drawn at its first call."""
+    try:
+        assignment = episode.custom_data.get(ASSIGNMENT_KEY)
+    except AttributeError:
+        # MultiAgentEpisode.cut() builds its successor with known module ids but still calls
+        # the mapping eagerly, before custom_data exists; RLlib discards this answer.
+        return next(iter(_RUNTIME.table.learners))
+    if assignment is None:
+        if _RUNTIME.table is None:
+            raise RuntimeError("league match table not installed in this EnvRunner")
+        assignment = mm.draw_assignment(_RUNTIME.table, _RUNTIME.rng)
+        episode.custom_data[ASSIGNMENT_KEY] = assignment
+    return assignment.modules[_RUNTIME.agent_roles[agent_id]]
+
+
+def role_returns(returns: dict[str, float], agent_roles: dict[str, str]) -> dict[str, float]:
+    """Each role's mean agent return (a missing agent counts zero)."""
+    by_role: dict[str, list[float]] = {}
+    for agent, role in agent_roles.items():
+        by_role.setdefault(role, []).append(returns.get(agent, 0.0))
+    return {role: float(np.mean(values)) for role, values in by_role.items()}
+
+
+def _agent_returns(episodes: list[Any]) -> dict[str, float]:
+    returns: dict[str, float] = {}
+    for chunk in episodes:
+        for agent, single in chunk.agent_episodes.items():
+            returns[agent] = returns.get(agent, 0.0) + float(single.get_return())
+    return returns
+
+
+class LeagueCallbacks(RLlibCallback):
+    """Tallies each finished episode's env steps and, per opponent, the learner's outcome."""
+
+    def on_episode_end(self, *, episode, prev_episode_chunks=None, **kwargs):
+        chunks = [*(prev_episode_chunks or []), episode]
+        _RUNTIME.steps += sum(int(chunk.env_steps()) for chunk in chunks)
+        assignment = getattr(episode, "custom_data", {}).get(ASSIGNMENT_KEY)
+        if assignment is None or not assignment.opponents():
+            return
+        returns = role_returns(_agent_returns(chunks), _RUNTIME.agent_roles)
+        mine = returns[assignment.role]
+        best_other = max(r for role, r in returns.items() if role != assignment.role)
+        outcome = 0 if mine > best_other else 2 if mine < best_other else 1
+        for label in dict.fromkeys(assignment.opponents().values()):
+            record = _RUNTIME.games.setdefault((assignment.learner, label), [0, 0, 0])
+            record[outcome] += 1
