@@ -671,6 +671,12 @@ class TrafficEnv(ParallelEnv):
     # ----------------------------------------------------------------------------- observe
 
     @property
+    def route_links(self) -> np.ndarray:
+        """The routes' links as the kernel reads them (``demand.route_links``; empty without
+        a route file)."""
+        return self._route_links
+
+    @property
     def lights(self) -> np.ndarray:
         """Each link's signal state: ``core.RED``, ``YELLOW`` or ``GREEN`` (uncontrolled: GREEN)."""
         return self._light.copy()

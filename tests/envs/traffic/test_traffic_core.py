@@ -288,7 +288,7 @@ def _substeps(env, n):
         n,
         env.totals,
         env.link_delay,
-        env._route_links,
+        env.route_links,
     )
 
 

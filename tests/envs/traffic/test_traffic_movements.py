@@ -132,8 +132,8 @@ def _two_waiting(first: str, second: str):
 
 def _one_substep(env):
     core.simulate(
-        env.ints, env.floats, env.params, env._light, env._kernel_net, 0.0, 0.1, 1,
-        env.totals, env.link_delay, env._route_links,
+        env.ints, env.floats, env.params, env.lights, env.net.kernel_arrays(), 0.0, 0.1, 1,
+        env.totals, env.link_delay, env.route_links,
     )  # fmt: skip
 
 
