@@ -21,15 +21,13 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _venv import ensure_venv
 
 from metagame.envs import make
-
-VENV = Path(__file__).resolve().parent / ".venvs" / "highway"
 
 HIGHWAY_ENV_RUN = r"""
 import json, sys, time
@@ -64,25 +62,7 @@ HIGHWAY_ENV_CASES = {
 
 def ensure_highway_env() -> Path | None:
     """The virtualenv's python with highway-env importable, building it if needed."""
-    python = VENV / "bin" / "python"
-    check = [str(python), "-c", "import highway_env"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    try:
-        print(f"building {VENV} (python -m venv + pip install highway-env) ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, capture_output=True
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "highway-env"],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-    except (subprocess.SubprocessError, OSError) as err:
-        print(f"could not build the highway-env virtualenv: {err}")
-        return None
-    return python if subprocess.run(check, capture_output=True).returncode == 0 else None
+    return ensure_venv("highway", ["highway-env"], "import highway_env")
 
 
 def run_highway_env(python: Path, case: str, seconds: float) -> dict | None:

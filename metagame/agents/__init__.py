@@ -20,6 +20,7 @@ _EXPORTS = {
     "load_policy": "metagame.agents.policy:load_policy",
     "save_policy": "metagame.agents.policy:save_policy",
     "plan": "metagame.agents.planners:plan",
+    "IDMPolicy": "metagame.agents.drivers:IDMPolicy",
     "minimax_q": "metagame.agents.q_learning:minimax_q",
     "independent_q": "metagame.agents.q_learning:independent_q",
     "preference": "metagame.agents.preference:",

@@ -7,18 +7,20 @@ of ``dt`` seconds:
 1. sort vehicles by (lane, position) and find each one's leader: the next vehicle on its lane,
    else the first vehicle on the lane it continues onto (counting sort by lane, insertion sort
    within lanes: O(N) for the nearly sorted lanes of consecutive substeps; no pairwise loop);
-2. junction control: a background vehicle that approaches a conflict zone reserves it when its
-   light allows, no conflicting approach holds the zone, no higher-priority vehicle arrives
-   within its critical gap, and the exit lane has room; until then the stop line is a
-   stopped leader (reservation-based control, Dresner and Stone 2008);
+2. junction control: a background vehicle that approaches a conflict zone reserves its
+   movement (in-link, out-link) when its light allows, no foe movement (``network.py``) is
+   held, no vehicle of a foe movement it yields to (higher priority, or going straight or
+   right against its left turn) arrives within its critical gap, and the exit lane has room;
+   until then the stop line is a stopped leader (reservation-based control, Dresner and
+   Stone 2008);
 3. accelerations: IDM for background drivers (``drivers.idm``), a proportional speed controller
    towards the target speed for controlled vehicles;
 4. MOBIL lane changes (left on even substeps, right on odd ones, so that no two changes target
    the same gap from both sides);
 5. ballistic integration (Treiber and Kanagaraj 2015), link transfers (a vehicle entering a
    slower link is capped at its limit), arrivals, and zone release;
-6. collisions: overlapping vehicles on one lane, and vehicles of conflicting approaches inside
-   one conflict zone; both are removed.
+6. collisions: overlapping vehicles on one lane, and vehicles of foe movements inside one
+   conflict zone; both are removed.
 
 :func:`substep` runs one kernel a step: :func:`sort_lanes` and :func:`leaders`,
 :func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
@@ -50,11 +52,11 @@ from metagame.envs.traffic.drivers import (
     idm_reference,
     mobil_gain,
 )
-from metagame.envs.traffic.network import STRAIGHT
+from metagame.envs.traffic.network import LEFT, STRAIGHT
 
 # Integer fields.
-STATUS, LANE, NEXT, RES, BOX, FROM, CTRL, HOPS, UID, KIND = range(10)
-NUM_INTS = 10
+STATUS, LANE, NEXT, RES, BOX, MOVE, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END = range(12)
+NUM_INTS = 12
 # Float fields.
 POS, SPEED, ACC, TARGET, LC_TIMER, T_ENTER, FREE_TIME, DIST, T_EXIT = range(9)
 NUM_FLOATS = 9
@@ -109,6 +111,16 @@ def next_lane(lane, nxt, lane_link, lane_index, link_lanes, link_lane0, conn_off
 
 
 @njit(cache=True, inline="always")
+def lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset) -> int:
+    """How many lanes a vehicle on ``lane`` heading for link ``nxt`` is away from a lane
+    that continues onto it (0: it continues, or ``nxt`` < 0)."""
+    if nxt < 0:
+        return 0
+    j = lane_index[lane] + conn_offset[lane_link[lane], nxt]
+    return max(0, -j, j - link_lanes[nxt] + 1)
+
+
+@njit(cache=True, inline="always")
 def lane_after(lane, nxt, net) -> int:
     """:func:`next_lane` on a :class:`~metagame.envs.traffic.network.KernelNetwork`."""
     return next_lane(
@@ -157,6 +169,8 @@ def leaders(ints, floats, params, order, rank, start, end, net):
     lead = np.full(m, -1, dtype=np.int64)
     gap = np.full(m, FREE_GAP)
     v_lead = np.zeros(m)
+    lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
+    link_lane0, offset = net.link_lane0, net.conn_offset  # see stop_gap on passing net
     for i in range(m):
         if ints[STATUS, i] != ACTIVE:
             continue
@@ -168,11 +182,11 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             gap[i] = floats[POS, j] - params[LENGTH, j] - floats[POS, i]
             v_lead[i] = floats[SPEED, j]
             continue
-        nl = lane_after(lane, ints[NEXT, i], net)
+        nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, offset)
         if nl >= 0 and end[nl] > start[nl]:
             j = order[start[nl]]
             lead[i] = j
-            rest = net.link_length[net.lane_link[lane]] - floats[POS, i]
+            rest = net.link_length[lane_link[lane]] - floats[POS, i]
             gap[i] = rest + floats[POS, j] - params[LENGTH, j]
             v_lead[i] = floats[SPEED, j]
     return Leaders(lead, gap, v_lead)
@@ -213,53 +227,82 @@ def leaders_reference(ints, floats, params, net):
     return lead, gap, v_lead
 
 
+# The network arrays the stop line needs, passed one by one: an inlined helper that takes the
+# whole KernelNetwork copies the tuple, with a reference count update per array, at every call
+# (measured: 6x the cost of the computation in the acceleration kernel).
 @njit(cache=True, inline="always")
-def stop_gap(i, lane, ints, floats, light, net) -> float:
+def stop_gap(
+    i, lane, ints, floats, light,
+    lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes, node_box,
+) -> float:  # fmt: skip
     """Gap to the end of ``lane`` if vehicle ``i`` must stop there (dead end, unreserved zone
     or light), else FREE_GAP."""
-    link = net.lane_link[lane]
-    nl = lane_after(lane, ints[NEXT, i], net)
-    rest = net.link_length[link] - floats[POS, i]
+    link = lane_link[lane]
+    nl = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0, conn_offset)
+    rest = link_length[link] - floats[POS, i]
     if nl == DEAD_END:
         return rest
     if nl == EXIT:
         return FREE_GAP
-    node = net.link_nodes[link, 1]
-    if (net.node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
+    node = link_nodes[link, 1]
+    if (node_box[node] or light[link] != GREEN) and ints[RES, i] != node:
         return rest
     return FREE_GAP
 
 
 @njit(cache=True, inline="always")
-def background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
+def background_acc(
+    i, lane, gap, v_lead, ints, floats, params, light, link_speed,
+    lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes, node_box,
+) -> float:  # fmt: skip
     """IDM acceleration of background vehicle ``i`` on ``lane`` against a leader and the stop
-    line."""
-    limit = net.link_speed[net.lane_link[lane]]
+    line (the network's arrays by name, see :func:`stop_gap`)."""
+    limit = link_speed[lane_link[lane]]
     v = floats[SPEED, i]
     v0 = params[V0, i] * limit
     acc = idm(v, v0, gap, v_lead, params, i)
-    sg = stop_gap(i, lane, ints, floats, light, net)
+    sg = stop_gap(
+        i, lane, ints, floats, light,
+        lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length, link_nodes,
+        node_box,
+    )  # fmt: skip
     if sg < FREE_GAP:
         acc = min(acc, idm(v, v0, sg, 0.0, params, i))
     return max(acc, -B_MAX)
+
+
+@njit(cache=True, inline="always")
+def network_background_acc(i, lane, gap, v_lead, ints, floats, params, light, net) -> float:
+    """:func:`background_acc` with the arrays taken from ``net`` (for callers that run a few
+    times a substep)."""
+    return background_acc(
+        i, lane, gap, v_lead, ints, floats, params, light, net.link_speed,
+        net.lane_link, net.lane_index, net.link_lanes, net.link_lane0, net.conn_offset,
+        net.link_length, net.link_nodes, net.node_box,
+    )  # fmt: skip
 
 
 @njit(cache=True)
 def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
     """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
     a proportional controller towards the target speed for controlled vehicles."""
+    link_speed, lane_link, lane_index = net.link_speed, net.lane_link, net.lane_index
+    link_lanes, link_lane0, conn_offset = net.link_lanes, net.link_lane0, net.conn_offset
+    link_length, link_nodes, node_box = net.link_length, net.link_nodes, net.node_box
     for i in range(ints.shape[1]):
         if ints[STATUS, i] != ACTIVE:
             continue
         lane = ints[LANE, i]
         if ints[CTRL, i] >= 0:
-            limit = net.link_speed[net.lane_link[lane]]
+            limit = link_speed[lane_link[lane]]
             a = K_SPEED * (floats[TARGET, i] * limit - floats[SPEED, i])
             floats[ACC, i] = min(max(a, -B_MAX), A_CONTROLLED)
         else:
             floats[ACC, i] = background_acc(
-                i, lane, gap[i], v_lead[i], ints, floats, params, light, net
-            )
+                i, lane, gap[i], v_lead[i], ints, floats, params, light, link_speed,
+                lane_link, lane_index, link_lanes, link_lane0, conn_offset, link_length,
+                link_nodes, node_box,
+            )  # fmt: skip
 
 
 def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np.ndarray:
@@ -288,16 +331,39 @@ def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np
 
 @njit(cache=True)
 def zone_holders(ints, net):
-    """Per approach link, how many vehicles from it hold a conflict zone: a reservation for
-    the zone ahead, or inside the zone having come from that link."""
-    holders = np.zeros(net.link_length.shape[0], dtype=np.int64)
+    """Per movement, how many vehicles hold it: a reservation for the junction ahead (the
+    movement from their link to their next), or inside the conflict zone on it."""
+    holders = np.zeros(net.move_link.shape[0], dtype=np.int64)
     for i in range(ints.shape[1]):
         if ints[STATUS, i] == ACTIVE:
             if ints[RES, i] >= 0:
-                holders[net.lane_link[ints[LANE, i]]] += 1
+                holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
             if ints[BOX, i] >= 0:
-                holders[ints[FROM, i]] += 1
+                holders[ints[MOVE, i]] += 1
     return holders
+
+
+@njit(cache=True, inline="always")
+def is_foe(m, f, net) -> bool:
+    """Movement ``f`` is a foe of movement ``m`` (binary search in ``m``'s sorted foes)."""
+    lo, hi = net.move_foe_ptr[m], net.move_foe_ptr[m + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if net.move_foe[mid] < f:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < net.move_foe_ptr[m + 1] and net.move_foe[lo] == f
+
+
+@njit(cache=True, inline="always")
+def yields_to(m, f, net) -> bool:
+    """Movement ``m`` gives way to its foe ``f``: ``f``'s in-link has the higher priority,
+    or equal priority and ``m`` turns left while ``f`` does not."""
+    a, b = net.move_link[m], net.move_link[f]
+    if net.link_priority[b] != net.link_priority[a]:
+        return net.link_priority[b] > net.link_priority[a]
+    return net.conn_turn[a, net.move_out[m]] == LEFT and net.conn_turn[b, net.move_out[f]] != LEFT
 
 
 @njit(cache=True, inline="always")
@@ -327,6 +393,8 @@ def _reservation_requests(ints, floats, params, lanes, light, net):
         node = net.link_nodes[link, 1]
         if ints[RES, i] == node or not (net.node_box[node] or light[link] != GREEN):
             continue
+        if lane_after(lane, ints[NEXT, i], net) == DEAD_END:
+            continue  # must change lanes first
         rest = net.link_length[link] - floats[POS, i]
         if rest > _look_ahead(i, floats, params):
             continue
@@ -351,33 +419,34 @@ def _stops_for_light(i, link, ints, floats, params, light, net) -> bool:
     return v * v / (2.0 * params[DECEL, i]) < rest - params[MIN_GAP, i]
 
 
-@njit(cache=True)
-def _approach_eta(b, node, ints, floats, lanes, net) -> float:
-    """Seconds until the first vehicle on approach link ``b`` without a reservation for
-    ``node`` reaches the stop line at its current speed (inf when there is none)."""
+@njit(cache=True, inline="always")
+def _approach_eta(f, node, ints, floats, lanes, net) -> float:
+    """Seconds until the first vehicle of some lane of movement ``f``'s in-link without a
+    reservation for ``node`` reaches the stop line at its current speed, if it takes
+    movement ``f`` (inf when there is none)."""
+    b = net.move_link[f]
     eta = np.inf
     for bl in range(net.link_lane0[b], net.link_lane0[b] + net.link_lanes[b]):
         r = lanes.end[bl] - 1
         while r >= lanes.start[bl] and ints[RES, lanes.order[r]] == node:
             r -= 1
-        if r >= lanes.start[bl]:
+        if r >= lanes.start[bl] and ints[NEXT, lanes.order[r]] == net.move_out[f]:
             j = lanes.order[r]
             eta = min(eta, (net.link_length[b] - floats[POS, j]) / max(floats[SPEED, j], 0.1))
     return eta
 
 
-@njit(cache=True)
-def _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net) -> bool:
-    """A conflicting approach holds the zone, or a vehicle of a higher-priority conflicting
-    approach arrives within vehicle ``i``'s critical gap."""
-    for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
-        b = net.node_in[k]
-        if b == link or not net.link_conflict[link, b]:
-            continue
-        if holders[b] > 0:
+@njit(cache=True, inline="always")
+def _zone_blocked(i, m, node, ints, floats, params, lanes, holders, light, net) -> bool:
+    """Some foe of movement ``m`` is held, or a vehicle of a foe that ``m`` yields to
+    (:func:`yields_to`) and whose light is not red arrives within vehicle ``i``'s critical
+    gap."""
+    for k in range(net.move_foe_ptr[m], net.move_foe_ptr[m + 1]):
+        f = net.move_foe[k]
+        if holders[f] > 0:
             return True
-        if net.link_priority[b] > net.link_priority[link]:
-            if _approach_eta(b, node, ints, floats, lanes, net) < params[CRITICAL_GAP, i]:
+        if light[net.move_link[f]] != RED and yields_to(m, f, net):
+            if _approach_eta(f, node, ints, floats, lanes, net) < params[CRITICAL_GAP, i]:
                 return True
     return False
 
@@ -405,12 +474,13 @@ def reserve_zones(ints, floats, params, lanes, light, net) -> None:
         node = net.link_nodes[link, 1]
         if _stops_for_light(i, link, ints, floats, params, light, net):
             continue
-        if _zone_blocked(i, link, node, ints, floats, params, lanes, holders, net):
+        m = net.conn_move[link, ints[NEXT, i]]
+        if _zone_blocked(i, m, node, ints, floats, params, lanes, holders, light, net):
             continue
         if not _exit_has_room(i, lane, ints, floats, params, lanes, net):
             continue
         ints[RES, i] = node
-        holders[link] += 1
+        holders[m] += 1
 
 
 @njit(cache=True, inline="always")
@@ -484,7 +554,7 @@ def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
         if a_f < -B_SAFE:
             return -np.inf, 0.0
         new_follower_gain = a_f - floats[ACC, follower]
-    a_new = background_acc(i, target, gap_front, v_front, ints, floats, params, light, net)
+    a_new = network_background_acc(i, target, gap_front, v_front, ints, floats, params, light, net)
     return a_new - floats[ACC, i], new_follower_gain
 
 
@@ -498,7 +568,9 @@ def _old_follower_gain(i, lane, ints, floats, params, lanes, ahead, light, net) 
     if ints[CTRL, o] >= 0:
         return 0.0
     new_gap = ahead.gap[i] + floats[POS, i] - floats[POS, o] if ahead.lead[i] >= 0 else FREE_GAP
-    a_new = background_acc(o, lane, new_gap, ahead.v_lead[i], ints, floats, params, light, net)
+    a_new = network_background_acc(
+        o, lane, new_gap, ahead.v_lead[i], ints, floats, params, light, net
+    )
     return a_new - floats[ACC, o]
 
 
@@ -511,10 +583,15 @@ def _route_choice(uid, hops, n) -> int:
     return x % n
 
 
-@njit(cache=True)
-def choose_next(i, link, ints, net) -> int:
-    """Next link after ``link``: controlled vehicles keep straight by default (their route
-    action may change it), background drivers pick uniformly among the allowed turns."""
+@njit(cache=True, inline="always")
+def choose_next(i, link, ints, net, route_links) -> int:
+    """Next link after ``link``: a vehicle with a route (``route_links[ints[ROUTE, i]:
+    ints[ROUTE_END, i]]``, from a route file) takes its next link, or leaves after the last;
+    controlled vehicles keep straight by default (their route action may change it), other
+    background drivers pick uniformly among the allowed turns."""
+    if ints[ROUTE, i] >= 0:
+        k = ints[ROUTE, i] + ints[HOPS, i] + 1
+        return route_links[k] if k < ints[ROUTE_END, i] else -1
     node = net.link_nodes[link, 1]
     count = 0
     best = -1
@@ -579,19 +656,31 @@ def _candidate_lane(i, direction, ints, floats, params, net) -> int:
 
 @njit(cache=True)
 def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
-    """Step 4, MOBIL lane changes towards ``direction`` (+1 left, -1 right), decided on the
-    state before any change and applied together."""
+    """Step 4, lane changes towards ``direction`` (+1 left, -1 right), decided on the state
+    before any change and applied together: a vehicle whose lane does not continue onto its
+    next link moves towards one that does whenever it is safe (strategic changes, as SUMO's
+    lane-change model makes them), never away from one; otherwise MOBIL decides."""
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
+    lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing net
+    link_lanes, conn_offset = net.link_lanes, net.conn_offset
     for i in range(m):
         target = _candidate_lane(i, direction, ints, floats, params, net)
         if target < 0:
             continue
         lane = ints[LANE, i]
+        nxt = ints[NEXT, i]
+        here = lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset)
+        there = lane_miss(target, nxt, lane_link, lane_index, link_lanes, conn_offset)
+        if there > here:
+            continue  # away from the lanes that continue on its route
         self_gain, new_follower_gain = _mobil_gains(
             i, lane, target, ints, floats, params, lanes, light, net
         )
         if self_gain == -np.inf:
+            continue
+        if there < here:  # strategic: towards its route's lanes whenever it is safe
+            change[i] = target
             continue
         old_follower_gain = _old_follower_gain(
             i, lane, ints, floats, params, lanes, ahead, light, net
@@ -605,7 +694,7 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
 
 
 @njit(cache=True, inline="always")
-def _leave_link(i, lane, link, ints, floats, net, t_end) -> None:
+def _leave_link(i, lane, link, ints, floats, net, t_end, route_links) -> None:
     """Vehicle ``i`` has passed the end of ``link``: it arrives (its route leaves the
     network), crashes (its lane ends) or moves onto the next link's lane, entering the
     junction's conflict zone when it has one or holds its reservation, capped at the new
@@ -622,15 +711,15 @@ def _leave_link(i, lane, link, ints, floats, net, t_end) -> None:
     nxt = net.lane_link[nl]
     if ints[RES, i] == node or net.node_box[node]:
         ints[BOX, i] = node
-        ints[FROM, i] = link
+        ints[MOVE, i] = net.conn_move[link, nxt]
     ints[RES, i] = -1
     floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
     ints[HOPS, i] += 1
-    ints[NEXT, i] = choose_next(i, nxt, ints, net)
+    ints[NEXT, i] = choose_next(i, nxt, ints, net, route_links)
 
 
 @njit(cache=True)
-def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
+def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -> None:
     """Step 5: ballistic integration, then link transfers and arrivals (:func:`_leave_link`)
     and the release of a conflict zone once the vehicle's rear has left it. Adds each
     vehicle's time and distance to ``totals`` and its delay (time lost against the speed
@@ -649,7 +738,7 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay) -> None:
         totals[VEHICLE_METRES] += ds
         link_delay[link] += dt * (1.0 - v / net.link_speed[link])
         if floats[POS, i] >= net.link_length[link]:
-            _leave_link(i, lane, link, ints, floats, net, t + dt)
+            _leave_link(i, lane, link, ints, floats, net, t + dt, route_links)
             if ints[STATUS, i] != ACTIVE:
                 continue
         if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= net.box_length:
@@ -674,7 +763,7 @@ def _lane_overlaps(ints, ahead, net):
 
 @njit(cache=True)
 def _zone_conflicts(ints, net):
-    """Vehicles inside one conflict zone that came from conflicting approaches."""
+    """Vehicles inside one conflict zone on foe movements."""
     crashed = np.zeros(ints.shape[1], dtype=np.bool_)
     in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
     by_node = in_box[np.argsort(ints[BOX, in_box], kind="mergesort")]
@@ -684,41 +773,68 @@ def _zone_conflicts(ints, net):
             j = by_node[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
-            if net.link_conflict[ints[FROM, i], ints[FROM, j]]:
+            if is_foe(ints[MOVE, i], ints[MOVE, j], net):
                 crashed[i] = True
                 crashed[j] = True
     return crashed
 
 
 @njit(cache=True)
-def collide(ints, floats, params, net, t_end) -> None:
-    """Step 6: vehicles that overlap on a lane or meet from conflicting approaches inside a
-    conflict zone crash at ``t_end``."""
+def _sorted(ints, floats, params, net):
+    """Step 1: lanes sorted and every vehicle's leader."""
     lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
     ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+    return lanes, ahead
+
+
+@njit(cache=True)
+def crash(ints, floats, ahead, net, t_end) -> bool:
+    """Step 6 on sorted lanes (``ahead``): vehicles that overlap on a lane or meet on foe
+    movements inside a conflict zone crash at ``t_end``; whether any did."""
     crashed = _lane_overlaps(ints, ahead, net) | _zone_conflicts(ints, net)
     for i in range(ints.shape[1]):
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
+    return crashed.any()
 
 
 @njit(cache=True)
-def substep(ints, floats, params, light, net, t, dt, parity, totals, link_delay):
-    """Advances the state by one substep of ``dt`` seconds (in place), in the six steps of
-    the module docstring; lane changes go left when ``parity`` is 0, right when it is 1."""
-    lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
-    ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
+def collide(ints, floats, params, net, t_end) -> None:
+    """Step 6 on a fresh sort of the lanes (:func:`crash`)."""
+    crash(ints, floats, _sorted(ints, floats, params, net)[1], net, t_end)
+
+
+@njit(cache=True)
+def substep(
+    ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links, t_check
+):
+    """Advances the state by one substep of ``dt`` seconds (in place), in the steps of the
+    module docstring; lane changes go left when ``parity`` is 0, right when it is 1. Step 6
+    of the previous substep runs first, on this substep's sort, when ``t_check`` (its end
+    time) is >= 0; :func:`simulate` runs the last one. (One sort a substep instead of two; the
+    lanes are sorted again only after a crash.)"""
+    lanes, ahead = _sorted(ints, floats, params, net)
+    if t_check >= 0.0 and crash(ints, floats, ahead, net, t_check):
+        lanes, ahead = _sorted(ints, floats, params, net)
     reserve_zones(ints, floats, params, lanes, light, net)
     accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
     change_lanes(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1)
-    advance(ints, floats, params, net, t, dt, totals, link_delay)
-    collide(ints, floats, params, net, t + dt)
+    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links)
 
 
 @njit(cache=True)
-def simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay) -> None:
+def simulate(
+    ints, floats, params, light, net, t, dt, substeps, totals, link_delay, route_links
+) -> None:
     """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
-    there. ``net`` is ``Network.kernel_arrays()``."""
+    there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
+    (``routes.Demand.route_links``; empty without a route file)."""
     for k in range(substeps):
-        substep(ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay)
+        t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
+        substep(
+            ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay,
+            route_links, t_check,
+        )  # fmt: skip
+    if substeps > 0:
+        collide(ints, floats, params, net, (t + (substeps - 1) * dt) + dt)

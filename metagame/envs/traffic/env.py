@@ -17,6 +17,20 @@ is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
   vehicles over lane capacity) per approach, the current phase, yellow flag and green time.
   Reward: ``-delay_weight`` x vehicle-seconds of delay on its approaches during the step.
 
+Background demand is random (``num_vehicles`` placed at reset, ``inflow`` vehicles per hour
+per source link, turning at random), or, with ``routes`` (a SUMO ``.rou.xml`` path or a
+``routes.Demand``), the file's vehicles: each enters its first link at the first step at or
+after its departure time, on the lane with the most room among those that continue on its
+route, once it has 20 m free
+(vehicles that find no room wait, in order, as SUMO's insertion queue does), and follows its
+route to the end of its last link. ``departed`` holds each one's entry time (NaN: not yet).
+
+A controlled vehicle can also be handed to the background drivers' model
+(``set_autopilot(agent)``): it then drives by IDM and MOBIL with its own sampled driver
+parameters, reserves junctions and picks turns exactly as a background vehicle does, while
+it stays an agent (observed, rewarded, counted in the metrics); ``metagame.agents.IDMPolicy``
+does this for the vehicles it drives.
+
 Actions that are illegal (no lane to the left, no right turn ahead, a phase change before the
 minimum green) are masked in ``{"observation", "action_mask"}`` and act as "keep" if taken.
 Metrics of the episode (``metrics()``) are in the final infos of every agent under "metrics".
@@ -46,6 +60,8 @@ from metagame.envs.traffic.core import (
     LANE,
     NEXT,
     POS,
+    ROUTE,
+    ROUTE_END,
     SPEED,
     STATUS,
     T_ENTER,
@@ -55,7 +71,14 @@ from metagame.envs.traffic.core import (
     VEHICLE_METRES,
     VEHICLE_SECONDS,
 )
-from metagame.envs.traffic.drivers import DECEL, LENGTH, MIN_GAP, V0, sample_drivers
+from metagame.envs.traffic.drivers import (
+    DECEL,
+    LENGTH,
+    MIN_GAP,
+    TRAFFIC_MIX,
+    V0,
+    sample_drivers,
+)
 from metagame.envs.traffic.network import (
     SCENARIOS,
     Network,
@@ -76,6 +99,7 @@ from metagame.envs.traffic.observe import (
     vehicle_masks,
     world_positions,
 )
+from metagame.envs.traffic.routes import Demand, check_demand, read_routes
 from metagame.envs.traffic.signals import Signals
 
 
@@ -108,6 +132,7 @@ class RewardWeights(NamedTuple):
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
+ENTRY_ROOM = 20.0  # m free at the start of a lane for a vehicle to enter
 
 
 class TrafficEnv(ParallelEnv):
@@ -121,9 +146,10 @@ class TrafficEnv(ParallelEnv):
         network: nx.DiGraph | str | None = None,
         num_controlled: int = 2,
         control_signals: bool = False,
-        num_vehicles: int = 10,
-        inflow: float = 600.0,
-        traffic: Literal["mild", "chaotic"] = "mild",
+        num_vehicles: int | None = None,
+        inflow: float | None = None,
+        routes: str | Demand | None = None,
+        traffic: Literal["mild", "chaotic", "sumo"] = "mild",
         grid_size: int = 3,
         k_nearest: int = 5,
         obs_range: float = 100.0,
@@ -149,6 +175,19 @@ class TrafficEnv(ParallelEnv):
             self.net = from_sumo(network)
         else:
             self.net = compile_network(network)
+        if isinstance(routes, str):
+            routes = read_routes(routes, self.net, seed=0 if seed is None else seed)
+        elif routes is not None:
+            check_demand(routes, self.net)
+        # Random background demand by default; a route file replaces it.
+        if num_vehicles is None:
+            num_vehicles = 10 if routes is None else 0
+        if inflow is None:
+            inflow = 600.0 if routes is None else 0.0
+        self.demand: Demand | None = routes
+        self._route_links = (
+            routes.route_links if routes is not None else np.zeros(0, dtype=np.int64)
+        )
         checks = {
             "num_controlled": num_controlled >= 0,
             "num_vehicles": num_vehicles >= 0,
@@ -162,8 +201,8 @@ class TrafficEnv(ParallelEnv):
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"traffic: parameter {name!r} out of range: {locals()[name]!r}")
-        if traffic not in ("mild", "chaotic"):
-            raise ValueError(f"traffic must be 'mild' or 'chaotic', got {traffic!r}")
+        if traffic not in TRAFFIC_MIX:
+            raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
         if control_signals and len(self.net.signal_nodes) == 0:
             raise ValueError("control_signals=True but the network has no signalised junction")
         self.scenario = scenario if network is None else "custom"
@@ -210,6 +249,7 @@ class TrafficEnv(ParallelEnv):
         self._renderer = None
         self.agents: list[str] = []
         self.rng: np.random.Generator | None = None
+        self._autopilot = np.zeros(num_controlled, dtype=bool)  # set_autopilot
         self.reset(seed=seed)
 
     # ----------------------------------------------------------------------------- spaces
@@ -289,7 +329,11 @@ class TrafficEnv(ParallelEnv):
         self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
+        self.departed = np.full(self.demand.num_vehicles if self.demand is not None else 0, np.nan)
+        self._due = 0  # demand vehicles before this index are due (inserted or waiting)
+        self._waiting: list[int] = []
         self._place_background()
+        self._spawn_demand()
         self._spawn_controlled()
         self.agents = [a for a in self.possible_agents if self._is_live(a)]
         return self._observe(self.agents), {a: {} for a in self.agents}
@@ -311,8 +355,11 @@ class TrafficEnv(ParallelEnv):
             free = np.flatnonzero(self.ints[STATUS] == FREE)
         return free[:n]
 
-    def _add_vehicles(self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray) -> np.ndarray:
-        """New vehicles (drivers sampled, speed ``v0``, route chosen); returns their slots."""
+    def _add_vehicles(
+        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, routes=None
+    ) -> np.ndarray:
+        """New vehicles (drivers sampled, speed ``v0``, route chosen, or with ``routes``
+        the demand's routes of these indices); returns their slots."""
         net, n = self.net, len(lanes)
         kinds, params = sample_drivers(self.rng, n, self.traffic)
         slots = self._free_slots(n)
@@ -332,8 +379,17 @@ class TrafficEnv(ParallelEnv):
         self.floats[SPEED, slots] = self.params[V0, slots] * limit
         self.floats[TARGET, slots] = 0.75
         self.floats[T_ENTER, slots] = self.t
-        for i, link in zip(slots, links):
-            self.ints[NEXT, i] = core.choose_next(i, link, self.ints, self._kernel_net)
+        if routes is not None:
+            start, end = self.demand.route_ptr[routes], self.demand.route_ptr[routes + 1]
+            self.ints[ROUTE, slots], self.ints[ROUTE_END, slots] = start, end
+            self.ints[NEXT, slots] = np.where(
+                start + 1 < end, self._route_links[np.minimum(start + 1, end - 1)], -1
+            )
+        else:
+            for i, link in zip(slots, links):
+                self.ints[NEXT, i] = core.choose_next(
+                    i, link, self.ints, self._kernel_net, self._route_links
+                )
         self._next_uid += n
         self.counts["entered"] += n
         return slots
@@ -363,6 +419,13 @@ class TrafficEnv(ParallelEnv):
         room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
         self._safe_speed(slots, room)
 
+    def _entry_rooms(self) -> np.ndarray:
+        """Free length at the start of every lane (:meth:`_entry_room` of each)."""
+        room = np.full(self.net.num_lanes, np.inf)
+        on = self.ints[STATUS] == ACTIVE
+        np.minimum.at(room, self.ints[LANE, on], (self.floats[POS] - self.params[LENGTH])[on])
+        return room
+
     def _entry_room(self, lane: int) -> float:
         """Free length at the start of ``lane`` (up to the rear of its last vehicle)."""
         on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
@@ -375,31 +438,107 @@ class TrafficEnv(ParallelEnv):
         """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
         net = self.net
         lane = int(net.link_lane0[link] + self.rng.integers(net.link_lanes[link]))
-        room = self._entry_room(lane)
-        if room < 20.0:
+        return self._enter(lane, self._entry_room(lane), agent)
+
+    def _enter(self, lane: int, room: float, agent: int) -> bool:
+        """A vehicle enters ``lane`` 5 m past its start if ``room`` (its free length) is at
+        least ``ENTRY_ROOM``, slow enough to stop within it."""
+        net = self.net
+        link = net.lane_link[lane]
+        if room < ENTRY_ROOM:
             return False
         slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
         self._safe_speed(slots, np.array([room - 5.0]))
         if agent >= 0:
             i = slots[0]
+            if self._autopilot[agent]:
+                self.ints[CTRL, i] = -1  # the kernel drives it as a background vehicle
             self._agent_slot[agent] = i
             self._agent_state[agent] = AgentState.DRIVING.value
             self._agent_enter[agent] = self.t
             self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
         return True
 
+    def set_autopilot(self, agent: str, on: bool = True) -> None:
+        """Hands controlled vehicle ``agent`` to IDM/MOBIL (``on``) or back to its actions,
+        now and whenever it enters again (see the module docstring)."""
+        kind, index = self._agent_ids.get(agent, (None, -1))
+        if kind != AgentKind.VEHICLE:
+            raise ValueError(f"traffic: set_autopilot needs a vehicle agent, got {agent!r}")
+        self._autopilot[index] = on
+        if self._agent_state[index] == AgentState.DRIVING.value:
+            self.ints[CTRL, self._agent_slot[index]] = -1 if on else index
+
+    def controlled_slots(self) -> np.ndarray:
+        """The slots of the controlled vehicles on the road (actions or autopilot)."""
+        return self._agent_slot[self._agent_state == AgentState.DRIVING.value]
+
     def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
+        pending = np.flatnonzero(self._agent_state == AgentState.PENDING.value)
+        if len(pending) == 0:
+            return
         sources = list(self.rng.permutation(self.net.source_links))
-        for agent in np.flatnonzero(self._agent_state == AgentState.PENDING.value):
+        for agent in pending:
             while sources and not self._try_enter(int(sources.pop()), int(agent)):
                 pass
 
     def _spawn_background(self) -> None:
+        if self.inflow <= 0:
+            return
         p = min(self.inflow * self.step_time / 3600.0, 1.0)
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)
+
+    def _route_lanes(self, link: int, nxt: int) -> np.ndarray:
+        """The lanes of ``link`` that continue onto link ``nxt`` (all when none does)."""
+        net = self.net
+        lanes = net.link_lane0[link] + np.arange(net.link_lanes[link])
+        if nxt < 0:
+            return lanes
+        target = net.lane_index[lanes] + net.conn_offset[link, nxt]
+        serving = lanes[(target >= 0) & (target < net.link_lanes[nxt])]
+        return serving if len(serving) else lanes
+
+    def _spawn_demand(self) -> None:
+        """The route file's vehicles due by now enter in order of departure, each on the lane
+        of its first link with the most room among those that continue on its route; one that
+        finds no room waits, and so do the later ones on its link."""
+        demand = self.demand
+        if demand is None:
+            return
+        due = int(np.searchsorted(demand.depart, self.t + 1e-9, side="right"))
+        self._waiting += range(self._due, due)
+        self._due = due
+        if not self._waiting:
+            return
+        free = self._entry_rooms()
+        room = free.copy()
+        blocked, waiting, entering, lanes_in = set(), [], [], []
+        for k in self._waiting:
+            route = demand.route(k)
+            link = int(route[0])
+            if link not in blocked:
+                lanes = self._route_lanes(link, int(route[1]) if len(route) > 1 else -1)
+                lane = int(lanes[np.argmax(room[lanes])])
+                if room[lane] >= ENTRY_ROOM:
+                    entering.append(k)
+                    lanes_in.append(lane)
+                    room[lane] = -np.inf  # one vehicle a lane a step
+                    continue
+                blocked.add(link)
+            waiting.append(k)
+        self._waiting = waiting
+        if entering:
+            lanes_in = np.array(lanes_in, dtype=np.int64)
+            gap = free[lanes_in]
+            slots = self._add_vehicles(
+                lanes_in, np.full(len(lanes_in), 5.0), np.full(len(lanes_in), -1),
+                routes=np.array(entering, dtype=np.int64),
+            )  # fmt: skip
+            self._safe_speed(slots, gap - 5.0)
+            self.departed[entering] = self.t
 
     # ----------------------------------------------------------------------------- step
 
@@ -431,10 +570,10 @@ class TrafficEnv(ParallelEnv):
         live = list(self.agents)
         self._apply_actions(actions, live)
         self.link_delay[:] = 0.0
-        dist_before = self.floats[DIST].copy()
+        dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
         core.simulate(
             self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
-            self.substeps, self.totals, self.link_delay,
+            self.substeps, self.totals, self.link_delay, self._route_links,
         )  # fmt: skip
         self.t += self.step_time
         self.steps += 1
@@ -448,6 +587,7 @@ class TrafficEnv(ParallelEnv):
             rewards[name] = -self.weights.delay * float(self.link_delay[ins].sum())
         self._retire()
         self._spawn_background()
+        self._spawn_demand()
         self._spawn_controlled()
 
         truncated = self.steps >= self.max_steps
@@ -459,7 +599,7 @@ class TrafficEnv(ParallelEnv):
             if kind == AgentKind.VEHICLE and terminations[a]:
                 outcome = self._agent_outcome[index]
                 infos[a].update(arrived=bool(outcome == ARRIVED), crashed=bool(outcome == CRASHED))
-        if not self.agents:
+        if live and not self.agents:
             metrics = self.metrics()
             for a in live:
                 infos[a]["metrics"] = metrics
@@ -495,6 +635,8 @@ class TrafficEnv(ParallelEnv):
         """Rewards and terminations of the live agents; books controlled vehicles that left."""
         rewards = {a: 0.0 for a in live}
         terminations = {a: False for a in live}
+        if self.num_controlled == 0:
+            return rewards, terminations
         weights = self.weights
         for agent in np.flatnonzero(self._agent_state == AgentState.DRIVING.value):
             i = self._agent_slot[agent]
@@ -527,6 +669,12 @@ class TrafficEnv(ParallelEnv):
         self.ints[STATUS, gone] = FREE
 
     # ----------------------------------------------------------------------------- observe
+
+    @property
+    def route_links(self) -> np.ndarray:
+        """The routes' links as the kernel reads them (``demand.route_links``; empty without
+        a route file)."""
+        return self._route_links
 
     @property
     def lights(self) -> np.ndarray:

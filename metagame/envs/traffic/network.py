@@ -8,10 +8,17 @@ first at unsignalised junctions) and optional ``offsets`` ``{u_prev: k}``: lane 
 ``(u_prev, u)`` continues on lane ``i + k`` of this link (out of range: the lane ends and its
 vehicles must change lanes before the end, as on an on-ramp's acceleration lane).
 
-A node whose incoming links conflict (two approaches that can reach the same lane, or a crossing
-with several exits) has a *conflict zone* ("box") of ``box_length`` metres past the stop line: a
-vehicle reserves it before entering and only one approach holds it at a time, as in reservation
-based intersection control (Dresner and Stone 2008). A node with ``phases`` (a list of phases,
+A *movement* is a pair of consecutive links (in-link, out-link) through a node. Two movements
+of different in-links are *foes* when their paths through the node cross or merge, as in SUMO's
+junction conflict matrix (the ``foes`` of its ``<request>`` elements): with the node's arms in
+angular order and right-hand traffic, each arm's entry lies just counter-clockwise of its
+direction and its exit just clockwise, a movement is the chord from entry to exit, and two chords
+cross when exactly one end of one lies on the arc between the ends of the other
+(:func:`movements_cross`); two movements into one out-link merge when they can reach a common
+lane. A node with foes has a *conflict zone* ("box") of ``box_length`` metres past the stop
+line: a vehicle reserves its movement before entering, and a reservation is refused while a foe
+movement is held, as in reservation based intersection control (Dresner and Stone 2008);
+movements that are not foes pass at once. A node with ``phases`` (a list of phases,
 each a list of predecessor nodes whose links are green) is signalised.
 
 Built-in scenarios (:func:`scenario`): ``"intersection"`` (unsignalised four-way, major east-west
@@ -57,7 +64,11 @@ class Network:
     lane_index: np.ndarray  # (n_lanes,) int32
     conn_offset: np.ndarray  # (n_links, n_links) int32, lane offset; big sentinel if no connection
     conn_turn: np.ndarray  # (n_links, n_links) int8: LEFT/STRAIGHT/RIGHT, -1 no connection
-    link_conflict: np.ndarray  # (n_links, n_links) bool, for in-links of one node
+    conn_move: np.ndarray  # (n_links, n_links) int32: movement id of a connection, -1 none
+    move_link: np.ndarray  # (n_moves,) int32: in-link of each movement
+    move_out: np.ndarray  # (n_moves,) int32: out-link
+    move_foe_ptr: np.ndarray  # CSR of each movement's foes (sorted)
+    move_foe: np.ndarray
     node_box: np.ndarray  # (n_nodes,) bool: node has a conflict zone
     box_length: float
     source_links: np.ndarray  # links vehicles enter on
@@ -69,6 +80,8 @@ class Network:
     node_out: np.ndarray
     lane_pred_ptr: np.ndarray  # CSR of lanes that continue onto each lane
     lane_pred: np.ndarray
+    link_names: tuple  # per link its name (:func:`link_names`)
+    link_by_name: dict  # name or alias -> link id
 
     @property
     def num_links(self) -> int:
@@ -100,7 +113,11 @@ class KernelNetwork(NamedTuple):
     lane_index: np.ndarray
     conn_offset: np.ndarray
     conn_turn: np.ndarray
-    link_conflict: np.ndarray
+    conn_move: np.ndarray
+    move_link: np.ndarray
+    move_out: np.ndarray
+    move_foe_ptr: np.ndarray
+    move_foe: np.ndarray
     node_xy: np.ndarray
     node_box: np.ndarray
     node_in_ptr: np.ndarray
@@ -151,7 +168,11 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
     lane0 = np.concatenate([[0], np.cumsum(lanes)[:-1]]).astype(np.int32)
     lane_link = np.repeat(np.arange(len(edges), dtype=np.int32), lanes)
     conn_offset, conn_turn = _connections(graph, edges, xy[link_nodes])
-    conflict, box = _conflicts(graph, nodes, conn_offset, lanes)
+    conn_move, move_link, move_out = _movements(conn_turn)
+    foes = _movement_foes(link_nodes, xy, conn_offset, conn_move, move_link, move_out, lanes)
+    box = np.zeros(len(nodes), dtype=bool)
+    box[link_nodes[move_link[[m for m, f in enumerate(foes) if f]], 1]] = True
+    move_foe_ptr, move_foe = _csr(foes)
     # A link is a source when nothing but its own reverse leads into it.
     sources = np.flatnonzero(~np.any(conn_turn >= 0, axis=0)).astype(np.int32)
     if len(sources) == 0:
@@ -160,6 +181,7 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
     node_in_ptr, node_in = _csr([_link_ids(graph, graph.in_edges(v)) for v in nodes])
     node_out_ptr, node_out = _csr([_link_ids(graph, graph.out_edges(v)) for v in nodes])
     lane_pred_ptr, lane_pred = _csr(_lane_predecessors(conn_offset, conn_turn, lanes, lane0))
+    names, by_name = link_names(graph, edges)
     if box_length + 5.0 > length.min():
         raise ValueError(f"box_length {box_length} m must be at least 5 m below the shortest link")
     return Network(
@@ -176,7 +198,11 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         lane_index=(np.arange(len(lane_link)) - lane0[lane_link]).astype(np.int32),
         conn_offset=conn_offset,
         conn_turn=conn_turn,
-        link_conflict=conflict,
+        conn_move=conn_move,
+        move_link=move_link,
+        move_out=move_out,
+        move_foe_ptr=move_foe_ptr,
+        move_foe=move_foe,
         node_box=box,
         box_length=float(box_length),
         source_links=sources,
@@ -188,7 +214,26 @@ def compile_network(graph: nx.DiGraph, box_length: float = 10.0) -> Network:
         node_out=node_out,
         lane_pred_ptr=lane_pred_ptr,
         lane_pred=lane_pred,
+        link_names=names,
+        link_by_name=by_name,
     )
+
+
+def link_names(graph: nx.DiGraph, edges: list) -> tuple[tuple, dict]:
+    """Each link's name: its ``name`` attribute (a SUMO edge id for networks read by
+    :func:`from_sumo`), else ``"u-v"`` from its end nodes (spaces dropped, so that a name is one
+    token of a SUMO route's ``edges`` list); and the lookup from names and ``aliases`` (the ids
+    of parallel SUMO edges merged into it) to link ids. Two links with one name are an error."""
+    names = []
+    by_name: dict[str, int] = {}
+    for k, (u, v) in enumerate(edges):
+        data = graph.edges[u, v]
+        name = str(data.get("name", f"{u}-{v}")).replace(" ", "")
+        names.append(name)
+        for alias in (name, *data.get("aliases", ())):
+            if by_name.setdefault(alias, k) != k:
+                raise ValueError(f"link name {alias!r} is used by two links")
+    return tuple(names), by_name
 
 
 def _node_positions(graph: nx.DiGraph, nodes: list) -> np.ndarray:
@@ -243,20 +288,56 @@ def _connections(graph: nx.DiGraph, edges: list, ends: np.ndarray) -> tuple:
     return conn_offset, conn_turn
 
 
-def _conflicts(graph: nx.DiGraph, nodes: list, conn_offset: np.ndarray, lanes: np.ndarray):
-    """``link_conflict`` between the in-links of each node (:func:`_conflicting`) and
-    ``node_box``: the nodes where some pair conflicts."""
-    conflict = np.zeros((len(conn_offset), len(conn_offset)), dtype=bool)
-    box = np.zeros(len(nodes), dtype=bool)
-    for k, v in enumerate(nodes):
-        ins = _link_ids(graph, graph.in_edges(v))
-        outs = _link_ids(graph, graph.out_edges(v))
-        for i, a in enumerate(ins):
-            for b in ins[i + 1 :]:
-                if _conflicting(a, b, outs, conn_offset, lanes):
-                    conflict[a, b] = conflict[b, a] = True
-                    box[k] = True
-    return conflict, box
+def _movements(conn_turn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Movement ids of the connections (``conn_move``), and each movement's in- and out-link."""
+    move_link, move_out = np.nonzero(conn_turn >= 0)
+    conn_move = np.full(conn_turn.shape, -1, dtype=np.int32)
+    conn_move[move_link, move_out] = np.arange(len(move_link))
+    return conn_move, move_link.astype(np.int32), move_out.astype(np.int32)
+
+
+def arm_angles(link_nodes, xy, move_link, move_out) -> tuple[np.ndarray, np.ndarray]:
+    """Per movement, the angles (radians) of its entry and exit points on a circle around its
+    node: an in-link's arm points back to its start node, and with right-hand traffic its
+    entry lies ``EPS`` counter-clockwise of the arm; an out-link's exit ``EPS`` clockwise."""
+    node = link_nodes[move_link, 1]
+    back = xy[link_nodes[move_link, 0]] - xy[node]
+    ahead = xy[link_nodes[move_out, 1]] - xy[node]
+    entry = np.arctan2(back[:, 1], back[:, 0]) + ARM_EPS
+    exit_ = np.arctan2(ahead[:, 1], ahead[:, 0]) - ARM_EPS
+    return entry % (2 * np.pi), exit_ % (2 * np.pi)
+
+
+ARM_EPS = 1e-3  # radians between an arm's entry or exit and its direction
+
+
+def movements_cross(entry_a, exit_a, entry_b, exit_b) -> bool:
+    """Chords (entry_a, exit_a) and (entry_b, exit_b) of a circle, given by angles, cross:
+    exactly one end of b lies strictly inside the counter-clockwise arc from entry_a to
+    exit_a."""
+    span = (exit_a - entry_a) % (2 * np.pi)
+    inside = [0.0 < (x - entry_a) % (2 * np.pi) < span for x in (entry_b, exit_b)]
+    return inside[0] != inside[1]
+
+
+def _movement_foes(link_nodes, xy, conn_offset, conn_move, move_link, move_out, lanes):
+    """Per movement, the sorted movements of other in-links at its node that cross it
+    (:func:`movements_cross`) or merge with it into a lane both can reach."""
+    entry, exit_ = arm_angles(link_nodes, xy, move_link, move_out)
+    node = link_nodes[move_link, 1]
+    foes: list[list[int]] = [[] for _ in range(len(move_link))]
+    for m in range(len(move_link)):
+        for f in np.flatnonzero((node == node[m]) & (move_link != move_link[m])):
+            if move_out[f] == move_out[m]:
+                o = move_out[m]
+                reach_m = {i + conn_offset[move_link[m], o] for i in range(lanes[move_link[m]])}
+                reach_f = {i + conn_offset[move_link[f], o] for i in range(lanes[move_link[f]])}
+                clash = bool(reach_m & reach_f & set(range(lanes[o])))
+            else:
+                clash = movements_cross(entry[m], exit_[m], entry[f], exit_[f])
+            if clash:
+                foes[m].append(int(f))
+    return foes
 
 
 def _signals(graph: nx.DiGraph, nodes: list) -> tuple[list, list]:
@@ -293,20 +374,6 @@ def _lane_predecessors(conn_offset, conn_turn, lanes, lane0) -> list[list[int]]:
             if 0 <= j < lanes[b]:
                 preds[lane0[b] + j].append(int(lane0[a] + i))
     return preds
-
-
-def _conflicting(a: int, b: int, outs: list, conn_offset: np.ndarray, lanes: np.ndarray) -> bool:
-    """Two approaches conflict at a crossing (several exits) or when they share a target lane."""
-    exits_a = [o for o in outs if conn_offset[a, o] != NO_CONNECTION]
-    exits_b = [o for o in outs if conn_offset[b, o] != NO_CONNECTION]
-    if len(set(exits_a) | set(exits_b)) > 1:
-        return True
-    for o in set(exits_a) & set(exits_b):
-        ta = {i + conn_offset[a, o] for i in range(lanes[a])}
-        tb = {i + conn_offset[b, o] for i in range(lanes[b])}
-        if ta & tb & set(range(lanes[o])):
-            return True
-    return False
 
 
 def _two_way(g: nx.DiGraph, a, b, **attrs) -> None:
@@ -389,7 +456,7 @@ SCENARIOS = {
 
 def from_sumo(path: str, box_length: float = 10.0) -> Network:
     """Reads a SUMO ``.net.xml`` (plain or gzip) with sumolib's network reader, fed by an expat
-    parser that refuses entities (:func:`_parse_refusing_entities`); a file that is not
+    parser that refuses entities (:func:`parse_refusing_entities`); a file that is not
     well-formed, is cut short, declares entities or is not a network is a ValueError naming
     it. Kept: junctions with their coordinates, and every normal edge that admits passenger
     cars as a link with its lane count, speed limit, priority and length (at least 20 m).
@@ -405,7 +472,7 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         ) from err
     reader = sumolib.net.NetReader(withLatestPrograms=True)
     try:
-        _parse_refusing_entities(path, reader)
+        parse_refusing_entities(path, reader)
     # Expat's syntax errors; a gzip stream that is corrupt or cut short; what sumolib's reader
     # raises on elements that are well-formed but not a network (a missing or non-numeric
     # attribute, a <lane> outside an <edge>, a connection naming an unknown edge).
@@ -441,8 +508,12 @@ def _sumo_graph(net) -> nx.DiGraph:
         if edge.getFromNode() is None or edge.getToNode() is None:
             raise ValueError(f"edge {edge.getID()!r} lacks its from or to junction")
         u, v = edge.getFromNode().getID(), edge.getToNode().getID()
-        if g.has_edge(u, v) and g.edges[u, v]["lanes"] >= edge.getLaneNumber():
-            continue
+        aliases = [edge.getID()]
+        if g.has_edge(u, v):  # parallel edges: the one with the most lanes, named by all
+            aliases += g.edges[u, v]["aliases"]
+            g.edges[u, v]["aliases"] = aliases
+            if g.edges[u, v]["lanes"] >= edge.getLaneNumber():
+                continue
         g.add_edge(
             u,
             v,
@@ -450,7 +521,10 @@ def _sumo_graph(net) -> nx.DiGraph:
             speed=edge.getSpeed(),
             lanes=edge.getLaneNumber(),
             priority=edge.getPriority(),
+            name=edge.getID(),
+            aliases=aliases,
         )
+    _sumo_lane_offsets(net, g)
     for tls in net.getTrafficLights():
         for junction, phases in _sumo_phases(tls, g).items():
             if len(phases) >= 2:
@@ -458,17 +532,42 @@ def _sumo_graph(net) -> nx.DiGraph:
     return g
 
 
-def _parse_refusing_entities(path, handler) -> None:
+def _sumo_lane_offsets(net, g: nx.DiGraph) -> None:
+    """Sets each kept link's ``offsets`` from SUMO's lane-to-lane connections: per pair of
+    consecutive kept edges, the most common ``toLane - fromLane`` (ties: the smallest shift),
+    so that a turn SUMO allows only from some lanes ends the others there (their vehicles
+    change lanes before the junction, as in SUMO)."""
+    for edge in net.getEdges():
+        if edge.getFromNode() is None or edge.getToNode() is None:
+            continue
+        u, v = edge.getFromNode().getID(), edge.getToNode().getID()
+        if not g.has_edge(u, v) or g.edges[u, v]["name"] != edge.getID():
+            continue
+        for target, connections in edge.getOutgoing().items():
+            if target.getToNode() is None:
+                continue
+            w = target.getToNode().getID()
+            if not g.has_edge(v, w) or g.edges[v, w]["name"] != target.getID():
+                continue
+            shifts = [c.getToLane().getIndex() - c.getFromLane().getIndex() for c in connections]
+            if shifts:
+                best = min(set(shifts), key=lambda k: (-shifts.count(k), abs(k), k))
+                g.edges[v, w].setdefault("offsets", {})[u] = best
+
+
+def parse_refusing_entities(path, handler) -> None:
     """Feeds the XML file at ``path`` (plain or gzip) to a SAX content handler through expat
-    with entity declarations refused, so that no entity is expanded: an "entity bomb" (nested
-    entities that expand exponentially) and external entities (which read other files) are
-    errors. SUMO networks declare no entities. defusedxml does the same for the standard
-    library's parsers; it is not a dependency, so this is the stdlib parser set up likewise."""
+    with document type declarations and entities refused, so that no entity is expanded: an
+    "entity bomb" (nested entities that expand exponentially) and external entities (which
+    read other files) are errors. SUMO files declare no document type. defusedxml does the
+    same for the standard library's parsers; it is not a dependency, so this is the stdlib
+    parser set up likewise."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.EntityDeclHandler = _refuse_entity
     parser.UnparsedEntityDeclHandler = _refuse_entity
     parser.ExternalEntityRefHandler = _refuse_entity
+    parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.StartElementHandler = handler.startElement
     parser.EndElementHandler = handler.endElement
     with open(path, "rb") as raw:
@@ -479,7 +578,14 @@ def _parse_refusing_entities(path, handler) -> None:
 
 
 def _refuse_entity(name, *_) -> None:
-    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO networks declare none)")
+    raise ValueError(f"XML entity {name!r}: entities are refused (SUMO files declare none)")
+
+
+def _refuse_doctype(name, *_) -> None:
+    raise ValueError(
+        f"XML DOCTYPE {name!r}: document types, and the entities they declare, are refused "
+        "(SUMO files declare none)"
+    )
 
 
 def _sumo_phases(tls, graph: nx.DiGraph) -> dict[str, list[list]]:

@@ -4,7 +4,7 @@ A vehicle sees (1) its ``k`` nearest vehicles within ``obs_range`` — presence,
 velocity relative to it in its own frame (forward, left), as in highway-env's kinematics
 observation (Leurent 2018) — and (2) its own features: speed and target speed as fractions of
 the limit, lane index and count, distance to the junction ahead, speed limit, light ahead,
-whether the junction has a conflict zone and whether a conflicting approach holds it, the
+whether the junction has a conflict zone and whether a foe of its movement is held there, the
 turns available there, the turn chosen and whether the link leaves the network. The action
 mask has the meta-actions legal now. ``neighbour_features_reference`` is the NumPy reference
 the tests compare with.
@@ -167,13 +167,14 @@ def ego_features(egos, ints, floats, light, routes, net, obs_range, speed_scale)
         out[e, 5] = min(limit / speed_scale, 1.0)
         out[e, 6] = 0.5 * light[link]  # red 0, yellow 0.5, green 1
         out[e, 7] = net.node_box[node]
-        for k in range(net.node_in_ptr[node], net.node_in_ptr[node + 1]):
-            b = net.node_in[k]
-            if b != link and net.link_conflict[link, b] and holders[b] > 0:
-                out[e, 8] = 1.0
+        nxt = ints[NEXT, i]
+        if nxt >= 0:
+            m = net.conn_move[link, nxt]
+            for k in range(net.move_foe_ptr[m], net.move_foe_ptr[m + 1]):
+                if holders[net.move_foe[k]] > 0:
+                    out[e, 8] = 1.0
         for turn in range(3):
             out[e, 9 + turn] = routes[link, turn] >= 0
-        nxt = ints[NEXT, i]
         if nxt >= 0:
             out[e, 12 + net.conn_turn[link, nxt]] = 1.0
         else:

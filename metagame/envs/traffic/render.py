@@ -20,13 +20,13 @@ import numpy as np
 
 from metagame.envs import rendering
 from metagame.envs.rendering import pygame
-from metagame.envs.traffic.core import CTRL, GREEN, KIND, RED, YELLOW
-from metagame.envs.traffic.drivers import LENGTH
+from metagame.envs.traffic.core import GREEN, KIND, RED, YELLOW
+from metagame.envs.traffic.drivers import DRIVER_TYPES, LENGTH
 from metagame.envs.traffic.network import LANE_WIDTH
 
 _PALETTE = rendering.agent_colors(10)
-DRIVER_COLORS = np.array([_PALETTE[0], _PALETTE[2], _PALETTE[1]], dtype=np.uint8)
-DRIVER_NAMES = ("cautious", "normal", "aggressive")
+DRIVER_COLORS = np.array([_PALETTE[0], _PALETTE[2], _PALETTE[1], _PALETTE[4]], dtype=np.uint8)
+DRIVER_NAMES = DRIVER_TYPES
 CONTROLLED_COLOR = tuple(int(c) for c in _PALETTE[7])
 ROAD = (96, 96, 104)
 CENTRE_LINE = (236, 200, 60)
@@ -60,8 +60,8 @@ class TrafficRenderer:
         if self.view[0] >= self.hi[0] - self.lo[0]:
             return self.lo
         idx, xy, _ = self.env.world_positions()
-        controlled = [k for k, i in enumerate(idx) if self.env.ints[CTRL, i] >= 0]
-        if controlled:  # the first controlled vehicle on the road, as highway-env's ego
+        controlled = np.flatnonzero(np.isin(idx, self.env.controlled_slots()))
+        if len(controlled):  # the first controlled vehicle on the road, as highway-env's ego
             centre = xy[controlled[0], 0]
         else:
             centre = xy[:, 0].mean() if len(xy) else self.lo[0] + self.view[0] / 2
@@ -147,10 +147,11 @@ class TrafficRenderer:
     def _vehicles(self, surf, origin) -> None:
         env = self.env
         idx, xy, heading = env.world_positions()
+        controlled = set(env.controlled_slots().tolist())
         for i, p, h in zip(idx, xy, heading):
             color = (
                 CONTROLLED_COLOR
-                if env.ints[CTRL, i] >= 0
+                if i in controlled
                 else tuple(int(c) for c in DRIVER_COLORS[env.ints[KIND, i]])
             )
             length = env.params[LENGTH, i]

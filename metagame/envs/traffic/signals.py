@@ -40,11 +40,21 @@ class Signals:
         self.min_green = self._steps(min_green, step_time)
         self.yellow = self._steps(yellow, step_time)
         self.green = max(self._steps(green, step_time), 1)
-        controlled = np.zeros(num_links, dtype=bool)
-        for groups in phases:
-            for g in groups:
-                controlled[g] = True
-        self.controlled_links = controlled
+        # The phases' green links flattened: entry e is link ``_entry_link[e]`` of phase
+        # group ``_entry_group[e]`` (group ``_first_group[s] + k``: phase k of signal s).
+        sizes = [len(g) for groups in phases for g in groups]
+        self._first_group = np.cumsum(self.num_phases) - self.num_phases
+        self._num_groups = int(self.num_phases.sum())
+        self._entry_group = np.repeat(np.arange(len(sizes)), sizes)
+        self._entry_signal = np.repeat(
+            np.repeat(np.arange(len(phases)), self.num_phases), sizes
+        ).astype(np.int64)
+        self._entry_link = np.concatenate(
+            [np.asarray(g, dtype=np.int64) for groups in phases for g in groups] or [[]]
+        ).astype(np.int64)
+        self.controlled_links = np.zeros(num_links, dtype=bool)
+        self.controlled_links[self._entry_link] = True
+        self._dark = np.where(self.controlled_links, RED, GREEN).astype(np.int8)
         self.reset()
 
     @staticmethod
@@ -80,10 +90,12 @@ class Signals:
 
     def lights(self) -> np.ndarray:
         """Per-link light for this step: GREEN, YELLOW or RED (uncontrolled links: GREEN)."""
-        light = np.full(self.num_links, GREEN, dtype=np.int8)
-        light[self.controlled_links] = RED
-        for s, groups in enumerate(self.phases):
-            light[groups[self.phase[s]]] = YELLOW if self.yellow_left[s] > 0 else GREEN
+        light = self._dark.copy()
+        active = np.zeros(self._num_groups, dtype=bool)
+        active[self._first_group + self.phase] = True
+        on = active[self._entry_group]
+        yellow = self.yellow_left[self._entry_signal[on]] > 0
+        light[self._entry_link[on]] = np.where(yellow, YELLOW, GREEN)
         return light
 
     def advance(self) -> None:

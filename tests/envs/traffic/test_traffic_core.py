@@ -127,7 +127,11 @@ def test_network_compiler_turns_conflicts_and_lane_offsets():
     assert net.conn_turn[west_in, south_out] == RIGHT
     assert net.conn_turn[west_in, net.link_id("c", "w")] == -1  # no U-turns
     assert net.node_box[net.nodes.index("c")] and net.node_box.sum() == 1
-    assert net.link_conflict[west_in, net.link_id("n", "c")]
+    west_straight, kernel = net.conn_move[west_in, east_out], net.kernel_arrays()
+    assert core.is_foe(west_straight, net.conn_move[net.link_id("n", "c"), south_out], kernel)
+    assert not core.is_foe(
+        west_straight, net.conn_move[net.link_id("e", "c"), net.link_id("c", "w")], kernel
+    )
     assert sorted(net.source_links) == sorted(net.link_id(a, "c") for a in "nesw")
 
     hw = compile_network(highway())
@@ -284,6 +288,7 @@ def _substeps(env, n):
         n,
         env.totals,
         env.link_delay,
+        env.route_links,
     )
 
 
