@@ -77,6 +77,7 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
     agent_episodes = {}
     env_t_to_agent_t = defaultdict(InfiniteLookbackBuffer)
     for agent, record in play.agents.items():
+        module = episode.module_for(agent)  # RLlib maps every agent it sees, kept or not
         if not record.actions:  # first observed at the end: RLlib keeps no episode for it
             continue
         previous = episode.agent_episodes.get(agent)
@@ -92,7 +93,7 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
             terminated=terminated,
             len_lookback_buffer=0,
             agent_id=agent,
-            module_id=episode.module_for(agent),
+            module_id=module,
             multi_agent_episode_id=episode.id_,
         )
         timeline: list[Any] = [SKIP] * (steps + 1)
