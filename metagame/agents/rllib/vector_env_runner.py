@@ -96,9 +96,13 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             adapter = self.env.envs[0].unwrapped
             self.games = SpielGames.from_env(adapter, self.num_envs)
             self.agents = list(adapter.possible_agents)
-        self._step_callbacks = config.callbacks_on_episode_step is not None or any(
+        if config.callbacks_on_episode_step is not None or any(
             type(cb).on_episode_step is not RLlibCallback.on_episode_step for cb in self._callbacks
-        )
+        ):
+            raise ValueError(
+                "VectorEnvRunner writes an episode when it ends: on_episode_step callbacks "
+                "are not supported"
+            )
 
     def get_metrics(self) -> dict[str, Any]:
         window = max(
