@@ -7,6 +7,8 @@ orders and rewards (hypothesis), with agents that never act. ``in_windows`` is c
 logging every episode into a real RLlib ``MetricsLogger``.
 """
 
+import gc
+
 import gymnasium as gym
 import numpy as np
 from hypothesis import given
@@ -16,7 +18,7 @@ from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from metagame.agents.rllib.episodes import PlayRecord, finish_episode
-from metagame.agents.rllib.vector_env_runner import in_windows
+from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows
 
 OBS = 3
 ACTIONS = 4
@@ -95,7 +97,6 @@ def stepwise(agents, steps, rewards):
 def in_one_go(agents, steps, rewards):
     reset_obs, out = turn_based(agents, steps, rewards)
     episode = new_episode(agents)
-    episode.add_env_reset(observations=reset_obs, infos={a: {} for a in reset_obs})
     play = PlayRecord()
     for agent, o in reset_obs.items():
         play.observe(agent, o, {}, 0.0)
@@ -177,7 +178,6 @@ def test_windows_hold_what_logging_every_episode_holds(modules, window):
         play.act("player_1", np.int32(0), {})
         for a, r in zip(agents, (k, -k), strict=True):
             play.observe(a, np.zeros(OBS, np.float32), {}, float(r))
-        episode.add_env_reset(observations={"player_0": np.zeros(OBS, np.float32)})
         finish_episode(episode, play)
         episodes.append(episode)
 
@@ -194,3 +194,17 @@ def test_windows_hold_what_logging_every_episode_holds(modules, window):
         return logger.reduce()
 
     assert logged(in_windows(episodes, window)) == logged(episodes)
+
+
+def test_gc_paused_restores_the_collector_state():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

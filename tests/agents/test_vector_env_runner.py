@@ -260,7 +260,7 @@ def test_ppo_selfplay_lowers_kuhn_exploitability():
         return mixture_exploitability(game, {}, [policy], [1.0])
 
     start = exploitability()
-    for _ in range(12):
+    for _ in range(8):
         algo.train()
     end = exploitability()
     algo.stop()

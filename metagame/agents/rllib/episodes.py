@@ -6,7 +6,8 @@ that costs more than playing it. :class:`PlayRecord` collects what each agent sa
 during a play, and :func:`finish_episode` writes it into the episode at the end, already as
 NumPy arrays: the same ``MultiAgentEpisode`` state (its fields are those of
 ``MultiAgentEpisode.get_state``) that ``add_env_reset``, one ``add_env_step`` per step and
-``to_numpy`` would have produced (the tests compare the two).
+``to_numpy`` would have produced (the tests compare the two), without the per-step copies and
+validations.
 
 A turn-based play, as :class:`metagame.agents.rllib.env.MultiAgentAdapter` reports it: at each
 env step one agent acts; the next acting agent observes (with the reward it accumulated since
@@ -47,6 +48,7 @@ class PlayRecord:
     def __init__(self) -> None:
         self.agents: dict[str, AgentRecord] = {}
         self.env_steps = 0
+        self.start_time = time.perf_counter()
 
     def observe(self, agent: str, observation: Any, info: dict, reward: float) -> None:
         """``agent`` observes at the current env step, with the reward accumulated since its
@@ -71,8 +73,9 @@ class PlayRecord:
 
 
 def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: bool = True) -> None:
-    """Writes a finished play into ``episode`` (made and reset by the EnvRunner, its module
-    mapping already drawn), as NumPy arrays."""
+    """Writes a finished play into ``episode`` (a new, empty episode: not reset, no step
+    added), as NumPy arrays; every agent the play observed is mapped to its module through
+    ``episode.module_for``, as ``add_env_reset``/``add_env_step`` map it."""
     steps = play.env_steps
     agent_episodes = {}
     env_t_to_agent_t = defaultdict(InfiniteLookbackBuffer)
@@ -80,9 +83,7 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
         module = episode.module_for(agent)  # RLlib maps every agent it sees, kept or not
         if not record.actions:  # first observed at the end: RLlib keeps no episode for it
             continue
-        previous = episode.agent_episodes.get(agent)
         agent_episodes[agent] = SingleAgentEpisode(
-            id_=previous.id_ if previous is not None else None,
             observations=np.stack(record.observations),
             observation_space=episode.observation_space[agent],
             infos=record.infos,
@@ -105,4 +106,5 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
     episode.env_t_to_agent_t = env_t_to_agent_t
     episode.env_t = episode.env_t_started + steps
     episode.is_terminated = terminated
+    episode._start_time = play.start_time
     episode._last_step_time = time.perf_counter()

@@ -24,15 +24,18 @@ modules, callbacks, metrics and state, and replaces the loop:
   (:mod:`metagame.agents.rllib.episodes`): the same episode, already NumPy, that RLlib's
   step-by-step ``add_env_step`` would have built from what the game's RLlib adapter
   (:mod:`metagame.agents.rllib.env`) returns, so the Learner's connectors see the same data;
-- callbacks: ``on_episode_created`` and ``on_episode_start`` (after the reset observation) and
-  ``on_episode_end`` (with the complete episode) for every episode, ``on_sample_end`` per call;
-  a callback defining ``on_episode_step`` is refused (episodes are written when they end);
+- callbacks: ``on_episode_created`` and ``on_episode_start`` when a play starts (before its
+  first move; the episode is still empty: its data, reset observation included, is written
+  when the play ends) and ``on_episode_end`` with the complete episode, ``on_sample_end`` per
+  call; a callback defining ``on_episode_step`` is refused;
 - metrics: step and episode counters once per call; episode returns and lengths (overall, per
   agent, per module) through RLlib's own ``get_metrics``, given only the episodes whose values
   can still be in its smoothing windows (the last ``metrics_num_episodes_for_smoothing`` per
   key), which gives the same windows as logging every episode;
 - module weights, connector states and ``weights_seq_no`` through RLlib's ``get_state`` /
   ``set_state`` (inherited), so ``foreach_env_runner`` weight syncs work unchanged.
+
+Python's cyclic garbage collector is paused during a ``sample()`` call (:func:`gc_paused`).
 
 Chance outcomes are drawn from a NumPy generator seeded, at each ``sample()`` call, from
 torch's global generator, which also draws the actions: a call is a function of the torch seed
@@ -46,9 +49,12 @@ num_envs_per_env_runner=256)``. Supported: turn-based OpenSpiel games
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -141,7 +147,7 @@ class VectorEnvRunner(MultiAgentEnvRunner):
         explore = self.config.explore if explore is None else explore
         if num_timesteps is None and num_episodes is None:
             num_timesteps = self._default_timesteps()
-        with self.metrics.log_time(SAMPLE_TIMER):
+        with self.metrics.log_time(SAMPLE_TIMER), gc_paused():
             episodes = _Sampler(self, explore, random_actions).run(num_timesteps, num_episodes)
             make_callback(
                 "on_sample_end",
@@ -174,6 +180,23 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             log((NUM_MODULE_STEPS_SAMPLED, module), n, reduce="sum")
             log((NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), n, reduce="lifetime_sum")
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=env_steps)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (and restored as it was) for a block.
+
+    Episodes are made of many small containers whose allocation triggers collections that
+    scan the whole heap (Ray's, torch's); they cost about a third of a sampling call. What a
+    call creates is freed by reference counting; cycles wait for the next collection.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def in_windows(episodes: list[MultiAgentEpisode], window: int) -> list[MultiAgentEpisode]:
@@ -250,7 +273,6 @@ class _Sampler:
         rows = games.observe(slots, players)
         for i, p, row in zip(slots, players, rows, strict=True):
             agent = runner.agents[p]
-            self.episodes[i].add_env_reset(observations={agent: row}, infos={agent: {}})
             self.plays[i].observe(agent, row, {}, 0.0)
             runner._make_on_episode_callback("on_episode_start", i, self.episodes)
             self.last_obs[i] = row
