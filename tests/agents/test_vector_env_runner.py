@@ -94,10 +94,11 @@ def expected_observations(env, state):
     return {a: codec.encode(env.observe(a)) for a in env.possible_agents}
 
 
-def test_episodes_replay_on_a_fresh_openspiel_state():
+@pytest.mark.parametrize("random_actions", [False, True])
+def test_episodes_replay_on_a_fresh_openspiel_state(random_actions):
     runner = VectorEnvRunner(config=league_config(), worker_index=0)
     install(runner)
-    episodes = runner.sample(num_episodes=60)
+    episodes = runner.sample(num_episodes=60, random_actions=random_actions)
     assert len(episodes) == 60
     env = make(LEDUC)
     env.reset(seed=0)
@@ -186,6 +187,10 @@ def test_recorded_outputs_are_the_synced_modules_forward_pass():
             assert set(extra("weights_seq_no")) == {7}
             legal = single.get_observations()[:-1, -3:]  # the mask, Leduc's 3 actions
             assert legal[range(len(obs)), single.get_actions()].all()
+    for e in runner.sample(num_episodes=40, explore=False):
+        for single in e.agent_episodes.values():
+            logits = single.get_extra_model_outputs("action_dist_inputs")
+            np.testing.assert_array_equal(single.get_actions(), logits.argmax(axis=1))
 
 
 def test_ppo_trains_on_the_episodes_and_syncs_weights():

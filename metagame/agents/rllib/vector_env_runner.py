@@ -241,7 +241,7 @@ class _Sampler:
                 return started < num_episodes
             return self.started_steps < num_timesteps
 
-        first = [i for i in range(n) if i < (n if num_episodes is None else num_episodes)]
+        first = list(range(n if num_episodes is None else min(n, num_episodes)))
         if num_timesteps == 0:
             first = []
         started = len(first)
