@@ -1,0 +1,177 @@
+"""League sampling throughput: RLlib's MultiAgentEnvRunner against the vectorised runner.
+
+Run: ``python benchmarks/league_throughput.py [--rounds 5] [--games leduc_poker kuhn_poker]``.
+
+Both sides train the league's setup in one process and one Ray instance: PPO (the
+hyperparameters of ``benchmarks/league.py``), a learner module ``main`` and a frozen opponent
+slot ``slot_0``, each episode's pairing drawn by the league's own ``agent_to_module`` from a
+match table (30% self-play, 70% against the slot, random seats), the league's episode-end
+callback, ``batch_mode="complete_episodes"``, local sampling (``num_env_runners=0``), the same
+train batch. The anchor is RLlib's ``MultiAgentEnvRunner`` with the league's default
+``num_envs_per_env_runner=8``; the other side is
+:class:`metagame.agents.rllib.vector_env_runner.VectorEnvRunner` with ``--games-at-once``
+plays. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode mode).
+
+After one warm-up iteration each, the sides alternate for ``--rounds`` rounds; each round
+measures, per side, (a) sampling alone: the env steps of one train batch collected the way PPO
+collects it (``synchronous_parallel_sample``, with the runner's metrics), and (b) a whole
+``Algorithm.train()`` iteration (sampling and the PPO update). The table gives median env
+steps per wall second and per CPU second of this process (everything runs in it; CPU time is
+the fairer clock on a shared machine) and the ratio to the anchor (target >= 10x).
+
+Torch runs with ``--torch-threads`` intra-op threads (default 1) on both sides; in the driver
+process Ray does not limit them, and on a busy 2-core machine two threads make every small
+forward and backward pass several times slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+import numpy as np  # noqa: E402
+
+HPARAMS = {
+    "lr": 0.001,
+    "train_batch_size_per_learner": 2000,
+    "minibatch_size": 250,
+    "num_epochs": 4,
+    "rollout_fragment_length": "auto",
+}
+MODEL = {"fcnet_hiddens": [64, 64]}
+
+
+def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
+    """The league-shaped PPO algorithm on ``game`` (``runner_cls`` None: RLlib's runner)."""
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+    from metagame.agents.rllib import module_spec, rllib_config
+    from metagame.league.runner import LeagueCallbacks, agent_to_module
+
+    config = rllib_config(game, algo="PPO", **HPARAMS, **MODEL)
+    spec = module_spec(game, algo="PPO", **MODEL)
+    modules = ["main", "slot_0"]
+    config.multi_agent(
+        policies=modules, policy_mapping_fn=agent_to_module, policies_to_train=["main"]
+    )
+    config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=dict.fromkeys(modules, spec)))
+    config.callbacks(LeagueCallbacks)
+    runners = {"num_env_runners": 0, "batch_mode": "complete_episodes"}
+    if runner_cls is None:
+        runners["num_envs_per_env_runner"] = 8
+    else:
+        runners.update(env_runner_cls=runner_cls, num_envs_per_env_runner=games_at_once)
+    config.env_runners(**runners).debugging(seed=seed)
+    algo = config.build_algo()
+    algo.env_runner_group.foreach_env_runner(install_table(game, seed), local_env_runner=True)
+    return algo
+
+
+def install_table(game: str, seed: int):
+    from metagame.envs import make
+    from metagame.league import matchmaking as mm
+    from metagame.league.runner import install_table as install
+
+    seats = tuple(make(game).possible_agents)
+    table = mm.MatchTable(
+        learners=("main",),
+        opponents={"main": (("main", "main", 0.3), ("slot_0", "player_a", 0.7))},
+        slots={"slot_0": "player_a"},
+        num_seats=len(seats),
+    )
+    return functools.partial(install, table, seats, seed)
+
+
+def measure(algo, seed: int) -> dict[str, float]:
+    """Env steps, wall and CPU seconds of one train batch's sampling and of one iteration."""
+    from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+
+    from metagame.league.runner import reseed, tallies
+
+    out = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    episodes, _ = synchronous_parallel_sample(
+        worker_set=algo.env_runner_group,
+        max_env_steps=algo.config.total_train_batch_size,
+        _uses_new_env_runners=True,
+        _return_metrics=True,
+    )
+    out["sample_steps"] = sum(len(e) for e in episodes)
+    out["sample_wall"] = time.perf_counter() - wall
+    out["sample_cpu"] = time.process_time() - cpu
+    # the league's own count: env steps of the episodes its episode-end callback tallied
+    group = algo.env_runner_group
+    group.foreach_env_runner(functools.partial(reseed, seed), local_env_runner=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    algo.train()
+    out["train_wall"] = time.perf_counter() - wall
+    out["train_cpu"] = time.process_time() - cpu
+    out["train_steps"] = sum(s for _, s in group.foreach_env_runner(tallies, local_env_runner=True))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--games", nargs="+", default=["leduc_poker", "kuhn_poker"])
+    parser.add_argument("--games-at-once", type=int, default=256)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    import torch
+
+    from metagame.agents.rllib import init_ray
+    from metagame.agents.rllib.vector_env_runner import VectorEnvRunner
+
+    torch.set_num_threads(args.torch_threads)
+    init_ray(num_cpus=2)
+    rows = []
+    for name in args.games:
+        game = f"openspiel:{name}"
+        sides = {
+            "RLlib MultiAgentEnvRunner, 8 envs (anchor)": build(game, None, 0, args.seed),
+            f"VectorEnvRunner, {args.games_at_once} games": build(
+                game, VectorEnvRunner, args.games_at_once, args.seed
+            ),
+        }
+        for algo in sides.values():
+            algo.train()  # warm-up
+        runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+        for _ in range(args.rounds):
+            for side, algo in sides.items():
+                runs[side].append(measure(algo, args.seed))
+        for algo in sides.values():
+            algo.stop()
+        anchor = None
+        for side, measured in runs.items():
+            rates = {
+                f"{phase}_{clock}": float(
+                    np.median([m[f"{phase}_steps"] / m[f"{phase}_{clock}"] for m in measured])
+                )
+                for phase in ("sample", "train")
+                for clock in ("wall", "cpu")
+            }
+            anchor = anchor or rates
+            rows.append((game, side, rates, {k: v / anchor[k] for k, v in rates.items()}))
+    print(
+        f"\nPPO {HPARAMS['train_batch_size_per_learner']}-step batches, {args.rounds} rounds "
+        f"after one warm-up iteration, torch threads {args.torch_threads}; median env steps/s "
+        f"(ratio to the anchor)\n"
+    )
+    head = f"{'game':<24}{'runner':<44}"
+    for phase in ("sampling", "whole iteration"):
+        head += f"{phase + ' /wall s':>26}{phase + ' /CPU s':>26}"
+    print(head)
+    for game, side, rates, ratios in rows:
+        line = f"{game:<24}{side:<44}"
+        for key in ("sample_wall", "sample_cpu", "train_wall", "train_cpu"):
+            line += f"{rates[key]:>17.0f} ({ratios[key]:5.1f}x)"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

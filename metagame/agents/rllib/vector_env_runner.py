@@ -1,0 +1,387 @@
+"""An RLlib EnvRunner that plays many OpenSpiel games at once with one forward pass per module.
+
+RLlib's ``MultiAgentEnvRunner`` steps a vector of env copies through its connector pipelines:
+per env step it runs the env-to-module and module-to-env pipelines, a forward pass of every
+module on a handful of rows, and logs metrics per agent. On a game whose step costs
+microseconds (Kuhn, Leduc) that per-step machinery is all the time there is (see
+``benchmarks/league_throughput.py``). :class:`VectorEnvRunner` keeps RLlib's episodes,
+modules, callbacks, metrics and state, and replaces the loop:
+
+- ``num_envs_per_env_runner`` plays of the game are held as bare pyspiel states
+  (:class:`metagame.agents.rllib.spiel_games.SpielGames`);
+- at each round, every play's acting agent is mapped to its module through the episode
+  (``episode.module_for``, i.e. the config's ``policy_mapping_fn`` called with the episode, so
+  per-episode pairings in ``episode.custom_data`` work as before), and each module gets one
+  batched ``forward_exploration`` (or ``forward_inference``) over all plays it acts in; actions
+  and their log-probabilities come from the module's action distribution, as RLlib's
+  ``GetActions`` connector computes them;
+- ``sample()`` returns complete episodes only, whatever ``batch_mode`` says (Leduc-sized games
+  end within a few steps): nothing straddles two calls. Without ``num_timesteps`` or
+  ``num_episodes`` it samples the train batch share of this runner
+  (``total_train_batch_size / max(1, num_env_runners)`` env steps): new plays start while
+  fewer steps than that have been taken, and the plays under way are then finished;
+- each play's steps are recorded as arrays and written into its episode when it ends
+  (:mod:`metagame.agents.rllib.episodes`): the same episode, already NumPy, that RLlib's
+  step-by-step ``add_env_step`` would have built from what the game's RLlib adapter
+  (:mod:`metagame.agents.rllib.env`) returns, so the Learner's connectors see the same data;
+- callbacks: ``on_episode_created`` and ``on_episode_start`` when a play starts (before its
+  first move; the episode is still empty: its data, reset observation included, is written
+  when the play ends) and ``on_episode_end`` with the complete episode, ``on_sample_end`` per
+  call; a callback defining ``on_episode_step`` is refused;
+- metrics: step and episode counters once per call; episode returns and lengths (overall, per
+  agent, per module) through RLlib's own ``get_metrics``, given only the episodes whose values
+  can still be in its smoothing windows (the last ``metrics_num_episodes_for_smoothing`` per
+  key), which gives the same windows as logging every episode;
+- module weights, connector states and ``weights_seq_no`` through RLlib's ``get_state`` /
+  ``set_state`` (inherited), so ``foreach_env_runner`` weight syncs work unchanged.
+
+Python's cyclic garbage collector is paused during a ``sample()`` call (:func:`gc_paused`).
+
+Chance outcomes are drawn from a NumPy generator seeded, at each ``sample()`` call, from
+torch's global generator, which also draws the actions: a call is a function of the torch seed
+(which RLlib and the league set) and the module weights.
+
+Select it with ``config.env_runners(env_runner_cls=VectorEnvRunner,
+num_envs_per_env_runner=256)``. Supported: turn-based OpenSpiel games
+(``openspiel:<game>``) with the default connectors and modules whose forward pass gives
+``action_dist_inputs`` (PPO, APPO, IMPALA and the masked modules here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.callbacks.utils import make_callback
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.utils.metrics import (
+    NUM_AGENT_STEPS_SAMPLED,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES,
+    NUM_EPISODES_LIFETIME,
+    NUM_MODULE_STEPS_SAMPLED,
+    NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+    SAMPLE_TIMER,
+    TIME_BETWEEN_SAMPLING,
+    WEIGHTS_SEQ_NO,
+)
+from ray.rllib.utils.numpy import convert_to_numpy
+
+from metagame.agents.rllib.episodes import PlayRecord, finish_episode
+from metagame.agents.rllib.spiel_games import SpielGames
+
+HISTORY_KEY = "metagame_spiel_history"
+"""``episode.custom_data`` key of the play's full OpenSpiel history (chance outcomes and
+moves), set when the episode ends: the play can be replayed on a fresh pyspiel state."""
+
+
+class VectorEnvRunner(MultiAgentEnvRunner):
+    """Plays ``num_envs_per_env_runner`` OpenSpiel games at once (see the module docstring)."""
+
+    def __init__(self, config: Any, **kwargs: Any):
+        super().__init__(config=config, **kwargs)
+        if config._env_to_module_connector is not None or config._module_to_env_connector:
+            raise ValueError(
+                "VectorEnvRunner builds its batches itself: custom env-to-module or "
+                "module-to-env connectors are not supported"
+            )
+        self.games = None
+        if self.env is not None:
+            adapter = self.env.envs[0].unwrapped
+            self.games = SpielGames.from_env(adapter, self.num_envs)
+            self.agents = list(adapter.possible_agents)
+        if config.callbacks_on_episode_step is not None or any(
+            type(cb).on_episode_step is not RLlibCallback.on_episode_step for cb in self._callbacks
+        ):
+            raise ValueError(
+                "VectorEnvRunner writes an episode when it ends: on_episode_step callbacks "
+                "are not supported"
+            )
+
+    def get_metrics(self) -> dict[str, Any]:
+        window = max(
+            1,
+            math.ceil(
+                self.config.metrics_num_episodes_for_smoothing / (self.config.num_env_runners or 1)
+            ),
+        )
+        self._done_episodes_for_metrics[:] = in_windows(self._done_episodes_for_metrics, window)
+        return super().get_metrics()
+
+    def _default_timesteps(self) -> int:
+        return math.ceil(self.config.total_train_batch_size / max(1, self.config.num_env_runners))
+
+    def sample(
+        self,
+        *,
+        num_timesteps: int | None = None,
+        num_episodes: int | None = None,
+        explore: bool | None = None,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ) -> list[MultiAgentEpisode]:
+        """Complete episodes of at least ``num_timesteps`` env steps or ``num_episodes``
+        episodes (default: this runner's share of the train batch). ``force_reset`` changes
+        nothing: every call starts fresh plays."""
+        if self.games is None:
+            raise ValueError(f"{self} has no env: it cannot sample")
+        if num_timesteps is not None and num_episodes is not None:
+            raise ValueError("give num_timesteps or num_episodes, not both")
+        if self._time_after_sampling is not None:
+            self.metrics.log_value(
+                TIME_BETWEEN_SAMPLING, time.perf_counter() - self._time_after_sampling
+            )
+        self.metrics.log_value(WEIGHTS_SEQ_NO, self._weights_seq_no, window=1)
+        explore = self.config.explore if explore is None else explore
+        if num_timesteps is None and num_episodes is None:
+            num_timesteps = self._default_timesteps()
+        with self.metrics.log_time(SAMPLE_TIMER), gc_paused():
+            episodes = _Sampler(self, explore, random_actions).run(num_timesteps, num_episodes)
+            make_callback(
+                "on_sample_end",
+                callbacks_objects=self._callbacks,
+                callbacks_functions=self.config.callbacks_on_sample_end,
+                kwargs=dict(env_runner=self, metrics_logger=self.metrics, samples=episodes),
+            )
+        self._time_after_sampling = time.perf_counter()
+        return episodes
+
+    def _log_counts(self, episodes: list[MultiAgentEpisode]) -> None:
+        """RLlib's step and episode counters, once per call instead of once per step."""
+        env_steps = sum(len(e) for e in episodes)
+        agents: Counter[str] = Counter()
+        modules: Counter[str] = Counter()
+        for episode in episodes:
+            for agent, single in episode.agent_episodes.items():
+                observed = len(single) + 1  # the agent's observations, as RLlib counts them
+                agents[str(agent)] += observed
+                modules[single.module_id] += observed
+        log = self.metrics.log_value
+        log(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
+        log(NUM_ENV_STEPS_SAMPLED_LIFETIME, env_steps, reduce="lifetime_sum", with_throughput=True)
+        log(NUM_EPISODES, len(episodes), reduce="sum")
+        log(NUM_EPISODES_LIFETIME, len(episodes), reduce="lifetime_sum")
+        for agent, n in agents.items():
+            log((NUM_AGENT_STEPS_SAMPLED, agent), n, reduce="sum")
+            log((NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), n, reduce="lifetime_sum")
+        for module, n in modules.items():
+            log((NUM_MODULE_STEPS_SAMPLED, module), n, reduce="sum")
+            log((NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), n, reduce="lifetime_sum")
+        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=env_steps)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (and restored as it was) for a block.
+
+    Episodes are made of many small containers whose allocation triggers collections that
+    scan the whole heap (Ray's, torch's); they cost about a third of a sampling call. What a
+    call creates is freed by reference counting; cycles wait for the next collection.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def in_windows(episodes: list[MultiAgentEpisode], window: int) -> list[MultiAgentEpisode]:
+    """The episodes (in order) holding one of the last ``window`` values of some metric key:
+    the episode return, or an agent's or a module's return."""
+    counts: Counter[str] = Counter()
+    kept = []
+    for episode in reversed(episodes):
+        keys = ["", *(f"agent:{a}" for a in episode.agent_episodes)]
+        keys += [f"module:{e.module_id}" for e in episode.agent_episodes.values()]
+        if any(counts[key] < window for key in keys):
+            kept.append(episode)
+        counts.update(set(keys))
+    return kept[::-1]
+
+
+class _Sampler:
+    """One ``sample()`` call: plays, rounds of batched forward passes, finished episodes."""
+
+    def __init__(self, runner: VectorEnvRunner, explore: bool, random_actions: bool):
+        self.runner = runner
+        self.games = runner.games
+        self.explore = explore
+        self.random_actions = random_actions
+        seed = int(torch.randint(0, 2**62, ()).item())
+        self.rng = np.random.default_rng(seed)
+        n = runner.num_envs
+        self.episodes: list[MultiAgentEpisode | None] = [None] * n
+        self.pending = np.zeros((n, self.games.num_players))  # rewards not yet observed
+        self.last_obs: list[Any] = [None] * n
+        self.plays: list[PlayRecord | None] = [None] * n
+        self.done: list[MultiAgentEpisode] = []
+        self.started_steps = 0  # env steps of the finished episodes and the ones under way
+
+    def run(self, num_timesteps: int | None, num_episodes: int | None) -> list[MultiAgentEpisode]:
+        runner = self.runner
+        n = runner.num_envs
+        started = 0
+
+        def wanted() -> bool:
+            if num_episodes is not None:
+                return started < num_episodes
+            return self.started_steps < num_timesteps
+
+        first = list(range(n if num_episodes is None else min(n, num_episodes)))
+        if num_timesteps == 0:
+            first = []
+        started = len(first)
+        self._start(first)
+        while any(e is not None for e in self.episodes):
+            live = [i for i, e in enumerate(self.episodes) if e is not None]
+            finished = self._round(live)
+            restart = []
+            for i in finished:
+                self._finish(i)
+                if wanted():
+                    restart.append(i)
+                    started += 1
+            if restart:
+                self._start(restart)
+        runner._log_counts(self.done)
+        runner._done_episodes_for_metrics.extend(self.done)
+        return self.done
+
+    # -- plays --------------------------------------------------------------------------------
+    def _start(self, slots: list[int]) -> None:
+        runner, games = self.runner, self.games
+        for i in slots:
+            games.start(i, self.rng)
+            runner._new_episode(i, self.episodes)
+            self.plays[i] = PlayRecord()
+            self.pending[i] = 0.0
+        players = [games.current_player(i) for i in slots]
+        rows = games.observe(slots, players)
+        for i, p, row in zip(slots, players, rows, strict=True):
+            agent = runner.agents[p]
+            self.plays[i].observe(agent, row, {}, 0.0)
+            runner._make_on_episode_callback("on_episode_start", i, self.episodes)
+            self.last_obs[i] = row
+
+    def _finish(self, i: int) -> None:
+        episode = self.episodes[i]
+        finish_episode(episode, self.plays[i])
+        episode.custom_data[HISTORY_KEY] = list(self.games.states[i].history())
+        self.runner._make_on_episode_callback("on_episode_end", i, self.episodes)
+        self.done.append(episode)
+        self.episodes[i] = None
+        self.plays[i] = None
+
+    # -- one round: every live play moves once ------------------------------------------------
+    def _round(self, live: list[int]) -> list[int]:
+        """Every live play's acting agent moves; the plays that ended."""
+        runner, games = self.runner, self.games
+        players = [games.current_player(i) for i in live]
+        actions, extras = self._act(live, players)
+        seq = runner._weights_seq_no
+        terminal, acting, acting_players = [], [], []
+        for k, (i, p) in enumerate(zip(live, players, strict=True)):
+            extra = {key: value[k] for key, value in extras.items()}
+            extra[WEIGHTS_SEQ_NO] = seq
+            self.plays[i].act(runner.agents[p], actions[k], extra)
+            self.pending[i] += games.act(i, int(actions[k]), self.rng)
+            if games.is_terminal(i):
+                terminal.append(i)
+            else:
+                acting.append(i)
+                acting_players.append(games.current_player(i))
+        self.started_steps += len(live)
+        if acting:
+            for i, q, row in zip(
+                acting, acting_players, games.observe(acting, acting_players), strict=True
+            ):
+                self.plays[i].observe(runner.agents[q], row, {}, float(self.pending[i, q]))
+                self.pending[i, q] = 0.0
+                self.last_obs[i] = row
+        if terminal:
+            num = games.num_players
+            slots = [i for i in terminal for _ in range(num)]
+            rows = games.observe(slots, list(range(num)) * len(terminal))
+            for k, i in enumerate(terminal):
+                returns = games.states[i].returns()
+                for p, agent in enumerate(runner.agents):
+                    info = {"returns": float(returns[p])}
+                    self.plays[i].observe(agent, rows[k * num + p], info, float(self.pending[i, p]))
+        return terminal
+
+    def _act(self, live: list[int], players: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Actions of the acting agents, and the module outputs stored with them."""
+        runner = self.runner
+        if self.random_actions:
+            return self._random_actions(live, players), {}
+        rows = [self.last_obs[i] for i in live]
+        by_module: dict[str, list[int]] = defaultdict(list)
+        for k, (i, p) in enumerate(zip(live, players, strict=True)):
+            by_module[self.episodes[i].module_for(runner.agents[p])].append(k)
+        actions = np.zeros(len(live), dtype=np.int32)
+        extras: dict[str, np.ndarray] = {}
+        for module_id, ks in by_module.items():
+            out = self._forward(module_id, _stack([rows[k] for k in ks]))
+            actions[ks] = out.pop(Columns.ACTIONS)
+            for key, value in out.items():
+                if key not in extras:
+                    extras[key] = np.zeros((len(live), *value.shape[1:]), value.dtype)
+                extras[key][ks] = value
+        return actions, extras
+
+    def _forward(self, module_id: str, batch: Any) -> dict[str, np.ndarray]:
+        """One forward pass of a module over a batch; actions sampled as RLlib's
+        ``GetActions`` connector samples them."""
+        module = self.runner.module[module_id]
+        obs = (
+            {k: torch.from_numpy(v) for k, v in batch.items()}
+            if isinstance(batch, dict)
+            else torch.from_numpy(batch)
+        )
+        with torch.no_grad():
+            if self.explore:
+                out = module.forward_exploration({Columns.OBS: obs})
+                dist_cls = module.get_exploration_action_dist_cls()
+            else:
+                out = module.forward_inference({Columns.OBS: obs})
+                dist_cls = module.get_inference_action_dist_cls()
+            if Columns.ACTIONS not in out:
+                if Columns.ACTION_DIST_INPUTS not in out:
+                    raise ValueError(
+                        f"module {module_id!r} gives neither actions nor action_dist_inputs"
+                    )
+                dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+                if not self.explore:
+                    dist = dist.to_deterministic()
+                out[Columns.ACTIONS] = dist.sample()
+                if Columns.ACTION_LOGP not in out:
+                    out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
+        out.pop(Columns.EMBEDDINGS, None)
+        # numpy as RLlib's TensorToNumpy connector gives it (float32, int32)
+        return convert_to_numpy({k: v for k, v in out.items() if isinstance(v, torch.Tensor)})
+
+    def _random_actions(self, live: list[int], players: list[int]) -> np.ndarray:
+        states = self.games.states
+        return np.array(
+            [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players)]
+        )
+
+
+def _stack(rows: list[Any]) -> Any:
+    if isinstance(rows[0], dict):
+        return {key: np.stack([r[key] for r in rows]) for key in rows[0]}
+    return np.stack(rows)

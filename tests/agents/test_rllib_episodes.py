@@ -1,0 +1,210 @@
+"""A play written in one go (``finish_episode``) is the episode RLlib builds step by step.
+
+The reference is RLlib's own ``MultiAgentEpisode.add_env_reset`` / ``add_env_step`` /
+``to_numpy``, fed the dicts the turn-based RLlib adapter returns (the acting agent's next
+observation with the reward it accumulated, every agent at the end); plays are random turn
+orders and rewards (hypothesis), with agents that never act. ``in_windows`` is checked against
+logging every episode into a real RLlib ``MetricsLogger``.
+"""
+
+import gc
+
+import gymnasium as gym
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+from metagame.agents.rllib.episodes import PlayRecord, finish_episode
+from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows
+
+OBS = 3
+ACTIONS = 4
+
+
+@st.composite
+def plays(draw):
+    """(agents, acting agent per step, rewards per step per agent)."""
+    n = draw(st.integers(2, 3))
+    agents = [f"player_{i}" for i in range(n)]
+    steps = draw(st.lists(st.sampled_from(agents), min_size=1, max_size=8))
+    rewards = draw(
+        st.lists(
+            st.lists(st.integers(-2, 2).map(float), min_size=n, max_size=n),
+            min_size=len(steps),
+            max_size=len(steps),
+        )
+    )
+    return agents, steps, rewards
+
+
+def new_episode(agents):
+    return MultiAgentEpisode(
+        observation_space={a: gym.spaces.Box(-9, 9, (OBS,), np.float32) for a in agents},
+        action_space={a: gym.spaces.Discrete(ACTIONS) for a in agents},
+        agent_to_module_mapping_fn=lambda agent, episode: f"module_{agent[-1]}",
+    )
+
+
+def turn_based(agents, steps, rewards):
+    """What the RLlib adapter returns at each step: (obs, action, rewards, dones, infos,
+    extra), after the reset observation of ``steps[0]``."""
+    pending = dict.fromkeys(agents, 0.0)
+
+    def obs(agent, t):
+        return np.full(OBS, 10 * t + int(agent[-1]), np.float32)
+
+    out = []
+    for t, agent in enumerate(steps):
+        for a, r in zip(agents, rewards[t], strict=True):
+            pending[a] += r
+        last = t == len(steps) - 1
+        seeing = agents if last else [steps[t + 1]]
+        step_obs = {a: obs(a, t + 1) for a in seeing}
+        step_rewards = {a: pending[a] for a in seeing}
+        for a in seeing:
+            pending[a] = 0.0
+        dones = {**dict.fromkeys(seeing, last), "__all__": last}
+        infos = {a: ({"returns": float(t)} if last else {}) for a in seeing}
+        extra = {
+            "action_dist_inputs": np.arange(ACTIONS, dtype=np.float32) + t,
+            "action_logp": np.float32(-t),
+        }
+        out.append((step_obs, {agent: np.int32(t % ACTIONS)}, step_rewards, dones, infos, extra))
+    return {steps[0]: obs(steps[0], 0)}, out
+
+
+def stepwise(agents, steps, rewards):
+    reset_obs, out = turn_based(agents, steps, rewards)
+    episode = new_episode(agents)
+    episode.add_env_reset(observations=reset_obs, infos={a: {} for a in reset_obs})
+    for step_obs, action, step_rewards, dones, infos, extra in out:
+        episode.add_env_step(
+            observations=step_obs,
+            actions=action,
+            rewards=step_rewards,
+            infos=infos,
+            terminateds=dones,
+            truncateds={a: False for a in dones},
+            extra_model_outputs={a: extra for a in action},
+        )
+    episode.to_numpy()
+    return episode
+
+
+def in_one_go(agents, steps, rewards):
+    reset_obs, out = turn_based(agents, steps, rewards)
+    episode = new_episode(agents)
+    play = PlayRecord()
+    for agent, o in reset_obs.items():
+        play.observe(agent, o, {}, 0.0)
+    for step_obs, action, step_rewards, _, infos, extra in out:
+        ((agent, a),) = action.items()
+        play.act(agent, a, extra)
+        for seen, o in step_obs.items():
+            play.observe(seen, o, infos[seen], step_rewards[seen])
+    finish_episode(episode, play)
+    return episode
+
+
+def assert_same(a, b, path="state"):
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, path
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    elif isinstance(a, InfiniteLookbackBuffer):
+        assert_same(a.get_state(), b.get_state(), path)
+    else:
+        assert a == b, path
+
+
+VOLATILE = {"id_", "_start_time", "_last_step_time", "multi_agent_episode_id"}
+
+
+def comparable(episode):
+    state = {k: v for k, v in episode.get_state().items() if k not in VOLATILE}
+    state["agent_episodes"] = {
+        agent: {k: v for k, v in sa.items() if k not in VOLATILE}
+        for agent, sa in state["agent_episodes"]
+    }
+    del state["agent_to_module_mapping_fn"]
+    return state
+
+
+@given(plays())
+def test_one_go_equals_step_by_step(play):
+    reference, ours = stepwise(*play), in_one_go(*play)
+    ours.validate()
+    assert_same(comparable(reference), comparable(ours))
+    assert ours.get_return() == reference.get_return()
+    assert len(ours) == len(reference) == len(play[1])
+
+
+def test_agent_seen_only_at_the_end_gets_no_episode():
+    agents = ["player_0", "player_1", "player_2"]
+    ours = in_one_go(agents, ["player_0", "player_1"], [[1.0, 0.0, 5.0], [0.0, -1.0, 2.0]])
+    assert set(ours.agent_episodes) == {"player_0", "player_1"}
+    assert ours.agent_episodes["player_0"].get_return() == 1.0
+    assert ours.agent_episodes["player_1"].get_return() == -1.0
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["main", "slot_0", "slot_1"]), min_size=2, max_size=2),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 6),
+)
+def test_windows_hold_what_logging_every_episode_holds(modules, window):
+    episodes = []
+    for k, (m0, m1) in enumerate(modules):
+        agents = ["player_0", "player_1"]
+        episode = new_episode(agents)
+        episode._agent_to_module_mapping = {"player_0": m0, "player_1": m1}
+        play = PlayRecord()
+        play.observe("player_0", np.zeros(OBS, np.float32), {}, 0.0)
+        play.act("player_0", np.int32(0), {})
+        play.observe("player_1", np.zeros(OBS, np.float32), {}, 0.0)
+        play.act("player_1", np.int32(0), {})
+        for a, r in zip(agents, (k, -k), strict=True):
+            play.observe(a, np.zeros(OBS, np.float32), {}, float(r))
+        finish_episode(episode, play)
+        episodes.append(episode)
+
+    def logged(kept):
+        logger = MetricsLogger()
+        for e in kept:
+            modules = {}
+            for sa in e.agent_episodes.values():
+                modules[sa.module_id] = modules.get(sa.module_id, 0.0) + sa.get_return()
+            agents = {a: sa.get_return() for a, sa in e.agent_episodes.items()}
+            logger.log_dict(
+                {"return": e.get_return(), "agents": agents, "modules": modules}, window=window
+            )
+        return logger.reduce()
+
+    assert logged(in_windows(episodes, window)) == logged(episodes)
+
+
+def test_gc_paused_restores_the_collector_state():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
