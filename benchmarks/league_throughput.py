@@ -50,7 +50,7 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from metagame.agents.rllib import module_spec, rllib_config
-    from metagame.league.runner import LeagueCallbacks, agent_to_module
+    from metagame.league.sampling import LeagueCallbacks, agent_to_module
 
     config = rllib_config(game, algo="PPO", **HPARAMS, **MODEL)
     spec = module_spec(game, algo="PPO", **MODEL)
@@ -74,23 +74,23 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
 def install_table(game: str, seed: int):
     from metagame.envs import make
     from metagame.league import matchmaking as mm
-    from metagame.league.runner import install_table as install
+    from metagame.league.sampling import install_table as install
 
     seats = tuple(make(game).possible_agents)
     table = mm.MatchTable(
-        learners=("main",),
-        opponents={"main": (("main", "main", 0.3), ("slot_0", "player_a", 0.7))},
+        learners={"main": "player"},
+        roles=dict.fromkeys(seats, "player"),
+        opponents={"main": {"player": (("main", "main", 0.3), ("slot_0", "player_a", 0.7))}},
         slots={"slot_0": "player_a"},
-        num_seats=len(seats),
     )
-    return functools.partial(install, table, seats, seed)
+    return functools.partial(install, table, {a: a for a in seats}, seed)
 
 
 def measure(algo, seed: int) -> dict[str, float]:
     """Env steps, wall and CPU seconds of one train batch's sampling and of one iteration."""
     from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 
-    from metagame.league.runner import reseed, tallies
+    from metagame.league.sampling import reseed, tallies
 
     out = {}
     wall, cpu = time.perf_counter(), time.process_time()

@@ -166,6 +166,15 @@ class RayConfig(_Strict):
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = Field(
         "PACK", description="Ray placement of the EnvRunners"
     )
+    env_runner: Literal["auto", "rllib", "vector"] = Field(
+        "auto",
+        description="vector: metagame's VectorEnvRunner (many OpenSpiel games at once, one "
+        "forward pass per module per round; turn-based OpenSpiel games only); rllib: RLlib's "
+        "MultiAgentEnvRunner; auto: vector where it serves",
+    )
+    torch_threads: int = Field(
+        1, ge=1, description="torch threads of the league process (local sampling, learning)"
+    )
 
 
 class LeagueConfig(_Strict):

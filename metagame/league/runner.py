@@ -165,6 +165,7 @@ class League:
                 num_envs_per_env_runner=self.cfg.ray.num_envs_per_env_runner,
                 # no episode straddles two iterations, whose slots hold different players
                 batch_mode="complete_episodes",
+                **self._env_runner(),
             )
             .resources(placement_strategy=self.cfg.ray.placement_strategy)
             .debugging(seed=self.cfg.seed)
@@ -175,6 +176,23 @@ class League:
         except (ValueError, TypeError) as err:
             raise ValueError(f"config key learners: RLlib rejects it: {err}") from None
         return algo_cfg
+
+    def _env_runner(self) -> dict[str, Any]:
+        """The EnvRunner class's settings: the vectorised runner where the config asks for it
+        (it samples its share of the train batch in whole episodes; fragments do not apply)."""
+        from metagame.agents.rllib.vector_env_runner import VectorEnvRunner, serves
+
+        choice = self.cfg.ray.env_runner
+        if choice == "rllib" or self.spec.single_agent:
+            return {}
+        if not serves(self.spec.name, self.spec.kwargs):
+            if choice == "vector":
+                raise ValueError(
+                    "config key ray.env_runner: vector serves turn-based OpenSpiel games; "
+                    f"{self.spec.name} is not one (use auto or rllib)"
+                )
+            return {}
+        return {"env_runner_cls": VectorEnvRunner, "rollout_fragment_length": "auto"}
 
     def setup(self) -> None:
         """Checks everything, then takes the run directory and builds (or restores) the
@@ -191,8 +209,11 @@ class League:
             raise
 
     def _setup(self, algo_cfg) -> None:
+        import torch
+
         from metagame.agents.rllib import init_ray
 
+        torch.set_num_threads(self.cfg.ray.torch_threads)
         checkpoint = None
         if self.resume:
             self.store = Store(self.run_dir.path)

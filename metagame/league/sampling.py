@@ -47,6 +47,8 @@ def reseed(seed: int, worker: Any) -> None:
     index = int(getattr(worker, "worker_index", 0) or 0)
     update_global_seed_if_necessary("torch", stable_seed(seed, index))
     _RUNTIME.games, _RUNTIME.steps = {}, 0
+    if hasattr(worker, "_seed"):  # an EnvRunner: its envs' first reset this iteration
+        worker._seed = stable_seed(seed, index, "env")
 
 
 def tallies(env_runner: Any) -> tuple[dict[tuple[str, str], list[int]], int]:
@@ -103,7 +105,17 @@ def _agent_returns(episodes: list[Any]) -> dict[str, float]:
 
 
 class LeagueCallbacks(RLlibCallback):
-    """Tallies each finished episode's env steps and, per opponent, the learner's outcome."""
+    """Tallies each finished episode's env steps and, per opponent, the learner's outcome.
+
+    After each ``sample()`` call it clears the EnvRunner's env seed: RLlib's runner resets
+    every env with that seed at every call in ``complete_episodes`` mode, which replays the
+    same chance draws (card deals, starts) call after call; unseeded, later resets continue
+    the envs' generators (seeded at the iteration's first reset, so runs stay reproducible).
+    """
+
+    def on_sample_end(self, *, env_runner=None, **kwargs):
+        if env_runner is not None and hasattr(env_runner, "_seed"):
+            env_runner._seed = None
 
     def on_episode_end(self, *, episode, prev_episode_chunks=None, **kwargs):
         chunks = [*(prev_episode_chunks or []), episode]

@@ -23,8 +23,8 @@ from metagame.agents.rllib.vector_env_runner import HISTORY_KEY, VectorEnvRunner
 from metagame.envs import make
 from metagame.league import matchmaking as mm
 from metagame.league.exploitability import mixture_exploitability
-from metagame.league.runner import (
-    PAIRING_KEY,
+from metagame.league.sampling import (
+    ASSIGNMENT_KEY,
     LeagueCallbacks,
     agent_to_module,
     install_table,
@@ -75,11 +75,13 @@ def league_config(game=LEDUC, runner=VectorEnvRunner, games=16, **hparams):
 def install(runner_or_algo, game=LEDUC):
     seats = tuple(make(game).possible_agents)
     table = mm.MatchTable(
-        learners=("main",),
-        opponents={"main": (("main", "main", 0.3), ("slot_0", "frozen", 0.7))},
+        learners={"main": "player"},
+        roles=dict.fromkeys(seats, "player"),
+        opponents={"main": {"player": (("main", "main", 0.3), ("slot_0", "frozen", 0.7))}},
         slots={"slot_0": "frozen"},
     )
-    setup = [functools.partial(install_table, table, seats, 0), functools.partial(reseed, 0)]
+    roles = {a: a for a in seats}  # every seat its own role, tied into one population
+    setup = [functools.partial(install_table, table, roles, 0), functools.partial(reseed, 0)]
     for f in setup:
         if isinstance(runner_or_algo, MultiAgentEnvRunner):
             f(runner_or_algo)
@@ -127,19 +129,21 @@ def test_episodes_replay_on_a_fresh_openspiel_state(random_actions):
 
 
 def pairing_and_outcomes(episodes):
-    """Per episode: the pairing drawn by the league's mapping, the modules it led to, and the
-    learner's outcome from the episode's returns."""
+    """Per episode: the assignment drawn by the league's mapping, the modules it led to, and
+    the learner's outcome from the episode's returns (every seat is its own role here)."""
     out = []
     for e in episodes:
-        pairing, learner_agent = e.custom_data[PAIRING_KEY]
+        assignment = e.custom_data[ASSIGNMENT_KEY]
+        learner_agent = assignment.role
         modules = {a: sa.module_id for a, sa in e.agent_episodes.items()}
         for agent, module in modules.items():
-            mine = agent == learner_agent
-            assert module == (pairing.learner if mine else pairing.opponent_module)
+            assert module == assignment.modules[agent]
+            assert (module == assignment.learner) or agent != learner_agent
         returns = {a: sa.get_return() for a, sa in e.agent_episodes.items()}
         other = max(r for a, r in returns.items() if a != learner_agent)
         mine = returns[learner_agent]
-        out.append((pairing.opponent, 0 if mine > other else 2 if mine < other else 1))
+        (opponent,) = assignment.opponents().values()
+        out.append((opponent, 0 if mine > other else 2 if mine < other else 1))
     return out
 
 

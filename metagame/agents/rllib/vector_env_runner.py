@@ -87,6 +87,18 @@ HISTORY_KEY = "metagame_spiel_history"
 moves), set when the episode ends: the play can be replayed on a fresh pyspiel state."""
 
 
+def serves(env_name: str, env_kwargs: dict[str, Any]) -> bool:
+    """Whether :class:`VectorEnvRunner` can play ``env_name``: a turn-based OpenSpiel game."""
+    if not env_name.startswith("openspiel:"):
+        return False
+    import pyspiel
+
+    from metagame.envs.openspiel import load_game
+
+    game = load_game(env_name.removeprefix("openspiel:"), **env_kwargs)
+    return game.get_type().dynamics == pyspiel.GameType.Dynamics.SEQUENTIAL
+
+
 class VectorEnvRunner(MultiAgentEnvRunner):
     """Plays ``num_envs_per_env_runner`` OpenSpiel games at once (see the module docstring)."""
 
