@@ -77,7 +77,8 @@ def test_best_response_to_uniform_play_has_the_known_values(tmp_path):
     response = exact_best_response(KUHN, [member(RandomPolicy())], [1.0])
     # Kuhn poker: best responses to uniform play win 1/2 as first and 5/12 as second player
     assert response.values == pytest.approx({0: 0.5, 1: 5 / 12})
-    loaded = load_policy(save_policy(response.policy, tmp_path / "br"))
+    # the bare module, as the league's save_player saves a player
+    loaded = load_policy(save_policy(response.policy.module, tmp_path / "br"))
     np.testing.assert_array_equal(
         tabular(loaded).action_probability_array,
         tabular(response.policy).action_probability_array,
