@@ -79,6 +79,12 @@ def _duel() -> type:
     return DuelRLModule
 
 
+def _table() -> type:
+    from metagame.agents.exact_response import ObservationTableRLModule
+
+    return ObservationTableRLModule
+
+
 _MASKED_SITE = "metagame.agents.rllib.modules"
 _RLLIB = "ray.rllib.algorithms"
 
@@ -94,6 +100,7 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
     "DefaultDQNTorchRLModule": ModuleClass(f"{_RLLIB}.dqn.torch.default_dqn_torch_rl_module", _dqn),
     "DefaultSACTorchRLModule": ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", _sac),
     "DuelRLModule": ModuleClass("metagame.agents.duel.rlmodule", _duel, file_keys=("weights",)),
+    "ObservationTableRLModule": ModuleClass("metagame.agents.exact_response", _table),
 }
 
 # "module:qualname" as version-1 checkpoints stored it -> stable name

@@ -5,7 +5,8 @@
 model's next-token logits at the last real position (over the whole tokenizer, action = token
 id), and a linear value head reads the final hidden state there. ``model_config["model"]`` is
 the local model directory; it initialises both the trained policy and a frozen reference copy,
-which ``NashMDPPOLearner`` pulls toward with ``beta KL(pi || pi_ref)`` (Munos et al., 2023).
+the fixed magnet that ``metagame.agents.rllib.magnet``'s learner pulls toward with
+``beta KL(pi || pi_ref)`` (Munos et al., 2023).
 With ``model_config["lora"]`` (a dict of ``r``, ``alpha``, optionally ``target_modules``) only
 low-rank adapters on the attention weights are trained (LoRA, Hu et al., 2022, through ``peft``)
 and the reference is the same network with its adapters switched off, so no second copy of the

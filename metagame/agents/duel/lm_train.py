@@ -3,7 +3,7 @@
 ``train_lm_duel`` runs RLlib PPO (new API stack) on ``llm_duel`` made with ``model=PATH``: every
 player maps to one shared ``LMDuelRLModule``, each response is rewarded by its win rate against
 the other responses to the same prompt under the env's judge (SPO's group reward, Swamy et al.,
-2024), and ``NashMDPPOLearner`` adds ``beta KL(pi || pi_ref)`` toward the initial model at every
+2024), and the magnet learner adds ``beta KL(pi || pi_ref)`` toward the initial model at every
 generated token (the Nash-MD regulariser, Munos et al., 2023). ``ref_kl_coeff=0`` is plain SPO.
 The trained model is written with ``save_pretrained`` (with the tokenizer), so it is again a
 ``model=PATH`` for the duel, the judges or the league.
@@ -62,6 +62,7 @@ def train_lm_duel(
 
     from metagame.agents.duel.train import duel_config
     from metagame.agents.rllib import init_ray
+    from metagame.agents.rllib.magnet import MAGNET_KL_KEY
 
     if env_kwargs.get("model") is None:
         raise ValueError("env_kwargs must name a local causal LM directory under 'model'")
@@ -81,7 +82,7 @@ def train_lm_duel(
                 start = time.perf_counter()
                 result = algo.train()
                 learner = result.get("learners", {}).get(MODULE_ID, {})
-                run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
+                run.reference_kl.append(float(learner.get(MAGNET_KL_KEY, np.nan)))
                 sampled = result.get("env_runners", {}).get("num_agent_steps_sampled", {})
                 run.tokens.append(int(sum(sampled.values())))
                 run.seconds.append(time.perf_counter() - start)

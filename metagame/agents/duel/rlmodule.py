@@ -4,7 +4,7 @@
 position of the observed token sequence. ``model_config``: the ``TransformerConfig`` fields and
 optionally ``weights`` (path of a ``state_dict`` saved by ``save_weights``, e.g. after SFT),
 which initialise both the policy and the frozen reference policy that the Nash-MD KL term pulls
-toward (``NashMDPPOLearner``).
+toward (``metagame.agents.rllib.magnet.MagnetPPOLearner``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 ``train_duel`` pre-trains a ``TokenTransformer`` on the prompt set (``sft_steps``), then runs
 RLlib PPO (new API stack) in self-play: every player of ``llm_duel`` (``num_players`` responses
 per prompt) maps to one shared ``DuelRLModule``, the env rewards each response by its win rate
-against the others (SPO's group reward), and ``NashMDPPOLearner`` adds beta KL(pi || pi_ref)
-toward the pre-trained policy. ``win_rate`` plays two policies against each other in the duel,
-judged by the env's judge.
+against the others (SPO's group reward), and the magnet learner
+(:class:`metagame.agents.rllib.magnet.MagnetPPOLearner`) adds beta KL(pi || pi_ref) toward the
+pre-trained policy, its fixed magnet (Nash-MD's regulariser, Munos et al., 2023). ``win_rate``
+plays two policies against each other in the duel, judged by the env's judge.
 """
 
 from __future__ import annotations
@@ -41,21 +42,21 @@ def duel_config(
     seed: int = 0,
     **training: Any,
 ):
-    """A PPOConfig for self-play on ``llm_duel`` with one shared module: ``DuelRLModule``, or
-    ``LMDuelRLModule`` when ``env_kwargs["model"]`` names a local causal LM.
+    """An MMDConfig (PPO with a fixed magnet, ``ref_kl_coeff`` its KL weight) for self-play
+    on ``llm_duel`` with one shared module: ``DuelRLModule``, or ``LMDuelRLModule`` when
+    ``env_kwargs["model"]`` names a local causal LM.
 
     ``model``: the small transformer's sizes, or for a causal LM extra module settings such as
     ``{"lora": {"r": 8}}``. ``training`` overrides PPO's training settings (lr,
     train_batch_size_per_learner, ...).
     """
-    from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 
     from metagame.agents.duel.env import DuelMultiAgentEnv
-    from metagame.agents.duel.learner import NashMDPPOLearner
     from metagame.agents.duel.rlmodule import DuelRLModule
+    from metagame.agents.rllib.magnet import MMDConfig
 
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("model") is not None:  # a transformers causal LM: its own module
@@ -83,7 +84,7 @@ def duel_config(
     )
     settings.update(training)
     return (
-        PPOConfig()
+        MMDConfig()
         .environment(ENV_NAME, env_config=env_kwargs)
         .multi_agent(policies={MODULE_ID}, policy_mapping_fn=lambda agent, *a, **k: MODULE_ID)
         .rl_module(
@@ -94,8 +95,8 @@ def duel_config(
             )
         )
         .training(
-            learner_class=NashMDPPOLearner,
-            learner_config_dict={"ref_kl_coeff": ref_kl_coeff},
+            magnet_kl_coeff=ref_kl_coeff,
+            magnet_update_every=0,  # the module's own reference: a fixed magnet
             **settings,
         )
         .env_runners(num_env_runners=0, num_envs_per_env_runner=1)
@@ -132,6 +133,7 @@ def train_duel(
 
     from metagame.agents.duel.rlmodule import save_weights
     from metagame.agents.rllib import init_ray
+    from metagame.agents.rllib.magnet import MAGNET_KL_KEY
 
     env = LLMDuelEnv(**dict(env_kwargs or {}))
     torch.manual_seed(seed)
@@ -156,7 +158,7 @@ def train_duel(
                 for _ in range(iterations):
                     start = time.perf_counter()
                     learner = algo.train().get("learners", {}).get(MODULE_ID, {})
-                    run.reference_kl.append(float(learner.get("ref_kl", np.nan)))
+                    run.reference_kl.append(float(learner.get(MAGNET_KL_KEY, np.nan)))
                     run.entropy.append(float(learner.get("entropy", np.nan)))
                     run.seconds.append(time.perf_counter() - start)
                     advance()

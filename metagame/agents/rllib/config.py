@@ -79,7 +79,9 @@ def rllib_config(
 ) -> AlgorithmConfig:
     """A ready AlgorithmConfig (new API stack, torch) training ``algo`` on ``env_name``.
 
-    ``algo``: PPO, APPO, IMPALA, DQN (Discrete actions) or SAC (continuous one-player games).
+    ``algo``: PPO, MMD (PPO with a magnet KL, :mod:`metagame.agents.rllib.magnet`; its
+    ``magnet_kl_coeff`` and ``magnet_update_every`` are hyperparameters like PPO's), APPO,
+    IMPALA, DQN (Discrete actions) or SAC (continuous one-player games).
     Build with ``config.build_algo()``; masked, encoded modules are already configured.
     """
     algo = check_algo(algo)

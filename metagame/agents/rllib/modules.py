@@ -40,7 +40,7 @@ from metagame.agents.rllib.encoding import (
 )
 from metagame.envs.registration import make
 
-ALGORITHMS = ("PPO", "APPO", "IMPALA", "DQN", "SAC")
+ALGORITHMS = ("PPO", "MMD", "APPO", "IMPALA", "DQN", "SAC")
 RAW_SPACE_KEY = "metagame_observation_space"
 
 
@@ -167,6 +167,7 @@ class MaskedRandomRLModule(TorchRLModule):
 
 _MASKED = {
     "PPO": MaskedPPOTorchRLModule,
+    "MMD": MaskedPPOTorchRLModule,
     "IMPALA": MaskedPPOTorchRLModule,
     "APPO": MaskedAPPOTorchRLModule,
     "DQN": MaskedDQNTorchRLModule,
@@ -188,6 +189,8 @@ def algorithm_config(algo: str) -> AlgorithmConfig:
     """A fresh default config of an algorithm (name already checked)."""
     if algo == "PPO":
         from ray.rllib.algorithms.ppo import PPOConfig as Config
+    elif algo == "MMD":
+        from metagame.agents.rllib.magnet import MMDConfig as Config
     elif algo == "APPO":
         from ray.rllib.algorithms.appo import APPOConfig as Config
     elif algo == "IMPALA":

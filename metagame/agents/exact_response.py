@@ -1,0 +1,207 @@
+"""Exact best response to a mixture of policies in a small OpenSpiel game: PSRO's exact oracle.
+
+PSRO (Lanctot et al., 2017, "A unified game-theoretic approach to multiagent reinforcement
+learning") grows a population by adding a best response to the meta-strategy, a mixture over the
+population. In an OpenSpiel game small enough to walk, that best response is computed exactly
+instead of trained:
+
+1. the mixture of behavioural policies becomes one behavioural policy by Kuhn's theorem
+   (OpenSpiel's ``PolicyAggregator``: each member weighted by its weight times its own reach
+   probability of the information state);
+2. OpenSpiel's ``BestResponsePolicy`` (``open_spiel.python.algorithms.best_response``) gives,
+   for each seat, the pure action maximising the counterfactual-reach-weighted value at every
+   information state of that seat, and the best response's value;
+3. the actions are written into a table keyed by the observation the PettingZoo bridge
+   (:mod:`metagame.envs.openspiel`) shows the player there, held by an
+   :class:`ObservationTableRLModule`: an RLModule, so the best response is a metagame policy
+   (:class:`metagame.agents.policy.RLModulePolicy`) that ``save_policy`` checkpoints like any
+   trained player.
+
+Members are callables from the bridge's observation ``{"observation", "action_mask"}`` to a
+probability vector over actions (e.g. ``functools.partial(action_probabilities, policy)`` with
+``metagame.league.exploitability.action_probabilities``). The table needs observations that tell
+apart the information states where the best response acts differently (Kuhn poker's do;
+Leduc's observation tensor omits the betting history): otherwise ValueError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from metagame.agents.policy import RLModulePolicy
+from metagame.agents.rllib.encoding import OBS_KEY, ObservationCodec, space_from_json
+from metagame.agents.rllib.modules import RAW_SPACE_KEY, log_mask, module_spec, split_mask
+from metagame.envs.registration import make
+
+Member = Callable[[dict[str, np.ndarray]], np.ndarray]
+NUM_STATES_KEY = "num_states"
+
+
+class ObservationTableRLModule(TorchRLModule):
+    """A deterministic policy as a table: observation features -> action.
+
+    Buffers ``keys`` (states, features) and ``actions`` (states,); an observation whose
+    features equal a key plays that key's action, any other plays uniformly over its legal
+    actions. ``model_config``: ``num_states`` and ``metagame_observation_space`` (the raw
+    observation space as JSON, as in every metagame module spec).
+    """
+
+    def setup(self) -> None:
+        if not isinstance(self.action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"a table policy needs a Discrete action space, got {self.action_space}"
+            )
+        codec = ObservationCodec(space_from_json(self.model_config[RAW_SPACE_KEY]))
+        flat = not isinstance(self.observation_space, gym.spaces.Dict)
+        self.mask_size = codec.mask_size if flat else 0
+        width = codec.features(np.zeros(codec.raw_space[OBS_KEY].shape)).size
+        states = int(self.model_config[NUM_STATES_KEY])
+        self.register_buffer("keys", torch.zeros(states, width))
+        self.register_buffer("actions", torch.zeros(states, dtype=torch.long))
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mask, batch = split_mask(batch, self.mask_size)
+        features = batch[Columns.OBS].reshape(len(batch[Columns.OBS]), -1).float()
+        hits = (features[:, None, :] == self.keys[None]).all(dim=-1)  # (batch, states)
+        found = hits.any(dim=1)
+        chosen = torch.nn.functional.one_hot(
+            self.actions[hits.float().argmax(dim=1)], int(self.action_space.n)
+        ).float()
+        probs = torch.where(found[:, None], chosen, torch.ones_like(chosen))
+        logits = log_mask(probs)
+        return {Columns.ACTION_DIST_INPUTS: logits if mask is None else logits + log_mask(mask)}
+
+    def get_inference_action_dist_cls(self):
+        return TorchCategorical
+
+    def get_exploration_action_dist_cls(self):
+        return TorchCategorical
+
+    def get_train_action_dist_cls(self):
+        return TorchCategorical
+
+
+@dataclass
+class ExactBestResponse:
+    """The best response as a policy (``policy.module`` is what ``save_policy`` and the league's
+    ``save_player`` take) and its value in each seat it plays against the mixture."""
+
+    policy: RLModulePolicy
+    values: dict[int, float]
+
+
+def _spiel_policy(game: Any, env: Any, member: Member):
+    """An OpenSpiel policy playing a metagame member on the bridge's observations."""
+    from open_spiel.python import policy as os_policy
+
+    bridge = env.unwrapped
+
+    class _Member(os_policy.Policy):
+        def __init__(self):
+            super().__init__(game, list(range(game.num_players())))
+            self.cache: dict[tuple[int, str], np.ndarray] = {}
+
+        def action_probabilities(self, state, player_id=None):
+            player = state.current_player() if player_id is None else player_id
+            key = (player, state.information_state_string(player))
+            if key not in self.cache:
+                self.cache[key] = np.asarray(member(observation(bridge, state, player)), float)
+            probs = self.cache[key]
+            return {a: float(probs[a]) for a in state.legal_actions(player)}
+
+    return _Member()
+
+
+def observation(bridge: Any, state: Any, player: int) -> dict[str, np.ndarray]:
+    """What the PettingZoo bridge shows ``player`` at an OpenSpiel ``state``."""
+    bridge.game_state = state
+    return bridge._observation(bridge.possible_agents[player])
+
+
+def exact_best_response(
+    env_name: str,
+    members: Sequence[Member],
+    weights: Sequence[float],
+    env_kwargs: dict[str, Any] | None = None,
+    seats: Sequence[int] | None = None,
+) -> ExactBestResponse:
+    """The exact best response, in every seat of ``seats`` (default all), to the mixture of
+    ``members`` with ``weights`` playing the other seats of ``openspiel:<game>`` ``env_name``.
+
+    ValueError for a game that is not a sequential OpenSpiel game, weights that are not a
+    distribution over the members, or observations that merge information states where the
+    best response differs.
+    """
+    import pyspiel
+    from open_spiel.python.algorithms.best_response import BestResponsePolicy
+    from open_spiel.python.algorithms.policy_aggregator import PolicyAggregator
+
+    env_kwargs = dict(env_kwargs or {})
+    weights = np.asarray(weights, dtype=np.float64)
+    if len(members) == 0 or len(members) != len(weights):
+        raise ValueError(f"got {len(members)} members for {len(weights)} weights")
+    if np.any(~np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"weights must be non-negative and not all zero, got {weights}")
+    if not env_name.startswith("openspiel:"):
+        raise ValueError(f"exact best responses need an openspiel:<game>, got {env_name!r}")
+    env = make(env_name, **env_kwargs)
+    bridge = env.unwrapped
+    game = bridge.game
+    if game.get_type().dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
+        raise ValueError(f"{env_name}: exact best responses need a sequential (turn-based) game")
+    seats = list(range(game.num_players())) if seats is None else [int(s) for s in seats]
+    if any(not 0 <= s < game.num_players() for s in seats):
+        raise ValueError(f"seats must lie in 0..{game.num_players() - 1}, got {seats}")
+    players = list(range(game.num_players()))
+    policies = [_spiel_policy(game, env, m) for m in members]
+    share = list(weights / weights.sum())
+    mixture = PolicyAggregator(game).aggregate(
+        players, [policies] * len(players), [share] * len(players)
+    )
+    codec = ObservationCodec(env.observation_space(env.possible_agents[0]))
+    table: dict[bytes, tuple[int, np.ndarray, str]] = {}
+    values = {}
+    for seat in seats:
+        response = BestResponsePolicy(game, seat, mixture)
+        values[seat] = float(response.value(game.new_initial_state()))
+        for infostate, nodes in response.infosets.items():
+            action = int(response.best_response_action(infostate))
+            features = codec.features(observation(bridge, nodes[0][0], seat)[OBS_KEY])
+            features = np.asarray(features, np.float32).ravel()
+            key = features.tobytes()
+            if key in table and table[key][0] != action:
+                raise ValueError(
+                    f"{env_name}: information states {table[key][2]!r} and {infostate!r} look "
+                    f"the same to the player but need different best-response actions; the "
+                    f"exact oracle needs observations that identify information states"
+                )
+            table[key] = (action, features, infostate)
+    env.close()
+    return ExactBestResponse(_table_policy(env_name, env_kwargs, table), values)
+
+
+def _table_policy(
+    env_name: str, env_kwargs: dict[str, Any], table: dict[bytes, tuple[int, np.ndarray, str]]
+) -> RLModulePolicy:
+    spec = module_spec(env_name, env_kwargs)
+    raw = spec.model_config[RAW_SPACE_KEY]
+    module = ObservationTableRLModule(
+        observation_space=spec.observation_space,
+        action_space=spec.action_space,
+        inference_only=False,
+        model_config={RAW_SPACE_KEY: raw, NUM_STATES_KEY: len(table)},
+    )
+    rows = list(table.values())
+    module.keys.copy_(torch.as_tensor(np.stack([f for _, f, _ in rows])))
+    module.actions.copy_(torch.as_tensor([a for a, _, _ in rows], dtype=torch.long))
+    module.eval()
+    return RLModulePolicy(module, space_from_json(raw), greedy=True, id="exact_best_response")
