@@ -39,7 +39,11 @@ class GameConfig(_Strict):
 class LearnerConfig(_Strict):
     """The RLlib algorithm and hyperparameters every trainee uses."""
 
-    algo: Literal["PPO", "APPO", "IMPALA"] = Field("PPO", description="the RLlib algorithm")
+    algo: Literal["PPO", "APPO", "IMPALA", "MMD"] = Field(
+        "PPO",
+        description="the RLlib algorithm (MMD: PPO with a KL pull toward a periodically "
+        "refreshed magnet, metagame.agents.rllib.magnet)",
+    )
     hparams: dict[str, Any] = Field(
         default_factory=dict, description="AlgorithmConfig.training() keywords (lr, ...)"
     )
@@ -67,6 +71,12 @@ class PSROConfig(_Strict):
         "nash", description="the meta-strategy responses are trained against"
     )
     iterations_per_response: int = Field(2, ge=1, description="RLlib iterations per response")
+    oracle: Literal["rl", "exact"] = Field(
+        "rl",
+        description="rl: responses trained by the learners; exact: OpenSpiel's exact best "
+        "response to the meta-strategy, one per iteration (small turn-based OpenSpiel games "
+        "whose observations tell information states apart, roles tied)",
+    )
     reset_response: bool = Field(False, description="start each response from scratch")
 
 

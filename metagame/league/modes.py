@@ -70,6 +70,7 @@ class Mode:
 
     name: ClassVar[str]
     kind: ClassVar[str]  # the trainees' kind, and their module name for one population
+    trains: ClassVar[bool] = True  # False: the mode adds computed responses, not trained ones
 
     def __init__(self, cfg: LeagueConfig, spec: GameSpec):
         self.cfg = cfg
@@ -193,6 +194,37 @@ class PSRO(Mode):
         return self._every(trainees, iteration, p.iterations_per_response, p.reset_response)
 
 
+class ExactPSRO(PSRO):
+    """PSRO whose oracle is exact: each iteration adds OpenSpiel's best response to the
+    meta-strategy (``metagame.agents.exact_response``) instead of a trained one; the reference
+    the RL oracles are measured against (Lanctot et al. 2017 use it the same way)."""
+
+    trains = False
+
+    @classmethod
+    def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
+        super().check(cfg, spec)
+        from metagame.agents.exact_response import exact_best_response
+
+        if len(spec.populations) != 1 or not spec.competitive:
+            raise ValueError(
+                "config key mode.oracle: exact serves games whose roles share one population; "
+                f"{spec.name} has populations {list(spec.populations)}"
+            )
+        try:  # a best response to uniform play: refuses the games it cannot serve
+            exact_best_response(spec.name, [_uniform], [1.0], env_kwargs=spec.kwargs)
+        except ValueError as err:
+            raise ValueError(f"config key mode.oracle: exact: {err}") from None
+
+    def snapshots(self, trainees, iteration, rng):
+        return []
+
+
+def _uniform(observation) -> np.ndarray:
+    mask = np.asarray(observation["action_mask"], dtype=np.float64)
+    return mask / mask.sum()
+
+
 class AlphaStar(Mode):
     name = "alphastar"
     kind = "main"
@@ -254,6 +286,8 @@ MODES: dict[str, type[Mode]] = {m.name: m for m in (SelfPlay, PSRO, AlphaStar)}
 def mode_for(cfg: LeagueConfig, spec: GameSpec) -> Mode:
     """The config's mode for the game (after its checks)."""
     cls = MODES[cfg.mode.name]
+    if cls is PSRO and cfg.mode.oracle == "exact":
+        cls = ExactPSRO
     cls.check(cfg, spec)
     mode = cls(cfg, spec)
     mode.check_solver()

@@ -474,16 +474,19 @@ class League:
         def lap(name: str) -> None:
             timers[name] = round(time.time() - start - sum(timers.values()), 3)
 
-        table = self._install()
-        self._reseed()  # after loading slot players, whose module construction draws from torch
-        result = self.algo.train()
-        counts, steps = self._tallies()
+        if self.mode.trains:
+            table = self._install()
+            self._reseed()  # after loading slot players, whose construction draws from torch
+            result = self.algo.train()
+            counts, steps = self._tallies()
+        else:
+            table, result, counts, steps = None, {}, {}, 0
         self.steps += steps
         self.iteration += 1
         phases.reached("training", self.iteration)
         self.store.add_games(self.iteration, counts)
         lap("train")
-        new = self._snapshots(counts, steps)
+        new = self._snapshots(counts, steps) if self.mode.trains else self._exact_responses()
         phases.reached("snapshot", self.iteration)
         self._evaluate()
         self._prune()
@@ -502,7 +505,7 @@ class League:
             exploitability=rated["exploitability"],
             standings=rated["standings"],
             new_players=[p.id for p in new],
-            slots=dict(table.slots),
+            slots=dict(table.slots) if table is not None else {},
             return_mean=_episode_return(result),
             seconds=timers,
         )
@@ -546,6 +549,32 @@ class League:
                 rllib_id = self._module_id(snap.trainee)
                 self._set_weights({rllib_id: self._initial[snap.trainee.module]})
         return new
+
+    def _exact_responses(self) -> list[Player]:
+        """The exact oracle's step: OpenSpiel's best response to the last meta-strategy over
+        the active players, saved as the trainee's next player."""
+        from metagame.agents.exact_response import exact_best_response
+        from metagame.league.exploitability import action_probabilities
+
+        players = self.store.players(active_only=True)
+        meta = self._view(players).meta
+        probs = np.array([meta.get(p.id, 0.0) for p in players])
+        members = [functools.partial(action_probabilities, self._policy(p)) for p in players]
+        response = exact_best_response(self.spec.name, members, probs, env_kwargs=self.spec.kwargs)
+        (trainee,) = self.trainees
+        player = save_player(
+            self.store,
+            response.policy.module,
+            prefix=trainee.module,
+            kind=trainee.kind,
+            population=trainee.population,
+            parent=trainee.parent,
+            step=self.steps,
+            iteration=self.iteration,
+            reason=f"exact best response (value {np.mean(list(response.values.values())):.4f})",
+        )
+        trainee.parent = player.id
+        return [player]
 
     def _evaluate(self) -> None:
         evaluate(

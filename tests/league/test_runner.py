@@ -140,3 +140,46 @@ def test_preference_league_reports_a_minimax_winner(tmp_path):
         answer = solve_population(store, "minimax-winner")
     (players,), (probs,) = answer.players.values(), answer.probs.values()
     assert len(players) == 2 and np.isclose(probs.sum(), 1.0)
+
+
+def test_psro_with_the_exact_oracle_drives_kuhn_toward_nash(tmp_path):
+    """Each iteration adds OpenSpiel's best response to the meta-strategy (no RL training):
+    the exact exploitability of the league's Nash mixture falls from the random network's."""
+    lg = league(
+        tmp_path,
+        {"name": "openspiel:kuhn_poker"},
+        mode={"name": "psro", "oracle": "exact"},
+        evaluation={"episodes_per_pair": 200, "replay_fraction": 0.0},
+    )
+    try:
+        infos = [lg.step() for _ in range(6)]
+    finally:
+        close(lg)
+    curve = [i.exploitability for i in infos]
+    assert all(i.steps == 0 for i in infos)  # nothing was trained
+    assert curve[-1] < 0.1 < curve[0]
+    with Store(tmp_path / "run") as store:
+        reasons = [p.reason for p in store.players()][1:]
+    assert len(reasons) == 6 and all(r.startswith("exact best response") for r in reasons)
+
+
+def test_mmd_learner_trains_in_the_league_and_refreshes_the_trainee_magnet(tmp_path):
+    from metagame.agents.rllib.magnet import magnet_state
+
+    lg = league(
+        tmp_path,
+        {"name": "openspiel:kuhn_poker"},
+        learners={
+            "algo": "MMD",
+            "hparams": {**TINY, "magnet_kl_coeff": 0.1, "magnet_update_every": 1},
+            "model": {"fcnet_hiddens": [16]},
+        },
+        budget={"iterations": 2},
+    )
+    try:
+        lg.step()
+        lg.step()
+        state = magnet_state(lg.algo)
+    finally:
+        close(lg)
+    assert lg.iteration == 2 and state["main"]["updates"] >= 1  # refreshed every update

@@ -37,6 +37,7 @@ ROLES = {
     "quickstart.yaml": ({"player": ("player_0", "player_1")}, 2),
     "kuhn3.yaml": ({"player": ("player_0", "player_1", "player_2")}, 3),
     "leduc.yaml": ({"player": ("player_0", "player_1")}, 2),
+    "kuhn_exact.yaml": ({"player": ("player_0", "player_1")}, 2),
     "soccer.yaml": ({"player": ("player_0", "player_1")}, 2),
     "preference.yaml": ({"player": ("player_0", "player_1")}, 2),
     "pursuit.yaml": ({"pursuer": ("pursuer",), "evader": ("evader",)}, 2),
