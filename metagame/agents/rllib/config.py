@@ -79,9 +79,14 @@ def rllib_config(
 ) -> AlgorithmConfig:
     """A ready AlgorithmConfig (new API stack, torch) training ``algo`` on ``env_name``.
 
-    ``algo``: PPO, APPO, IMPALA, DQN (Discrete actions) or SAC (continuous one-player games).
-    Build with ``config.build_algo()``; masked, encoded modules are already configured.
+    ``algo``: PPO, APPO, IMPALA, DQN (Discrete actions), SAC (continuous one-player games) or
+    MAPPO (PPO with a critic on the global state, :mod:`metagame.agents.rllib.mappo`). Build
+    with ``config.build_algo()``; masked, encoded modules are already configured.
     """
+    if str(algo).upper() == "MAPPO":
+        from metagame.agents.rllib.mappo import mappo_config
+
+        return mappo_config(env_name, sharing, env_kwargs, **hparams)
     algo = check_algo(algo)
     if sharing not in SHARING:
         raise ValueError(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
