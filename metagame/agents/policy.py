@@ -381,6 +381,10 @@ def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | No
     if hasattr(policy, "forward_inference") and hasattr(policy, "state_dict"):
         raw = observation_space or _raw_space(policy)
         return _save_module(policy, path, raw, "rl_module", True, 0)
+    from metagame.agents.follow.policy import FollowerPolicy, save_follower
+
+    if isinstance(policy, FollowerPolicy):
+        return save_follower(policy, path)
     raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
 
 
@@ -467,6 +471,10 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
         g = saved_greedy if greedy is None else greedy
         with _key(meta_file, "strategy"):
             return TabularPolicy(np.asarray(strategy), seed=seed, greedy=g, id=policy_id)
+    if kind == "follower":  # a Learn-to-Follow (or independent-PPO) MAPF team policy
+        from metagame.agents.follow.policy import follower_from_metadata
+
+        return follower_from_metadata(meta_file, meta, greedy, seed)
     if kind == "rl_module":
         saved_greedy = _field(meta, meta_file, "greedy", bool)
         module, raw_space = _load_module(meta_file, meta)
