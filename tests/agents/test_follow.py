@@ -1,12 +1,15 @@
 """Learn to Follow: the congestion planner and follower kernels against references, the policy
 through play/load_policy, and learning on a small lifelong instance."""
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import metagame
 from metagame.agents.arena import play
 from metagame.agents.follow.congestion import (
     CongestionPlanner,
@@ -18,7 +21,7 @@ from metagame.agents.follow.congestion import (
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import path_channel, path_channel_reference
 from metagame.agents.follow.policy import FollowerPolicy, load_follower
-from metagame.agents.follow.training import gae, train_follower
+from metagame.agents.follow.training import PPOSettings, gae, train_follower
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs.mapf import maps
 
@@ -147,12 +150,35 @@ def test_policy_rejects_an_env_of_another_window_size():
         play("mapf", [policy], episodes=1, env_kwargs=SMALL)
 
 
-def throughput(policy, seed: int) -> float:
-    results = play("mapf", [policy], episodes=3, seed=seed, env_kwargs=SMALL)
-    return float((results.returns.sum(axis=1) / results.lengths).mean())
+TINY = dict(map="random-8-8-20", num_agents=8, on_target="restart", max_steps=64)
 
 
 @pytest.mark.slow
 def test_a_short_training_run_beats_random_play():
-    policy = train_follower(["random-32-32-20"], 16, "path", iterations=15, seed=0)
-    assert throughput(policy, 100) > 3 * throughput(RandomPolicy(), 100)
+    settings = PPOSettings(lr=1e-3, minibatch=1024)
+    policy = train_follower(
+        ["random-8-8-20"] * 4, 8, "path", iterations=40, max_steps=64, settings=settings
+    )
+    policy.greedy = False
+
+    def goals(p):
+        return play("mapf", [p], episodes=3, seed=100, env_kwargs=TINY).returns.sum()
+
+    assert goals(policy) > 3 * goals(RandomPolicy())
+
+
+SHIPPED = Path(metagame.__file__).parent / "data" / "follow"
+LIFELONG_64 = dict(map="random-32-32-20", num_agents=64, on_target="restart", max_steps=256)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "greedy", "figure"),
+    # the figures of benchmarks/mapf_learned.py (random-32-32-20, 64 agents), less a margin
+    [("follower", False, 1.0), ("independent_ppo", False, 0.5)],
+)
+def test_shipped_weights_reach_their_benchmark_figure(name, greedy, figure):
+    policy = load_policy(SHIPPED / name, greedy=greedy)
+    assert isinstance(policy, FollowerPolicy)
+    results = play("mapf", [policy], episodes=1, seed=1000, env_kwargs=LIFELONG_64)
+    assert results.returns.sum() / results.lengths[0] >= figure

@@ -89,26 +89,31 @@ def mean_return(policy, episodes: int, seed: int) -> float:
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 def test_mappo_learns_tiny_mapf_and_batches_the_state(tmp_path):
+    torch.set_num_threads(1)  # small networks on a shared machine
     config = tiny_config(train_batch_size=1024, minibatch_size=256, num_epochs=6, lr=1e-3, seed=0)
     trainer = config.build_algo()
     try:
-        for _ in range(8):
+        for _ in range(5):
             trainer.train()
         module = trainer.get_module("shared")
         # what the learner's connector feeds the critic: one valid global state per observation
-        episodes = trainer.env_runner.sample(num_timesteps=64, random_actions=True)
+        episodes = trainer.env_runner.sample(num_timesteps=64)
         learner = trainer.learner_group._learner
         batch = learner._learner_connector(
             rl_module=learner.module, batch={}, episodes=episodes, shared_data={}
         )["shared"]
         states = batch[STATE_KEY].numpy()
         assert len(states) == len(batch[Columns.ACTIONS]) >= 64
-        grid = adapter_grid()
-        assert (states[:, 0] == grid).all()
-        agents = states[:, 1].sum(axis=(1, 2))
+        # the appended bootstrap rows repeat a final observation, whose state may have no agent
+        # left (finished agents leave the map); every other row is a state of the running game
+        real = batch[Columns.LOSS_MASK].numpy().astype(bool)
+        assert real.sum() >= 64
+        assert (states[:, 0] == adapter_grid()).all()
+        agents = states[real, 1].sum(axis=(1, 2))
         assert ((agents >= 1) & (agents <= TINY["num_agents"])).all()
-        seen = batch[Columns.OBS]["observations"].numpy()[..., 1].sum(axis=(1, 2))
-        assert (seen + 1 <= agents).all()  # the others an agent sees are on the global map
+        # the others an agent sees are on the global map
+        seen = batch[Columns.OBS]["observations"].numpy()[real][..., 1].sum(axis=(1, 2))
+        assert (seen + 1 <= agents).all()
         path = save_policy(module, tmp_path / "mappo")
     finally:
         trainer.stop()

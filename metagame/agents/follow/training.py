@@ -73,10 +73,11 @@ def _reward(policy: FollowerPolicy, env: MAPFEnv, env_reward: np.ndarray) -> np.
 class Workers:
     """Lifelong envs, each driven by its own policy (its own planner) over the shared net."""
 
-    def __init__(self, net: FollowerNet, features: str, envs: list[MAPFEnv], seed: int):
+    def __init__(self, net: FollowerNet, features: str, planner, envs: list[MAPFEnv], seed: int):
         self.envs = envs
         self.policies = [
-            FollowerPolicy(net, features, greedy=False, seed=seed + k) for k in range(len(envs))
+            FollowerPolicy(net, features, planner, greedy=False, seed=seed + k)
+            for k in range(len(envs))
         ]
         self.seed = seed
         self.episodes = 0
@@ -169,13 +170,15 @@ def train_follower(
     max_seconds: float | None = None,
     max_steps: int = 256,
     obs_radius: int = 5,
+    planner: dict | None = None,
     log=None,
 ) -> FollowerPolicy:
     """Trains a follower (or, ``features="env"``, the independent-PPO baseline) from scratch on
     lifelong MAPF over ``maps`` (one env each) and returns it as a greedy policy.
 
-    Stops after ``iterations`` PPO updates or ``max_seconds``, whichever comes first; ``log``
-    (e.g. ``print``) receives one line per iteration.
+    ``planner`` holds :class:`CongestionPlanner` settings (``weight``, ``decay``, ``horizon``)
+    for ``features="path"``. Stops after ``iterations`` PPO updates or ``max_seconds``,
+    whichever comes first; ``log`` (e.g. ``print``) receives one line per iteration.
     """
     settings = settings or PPOSettings()
     torch.set_num_threads(1)  # small networks: one thread is fastest, and fair on shared CPUs
@@ -188,7 +191,8 @@ def train_follower(
     channels = NUM_CHANNELS if features == "path" else ENV_CHANNELS
     net = FollowerNet(channels, 2 * obs_radius + 1, envs[0].topology.num_actions, settings.hidden)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    workers = Workers(net, features, envs, seed)
+    planner = None if features == "env" else dict(planner or {})
+    workers = Workers(net, features, planner, envs, seed)
     start = time.perf_counter()
     for it in range(iterations):
         net.eval()
@@ -202,7 +206,6 @@ def train_follower(
             )
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-    planner = {} if features == "env" else None
     return FollowerPolicy(
         net.eval(),
         features,
