@@ -111,9 +111,8 @@ def test_mappo_learns_tiny_mapf_and_batches_the_state(tmp_path):
         assert (states[:, 0] == adapter_grid()).all()
         agents = states[real, 1].sum(axis=(1, 2))
         assert ((agents >= 1) & (agents <= TINY["num_agents"])).all()
-        # the others an agent sees are on the global map
-        seen = batch[Columns.OBS]["observations"].numpy()[real][..., 1].sum(axis=(1, 2))
-        assert (seen + 1 <= agents).all()
+        # one distinct goal per agent on the map ("finish" goals are distinct)
+        assert (states[real, 2].sum(axis=(1, 2)) == agents).all()
         path = save_policy(module, tmp_path / "mappo")
     finally:
         trainer.stop()

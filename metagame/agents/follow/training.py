@@ -26,6 +26,9 @@ from metagame.envs.mapf.core import NUM_CHANNELS as ENV_CHANNELS
 from metagame.envs.mapf.env import MAPFEnv
 
 TRAINING_MAPS = ["random-32-32-20", "random-32-32-10"]
+# how the shipped weights (metagame/data/follow) were trained: 64 agents on TRAINING_MAPS, seed 0
+FOLLOWER_RECIPE = {"planner": {"weight": 3.0}, "max_seconds": 1080.0}
+BASELINE_RECIPE = {"max_seconds": 600.0}
 
 
 @dataclass
