@@ -20,7 +20,7 @@ from metagame.agents.follow.congestion import (
 )
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import path_channel, path_channel_reference
-from metagame.agents.follow.policy import FollowerPolicy, load_follower
+from metagame.agents.follow.policy import FollowerPolicy, load_follower, shipped
 from metagame.agents.follow.training import PPOSettings, gae, train_follower
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs.mapf import maps
@@ -182,3 +182,15 @@ def test_shipped_weights_reach_their_benchmark_figure(name, greedy, figure):
     assert isinstance(policy, FollowerPolicy)
     results = play("mapf", [policy], episodes=1, seed=1000, env_kwargs=LIFELONG_64)
     assert results.returns.sum() / results.lengths[0] >= figure
+
+
+def test_the_shipped_follower_plays_in_the_viewer():
+    from metagame.viz.viewer import MatchSource, Viewer, live_episodes
+
+    policy = shipped("follower")
+    kwargs = {**SMALL, "max_steps": 12}
+    (replay,) = live_episodes("mapf", [policy], seed=5, env_kwargs=kwargs, episodes=1)
+    assert len(replay.actions) == 12 and replay.policies["player_0"] == "follower"
+    viewer = Viewer(MatchSource([replay]), speed=1000.0, fps=1000).run(max_frames=40)
+    assert viewer.finished
+    assert viewer.source.current.returns == replay.returns

@@ -154,6 +154,15 @@ class FollowerPolicy:
 
 METADATA_FILE = "policy.json"
 WEIGHTS_FILE = "weights.pt"
+SHIPPED = ("follower", "independent_ppo")
+
+
+def shipped(name: str = "follower", greedy: bool | None = None) -> FollowerPolicy:
+    """A policy whose weights ship with metagame (``metagame/data/follow/<name>``): the
+    Learn-to-Follow ``"follower"`` or the ``"independent_ppo"`` baseline."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped follower {name!r}; choose one of {', '.join(SHIPPED)}")
+    return load_follower(Path(__file__).resolve().parents[2] / "data" / "follow" / name, greedy)
 
 
 def save_follower(policy: FollowerPolicy, path: str | Path) -> Path:
