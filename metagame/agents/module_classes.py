@@ -41,6 +41,18 @@ def _masked(name: str) -> Callable[[], type]:
     return load
 
 
+def _mappo(name: str) -> Callable[[], type]:
+    def load() -> type:
+        from metagame.agents.rllib import mappo
+
+        return {
+            "MAPPOTorchRLModule": mappo.MAPPOTorchRLModule,
+            "MAPPOUnmaskedTorchRLModule": mappo.MAPPOUnmaskedTorchRLModule,
+        }[name]
+
+    return load
+
+
 def _ppo() -> type:
     from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
         DefaultPPOTorchRLModule,
@@ -86,6 +98,7 @@ def _table() -> type:
 
 
 _MASKED_SITE = "metagame.agents.rllib.modules"
+_MAPPO_SITE = "metagame.agents.rllib.mappo"
 _RLLIB = "ray.rllib.algorithms"
 
 MODULE_CLASSES: dict[str, ModuleClass] = {
@@ -93,6 +106,8 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
     "MaskedAPPOTorchRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedAPPOTorchRLModule")),
     "MaskedDQNTorchRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedDQNTorchRLModule")),
     "MaskedRandomRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedRandomRLModule")),
+    "MAPPOTorchRLModule": ModuleClass(_MAPPO_SITE, _mappo("MAPPOTorchRLModule")),
+    "MAPPOUnmaskedTorchRLModule": ModuleClass(_MAPPO_SITE, _mappo("MAPPOUnmaskedTorchRLModule")),
     "DefaultPPOTorchRLModule": ModuleClass(f"{_RLLIB}.ppo.torch.default_ppo_torch_rl_module", _ppo),
     "DefaultAPPOTorchRLModule": ModuleClass(
         f"{_RLLIB}.appo.torch.default_appo_torch_rl_module", _appo

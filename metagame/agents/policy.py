@@ -439,6 +439,10 @@ def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | No
         fields = _save_module(policy, path, observation_space or _raw_space(policy))
         return _write(path, {"kind": "rl_module", "id": "rl_module", "seed": 0, "greedy": True,
                              **fields})  # fmt: skip
+    from metagame.agents.follow.policy import FollowerPolicy, save_follower
+
+    if isinstance(policy, FollowerPolicy):  # a Learn-to-Follow MAPF team policy
+        return save_follower(policy, path)
     raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
 
 
@@ -507,6 +511,10 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
     if saved_seed is not None and saved_seed < 0:
         raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
     seed = saved_seed if seed is None else seed
+    if kind == "follower":  # a Learn-to-Follow (or independent-PPO) MAPF team policy
+        from metagame.agents.follow.policy import follower_from_metadata
+
+        return follower_from_metadata(meta_file, meta, greedy, seed)
     if kind not in POLICY_KINDS:
         raise ValueError(
             f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}"

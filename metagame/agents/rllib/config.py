@@ -81,9 +81,14 @@ def rllib_config(
 
     ``algo``: PPO, MMD (PPO with a magnet KL, :mod:`metagame.agents.rllib.magnet`; its
     ``magnet_kl_coeff`` and ``magnet_update_every`` are hyperparameters like PPO's), APPO,
-    IMPALA, DQN (Discrete actions) or SAC (continuous one-player games).
-    Build with ``config.build_algo()``; masked, encoded modules are already configured.
+    IMPALA, DQN (Discrete actions), SAC (continuous one-player games) or MAPPO (PPO with a
+    critic on the global state, :mod:`metagame.agents.rllib.mappo`). Build with
+    ``config.build_algo()``; masked, encoded modules are already configured.
     """
+    if str(algo).upper() == "MAPPO":
+        from metagame.agents.rllib.mappo import mappo_config
+
+        return mappo_config(env_name, sharing, env_kwargs, **hparams)
     algo = check_algo(algo)
     if sharing not in SHARING:
         raise ValueError(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")

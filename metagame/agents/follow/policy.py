@@ -1,0 +1,237 @@
+"""Learned MAPF agents as a policy for :class:`~metagame.envs.mapf.env.MAPFEnv`.
+
+:class:`FollowerPolicy` runs a :class:`FollowerNet` for every agent on its local window:
+
+- ``features="path"``: Learn to Follow (Skrynnik et al., AAAI 2024): each agent's
+  congestion-aware path (:class:`CongestionPlanner`, replanned every step) is drawn into its
+  window (:func:`follower_observation`) and the network follows it;
+- ``features="env"``: the env's own observation (obstacles, agents, goal, shortest-path hint),
+  i.e. independent PPO with parameter sharing, the learnable baseline.
+
+Like :class:`~metagame.agents.planners.PlannerPolicy` it binds to the env (``play`` calls
+``bind`` after each reset) to read each agent's own position and goal; the planner's heat maps
+hold only what each agent has seen. ``act_batch`` takes the observations of every live agent in
+``env.agents`` order and returns their actions; ``actions(obs, mask)`` is the array form over
+all agents (rows of agents off the map are ignored).
+
+Checkpoints (:func:`save_follower`, :func:`load_follower`, also through
+:func:`metagame.agents.policy.load_policy`) are a ``policy.json`` (kind ``"follower"``, the
+network's sizes, the features and planner settings) and ``weights.pt`` (a tensor state dict).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from metagame.agents.follow.congestion import CongestionPlanner
+from metagame.agents.follow.network import FollowerNet
+from metagame.agents.follow.observation import follower_observation
+from metagame.agents.policy import CHECKPOINT_VERSION, choose, split_observation
+
+FEATURES = ("path", "env")
+PLANNER_KEYS = ("weight", "decay", "horizon")
+
+
+class FollowerPolicy:
+    """A shared follower network acting for every agent of a bound MAPF env."""
+
+    def __init__(
+        self,
+        net: FollowerNet,
+        features: str = "path",
+        planner: dict[str, Any] | None = None,
+        greedy: bool = True,
+        seed: int | None = 0,
+        id: str = "follower",
+    ):
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+        planner = dict(planner or {})
+        unknown = sorted(set(planner) - set(PLANNER_KEYS))
+        if unknown:
+            raise ValueError(f"unknown planner settings: {', '.join(unknown)}")
+        self.net = net.eval()
+        self.features = features
+        self.planner_settings = planner
+        self.greedy = greedy
+        self.seed = seed
+        self.id = id
+        self._env = None
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+        self.planner: CongestionPlanner | None = None
+        self._step: tuple[int, int] | None = None
+        self._chosen: np.ndarray | None = None
+
+    # --- binding and the Policy interface ---
+
+    def bind(self, env) -> None:
+        """The env whose agents this policy drives (``play`` calls it after each reset)."""
+        if not all(hasattr(env, a) for a in ("topology", "positions", "goals", "active")):
+            raise ValueError(f"FollowerPolicy drives MAPF envs only, got {type(env).__name__}")
+        size = 2 * env.obs_radius + 1
+        if size != self.net.shape["size"]:
+            raise ValueError(
+                f"FollowerPolicy: the network sees {self.net.shape['size']}-wide windows, the env "
+                f"observes {size} (obs_radius={env.obs_radius})"
+            )
+        self._env = env
+        self._step = None
+        self.planner = None
+        if self.features == "path":
+            self.planner = CongestionPlanner(
+                env.topology, len(env.possible_agents), env.obs_radius, **self.planner_settings
+            )
+
+    def act_batch(self, observations: Sequence, action_masks: Sequence | None = None) -> np.ndarray:
+        env = self._bound()
+        if len(observations) != len(env.agents):
+            raise ValueError(
+                f"FollowerPolicy acts for the whole team: act_batch needs the observations of "
+                f"all {len(env.agents)} live agents, got {len(observations)}"
+            )
+        key = (id(env), int(env.timestep))
+        if self._step != key:
+            masks = [None] * len(observations) if action_masks is None else action_masks
+            pairs = [split_observation(o, m) for o, m in zip(observations, masks)]
+            n = len(env.possible_agents)
+            obs = np.zeros((n, *np.shape(pairs[0][0])), dtype=np.float32)
+            mask = np.ones((n, env.action_space(env.agents[0]).n), dtype=np.int8)
+            rows = [int(a.rsplit("_", 1)[1]) for a in env.agents]
+            obs[rows] = np.stack([o for o, _ in pairs])
+            mask[rows] = np.stack([m for _, m in pairs])
+            self._chosen = self.actions(obs, mask)
+            self._step = key
+        return np.array([self._chosen[int(a.rsplit("_", 1)[1])] for a in env.agents])
+
+    def act(self, observation, action_mask=None) -> int:
+        env = self._bound()
+        if len(env.agents) != 1:
+            raise ValueError("FollowerPolicy.act serves a single live agent; use act_batch")
+        return int(self.act_batch([observation])[0])
+
+    def _bound(self):
+        if self._env is None:
+            raise ValueError("FollowerPolicy: bind(env) first (play does it after each reset)")
+        return self._env
+
+    # --- arrays ---
+
+    def inputs(self, env_obs: np.ndarray) -> np.ndarray:
+        """The network's input for every agent of the bound env (advances the planner)."""
+        if self.planner is None:
+            return env_obs
+        env = self._bound()
+        topo = env.topology
+        position, goal, active = topo.vertices(env.positions), topo.vertices(env.goals), env.active
+        ahead = self.planner.step(position, goal, active)
+        self.ahead = ahead
+        return follower_observation(env_obs, ahead, position, active, topo.cells, env.obs_radius)
+
+    def distributions(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Action probabilities and values of the network for inputs ``x``."""
+        with torch.no_grad():
+            logits, value = self.net(torch.from_numpy(x), torch.from_numpy(mask))
+            probs = torch.softmax(logits.double(), dim=-1).numpy()
+        return probs, value.numpy()
+
+    def actions(self, env_obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(n,)`` actions for all agents from the env's ``(n, 4, S, S)`` observations."""
+        probs, _ = self.distributions(self.inputs(env_obs), mask)
+        return choose(probs, None if self.greedy else self.rng)
+
+
+# --- checkpoints ---
+
+METADATA_FILE = "policy.json"
+WEIGHTS_FILE = "weights.pt"
+SHIPPED = ("follower", "independent_ppo")
+
+
+def shipped(name: str = "follower", greedy: bool | None = None) -> FollowerPolicy:
+    """A policy whose weights ship with metagame (``metagame/data/follow/<name>``): the
+    Learn-to-Follow ``"follower"`` or the ``"independent_ppo"`` baseline."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped follower {name!r}; choose one of {', '.join(SHIPPED)}")
+    return load_follower(Path(__file__).resolve().parents[2] / "data" / "follow" / name, greedy)
+
+
+def save_follower(policy: FollowerPolicy, path: str | Path) -> Path:
+    """Writes ``policy.json`` and ``weights.pt`` into the directory ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in policy.net.state_dict().items()}
+    torch.save(state, path / (WEIGHTS_FILE + ".tmp"))
+    (path / (WEIGHTS_FILE + ".tmp")).replace(path / WEIGHTS_FILE)
+    meta = {
+        "version": CHECKPOINT_VERSION,
+        "kind": "follower",
+        "id": policy.id,
+        "seed": policy.seed,
+        "greedy": policy.greedy,
+        "features": policy.features,
+        "planner": policy.planner_settings,
+        "network": policy.net.shape,
+    }
+    (path / (METADATA_FILE + ".tmp")).write_text(json.dumps(meta, indent=1))
+    (path / (METADATA_FILE + ".tmp")).replace(path / METADATA_FILE)
+    return path
+
+
+def load_follower(
+    path: str | Path, greedy: bool | None = None, seed: int | None = None
+) -> FollowerPolicy:
+    """Loads a checkpoint written by :func:`save_follower`; a malformed one raises ValueError
+    naming the file and the key. Nothing is unpickled."""
+    meta_file = Path(path) / METADATA_FILE
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"follower checkpoint {meta_file} is unreadable: {err}") from None
+    if not isinstance(meta, dict) or meta.get("kind") != "follower":
+        raise ValueError(f"follower checkpoint {meta_file}: key 'kind' must be 'follower'")
+    return follower_from_metadata(meta_file, meta, greedy, seed)
+
+
+def follower_from_metadata(
+    meta_file: Path, meta: dict[str, Any], greedy: bool | None, seed: int | None
+) -> FollowerPolicy:
+    """Builds the policy a parsed ``policy.json`` describes (``load_policy`` calls this)."""
+
+    def field(key: str, kind: Any) -> Any:
+        value = meta.get(key)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ValueError(f"follower checkpoint {meta_file}: key {key!r} is missing or wrong")
+        return value
+
+    network, planner = field("network", dict), field("planner", dict)
+    try:
+        net = FollowerNet(**network)
+        policy = FollowerPolicy(
+            net,
+            field("features", str),
+            planner,
+            greedy=field("greedy", bool) if greedy is None else greedy,
+            seed=(meta.get("seed") if seed is None else seed),
+            id=field("id", str),
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"follower checkpoint {meta_file}: keys 'network'/'planner': {err}"
+        ) from None
+    weights = meta_file.parent / WEIGHTS_FILE
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
+        raise ValueError(f"follower checkpoint weights {weights} do not load: {err}") from None
+    return policy
