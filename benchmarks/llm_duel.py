@@ -1,19 +1,23 @@
-"""Preference self-play on a real (tiny) language model: metagame on RLlib against TRL.
+"""Preference self-play on a real (tiny) language model: metagame against TRL.
 
 Same tiny random GPT-2 (built offline, ``metagame.envs.preference.tiny_lm``), same prompts (the
 bundled set), same judge and same wall budget of training for each trainer:
 
-- metagame SPO: token-level PPO self-play, 4 answers per prompt rewarded by their win rates
-  (``train_lm_duel`` with ``ref_kl_coeff=0``);
-- metagame Nash-MD: the same with ``beta KL(pi || pi_ref)`` (``ref_kl_coeff=0.02``);
+- metagame SPO, Nash-MD and INPO (``metagame.agents.duel.sequence_learner``): whole answers
+  sampled with ``generate``, 4 per prompt and 32 prompts per step, one update on their sequence
+  log-probabilities per step. SPO: win rates as rewards; Nash-MD: opponents drawn from the
+  geometric mixture with the reference (mixture 0.5), KL coefficient 0.1; INPO: eta 1, beta 0.1;
 - TRL Online DPO (Guo et al., 2024; ``trl.OnlineDPOTrainer``, beta 0.1) and TRL Nash-MD
-  (``trl.NashMDTrainer``, beta 0.1, mixture coefficient 0.5), the anchors.
+  (``trl.NashMDTrainer``, beta 0.1, mixture coefficient 0.5), the anchors; TRL's Online DPO is
+  the throughput anchor (``x TRL``).
 
 The judge prefers the answer with more letters "a" (a deterministic rule both libraries can
 call: a metagame ``CallableJudge`` and a ``trl.BasePairwiseJudge``). Reported per trainer:
-generated tokens per second of training wall time, and the trained model's win rate against
-the initial model on 128 prompts (answers sampled at temperature 1, 32 new tokens, judged by the
-same judge), with a 95% confidence interval.
+generated tokens (answers and, for Nash-MD, the mixture's opponents) per second of training
+wall time, and the trained model's win rate against the initial model on 128 prompts (answers
+sampled at temperature 1, 32 new tokens, judged by the same judge; ties count 1/2) with Wilson's
+95% interval. Before the trainers, the throughput of cached generation against token-by-token
+stepping of the duel (what an RLlib env runner does) and of the judges is printed.
 
 TRL is not a metagame dependency: it is installed, pinned, with ``pip install --no-deps
 --target benchmarks/.venvs/trl`` on first use and run in a subprocess with that folder on its
@@ -181,27 +185,34 @@ def run_trl(model: Path, output: Path, trainer: str, budget: float, seed: int) -
     return json.loads((output / "benchmark.json").read_text())
 
 
-def run_metagame(model: Path, output: Path, budget: float, beta: float, seed: int) -> dict:
-    from metagame.agents.duel.lm_train import train_lm_duel
+METAGAME = {  # row name: (algorithm, learner settings)
+    "metagame SPO": ("spo", {"beta": 0.0}),
+    "metagame Nash-MD": ("nash_md", {"beta": 0.1, "mixture": 0.5}),
+    "metagame INPO": ("inpo", {"beta": 0.1, "eta": 1.0}),
+}
 
-    kwargs = {"model": str(model), "max_tokens": MAX_TOKENS, "num_players": 4, "judge": more_a}
-    run = train_lm_duel(
-        kwargs,
+
+def run_metagame(model: Path, output: Path, name: str, budget: float, seed: int) -> dict:
+    from metagame.agents.duel.sequence_learner import train_sequence_duel
+
+    algorithm, settings = METAGAME[name]
+    run = train_sequence_duel(
+        {"model": str(model), "max_tokens": MAX_TOKENS, "judge": more_a},
         output,
-        iterations=100_000,
+        algorithm,
+        iterations=1_000_000,
         seconds=budget,
-        num_envs=8,
-        ref_kl_coeff=beta,
-        seed=seed,
-        train_batch_size_per_learner=512,
-        minibatch_size=256,
-        num_epochs=2,
+        group=4,
+        prompts_per_step=32,
         lr=3e-3,
+        seed=seed,
+        **settings,
     )
     return {"tokens": sum(run.tokens), "seconds": sum(run.seconds), "steps": len(run.seconds)}
 
 
-def evaluate(model: Path, trained: Path, seed: int) -> tuple[float, float]:
+def evaluate(model: Path, trained: Path, seed: int):
+    """The trained model's win rate against the initial one (an ``Interval``)."""
     from metagame.agents.duel.lm_train import lm_win_rate
     from metagame.envs import make
     from metagame.envs.preference.lm import CausalLMPolicy, load_causal_lm
@@ -284,9 +295,9 @@ def main() -> None:
         model = save_tiny_gpt2(tmp / "initial", texts, seed=args.seed)
         throughput(tmp, model, args.seed)
         results: dict[str, dict | str] = {}
-        for name, beta in (("metagame SPO", 0.0), ("metagame Nash-MD", 0.02)):
+        for name in METAGAME:
             out = tmp / name.replace(" ", "_")
-            results[name] = run_metagame(model, out, args.budget, beta, args.seed)
+            results[name] = run_metagame(model, out, name, args.budget, args.seed)
             results[name]["win"] = evaluate(model, out, args.seed)
         for name, trainer in (("TRL Online DPO", "online_dpo"), ("TRL Nash-MD", "nash_md")):
             if args.no_trl:
@@ -296,20 +307,36 @@ def main() -> None:
             results[name] = run_trl(model, out, trainer, args.budget, args.seed)
             if isinstance(results[name], dict):
                 results[name]["win"] = evaluate(model, out, args.seed)
-    print(f"tiny GPT-2 (2 layers, width 32), {MAX_TOKENS} new tokens, budget {args.budget:.0f} s")
+    report(results, args.budget)
+
+
+def report(results: dict[str, dict | str], budget: float) -> None:
+    """The table, then each metagame trainer against the targets (TRL Online DPO the anchor)."""
+    print(f"tiny GPT-2 (2 layers, width 32), {MAX_TOKENS} new tokens, budget {budget:.0f} s")
     anchor = results["TRL Online DPO"]
-    anchor_rate = anchor["tokens"] / anchor["seconds"] if isinstance(anchor, dict) else None
-    print(f"{'trainer':<18}{'updates':>8}{'tokens':>9}{'tok/s':>8}{'x TRL':>7}  win vs initial")
+    anchor = anchor if isinstance(anchor, dict) else None
+    print(
+        f"{'trainer':<18}{'updates':>8}{'tokens':>9}{'tok/s':>8}{'x TRL':>7}  win vs initial [95%]"
+    )
     print("(x TRL: generated tokens per second over TRL Online DPO's)")
     for name, r in results.items():
         if isinstance(r, str):
             print(f"{name:<18}  {r}")
             continue
         rate = r["tokens"] / r["seconds"]
-        ratio = f"{rate / anchor_rate:7.2f}" if anchor_rate else "      -"
-        win, half = r["win"]
+        ratio = f"{rate / (anchor['tokens'] / anchor['seconds']):7.2f}" if anchor else "      -"
+        win = r["win"].format(signed=False)
+        print(f"{name:<18}{r['steps']:>8}{r['tokens']:>9}{rate:>8.0f}{ratio}  {win}")
+    if anchor is None:
+        return
+    for name in METAGAME:
+        r = results[name]
+        faster = r["tokens"] / r["seconds"] >= anchor["tokens"] / anchor["seconds"]
+        matched = r["win"].estimate >= anchor["win"].low
         print(
-            f"{name:<18}{r['steps']:>8}{r['tokens']:>9}{rate:>8.0f}{ratio}  {win:.3f} +- {half:.3f}"
+            f"{name}: tokens/s >= TRL {'yes' if faster else 'NO'}; win rate within or above "
+            f"TRL's interval {'yes' if matched else 'NO'}; win rate > 0.6 "
+            f"{'yes' if r['win'].estimate > 0.6 else 'NO'}"
         )
 
 

@@ -1,8 +1,11 @@
-"""A transformers causal LM (a tiny random GPT-2 built here) trained in the duel through RLlib."""
+"""A transformers causal LM (a tiny random GPT-2 built here) trained in the duel: token-level
+through RLlib, and by the sequence-level learners (SPO, Nash-MD, INPO)."""
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metagame.envs import make
 from metagame.envs.preference.lm import CausalLMPolicy, load_causal_lm
@@ -67,21 +70,21 @@ def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
     env = make("llm_duel", **{**kwargs, "num_players": 2})
     initial, tokenizer = load_causal_lm(tiny_lm)
     trained, _ = load_causal_lm(run.trained)
-    score, half_width = lm_win_rate(
+    win = lm_win_rate(
         CausalLMPolicy(trained, tokenizer, seed=1),
         CausalLMPolicy(initial, tokenizer, seed=2),
         env,
         episodes=128,
     )
-    print(f"trained vs initial win rate: {score:.3f} +- {half_width:.3f}")
-    assert score - half_width > 0.5 and score > 0.6
-    same, _ = lm_win_rate(
+    print(f"trained vs initial win rate: {win.format(signed=False)}")
+    assert win.low > 0.5 and win.estimate > 0.6
+    same = lm_win_rate(
         CausalLMPolicy(initial, tokenizer, seed=3),
         CausalLMPolicy(initial, tokenizer, seed=4),
         env,
         episodes=128,
     )
-    assert same == pytest.approx(0.5, abs=0.1)
+    assert same.estimate == pytest.approx(0.5, abs=0.1) and same.low < 0.5 < same.high
 
 
 def test_lora_trains_adapters_only_and_merges(tiny_lm):
@@ -121,3 +124,198 @@ def test_lora_trains_adapters_only_and_merges(tiny_lm):
             action_space=env.action_space("player_0"),
             model_config={"model": str(tiny_lm), "lora": {"rank": 4}},
         )
+
+
+def sampled(tiny_lm, rows=((3, 4, 5), (7,), (9, 10)), seed=0, **mixture):
+    from metagame.agents.duel.sequences import sample_answers
+
+    model, tokenizer = load_causal_lm(tiny_lm)
+    eos = tokenizer.eos_token_id
+    return model, sample_answers(model, [list(r) for r in rows], 12, eos, eos, seed, **mixture)
+
+
+def test_sequence_logprobs_sum_the_token_logprobs_of_each_answer(tiny_lm):
+    from metagame.agents.duel.sequences import sequence_logprobs
+
+    model, answers = sampled(tiny_lm)
+    again = sampled(tiny_lm)[1]
+    assert torch.equal(answers.ids, again.ids)  # the seed fixes the draw
+    got = sequence_logprobs(model, answers)
+    assert got.requires_grad
+    prompts = ((3, 4, 5), (7,), (9, 10))
+    for prompt, answer, value in zip(prompts, answers.tokens(), got):
+        ids = torch.tensor([[*prompt, *answer]])  # unpadded, alone
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
+        expected = torch.log_softmax(logits, -1)[torch.arange(len(answer)), answer].sum()
+        torch.testing.assert_close(value.detach(), expected, atol=1e-4, rtol=1e-5)
+    assert answers.num_tokens == sum(len(t) for t in answers.tokens())
+
+
+@given(st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=8), min_size=1, max_size=5))
+def test_answer_mask_keeps_tokens_up_to_the_first_eos(rows):
+    from metagame.agents.duel.sequences import answer_mask
+
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+    mask = answer_mask(ids, eos=0)
+    for row, m in zip(ids.tolist(), mask.tolist()):
+        end = row.index(0) + 1 if 0 in row else len(row)
+        assert m == [1] * end + [0] * (len(row) - end)
+
+
+def test_geometric_mixture_matches_full_context_log_probabilities(tiny_lm, tmp_path):
+    """The processor's cached reference passes give (1 - w) log pi + w log pi_ref on its rows,
+    as recomputed from the whole left-padded context, and leave the other rows alone."""
+    from metagame.agents.duel.sequences import GeometricMixture, positions
+    from metagame.envs.preference.lm import padded
+
+    other = save_tiny_gpt2(tmp_path / "ref", [p.text for p in load_prompts()], seed=5)
+    policy, _ = load_causal_lm(tiny_lm)
+    reference, _ = load_causal_lm(other)
+    ids, mask = padded([[3, 4, 5], [7], [9, 10]], pad=0)
+    mix = GeometricMixture(lambda **kw: reference(**kw, use_cache=True), mask, [0, 2], 0.3)
+    for new in ([11, 12, 13], [14, 15, 16], None):
+        full_mask = torch.cat([mask, mask.new_ones(3, ids.shape[1] - mask.shape[1])], 1)
+        with torch.no_grad():
+            kw = {
+                "input_ids": ids,
+                "attention_mask": full_mask,
+                "position_ids": positions(full_mask),
+            }
+            scores = policy(**kw).logits[:, -1]
+            ref = torch.log_softmax(reference(**kw).logits[:, -1], -1)
+        got = mix(ids, scores)
+        expected = 0.7 * torch.log_softmax(scores, -1) + 0.3 * ref
+        torch.testing.assert_close(got[[0, 2]], expected[[0, 2]], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got[1], scores[1])
+        if new is not None:
+            ids = torch.cat([ids, torch.tensor(new)[:, None]], dim=1)
+
+
+def test_inpo_loss_minimiser_is_the_tabular_inpo_step():
+    """On a one-prompt 'policy' over K answers (logits theta), minimising the INPO loss over all
+    pairs gives the mirror step of the tabular learner (an independent least-squares solve)."""
+    from metagame.agents.duel.sequence_learner import inpo_loss
+    from metagame.agents.preference import inpo_regression
+
+    rng = np.random.default_rng(0)
+    K, eta, beta = 5, 0.7, 0.4
+    x, mu = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K))
+    upper = rng.uniform(size=(K, K))
+    P = np.triu(upper, 1) + np.tril(1 - upper.T, -1) + 0.5 * np.eye(K)
+    theta = torch.zeros(1, K, dtype=torch.float64, requires_grad=True)
+    old = torch.log(torch.as_tensor(x))[None]
+    ref = torch.log(torch.as_tensor(mu))[None]
+    optimizer = torch.optim.LBFGS([theta], lr=1, max_iter=500, tolerance_grad=1e-12)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = inpo_loss(
+            torch.log_softmax(theta, -1), old, ref, torch.as_tensor(P)[None], eta, beta
+        )
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    i, j = np.triu_indices(K, 1)
+    pairs = np.stack([i, j], 1)
+    expected = inpo_regression(x, pairs, P[i, j], eta, beta, mu, ridge=1e-12)
+    np.testing.assert_allclose(torch.softmax(theta, -1)[0].detach().numpy(), expected, atol=1e-6)
+
+
+def test_policy_gradient_loss_raises_answers_above_their_group_mean():
+    from metagame.agents.duel.sequence_learner import policy_gradient_loss
+
+    logp = torch.zeros(2, 3, requires_grad=True)
+    policy_gradient_loss(
+        logp, torch.tensor([[1.0, 0.5, 0.0], [0.2, 0.2, 0.2]]), None, 0.0
+    ).backward()
+    torch.testing.assert_close(logp.grad, -torch.tensor([[0.5, 0.0, -0.5], [0.0, 0.0, 0.0]]) / 6)
+    logp = torch.zeros(1, 2, requires_grad=True)  # equal rewards: the KL term pulls toward pi_ref
+    policy_gradient_loss(logp, torch.zeros(1, 2), torch.tensor([[0.0, -1.0]]), 0.5).backward()
+    assert logp.grad[0, 1] > 0 > logp.grad[0, 0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["spo", "nash_md", "inpo"])
+def test_sequence_learner_beats_the_initial_model(tiny_lm, tmp_path, algorithm):
+    from metagame.agents.duel.lm_train import lm_win_rate
+    from metagame.agents.duel.sequence_learner import train_sequence_duel
+
+    torch.set_num_threads(1)
+    kwargs = {"model": str(tiny_lm), "max_tokens": 32, "judge": more_a}
+    beta = 0.0 if algorithm == "spo" else 0.05
+    run = train_sequence_duel(kwargs, tmp_path / algorithm, algorithm, 15, beta=beta, seed=0)
+    assert len(run.tokens) == 15 and all(t > 0 for t in run.tokens)
+    if beta:
+        assert abs(run.reference_kl[0]) < 1e-5 and run.reference_kl[-1] > 0.01
+    env = make("llm_duel", **kwargs)
+    initial, tokenizer = load_causal_lm(tiny_lm)
+    trained, _ = load_causal_lm(run.trained)
+    before = lm_win_rate(
+        CausalLMPolicy(initial, tokenizer, seed=1),
+        CausalLMPolicy(initial, tokenizer, seed=2),
+        env,
+        episodes=128,
+    )
+    after = lm_win_rate(
+        CausalLMPolicy(trained, tokenizer, seed=1),
+        CausalLMPolicy(initial, tokenizer, seed=2),
+        env,
+        episodes=128,
+    )
+    print(f"{algorithm}: {before.format(signed=False)} -> {after.format(signed=False)}")
+    assert after.low > before.high and after.estimate > 0.6
+
+
+def test_sequence_lora_trains_adapters_only(tiny_lm, tmp_path):
+    from metagame.agents.duel.sequence_learner import SequenceLearner
+
+    learner = SequenceLearner(
+        {"model": str(tiny_lm), "max_tokens": 16, "judge": more_a},
+        "inpo",
+        lora={"r": 4},
+        beta=0.1,
+        prompts_per_step=4,
+        lr=3e-2,
+    )
+    base = {n: p.detach().clone() for n, p in learner.model.named_parameters() if "lora_" not in n}
+    adapters = {n: p.detach().clone() for n, p in learner.model.named_parameters() if "lora_" in n}
+    assert adapters and all(
+        p.requires_grad for n, p in learner.model.named_parameters() if "lora_" in n
+    )
+    for _ in range(3):
+        learner.step()
+    for name, p in learner.model.named_parameters():
+        if name in base:
+            assert torch.equal(p, base[name]), name
+    assert any(
+        not torch.equal(p, adapters[n])
+        for n, p in learner.model.named_parameters()
+        if n in adapters
+    )
+    initial, _ = load_causal_lm(tiny_lm)
+    saved, _ = load_causal_lm(learner.save(tmp_path / "lora"))
+    ids = torch.tensor([[3, 4, 5, 6]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            saved(ids).logits, learner.model(input_ids=ids).logits, atol=1e-4, rtol=1e-4
+        )
+        assert (saved(ids).logits - initial(ids).logits).abs().max() > 1e-3
+        with learner.model.disable_adapter():  # the reference is the untouched base model
+            torch.testing.assert_close(learner.model(input_ids=ids).logits, initial(ids).logits)
+
+
+def test_sequence_learner_rejects_bad_arguments(tiny_lm):
+    from metagame.agents.duel.sequence_learner import SequenceLearner
+
+    kwargs = {"model": str(tiny_lm), "max_tokens": 8, "judge": more_a}
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        SequenceLearner(kwargs, "dpo")
+    with pytest.raises(ValueError, match="group"):
+        SequenceLearner(kwargs, "spo", group=1)
+    with pytest.raises(ValueError, match="mixture"):
+        SequenceLearner(kwargs, "nash_md", mixture=1.5)
+    with pytest.raises(ValueError, match="model"):
+        SequenceLearner({"max_tokens": 8}, "spo")

@@ -1,7 +1,12 @@
-"""Token-level LLM preference duel learners: a small causal transformer policy, supervised
-pre-training, and SPO self-play with a Nash-MD KL-to-reference term on RLlib's new API stack.
+"""LLM preference duel learners.
 
-``train_duel`` and ``win_rate`` (from ``train``) are the entry points; for any ``transformers``
-causal LM (``llm_duel`` with ``model=PATH``), ``train_lm_duel`` and ``lm_win_rate`` (from
-``lm_train``, module ``lm_module``, optional LoRA). Importing this package does not import Ray.
+Token-level, on RLlib's new API stack: a small causal transformer policy, supervised
+pre-training, and SPO self-play with a Nash-MD KL-to-reference term (``train_duel`` and
+``win_rate`` from ``train``); for any ``transformers`` causal LM (``llm_duel`` with
+``model=PATH``), ``train_lm_duel`` and ``lm_win_rate`` (from ``lm_train``, module ``lm_module``).
+
+Sequence-level, for any causal LM: SPO, Nash-MD and INPO on whole answers sampled with
+``generate`` (``train_sequence_duel`` from ``sequence_learner``, sampling and log-probabilities
+in ``sequences``), the fast path. Both take a LoRA option (``lora``). Importing this package
+does not import Ray.
 """

@@ -26,6 +26,7 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
+from metagame.agents.duel.lora import with_lora
 from metagame.envs.preference.lm import PAD, load_causal_lm
 
 
@@ -40,29 +41,6 @@ def last_hidden(model, observations: torch.Tensor) -> torch.Tensor:
 
 def next_token_logits(model, observations: torch.Tensor) -> torch.Tensor:
     return model.get_output_embeddings()(last_hidden(model, observations))
-
-
-def with_lora(model, lora: dict[str, Any]):
-    """``model`` wrapped by ``peft`` with LoRA adapters of rank ``r`` (dropout off)."""
-    unknown = set(lora) - {"r", "alpha", "target_modules"}
-    if unknown:
-        raise ValueError(
-            f"lora: unknown keys {sorted(unknown)} (expected r, alpha, target_modules)"
-        )
-    try:
-        from peft import LoraConfig, get_peft_model
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:
-        raise ValueError("lora needs the optional package peft (pip install peft)") from None
-    config = LoraConfig(
-        r=int(lora.get("r", 8)),
-        lora_alpha=float(lora.get("alpha", 16)),
-        lora_dropout=0.0,
-        target_modules=lora.get("target_modules"),
-        fan_in_fan_out=any(isinstance(m, Conv1D) for m in model.modules()),  # GPT-2's layers
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)
 
 
 class LMDuelRLModule(TorchRLModule, ValueFunctionAPI):

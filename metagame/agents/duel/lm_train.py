@@ -10,7 +10,7 @@ The trained model is written with ``save_pretrained`` (with the tokenizer), so i
 
 ``lm_win_rate`` samples one answer from each of two models for ``episodes`` prompts (cached
 generation, the env's sampling controls) and averages the judge's Pr(policy's answer preferred),
-with a normal 95% confidence interval.
+with Wilson's 95% score interval (ties and soft preferences count as fractional wins).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from metagame.agents.evaluation import Interval, wilson_interval
 from metagame.envs.preference.duel import LLMDuelEnv
 from metagame.envs.preference.lm import CausalLMPolicy
 from metagame.progress import progress
@@ -102,9 +103,11 @@ def lm_win_rate(
     env: LLMDuelEnv,
     episodes: int = 64,
     batch_size: int = 32,
-) -> tuple[float, float]:
-    """(mean Pr(policy's answer preferred), half-width of its 95% CI) over ``episodes`` prompts
-    taken in turn from ``env``'s prompt set and judged by ``env.judge``."""
+    confidence: float = 0.95,
+) -> Interval:
+    """Mean Pr(policy's answer preferred) over ``episodes`` prompts taken in turn from ``env``'s
+    prompt set and judged by ``env.judge``, with its Wilson interval (``estimate``, ``low``,
+    ``high``)."""
     prompts = [env.prompts[e % len(env.prompts)] for e in range(episodes)]
     scores = []
     for start in range(0, episodes, batch_size):
@@ -114,5 +117,4 @@ def lm_win_rate(
         theirs = opponent.generate(texts, env.max_tokens)
         for p, a, b in zip(chunk, mine, theirs):
             scores.append(env.judge.compare(p, env.vocab.decode(a), env.vocab.decode(b)))
-    scores = np.array(scores)
-    return float(scores.mean()), float(1.96 * scores.std(ddof=1) / np.sqrt(len(scores)))
+    return wilson_interval(float(np.sum(scores)), len(scores), confidence)
