@@ -52,6 +52,13 @@ def test_every_shipped_config_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
+def test_shipped_config_passes_the_start_checks_as_shipped(name, tmp_path):
+    """Every shipped setting (not only the short form's) is accepted by the game and RLlib."""
+    League(load(CONFIGS / name), tmp_path / "run").check()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
 def test_shipped_config_runs_from_start_to_solve(name, tmp_path):
     cfg = load(CONFIGS / name)
     changes = dict(SHORT)
