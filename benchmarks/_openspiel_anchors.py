@@ -138,7 +138,7 @@ def nfsp(game_name: str, seed: int):
     from open_spiel.python.algorithms import exploitability
     from open_spiel.python.pytorch import nfsp as os_nfsp
 
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (OpenSpiel draws from the global generator)
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # faster than several threads for networks this small
     env = rl_environment.Environment(game_name)
@@ -203,7 +203,7 @@ def psro(game_name: str, seed: int, episodes_per_response: int, sims_per_entry: 
     from open_spiel.python.algorithms import exploitability, policy_aggregator
     from open_spiel.python.algorithms.psro_v2 import psro_v2, rl_oracle, rl_policy
 
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (OpenSpiel draws from the global generator)
     game = pyspiel.load_game(game_name)
     env = rl_environment.Environment(game)
     env.seed(seed)
