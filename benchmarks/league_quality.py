@@ -338,7 +338,11 @@ def main() -> None:
 
     print(
         f"league quality, seed {args.seed}, {os.cpu_count()} CPUs, "
-        f"load average at start {load_average()} (1, 5, 15 min)"
+        f"load average at start {load_average()} (1, 5, 15 min)\n"
+        "wall: the anchors' training seconds (their evaluations left out); the league's "
+        "seconds since `league start` was launched\n"
+        f"PSRO-rl: DQN oracles, Nash meta-solver, {PSRO_OPTIONS}; "
+        f"OS-MCCFR and CFR+ run for at most {args.floor_budget:g} s"
     )
     for game in games:
         times = QUICK_TIMES if args.quick else TIMES[game]
