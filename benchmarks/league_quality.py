@@ -18,7 +18,7 @@ The anchors' clocks leave out their evaluations (the league's includes its own),
 only favour the anchors. The ratio column is best-of(NFSP, PSRO-rl) / league (target >= 5).
 
     python benchmarks/league_quality.py                  # Kuhn to 600 s, Leduc to 1200 s
-    python benchmarks/league_quality.py --quick          # Kuhn only, 40 s per side
+    python benchmarks/league_quality.py --quick          # Kuhn only, 60 s per side
     python benchmarks/league_quality.py --skip-league --save anchors.json
     python benchmarks/league_quality.py --skip-anchors --load anchors.json --league-mode psro
 """
@@ -48,7 +48,7 @@ ANCHOR_SCRIPT = HERE / "_openspiel_anchors.py"
 
 GAMES = {"kuhn_poker": "Kuhn poker", "leduc_poker": "Leduc poker"}
 TIMES = {"kuhn_poker": [30, 60, 120, 300, 600], "leduc_poker": [30, 60, 120, 300, 600, 1200]}
-QUICK_TIMES = [10, 20, 40]
+QUICK_TIMES = [20, 40, 60]
 # The issue's targets: (exploitability, within seconds).
 TARGETS = {"kuhn_poker": (0.02, 600), "leduc_poker": (0.25, 1200)}
 RATIO_TARGET = 5.0
@@ -294,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", nargs="+", choices=list(GAMES), default=list(GAMES))
     parser.add_argument("--budget", type=float, default=None, help="seconds per side (max)")
-    parser.add_argument("--quick", action="store_true", help="Kuhn only, 40 s per side")
+    parser.add_argument("--quick", action="store_true", help="Kuhn only, 60 s per side")
     parser.add_argument(
         "--floor-budget", type=float, default=120.0, help="seconds for OS-MCCFR and CFR+"
     )
