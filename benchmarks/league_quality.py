@@ -179,7 +179,7 @@ def league_config(base: dict, game: str, mode: str, budget: float, seed: int) ->
     cfg = {**base, "name": f"quality-{game}-{mode}", "mode": mode, "seed": seed}
     cfg["game"] = {"name": f"openspiel:{game}", "kwargs": base.get("game", {}).get("kwargs", {})}
     cfg["budget"] = {"wall_time_s": float(budget), "iterations": None, "steps": None}
-    cfg.setdefault("evaluation", {})["exploitability"] = True
+    cfg["evaluation"] = {**base.get("evaluation", {}), "exploitability": True}
     return cfg
 
 
