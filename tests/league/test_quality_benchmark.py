@@ -1,0 +1,58 @@
+"""benchmarks/league_quality.py's plumbing: an anchor subprocess's samples, and progress.csv.
+
+The benchmark itself runs for minutes; these check, in seconds, that what it tabulates is what
+the sides measured: a real CFR+ anchor (exact exploitability from the uniform policy's known
+value down), and the league's progress.csv as the runner writes it.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import league_quality
+
+        yield league_quality
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_cfr_plus_anchor_samples_fall_from_the_uniform_policy(quality):
+    samples, note = quality.run_anchor(sys.executable, "cfr_plus", "kuhn_poker", 2.0, [1.0], 0)
+    assert note == ""
+    walls = [s["wall"] for s in samples]
+    assert walls == sorted(walls) and walls[-1] >= 2.0
+    # before any iteration CFR+'s average policy is uniform: exploitability 11/24 on Kuhn
+    assert samples[0]["exploitability"] == pytest.approx(11 / 24)
+    assert quality.value_at(samples, 2.0) < 1e-3
+    assert quality.value_at(samples, walls[0] / 2) is None
+    # the value at a time is the last sample's at or before it
+    middle = samples[len(samples) // 2]
+    assert quality.value_at(samples, middle["wall"]) == middle["exploitability"]
+
+
+def test_progress_rows_are_read_as_the_runner_writes_them(quality, tmp_path):
+    from metagame.league.runner import PROGRESS_FILE, _write_progress
+
+    rows = [
+        {"iteration": 0, "steps": 2000, "wall": 11.5, "steps_per_s": 173.9, "league_size": 2,
+         "exploitability": 0.31, "return_mean": 0.0},
+        {"iteration": 1, "steps": 4000, "wall": 20.25, "steps_per_s": 228.6, "league_size": 3,
+         "exploitability": "", "return_mean": ""},
+    ]  # fmt: skip
+    _write_progress(tmp_path / PROGRESS_FILE, [{k: str(v) for k, v in r.items()} for r in rows])
+    seen = {}
+    quality._read_progress(tmp_path, seen, now=30.0)
+    assert sorted(seen) == [0, 1]
+    assert seen[0]["exploitability"] == 0.31 and seen[1]["exploitability"] is None
+    assert seen[1]["steps"] == 4000 and seen[1]["league_wall"] == 20.25
+    assert all(s["wall"] == 30.0 for s in seen.values())
+    quality._read_progress(tmp_path, seen, now=99.0)  # rows already seen keep their time
+    assert seen[0]["wall"] == 30.0
