@@ -42,6 +42,8 @@ from pathlib import Path
 import yaml
 from _openspiel_jax import ensure_openspiel_jax  # benchmarks/ is on sys.path as a script
 
+from metagame.league.run_dir import RunDir
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ANCHOR_SCRIPT = HERE / "_openspiel_anchors.py"
@@ -71,13 +73,12 @@ DEFAULT_LEAGUE = {
             "minibatch_size": 250,
             "num_epochs": 4,
             "entropy_coeff": 0.01,
-            "rollout_fragment_length": 25,
         },
         "model": {"fcnet_hiddens": [64, 64]},
     },
-    "selfplay": {"snapshot_every": 1, "self_fraction": 0.3},
+    "mode": {"name": "selfplay", "snapshot_every": 1, "self_fraction": 0.3},
     "evaluation": {"episodes_per_pair": 40, "replay_fraction": 0.0},
-    "ray": {"num_env_runners": 0, "num_envs_per_env_runner": 8},
+    "ray": {"num_env_runners": 0, "num_envs_per_env_runner": 256},
 }
 
 Sample = dict  # {"wall": s, "exploitability": x, "steps": n}
@@ -174,9 +175,23 @@ def _pump(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
-def league_config(base: dict, game: str, mode: str, budget: float, seed: int) -> dict:
+def mode_section(base: dict, mode: str | None) -> dict:
+    """The config's mode section for ``mode`` (None: the base's own; the base's settings when
+    it names that mode, else the mode's defaults)."""
+    own = base.get("mode", "selfplay")
+    own = {"name": own} if isinstance(own, str) else dict(own)
+    return own if mode is None or mode == own["name"] else {"name": mode}
+
+
+def mode_label(section: dict) -> str:
+    return section["name"] + (" exact" if section.get("oracle") == "exact" else "")
+
+
+def league_config(base: dict, game: str, mode: str | None, budget: float, seed: int) -> dict:
     """``base`` on ``game`` in ``mode``, stopped by the wall budget alone."""
-    cfg = {**base, "name": f"quality-{game}-{mode}", "mode": mode, "seed": seed}
+    section = mode_section(base, mode)
+    name = f"quality-{game}-{mode_label(section).replace(' ', '-')}"
+    cfg = {**base, "name": name, "mode": section, "seed": seed}
     cfg["game"] = {"name": f"openspiel:{game}", "kwargs": base.get("game", {}).get("kwargs", {})}
     cfg["budget"] = {"wall_time_s": float(budget), "iterations": None, "steps": None}
     cfg["evaluation"] = {**base.get("evaluation", {}), "exploitability": True}
@@ -216,7 +231,7 @@ def run_league(cfg: dict, budget: float) -> tuple[list[Sample], str]:
 
 def _read_progress(run_dir: Path, seen: dict[int, Sample], now: float) -> None:
     """New progress.csv rows, stamped with ``now`` (seconds since ``league start``)."""
-    path = run_dir / "progress.csv"
+    path = RunDir(run_dir).progress
     if not path.is_file():
         return
     with path.open(newline="") as f:
@@ -324,8 +339,7 @@ def main() -> None:
             parser.error(f"--league-config {args.league_config}: {err}")
         if not isinstance(base, dict):
             parser.error(f"--league-config {args.league_config}: not a mapping")
-    modes = args.league_mode or ([base.get("mode", "selfplay")] if args.league_config else None)
-    modes = modes or ["selfplay", "psro"]
+    modes = args.league_mode or ([None] if args.league_config else ["selfplay", "psro"])
 
     games = ["kuhn_poker"] if args.quick else args.games
     saved = json.loads(Path(args.load).read_text()) if args.load else {}
@@ -367,7 +381,7 @@ def main() -> None:
                 }
         if not args.skip_league:
             for mode in modes:
-                name = f"league {mode}"
+                name = f"league {mode_label(mode_section(base, mode))}"
                 print(f"[{game}] {name} for {budget:g} s ...", flush=True)
                 load = load_average()
                 cfg = league_config(base, game, mode, budget, args.seed)

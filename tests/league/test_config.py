@@ -89,6 +89,7 @@ def test_a_mode_section_holds_its_own_settings_only(tmp_path):
         "meta_solver": "nash",
         "iterations_per_response": 2,
         "reset_response": False,
+        "oracle": "rl",
     }
     assert config.load(path) == cfg
     bad = tmp_path / "bad.yaml"

@@ -39,7 +39,7 @@ def test_cfr_plus_anchor_samples_fall_from_the_uniform_policy(quality):
 
 
 def test_progress_rows_are_read_as_the_runner_writes_them(quality, tmp_path):
-    from metagame.league.runner import PROGRESS_FILE, _write_progress
+    from metagame.league.run_dir import RunDir
 
     rows = [
         {"iteration": 0, "steps": 2000, "wall": 11.5, "steps_per_s": 173.9, "league_size": 2,
@@ -47,7 +47,9 @@ def test_progress_rows_are_read_as_the_runner_writes_them(quality, tmp_path):
         {"iteration": 1, "steps": 4000, "wall": 20.25, "steps_per_s": 228.6, "league_size": 3,
          "exploitability": "", "return_mean": ""},
     ]  # fmt: skip
-    _write_progress(tmp_path / PROGRESS_FILE, [{k: str(v) for k, v in r.items()} for r in rows])
+    run_dir = RunDir(tmp_path)
+    for row in rows:
+        run_dir.append_progress(row)
     seen = {}
     quality._read_progress(tmp_path, seen, now=30.0)
     assert sorted(seen) == [0, 1]

@@ -54,7 +54,7 @@ def _fill(store, iterations=4):
             solver="nash",
             players=ids,
             probs=[1.0 / len(ids)] * len(ids),
-            value=0.0,
+            nash_conv=0.0,
             exploitability=0.5 / (it + 1),
         )
     return ids
