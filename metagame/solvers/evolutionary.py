@@ -173,7 +173,7 @@ def project_simplex(v, gamma):
     total = 1.0 - k * gamma
     u = np.sort(w)[::-1]
     csum = 0.0
-    theta = 0.0
+    theta = u[0] - total  # the largest entry always stays in the support (also when total == 0)
     for j in range(k):
         csum += u[j]
         t = (csum - total) / (j + 1)

@@ -3,7 +3,7 @@ inputs, known rest points, the Numba kernel against its NumPy reference, propert
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from open_spiel.python.algorithms import projected_replicator_dynamics as openspiel_prd
 from open_spiel.python.egt import alpharank as openspiel_alpharank
@@ -92,6 +92,8 @@ def test_numba_kernel_matches_numpy_reference(seed):
     v=st.lists(st.floats(-3, 3), min_size=1, max_size=8),
     gamma_fraction=st.floats(0, 1),
 )
+@example(v=[2.0], gamma_fraction=1.0)  # the floor fills the simplex: the one point (1,)
+@example(v=[0.5, -1.0, 3.0], gamma_fraction=1.0)
 def test_simplex_projection(v, gamma_fraction):
     v = np.array(v)
     gamma = gamma_fraction / len(v)
