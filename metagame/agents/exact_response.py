@@ -20,8 +20,9 @@ instead of trained:
 Members are callables from the bridge's observation ``{"observation", "action_mask"}`` to a
 probability vector over actions (e.g. ``functools.partial(action_probabilities, policy)`` with
 ``metagame.league.exploitability.action_probabilities``). The table needs observations that tell
-apart the information states where the best response acts differently (Kuhn poker's do;
-Leduc's observation tensor omits the betting history): otherwise ValueError.
+apart the information states where the best response acts differently (the information-state
+tensors the bridge observes imperfect-information games by do; Leduc's observation tensor, which
+omits the betting history, does not): otherwise ValueError.
 """
 
 from __future__ import annotations
@@ -114,17 +115,11 @@ def _spiel_policy(game: Any, env: Any, member: Member):
             player = state.current_player() if player_id is None else player_id
             key = (player, state.information_state_string(player))
             if key not in self.cache:
-                self.cache[key] = np.asarray(member(observation(bridge, state, player)), float)
+                self.cache[key] = np.asarray(member(bridge.observation_at(state, player)), float)
             probs = self.cache[key]
             return {a: float(probs[a]) for a in state.legal_actions(player)}
 
     return _Member()
-
-
-def observation(bridge: Any, state: Any, player: int) -> dict[str, np.ndarray]:
-    """What the PettingZoo bridge shows ``player`` at an OpenSpiel ``state``."""
-    bridge.game_state = state
-    return bridge._observation(bridge.possible_agents[player])
 
 
 def exact_best_response(
@@ -175,7 +170,7 @@ def exact_best_response(
         values[seat] = float(response.value(game.new_initial_state()))
         for infostate, nodes in response.infosets.items():
             action = int(response.best_response_action(infostate))
-            features = codec.features(observation(bridge, nodes[0][0], seat)[OBS_KEY])
+            features = codec.features(bridge.observation_at(nodes[0][0], seat)[OBS_KEY])
             features = np.asarray(features, np.float32).ravel()
             key = features.tobytes()
             if key in table and table[key][0] != action:

@@ -5,12 +5,19 @@
 - sequential (turn-based) games become :class:`OpenSpielAECEnv`, simultaneous-move games
   :class:`OpenSpielParallelEnv`; mean-field games are not multi-agent games and are refused;
 - agents are ``player_0 .. player_{n-1}`` (OpenSpiel's player ids);
-- an observation is ``{"observation": float32 tensor, "action_mask": int8 mask}``, the tensor
-  being OpenSpiel's observation tensor or, where the game has none, its information-state tensor;
-  a perfect-information game with neither (``python_iterated_prisoners_dilemma``, whose
-  observer gives strings only) is observed through its last ``history_window`` moves, each a
-  one-hot of who moved (chance or a player) beside a one-hot of the action, zeros before the
-  first move (a fixed-size Box that RLlib's encoders take);
+- an observation is ``{"observation": float32 tensor, "action_mask": int8 mask}``. The tensor is
+  chosen by ``observation=``: ``"information_state"`` (OpenSpiel's information-state tensor:
+  everything the player has seen, betting history included, so a policy over it has perfect
+  recall), ``"observation"`` (OpenSpiel's observation tensor: what the player sees now; in
+  Leduc poker it omits the first round's bets, so policies over it cannot represent the game's
+  equilibrium), or ``"auto"`` (the default): the information state in imperfect-information
+  games, as OpenSpiel's own ``rl_environment`` observes them, the observation tensor in perfect-
+  information games (where it is the Markov state), each falling back on the other where the
+  game lacks it; a perfect-information game with neither
+  (``python_iterated_prisoners_dilemma``, whose observer gives strings only) is observed
+  through its last ``history_window`` moves, each a one-hot of who moved (chance or a player)
+  beside a one-hot of the action, zeros before the first move (a fixed-size Box that RLlib's
+  encoders take);
 - the reward of a step is the change in ``state.returns()`` over the step (the player's action
   and any chance outcomes after it), so rewards add up exactly to OpenSpiel's returns;
 - chance nodes are sampled from the env's own ``numpy`` generator, seeded by ``reset(seed=...)``;
@@ -48,6 +55,7 @@ from metagame.envs.masking import masked_space
 from metagame.envs.rendered import Rendered
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
+OBSERVATIONS = ("auto", "information_state", "observation")
 
 HISTORY_INFORMATION = (
     pyspiel.GameType.Information.PERFECT_INFORMATION,
@@ -148,18 +156,28 @@ def _check_int_parameter(game: str, key: str, value: Any, default: Any) -> None:
 
 
 def make_openspiel_env(
-    game: str, render_mode: str | None = None, history_window: int = 8, **params: Any
+    game: str,
+    render_mode: str | None = None,
+    history_window: int = 8,
+    observation: str = "auto",
+    **params: Any,
 ):
     """Makes the PettingZoo env for an OpenSpiel game string (the part after ``openspiel:``).
 
-    ``history_window``: how many past moves observe a perfect-information game that provides
-    no tensor (see the module docstring); unused otherwise.
+    ``observation``: which tensor observes a player, one of :data:`OBSERVATIONS` (see the
+    module docstring). ``history_window``: how many past moves observe a perfect-information
+    game that provides no tensor; unused otherwise.
     """
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
     loaded = load_game(game, **params)
     game_type = loaded.get_type()
     if game_type.dynamics == pyspiel.GameType.Dynamics.MEAN_FIELD:
         raise ValueError(f"openspiel:{game} is a mean-field game, not a multi-agent game")
-    if tensor_source(loaded)[0] == "history" and game_type.information not in HISTORY_INFORMATION:
+    if (
+        tensor_source(loaded, observation)[0] == "history"
+        and game_type.information not in HISTORY_INFORMATION
+    ):
         raise ValueError(
             f"openspiel:{game} provides neither observation nor information-state tensors, and "
             "its history would reveal hidden information"
@@ -170,29 +188,52 @@ def make_openspiel_env(
         raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {render_mode!r}")
     cls = OpenSpielParallelEnv if _is_simultaneous(game_type) else OpenSpielAECEnv
     return cls(
-        loaded, name=f"openspiel:{game}", render_mode=render_mode, history_window=history_window
+        loaded,
+        name=f"openspiel:{game}",
+        render_mode=render_mode,
+        history_window=history_window,
+        observation=observation,
     )
 
 
-def tensor_source(game: pyspiel.Game) -> tuple[str, list[int] | None]:
+def tensor_source(game: pyspiel.Game, observation: str = "auto") -> tuple[str, list[int] | None]:
     """What observes a player: ``("observation", shape)``, ``("information_state", shape)``,
-    or ``("history", None)`` for a game with neither (some games claim a tensor they do not
-    implement: then the next one is tried)."""
+    or ``("history", None)`` for a game with neither. ``observation`` (one of
+    :data:`OBSERVATIONS`) says which tensor comes first; the other is the fallback, as it is
+    where a game claims a tensor it does not implement."""
     game_type = game.get_type()
-    for provided, source, shape_of in (
+    tensors = [
         (game_type.provides_observation_tensor, "observation", game.observation_tensor_shape),
         (
             game_type.provides_information_state_tensor,
             "information_state",
             game.information_state_tensor_shape,
         ),
-    ):
+    ]
+    if observation == "auto":
+        imperfect = game_type.information == pyspiel.GameType.Information.IMPERFECT_INFORMATION
+        observation = "information_state" if imperfect else "observation"
+    if observation == "information_state":
+        tensors.reverse()
+    for provided, source, shape_of in tensors:
         if provided:
             try:
                 return source, shape_of()
             except pyspiel.SpielError:
                 continue
     return "history", None
+
+
+def _mask(state: pyspiel.State, player: int, num_actions: int) -> np.ndarray:
+    mask = np.zeros(num_actions, dtype=np.int8)
+    if state.is_terminal():
+        return mask
+    legal = state.legal_actions(player)
+    if legal:
+        mask[legal] = 1
+    else:  # not this player's turn at a sequential node of a simultaneous game: a no-op
+        mask[0] = 1
+    return mask
 
 
 class _OpenSpielGame(Rendered):
@@ -204,13 +245,14 @@ class _OpenSpielGame(Rendered):
         name: str,
         render_mode: str | None = None,
         history_window: int = 8,
+        observation: str = "auto",
     ):
         super().__init__()  # AECEnv's set-up for a turn-based game; nothing for a Parallel one
         self.agents: list[str] = []
         self.game = game
         self.render_mode = render_mode
         self.metadata = {"name": name, "render_modes": RENDER_MODES, "is_parallelizable": False}
-        self._source, shape = tensor_source(game)
+        self._source, shape = tensor_source(game, observation)
         if self._source == "history":
             self._symbols = max(game.num_distinct_actions(), game.max_chance_outcomes())
             self._history_shape = (history_window, 1 + game.num_players() + self._symbols)
@@ -260,36 +302,33 @@ class _OpenSpielGame(Rendered):
         rewards, self._returns = returns - self._returns, returns
         return rewards
 
-    def _mask(self, player: int) -> np.ndarray:
-        mask = np.zeros(self.game.num_distinct_actions(), dtype=np.int8)
-        state = self.game_state
-        if state.is_terminal():
-            return mask
-        legal = state.legal_actions(player)
-        if legal:
-            mask[legal] = 1
-        else:  # not this player's turn at a sequential node of a simultaneous game: a no-op
-            mask[0] = 1
-        return mask
-
     def _observation(self, agent: str) -> dict[str, np.ndarray]:
-        player = self._index[agent]
+        return self.observation_at(self.game_state, self._index[agent])
+
+    def observation_at(self, state: pyspiel.State, player: int) -> dict[str, np.ndarray]:
+        """What this env shows ``player`` at any OpenSpiel ``state`` of its game (the league's
+        exact exploitability and exact best responses query policies through it)."""
         if self._source == "observation":
-            tensor = self.game_state.observation_tensor(player)
+            tensor = state.observation_tensor(player)
         elif self._source == "information_state":
-            tensor = self.game_state.information_state_tensor(player)
+            tensor = state.information_state_tensor(player)
         else:
-            tensor = self._history_tensor()
+            tensor = self._history_tensor(state)
         return {
             "observation": np.asarray(tensor, dtype=np.float32).reshape(self._obs_shape),
-            "action_mask": self._mask(player),
+            "action_mask": _mask(state, player, self.game.num_distinct_actions()),
         }
 
-    def _history_tensor(self) -> np.ndarray:
+    @property
+    def tensor_source(self) -> str:
+        """``"observation"``, ``"information_state"`` or ``"history"``: what observes a player."""
+        return self._source
+
+    def _history_tensor(self, state: pyspiel.State) -> np.ndarray:
         """The last moves, oldest first: one-hot mover (chance, player 0, ...) and action."""
         window, width = self._history_shape
         tensor = np.zeros((window, width), dtype=np.float32)
-        moves = self.game_state.full_history()[-window:]
+        moves = state.full_history()[-window:]
         for row, move in enumerate(moves, start=window - len(moves)):
             tensor[row, 0 if move.player == pyspiel.PlayerId.CHANCE else 1 + move.player] = 1.0
             tensor[row, 1 + self.game.num_players() + move.action] = 1.0

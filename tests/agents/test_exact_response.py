@@ -8,10 +8,12 @@ import pyspiel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import best_response, expected_game_score
 
 from metagame.agents.exact_response import exact_best_response
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
+from metagame.envs.registration import make
 from metagame.league.exploitability import (
     action_probabilities,
     mixture_exploitability,
@@ -21,6 +23,7 @@ from metagame.solvers import solve_zero_sum
 
 KUHN = "openspiel:kuhn_poker"
 GAME = pyspiel.load_game("kuhn_poker")
+BRIDGE = make("openspiel:kuhn_poker").unwrapped  # what the league's players observe
 
 
 class Fixed:
@@ -42,7 +45,7 @@ def member(policy):
 
 def tabular(policy):
     """The OpenSpiel table of a metagame policy, by the league's own conversion."""
-    return mixture_policy(GAME, [policy], [1.0])
+    return mixture_policy(BRIDGE, [policy], [1.0])
 
 
 def seat_value(policies, seat: int) -> float:
@@ -59,7 +62,7 @@ def test_value_is_openspiels_best_response_value_and_the_policy_attains_it(seeds
         st.lists(st.floats(0.05, 1.0), min_size=len(seeds), max_size=len(seeds)), label="w"
     )
     response = exact_best_response(KUHN, [member(m) for m in members], weights)
-    target = mixture_policy(GAME, members, np.asarray(weights) / sum(weights))  # the league's
+    target = mixture_policy(BRIDGE, members, np.asarray(weights) / sum(weights))  # the league's
     for seat in (0, 1):
         expected = best_response.BestResponsePolicy(GAME, seat, target).value(
             GAME.new_initial_state()
@@ -101,10 +104,19 @@ def test_bad_arguments_are_refused(args, match):
         exact_best_response(*args)
 
 
-def test_observations_that_merge_information_states_are_refused():
-    # Leduc's observation tensor shows cards and pot shares but not the betting sequence
+def test_leduc_needs_observations_that_identify_information_states():
+    """Leduc's observation tensor shows cards and pot shares but not the betting sequence, so a
+    table over it merges information states; over the information-state tensor (the bridge's
+    default for imperfect-information games) the response is OpenSpiel's."""
+    leduc, members = "openspiel:leduc_poker", [member(RandomPolicy())]
     with pytest.raises(ValueError, match="identify information states"):
-        exact_best_response("openspiel:leduc_poker", [member(RandomPolicy())], [1.0])
+        exact_best_response(leduc, members, [1.0], {"observation": "observation"})
+    response = exact_best_response(leduc, members, [1.0])
+    game = pyspiel.load_game("leduc_poker")
+    uniform = os_policy.UniformRandomPolicy(game)
+    for seat in (0, 1):
+        expected = best_response.BestResponsePolicy(game, seat, uniform)
+        assert response.values[seat] == pytest.approx(expected.value(game.new_initial_state()))
 
 
 def test_psro_with_the_exact_oracle_nears_nash_on_kuhn():

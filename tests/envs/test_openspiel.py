@@ -102,6 +102,51 @@ def test_action_mask_matches_legal_actions_and_illegal_moves_raise():
         env.step(4)
 
 
+@pytest.mark.parametrize(
+    ("game", "observation", "source"),
+    [
+        ("leduc_poker", "auto", "information_state"),  # imperfect information: perfect recall
+        ("leduc_poker", "observation", "observation"),
+        ("kuhn_poker", "information_state", "information_state"),
+        ("tic_tac_toe", "auto", "observation"),  # perfect information: the board
+        ("tic_tac_toe", "information_state", "observation"),  # no information state: fallback
+    ],
+)
+def test_observation_chooses_the_tensor(game, observation, source):
+    env = make(f"openspiel:{game}", observation=observation)
+    assert env.unwrapped.tensor_source == source
+    env.reset(seed=1)
+    state = env.unwrapped.game_state
+    player = state.current_player()
+    tensor = getattr(state, f"{source}_tensor")(player)
+    np.testing.assert_array_equal(env.observe(env.agent_selection)["observation"].ravel(), tensor)
+    assert env.observation_space(env.agent_selection)["observation"].shape[-1] == (
+        len(tensor) if game != "tic_tac_toe" else 3
+    )
+
+
+def test_leduc_information_state_tells_betting_histories_apart():
+    """Raise-call and call-raise-call both put 3 chips each in the pot before the public card:
+    the observation tensor (cards and pot shares) merges the two, the information state not."""
+    seen = {}
+    for observation in ("observation", "information_state"):
+        env = make("openspiel:leduc_poker", observation=observation).unwrapped
+        tensors = []
+        for bets in ([2, 1], [1, 2, 1]):
+            state = env.game.new_initial_state()
+            for action in [0, 2, *bets, 4]:  # deal the private cards, bet, deal the public card
+                state.apply_action(action)
+            tensors.append(env.observation_at(state, 0)["observation"])
+        seen[observation] = tensors
+    np.testing.assert_array_equal(*seen["observation"])
+    assert not np.array_equal(*seen["information_state"])
+
+
+def test_unknown_observation_choice_is_refused():
+    with pytest.raises(ValueError, match="observation must be one of"):
+        make("openspiel:kuhn_poker", observation="board")
+
+
 def test_spaces_are_cached_objects():
     env = make("openspiel:leduc_poker")
     assert env.observation_space("player_0") is env.observation_space("player_0")

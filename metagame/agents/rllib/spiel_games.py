@@ -6,8 +6,9 @@ stack (:class:`metagame.agents.rllib.env.MultiAgentAdapter` over
 :class:`metagame.envs.openspiel.OpenSpielAECEnv`) shows it, without the PettingZoo and dict
 bookkeeping around each step:
 
-- an observation is OpenSpiel's observation tensor of the player (or its information-state
-  tensor where the game has none) followed by the legal-action mask, as
+- an observation is the tensor the env observes the player by (OpenSpiel's information-state
+  or observation tensor, :func:`metagame.envs.openspiel.tensor_source`) followed by the
+  legal-action mask, as
   :class:`metagame.agents.rllib.encoding.ObservationCodec` encodes it (an all-zero mask, at
   terminal states, becomes all ones); a batch of observations is built as one array;
 - a reward is the change of ``state.returns()`` over a move and the chance outcomes after it,
@@ -30,8 +31,10 @@ from metagame.envs.openspiel import OpenSpielAECEnv, tensor_source
 class SpielGames:
     """``num_games`` plays of one turn-based OpenSpiel game; slot ``i`` holds one play."""
 
-    def __init__(self, game: pyspiel.Game, codec: ObservationCodec, num_games: int):
-        source, _ = tensor_source(game)
+    def __init__(
+        self, game: pyspiel.Game, codec: ObservationCodec, num_games: int, observation: str = "auto"
+    ):
+        source, _ = tensor_source(game, observation)
         if source == "history":
             raise ValueError(
                 f"{game.get_type().short_name}: the vectorised runner needs a game with "
@@ -56,7 +59,7 @@ class SpielGames:
                 f"(make('openspiel:<game>')), got {type(inner).__name__}"
             )
         codec = ObservationCodec(inner.observation_space(inner.possible_agents[0]))
-        return cls(inner.game, codec, num_games)
+        return cls(inner.game, codec, num_games, inner.tensor_source)
 
     def start(self, i: int, rng: np.random.Generator) -> None:
         """A new play in slot ``i``, past its opening chance nodes."""
