@@ -127,6 +127,13 @@ class EvaluationConfig(_Strict):
     """Evaluation matches that fill the payoff table."""
 
     episodes_per_pair: int = Field(40, ge=2, description="evaluation games per pair of players")
+    payoffs: Literal["auto", "exact", "sampled"] = Field(
+        "auto",
+        description="what the empirical game's entries are: exact expected returns, walked on "
+        "the game tree (sequential OpenSpiel games of at most 100,000 histories), or the mean "
+        "of the evaluation matches; auto: exact where the game allows. Matches are played "
+        "either way (ratings, replays)",
+    )
     replay_fraction: float = Field(0.05, ge=0.0, le=1.0, description="matches recorded")
     exploitability: bool = Field(
         True, description="compute the exact exploitability where the game allows"

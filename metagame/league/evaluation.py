@@ -5,10 +5,11 @@ see :func:`profiles`) through ``metagame.agents.arena`` and commits each result 
 unique key ``A|B|k``, so an interrupted evaluation resumes without losing or duplicating a row;
 a sample of matches is saved as replays named by the match id (``replays/match_000042.*``).
 ``rate`` builds the empirical game over the populations
-(:mod:`metagame.league.empirical_game`), solves it, recomputes the ratings from every match (in
-match order, so they are a function of the store alone) and records them with the
-meta-strategy, its NashConv on the empirical game and, where it is exact, the exploitability of
-the league's mixture in the real game. Neither needs Ray.
+(:mod:`metagame.league.empirical_game`) from the matches, or from exact expected returns where
+the league computes them (:mod:`metagame.league.exact_payoffs`), solves it, recomputes the
+ratings from every match (in match order, so they are a function of the store alone) and
+records them with the meta-strategy, its NashConv on the empirical game and, where it is
+exact, the exploitability of the league's mixture in the real game. Neither needs Ray.
 """
 
 from __future__ import annotations
@@ -245,7 +246,8 @@ def rate(
     with store.transaction():
         players = store.players(active_only=True)
         matches = store.matches()
-    game = population_game(spec, players, matches)
+        entries = game_entries(store, matches)
+    game = population_game(spec, players, entries)
     solution = solve_meta_game(game, default_solver(game) if solver == "auto" else solver)
     values = member_values(game, solution)
     alpha = solve_meta_game(game, "alpharank") if len(players) > 1 else solution
@@ -296,10 +298,17 @@ def rate(
     }
 
 
-def population_game(spec: GameSpec, players: Sequence[Player], matches: Sequence[Any]):
-    """The empirical game of ``matches`` over the populations' ``players``."""
+def game_entries(store: Store, matches: Sequence[Any]) -> Sequence[Any]:
+    """What the empirical game rests on: the exact expected returns where the league computes
+    them (an exact league records one for every profile), else ``matches``."""
+    return store.expected_returns() or matches
+
+
+def population_game(spec: GameSpec, players: Sequence[Player], entries: Sequence[Any]):
+    """The empirical game of ``entries`` (matches or exact expected returns) over the
+    populations' ``players``."""
     members = {pop: [p.id for p in players if p.population == pop] for pop in spec.populations}
-    return empirical_game(matches, spec.seat_roles, members, symmetric=spec.symmetric)
+    return empirical_game(entries, spec.seat_roles, members, symmetric=spec.symmetric)
 
 
 def policy_cache(run_dir: str | Path) -> Callable[[Player], Any]:

@@ -190,12 +190,14 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
     so it is consistent while the league runs.
     """
     from metagame.league.empirical_game import default_solver, empirical_game, solve_meta_game
+    from metagame.league.evaluation import game_entries
 
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
     with store.transaction():
         players = store.players(active_only=True)
         matches = store.matches()
+        entries = game_entries(store, matches)
     if not players:
         raise ValueError(f"the league in {store.run_dir} has no players yet")
     roles = store.get_meta("roles")  # role -> population, written when the league starts
@@ -203,7 +205,7 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
         raise ValueError(f"the store in {store.run_dir} does not say the game's roles")
     members = {pop: [p.id for p in players if p.population == pop] for pop in roles.values()}
     symmetric = len(roles) > 1 and len(set(roles.values())) == 1
-    game = empirical_game(matches, list(roles.values()), members, symmetric=symmetric)
+    game = empirical_game(entries, list(roles.values()), members, symmetric=symmetric)
     if solver == "minimax-winner":
         if not (symmetric and len(roles) == 2):
             raise ValueError("minimax-winner serves leagues of two tied roles")

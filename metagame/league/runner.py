@@ -53,6 +53,7 @@ from metagame.league import matchmaking as mm
 from metagame.league import phases, sampling
 from metagame.league.config import LeagueConfig
 from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
+from metagame.league.exact_payoffs import ExactPayoffs, walkable
 from metagame.league.game_spec import GameSpec, game_spec
 from metagame.league.modes import LeagueView, Mode, Trainee, mode_for
 from metagame.league.population import CheckpointError, player_weights, save_player
@@ -119,7 +120,20 @@ class League:
             pop: [f"slot_{pop}_{i}" if several else f"slot_{i}" for i in range(slots)]
             for pop in self.spec.populations
         }
+        self._exact = self._exact_payoffs()
         return self._algorithm_config()
+
+    def _exact_payoffs(self) -> ExactPayoffs | None:
+        """The exact entries of the empirical game, where the config and the game allow."""
+        payoffs = self.cfg.evaluation.payoffs
+        if payoffs == "sampled" or not self.spec.competitive:
+            return None
+        if payoffs == "auto" and not walkable(self.spec):
+            return None
+        try:
+            return ExactPayoffs(self.spec, self._policy)
+        except ValueError as err:
+            raise ValueError(f"evaluation.payoffs: {err}") from None
 
     def _module_spec(self, population: str):
         from metagame.agents.rllib import module_spec
@@ -577,6 +591,8 @@ class League:
         return [player]
 
     def _evaluate(self) -> None:
+        if self._exact is not None:
+            self._exact.fill(self.store, self.iteration)
         evaluate(
             self.store,
             self.spec,

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS matches (
     players TEXT NOT NULL, seats TEXT NOT NULL, outcome TEXT NOT NULL, returns TEXT NOT NULL,
     length INTEGER NOT NULL, seed INTEGER NOT NULL, replay TEXT, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS expected_returns (
+    key TEXT PRIMARY KEY, iteration INTEGER NOT NULL, players TEXT NOT NULL,
+    returns TEXT NOT NULL, created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ratings (
     iteration INTEGER NOT NULL, player TEXT NOT NULL, mu REAL NOT NULL, sigma REAL NOT NULL,
     elo REAL NOT NULL, nash REAL NOT NULL, alpharank REAL NOT NULL, games INTEGER NOT NULL,
@@ -67,7 +71,18 @@ CREATE TABLE IF NOT EXISTS iterations (
 );
 """
 
-ITERATION_TABLES = ("players", "matches", "ratings", "meta_strategies", "games", "iterations")
+# Tables added after the first stores were written: a store without one is still a league store
+# (opened for writing, the table is created; read-only, it reads as empty).
+ADDED_TABLES = ("expected_returns",)
+ITERATION_TABLES = (
+    "players",
+    "matches",
+    "expected_returns",
+    "ratings",
+    "meta_strategies",
+    "games",
+    "iterations",
+)
 
 
 @functools.cache
@@ -116,6 +131,17 @@ class Match:
     replay: str | None
 
 
+@dataclass(frozen=True)
+class ExpectedReturns:
+    """Each seat's exact expected return when ``players`` play the seats (computed on the game
+    tree, not sampled): an entry of the empirical game that rests on no matches."""
+
+    key: str
+    iteration: int
+    players: list[str]
+    returns: list[float]
+
+
 def _match(row: sqlite3.Row) -> Match:
     return Match(
         row["id"],
@@ -161,6 +187,10 @@ class Store:
             self._db.close()
             raise
 
+    def _has_table(self, table: str) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._db.execute(query, (table,)).fetchone() is not None
+
     def _check(self) -> None:
         """Refuses a file that is not an intact league store (empty, truncated, corrupt, another
         program's database, or another schema) before anything reads or writes it."""
@@ -169,6 +199,8 @@ class Store:
             raise ValueError(f"{self.path} is damaged: {' '.join(' '.join(damage).split())}")
         for table, columns in _schema_columns().items():
             found = [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
+            if not found and table in ADDED_TABLES:
+                continue
             if found != columns:
                 what = f"has no table {table}" if not found else f"has another {table} table"
                 raise ValueError(
@@ -216,6 +248,7 @@ class Store:
             self.get_meta(key)
         self.players()
         self.matches()
+        self.expected_returns()
         self.rating_history()
         self.meta_strategies()
         self.games()
@@ -358,6 +391,35 @@ class Store:
         if row is None:
             raise ValueError(f"no match {match_id} in {self.path}")
         return _match(row)
+
+    def record_expected_returns(
+        self, key: str, *, iteration: int, players: Sequence[str], returns: Sequence[float]
+    ) -> bool:
+        """Commits one profile's exact expected returns; False when ``key`` was recorded."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO expected_returns (key, iteration, players, returns, "
+                "created) VALUES (?, ?, ?, ?, ?)",
+                (
+                    key,
+                    iteration,
+                    json.dumps(list(players)),
+                    json.dumps([float(r) for r in returns]),
+                    time.time(),
+                ),
+            )
+        return cur.rowcount == 1
+
+    def expected_returns(self) -> list[ExpectedReturns]:
+        if not self._has_table("expected_returns"):  # an older store, read-only
+            return []
+        rows = self._db.execute("SELECT * FROM expected_returns ORDER BY rowid").fetchall()
+        return [
+            ExpectedReturns(
+                r["key"], r["iteration"], json.loads(r["players"]), json.loads(r["returns"])
+            )
+            for r in rows
+        ]
 
     # -- histories -------------------------------------------------------------------------
     def record_ratings(self, iteration: int, rows: Iterable[dict[str, Any]]) -> None:

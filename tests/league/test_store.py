@@ -1,6 +1,7 @@
 """The SQLite store: idempotent match rows, players, histories, concurrent readers."""
 
 import multiprocessing as mp
+import sqlite3
 
 import numpy as np
 import pytest
@@ -70,6 +71,25 @@ def test_missing_and_corrupt_store(tmp_path):
         Store(tmp_path)
     (tmp_path / "league.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(ValueError, match="is not a league store"):
+        Store(tmp_path)
+
+
+def test_a_store_from_before_exact_payoffs_opens(tmp_path):
+    """A store written before the expected_returns table existed reads as having none, and
+    gets the table when opened for writing; a store missing an original table is refused."""
+    with Store(tmp_path, create=True) as store:
+        store.set_meta(x=1)
+    with sqlite3.connect(tmp_path / "league.sqlite") as db:
+        db.execute("DROP TABLE expected_returns")
+    with Store(tmp_path, readonly=True) as store:
+        assert store.expected_returns() == [] and store.get_meta("x") == 1
+    with Store(tmp_path) as store:
+        assert store.record_expected_returns(
+            "exact|a|b", iteration=0, players="ab", returns=[1, -1]
+        )
+    with sqlite3.connect(tmp_path / "league.sqlite") as db:
+        db.execute("DROP TABLE ratings")
+    with pytest.raises(ValueError, match="has no table ratings"):
         Store(tmp_path)
 
 
