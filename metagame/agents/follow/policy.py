@@ -14,8 +14,8 @@ hold only what each agent has seen. ``act_batch`` takes the observations of ever
 ``env.agents`` order and returns their actions; ``actions(obs, mask)`` is the array form over
 all agents (rows of agents off the map are ignored).
 
-Checkpoints (:func:`save_follower`, :func:`load_follower`, also through
-:func:`metagame.agents.policy.load_policy`) are a ``policy.json`` (kind ``"follower"``, the
+Checkpoints (written by :func:`metagame.agents.policy.save_policy`, read by it or by
+:func:`load_follower`) are a ``policy.json`` (kind ``"follower"``, the
 network's sizes, the features and planner settings) and ``weights.pt`` (a tensor state dict).
 """
 
@@ -33,7 +33,12 @@ import torch
 from metagame.agents.follow.congestion import CongestionPlanner
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import follower_observation
-from metagame.agents.policy import CHECKPOINT_VERSION, choose, split_observation
+from metagame.agents.policy import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    choose,
+    split_observation,
+)
 
 FEATURES = ("path", "env")
 PLANNER_KEYS = ("weight", "decay", "horizon")
@@ -149,11 +154,27 @@ class FollowerPolicy:
         probs, _ = self.distributions(self.inputs(env_obs), mask)
         return choose(probs, None if self.greedy else self.rng)
 
+    kind = "follower"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        """Writes the network's weights into ``path``; returns the fields that rebuild it."""
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save(state, path / (WEIGHTS_FILE + ".tmp"))
+        (path / (WEIGHTS_FILE + ".tmp")).replace(path / WEIGHTS_FILE)
+        return {
+            "greedy": self.greedy,
+            "features": self.features,
+            "planner": self.planner_settings,
+            "network": self.net.shape,
+        }
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        return follower_from_metadata(meta_file, meta, greedy, seed)
+
 
 # --- checkpoints ---
-
-METADATA_FILE = "policy.json"
-WEIGHTS_FILE = "weights.pt"
 SHIPPED = ("follower", "independent_ppo")
 
 
@@ -165,32 +186,10 @@ def shipped(name: str = "follower", greedy: bool | None = None) -> FollowerPolic
     return load_follower(Path(__file__).resolve().parents[2] / "data" / "follow" / name, greedy)
 
 
-def save_follower(policy: FollowerPolicy, path: str | Path) -> Path:
-    """Writes ``policy.json`` and ``weights.pt`` into the directory ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in policy.net.state_dict().items()}
-    torch.save(state, path / (WEIGHTS_FILE + ".tmp"))
-    (path / (WEIGHTS_FILE + ".tmp")).replace(path / WEIGHTS_FILE)
-    meta = {
-        "version": CHECKPOINT_VERSION,
-        "kind": "follower",
-        "id": policy.id,
-        "seed": policy.seed,
-        "greedy": policy.greedy,
-        "features": policy.features,
-        "planner": policy.planner_settings,
-        "network": policy.net.shape,
-    }
-    (path / (METADATA_FILE + ".tmp")).write_text(json.dumps(meta, indent=1))
-    (path / (METADATA_FILE + ".tmp")).replace(path / METADATA_FILE)
-    return path
-
-
 def load_follower(
     path: str | Path, greedy: bool | None = None, seed: int | None = None
 ) -> FollowerPolicy:
-    """Loads a checkpoint written by :func:`save_follower`; a malformed one raises ValueError
+    """Loads a follower checkpoint (written by ``save_policy``); a malformed one raises ValueError
     naming the file and the key. Nothing is unpickled."""
     meta_file = Path(path) / METADATA_FILE
     try:
