@@ -3,17 +3,16 @@
 In OpenSpiel 2 (the version metagame uses), ``psro_v2.rl_policy`` builds its DQN and policy
 gradient oracles on JAX (``open_spiel.python.jax``: flax, haiku, rlax), and ``psro_v2`` imports
 cvxpy (the Nash meta-solver's LP), matplotlib and networkx (alpha-rank's plots). None of these
-are metagame dependencies, so the anchor gets its own virtualenv, built here on first use with
-``python -m venv`` + ``pip install`` of the pinned packages below.
+are metagame dependencies, so the anchor gets its own virtualenv, built by ``_venv.ensure_venv``
+on first use with the pinned packages below.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-VENV = Path(__file__).resolve().parent / ".venvs" / "openspiel-jax"
+from _venv import ensure_venv  # benchmarks/ is on sys.path when run as a script
+
 PINNED = [
     "open_spiel==2.0.2",
     "jax[cpu]==0.10.2",
@@ -34,27 +33,7 @@ PINNED = [
 PROBE = "from open_spiel.python.algorithms.psro_v2 import psro_v2, rl_oracle, rl_policy"
 
 
-def ensure_openspiel_jax() -> tuple[Path | None, str]:
+def ensure_openspiel_jax() -> Path | None:
     """The virtualenv's python with OpenSpiel's PSRO importable (building it if needed), or
-    None and the reason it could not be built."""
-    python = VENV / "bin" / "python"
-    probe = [str(python), "-c", PROBE]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python, "ok"
-    print(f"building {VENV} (python -m venv + pip install OpenSpiel, JAX, cvxpy) ...", flush=True)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, capture_output=True
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *PINNED],
-            check=True,
-            capture_output=True,
-            timeout=1800,
-        )
-    except subprocess.CalledProcessError as err:
-        return None, f"building {VENV} failed: {err.stderr.decode()[-400:]}"
-    except (subprocess.SubprocessError, OSError) as err:
-        return None, f"building {VENV} failed: {err}"
-    ok = subprocess.run(probe, capture_output=True)
-    return (python, "ok") if ok.returncode == 0 else (None, ok.stderr.decode()[-400:])
+    None (with the reason printed) when it cannot be built."""
+    return ensure_venv("openspiel-jax", PINNED, PROBE, timeout=1800)

@@ -346,9 +346,9 @@ def main() -> None:
     results: dict[str, dict[str, dict]] = {g: dict(saved.get(g, {})) for g in games}
     python_jax = None
     if "psro" in args.anchors and not args.skip_anchors:
-        python_jax, why = ensure_openspiel_jax()
+        python_jax = ensure_openspiel_jax()
         if python_jax is None:
-            print(f"PSRO-rl is not available: {why}")
+            print("PSRO-rl is not available (see above)")
 
     print(
         f"league quality, seed {args.seed}, {os.cpu_count()} CPUs, "

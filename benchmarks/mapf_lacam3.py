@@ -206,6 +206,25 @@ def main() -> None:
         f"{'ours SoC':>9} {'LaCAM3 SoC':>11} {'SoC ratio':>9}"
     )
     chosen = parse_only(args.only)
+    for map_name, map_path, grid, topo, n, scen, starts, goals in instances(chosen):
+        ours_s, ours_paths = fastest(args.repeat, run_ours, topo, starts, goals, args.cap, None)
+        ours_cost = verified_cost(grid, starts, goals, ours_paths)
+        theirs_s, theirs_cost = None, "-"
+        if binary is not None:
+            theirs_s, paths = fastest(
+                args.repeat, run_lacam3, binary, map_path, scen, n, args.cap, star=False
+            )
+            theirs_cost = verified_cost(grid, starts, goals, paths)
+        rows.append((map_name, n, ours_s, ours_cost, theirs_s, theirs_cost))
+        print_row(*rows[-1])
+    summary(rows, binary is not None)
+    if args.anytime > 0:
+        anytime_table(chosen, binary, args.anytime)
+
+
+def instances(chosen: dict[str, list[int]]):
+    """Each chosen instance: (map name, map file, grid, topology, agents, scenario file,
+    starts, goals), the map read once for all its agent counts."""
     for map_name, counts in chosen.items():
         map_path = DATA / f"{map_name}.map"
         grid = maps.parse_map(map_path.read_text(), name=str(map_path))
@@ -213,19 +232,7 @@ def main() -> None:
         for n in counts:
             scen = scenario_for(map_name, grid, n)
             _, starts, goals = maps.load_scenario(str(scen), n)
-            ours_s, ours_paths = fastest(args.repeat, run_ours, topo, starts, goals, args.cap, None)
-            ours_cost = verified_cost(grid, starts, goals, ours_paths)
-            theirs_s, theirs_cost = None, "-"
-            if binary is not None:
-                theirs_s, paths = fastest(
-                    args.repeat, run_lacam3, binary, map_path, scen, n, args.cap, star=False
-                )
-                theirs_cost = verified_cost(grid, starts, goals, paths)
-            rows.append((map_name, n, ours_s, ours_cost, theirs_s, theirs_cost))
-            print_row(*rows[-1])
-    summary(rows, binary is not None)
-    if args.anytime > 0:
-        anytime_table(chosen, binary, args.anytime)
+            yield map_name, map_path, grid, topo, n, scen, starts, goals
 
 
 def both_solved(ours_cost: str, theirs_cost: str) -> bool:
@@ -268,29 +275,23 @@ def anytime_table(chosen, binary, budget: int) -> None:
         f"{'LaCAM3 SoC':>11} {'ratio':>7}"
     )
     ratios = []
-    for map_name, counts in chosen.items():
-        map_path = DATA / f"{map_name}.map"
-        grid = maps.parse_map(map_path.read_text(), name=str(map_path))
-        topo = maps.grid_topology(grid)
-        for n in counts:
-            scen = scenario_for(map_name, grid, n)
-            _, starts, goals = maps.load_scenario(str(scen), n)
-            ours_s, ours_paths = run_ours(topo, starts, goals, budget + 5, budget)
-            ours_cost = verified_cost(grid, starts, goals, ours_paths)
-            theirs_cost, theirs_s = "-", None
-            if binary is not None:
-                theirs_s, paths = run_lacam3(binary, map_path, scen, n, budget, star=True)
-                theirs_cost = verified_cost(grid, starts, goals, paths)
-            ratio = "-"
-            if both_solved(ours_cost, theirs_cost):
-                ratios.append(int(ours_cost) / int(theirs_cost))
-                ratio = f"{ratios[-1]:.3f}"
-            print(
-                f"{map_name:<24} {n:>6} {ours_s:>7.2f} "
-                f"{'-' if theirs_s is None else f'{theirs_s:.2f}':>8} {ours_cost:>9} "
-                f"{theirs_cost:>11} {ratio:>7}",
-                flush=True,
-            )
+    for map_name, map_path, grid, topo, n, scen, starts, goals in instances(chosen):
+        ours_s, ours_paths = run_ours(topo, starts, goals, budget + 5, budget)
+        ours_cost = verified_cost(grid, starts, goals, ours_paths)
+        theirs_cost, theirs_s = "-", None
+        if binary is not None:
+            theirs_s, paths = run_lacam3(binary, map_path, scen, n, budget, star=True)
+            theirs_cost = verified_cost(grid, starts, goals, paths)
+        ratio = "-"
+        if both_solved(ours_cost, theirs_cost):
+            ratios.append(int(ours_cost) / int(theirs_cost))
+            ratio = f"{ratios[-1]:.3f}"
+        print(
+            f"{map_name:<24} {n:>6} {ours_s:>7.2f} "
+            f"{'-' if theirs_s is None else f'{theirs_s:.2f}':>8} {ours_cost:>9} "
+            f"{theirs_cost:>11} {ratio:>7}",
+            flush=True,
+        )
     if ratios:
         print(
             f"median SoC ratio {statistics.median(ratios):.3f}; worst {max(ratios):.3f}; "

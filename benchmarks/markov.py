@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _cvxpy import TARGET, ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
+from _cvxpy import ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
 
 from metagame.envs import make
 from metagame.envs.markov import random_game
@@ -75,13 +75,13 @@ SMALL = "metagame_pursuit_evasion(graph=path:4,discount=0.5,horizon=1000000)"
 
 
 def run_openspiel(stacks: dict[str, np.ndarray]) -> tuple[dict | None, str]:
-    ok, why = ensure_cvxpy()
-    if not ok:
-        return None, why
+    target = ensure_cvxpy()
+    if target is None:
+        return None, "cvxpy/ECOS could not be installed (see above)"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stages.npz"
         np.savez(path, **stacks)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TARGET)])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(target)])}
         proc = subprocess.run(
             [sys.executable, "-c", OPENSPIEL_SCRIPT, str(path), SMALL],
             env=env,

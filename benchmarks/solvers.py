@@ -125,10 +125,10 @@ def run_anchor(anchor: str, kind: str, n: int, limit: float) -> None:
 def anchor(anchor: str, kind: str, n: int, limit: float) -> dict:
     env = None
     if anchor == "openspiel":  # its LP solver imports cvxpy, installed beside us on demand
-        ok, why = ensure_cvxpy()
-        if not ok:
-            return {"unavailable": why}
-        env = anchor_env()
+        target = ensure_cvxpy()
+        if target is None:
+            return {"unavailable": "cvxpy/ECOS could not be installed (see above)"}
+        env = anchor_env(target)
     cmd = [sys.executable, __file__, "--anchor", anchor, "--case", kind, str(n)]
     cmd += ["--limit", str(limit)]
     try:

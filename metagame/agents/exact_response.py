@@ -35,19 +35,23 @@ import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
-from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from metagame.agents.policy import RLModulePolicy
 from metagame.agents.rllib.encoding import OBS_KEY, ObservationCodec, space_from_json
-from metagame.agents.rllib.modules import RAW_SPACE_KEY, log_mask, module_spec, split_mask
+from metagame.agents.rllib.modules import (
+    RAW_SPACE_KEY,
+    CategoricalTorchRLModule,
+    log_mask,
+    module_spec,
+    split_mask,
+)
 from metagame.envs.registration import make
 
 Member = Callable[[dict[str, np.ndarray]], np.ndarray]
 NUM_STATES_KEY = "num_states"
 
 
-class ObservationTableRLModule(TorchRLModule):
+class ObservationTableRLModule(CategoricalTorchRLModule):
     """A deterministic policy as a table: observation features -> action.
 
     Buffers ``keys`` (states, features) and ``actions`` (states,); an observation whose
@@ -80,15 +84,6 @@ class ObservationTableRLModule(TorchRLModule):
         probs = torch.where(found[:, None], chosen, torch.ones_like(chosen))
         logits = log_mask(probs)
         return {Columns.ACTION_DIST_INPUTS: logits if mask is None else logits + log_mask(mask)}
-
-    def get_inference_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_exploration_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_train_action_dist_cls(self):
-        return TorchCategorical
 
 
 @dataclass

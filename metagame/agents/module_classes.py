@@ -8,114 +8,52 @@ reach ``os.system`` through some module's namespace. Checkpoints written before 
 (version 1) stored ``"module:qualname"``; those strings are accepted exactly when they are the
 definition site of a class in the table.
 
-Each entry imports its class lazily, so reading the table costs nothing until a module is built.
+Each entry imports its class on first use, so reading the table costs nothing until a module
+is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class ModuleClass:
-    """One allowed class: where it is defined, how to import it, and which of its
+    """One allowed class: the module that defines it, its name there, and which of its
     ``model_config`` keys name files (dropped on load: ``weights.pt`` holds the whole state)."""
 
     module: str
-    load: Callable[[], type]
+    name: str
     file_keys: tuple[str, ...] = ()
 
-
-def _masked(name: str) -> Callable[[], type]:
-    def load() -> type:
-        from metagame.agents.rllib import modules
-
-        return {
-            "MaskedPPOTorchRLModule": modules.MaskedPPOTorchRLModule,
-            "MaskedAPPOTorchRLModule": modules.MaskedAPPOTorchRLModule,
-            "MaskedDQNTorchRLModule": modules.MaskedDQNTorchRLModule,
-            "MaskedRandomRLModule": modules.MaskedRandomRLModule,
-        }[name]
-
-    return load
+    def load(self) -> type:
+        """The class, its module imported on first use (both named by this table)."""
+        return getattr(importlib.import_module(self.module), self.name)
 
 
-def _mappo(name: str) -> Callable[[], type]:
-    def load() -> type:
-        from metagame.agents.rllib import mappo
-
-        return {
-            "MAPPOTorchRLModule": mappo.MAPPOTorchRLModule,
-            "MAPPOUnmaskedTorchRLModule": mappo.MAPPOUnmaskedTorchRLModule,
-        }[name]
-
-    return load
-
-
-def _ppo() -> type:
-    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
-        DefaultPPOTorchRLModule,
-    )
-
-    return DefaultPPOTorchRLModule
-
-
-def _appo() -> type:
-    from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import (
-        DefaultAPPOTorchRLModule,
-    )
-
-    return DefaultAPPOTorchRLModule
-
-
-def _dqn() -> type:
-    from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import (
-        DefaultDQNTorchRLModule,
-    )
-
-    return DefaultDQNTorchRLModule
-
-
-def _sac() -> type:
-    from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import (
-        DefaultSACTorchRLModule,
-    )
-
-    return DefaultSACTorchRLModule
-
-
-def _duel() -> type:
-    from metagame.agents.duel.rlmodule import DuelRLModule
-
-    return DuelRLModule
-
-
-def _table() -> type:
-    from metagame.agents.exact_response import ObservationTableRLModule
-
-    return ObservationTableRLModule
-
-
-_MASKED_SITE = "metagame.agents.rllib.modules"
-_MAPPO_SITE = "metagame.agents.rllib.mappo"
+_MASKED = "metagame.agents.rllib.modules"
+_MAPPO = "metagame.agents.rllib.mappo"
 _RLLIB = "ray.rllib.algorithms"
 
 MODULE_CLASSES: dict[str, ModuleClass] = {
-    "MaskedPPOTorchRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedPPOTorchRLModule")),
-    "MaskedAPPOTorchRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedAPPOTorchRLModule")),
-    "MaskedDQNTorchRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedDQNTorchRLModule")),
-    "MaskedRandomRLModule": ModuleClass(_MASKED_SITE, _masked("MaskedRandomRLModule")),
-    "MAPPOTorchRLModule": ModuleClass(_MAPPO_SITE, _mappo("MAPPOTorchRLModule")),
-    "MAPPOUnmaskedTorchRLModule": ModuleClass(_MAPPO_SITE, _mappo("MAPPOUnmaskedTorchRLModule")),
-    "DefaultPPOTorchRLModule": ModuleClass(f"{_RLLIB}.ppo.torch.default_ppo_torch_rl_module", _ppo),
-    "DefaultAPPOTorchRLModule": ModuleClass(
-        f"{_RLLIB}.appo.torch.default_appo_torch_rl_module", _appo
-    ),
-    "DefaultDQNTorchRLModule": ModuleClass(f"{_RLLIB}.dqn.torch.default_dqn_torch_rl_module", _dqn),
-    "DefaultSACTorchRLModule": ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", _sac),
-    "DuelRLModule": ModuleClass("metagame.agents.duel.rlmodule", _duel, file_keys=("weights",)),
-    "ObservationTableRLModule": ModuleClass("metagame.agents.exact_response", _table),
+    entry.name: entry
+    for entry in (
+        ModuleClass(_MASKED, "MaskedPPOTorchRLModule"),
+        ModuleClass(_MASKED, "MaskedAPPOTorchRLModule"),
+        ModuleClass(_MASKED, "MaskedDQNTorchRLModule"),
+        ModuleClass(_MASKED, "MaskedRandomRLModule"),
+        ModuleClass(_MAPPO, "MAPPOTorchRLModule"),
+        ModuleClass(_MAPPO, "MAPPOUnmaskedTorchRLModule"),
+        ModuleClass(f"{_RLLIB}.ppo.torch.default_ppo_torch_rl_module", "DefaultPPOTorchRLModule"),
+        ModuleClass(
+            f"{_RLLIB}.appo.torch.default_appo_torch_rl_module", "DefaultAPPOTorchRLModule"
+        ),
+        ModuleClass(f"{_RLLIB}.dqn.torch.default_dqn_torch_rl_module", "DefaultDQNTorchRLModule"),
+        ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", "DefaultSACTorchRLModule"),
+        ModuleClass("metagame.agents.duel.rlmodule", "DuelRLModule", file_keys=("weights",)),
+        ModuleClass("metagame.agents.exact_response", "ObservationTableRLModule"),
+    )
 }
 
 # "module:qualname" as version-1 checkpoints stored it -> stable name

@@ -28,6 +28,7 @@ ValueError naming the file and the key.
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -417,11 +418,23 @@ def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
 
 # --- checkpoints -------------------------------------------------------------------------------
 
-# What each checkpoint kind loads as; each class writes its fields in ``_checkpoint(path)`` and
-# reads them back in ``_from_checkpoint(meta, meta_file, seed, greedy, id)``.
+# What each checkpoint kind loads as: a class, or "module:class" for one whose module would
+# import this one (resolved when a policy of that kind is saved or loaded). Each class names its
+# ``kind``, writes its fields in ``_checkpoint(path)`` and reads them back in
+# ``_from_checkpoint(meta, meta_file, seed, greedy, id)``.
 POLICY_KINDS: dict[str, Any] = {
-    cls.kind: cls for cls in (RandomPolicy, MixedStrategyPolicy, TabularPolicy, RLModulePolicy)
+    **{cls.kind: cls for cls in (RandomPolicy, MixedStrategyPolicy, TabularPolicy, RLModulePolicy)},
+    "follower": "metagame.agents.follow.policy:FollowerPolicy",  # a Learn-to-Follow MAPF team
 }
+
+
+def _policy_class(kind: str) -> type:
+    """The class checkpoints of ``kind`` (a key of ``POLICY_KINDS``) load as."""
+    cls = POLICY_KINDS[kind]
+    if isinstance(cls, str):
+        module, _, name = cls.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | None = None) -> Path:
@@ -431,18 +444,14 @@ def save_policy(policy: Any, path: str | Path, observation_space: gym.Space | No
     observation space itself; for any other module pass ``observation_space``.
     """
     path = Path(path)
-    for kind, cls in POLICY_KINDS.items():
-        if isinstance(policy, cls):
-            fields = policy._checkpoint(path)
-            return _write(path, {"kind": kind, "id": policy.id, "seed": policy.seed, **fields})
+    kind = getattr(policy, "kind", None)
+    if isinstance(kind, str) and kind in POLICY_KINDS and isinstance(policy, _policy_class(kind)):
+        fields = policy._checkpoint(path)
+        return _write(path, {"kind": kind, "id": policy.id, "seed": policy.seed, **fields})
     if hasattr(policy, "forward_inference") and hasattr(policy, "state_dict"):
         fields = _save_module(policy, path, observation_space or _raw_space(policy))
         return _write(path, {"kind": "rl_module", "id": "rl_module", "seed": 0, "greedy": True,
                              **fields})  # fmt: skip
-    from metagame.agents.follow.policy import FollowerPolicy, save_follower
-
-    if isinstance(policy, FollowerPolicy):  # a Learn-to-Follow MAPF team policy
-        return save_follower(policy, path)
     raise ValueError(f"cannot save a {type(policy).__name__} as a policy checkpoint")
 
 
@@ -511,15 +520,11 @@ def load_policy(path: str | Path, greedy: bool | None = None, seed: int | None =
     if saved_seed is not None and saved_seed < 0:
         raise ValueError(f"policy checkpoint {meta_file}: key 'seed' is negative: {saved_seed}")
     seed = saved_seed if seed is None else seed
-    if kind == "follower":  # a Learn-to-Follow (or independent-PPO) MAPF team policy
-        from metagame.agents.follow.policy import follower_from_metadata
-
-        return follower_from_metadata(meta_file, meta, greedy, seed)
     if kind not in POLICY_KINDS:
         raise ValueError(
             f"policy checkpoint {meta_file}: key 'kind' has unknown value {kind!r:.100}"
         )
-    return POLICY_KINDS[kind]._from_checkpoint(meta, meta_file, seed, greedy, policy_id)
+    return _policy_class(kind)._from_checkpoint(meta, meta_file, seed, greedy, policy_id)
 
 
 def _read_metadata(meta_file: Path) -> dict[str, Any]:

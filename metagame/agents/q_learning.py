@@ -112,10 +112,24 @@ class MinimaxQTables(NamedTuple):
         return cls(zeros((S, A, B)), zeros((S, B, A)), np.full((S, A), 1.0 / A),
                    np.full((S, B), 1.0 / B), zeros(S), zeros(S))  # fmt: skip
 
+    def learned(self):
+        """The players' (policies, Q tables, state values)."""
+        return (self.pi1, self.pi2), (self.Q1, self.Q2), (self.V1, self.V2)
+
 
 class QTables(NamedTuple):
     Q1: np.ndarray  # (S, A)
     Q2: np.ndarray  # (S, B)
+
+    @classmethod
+    def start(cls, S: int, A: int, B: int) -> QTables:
+        """Zero values."""
+        return cls(np.zeros((S, A)), np.zeros((S, B)))
+
+    def learned(self):
+        """The players' greedy (deterministic) policies, Q tables and state values."""
+        greedy = tuple(np.eye(Q.shape[1])[Q.argmax(1)] for Q in self)
+        return greedy, tuple(self), tuple(Q.max(1) for Q in self)
 
 
 CHUNK = 50_000  # steps per kernel call, between progress updates
@@ -328,8 +342,16 @@ def _setup(
     return game, Schedule(float(gamma), float(decay), float(explore)), new_walk(alpha), draws
 
 
-def minimax_q(
+LEARNERS = {  # algorithm -> (its kernel, its tables, its progress label)
+    "minimax_q": (minimax_q_kernel, MinimaxQTables, "minimax-Q"),
+    "independent_q": (independent_q_kernel, QTables, "Q"),
+}
+
+
+def q_learning(
     game: Any,
+    algorithm: str,
+    *,
     steps: int = 100_000,
     gamma: float | None = None,
     alpha: float = 1.0,
@@ -337,31 +359,25 @@ def minimax_q(
     explore: float = 0.2,
     seed: int = 0,
 ) -> QLearningRun:
-    """Trains minimax-Q for both players of a zero-sum game (an env with ``tabular()`` or its
-    export) for ``steps`` steps; ``gamma`` defaults to the game's."""
+    """Trains ``algorithm`` (a key of ``LEARNERS``) for both players of a zero-sum game (an env
+    with ``tabular()`` or its export) for ``steps`` steps, the learning rate decaying from
+    ``alpha`` to ``final_alpha``, each player exploring with probability ``explore``;
+    ``gamma`` defaults to the game's."""
+    if algorithm not in LEARNERS:
+        raise ValueError(f"algorithm: unknown {algorithm!r}; known: {', '.join(LEARNERS)}")
+    kernel, tables, label = LEARNERS[algorithm]
     arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
-    t = MinimaxQTables.start(*arrays.R.shape)
-    episodes = run(minimax_q_kernel, arrays, schedule, draws, walk, t, "minimax-Q")
-    return QLearningRun(
-        (t.pi1, t.pi2), (t.Q1, t.Q2), (t.V1, t.V2), int(steps), episodes, "minimax_q"
-    )
+    t = tables.start(*arrays.R.shape)
+    episodes = run(kernel, arrays, schedule, draws, walk, t, label)
+    return QLearningRun(*t.learned(), int(steps), episodes, algorithm)
 
 
-def independent_q(
-    game: Any,
-    steps: int = 100_000,
-    gamma: float | None = None,
-    alpha: float = 1.0,
-    final_alpha: float = 0.01,
-    explore: float = 0.2,
-    seed: int = 0,
-) -> QLearningRun:
-    """Trains independent Q-learners for both players; the returned policies are greedy."""
-    arrays, schedule, walk, draws = _setup(game, steps, gamma, alpha, final_alpha, explore, seed)
-    S, A, B = arrays.R.shape
-    Q1, Q2 = np.zeros((S, A)), np.zeros((S, B))
-    episodes = run(independent_q_kernel, arrays, schedule, draws, walk, QTables(Q1, Q2), "Q")
-    pi1, pi2 = np.eye(A)[Q1.argmax(1)], np.eye(B)[Q2.argmax(1)]
-    return QLearningRun(
-        (pi1, pi2), (Q1, Q2), (Q1.max(1), Q2.max(1)), int(steps), episodes, "independent_q"
-    )
+def minimax_q(game: Any, **settings) -> QLearningRun:
+    """Minimax-Q (Littman 1994) for both players; ``settings`` as :func:`q_learning`'s."""
+    return q_learning(game, "minimax_q", **settings)
+
+
+def independent_q(game: Any, **settings) -> QLearningRun:
+    """Independent Q-learners for both players, with greedy policies; ``settings`` as
+    :func:`q_learning`'s."""
+    return q_learning(game, "independent_q", **settings)

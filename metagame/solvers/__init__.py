@@ -12,7 +12,7 @@ exploitability) recomputed from the strategies, independently of the method.
   dynamics;
 - ``nash_conv``, ``exploitability``: certificates for N-player normal-form games;
 - ``solve_markov_game``, ``markov_exploitability``, ``solve_general_sum_markov``,
-  ``solve_extensive``: sequential games;
+  ``markov_nash_conv``, ``solve_extensive``: sequential games;
 - ``set_num_threads``: threads of the parallel kernels.
 """
 
@@ -37,6 +37,7 @@ _EXPORTS = {
     "exploitability": "metagame.solvers.normal_form",
     "solve_markov_game": "metagame.solvers.markov",
     "markov_exploitability": "metagame.solvers.markov",
+    "markov_nash_conv": "metagame.solvers.markov",
     "solve_general_sum_markov": "metagame.solvers.markov",
     "solve_extensive": "metagame.solvers.extensive",
 }

@@ -223,6 +223,21 @@ def markov_exploitability(
     return _exploitability(g, pi_1, pi_2)
 
 
+def markov_nash_conv(rewards: Any, T: Any, gamma: float, pi_1: Any, pi_2: Any) -> float:
+    """NashConv of the stationary policies ``pi_1[s, a]`` and ``pi_2[s, b]`` in the two-player
+    general-sum game ``(rewards[i, s, a, b], T, gamma)``: the largest, over states, of the sum of
+    what each player gains by best-responding to the other (each best-response MDP solved
+    exactly, as in :func:`markov_exploitability`); 0 exactly at a Markov perfect equilibrium."""
+    rewards = as_array(rewards, "rewards", ndim=4)
+    if rewards.shape[0] != 2:
+        raise ValueError(f"rewards must have shape (2, S, A, B), got {rewards.shape}")
+    g = _check_game(rewards[0], T, gamma)
+    S, A, B = g.R.shape
+    policies = (_check_policy(pi_1, (S, A), "pi_1"), _check_policy(pi_2, (S, B), "pi_2"))
+    absorbing = g.absorbing & (rewards == 0).all((0, 2, 3))
+    return _general_sum_nash_conv(rewards, g, policies, absorbing)
+
+
 def _check_policy(pi: Any, shape: tuple[int, int], name: str) -> np.ndarray:
     pi = as_array(pi, name, ndim=2)
     if pi.shape != shape:

@@ -59,24 +59,15 @@ def brute_force_loss(grid, starts, goals):
 
 @settings(max_examples=30)
 @given(st.integers(0, 2**16), st.integers(1, 4), st.sampled_from([0.2, 0.4]), st.booleans())
-def test_best_step_matches_reference(seed, runs, density, spread):
+def test_best_step_matches_reference(pibt_instance, step_agrees, seed, runs, density, spread):
     rng = np.random.default_rng(seed)
-    topo = maps.grid_topology(maps.random_map(7, 8, density, seed=seed))
-    n = int(rng.integers(1, min(20, topo.num_vertices)))
-    config = rng.choice(topo.num_vertices, n, replace=False)
-    goals = rng.choice(topo.num_vertices, n, replace=False)
-    inst = make_instance(topo, topo.cells[config], topo.cells[goals])
-    order = rng.permutation(n)
+    grid = maps.random_map(7, 8, density, seed=seed)
+    topo, config, goals, inst, order = pibt_instance(rng, grid, 20)
     tiebreaks = rng.random((runs, topo.num_vertices))
     empty = np.zeros(0, dtype=np.int64)
-    prefer = scatter(inst, margin=3, seed=seed) if spread else no_scatter(n)
+    prefer = scatter(inst, margin=3, seed=seed) if spread else no_scatter(len(config))
     rest = (tiebreaks, empty, empty, True, prefer)
-    ok, nxt = best_step(config, order, topo.moves, inst.goals, inst.distances.arrays, *rest)
-    full = np.array([maps.bfs_distances(topo.moves, g) for g in goals])
-    ok_ref, ref = best_step_reference(config, order, topo.moves, inst.goals, full, *rest)
-    assert ok == ok_ref
-    if ok:
-        assert nxt.tolist() == ref.tolist()
+    step_agrees(best_step, best_step_reference, topo, inst, config, goals, order, rest)
 
 
 @settings(max_examples=20, deadline=None)

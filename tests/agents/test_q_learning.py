@@ -17,6 +17,7 @@ from metagame.agents.q_learning import (
     minimax_q_kernel,
     minimax_q_reference,
     new_walk,
+    q_learning,
 )
 from metagame.envs import make
 from metagame.envs.markov import CATALOG, TabularMarkovGame, random_game
@@ -131,3 +132,5 @@ def test_bad_input_names_the_problem():
         independent_q(make("soccer"), explore=2.0)
     with pytest.raises(ValueError, match="tabular"):
         minimax_q(object())
+    with pytest.raises(ValueError, match="algorithm: unknown 'sarsa'; known: minimax_q"):
+        q_learning(make("soccer"), "sarsa")

@@ -187,7 +187,7 @@ def _value_iteration_against_ours(game, cyclic: bool):
     ours = solve_markov_game(tab.R, tab.T, gamma=game.discount, tol=1e-12)
     assert set(values) == set(states)
     for key, state in states.items():
-        expected = state.returns()[0] + (0.0 if state.is_terminal() else ours.V[state._s])
+        expected = state.returns()[0] + (0.0 if state.is_terminal() else ours.V[state.state_id])
         assert values[key] == pytest.approx(expected, abs=1e-6), key
     return ours
 

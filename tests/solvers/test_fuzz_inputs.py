@@ -111,6 +111,12 @@ ENTRIES = {
         ["rewards", "T"],
         [],
     ),
+    "markov_nash_conv": (
+        lambda a: solvers.markov_nash_conv(a["rewards"], a["T"], 0.9, a["pi_1"], POLICY),
+        {"rewards": np.stack([R2, -R2 + 0.1]), "T": T2, "pi_1": POLICY},
+        ["rewards", "T", "pi_1"],
+        [],
+    ),
 }
 # How the strategies of nash_conv and exploitability are named in messages.
 MESSAGE_NAME = {"x": "strategies[0]", "y": "strategies[1]"}

@@ -5,6 +5,7 @@ import pytest
 
 from metagame.envs import make
 from metagame.envs.markov import random_game
+from metagame.solvers import markov_nash_conv
 from metagame.solvers.markov import solve_general_sum_markov, solve_markov_game
 
 
@@ -34,12 +35,12 @@ def test_converged_nash_iteration_is_a_markov_perfect_equilibrium():
     sol = solve_general_sum_markov(tab.rewards, tab.T, 0.5, method="nash", tol=1e-11)
     assert sol.converged and sol.stage_gap < 1e-9
     assert sol.nash_conv < 1e-8
+    assert markov_nash_conv(tab.rewards, tab.T, 0.5, *sol.policies) == sol.nash_conv
     # an arbitrary other stationary pair is exploitable: the certificate can fail
-    from metagame.solvers.markov import _check_game, _general_sum_nash_conv
-
-    g = _check_game(tab.rewards[0], tab.T, 0.5)
     uniform = (np.full((5, 2), 0.5), np.full((5, 3), 1 / 3))
-    assert _general_sum_nash_conv(tab.rewards, g, uniform, g.absorbing) > 0.01
+    assert markov_nash_conv(tab.rewards, tab.T, 0.5, *uniform) > 0.01
+    with pytest.raises(ValueError, match="pi_2 must have shape"):
+        markov_nash_conv(tab.rewards, tab.T, 0.5, uniform[0], uniform[0])
 
 
 def test_three_player_correlated_iteration():

@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy.optimize import linprog
 
 from metagame.solvers import Equilibrium, solve_zero_sum, solve_zero_sum_batch
 from metagame.solvers._rm import PRMState, prm_plus_reference
@@ -15,22 +14,6 @@ RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
 BIASED_RPS = np.array([[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]])
 PENNIES = np.array([[1.0, -1.0], [-1.0, 1.0]])
 SHAPES = [(1, 1), (1, 5), (6, 1), (2, 2), (3, 7), (9, 4), (10, 10), (40, 25), (64, 64)]
-
-
-def highs_value(A):
-    """Game value from scipy's HiGHS on the row player's LP, an independent reference."""
-    m, n = A.shape
-    c = np.r_[np.zeros(m), -1.0]
-    res = linprog(
-        c,
-        A_ub=np.hstack([-A.T, np.ones((n, 1))]),
-        b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None],
-        b_eq=[1.0],
-        bounds=[(0, None)] * m + [(None, None)],
-        method="highs",
-    )
-    return -res.fun
 
 
 def assert_equilibrium(A, x, y, value, tol):
@@ -43,7 +26,7 @@ def assert_equilibrium(A, x, y, value, tol):
 @pytest.mark.parametrize("method", ["simplex", "highs"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_random_games_match_highs(method, shape, seed):
+def test_random_games_match_highs(highs_value, method, shape, seed):
     A = np.random.default_rng(seed).normal(size=shape)
     eq = solve_zero_sum(A, tol=1e-8, method=method)
     assert isinstance(eq, Equilibrium) and eq.method == method
@@ -82,7 +65,7 @@ def test_simplex_kernel_matches_numpy_reference(shape):
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (10, 10), (7, 12), (30, 30)])
-def test_batch_matches_highs_and_one_by_one(shape):
+def test_batch_matches_highs_and_one_by_one(highs_value, shape):
     As = np.random.default_rng(3).normal(size=(50, *shape))
     rows, cols, values, gaps = solve_zero_sum_batch(As)
     assert rows.shape == (50, shape[0]) and cols.shape == (50, shape[1])
@@ -144,7 +127,7 @@ def preference_game(n, seed, scale=1.0, noise=2.0):
 
 @pytest.mark.parametrize("method", ["prm+", "double_oracle", "prm+/double_oracle", "auto"])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (30, 20), (150, 150), (300, 200)])
-def test_iterative_methods_match_highs(method, shape):
+def test_iterative_methods_match_highs(highs_value, method, shape):
     A = np.random.default_rng(sum(shape)).uniform(-1, 1, size=shape)
     tol = 1e-5
     eq = solve_zero_sum(A, tol=tol, method=method)
@@ -154,7 +137,7 @@ def test_iterative_methods_match_highs(method, shape):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_restricted_game_grown_warm_equals_solved_cold(seed):
+def test_restricted_game_grown_warm_equals_solved_cold(highs_value, seed):
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(60, 50))
     game = RestrictedGame(A, rng.choice(60, 10, replace=False), rng.choice(50, 8, replace=False))
@@ -170,7 +153,7 @@ def test_restricted_game_grown_warm_equals_solved_cold(seed):
 
 @pytest.mark.parametrize("shape", [(2, 2), (40, 60), (250, 250), (320, 180)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_prm_double_oracle_is_exact_on_dense_games(shape, seed):
+def test_prm_double_oracle_is_exact_on_dense_games(highs_value, shape, seed):
     A = np.random.default_rng(seed).normal(size=shape)
     eq = solve_zero_sum(A, tol=1e-9, method="prm+/double_oracle")
     assert eq.method == "prm+/double_oracle" and eq.gap <= 1e-9

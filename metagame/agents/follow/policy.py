@@ -14,8 +14,8 @@ hold only what each agent has seen. ``act_batch`` takes the observations of ever
 ``env.agents`` order and returns their actions; ``actions(obs, mask)`` is the array form over
 all agents (rows of agents off the map are ignored).
 
-Checkpoints (:func:`save_follower`, :func:`load_follower`, also through
-:func:`metagame.agents.policy.load_policy`) are a ``policy.json`` (kind ``"follower"``, the
+Checkpoints (written by :func:`metagame.agents.policy.save_policy`, read by it or by
+:func:`load_follower`) are a ``policy.json`` (kind ``"follower"``, the
 network's sizes, the features and planner settings) and ``weights.pt`` (a tensor state dict).
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,19 @@ import torch
 from metagame.agents.follow.congestion import CongestionPlanner
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import follower_observation
-from metagame.agents.policy import CHECKPOINT_VERSION, choose, split_observation
+from metagame.agents.policy import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    choose,
+    split_observation,
+)
+from metagame.agents.team import TeamPolicy
 
 FEATURES = ("path", "env")
 PLANNER_KEYS = ("weight", "decay", "horizon")
 
 
-class FollowerPolicy:
+class FollowerPolicy(TeamPolicy):
     """A shared follower network acting for every agent of a bound MAPF env."""
 
     def __init__(
@@ -63,68 +68,42 @@ class FollowerPolicy:
         self.greedy = greedy
         self.seed = seed
         self.id = id
-        self._env = None
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
         self.planner: CongestionPlanner | None = None
-        self._step: tuple[int, int] | None = None
-        self._chosen: np.ndarray | None = None
+        self._step = None
 
     # --- binding and the Policy interface ---
 
     def bind(self, env) -> None:
         """The env whose agents this policy drives (``play`` calls it after each reset)."""
-        if not all(hasattr(env, a) for a in ("topology", "positions", "goals", "active")):
-            raise ValueError(f"FollowerPolicy drives MAPF envs only, got {type(env).__name__}")
+        self._check_env(env)
         size = 2 * env.obs_radius + 1
         if size != self.net.shape["size"]:
             raise ValueError(
                 f"FollowerPolicy: the network sees {self.net.shape['size']}-wide windows, the env "
                 f"observes {size} (obs_radius={env.obs_radius})"
             )
-        self._env = env
-        self._step = None
+        super().bind(env)
         self.planner = None
         if self.features == "path":
             self.planner = CongestionPlanner(
                 env.topology, len(env.possible_agents), env.obs_radius, **self.planner_settings
             )
 
-    def act_batch(self, observations: Sequence, action_masks: Sequence | None = None) -> np.ndarray:
-        env = self._bound()
-        if len(observations) != len(env.agents):
-            raise ValueError(
-                f"FollowerPolicy acts for the whole team: act_batch needs the observations of "
-                f"all {len(env.agents)} live agents, got {len(observations)}"
-            )
-        key = (id(env), int(env.timestep))
-        if self._step != key:
-            masks = [None] * len(observations) if action_masks is None else action_masks
-            pairs = [split_observation(o, m) for o, m in zip(observations, masks)]
-            n = len(env.possible_agents)
-            obs = np.zeros((n, *np.shape(pairs[0][0])), dtype=np.float32)
-            mask = np.ones((n, env.action_space(env.agents[0]).n), dtype=np.int8)
-            rows = [int(a.rsplit("_", 1)[1]) for a in env.agents]
-            obs[rows] = np.stack([o for o, _ in pairs])
-            mask[rows] = np.stack([m for _, m in pairs])
-            self._chosen = self.actions(obs, mask)
-            self._step = key
-        return np.array([self._chosen[int(a.rsplit("_", 1)[1])] for a in env.agents])
-
-    def act(self, observation, action_mask=None) -> int:
-        env = self._bound()
-        if len(env.agents) != 1:
-            raise ValueError("FollowerPolicy.act serves a single live agent; use act_batch")
-        return int(self.act_batch([observation])[0])
-
-    def _bound(self):
-        if self._env is None:
-            raise ValueError("FollowerPolicy: bind(env) first (play does it after each reset)")
-        return self._env
-
-    # --- arrays ---
+    def _team_actions(self, env, observations, action_masks) -> dict[str, int]:
+        masks = [None] * len(observations) if action_masks is None else action_masks
+        pairs = [split_observation(o, m) for o, m in zip(observations, masks)]
+        n = len(env.possible_agents)
+        obs = np.zeros((n, *np.shape(pairs[0][0])), dtype=np.float32)
+        mask = np.ones((n, env.action_space(env.agents[0]).n), dtype=np.int8)
+        rows = [int(a.rsplit("_", 1)[1]) for a in env.agents]
+        obs[rows] = np.stack([o for o, _ in pairs])
+        mask[rows] = np.stack([m for _, m in pairs])
+        chosen = self.actions(obs, mask)
+        return {a: int(chosen[row]) for a, row in zip(env.agents, rows)}
 
     def inputs(self, env_obs: np.ndarray) -> np.ndarray:
         """The network's input for every agent of the bound env (advances the planner)."""
@@ -149,11 +128,27 @@ class FollowerPolicy:
         probs, _ = self.distributions(self.inputs(env_obs), mask)
         return choose(probs, None if self.greedy else self.rng)
 
+    kind = "follower"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        """Writes the network's weights into ``path``; returns the fields that rebuild it."""
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save(state, path / (WEIGHTS_FILE + ".tmp"))
+        (path / (WEIGHTS_FILE + ".tmp")).replace(path / WEIGHTS_FILE)
+        return {
+            "greedy": self.greedy,
+            "features": self.features,
+            "planner": self.planner_settings,
+            "network": self.net.shape,
+        }
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        return follower_from_metadata(meta_file, meta, greedy, seed)
+
 
 # --- checkpoints ---
-
-METADATA_FILE = "policy.json"
-WEIGHTS_FILE = "weights.pt"
 SHIPPED = ("follower", "independent_ppo")
 
 
@@ -165,32 +160,10 @@ def shipped(name: str = "follower", greedy: bool | None = None) -> FollowerPolic
     return load_follower(Path(__file__).resolve().parents[2] / "data" / "follow" / name, greedy)
 
 
-def save_follower(policy: FollowerPolicy, path: str | Path) -> Path:
-    """Writes ``policy.json`` and ``weights.pt`` into the directory ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in policy.net.state_dict().items()}
-    torch.save(state, path / (WEIGHTS_FILE + ".tmp"))
-    (path / (WEIGHTS_FILE + ".tmp")).replace(path / WEIGHTS_FILE)
-    meta = {
-        "version": CHECKPOINT_VERSION,
-        "kind": "follower",
-        "id": policy.id,
-        "seed": policy.seed,
-        "greedy": policy.greedy,
-        "features": policy.features,
-        "planner": policy.planner_settings,
-        "network": policy.net.shape,
-    }
-    (path / (METADATA_FILE + ".tmp")).write_text(json.dumps(meta, indent=1))
-    (path / (METADATA_FILE + ".tmp")).replace(path / METADATA_FILE)
-    return path
-
-
 def load_follower(
     path: str | Path, greedy: bool | None = None, seed: int | None = None
 ) -> FollowerPolicy:
-    """Loads a checkpoint written by :func:`save_follower`; a malformed one raises ValueError
+    """Loads a follower checkpoint (written by ``save_policy``); a malformed one raises ValueError
     naming the file and the key. Nothing is unpickled."""
     meta_file = Path(path) / METADATA_FILE
     try:

@@ -7,10 +7,8 @@ Planners need the global state, so the policy is joint rather than per-agent. Di
     while env.agents:
         env.step(policy.actions(env))
 
-or through :func:`metagame.agents.play` like any other policy: ``play`` hands the env to
-``bind`` after each reset, and ``act_batch`` (given the observations of every live agent, in
-``env.agents`` order, as ``play`` does when one policy drives the team) returns their joint
-actions; ``act`` serves a single live agent.
+or through :func:`metagame.agents.play` like any other policy, as a
+:class:`~metagame.agents.team.TeamPolicy` (bound to the env, acting for the whole team).
 
 ``"pibt"`` takes one PIBT step (with swap) per call with priorities kept across calls
 (lifelong PIBT, Okumura et al. 2022); its lazy distance table is kept too, and an agent's row
@@ -22,17 +20,16 @@ end there), that step is a PIBT step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from metagame.agents.planners.distances import DistanceTable
 from metagame.agents.planners.instance import make_instance
 from metagame.agents.planners.pibt import best_step, compile_kernels, update_priorities
 from metagame.agents.planners.scatter import no_scatter
+from metagame.agents.team import TeamPolicy
 
 
-class PlannerPolicy:
+class PlannerPolicy(TeamPolicy):
     """Drives a MAPF env with a planner: ``actions(env) -> {agent: action}``."""
 
     def __init__(self, method: str = "lacam", time_limit: float = 10.0, seed: int = 0):
@@ -43,7 +40,6 @@ class PlannerPolicy:
         self.method = method
         self.time_limit = time_limit
         self.id = f"planner:{method}"
-        self._env = None
         compile_kernels()
         self.reset(seed)
 
@@ -56,51 +52,10 @@ class PlannerPolicy:
         self._priority: np.ndarray | None = None
         self._table: DistanceTable | None = None
         self._table_goals: np.ndarray | None = None
-        self._step: tuple[int, int] | None = None
-        self._chosen: dict[str, int] = {}
-
-    # --- the Policy interface ---
-
-    def bind(self, env) -> None:
-        """The env whose state ``act``/``act_batch`` plan on (``play`` calls this)."""
-        if not all(hasattr(env, name) for name in ("topology", "positions", "goals", "active")):
-            raise ValueError(f"PlannerPolicy drives MAPF envs only, got {type(env).__name__}")
-        self._env = env
         self._step = None
 
-    def act_batch(self, observations: Sequence, action_masks: Sequence | None = None) -> np.ndarray:
-        """The joint actions of every live agent of the bound env, in ``env.agents`` order."""
-        env = self._bound()
-        if len(observations) != len(env.agents):
-            raise ValueError(
-                f"PlannerPolicy is a joint policy: act_batch needs the observations of all "
-                f"{len(env.agents)} live agents, got {len(observations)}"
-            )
-        chosen = self._joint(env)
-        return np.array([chosen[a] for a in env.agents], dtype=np.int64)
-
-    def act(self, observation, action_mask=None) -> int:
-        """The action of the one live agent (a joint policy cannot tell agents apart)."""
-        env = self._bound()
-        if len(env.agents) != 1:
-            raise ValueError(
-                f"PlannerPolicy.act serves a single live agent, the env has {len(env.agents)}:"
-                f" use act_batch with every live agent's observation"
-            )
-        return self._joint(env)[env.agents[0]]
-
-    def _bound(self):
-        if self._env is None:
-            raise ValueError("PlannerPolicy: bind(env) first (play does it after each reset)")
-        return self._env
-
-    def _joint(self, env) -> dict[str, int]:
-        """``actions(env)`` once per env step, however many times it is asked."""
-        key = (id(env), int(env.timestep))
-        if self._step != key:
-            self._chosen = self.actions(env)
-            self._step = key
-        return self._chosen
+    def _team_actions(self, env, observations, action_masks) -> dict[str, int]:
+        return self.actions(env)
 
     # --- planning ---
 

@@ -139,7 +139,21 @@ class MaskedDQNTorchRLModule(_MaskedObservations, DefaultDQNTorchRLModule):
         return output
 
 
-class MaskedRandomRLModule(TorchRLModule):
+class CategoricalTorchRLModule(TorchRLModule):
+    """A module over a Discrete action space whose outputs are categorical logits, in
+    inference, exploration and training alike."""
+
+    def get_inference_action_dist_cls(self):
+        return TorchCategorical
+
+    def get_exploration_action_dist_cls(self):
+        return TorchCategorical
+
+    def get_train_action_dist_cls(self):
+        return TorchCategorical
+
+
+class MaskedRandomRLModule(CategoricalTorchRLModule):
     """Uniformly random over legal actions (Discrete action spaces); has no parameters."""
 
     def setup(self) -> None:
@@ -154,15 +168,6 @@ class MaskedRandomRLModule(TorchRLModule):
         n = int(self.action_space.n)
         mask, _ = split_mask(batch, 0 if isinstance(obs, dict) else n)
         return {Columns.ACTION_DIST_INPUTS: log_mask(mask.float())}
-
-    def get_inference_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_exploration_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_train_action_dist_cls(self):
-        return TorchCategorical
 
 
 _MASKED = {

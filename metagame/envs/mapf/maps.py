@@ -84,12 +84,9 @@ class Topology:
 
 
 @njit(cache=True)
-def bfs_distances(moves: np.ndarray, source: int) -> np.ndarray:
-    """Hop distances from ``source`` over the move table (undirected graphs: also *to* it)."""
-    num_vertices = moves.shape[0]
-    dist = np.full(num_vertices, UNREACHABLE, dtype=np.int32)
-    queue = np.empty(num_vertices, dtype=np.int64)
-    dist[source] = 0
+def _flood(moves, source, values, unset, step, queue):
+    """Breadth-first search from ``source`` (its value already set) over the move table: every
+    vertex still ``unset`` that is first reached from ``v`` gets ``values[v] + step``."""
     queue[0] = source
     head, tail = 0, 1
     while head < tail:
@@ -97,10 +94,18 @@ def bfs_distances(moves: np.ndarray, source: int) -> np.ndarray:
         head += 1
         for a in range(1, moves.shape[1]):
             u = moves[v, a]
-            if u >= 0 and dist[u] == UNREACHABLE:
-                dist[u] = dist[v] + 1
+            if u >= 0 and values[u] == unset:
+                values[u] = values[v] + step
                 queue[tail] = u
                 tail += 1
+
+
+@njit(cache=True)
+def bfs_distances(moves: np.ndarray, source: int) -> np.ndarray:
+    """Hop distances from ``source`` over the move table (undirected graphs: also *to* it)."""
+    dist = np.full(moves.shape[0], UNREACHABLE, dtype=np.int32)
+    dist[source] = 0
+    _flood(moves, source, dist, UNREACHABLE, 1, np.empty(moves.shape[0], dtype=np.int64))
     return dist
 
 
@@ -112,21 +117,10 @@ def components(moves: np.ndarray) -> np.ndarray:
     queue = np.empty(num_vertices, dtype=np.int64)
     current = 0
     for s in range(num_vertices):
-        if label[s] >= 0:
-            continue
-        label[s] = current
-        queue[0] = s
-        head, tail = 0, 1
-        while head < tail:
-            v = queue[head]
-            head += 1
-            for a in range(1, moves.shape[1]):
-                u = moves[v, a]
-                if u >= 0 and label[u] < 0:
-                    label[u] = current
-                    queue[tail] = u
-                    tail += 1
-        current += 1
+        if label[s] < 0:
+            label[s] = current
+            _flood(moves, s, label, -1, 0, queue)
+            current += 1
     return label
 
 

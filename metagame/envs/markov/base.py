@@ -258,6 +258,12 @@ class MarkovGameEnv(Rendered, ParallelEnv):
         """The current state's id in :meth:`tabular`."""
         return self._state
 
+    @property
+    def action_masks(self) -> list[np.ndarray] | None:
+        """Per player, the ``(S, A_i)`` legal-action masks (1 where legal) of every state, or
+        None when every action is legal everywhere."""
+        return None if self._masks is None else [m.copy() for m in self._masks]
+
     def _observe(self) -> dict:
         obs = self._obs[self._state]
         if self._masks is None:

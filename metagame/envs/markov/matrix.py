@@ -28,9 +28,14 @@ class MatrixGame(NamedTuple):
     col_actions: tuple[str, ...]
 
 
+def _same_actions(A, B, actions):
+    """A bimatrix game whose two players choose among the same ``actions``."""
+    A, B = (np.asarray(M, dtype=np.float64) for M in (A, B))
+    return MatrixGame(A, B, actions, actions)
+
+
 def _zero_sum(A, actions):
-    A = np.asarray(A, dtype=np.float64)
-    return MatrixGame(A, -A, actions, actions)
+    return _same_actions(A, -np.asarray(A, dtype=np.float64), actions)
 
 
 _RPS = ("rock", "paper", "scissors")
@@ -39,35 +44,14 @@ CATALOG: dict[str, MatrixGame] = {
     "rps": _zero_sum([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], _RPS),
     "biased_rps": _zero_sum([[0, -25, 50], [25, 0, -5], [-50, 5, 0]], _RPS),
     "matching_pennies": _zero_sum([[1, -1], [-1, 1]], ("heads", "tails")),
-    "prisoners_dilemma": MatrixGame(
-        np.array([[3.0, 0.0], [5.0, 1.0]]),
-        np.array([[3.0, 5.0], [0.0, 1.0]]),
-        ("cooperate", "defect"),
-        ("cooperate", "defect"),
+    "prisoners_dilemma": _same_actions([[3, 0], [5, 1]], [[3, 5], [0, 1]], ("cooperate", "defect")),
+    "stag_hunt": _same_actions([[2, 0], [1, 1]], [[2, 1], [0, 1]], ("stag", "hare")),
+    "chicken": _same_actions([[0, 4], [1, 3]], [[0, 1], [4, 3]], ("dare", "chicken")),
+    "battle_of_the_sexes": _same_actions(
+        [[3, 0], [0, 2]], [[2, 0], [0, 3]], ("bach", "stravinsky")
     ),
-    "stag_hunt": MatrixGame(
-        np.array([[2.0, 0.0], [1.0, 1.0]]),
-        np.array([[2.0, 1.0], [0.0, 1.0]]),
-        ("stag", "hare"),
-        ("stag", "hare"),
-    ),
-    "chicken": MatrixGame(
-        np.array([[0.0, 4.0], [1.0, 3.0]]),
-        np.array([[0.0, 1.0], [4.0, 3.0]]),
-        ("dare", "chicken"),
-        ("dare", "chicken"),
-    ),
-    "battle_of_the_sexes": MatrixGame(
-        np.array([[3.0, 0.0], [0.0, 2.0]]),
-        np.array([[2.0, 0.0], [0.0, 3.0]]),
-        ("bach", "stravinsky"),
-        ("bach", "stravinsky"),
-    ),
-    "shapley": MatrixGame(
-        np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
-        np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
-        _RPS,
-        _RPS,
+    "shapley": _same_actions(
+        [[0, 0, 1], [1, 0, 0], [0, 1, 0]], [[0, 1, 0], [0, 0, 1], [1, 0, 0]], _RPS
     ),
 }
 

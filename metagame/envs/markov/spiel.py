@@ -61,7 +61,7 @@ class MarkovSpielGame(pyspiel.Game):
         tab = env.tabular(sparse=True)
         self.env, self.tab, self.discount, self.horizon = env, tab, discount, horizon
         self.shape = tab.num_actions
-        self.masks = env._masks
+        self.masks = env.action_masks
         self.pays_along_the_way = _pays_along_the_way(env)
         n = len(self.shape)
         zero_sum = tab.zero_sum and n == 2
@@ -191,6 +191,12 @@ class MarkovSpielState(pyspiel.State):
 
     def returns(self) -> np.ndarray:
         return self._returns
+
+    @property
+    def state_id(self) -> int:
+        """The Markov state this node is at, as an index of the game's tabular arrays (-1 at
+        the start, before the initial state is drawn)."""
+        return self._s
 
     def markov_state(self) -> str:
         """The Markov state this node is at, as players observe it."""

@@ -78,7 +78,7 @@ def test_openspiel_policy_value_matches_backward_induction():
     )
     tab = env.tabular()
     S, A = tab.num_states, tab.num_actions[0]
-    masks = [env._masks[i].astype(float) for i in range(2)]
+    masks = [m.astype(float) for m in env.action_masks]
     pol = [m / m.sum(1, keepdims=True) for m in masks]
     V = np.zeros(S)
     for _ in range(H):
