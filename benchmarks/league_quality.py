@@ -10,8 +10,9 @@ averaged over the two players (``exploitability.exploitability``).
 - PSRO-rl (Lanctot et al. 2017): OpenSpiel's ``psro_v2`` with DQN oracles (``rl_oracle``), the
   meta-Nash mixture; it runs in the anchor virtualenv of ``_openspiel_jax.py``;
 - OS-MCCFR and CFR+: OpenSpiel's C++ tabular solvers, the floor;
-- league <mode>: ``league start`` on a config written here (``--league-config`` to start from
-  another one), one column per ``--league-mode``; its curve is progress.csv's exploitability,
+- league <mode>: ``league start`` on the game's shipped config (``configs/quickstart.yaml`` for
+  Kuhn, ``configs/leduc.yaml`` for Leduc; ``--league-config`` to start from another one), in its
+  own mode or one column per ``--league-mode``; its curve is progress.csv's exploitability,
   timed by this script from the launch of ``league start`` (Ray's start-up included).
 
 The anchors' clocks leave out their evaluations (the league's includes its own), which can
@@ -63,23 +64,13 @@ FLOOR = ("mccfr", "cfr_plus")
 # 1000 simulations per meta-game entry) so that it completes iterations within these budgets.
 PSRO_OPTIONS = {"episodes_per_response": 2000, "sims_per_entry": 200}
 
-# The league run when no --league-config is given: the quickstart's learner and sampling.
-DEFAULT_LEAGUE = {
-    "learners": {
-        "algo": "PPO",
-        "hparams": {
-            "lr": 0.001,
-            "train_batch_size_per_learner": 2000,
-            "minibatch_size": 250,
-            "num_epochs": 4,
-            "entropy_coeff": 0.01,
-        },
-        "model": {"fcnet_hiddens": [64, 64]},
-    },
-    "mode": {"name": "selfplay", "snapshot_every": 1, "self_fraction": 0.3},
-    "evaluation": {"episodes_per_pair": 40, "replay_fraction": 0.0},
-    "ray": {"num_env_runners": 0, "num_envs_per_env_runner": 256},
-}
+# The league run on each game when no --league-config is given: the shipped config.
+SHIPPED = {"kuhn_poker": "quickstart.yaml", "leduc_poker": "leduc.yaml"}
+
+
+def shipped_config(game: str) -> dict:
+    return yaml.safe_load((REPO / "configs" / SHIPPED[game]).read_text())
+
 
 Sample = dict  # {"wall": s, "exploitability": x, "steps": n}
 
@@ -322,7 +313,7 @@ def main() -> None:
         nargs="+",
         choices=["selfplay", "psro", "alphastar"],
         default=None,
-        help="one league column per mode (default: selfplay psro; the config's own mode)",
+        help="one league column per mode (default: the config's own mode)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write every side's samples (JSON)")
@@ -331,7 +322,7 @@ def main() -> None:
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget: must be > 0")
 
-    base = DEFAULT_LEAGUE
+    base = None
     if args.league_config:
         try:
             base = yaml.safe_load(Path(args.league_config).read_text())
@@ -339,7 +330,7 @@ def main() -> None:
             parser.error(f"--league-config {args.league_config}: {err}")
         if not isinstance(base, dict):
             parser.error(f"--league-config {args.league_config}: not a mapping")
-    modes = args.league_mode or ([None] if args.league_config else ["selfplay", "psro"])
+    modes = args.league_mode or [None]
 
     games = ["kuhn_poker"] if args.quick else args.games
     saved = json.loads(Path(args.load).read_text()) if args.load else {}
@@ -380,11 +371,12 @@ def main() -> None:
                     "load": load,
                 }
         if not args.skip_league:
+            config = base or shipped_config(game)
             for mode in modes:
-                name = f"league {mode_label(mode_section(base, mode))}"
+                name = f"league {mode_label(mode_section(config, mode))}"
                 print(f"[{game}] {name} for {budget:g} s ...", flush=True)
                 load = load_average()
-                cfg = league_config(base, game, mode, budget, args.seed)
+                cfg = league_config(config, game, mode, budget, args.seed)
                 samples, note = run_league(cfg, budget)
                 sides[name] = {"samples": samples, "budget": budget, "note": note, "load": load}
         if args.save:
