@@ -192,10 +192,14 @@ METAGAME = {  # row name: (algorithm, learner settings)
 }
 
 
-def run_metagame(model: Path, output: Path, name: str, budget: float, seed: int) -> dict:
+def run_metagame(
+    model: Path, output: Path, name: str, budget: float, seed: int, tuning: dict | None = None
+) -> dict:
+    """Trains metagame's ``name`` row; ``tuning`` overrides its learner settings."""
     from metagame.agents.duel.sequence_learner import train_sequence_duel
 
     algorithm, settings = METAGAME[name]
+    settings = {**settings, **{k: v for k, v in (tuning or {}).items() if k in settings}}
     run = train_sequence_duel(
         {"model": str(model), "max_tokens": MAX_TOKENS, "judge": more_a},
         output,
@@ -275,6 +279,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-trl", action="store_true", help="skip the TRL anchor")
     parser.add_argument(
+        "--only", nargs="+", choices=[n.split()[-1] for n in METAGAME], help="metagame rows to run"
+    )
+    for key in ("beta", "mixture", "eta"):
+        parser.add_argument(f"--{key}", type=float, help=f"{key} of the rows that have one")
+    parser.add_argument(
         "--trl-worker", nargs=3, metavar=("MODEL", "OUTPUT", "TRAINER"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -295,9 +304,15 @@ def main() -> None:
         model = save_tiny_gpt2(tmp / "initial", texts, seed=args.seed)
         throughput(tmp, model, args.seed)
         results: dict[str, dict | str] = {}
+        tuning = {k: getattr(args, k) for k in ("beta", "mixture", "eta") if getattr(args, k)}
+        if tuning:
+            print("tuning: " + ", ".join(f"{k} {v:g}" for k, v in tuning.items()))
         for name in METAGAME:
+            if args.only and name.split()[-1] not in args.only:
+                results[name] = "skipped (--only)"
+                continue
             out = tmp / name.replace(" ", "_")
-            results[name] = run_metagame(model, out, name, args.budget, args.seed)
+            results[name] = run_metagame(model, out, name, args.budget, args.seed, tuning)
             results[name]["win"] = evaluate(model, out, args.seed)
         for name, trainer in (("TRL Online DPO", "online_dpo"), ("TRL Nash-MD", "nash_md")):
             if args.no_trl:
@@ -331,6 +346,8 @@ def report(results: dict[str, dict | str], budget: float) -> None:
         return
     for name in METAGAME:
         r = results[name]
+        if isinstance(r, str):
+            continue
         faster = r["tokens"] / r["seconds"] >= anchor["tokens"] / anchor["seconds"]
         matched = r["win"].estimate >= anchor["win"].low
         print(
