@@ -87,9 +87,10 @@ class League:
     trainees -> snapshot by the mode's rules -> evaluate and update the empirical game -> solve
     it for the meta-strategies; :mod:`metagame.league.modes` fills in the mode's steps. The
     trainees learn in an RLlib Algorithm; a league whose learner is not an RLlib algorithm
-    subclasses it and overrides the trainer's steps (``_build``, ``_train``, ``_snapshot``,
-    ``_evaluate``, ``_save_trainer``/``_load_trainer``, ``_reseed``, ``_stop_trainer``), as
-    :class:`metagame.league.sequence.SequenceLeague` does; :func:`league_for` picks the class.
+    subclasses it and overrides the trainer's steps (``_build``, ``_train``,
+    ``_snapshot_policy``, ``_evaluate``, ``_save_trainer``/``_load_trainer``, ``_reseed``,
+    ``_stop_trainer``), as :class:`metagame.league.sequence.SequenceLeague` does;
+    :func:`league_for` picks the class.
     """
 
     algos: ClassVar[tuple[str, ...]] = RLLIB_ALGOS  # the learners.algo values this class trains
@@ -344,7 +345,7 @@ class League:
         ]
 
     def _checkpoint(self) -> None:
-        """Saves the RLlib checkpoint, then commits the iteration (the checkpoint marker, with
+        """Saves the trainer's checkpoint, then commits the iteration (the checkpoint marker, with
         the league's counters, in one transaction); older checkpoints go after the commit."""
         path = self.run_dir.checkpoint(self.iteration)
         self._save_trainer(path)

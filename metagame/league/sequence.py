@@ -17,7 +17,9 @@ both seatings of every pair are played on the same items, so the win-rate matrix
 mean P of i against j) has W[i, j] + W[j, i] = 1. The empirical game is 2W - 1, and its Nash
 (the league's meta-strategy, ``league solve``'s answer) is the minimax (von Neumann) winner of
 W (Swamy et al., 2024, "A minimaximalist approach to RLHF"; Munos et al., 2023, "Nash learning
-from human feedback").
+from human feedback"). ``league solve --solver minimax-winner`` counts each match as a win, draw
+or loss instead, which is the same matrix for a judge that prefers outright (the rule panel, a
+reward model) and a coarser one for a soft judge (an LM judge's probabilities).
 """
 
 from __future__ import annotations
