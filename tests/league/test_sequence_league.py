@@ -97,6 +97,7 @@ def minimax_winners(W: np.ndarray, tol: float = 1e-9) -> list[np.ndarray]:
     return found
 
 
+@pytest.mark.slow
 def test_every_snapshot_is_a_player_that_loads_as_its_model(league_run):
     run_dir, info = league_run
     assert info.status == "finished" and info.iteration == ITERATIONS
@@ -114,6 +115,7 @@ def test_every_snapshot_is_a_player_that_loads_as_its_model(league_run):
     assert any(moved)  # training changed the weights the players were saved with
 
 
+@pytest.mark.slow
 def test_the_win_rate_matrix_is_judged_on_held_out_prompts_in_both_seatings(league_run):
     run_dir, _ = league_run
     with Store(run_dir, readonly=True) as store:
@@ -133,6 +135,7 @@ def test_the_win_rate_matrix_is_judged_on_held_out_prompts_in_both_seatings(leag
     assert held_out.isdisjoint({p.text for p in load_prompts()})
 
 
+@pytest.mark.slow
 def test_the_answer_is_the_minimax_winner_of_the_win_rate_matrix(league_run):
     run_dir, _ = league_run
     with Store(run_dir, readonly=True) as store:
@@ -155,6 +158,7 @@ def test_the_answer_is_the_minimax_winner_of_the_win_rate_matrix(league_run):
             np.testing.assert_allclose(p, winners[0], atol=1e-7, err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_resumed_duel_league_equals_one_run_straight_through(tiny_lm, league_run, tmp_path):
     straight, _ = league_run
     cfg = duel_config(tiny_lm)
