@@ -203,3 +203,24 @@ def test_the_rllib_league_refuses_a_sequence_learner(tiny_lm, tmp_path):
 
     with pytest.raises(ValueError, match="config key learners.algo"):
         League(duel_config(tiny_lm), tmp_path / "run").check()
+
+
+@pytest.mark.slow
+def test_a_lora_league_trains_adapters_and_saves_merged_players(tiny_lm, tmp_path):
+    cfg = duel_config(
+        tiny_lm,
+        **{"learners.model": {"lora": {"r": 4}}, "budget.iterations": 1, "learners.algo": "SPO"},
+    )
+    info = league_for(cfg, tmp_path / "run").run()
+    assert info.iteration == 1
+    with Store(tmp_path / "run", readonly=True) as store:
+        players = store.players()
+        checkpoint = store.get_meta("checkpoint")["path"]
+    state = torch.load(tmp_path / "run" / checkpoint / "learner.pt", weights_only=True)
+    assert any("lora_" in k for k in state["model"])  # the learner's adapters, to resume from
+    initial, trained = (load_player(tmp_path / "run", p).model for p in players)
+    assert type(trained) is type(initial)  # a plain transformers model: adapters merged
+    changed = [
+        k for k, v in initial.state_dict().items() if not torch.equal(v, trained.state_dict()[k])
+    ]
+    assert changed and all(".attn." in k for k in changed)  # only what the adapters reach
