@@ -9,7 +9,9 @@ plus an ``id``. Implementations here:
   :mod:`metagame.solvers`;
 - :class:`TabularPolicy`: a distribution per state id, e.g. a Markov-game equilibrium from
   Shapley's value iteration (Shapley 1953) or minimax-Q (Littman 1994);
-- :class:`RLModulePolicy`: an RLlib RLModule run for inference without an Algorithm.
+- :class:`RLModulePolicy`: an RLlib RLModule run for inference without an Algorithm;
+- ``CausalLMPolicy`` (:mod:`metagame.envs.preference.lm`): a ``transformers`` causal LM that
+  writes answers in the LLM duel.
 
 Discrete policies put zero probability on illegal actions: their distribution is multiplied by
 the mask and renormalized (uniform over the legal actions if nothing legal is left).
@@ -42,6 +44,7 @@ import numpy as np
 from metagame.agents.module_classes import MODULE_CLASSES, lookup, stable_name
 from metagame.agents.rllib.encoding import ObservationCodec, space_from_json, space_to_json
 from metagame.envs.masking import MASK_KEY, OBS_KEY
+from metagame.envs.preference.lm import CausalLMPolicy
 
 # 2: module classes by stable name; 1: by "module:qualname" (still read, for allowed classes)
 CHECKPOINT_VERSION = 2
@@ -423,7 +426,16 @@ def _unsquash(actions: np.ndarray, space: gym.Space) -> np.ndarray:
 # ``kind``, writes its fields in ``_checkpoint(path)`` and reads them back in
 # ``_from_checkpoint(meta, meta_file, seed, greedy, id)``.
 POLICY_KINDS: dict[str, Any] = {
-    **{cls.kind: cls for cls in (RandomPolicy, MixedStrategyPolicy, TabularPolicy, RLModulePolicy)},
+    **{
+        cls.kind: cls
+        for cls in (
+            RandomPolicy,
+            MixedStrategyPolicy,
+            TabularPolicy,
+            RLModulePolicy,
+            CausalLMPolicy,
+        )
+    },
     "follower": "metagame.agents.follow.policy:FollowerPolicy",  # a Learn-to-Follow MAPF team
 }
 

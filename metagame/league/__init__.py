@@ -13,7 +13,9 @@
 - ``evaluation``: evaluation matches through ``metagame.agents.arena``, ratings, solves.
 - ``exploitability``: exact exploitability of the league's mixture in OpenSpiel games.
 - ``sampling``: what runs inside RLlib's EnvRunners (assignments, tallies, seeding).
-- ``runner``: ``League`` on Ray/RLlib (new API stack).
+- ``runner``: ``League`` on Ray/RLlib (new API stack); ``league_for(cfg)`` picks the league.
+- ``sequence``: ``SequenceLeague``, the LLM duel's league: a sequence-level LM learner's
+  snapshots judged on held-out prompts, the minimax winner its answer.
 - ``phases``: the named phases of an iteration, and the hook that pauses the runner at one.
 - ``reference``: the config reference generated from the schema.
 - ``cli``: ``league start|status|resume|stop|solve|watch|report``.

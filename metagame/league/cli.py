@@ -447,10 +447,10 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
         raise UserError(f"run directory {run_dir} is in use by another league")
     from metagame.league.population import CheckpointError
     from metagame.league.run_dir import LeagueBusyError
-    from metagame.league.runner import League
+    from metagame.league.runner import league_for
 
     display = Display(quiet, cfg.budget)
-    league = League(cfg, run_dir, resume=resume, display=display)
+    league = league_for(cfg, run_dir, resume=resume, display=display)
     try:
         info = league.run()
     except (LeagueBusyError, CheckpointError) as err:
@@ -468,10 +468,10 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
 def _check(cfg: config_mod.LeagueConfig, path: str | Path) -> None:
     """Everything about the config from ``path`` that can be checked before Ray starts: the
     game exists and suits a league, and RLlib accepts the learner's hyperparameters."""
-    from metagame.league.runner import League
+    from metagame.league.runner import league_for
 
     try:
-        League(cfg, ".").check()
+        league_for(cfg, ".").check()
     except ValueError as err:
         raise UserError(config_mod.locate(path, str(err))) from None
 

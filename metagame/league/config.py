@@ -28,6 +28,12 @@ class GameConfig(_Strict):
 
     name: str = Field(description="a metagame.envs.make name, e.g. openspiel:kuhn_poker")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="make() keyword arguments")
+    eval_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="make() keyword arguments that replace kwargs in evaluation matches (held-out "
+        "prompts, maps): the meta-game is measured on them; the agents and spaces must not change "
+        "(the llm_duel league requires held-out prompts here)",
+    )
     roles: Literal["auto", "tied", "separate"] = Field(
         "auto",
         description="populations: tied (one plays every role, a symmetric meta-game), separate "
@@ -36,19 +42,30 @@ class GameConfig(_Strict):
     )
 
 
-class LearnerConfig(_Strict):
-    """The RLlib algorithm and hyperparameters every trainee uses."""
+RLLIB_ALGOS = ("PPO", "APPO", "IMPALA", "MMD")
+SEQUENCE_ALGOS = ("SPO", "Nash-MD", "INPO")
 
-    algo: Literal["PPO", "APPO", "IMPALA", "MMD"] = Field(
+
+class LearnerConfig(_Strict):
+    """The algorithm and hyperparameters every trainee uses."""
+
+    algo: Literal["PPO", "APPO", "IMPALA", "MMD", "SPO", "Nash-MD", "INPO"] = Field(
         "PPO",
-        description="the RLlib algorithm (MMD: PPO with a KL pull toward a periodically "
-        "refreshed magnet, metagame.agents.rllib.magnet)",
+        description="an RLlib algorithm (MMD: PPO with a KL pull toward a periodically "
+        "refreshed magnet, metagame.agents.rllib.magnet), or a sequence-level preference "
+        "learner of a causal LM in llm_duel (SPO, Nash-MD, INPO: "
+        "metagame.agents.duel.sequence_learner, trained without Ray)",
     )
     hparams: dict[str, Any] = Field(
-        default_factory=dict, description="AlgorithmConfig.training() keywords (lr, ...)"
+        default_factory=dict,
+        description="AlgorithmConfig.training() keywords (lr, ...); for a sequence-level "
+        "learner its keywords (group, prompts_per_step, lr, beta, mixture, eta, max_grad_norm) "
+        "and updates_per_iteration",
     )
     model: dict[str, Any] = Field(
-        default_factory=dict, description="RLModule model_config (fcnet_hiddens, ...)"
+        default_factory=dict,
+        description="RLModule model_config (fcnet_hiddens, ...); for a sequence-level learner "
+        "only lora ({r: 8, ...})",
     )
 
 

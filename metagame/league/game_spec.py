@@ -32,6 +32,7 @@ class GameSpec:
     agents: tuple[str, ...]
     roles: dict[str, tuple[str, ...]]  # role -> its agents, in env order
     populations: dict[str, tuple[str, ...]]  # population -> the roles it plays
+    spaces: tuple[tuple[str, str], ...] = ()  # per agent: its observation and action spaces
 
     @property
     def seat_roles(self) -> tuple[str, ...]:
@@ -98,4 +99,5 @@ def game_spec(name: str, kwargs: dict[str, Any], roles: str = "auto") -> GameSpe
         agents=agents,
         roles={r: tuple(a) for r, a in by_role.items()},
         populations=populations,
+        spaces=tuple(spaces[a] for a in agents),
     )

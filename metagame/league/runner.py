@@ -44,14 +44,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from metagame.league import config as config_mod
 from metagame.league import matchmaking as mm
 from metagame.league import phases, sampling
-from metagame.league.config import LeagueConfig
+from metagame.league.config import RLLIB_ALGOS, LeagueConfig
 from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
 from metagame.league.exact_payoffs import ExactPayoffs, walkable
 from metagame.league.game_spec import GameSpec, game_spec
@@ -86,8 +86,16 @@ class League:
 
     The loop (:meth:`step`) is a template method: install the mode's matchmaking -> train the
     trainees -> snapshot by the mode's rules -> evaluate and update the empirical game -> solve
-    it for the meta-strategies; :mod:`metagame.league.modes` fills in the mode's steps.
+    it for the meta-strategies; :mod:`metagame.league.modes` fills in the mode's steps. The
+    trainees learn in an RLlib Algorithm; a league whose learner is not an RLlib algorithm
+    subclasses it and overrides the trainer's steps (``_build``, ``_train``,
+    ``_snapshot_policy``, ``_evaluate``, ``_save_trainer``/``_load_trainer``, ``_reseed``,
+    ``_stop_trainer``), as :class:`metagame.league.sequence.SequenceLeague` does;
+    :func:`league_for` picks the class.
     """
+
+    algos: ClassVar[tuple[str, ...]] = RLLIB_ALGOS  # the learners.algo values this class trains
+    exact_exploitability: ClassVar[bool] = True  # the game may have an exact exploitability
 
     def __init__(
         self,
@@ -111,9 +119,15 @@ class League:
         then RLlib's validation of the learner); returns the AlgorithmConfig. ValueError names
         the key."""
         g = self.cfg.game
+        if self.cfg.learners.algo not in self.algos:
+            raise ValueError(
+                f"config key learners.algo: {type(self).__name__} trains {list(self.algos)}, "
+                f"not {self.cfg.learners.algo} (metagame.league.runner.league_for picks the league)"
+            )
         self.spec: GameSpec = game_spec(g.name, g.kwargs, g.roles)
         self.mode: Mode = mode_for(self.cfg, self.spec)
         self.trainees: list[Trainee] = self.mode.trainees()
+        self.eval_spec = self._evaluation_spec()
         slots = self.cfg.matchmaking.slots if self.spec.competitive else 0
         several = len(self.spec.populations) > 1
         self.slots = {
@@ -128,12 +142,26 @@ class League:
         payoffs = self.cfg.evaluation.payoffs
         if payoffs == "sampled" or not self.spec.competitive:
             return None
-        if payoffs == "auto" and not walkable(self.spec):
+        if payoffs == "auto" and not walkable(self.eval_spec):
             return None
         try:
-            return ExactPayoffs(self.spec, self._policy)
+            return ExactPayoffs(self.eval_spec, self._policy)
         except ValueError as err:
             raise ValueError(f"evaluation.payoffs: {err}") from None
+
+    def _evaluation_spec(self) -> GameSpec:
+        """The game of the evaluation matches: ``game.eval_kwargs`` over ``game.kwargs``, with
+        the training game's agents and spaces (the players must be able to play it)."""
+        g = self.cfg.game
+        if not g.eval_kwargs:
+            return self.spec
+        spec = game_spec(g.name, {**g.kwargs, **g.eval_kwargs}, g.roles)
+        if (spec.agents, spec.spaces) != (self.spec.agents, self.spec.spaces):
+            raise ValueError(
+                f"config key game.eval_kwargs: {g.name} made with them has other agents or "
+                "spaces than the training game, so the players cannot play it"
+            )
+        return spec
 
     def _module_spec(self, population: str):
         from metagame.agents.rllib import module_spec
@@ -225,16 +253,13 @@ class League:
     def _setup(self, algo_cfg) -> None:
         import torch
 
-        from metagame.agents.rllib import init_ray
-
         torch.set_num_threads(self.cfg.ray.torch_threads)
         checkpoint = None
         if self.resume:
             self.store = Store(self.run_dir.path)
             checkpoint = self.store.get_meta("checkpoint")
             self._discard_uncommitted(checkpoint)
-        init_ray(self.cfg.ray.address)
-        self.algo = algo_cfg.build_algo()
+        self._build(algo_cfg)
         if not self.resume:
             config_mod.save(self.cfg, self.run_dir.config)
             self.store = Store(self.run_dir.path, create=True)
@@ -243,8 +268,6 @@ class League:
             roles={r: self.spec.population_of(r) for r in self.spec.roles},
             stop_requested=False,
         )
-        self._modules = {t.module: self._driver_module(t.population) for t in self.trainees}
-        self._initial = {t.module: self._trainee_weights(t.module) for t in self.trainees}
         if checkpoint is not None:
             self._restore(checkpoint)
         else:  # a new run, or one killed before its first checkpoint: from scratch
@@ -258,6 +281,16 @@ class League:
             phases.reached("setup", 0)
             self._checkpoint()
         self.store.set_meta(status="running", pid=os.getpid())
+
+    def _build(self, algo_cfg) -> None:
+        """Builds the trainer: the RLlib Algorithm (on Ray), and a driver-side module per trainee
+        to save snapshots from, with the trainees' initial weights."""
+        from metagame.agents.rllib import init_ray
+
+        init_ray(self.cfg.ray.address)
+        self.algo = algo_cfg.build_algo()
+        self._modules = {t.module: self._driver_module(t.population) for t in self.trainees}
+        self._initial = {t.module: self._trainee_weights(t.module) for t in self.trainees}
 
     def _discard_uncommitted(self, checkpoint: dict[str, Any] | None) -> None:
         """Removes what iterations after the last checkpoint wrote: rows, then orphan files."""
@@ -308,8 +341,12 @@ class League:
             local_env_runner=True,
         )
 
+    def _kl_coefficients(self) -> dict[str, float]:
+        """The learners' adaptive KL coefficients by RLlib module id (saved with checkpoints)."""
+        return next(iter(self.algo.learner_group.foreach_learner(sampling.kl_coefficients))).get()
+
     def _trainee_state(self) -> list[dict[str, Any]]:
-        kl = next(iter(self.algo.learner_group.foreach_learner(sampling.kl_coefficients))).get()
+        kl = self._kl_coefficients()
         return [
             {
                 "module": t.module,
@@ -322,10 +359,10 @@ class League:
         ]
 
     def _checkpoint(self) -> None:
-        """Saves the RLlib checkpoint, then commits the iteration (the checkpoint marker, with
+        """Saves the trainer's checkpoint, then commits the iteration (the checkpoint marker, with
         the league's counters, in one transaction); older checkpoints go after the commit."""
         path = self.run_dir.checkpoint(self.iteration)
-        self.algo.save_to_path(str(path.resolve()))
+        self._save_trainer(path)
         phases.reached("checkpoint", self.iteration)
         self.store.set_meta(
             iteration=self.iteration,
@@ -341,12 +378,18 @@ class League:
         )
         self.run_dir.remove_old_checkpoints(path)
 
+    def _save_trainer(self, path: Path) -> None:
+        self.algo.save_to_path(str(path.resolve()))
+
+    def _load_trainer(self, path: Path) -> None:
+        self.algo.restore_from_path(str(path.resolve()))
+
     def _restore(self, ckpt: dict[str, Any]) -> None:
         path = self.run_dir / ckpt["path"]
         if not path.is_dir():
             raise ValueError(f"league checkpoint not found: {path}")
         try:
-            self.algo.restore_from_path(str(path.resolve()))
+            self._load_trainer(path)
         except Exception as err:  # RLlib raises assorted errors on a damaged checkpoint
             raise ValueError(
                 f"league checkpoint {path} is corrupt: {type(err).__name__}: {err}"
@@ -360,15 +403,22 @@ class League:
             for t, s in zip(self.trainees, ckpt["learners"], strict=True)
             if s["kl_coeff"] is not None
         }
-        self.algo.learner_group.foreach_learner(functools.partial(sampling.set_kl_coefficients, kl))
+        if kl:
+            self.algo.learner_group.foreach_learner(
+                functools.partial(sampling.set_kl_coefficients, kl)
+            )
 
     # -- population -----------------------------------------------------------------------------
-    def _snapshot(self, t: Trainee, reason: str) -> Player:
+    def _snapshot_policy(self, t: Trainee) -> Any:
+        """What a snapshot of ``t`` saves: its driver-side module with the trainee's weights."""
         module = self._modules[t.module]
         module.set_state(self._trainee_weights(t.module))
+        return module
+
+    def _snapshot(self, t: Trainee, reason: str) -> Player:
         player = save_player(
             self.store,
-            module,
+            self._snapshot_policy(t),
             prefix=t.module,
             kind=t.kind,
             population=t.population,
@@ -488,13 +538,7 @@ class League:
         def lap(name: str) -> None:
             timers[name] = round(time.time() - start - sum(timers.values()), 3)
 
-        if self.mode.trains:
-            table = self._install()
-            self._reseed()  # after loading slot players, whose construction draws from torch
-            result = self.algo.train()
-            counts, steps = self._tallies()
-        else:
-            table, result, counts, steps = None, {}, {}, 0
+        table, result, counts, steps = self._train()
         self.steps += steps
         self.iteration += 1
         phases.reached("training", self.iteration)
@@ -544,6 +588,17 @@ class League:
             self.store.set_meta(iteration=self.iteration, steps=self.steps, wall=self.wall)
         self._log(info)
         return info
+
+    def _train(self) -> tuple[mm.MatchTable | None, dict[str, Any], dict, int]:
+        """One iteration of training: the installed match table, RLlib's result, the
+        (trainee, opponent) -> (wins, draws, losses) tallies and the env steps sampled."""
+        if not self.mode.trains:
+            return None, {}, {}, 0
+        table = self._install()
+        self._reseed()  # after loading slot players, whose construction draws from torch
+        result = self.algo.train()
+        counts, steps = self._tallies()
+        return table, result, counts, steps
 
     def _snapshots(self, counts: dict, steps: int) -> list[Player]:
         """Credits each trainee with its share of the steps and its record, then takes the
@@ -595,7 +650,7 @@ class League:
             self._exact.fill(self.store, self.iteration)
         evaluate(
             self.store,
-            self.spec,
+            self.eval_spec,
             self._policy,
             episodes_per_pair=self.cfg.evaluation.episodes_per_pair,
             replay_fraction=self.cfg.evaluation.replay_fraction,
@@ -610,7 +665,7 @@ class League:
             self._policy,
             iteration=self.iteration,
             solver=self.mode.meta_solver,
-            exploitability=self.cfg.evaluation.exploitability,
+            exploitability=self.cfg.evaluation.exploitability and self.exact_exploitability,
         )
 
     def _log(self, info: IterationInfo) -> None:
@@ -653,13 +708,25 @@ class League:
             self.store.set_meta(status=status, stop_reason=reason, stop_requested=False)
         finally:
             self._tb.close()
-            self.algo.stop()
+            self._stop_trainer()
             self.store.close()
             self.run_dir.release()
         if info is None:
             info = IterationInfo(self.iteration, self.steps, 0.0, self.wall, {}, None, None)
         info.status, info.reason = status, reason
         return info
+
+    def _stop_trainer(self) -> None:
+        self.algo.stop()
+
+
+def league_for(cfg: LeagueConfig, run_dir: str | Path, **kwargs: Any) -> League:
+    """The league that trains ``cfg``'s learner: :class:`League` for RLlib's algorithms,
+    :class:`~metagame.league.sequence.SequenceLeague` for the sequence-level LM learners."""
+    from metagame.league.sequence import SequenceLeague
+
+    cls = next(c for c in (League, SequenceLeague) if cfg.learners.algo in c.algos)
+    return cls(cfg, run_dir, **kwargs)
 
 
 def _check_numbers(defaults: Any, hparams: dict[str, Any]) -> None:
@@ -677,4 +744,4 @@ def _episode_return(result: dict[str, Any]) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-__all__ = ["CheckpointError", "IterationInfo", "League", "LeagueBusyError"]
+__all__ = ["CheckpointError", "IterationInfo", "League", "LeagueBusyError", "league_for"]

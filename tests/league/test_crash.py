@@ -182,3 +182,55 @@ def test_stop_checkpoints_the_iteration_it_ends(tmp_path):
         assert store.get_meta("status") == "stopped"
         assert store.get_meta("checkpoint")["iteration"] == store.get_meta("iteration") == 2
         assert [i["iteration"] for i in store.iterations()] == [1, 2]
+
+
+# the LLM duel's league (metagame.league.sequence): no Ray, players saved with save_pretrained
+DUEL_KILLS = [("setup", 0), ("snapshot", 1), ("evaluation", 2), ("checkpoint", 3)]
+
+
+def test_a_killed_duel_league_resumes_to_the_run_never_killed(tmp_path):
+    from metagame.envs.preference.prompts import load_prompts
+    from metagame.envs.preference.tiny_lm import save_tiny_gpt2
+    from metagame.league.population import load_player
+
+    texts = [t for p in load_prompts() for t in (p.text, p.reference)]
+    model = save_tiny_gpt2(tmp_path / "tiny_gpt2", texts, seed=0)
+    config = tmp_path / "duel.yaml"
+    duel = {
+        "name": "duel",
+        "game": {
+            "name": "llm_duel",
+            "kwargs": {"model": str(model), "max_tokens": 6},
+            "eval_kwargs": {"prompts": "bundled:prompts_heldout"},
+        },
+        "learners": {
+            "algo": "INPO",
+            "hparams": {"group": 2, "prompts_per_step": 4, "updates_per_iteration": 2},
+        },
+        "mode": {"name": "selfplay", "snapshot_every": 1},
+        "evaluation": {"episodes_per_pair": 6},
+        "budget": {"iterations": 3},
+        "seed": 5,
+    }
+    config.write_text(yaml.safe_dump(duel))
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    finish(league("start", config, "--run-dir", reference))
+    kill_when_paused(league("start", config, "--run-dir", killed, pause=DUEL_KILLS[0]), "setup", 0)
+    for phase, iteration in DUEL_KILLS[1:]:
+        kill_when_paused(league("resume", killed, pause=(phase, iteration)), phase, iteration)
+        with Store(killed, readonly=True) as store:
+            assert store.get_meta("checkpoint")["iteration"] == iteration - 1
+    finish(league("resume", killed))
+
+    expected, got = rows(reference), rows(killed)
+    assert len(expected["players"]) == 4 and len(expected["matches"]) == 4 * 3 * 3
+    for table in (*QUERIES, "sequence"):
+        assert got[table] == expected[table], table
+    with Store(reference, readonly=True) as store:
+        players = store.players()
+    for player in players:
+        mine, theirs = (load_player(run, player).model.state_dict() for run in (killed, reference))
+        for key, value in theirs.items():
+            assert torch.equal(value, mine[key]), (player.id, key)
+    for folder in ("players", "checkpoints"):
+        assert files(killed, folder) == files(reference, folder), folder

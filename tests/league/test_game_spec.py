@@ -99,3 +99,19 @@ def test_unsupported_leagues_are_refused_before_ray_starts(data, message, tmp_pa
     with pytest.raises(ValueError, match=message):
         League(validate(data), tmp_path / "run").check()
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluation_matches_play_the_game_made_with_eval_kwargs(tmp_path):
+    from metagame.envs.preference import cyclic_panel
+
+    P = cyclic_panel(3).tolist()
+    data = {"game": {"name": "preference", "kwargs": {"P": P}, "eval_kwargs": {"stochastic": True}}}
+    league = League(validate(data), tmp_path / "run")
+    league.check()
+    assert league.spec.kwargs == {"P": P}
+    assert league.eval_spec.kwargs == {"P": P, "stochastic": True}
+    assert league.eval_spec.spaces == league.spec.spaces and league.eval_spec.spaces
+    data["game"]["eval_kwargs"] = {"P": cyclic_panel(4).tolist()}  # a fourth candidate
+    with pytest.raises(ValueError, match="config key game.eval_kwargs: .* other agents or spaces"):
+        League(validate(data), tmp_path / "run").check()
+    assert not (tmp_path / "run").exists()

@@ -1,16 +1,17 @@
 """Every shipped config runs from start to solve in a short form (one iteration, tiny batches),
 and the league's roles behave as the configs say: three tied seats for 3-player Kuhn, two
-populations for pursuit-evasion and traffic, one team for MAPF, one player for CartPole."""
+populations for pursuit-evasion and traffic, one team for MAPF, one player for CartPole, two
+tied seats for the LLM duel (trained by a sequence-level learner, without RLlib)."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from metagame.league.config import load
+from metagame.league.config import SEQUENCE_ALGOS, load
 from metagame.league.evaluation import CROSS_PLAY
 from metagame.league.population import solve_population
-from metagame.league.runner import League
+from metagame.league.runner import league_for
 from metagame.league.store import Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local")]
@@ -28,10 +29,16 @@ SHORT = {
     "evaluation.episodes_per_pair": 2,
     "evaluation.replay_fraction": 0.0,
 }
+# the sequence-level learners' short form: few, small updates; short answers
+SEQUENCE_SHORT = {
+    "learners.hparams": {"group": 2, "prompts_per_step": 2, "updates_per_iteration": 1},
+    "evaluation.episodes_per_pair": 4,
+}
 # the mapf and traffic games in their shipped sizes, with short episodes for the short form
 KWARGS = {
     "mapf.yaml": {"max_steps": 8},
     "traffic.yaml": {"max_steps": 10},
+    "llm_duel.yaml": {"max_tokens": 4},
 }
 ROLES = {
     "quickstart.yaml": ({"player": ("player_0", "player_1")}, 2),
@@ -44,6 +51,7 @@ ROLES = {
     "traffic.yaml": ({"vehicle": ("vehicle",), "signal": ("signal",)}, 2),
     "mapf.yaml": ({"agent": ("agent",)}, 1),
     "cartpole.yaml": ({"player": ("player_0",)}, 1),
+    "llm_duel.yaml": ({"player": ("player_0", "player_1")}, 2),
 }
 
 
@@ -54,18 +62,18 @@ def test_every_shipped_config_is_covered():
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_shipped_config_passes_the_start_checks_as_shipped(name, tmp_path):
     """Every shipped setting (not only the short form's) is accepted by the game and RLlib."""
-    League(load(CONFIGS / name), tmp_path / "run").check()
+    league_for(load(CONFIGS / name), tmp_path / "run").check()
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_shipped_config_runs_from_start_to_solve(name, tmp_path):
     cfg = load(CONFIGS / name)
-    changes = dict(SHORT)
+    changes = {**SHORT, **(SEQUENCE_SHORT if cfg.learners.algo in SEQUENCE_ALGOS else {})}
     if name in KWARGS:
         changes["game.kwargs"] = {**cfg.game.kwargs, **KWARGS[name]}
     cfg = cfg.with_overrides(**changes)
-    info = League(cfg, tmp_path / "run").run()
+    info = league_for(cfg, tmp_path / "run").run()
     assert info.status == "finished" and info.iteration == 1
     exact = cfg.game.name.startswith("openspiel:")  # the mixture's exact exploitability
     assert (info.exploitability is not None) == exact and info.nash_conv >= -1e-9

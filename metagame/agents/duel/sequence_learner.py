@@ -86,6 +86,22 @@ def inpo_loss(
     return ((h - c * (preferences[:, i, j] - 0.5)) ** 2).mean()
 
 
+def check_arguments(
+    algorithm: str, group: int, prompts_per_step: int, mixture: float, beta: float, eta: float
+) -> None:
+    """Refuses settings no learner runs with (ValueError naming the argument)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if not isinstance(group, int) or group < (1 if algorithm == "nash_md" else 2):
+        raise ValueError(f"group: {algorithm} needs more answers per prompt, got {group!r}")
+    if not isinstance(prompts_per_step, int) or prompts_per_step < 1:
+        raise ValueError(f"prompts_per_step must be a positive integer, got {prompts_per_step!r}")
+    if not 0 <= mixture <= 1:
+        raise ValueError(f"mixture must be in [0, 1], got {mixture!r}")
+    if beta < 0 or eta <= 0:
+        raise ValueError(f"beta must be >= 0 and eta > 0, got beta={beta!r}, eta={eta!r}")
+
+
 class Reference:
     """The frozen reference policy: the LoRA model with adapters off, or a frozen copy."""
 
@@ -141,16 +157,9 @@ class SequenceLearner:
         max_grad_norm: float = 1.0,
         seed: int = 0,
     ):
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
         if env_kwargs.get("model") is None:
             raise ValueError("env_kwargs must name a local causal LM directory under 'model'")
-        if not isinstance(group, int) or group < (1 if algorithm == "nash_md" else 2):
-            raise ValueError(f"group: {algorithm} needs more answers per prompt, got {group!r}")
-        if not 0 <= mixture <= 1:
-            raise ValueError(f"mixture must be in [0, 1], got {mixture!r}")
-        if beta < 0 or eta <= 0:
-            raise ValueError(f"beta must be >= 0 and eta > 0, got beta={beta!r}, eta={eta!r}")
+        check_arguments(algorithm, group, prompts_per_step, mixture, beta, eta)
         self.env = LLMDuelEnv(**env_kwargs)
         self.algorithm, self.group, self.prompts_per_step = algorithm, group, prompts_per_step
         self.beta, self.mixture, self.eta, self.max_grad_norm = beta, mixture, eta, max_grad_norm

@@ -60,8 +60,9 @@ class LLMDuelEnv(Rendered, ParallelEnv):
         top_p: float = 1.0,
         top_k: int = 0,
     ):
-        """``prompts``: path of a JSONL prompt file (the bundled set by default); ``model``: a
-        local causal LM directory whose tokenizer the players write with (see the module)."""
+        """``prompts``: path of a JSONL prompt file or ``bundled:NAME`` (the bundled set
+        ``bundled:prompts`` by default); ``model``: a local causal LM directory whose tokenizer
+        the players write with, or ``builtin:tiny-gpt2`` (see the module and ``tiny_lm``)."""
         if not isinstance(num_players, int) or num_players < 2:
             raise ValueError(f"num_players must be an integer >= 2, got {num_players!r}")
         if not isinstance(max_tokens, int) or max_tokens < 1:

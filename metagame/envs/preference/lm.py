@@ -1,7 +1,8 @@
 """Hugging Face causal language models as players of the LLM duel.
 
 ``load_causal_lm(path)`` reads a ``transformers`` causal LM and its tokenizer from a local
-directory with ``local_files_only=True``: nothing is fetched at run time.
+directory with ``local_files_only=True``: nothing is fetched at run time (``builtin:tiny-gpt2``
+names a tiny GPT-2 built offline, ``tiny_lm.resolve_model``).
 
 ``TokenizerVocabulary`` makes the tokenizer the duel's vocabulary. The game stays token-level:
 action ``a`` is token id ``a`` (``Discrete(vocab_size)``), the tokenizer's ``eos_token_id`` ends a
@@ -12,13 +13,15 @@ every real token id, including a tokenizer's pad id, stays distinct from padding
 (Fan et al., 2018) and nucleus top-p (Holtzman et al., 2020) through ``transformers``' own
 logits warpers, either token by token from observations (``act_batch``, a metagame ``Policy``)
 or whole responses with the key/value cache (``generate``), which draws from the same
-distribution.
+distribution. As a policy checkpoint (``metagame.agents.policy.save_policy``, kind
+``causal_lm``) it is its model and tokenizer written with ``save_pretrained`` beside
+``policy.json``, which holds the sampling controls; so a checkpoint is also a ``model=PATH``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +76,9 @@ def load_local(path: str | Path, kind: str, loader):
     import torch
     from transformers import AutoTokenizer
 
-    path = Path(path)
+    from metagame.envs.preference.tiny_lm import resolve_model
+
+    path = resolve_model(path)
     if not path.is_dir():
         raise ValueError(f"{kind}: {path} is not a local model directory")
     try:
@@ -203,6 +208,28 @@ class CausalLMPolicy:
 
     def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
         return int(self.act_batch([observation])[0])
+
+    kind = "causal_lm"
+
+    def _checkpoint(self, path: Path) -> dict[str, Any]:
+        """Writes the model and tokenizer into ``path``; returns the sampling controls."""
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        return {"sampling": asdict(self.sampling)}
+
+    @classmethod
+    def _from_checkpoint(cls, meta: dict[str, Any], meta_file: Path, seed, greedy, id: str):
+        """The policy of a checkpoint directory (a causal LM always samples: ``greedy`` does
+        not apply); errors name the file."""
+        controls = meta.get("sampling")
+        if not isinstance(controls, dict) or set(controls) - {"temperature", "top_p", "top_k"}:
+            raise ValueError(f"policy checkpoint {meta_file}: key 'sampling' is malformed")
+        try:
+            sampling = Sampling(**controls)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"policy checkpoint {meta_file}: key 'sampling': {err}") from None
+        model, tokenizer = load_causal_lm(meta_file.parent)
+        return cls(model, tokenizer, sampling, seed=seed, id=id)
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int) -> list[list[int]]:
         """One sampled response per prompt: token ids, ending with ``eos`` if it was drawn."""

@@ -20,9 +20,38 @@ from metagame.envs.preference.jsonl import jsonl_records
 PAD, SEP, EOS = "<pad>", "<sep>", "<eos>"
 
 
+BUNDLED = "bundled:"  # names a prompt set shipped with metagame: bundled:prompts
+
+
+def bundled_sets() -> list[str]:
+    """The names of the prompt sets shipped with metagame."""
+    return sorted(p.name.removesuffix(".jsonl") for p in _data().glob("*.jsonl"))
+
+
+def _data() -> Path:
+    return Path(str(resources.files("metagame") / "data" / "preference"))
+
+
 def default_prompts_path() -> Path:
-    """The small prompt set shipped with metagame."""
-    return Path(str(resources.files("metagame") / "data" / "preference" / "prompts.jsonl"))
+    """The small prompt set shipped with metagame (``bundled:prompts``); ``bundled:
+    prompts_heldout`` holds prompts of the same kind that it does not contain, for evaluating
+    on prompts a learner never trained on."""
+    return _data() / "prompts.jsonl"
+
+
+def prompts_path(name: str | Path | None) -> Path:
+    """The file of a prompt set: a path, ``bundled:NAME`` or None (the default set)."""
+    if name is None:
+        return default_prompts_path()
+    if isinstance(name, str) and name.startswith(BUNDLED):
+        set_name = name.removeprefix(BUNDLED)
+        if set_name not in bundled_sets():
+            raise ValueError(
+                f"prompts: no bundled prompt set {set_name!r} "
+                f"(bundled: {', '.join(bundled_sets())})"
+            )
+        return _data() / f"{set_name}.jsonl"
+    return Path(name)
 
 
 def tokenize(text: str) -> list[str]:
@@ -38,8 +67,9 @@ class Prompt:
 
 
 def load_prompts(path: str | Path | None = None) -> list[Prompt]:
-    """Reads a prompt file; a malformed line raises ValueError naming the file and line."""
-    path = Path(path) if path is not None else default_prompts_path()
+    """Reads a prompt file (or ``bundled:NAME``, see :func:`prompts_path`); a malformed line
+    raises ValueError naming the file and line."""
+    path = prompts_path(path)
     if not path.is_file():
         raise ValueError(f"prompt file not found: {path}")
     prompts = []

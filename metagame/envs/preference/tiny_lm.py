@@ -4,14 +4,25 @@ Built entirely offline (no download) and saved with ``save_pretrained``, so that
 judges and its learners can be run and tested on a real ``transformers`` causal LM in seconds.
 The architecture is GPT-2's (Radford et al., 2019); the tokenizer is byte-level BPE (Sennrich
 et al., 2016) as GPT-2's, trained with ``tokenizers`` on ``texts``.
+
+``model="builtin:tiny-gpt2"`` (wherever a local model directory is expected: the duel, its
+judges, its learners, a league config) names the tiny GPT-2 of the bundled prompt set (2 layers
+of width 32, seed 0): :func:`resolve_model` builds it once, offline, into metagame's cache
+directory (``$METAGAME_CACHE``, by default ``~/.cache/metagame``) and returns its path.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 EOS_TOKEN = "<|endoftext|>"
+BUILTIN = "builtin:"
+BUILTIN_MODELS = ("tiny-gpt2",)
+CACHE_VERSION = 1  # bump when the built-in model's recipe changes
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 320):
@@ -73,3 +84,35 @@ def save_tiny_gpt2(
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def cache_dir() -> Path:
+    """metagame's cache directory: ``$METAGAME_CACHE`` or ``~/.cache/metagame``."""
+    return Path(os.environ.get("METAGAME_CACHE") or Path.home() / ".cache" / "metagame")
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The directory of ``model``: a path as given, or the built-in ``builtin:tiny-gpt2``
+    (built on first use; concurrent builders each write a private directory and the first
+    rename wins, so no reader sees a half-written model)."""
+    if not (isinstance(model, str) and model.startswith(BUILTIN)):
+        return Path(model)
+    name = model.removeprefix(BUILTIN)
+    if name not in BUILTIN_MODELS:
+        raise ValueError(
+            f"model: no built-in model {name!r} (built-in: {', '.join(BUILTIN_MODELS)})"
+        )
+    target = cache_dir() / f"{name}-v{CACHE_VERSION}"
+    if target.is_dir():
+        return target
+    from metagame.envs.preference.prompts import load_prompts
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    texts = [t for p in load_prompts() for t in (p.text, p.reference)]
+    save_tiny_gpt2(scratch, texts, seed=0)
+    try:
+        scratch.rename(target)
+    except OSError:  # another process built it first
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

@@ -128,3 +128,57 @@ def test_prompts_from_a_jsonl_file(tiny_lm, tmp_path):
     obs, infos = env.reset(seed=0, options={"prompt": 0})
     assert env.tokenizer.decode(unpad(obs["player_0"])[0]) == "name a colour!"
     assert env.context == max(len(env.tokenizer.encode(p.text)) for p in env.prompts) + 32
+
+
+def test_bundled_prompt_sets_by_name(tmp_path):
+    from metagame.envs.preference.prompts import bundled_sets, load_prompts
+
+    assert {"prompts", "prompts_heldout"} <= set(bundled_sets())
+    assert load_prompts("bundled:prompts") == load_prompts()
+    held_out = load_prompts("bundled:prompts_heldout")
+    assert held_out and {p.text for p in held_out}.isdisjoint(p.text for p in load_prompts())
+    with pytest.raises(ValueError, match="no bundled prompt set 'nothing'"):
+        load_prompts("bundled:nothing")
+
+
+def test_the_builtin_model_is_built_once_as_the_tiny_gpt2_of_the_bundled_prompts(
+    tiny_lm, tmp_path, monkeypatch
+):
+    from metagame.envs.preference.tiny_lm import resolve_model
+
+    monkeypatch.setenv("METAGAME_CACHE", str(tmp_path / "cache"))
+    path = resolve_model("builtin:tiny-gpt2")
+    assert path.parent == tmp_path / "cache" and path.is_dir()
+    stamp = (path / "config.json").stat().st_mtime_ns
+    assert resolve_model("builtin:tiny-gpt2") == path  # cached, not rebuilt
+    assert (path / "config.json").stat().st_mtime_ns == stamp
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no scratch left behind
+    env = make("llm_duel", model="builtin:tiny-gpt2", max_tokens=8)
+    built, _ = load_causal_lm("builtin:tiny-gpt2")
+    same, tokenizer = load_causal_lm(tiny_lm)  # the same recipe: the bundled prompts, seed 0
+    assert env.tokenizer.get_vocab() == tokenizer.get_vocab()
+    for a, b in zip(built.state_dict().values(), same.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no built-in model 'huge'"):
+        resolve_model("builtin:huge")
+
+
+def test_a_causal_lm_policy_checkpoint_round_trips(tiny_lm, tmp_path):
+    from metagame.agents.policy import load_policy, save_policy
+
+    env = make("llm_duel", model=str(tiny_lm), temperature=0.7, top_k=20)
+    policy = env.policy(seed=5, id="writer")
+    save_policy(policy, tmp_path / "player")
+    loaded = load_policy(tmp_path / "player")
+    assert (loaded.kind, loaded.id, loaded.seed) == ("causal_lm", "writer", 5)
+    assert loaded.sampling == env.sampling
+    prompts = [p.text for p in env.prompts]
+    policy.reset(11)
+    loaded.reset(11)
+    assert loaded.generate(prompts, 16) == policy.generate(prompts, 16)
+    again = make("llm_duel", model=str(tmp_path / "player"))  # a checkpoint is a model=PATH
+    assert again.tokenizer.get_vocab() == env.tokenizer.get_vocab()
+    meta = (tmp_path / "player" / "policy.json").read_text()
+    (tmp_path / "player" / "policy.json").write_text(meta.replace('"top_k"', '"top_q"'))
+    with pytest.raises(ValueError, match="key 'sampling'"):
+        load_policy(tmp_path / "player")
