@@ -55,8 +55,8 @@ from metagame.envs.traffic.drivers import (
 from metagame.envs.traffic.network import LEFT, STRAIGHT
 
 # Integer fields.
-STATUS, LANE, NEXT, RES, BOX, MOVE, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END = range(12)
-NUM_INTS = 12
+STATUS, LANE, NEXT, RES, BOX, MOVE, CTRL, HOPS, UID, KIND, ROUTE, ROUTE_END, AGENT = range(13)
+NUM_INTS = 13
 # Float fields.
 POS, SPEED, ACC, TARGET, LC_TIMER, T_ENTER, FREE_TIME, DIST, T_EXIT = range(9)
 NUM_FLOATS = 9
@@ -64,8 +64,9 @@ NUM_FLOATS = 9
 FREE, ACTIVE, ARRIVED, CRASHED = 0, 1, 2, 3
 # Lights per link.
 RED, YELLOW, GREEN = 0, 1, 2
-# Rows of the running totals ``simulate`` adds to.
-VEHICLE_SECONDS, VEHICLE_METRES = 0, 1
+# Rows of the running totals: ``simulate`` adds to the first two, ``flow.retire`` to the others
+# (over vehicles that arrived).
+VEHICLE_SECONDS, VEHICLE_METRES, TRAVEL_TIME, TRAVEL_DELAY = range(4)
 # next_lane codes.
 EXIT, DEAD_END = -1, -2
 

@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from metagame.envs.traffic import core
+from metagame.envs.traffic import core, flow
 from metagame.envs.traffic.core import (
     ACTIVE,
     ARRIVED,
@@ -54,31 +54,23 @@ from metagame.envs.traffic.core import (
     CTRL,
     DIST,
     FREE,
-    FREE_TIME,
-    HOPS,
-    KIND,
     LANE,
     NEXT,
-    POS,
-    ROUTE,
-    ROUTE_END,
     SPEED,
     STATUS,
-    T_ENTER,
     T_EXIT,
     TARGET,
-    UID,
+    TRAVEL_DELAY,
+    TRAVEL_TIME,
     VEHICLE_METRES,
     VEHICLE_SECONDS,
 )
 from metagame.envs.traffic.drivers import (
-    DECEL,
     LENGTH,
-    MIN_GAP,
     TRAFFIC_MIX,
-    V0,
     sample_drivers,
 )
+from metagame.envs.traffic.flow import ENTRY_POS, ENTRY_ROOM, START_TARGET, Count, DemandQueue
 from metagame.envs.traffic.network import (
     SCENARIOS,
     Network,
@@ -132,7 +124,6 @@ class RewardWeights(NamedTuple):
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
-ENTRY_ROOM = 20.0  # m free at the start of a lane for a vehicle to enter
 
 
 class TrafficEnv(ParallelEnv):
@@ -316,23 +307,20 @@ class TrafficEnv(ParallelEnv):
         self.steps = 0
         capacity = max(64, 2 * (self.num_vehicles + self.num_controlled))
         self.ints, self.floats, self.params = core.empty_state(capacity)
-        self._next_uid = 0
-        self.totals = np.zeros(2)  # rows VEHICLE_SECONDS, VEHICLE_METRES
+        # rows VEHICLE_SECONDS, VEHICLE_METRES, TRAVEL_TIME, TRAVEL_DELAY (core)
+        self.totals = np.zeros(4)
+        self.counts = np.zeros(len(Count), dtype=np.int64)  # rows flow.Count
         self.link_delay = np.zeros(self.net.num_links)
-        self.counts = {"entered": 0, "arrived": 0, "crashed": 0}
-        self._travel_time = 0.0  # sums over arrived vehicles
-        self._travel_delay = 0.0
         self.signals.reset()
+        self._wanted = np.full(len(self.signals), -1, dtype=np.int64)
         self._agent_slot = np.full(self.num_controlled, -1, dtype=np.int64)
         self._agent_state = np.full(self.num_controlled, AgentState.PENDING.value, dtype=np.int64)
         self._agent_enter = np.zeros(self.num_controlled)  # times
         self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
-        self.departed = np.full(self.demand.num_vehicles if self.demand is not None else 0, np.nan)
-        self._due = 0  # demand vehicles before this index are due (inserted or waiting)
-        self._waiting: list[int] = []
         self._place_background()
+        self._queue = self._demand_queue()
         self._spawn_demand()
         self._spawn_controlled()
         self.agents = [a for a in self.possible_agents if self._is_live(a)]
@@ -355,51 +343,29 @@ class TrafficEnv(ParallelEnv):
             free = np.flatnonzero(self.ints[STATUS] == FREE)
         return free[:n]
 
-    def _add_vehicles(
-        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, routes=None
-    ) -> np.ndarray:
-        """New vehicles (drivers sampled, speed ``v0``, route chosen, or with ``routes``
-        the demand's routes of these indices); returns their slots."""
-        net, n = self.net, len(lanes)
-        kinds, params = sample_drivers(self.rng, n, self.traffic)
-        slots = self._free_slots(n)
-        links = net.lane_link[lanes]
-        limit = net.link_speed[links]
-        self.ints[:, slots] = -1
-        self.ints[STATUS, slots] = ACTIVE
-        self.ints[LANE, slots] = lanes
-        self.ints[CTRL, slots] = agents
-        self.ints[HOPS, slots] = 0
-        self.ints[UID, slots] = self._next_uid + np.arange(n)
-        self.ints[KIND, slots] = kinds
-        self.floats[:, slots] = 0.0
-        self.params[:, slots] = params.T
-        self.floats[POS, slots] = pos
-        self.floats[FREE_TIME, slots] = -pos / limit  # free-flow time from here on
-        self.floats[SPEED, slots] = self.params[V0, slots] * limit
-        self.floats[TARGET, slots] = 0.75
-        self.floats[T_ENTER, slots] = self.t
-        if routes is not None:
-            start, end = self.demand.route_ptr[routes], self.demand.route_ptr[routes + 1]
-            self.ints[ROUTE, slots], self.ints[ROUTE_END, slots] = start, end
-            self.ints[NEXT, slots] = np.where(
-                start + 1 < end, self._route_links[np.minimum(start + 1, end - 1)], -1
-            )
-        else:
-            for i, link in zip(slots, links):
-                self.ints[NEXT, i] = core.choose_next(
-                    i, link, self.ints, self._kernel_net, self._route_links
-                )
-        self._next_uid += n
-        self.counts["entered"] += n
+    def _add_vehicles(self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """New vehicles on ``lanes`` at ``pos`` (drivers sampled, speed ``v0``, a random turn
+        ahead; ``agents`` -1 for background); returns their slots (``flow.add_vehicles``)."""
+        kinds, params = sample_drivers(self.rng, len(lanes), self.traffic)
+        slots = self._free_slots(len(lanes))
+        flow.add_vehicles(
+            self.ints, self.floats, self.params, slots, np.asarray(lanes, dtype=np.int64),
+            np.asarray(pos, dtype=float), np.asarray(agents, dtype=np.int64), kinds,
+            np.ascontiguousarray(params.T), self.t, self.counts, self._kernel_net,
+            self._route_links,
+        )  # fmt: skip
         return slots
 
+    def _reserve_slots(self, n: int) -> None:
+        """Grows the state arrays so that ``n`` more vehicles than now fit (slots in use: the
+        vehicles counted in and not yet retired)."""
+        used = self.counts[Count.ENTERED] - self.counts[Count.ARRIVED] - self.counts[Count.CRASHED]
+        if used + n > self.ints.shape[1]:
+            self._free_slots(n)
+
     def _safe_speed(self, slots: np.ndarray, room: np.ndarray) -> None:
-        """Caps speeds so that each vehicle can stop within ``room`` at its comfortable
-        deceleration (IDM then never needs more than that)."""
-        b, s0 = self.params[DECEL, slots], self.params[MIN_GAP, slots]
-        safe = np.sqrt(2.0 * b * np.maximum(room - s0, 0.0))
-        self.floats[SPEED, slots] = np.minimum(self.floats[SPEED, slots], safe)
+        """Caps speeds so that each vehicle can stop within ``room`` (``flow.cap_speeds``)."""
+        flow.cap_speeds(self.floats, self.params, slots, np.asarray(room, dtype=float))
 
     def _place_background(self) -> None:
         """Background vehicles on random start positions, slow enough to stop behind the next
@@ -419,20 +385,9 @@ class TrafficEnv(ParallelEnv):
         room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
         self._safe_speed(slots, room)
 
-    def _entry_rooms(self) -> np.ndarray:
-        """Free length at the start of every lane (:meth:`_entry_room` of each)."""
-        room = np.full(self.net.num_lanes, np.inf)
-        on = self.ints[STATUS] == ACTIVE
-        np.minimum.at(room, self.ints[LANE, on], (self.floats[POS] - self.params[LENGTH])[on])
-        return room
-
     def _entry_room(self, lane: int) -> float:
         """Free length at the start of ``lane`` (up to the rear of its last vehicle)."""
-        on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
-        if len(on_lane) == 0:
-            return np.inf
-        j = on_lane[np.argmin(self.floats[POS, on_lane])]
-        return self.floats[POS, j] - self.params[LENGTH, j]
+        return flow.entry_rooms(self.ints, self.floats, self.params, self.net.num_lanes)[lane]
 
     def _try_enter(self, link: int, agent: int) -> bool:
         """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
@@ -447,8 +402,8 @@ class TrafficEnv(ParallelEnv):
         link = net.lane_link[lane]
         if room < ENTRY_ROOM:
             return False
-        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
-        self._safe_speed(slots, np.array([room - 5.0]))
+        slots = self._add_vehicles(np.array([lane]), np.array([ENTRY_POS]), np.array([agent]))
+        self._safe_speed(slots, np.array([room - ENTRY_POS]))
         if agent >= 0:
             i = slots[0]
             if self._autopilot[agent]:
@@ -456,7 +411,7 @@ class TrafficEnv(ParallelEnv):
             self._agent_slot[agent] = i
             self._agent_state[agent] = AgentState.DRIVING.value
             self._agent_enter[agent] = self.t
-            self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
+            self.floats[SPEED, i] = min(self.floats[SPEED, i], START_TARGET * net.link_speed[link])
         return True
 
     def set_autopilot(self, agent: str, on: bool = True) -> None:
@@ -491,54 +446,34 @@ class TrafficEnv(ParallelEnv):
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)
 
-    def _route_lanes(self, link: int, nxt: int) -> np.ndarray:
-        """The lanes of ``link`` that continue onto link ``nxt`` (all when none does)."""
-        net = self.net
-        lanes = net.link_lane0[link] + np.arange(net.link_lanes[link])
-        if nxt < 0:
-            return lanes
-        target = net.lane_index[lanes] + net.conn_offset[link, nxt]
-        serving = lanes[(target >= 0) & (target < net.link_lanes[nxt])]
-        return serving if len(serving) else lanes
+    def _demand_queue(self) -> DemandQueue:
+        """The demand as the insertion kernel reads it, every vehicle's driver drawn now."""
+        demand = self.demand
+        n = demand.num_vehicles if demand is not None else 0
+        kinds, params = sample_drivers(self.rng, n, self.traffic)
+        return DemandQueue(
+            depart=demand.depart if demand is not None else np.zeros(0),
+            route_ptr=demand.route_ptr if demand is not None else np.zeros(1, dtype=np.int64),
+            route_links=self._route_links,
+            kinds=kinds,
+            drivers=np.ascontiguousarray(params.T),
+            departed=np.full(n, np.nan),
+            waiting=np.zeros(n, dtype=np.int64),
+        )
+
+    @property
+    def departed(self) -> np.ndarray:
+        """Each route-file vehicle's entry time (NaN: not yet)."""
+        return self._queue.departed
 
     def _spawn_demand(self) -> None:
-        """The route file's vehicles due by now enter in order of departure, each on the lane
-        of its first link with the most room among those that continue on its route; one that
-        finds no room waits, and so do the later ones on its link."""
-        demand = self.demand
-        if demand is None:
-            return
-        due = int(np.searchsorted(demand.depart, self.t + 1e-9, side="right"))
-        self._waiting += range(self._due, due)
-        self._due = due
-        if not self._waiting:
-            return
-        free = self._entry_rooms()
-        room = free.copy()
-        blocked, waiting, entering, lanes_in = set(), [], [], []
-        for k in self._waiting:
-            route = demand.route(k)
-            link = int(route[0])
-            if link not in blocked:
-                lanes = self._route_lanes(link, int(route[1]) if len(route) > 1 else -1)
-                lane = int(lanes[np.argmax(room[lanes])])
-                if room[lane] >= ENTRY_ROOM:
-                    entering.append(k)
-                    lanes_in.append(lane)
-                    room[lane] = -np.inf  # one vehicle a lane a step
-                    continue
-                blocked.add(link)
-            waiting.append(k)
-        self._waiting = waiting
-        if entering:
-            lanes_in = np.array(lanes_in, dtype=np.int64)
-            gap = free[lanes_in]
-            slots = self._add_vehicles(
-                lanes_in, np.full(len(lanes_in), 5.0), np.full(len(lanes_in), -1),
-                routes=np.array(entering, dtype=np.int64),
+        """The route file's vehicles due by now enter (``flow.insert_demand``)."""
+        if self.demand is not None:
+            self._reserve_slots(self.net.num_lanes)
+            flow.insert_demand(
+                self.ints, self.floats, self.params, self._kernel_net, self._queue, self.t,
+                self.counts,
             )  # fmt: skip
-            self._safe_speed(slots, gap - 5.0)
-            self.departed[entering] = self.t
 
     # ----------------------------------------------------------------------------- step
 
@@ -569,25 +504,24 @@ class TrafficEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         live = list(self.agents)
         self._apply_actions(actions, live)
-        self.link_delay[:] = 0.0
         dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
-        core.simulate(
-            self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
-            self.substeps, self.totals, self.link_delay, self._route_links,
+        if self.demand is not None:
+            self._reserve_slots(self.net.num_lanes)
+        flow.step_world(
+            self.ints, self.floats, self.params, self._light, self._kernel_net,
+            self.signals.plan, self.signals.state, self._wanted, self._queue, self.t, self.dt,
+            self.substeps, self.totals, self.counts, self.link_delay,
         )  # fmt: skip
         self.t += self.step_time
         self.steps += 1
-        if len(self.signals):
-            self.signals.advance()
-            self._light = self.signals.lights()
         rewards, terminations = self._vehicle_outcomes(live, dist_before)
         for s, name in enumerate(self.signal_agents):
             node = self.net.signal_nodes[s]
             ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
             rewards[name] = -self.weights.delay * float(self.link_delay[ins].sum())
-        self._retire()
+        if self.num_controlled:  # the kernel left the agents' vehicles for this booking
+            flow.retire(self.ints, self.floats, self.totals, self.counts, False)
         self._spawn_background()
-        self._spawn_demand()
         self._spawn_controlled()
 
         truncated = self.steps >= self.max_steps
@@ -612,8 +546,9 @@ class TrafficEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def _apply_actions(self, actions: dict[str, Any], live: list[str]) -> None:
-        """Checks the actions, applies the vehicles' and sets the lights for this step."""
-        wanted = np.full(len(self.net.signal_nodes), -1, dtype=np.int64)
+        """Checks the actions, applies the vehicles' and sets the signals' wanted phases for
+        this step (-1: the fixed-time plan)."""
+        self._wanted[:] = -1
         for agent, action in actions.items():
             if agent not in live:
                 raise ValueError(f"traffic: action for {agent!r}, which is not a live agent")
@@ -626,10 +561,7 @@ class TrafficEnv(ParallelEnv):
                 mask = self._vehicle_masks(self._agent_slot[index : index + 1])[0]
                 self._apply_vehicle_action(index, action, mask)
             elif self._signal_masks()[index, action]:
-                wanted[index] = action
-        if len(self.signals):
-            self.signals.request(wanted)
-            self._light = self.signals.lights()
+                self._wanted[index] = action
 
     def _vehicle_outcomes(self, live: list[str], dist_before: np.ndarray) -> tuple[dict, dict]:
         """Rewards and terminations of the live agents; books controlled vehicles that left."""
@@ -654,19 +586,6 @@ class TrafficEnv(ParallelEnv):
                 self._agent_outcome[agent] = status
                 self._agent_exit[agent] = self.floats[T_EXIT, i]
         return rewards, terminations
-
-    def _retire(self) -> None:
-        """Books arrived and crashed vehicles into the metrics and frees their slots."""
-        gone = np.flatnonzero(self.ints[STATUS] >= ARRIVED)  # ARRIVED or CRASHED
-        if len(gone) == 0:
-            return
-        arrived = gone[self.ints[STATUS, gone] == ARRIVED]
-        travel = self.floats[T_EXIT, arrived] - self.floats[T_ENTER, arrived]
-        self._travel_time += float(travel.sum())
-        self._travel_delay += float((travel - self.floats[FREE_TIME, arrived]).sum())
-        self.counts["arrived"] += len(arrived)
-        self.counts["crashed"] += len(gone) - len(arrived)
-        self.ints[STATUS, gone] = FREE
 
     # ----------------------------------------------------------------------------- observe
 
@@ -779,10 +698,10 @@ class TrafficEnv(ParallelEnv):
             survival = float(np.mean((ends - self._agent_enter)[entered_ctrl])) if (n_ctrl) else 0.0
             denominator = n_ctrl
         else:
-            arrived, crashed = self.counts["arrived"], self.counts["crashed"]
+            arrived, crashed = int(self.counts[Count.ARRIVED]), int(self.counts[Count.CRASHED])
             survival = self.t
-            denominator = self.counts["entered"]
-        n_arrived = self.counts["arrived"]
+            denominator = int(self.counts[Count.ENTERED])
+        n_arrived = int(self.counts[Count.ARRIVED])
         return {
             "success_rate": arrived / denominator if denominator else 0.0,
             "collision_rate": crashed / denominator if denominator else 0.0,
@@ -793,11 +712,11 @@ class TrafficEnv(ParallelEnv):
                 else 0.0
             ),
             "throughput": n_arrived / self.t * 3600.0 if self.t > 0 else 0.0,
-            "mean_travel_time": self._travel_time / n_arrived if n_arrived else 0.0,
-            "delay": self._travel_delay / n_arrived if n_arrived else 0.0,
-            "entered": float(self.counts["entered"]),
+            "mean_travel_time": self.totals[TRAVEL_TIME] / n_arrived if n_arrived else 0.0,
+            "delay": self.totals[TRAVEL_DELAY] / n_arrived if n_arrived else 0.0,
+            "entered": float(self.counts[Count.ENTERED]),
             "arrived": float(n_arrived),
-            "crashed": float(self.counts["crashed"]),
+            "crashed": float(self.counts[Count.CRASHED]),
             "present": float(self.num_present()),
         }
 
