@@ -211,7 +211,7 @@ class TrafficEnv(ParallelEnv):
         self.weights = RewardWeights(speed_weight, arrival_bonus, collision_penalty, delay_weight)
         self.render_mode = render_mode
         self._seed = seed
-        self._kernel_net = self.net.kernel_arrays()
+        self.kernel_net = self.net.kernel_arrays()
         self.signals = Signals(
             self.net.signal_phases, self.net.num_links, self.step_time, min_green, yellow, green
         )
@@ -320,7 +320,7 @@ class TrafficEnv(ParallelEnv):
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
         self._place_background()
-        self._queue = self._demand_queue()
+        self.demand_queue = self._demand_queue()
         self._spawn_demand()
         self._spawn_controlled()
         self.agents = [a for a in self.possible_agents if self._is_live(a)]
@@ -351,7 +351,7 @@ class TrafficEnv(ParallelEnv):
         flow.add_vehicles(
             self.ints, self.floats, self.params, slots, np.asarray(lanes, dtype=np.int64),
             np.asarray(pos, dtype=float), np.asarray(agents, dtype=np.int64), kinds,
-            np.ascontiguousarray(params.T), self.t, self.counts, self._kernel_net,
+            np.ascontiguousarray(params.T), self.t, self.counts, self.kernel_net,
             self._route_links,
         )  # fmt: skip
         return slots
@@ -464,14 +464,14 @@ class TrafficEnv(ParallelEnv):
     @property
     def departed(self) -> np.ndarray:
         """Each route-file vehicle's entry time (NaN: not yet)."""
-        return self._queue.departed
+        return self.demand_queue.departed
 
     def _spawn_demand(self) -> None:
         """The route file's vehicles due by now enter (``flow.insert_demand``)."""
         if self.demand is not None:
             self._reserve_slots(self.net.num_lanes)
             flow.insert_demand(
-                self.ints, self.floats, self.params, self._kernel_net, self._queue, self.t,
+                self.ints, self.floats, self.params, self.kernel_net, self.demand_queue, self.t,
                 self.counts,
             )  # fmt: skip
 
@@ -492,7 +492,7 @@ class TrafficEnv(ParallelEnv):
             self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
 
     def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
-        return vehicle_masks(slots, self.ints, self.floats, self._routes, self._kernel_net)
+        return vehicle_masks(slots, self.ints, self.floats, self._routes, self.kernel_net)
 
     def _signal_masks(self) -> np.ndarray:
         """Legal phases per signal: any phase once it may switch, else only the current one."""
@@ -508,8 +508,8 @@ class TrafficEnv(ParallelEnv):
         if self.demand is not None:
             self._reserve_slots(self.net.num_lanes)
         flow.step_world(
-            self.ints, self.floats, self.params, self._light, self._kernel_net,
-            self.signals.plan, self.signals.state, self._wanted, self._queue, self.t, self.dt,
+            self.ints, self.floats, self.params, self._light, self.kernel_net,
+            self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t, self.dt,
             self.substeps, self.totals, self.counts, self.link_delay,
         )  # fmt: skip
         self.t += self.step_time
@@ -607,7 +607,7 @@ class TrafficEnv(ParallelEnv):
         return idx, xy[idx], heading[idx]
 
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
-        return world_positions(self.ints, self.floats, self.params, self._kernel_net)
+        return world_positions(self.ints, self.floats, self.params, self.kernel_net)
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
@@ -637,7 +637,7 @@ class TrafficEnv(ParallelEnv):
                 self.floats,
                 self._light,
                 self._routes,
-                self._kernel_net,
+                self.kernel_net,
                 self.obs_range,
                 SPEED_SCALE,
             )
