@@ -93,6 +93,25 @@ class Leaders(NamedTuple):
     v_lead: np.ndarray  # leader speed
 
 
+class LaneChangeNetwork(NamedTuple):
+    """The network arrays that lane changes (:func:`change_lanes` and its helpers) read. The
+    inlined helpers copy the network tuple they are given, with a reference count update per
+    array, at every call: this one has 11 arrays where ``KernelNetwork`` has 23 (measured:
+    ``change_lanes`` 12.6 -> 8.3 us a substep on the 6 x 6 grid with 150 vehicles)."""
+
+    link_speed: np.ndarray
+    lane_link: np.ndarray
+    lane_index: np.ndarray
+    link_lanes: np.ndarray
+    link_lane0: np.ndarray
+    conn_offset: np.ndarray
+    link_length: np.ndarray
+    link_nodes: np.ndarray
+    node_box: np.ndarray
+    lane_pred_ptr: np.ndarray
+    lane_pred: np.ndarray
+
+
 def empty_state(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``ints``, ``floats``, ``params`` arrays for ``capacity`` vehicles, all slots free."""
     ints = np.full((NUM_INTS, capacity), -1, dtype=np.int64)
@@ -379,9 +398,9 @@ def _look_ahead(i, floats, params) -> float:
 @njit(cache=True)
 def _reservation_requests(ints, floats, params, lanes, light, net):
     """Background vehicles that need a reservation for the junction ahead (a conflict zone
-    or a light that is not green), are within their look-ahead of its stop line and first on
-    their lane among those without one; in the order they are served: higher-priority
-    approaches first, then nearest the stop line."""
+    or a yellow light; none is granted on red), are within their look-ahead of its stop line
+    and first on their lane among those without one; in the order they are served:
+    higher-priority approaches first, then nearest the stop line."""
     m = ints.shape[1]
     requests = np.empty(m, dtype=np.int64)
     key = np.empty(m)
@@ -394,6 +413,8 @@ def _reservation_requests(ints, floats, params, lanes, light, net):
         node = net.link_nodes[link, 1]
         if ints[RES, i] == node or not (net.node_box[node] or light[link] != GREEN):
             continue
+        if light[link] == RED:
+            continue  # no reservation on red (:func:`_stops_for_light`): not asked at all
         if lane_after(lane, ints[NEXT, i], net) == DEAD_END:
             continue  # must change lanes first
         rest = net.link_length[link] - floats[POS, i]
@@ -663,6 +684,11 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     lane-change model makes them), never away from one; otherwise MOBIL decides."""
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
+    net = LaneChangeNetwork(
+        net.link_speed, net.lane_link, net.lane_index, net.link_lanes, net.link_lane0,
+        net.conn_offset, net.link_length, net.link_nodes, net.node_box, net.lane_pred_ptr,
+        net.lane_pred,
+    )  # fmt: skip
     lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing net
     link_lanes, conn_offset = net.link_lanes, net.conn_offset
     for i in range(m):

@@ -179,6 +179,9 @@ class TrafficEnv(ParallelEnv):
         self._route_links = (
             routes.route_links if routes is not None else np.zeros(0, dtype=np.int64)
         )
+        # the most route-file vehicles that enter in one step: one a lane of the routes' first links
+        firsts = np.unique(routes.route_links[routes.route_ptr[:-1]]) if routes is not None else []
+        self._entry_lanes = int(self.net.link_lanes[firsts].sum())
         checks = {
             "num_controlled": num_controlled >= 0,
             "num_vehicles": num_vehicles >= 0,
@@ -431,6 +434,8 @@ class TrafficEnv(ParallelEnv):
     def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
+        if self.num_controlled == 0:
+            return
         pending = np.flatnonzero(self._agent_state == AgentState.PENDING.value)
         if len(pending) == 0:
             return
@@ -469,7 +474,7 @@ class TrafficEnv(ParallelEnv):
     def _spawn_demand(self) -> None:
         """The route file's vehicles due by now enter (``flow.insert_demand``)."""
         if self.demand is not None:
-            self._reserve_slots(self.net.num_lanes)
+            self._reserve_slots(self._entry_lanes)
             flow.insert_demand(
                 self.ints, self.floats, self.params, self.kernel_net, self.demand_queue, self.t,
                 self.counts,
@@ -506,7 +511,7 @@ class TrafficEnv(ParallelEnv):
         self._apply_actions(actions, live)
         dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
         if self.demand is not None:
-            self._reserve_slots(self.net.num_lanes)
+            self._reserve_slots(self._entry_lanes)
         flow.step_world(
             self.ints, self.floats, self.params, self._light, self.kernel_net,
             self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t, self.dt,
@@ -611,6 +616,8 @@ class TrafficEnv(ParallelEnv):
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
+        if not agents:
+            return out
         done = done or {}
         by_kind: dict[AgentKind, list[tuple[int, str]]] = {kind: [] for kind in AgentKind}
         for a in agents:
@@ -683,7 +690,7 @@ class TrafficEnv(ParallelEnv):
     # ----------------------------------------------------------------------------- metrics
 
     def num_present(self) -> int:
-        return int(np.sum(self.ints[STATUS] == ACTIVE))
+        return int(np.count_nonzero(self.ints[STATUS] == ACTIVE))
 
     def metrics(self) -> dict[str, float]:
         """Episode metrics so far. Success rate, collision rate and survival time are over the
