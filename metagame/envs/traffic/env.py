@@ -46,6 +46,7 @@ import networkx as nx
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from metagame.envs.rendered import Rendered
 from metagame.envs.traffic import core, flow
 from metagame.envs.traffic.core import (
     ACTIVE,
@@ -126,7 +127,7 @@ SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
 
 
-class TrafficEnv(ParallelEnv):
+class TrafficEnv(Rendered, ParallelEnv):
     """Road-network Markov game; see the module docstring."""
 
     metadata = {"name": "traffic_v0", "render_modes": ["rgb_array", "human"], "render_fps": 10}
@@ -218,7 +219,7 @@ class TrafficEnv(ParallelEnv):
         self.signals = Signals(
             self.net.signal_phases, self.net.num_links, self.step_time, min_green, yellow, green
         )
-        self._routes = self._route_table()
+        self.turns = self._turn_table()  # [link, turn]: the out-link taking it, -1 none
         self._slots = self._start_slots()
         if num_vehicles > len(self._slots):
             raise ValueError(
@@ -276,17 +277,18 @@ class TrafficEnv(ParallelEnv):
 
     # ----------------------------------------------------------------------------- setup
 
-    def _route_table(self) -> np.ndarray:
-        """``routes[link, turn]``: the out-link taking that turn after ``link`` (-1 none)."""
+    def _turn_table(self) -> np.ndarray:
+        """``turns[link, turn]``: the out-link taking that turn (``network.LEFT``,
+        ``STRAIGHT``, ``RIGHT``) after ``link`` (-1 none)."""
         net = self.net
-        routes = np.full((net.num_links, 3), -1, dtype=np.int64)
+        turns = np.full((net.num_links, 3), -1, dtype=np.int64)
         for a in range(net.num_links):
             node = net.link_nodes[a, 1]
             for o in net.node_out[net.node_out_ptr[node] : net.node_out_ptr[node + 1]]:
                 turn = net.conn_turn[a, o]
-                if turn >= 0 and routes[a, turn] < 0:
-                    routes[a, turn] = o
-        return routes
+                if turn >= 0 and turns[a, turn] < 0:
+                    turns[a, turn] = o
+        return turns
 
     def _start_slots(self) -> np.ndarray:
         """Start positions ``(lane, pos)`` for background vehicles, ``START_SPACING`` apart
@@ -427,6 +429,22 @@ class TrafficEnv(ParallelEnv):
         if self._agent_state[index] == AgentState.DRIVING.value:
             self.ints[CTRL, self._agent_slot[index]] = -1 if on else index
 
+    def agent_slot(self, agent: str) -> int:
+        """The slot of controlled vehicle ``agent`` while it is on the road, else -1."""
+        _, index = self._agent_ids[agent]
+        driving = self._agent_state[index] == AgentState.DRIVING.value
+        return int(self._agent_slot[index]) if driving else -1
+
+    def agent_outcome(self, agent: str) -> int:
+        """How controlled vehicle ``agent`` left the road: ``core.ARRIVED``, ``core.CRASHED``,
+        or 0 while it has not."""
+        return int(self._agent_outcome[self._agent_ids[agent][1]])
+
+    def place_vehicles(self, lanes: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Background vehicles on ``lanes`` at ``pos`` (to set up a scene), each with a
+        sampled driver at its desired speed and a random turn ahead; returns their slots."""
+        return self._add_vehicles(lanes, pos, np.full(len(lanes), -1))
+
     def controlled_slots(self) -> np.ndarray:
         """The slots of the controlled vehicles on the road (actions or autopilot)."""
         return self._agent_slot[self._agent_state == AgentState.DRIVING.value]
@@ -494,10 +512,10 @@ class TrafficEnv(ParallelEnv):
             self.ints[LANE, i] += 1 if action == LANE_LEFT else -1
         elif action >= ROUTE_LEFT:
             link = self.net.lane_link[self.ints[LANE, i]]
-            self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
+            self.ints[NEXT, i] = self.turns[link, action - ROUTE_LEFT]
 
     def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
-        return vehicle_masks(slots, self.ints, self.floats, self._routes, self.kernel_net)
+        return vehicle_masks(slots, self.ints, self.floats, self.turns, self.kernel_net)
 
     def _signal_masks(self) -> np.ndarray:
         """Legal phases per signal: any phase once it may switch, else only the current one."""
@@ -643,7 +661,7 @@ class TrafficEnv(ParallelEnv):
                 self.ints,
                 self.floats,
                 self._light,
-                self._routes,
+                self.turns,
                 self.kernel_net,
                 self.obs_range,
                 SPEED_SCALE,
@@ -729,20 +747,11 @@ class TrafficEnv(ParallelEnv):
 
     # ----------------------------------------------------------------------------- render
 
-    def render(self):
-        if self.render_mode is None:
-            return None
+    caption = "metagame traffic"
+
+    def _frame(self) -> np.ndarray:
         from metagame.envs.traffic.render import TrafficRenderer
 
         if self._renderer is None:
             self._renderer = TrafficRenderer(self)
-        frame = self._renderer.frame()
-        if self.render_mode == "human":
-            self._renderer.show(frame)
-            return None
-        return frame
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        return self._renderer.frame()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metagame.envs import make
-from metagame.envs.traffic.core import ACTIVE, LANE, SPEED, STATUS
+from metagame.envs.traffic.core import ACTIVE, CRASHED, LANE, SPEED, STATUS
 from metagame.envs.traffic.signals import Signals
 
 SCENARIOS = ["intersection", "grid", "highway", "roundabout"]
@@ -87,7 +87,7 @@ def test_controlled_vehicles_conserve_and_crash_only_with_penalty():
             if done and infos[a]["crashed"]:
                 assert rewards[a] < -4.0
                 penalties += 1
-    assert penalties == int(np.sum(env._agent_outcome == 3))
+    assert penalties == sum(env.agent_outcome(a) == CRASHED for a in env.vehicle_agents)
 
 
 @settings(max_examples=25)
