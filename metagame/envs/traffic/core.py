@@ -856,12 +856,14 @@ def simulate(
 ) -> None:
     """``substeps`` substeps from time ``t`` (in place); vehicles that arrive or crash stop
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
-    (``routes.Demand.route_links``; empty without a route file)."""
+    (``routes.Demand.route_links``; empty without a route file). Lane changes alternate
+    with the substeps counted from time 0, so they alternate across steps of one substep too."""
+    first = round(t / dt)  # substeps before this step
     for k in range(substeps):
         t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
         substep(
-            ints, floats, params, light, net, t + k * dt, dt, k % 2, totals, link_delay,
-            route_links, t_check,
+            ints, floats, params, light, net, t + k * dt, dt, (first + k) % 2, totals,
+            link_delay, route_links, t_check,
         )  # fmt: skip
     if substeps > 0:
         collide(ints, floats, params, net, (t + (substeps - 1) * dt) + dt)
