@@ -1,7 +1,9 @@
 """The traffic Markov game: controlled vehicles and signal controllers on a road network.
 
-Background vehicles follow IDM and MOBIL with per-driver parameters (``drivers.py``); the step
-is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
+Background vehicles follow IDM and MOBIL with per-driver parameters (``drivers.py``). A step
+is one Numba kernel (``flow.step_world``: signals, the substeps of ``core.py``, vehicles
+leaving and the route file's vehicles entering); Python only books the agents. Agents of two
+kinds, in any combination:
 
 - ``vehicle_j`` (a fixed pool of ``num_controlled`` ids): a controlled vehicle choosing a
   meta-action each step, as in highway-env (Leurent 2018): keep, faster, slower (target speed
