@@ -197,7 +197,7 @@ def report(case: str, ours: dict, theirs: dict | None, seconds: int) -> None:
     print(f"  {'':<20}{'metagame':>14}{'SUMO':>14}{'ratio':>9}")
     for name, value in mine.items():
         if other:
-            print(f"  {name:<20}{value:>14.1f}{other[name]:>14.1f}{value / other[name]:>9.2f}")
+            print(f"  {name:<20}{value:>14.1f}{other[name]:>14.1f}{value / other[name]:>9.3f}")
         else:
             print(f"  {name:<20}{value:>14.1f}{'-':>14}{'-':>9}")
     extra = f"  metagame: {int(ours['crashed'])} crashed, {int(ours['waiting'])} still waiting"
