@@ -527,18 +527,18 @@ class TrafficEnv(Rendered, ParallelEnv):
         return (free | (phases == sig.phase[:, None])).astype(np.int8)
 
     def step(self, actions: dict[str, Any]):
+        if not self.possible_agents:  # background traffic alone: nothing to book
+            if actions:
+                raise ValueError(f"traffic: actions for {list(actions)}, but the game has no agent")
+            self._step_world()
+            self._spawn_background()
+            if self.render_mode == "human":
+                self.render()
+            return {}, {}, {}, {}, {}
         live = list(self.agents)
         self._apply_actions(actions, live)
         dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
-        if self.demand is not None:
-            self._reserve_slots(self._entry_lanes)
-        flow.step_world(
-            self.ints, self.floats, self.params, self._light, self.kernel_net,
-            self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t, self.dt,
-            self.substeps, self.totals, self.counts, self.link_delay,
-        )  # fmt: skip
-        self.t += self.step_time
-        self.steps += 1
+        self._step_world()
         rewards, terminations = self._vehicle_outcomes(live, dist_before)
         for s, name in enumerate(self.signal_agents):
             node = self.net.signal_nodes[s]
@@ -569,6 +569,18 @@ class TrafficEnv(Rendered, ParallelEnv):
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def _step_world(self) -> None:
+        """The step's kernel (``flow.step_world``) with the wanted phases; the clock moves on."""
+        if self.demand is not None:
+            self._reserve_slots(self._entry_lanes)
+        flow.step_world(
+            self.ints, self.floats, self.params, self._light, self.kernel_net,
+            self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t, self.dt,
+            self.substeps, self.totals, self.counts, self.link_delay,
+        )  # fmt: skip
+        self.t += self.step_time
+        self.steps += 1
 
     def _apply_actions(self, actions: dict[str, Any], live: list[str]) -> None:
         """Checks the actions, applies the vehicles' and sets the signals' wanted phases for

@@ -131,3 +131,14 @@ def test_step_books_every_vehicle_once(cross):
     assert m["entered"] == np.sum(~np.isnan(env.departed)) == 80
     assert m["entered"] == m["arrived"] + m["crashed"] + env.num_present()
     assert m["arrived"] > 40 and m["mean_travel_time"] > 0.0 and m["delay"] >= -1e-9
+
+
+def test_a_game_without_agents_steps_its_traffic_and_refuses_actions(cross):
+    env = make("traffic", network=CROSS, routes=_demand(cross, 20, 2), num_controlled=0,
+               dt=0.5, substeps=2, seed=2)  # fmt: skip
+    assert env.possible_agents == [] and env.agents == []
+    for _ in range(30):
+        assert env.step({}) == ({}, {}, {}, {}, {})
+    assert env.t == pytest.approx(30.0) and env.metrics()["entered"] > 0
+    with pytest.raises(ValueError, match="no agent"):
+        env.step({"vehicle_0": 0})
