@@ -148,12 +148,25 @@ def run_ours(net_path: str | Network, demand: Demand, seconds: int, substeps: in
     metrics = env.metrics()
     return {
         "elapsed": elapsed,
+        "floor": step_floor(network, kwargs),
         "vehicle_seconds": vehicle_seconds,
         "mean_speed": metrics["mean_speed"],
         "arrived": metrics["arrived"],
         "crashed": metrics["crashed"],
         "waiting": float(np.sum(np.isnan(env.departed) & (env.demand.depart <= env.t))),
     }
+
+
+def step_floor(network, kwargs: dict, steps: int = 2000) -> float:
+    """CPU seconds of one env step on the same network with no vehicle at all: what a step
+    costs whatever the demand (the Python of ``env.step`` and the kernel call)."""
+    empty = {**kwargs, "routes": None, "num_vehicles": 0, "inflow": 0.0, "max_steps": steps}
+    env = TrafficEnv(network=network, **empty)
+    env.step({})
+    start = time.process_time()
+    for _ in range(steps - 1):
+        env.step({})
+    return (time.process_time() - start) / (steps - 1)
 
 
 def run_sumo(python: Path, net_path: str, routes: str, seconds: int, folder: str) -> dict | None:
@@ -184,13 +197,21 @@ def report(case: str, ours: dict, theirs: dict | None, seconds: int) -> None:
     print(f"  {'':<20}{'metagame':>14}{'SUMO':>14}{'ratio':>9}")
     for name, value in mine.items():
         if other:
-            print(f"  {name:<20}{value:>14.1f}{other[name]:>14.1f}{value / other[name]:>9.2f}")
+            print(f"  {name:<20}{value:>14.1f}{other[name]:>14.1f}{value / other[name]:>9.3f}")
         else:
             print(f"  {name:<20}{value:>14.1f}{'-':>14}{'-':>9}")
     extra = f"  metagame: {int(ours['crashed'])} crashed, {int(ours['waiting'])} still waiting"
     if theirs:
         extra += f"; SUMO: {int(theirs['teleports'])} teleported"
     print(extra)
+    line = (
+        f"  CPU per step: metagame {1e6 * ours['elapsed'] / seconds:.1f} us, of which"
+        f" {1e6 * ours['floor']:.1f} us with no vehicle (env.step's Python, the kernel call)"
+    )
+    if theirs:
+        sumo = theirs["elapsed"] / seconds
+        line += f"; SUMO {1e6 * sumo:.1f} us: at most {sumo / ours['floor']:.1f}x at this demand"
+    print(line)
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def test_idm_policy_drives_like_a_background_vehicle_started_in_the_same_state(s
     # The same episode where the controlled vehicle is turned into a background one.
     background = make("traffic", **kwargs)
     background.reset(seed=seed)
-    slot = background._agent_slot[0]
+    slot = background.agent_slot("vehicle_0")
     assert slot >= 0 and background.ints[core.CTRL, slot] == 0
     background.ints[core.CTRL, slot] = -1
     assert np.array_equal(driven.ints, background.ints)

@@ -1,7 +1,9 @@
 """The traffic Markov game: controlled vehicles and signal controllers on a road network.
 
-Background vehicles follow IDM and MOBIL with per-driver parameters (``drivers.py``); the step
-is the Numba kernel of ``core.py``. Agents of two kinds, in any combination:
+Background vehicles follow IDM and MOBIL with per-driver parameters (``drivers.py``). A step
+is one Numba kernel (``flow.step_world``: signals, the substeps of ``core.py``, vehicles
+leaving and the route file's vehicles entering); Python only books the agents. Agents of two
+kinds, in any combination:
 
 - ``vehicle_j`` (a fixed pool of ``num_controlled`` ids): a controlled vehicle choosing a
   meta-action each step, as in highway-env (Leurent 2018): keep, faster, slower (target speed
@@ -46,7 +48,8 @@ import networkx as nx
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from metagame.envs.traffic import core
+from metagame.envs.rendered import Rendered
+from metagame.envs.traffic import core, flow
 from metagame.envs.traffic.core import (
     ACTIVE,
     ARRIVED,
@@ -54,31 +57,23 @@ from metagame.envs.traffic.core import (
     CTRL,
     DIST,
     FREE,
-    FREE_TIME,
-    HOPS,
-    KIND,
     LANE,
     NEXT,
-    POS,
-    ROUTE,
-    ROUTE_END,
     SPEED,
     STATUS,
-    T_ENTER,
     T_EXIT,
     TARGET,
-    UID,
+    TRAVEL_DELAY,
+    TRAVEL_TIME,
     VEHICLE_METRES,
     VEHICLE_SECONDS,
 )
 from metagame.envs.traffic.drivers import (
-    DECEL,
     LENGTH,
-    MIN_GAP,
     TRAFFIC_MIX,
-    V0,
     sample_drivers,
 )
+from metagame.envs.traffic.flow import ENTRY_POS, ENTRY_ROOM, START_TARGET, Count, DemandQueue
 from metagame.envs.traffic.network import (
     SCENARIOS,
     Network,
@@ -132,10 +127,9 @@ class RewardWeights(NamedTuple):
 SPEED_SCALE = 40.0  # m/s, normalises velocities
 SPEED_STEP = 0.25  # target speed step, fraction of the limit
 START_SPACING = 25.0  # m between background vehicles placed at reset
-ENTRY_ROOM = 20.0  # m free at the start of a lane for a vehicle to enter
 
 
-class TrafficEnv(ParallelEnv):
+class TrafficEnv(Rendered, ParallelEnv):
     """Road-network Markov game; see the module docstring."""
 
     metadata = {"name": "traffic_v0", "render_modes": ["rgb_array", "human"], "render_fps": 10}
@@ -188,6 +182,9 @@ class TrafficEnv(ParallelEnv):
         self._route_links = (
             routes.route_links if routes is not None else np.zeros(0, dtype=np.int64)
         )
+        # the most route-file vehicles that enter in one step: one a lane of the routes' first links
+        firsts = np.unique(routes.route_links[routes.route_ptr[:-1]]) if routes is not None else []
+        self._entry_lanes = int(self.net.link_lanes[firsts].sum())
         checks = {
             "num_controlled": num_controlled >= 0,
             "num_vehicles": num_vehicles >= 0,
@@ -220,11 +217,11 @@ class TrafficEnv(ParallelEnv):
         self.weights = RewardWeights(speed_weight, arrival_bonus, collision_penalty, delay_weight)
         self.render_mode = render_mode
         self._seed = seed
-        self._kernel_net = self.net.kernel_arrays()
+        self.kernel_net = self.net.kernel_arrays()
         self.signals = Signals(
             self.net.signal_phases, self.net.num_links, self.step_time, min_green, yellow, green
         )
-        self._routes = self._route_table()
+        self.turns = self._turn_table()  # [link, turn]: the out-link taking it, -1 none
         self._slots = self._start_slots()
         if num_vehicles > len(self._slots):
             raise ValueError(
@@ -282,17 +279,18 @@ class TrafficEnv(ParallelEnv):
 
     # ----------------------------------------------------------------------------- setup
 
-    def _route_table(self) -> np.ndarray:
-        """``routes[link, turn]``: the out-link taking that turn after ``link`` (-1 none)."""
+    def _turn_table(self) -> np.ndarray:
+        """``turns[link, turn]``: the out-link taking that turn (``network.LEFT``,
+        ``STRAIGHT``, ``RIGHT``) after ``link`` (-1 none)."""
         net = self.net
-        routes = np.full((net.num_links, 3), -1, dtype=np.int64)
+        turns = np.full((net.num_links, 3), -1, dtype=np.int64)
         for a in range(net.num_links):
             node = net.link_nodes[a, 1]
             for o in net.node_out[net.node_out_ptr[node] : net.node_out_ptr[node + 1]]:
                 turn = net.conn_turn[a, o]
-                if turn >= 0 and routes[a, turn] < 0:
-                    routes[a, turn] = o
-        return routes
+                if turn >= 0 and turns[a, turn] < 0:
+                    turns[a, turn] = o
+        return turns
 
     def _start_slots(self) -> np.ndarray:
         """Start positions ``(lane, pos)`` for background vehicles, ``START_SPACING`` apart
@@ -316,23 +314,20 @@ class TrafficEnv(ParallelEnv):
         self.steps = 0
         capacity = max(64, 2 * (self.num_vehicles + self.num_controlled))
         self.ints, self.floats, self.params = core.empty_state(capacity)
-        self._next_uid = 0
-        self.totals = np.zeros(2)  # rows VEHICLE_SECONDS, VEHICLE_METRES
+        # rows VEHICLE_SECONDS, VEHICLE_METRES, TRAVEL_TIME, TRAVEL_DELAY (core)
+        self.totals = np.zeros(4)
+        self.counts = np.zeros(len(Count), dtype=np.int64)  # rows flow.Count
         self.link_delay = np.zeros(self.net.num_links)
-        self.counts = {"entered": 0, "arrived": 0, "crashed": 0}
-        self._travel_time = 0.0  # sums over arrived vehicles
-        self._travel_delay = 0.0
         self.signals.reset()
+        self._wanted = np.full(len(self.signals), -1, dtype=np.int64)
         self._agent_slot = np.full(self.num_controlled, -1, dtype=np.int64)
         self._agent_state = np.full(self.num_controlled, AgentState.PENDING.value, dtype=np.int64)
         self._agent_enter = np.zeros(self.num_controlled)  # times
         self._agent_exit = np.zeros(self.num_controlled)
         self._agent_outcome = np.zeros(self.num_controlled, dtype=np.int64)  # ARRIVED/CRASHED
         self._light = self.signals.lights()
-        self.departed = np.full(self.demand.num_vehicles if self.demand is not None else 0, np.nan)
-        self._due = 0  # demand vehicles before this index are due (inserted or waiting)
-        self._waiting: list[int] = []
         self._place_background()
+        self.demand_queue = self._demand_queue()
         self._spawn_demand()
         self._spawn_controlled()
         self.agents = [a for a in self.possible_agents if self._is_live(a)]
@@ -355,51 +350,29 @@ class TrafficEnv(ParallelEnv):
             free = np.flatnonzero(self.ints[STATUS] == FREE)
         return free[:n]
 
-    def _add_vehicles(
-        self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray, routes=None
-    ) -> np.ndarray:
-        """New vehicles (drivers sampled, speed ``v0``, route chosen, or with ``routes``
-        the demand's routes of these indices); returns their slots."""
-        net, n = self.net, len(lanes)
-        kinds, params = sample_drivers(self.rng, n, self.traffic)
-        slots = self._free_slots(n)
-        links = net.lane_link[lanes]
-        limit = net.link_speed[links]
-        self.ints[:, slots] = -1
-        self.ints[STATUS, slots] = ACTIVE
-        self.ints[LANE, slots] = lanes
-        self.ints[CTRL, slots] = agents
-        self.ints[HOPS, slots] = 0
-        self.ints[UID, slots] = self._next_uid + np.arange(n)
-        self.ints[KIND, slots] = kinds
-        self.floats[:, slots] = 0.0
-        self.params[:, slots] = params.T
-        self.floats[POS, slots] = pos
-        self.floats[FREE_TIME, slots] = -pos / limit  # free-flow time from here on
-        self.floats[SPEED, slots] = self.params[V0, slots] * limit
-        self.floats[TARGET, slots] = 0.75
-        self.floats[T_ENTER, slots] = self.t
-        if routes is not None:
-            start, end = self.demand.route_ptr[routes], self.demand.route_ptr[routes + 1]
-            self.ints[ROUTE, slots], self.ints[ROUTE_END, slots] = start, end
-            self.ints[NEXT, slots] = np.where(
-                start + 1 < end, self._route_links[np.minimum(start + 1, end - 1)], -1
-            )
-        else:
-            for i, link in zip(slots, links):
-                self.ints[NEXT, i] = core.choose_next(
-                    i, link, self.ints, self._kernel_net, self._route_links
-                )
-        self._next_uid += n
-        self.counts["entered"] += n
+    def _add_vehicles(self, lanes: np.ndarray, pos: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """New vehicles on ``lanes`` at ``pos`` (drivers sampled, speed ``v0``, a random turn
+        ahead; ``agents`` -1 for background); returns their slots (``flow.add_vehicles``)."""
+        kinds, params = sample_drivers(self.rng, len(lanes), self.traffic)
+        slots = self._free_slots(len(lanes))
+        flow.add_vehicles(
+            self.ints, self.floats, self.params, slots, np.asarray(lanes, dtype=np.int64),
+            np.asarray(pos, dtype=float), np.asarray(agents, dtype=np.int64), kinds,
+            np.ascontiguousarray(params.T), self.t, self.counts, self.kernel_net,
+            self._route_links,
+        )  # fmt: skip
         return slots
 
+    def _reserve_slots(self, n: int) -> None:
+        """Grows the state arrays so that ``n`` more vehicles than now fit (slots in use: the
+        vehicles counted in and not yet retired)."""
+        used = self.counts[Count.ENTERED] - self.counts[Count.ARRIVED] - self.counts[Count.CRASHED]
+        if used + n > self.ints.shape[1]:
+            self._free_slots(n)
+
     def _safe_speed(self, slots: np.ndarray, room: np.ndarray) -> None:
-        """Caps speeds so that each vehicle can stop within ``room`` at its comfortable
-        deceleration (IDM then never needs more than that)."""
-        b, s0 = self.params[DECEL, slots], self.params[MIN_GAP, slots]
-        safe = np.sqrt(2.0 * b * np.maximum(room - s0, 0.0))
-        self.floats[SPEED, slots] = np.minimum(self.floats[SPEED, slots], safe)
+        """Caps speeds so that each vehicle can stop within ``room`` (``flow.cap_speeds``)."""
+        flow.cap_speeds(self.floats, self.params, slots, np.asarray(room, dtype=float))
 
     def _place_background(self) -> None:
         """Background vehicles on random start positions, slow enough to stop behind the next
@@ -419,20 +392,9 @@ class TrafficEnv(ParallelEnv):
         room = np.where(stops, np.minimum(room, net.link_length[links] - pos), room)
         self._safe_speed(slots, room)
 
-    def _entry_rooms(self) -> np.ndarray:
-        """Free length at the start of every lane (:meth:`_entry_room` of each)."""
-        room = np.full(self.net.num_lanes, np.inf)
-        on = self.ints[STATUS] == ACTIVE
-        np.minimum.at(room, self.ints[LANE, on], (self.floats[POS] - self.params[LENGTH])[on])
-        return room
-
     def _entry_room(self, lane: int) -> float:
         """Free length at the start of ``lane`` (up to the rear of its last vehicle)."""
-        on_lane = np.flatnonzero((self.ints[STATUS] == ACTIVE) & (self.ints[LANE] == lane))
-        if len(on_lane) == 0:
-            return np.inf
-        j = on_lane[np.argmin(self.floats[POS, on_lane])]
-        return self.floats[POS, j] - self.params[LENGTH, j]
+        return flow.entry_rooms(self.ints, self.floats, self.params, self.net.num_lanes)[lane]
 
     def _try_enter(self, link: int, agent: int) -> bool:
         """A vehicle enters ``link`` on a random lane if that lane has 20 m free."""
@@ -447,8 +409,8 @@ class TrafficEnv(ParallelEnv):
         link = net.lane_link[lane]
         if room < ENTRY_ROOM:
             return False
-        slots = self._add_vehicles(np.array([lane]), np.array([5.0]), np.array([agent]))
-        self._safe_speed(slots, np.array([room - 5.0]))
+        slots = self._add_vehicles(np.array([lane]), np.array([ENTRY_POS]), np.array([agent]))
+        self._safe_speed(slots, np.array([room - ENTRY_POS]))
         if agent >= 0:
             i = slots[0]
             if self._autopilot[agent]:
@@ -456,7 +418,7 @@ class TrafficEnv(ParallelEnv):
             self._agent_slot[agent] = i
             self._agent_state[agent] = AgentState.DRIVING.value
             self._agent_enter[agent] = self.t
-            self.floats[SPEED, i] = min(self.floats[SPEED, i], 0.75 * net.link_speed[link])
+            self.floats[SPEED, i] = min(self.floats[SPEED, i], START_TARGET * net.link_speed[link])
         return True
 
     def set_autopilot(self, agent: str, on: bool = True) -> None:
@@ -469,6 +431,22 @@ class TrafficEnv(ParallelEnv):
         if self._agent_state[index] == AgentState.DRIVING.value:
             self.ints[CTRL, self._agent_slot[index]] = -1 if on else index
 
+    def agent_slot(self, agent: str) -> int:
+        """The slot of controlled vehicle ``agent`` while it is on the road, else -1."""
+        _, index = self._agent_ids[agent]
+        driving = self._agent_state[index] == AgentState.DRIVING.value
+        return int(self._agent_slot[index]) if driving else -1
+
+    def agent_outcome(self, agent: str) -> int:
+        """How controlled vehicle ``agent`` left the road: ``core.ARRIVED``, ``core.CRASHED``,
+        or 0 while it has not."""
+        return int(self._agent_outcome[self._agent_ids[agent][1]])
+
+    def place_vehicles(self, lanes: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Background vehicles on ``lanes`` at ``pos`` (to set up a scene), each with a
+        sampled driver at its desired speed and a random turn ahead; returns their slots."""
+        return self._add_vehicles(lanes, pos, np.full(len(lanes), -1))
+
     def controlled_slots(self) -> np.ndarray:
         """The slots of the controlled vehicles on the road (actions or autopilot)."""
         return self._agent_slot[self._agent_state == AgentState.DRIVING.value]
@@ -476,6 +454,8 @@ class TrafficEnv(ParallelEnv):
     def _spawn_controlled(self) -> None:
         """Pending controlled vehicles enter at random sources with room, at most one per
         source a step."""
+        if self.num_controlled == 0:
+            return
         pending = np.flatnonzero(self._agent_state == AgentState.PENDING.value)
         if len(pending) == 0:
             return
@@ -491,54 +471,34 @@ class TrafficEnv(ParallelEnv):
         for link in self.net.source_links[self.rng.random(len(self.net.source_links)) < p]:
             self._try_enter(int(link), -1)
 
-    def _route_lanes(self, link: int, nxt: int) -> np.ndarray:
-        """The lanes of ``link`` that continue onto link ``nxt`` (all when none does)."""
-        net = self.net
-        lanes = net.link_lane0[link] + np.arange(net.link_lanes[link])
-        if nxt < 0:
-            return lanes
-        target = net.lane_index[lanes] + net.conn_offset[link, nxt]
-        serving = lanes[(target >= 0) & (target < net.link_lanes[nxt])]
-        return serving if len(serving) else lanes
+    def _demand_queue(self) -> DemandQueue:
+        """The demand as the insertion kernel reads it, every vehicle's driver drawn now."""
+        demand = self.demand
+        n = demand.num_vehicles if demand is not None else 0
+        kinds, params = sample_drivers(self.rng, n, self.traffic)
+        return DemandQueue(
+            depart=demand.depart if demand is not None else np.zeros(0),
+            route_ptr=demand.route_ptr if demand is not None else np.zeros(1, dtype=np.int64),
+            route_links=self._route_links,
+            kinds=kinds,
+            drivers=np.ascontiguousarray(params.T),
+            departed=np.full(n, np.nan),
+            waiting=np.zeros(n, dtype=np.int64),
+        )
+
+    @property
+    def departed(self) -> np.ndarray:
+        """Each route-file vehicle's entry time (NaN: not yet)."""
+        return self.demand_queue.departed
 
     def _spawn_demand(self) -> None:
-        """The route file's vehicles due by now enter in order of departure, each on the lane
-        of its first link with the most room among those that continue on its route; one that
-        finds no room waits, and so do the later ones on its link."""
-        demand = self.demand
-        if demand is None:
-            return
-        due = int(np.searchsorted(demand.depart, self.t + 1e-9, side="right"))
-        self._waiting += range(self._due, due)
-        self._due = due
-        if not self._waiting:
-            return
-        free = self._entry_rooms()
-        room = free.copy()
-        blocked, waiting, entering, lanes_in = set(), [], [], []
-        for k in self._waiting:
-            route = demand.route(k)
-            link = int(route[0])
-            if link not in blocked:
-                lanes = self._route_lanes(link, int(route[1]) if len(route) > 1 else -1)
-                lane = int(lanes[np.argmax(room[lanes])])
-                if room[lane] >= ENTRY_ROOM:
-                    entering.append(k)
-                    lanes_in.append(lane)
-                    room[lane] = -np.inf  # one vehicle a lane a step
-                    continue
-                blocked.add(link)
-            waiting.append(k)
-        self._waiting = waiting
-        if entering:
-            lanes_in = np.array(lanes_in, dtype=np.int64)
-            gap = free[lanes_in]
-            slots = self._add_vehicles(
-                lanes_in, np.full(len(lanes_in), 5.0), np.full(len(lanes_in), -1),
-                routes=np.array(entering, dtype=np.int64),
+        """The route file's vehicles due by now enter (``flow.insert_demand``)."""
+        if self.demand is not None:
+            self._reserve_slots(self._entry_lanes)
+            flow.insert_demand(
+                self.ints, self.floats, self.params, self.kernel_net, self.demand_queue, self.t,
+                self.counts,
             )  # fmt: skip
-            self._safe_speed(slots, gap - 5.0)
-            self.departed[entering] = self.t
 
     # ----------------------------------------------------------------------------- step
 
@@ -554,10 +514,10 @@ class TrafficEnv(ParallelEnv):
             self.ints[LANE, i] += 1 if action == LANE_LEFT else -1
         elif action >= ROUTE_LEFT:
             link = self.net.lane_link[self.ints[LANE, i]]
-            self.ints[NEXT, i] = self._routes[link, action - ROUTE_LEFT]
+            self.ints[NEXT, i] = self.turns[link, action - ROUTE_LEFT]
 
     def _vehicle_masks(self, slots: np.ndarray) -> np.ndarray:
-        return vehicle_masks(slots, self.ints, self.floats, self._routes, self._kernel_net)
+        return vehicle_masks(slots, self.ints, self.floats, self.turns, self.kernel_net)
 
     def _signal_masks(self) -> np.ndarray:
         """Legal phases per signal: any phase once it may switch, else only the current one."""
@@ -567,27 +527,26 @@ class TrafficEnv(ParallelEnv):
         return (free | (phases == sig.phase[:, None])).astype(np.int8)
 
     def step(self, actions: dict[str, Any]):
+        if not self.possible_agents:  # background traffic alone: nothing to book
+            if actions:
+                raise ValueError(f"traffic: actions for {list(actions)}, but the game has no agent")
+            self._step_world()
+            self._spawn_background()
+            if self.render_mode == "human":
+                self.render()
+            return {}, {}, {}, {}, {}
         live = list(self.agents)
         self._apply_actions(actions, live)
-        self.link_delay[:] = 0.0
         dist_before = self.floats[DIST].copy() if self.num_controlled else self.floats[DIST]
-        core.simulate(
-            self.ints, self.floats, self.params, self._light, self._kernel_net, self.t, self.dt,
-            self.substeps, self.totals, self.link_delay, self._route_links,
-        )  # fmt: skip
-        self.t += self.step_time
-        self.steps += 1
-        if len(self.signals):
-            self.signals.advance()
-            self._light = self.signals.lights()
+        self._step_world()
         rewards, terminations = self._vehicle_outcomes(live, dist_before)
         for s, name in enumerate(self.signal_agents):
             node = self.net.signal_nodes[s]
             ins = self.net.node_in[self.net.node_in_ptr[node] : self.net.node_in_ptr[node + 1]]
             rewards[name] = -self.weights.delay * float(self.link_delay[ins].sum())
-        self._retire()
+        if self.num_controlled:  # the kernel left the agents' vehicles for this booking
+            flow.retire(self.ints, self.floats, self.totals, self.counts, False)
         self._spawn_background()
-        self._spawn_demand()
         self._spawn_controlled()
 
         truncated = self.steps >= self.max_steps
@@ -611,9 +570,22 @@ class TrafficEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
+    def _step_world(self) -> None:
+        """The step's kernel (``flow.step_world``) with the wanted phases; the clock moves on."""
+        if self.demand is not None:
+            self._reserve_slots(self._entry_lanes)
+        flow.step_world(
+            self.ints, self.floats, self.params, self._light, self.kernel_net,
+            self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t, self.dt,
+            self.substeps, self.totals, self.counts, self.link_delay,
+        )  # fmt: skip
+        self.t += self.step_time
+        self.steps += 1
+
     def _apply_actions(self, actions: dict[str, Any], live: list[str]) -> None:
-        """Checks the actions, applies the vehicles' and sets the lights for this step."""
-        wanted = np.full(len(self.net.signal_nodes), -1, dtype=np.int64)
+        """Checks the actions, applies the vehicles' and sets the signals' wanted phases for
+        this step (-1: the fixed-time plan)."""
+        self._wanted[:] = -1
         for agent, action in actions.items():
             if agent not in live:
                 raise ValueError(f"traffic: action for {agent!r}, which is not a live agent")
@@ -626,10 +598,7 @@ class TrafficEnv(ParallelEnv):
                 mask = self._vehicle_masks(self._agent_slot[index : index + 1])[0]
                 self._apply_vehicle_action(index, action, mask)
             elif self._signal_masks()[index, action]:
-                wanted[index] = action
-        if len(self.signals):
-            self.signals.request(wanted)
-            self._light = self.signals.lights()
+                self._wanted[index] = action
 
     def _vehicle_outcomes(self, live: list[str], dist_before: np.ndarray) -> tuple[dict, dict]:
         """Rewards and terminations of the live agents; books controlled vehicles that left."""
@@ -655,19 +624,6 @@ class TrafficEnv(ParallelEnv):
                 self._agent_exit[agent] = self.floats[T_EXIT, i]
         return rewards, terminations
 
-    def _retire(self) -> None:
-        """Books arrived and crashed vehicles into the metrics and frees their slots."""
-        gone = np.flatnonzero(self.ints[STATUS] >= ARRIVED)  # ARRIVED or CRASHED
-        if len(gone) == 0:
-            return
-        arrived = gone[self.ints[STATUS, gone] == ARRIVED]
-        travel = self.floats[T_EXIT, arrived] - self.floats[T_ENTER, arrived]
-        self._travel_time += float(travel.sum())
-        self._travel_delay += float((travel - self.floats[FREE_TIME, arrived]).sum())
-        self.counts["arrived"] += len(arrived)
-        self.counts["crashed"] += len(gone) - len(arrived)
-        self.ints[STATUS, gone] = FREE
-
     # ----------------------------------------------------------------------------- observe
 
     @property
@@ -688,10 +644,12 @@ class TrafficEnv(ParallelEnv):
         return idx, xy[idx], heading[idx]
 
     def _world(self) -> tuple[np.ndarray, np.ndarray]:
-        return world_positions(self.ints, self.floats, self.params, self._kernel_net)
+        return world_positions(self.ints, self.floats, self.params, self.kernel_net)
 
     def _observe(self, agents: list[str], done: dict | None = None) -> dict[str, dict]:
         out = {}
+        if not agents:
+            return out
         done = done or {}
         by_kind: dict[AgentKind, list[tuple[int, str]]] = {kind: [] for kind in AgentKind}
         for a in agents:
@@ -717,8 +675,8 @@ class TrafficEnv(ParallelEnv):
                 self.ints,
                 self.floats,
                 self._light,
-                self._routes,
-                self._kernel_net,
+                self.turns,
+                self.kernel_net,
                 self.obs_range,
                 SPEED_SCALE,
             )
@@ -764,7 +722,7 @@ class TrafficEnv(ParallelEnv):
     # ----------------------------------------------------------------------------- metrics
 
     def num_present(self) -> int:
-        return int(np.sum(self.ints[STATUS] == ACTIVE))
+        return int(np.count_nonzero(self.ints[STATUS] == ACTIVE))
 
     def metrics(self) -> dict[str, float]:
         """Episode metrics so far. Success rate, collision rate and survival time are over the
@@ -779,10 +737,10 @@ class TrafficEnv(ParallelEnv):
             survival = float(np.mean((ends - self._agent_enter)[entered_ctrl])) if (n_ctrl) else 0.0
             denominator = n_ctrl
         else:
-            arrived, crashed = self.counts["arrived"], self.counts["crashed"]
+            arrived, crashed = int(self.counts[Count.ARRIVED]), int(self.counts[Count.CRASHED])
             survival = self.t
-            denominator = self.counts["entered"]
-        n_arrived = self.counts["arrived"]
+            denominator = int(self.counts[Count.ENTERED])
+        n_arrived = int(self.counts[Count.ARRIVED])
         return {
             "success_rate": arrived / denominator if denominator else 0.0,
             "collision_rate": crashed / denominator if denominator else 0.0,
@@ -793,30 +751,21 @@ class TrafficEnv(ParallelEnv):
                 else 0.0
             ),
             "throughput": n_arrived / self.t * 3600.0 if self.t > 0 else 0.0,
-            "mean_travel_time": self._travel_time / n_arrived if n_arrived else 0.0,
-            "delay": self._travel_delay / n_arrived if n_arrived else 0.0,
-            "entered": float(self.counts["entered"]),
+            "mean_travel_time": self.totals[TRAVEL_TIME] / n_arrived if n_arrived else 0.0,
+            "delay": self.totals[TRAVEL_DELAY] / n_arrived if n_arrived else 0.0,
+            "entered": float(self.counts[Count.ENTERED]),
             "arrived": float(n_arrived),
-            "crashed": float(self.counts["crashed"]),
+            "crashed": float(self.counts[Count.CRASHED]),
             "present": float(self.num_present()),
         }
 
     # ----------------------------------------------------------------------------- render
 
-    def render(self):
-        if self.render_mode is None:
-            return None
+    caption = "metagame traffic"
+
+    def _frame(self) -> np.ndarray:
         from metagame.envs.traffic.render import TrafficRenderer
 
         if self._renderer is None:
             self._renderer = TrafficRenderer(self)
-        frame = self._renderer.frame()
-        if self.render_mode == "human":
-            self._renderer.show(frame)
-            return None
-        return frame
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        return self._renderer.frame()

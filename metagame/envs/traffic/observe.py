@@ -127,7 +127,7 @@ def neighbour_features_reference(egos, ints, floats, xy, heading, k, obs_range, 
 
 
 @njit(cache=True)
-def vehicle_masks(egos, ints, floats, routes, net):
+def vehicle_masks(egos, ints, floats, turns, net):
     """Legal meta-actions ``(len(egos), 8)`` int8: keep always; faster/slower below/above the
     limits of the target speed; a lane change to an existing lane outside a conflict zone; a
     turn that exists at the junction ahead."""
@@ -144,12 +144,12 @@ def vehicle_masks(egos, ints, floats, routes, net):
         out[e, LANE_LEFT] = outside and index + 1 < net.link_lanes[link]
         out[e, LANE_RIGHT] = outside and index > 0
         for turn in range(3):
-            out[e, ROUTE_LEFT + turn] = routes[link, turn] >= 0
+            out[e, ROUTE_LEFT + turn] = turns[link, turn] >= 0
     return out
 
 
 @njit(cache=True)
-def ego_features(egos, ints, floats, light, routes, net, obs_range, speed_scale):
+def ego_features(egos, ints, floats, light, turns, net, obs_range, speed_scale):
     """Own features ``(len(egos), EGO_FEATURES)`` of each ego slot (see the module docstring)."""
     holders = zone_holders(ints, net)
     out = np.zeros((egos.shape[0], EGO_FEATURES))
@@ -174,7 +174,7 @@ def ego_features(egos, ints, floats, light, routes, net, obs_range, speed_scale)
                 if holders[net.move_foe[k]] > 0:
                     out[e, 8] = 1.0
         for turn in range(3):
-            out[e, 9 + turn] = routes[link, turn] >= 0
+            out[e, 9 + turn] = turns[link, turn] >= 0
         if nxt >= 0:
             out[e, 12 + net.conn_turn[link, nxt]] = 1.0
         else:

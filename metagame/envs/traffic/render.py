@@ -52,7 +52,6 @@ class TrafficRenderer:
         self.scale = max_size / float(max(self.view))
         size = np.ceil(self.view * self.scale).astype(int)
         self.width, self.map_height = int(max(size[0], 200)), int(max(size[1], 40))
-        self.window = None
 
     @property
     def origin(self) -> np.ndarray:
@@ -184,13 +183,3 @@ class TrafficRenderer:
             f"crashed {int(m['crashed'])}  mean speed {m['mean_speed']:.1f} m/s"
         )
         return items, note
-
-    def show(self, frame: np.ndarray) -> None:
-        if self.window is None:
-            self.window = rendering.HumanWindow("metagame traffic")
-        self.window.show(frame, fps=self.env.metadata["render_fps"])
-
-    def close(self) -> None:
-        if self.window is not None:
-            self.window.close()
-            self.window = None

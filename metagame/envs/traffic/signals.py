@@ -6,15 +6,49 @@ phase; the request takes effect only after the current phase has been green for 
 seconds, and the change always passes through ``yellow`` seconds in which the ending phase's
 links are yellow and all others red. Time is counted in decision steps of ``step_time`` seconds,
 as in sumo-rl's traffic-signal agents (Alegre 2019).
+
+The three operations of a step (:func:`request_phases`, :func:`advance_phases`,
+:func:`set_lights`) are Numba kernels over a :class:`SignalPlan` and a :class:`SignalState`, so
+that the env's step kernel runs them; ``request_reference``, ``advance_reference`` and
+``lights_reference`` are the NumPy references the tests compare them with.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from metagame.envs.traffic.core import GREEN, RED, YELLOW
+
+
+class SignalPlan(NamedTuple):
+    """The fixed part of every signal: phase counts, timings in steps and the phases' green
+    links flattened (entry ``e`` is link ``entry_link[e]`` of phase group ``entry_group[e]``,
+    which belongs to signal ``entry_signal[e]``; group ``first_group[s] + k`` is phase ``k`` of
+    signal ``s``); ``dark`` is every link's light with no phase on (controlled links red)."""
+
+    num_phases: np.ndarray
+    first_group: np.ndarray
+    entry_group: np.ndarray
+    entry_signal: np.ndarray
+    entry_link: np.ndarray
+    dark: np.ndarray
+    min_green: int
+    yellow: int
+    green: int
+
+
+class SignalState(NamedTuple):
+    """Per signal: its phase, steps of green in it, yellow steps left and the phase that
+    follows the yellow (arrays changed in place)."""
+
+    phase: np.ndarray
+    elapsed: np.ndarray
+    yellow_left: np.ndarray
+    pending: np.ndarray
 
 
 class Signals:
@@ -40,21 +74,25 @@ class Signals:
         self.min_green = self._steps(min_green, step_time)
         self.yellow = self._steps(yellow, step_time)
         self.green = max(self._steps(green, step_time), 1)
-        # The phases' green links flattened: entry e is link ``_entry_link[e]`` of phase
-        # group ``_entry_group[e]`` (group ``_first_group[s] + k``: phase k of signal s).
         sizes = [len(g) for groups in phases for g in groups]
-        self._first_group = np.cumsum(self.num_phases) - self.num_phases
-        self._num_groups = int(self.num_phases.sum())
-        self._entry_group = np.repeat(np.arange(len(sizes)), sizes)
-        self._entry_signal = np.repeat(
-            np.repeat(np.arange(len(phases)), self.num_phases), sizes
-        ).astype(np.int64)
-        self._entry_link = np.concatenate(
+        entry_link = np.concatenate(
             [np.asarray(g, dtype=np.int64) for groups in phases for g in groups] or [[]]
         ).astype(np.int64)
         self.controlled_links = np.zeros(num_links, dtype=bool)
-        self.controlled_links[self._entry_link] = True
-        self._dark = np.where(self.controlled_links, RED, GREEN).astype(np.int8)
+        self.controlled_links[entry_link] = True
+        self.plan = SignalPlan(
+            num_phases=self.num_phases,
+            first_group=np.cumsum(self.num_phases) - self.num_phases,
+            entry_group=np.repeat(np.arange(len(sizes)), sizes).astype(np.int64),
+            entry_signal=np.repeat(
+                np.repeat(np.arange(len(phases)), self.num_phases), sizes
+            ).astype(np.int64),
+            entry_link=entry_link,
+            dark=np.where(self.controlled_links, RED, GREEN).astype(np.int8),
+            min_green=self.min_green,
+            yellow=self.yellow,
+            green=self.green,
+        )
         self.reset()
 
     @staticmethod
@@ -66,10 +104,20 @@ class Signals:
 
     def reset(self) -> None:
         n = len(self.phases)
-        self.phase = np.zeros(n, dtype=np.int64)
-        self.elapsed = np.zeros(n, dtype=np.int64)  # steps of green in the current phase
-        self.yellow_left = np.zeros(n, dtype=np.int64)
-        self.pending = np.zeros(n, dtype=np.int64)
+        self.state = SignalState(*(np.zeros(n, dtype=np.int64) for _ in SignalState._fields))
+
+    @property
+    def phase(self) -> np.ndarray:
+        return self.state.phase
+
+    @property
+    def elapsed(self) -> np.ndarray:
+        """Steps of green in the current phase."""
+        return self.state.elapsed
+
+    @property
+    def yellow_left(self) -> np.ndarray:
+        return self.state.yellow_left
 
     def can_switch(self) -> np.ndarray:
         """Signals free to start a change now (not in yellow, minimum green served)."""
@@ -78,31 +126,97 @@ class Signals:
     def request(self, wanted: np.ndarray) -> None:
         """Asks for phases (one per signal; -1 keeps the fixed-time plan); illegal asks are
         ignored."""
-        plan = np.where(self.elapsed >= self.green, (self.phase + 1) % self.num_phases, self.phase)
-        wanted = np.where(wanted < 0, plan, wanted)
-        start = self.can_switch() & (wanted != self.phase) & (wanted < self.num_phases)
-        self.pending[start] = wanted[start]
-        self.yellow_left[start] = self.yellow
-        # A zero-length yellow switches at once.
-        instant = start & (self.yellow == 0)
-        self.phase[instant] = self.pending[instant]
-        self.elapsed[instant] = 0
+        request_phases(self.plan, self.state, np.asarray(wanted, dtype=np.int64))
 
     def lights(self) -> np.ndarray:
         """Per-link light for this step: GREEN, YELLOW or RED (uncontrolled links: GREEN)."""
-        light = self._dark.copy()
-        active = np.zeros(self._num_groups, dtype=bool)
-        active[self._first_group + self.phase] = True
-        on = active[self._entry_group]
-        yellow = self.yellow_left[self._entry_signal[on]] > 0
-        light[self._entry_link[on]] = np.where(yellow, YELLOW, GREEN)
+        light = np.empty(self.num_links, dtype=np.int8)
+        set_lights(self.plan, self.state, light)
         return light
 
     def advance(self) -> None:
         """Counts one step: green time grows; yellow runs down and then the next phase starts."""
-        in_yellow = self.yellow_left > 0
-        self.elapsed[~in_yellow] += 1
-        self.yellow_left[in_yellow] -= 1
-        done = in_yellow & (self.yellow_left == 0)
-        self.phase[done] = self.pending[done]
-        self.elapsed[done] = 0
+        advance_phases(self.state)
+
+
+@njit(cache=True)
+def request_phases(plan, state, wanted) -> None:
+    """Each signal free to switch (:meth:`Signals.can_switch`) whose asked phase (``wanted``;
+    -1: the fixed-time plan's, the next phase once ``green`` steps are served) is another valid
+    phase starts its yellow towards it; with no yellow the phase changes at once."""
+    for s in range(state.phase.shape[0]):
+        phase = state.phase[s]
+        want = wanted[s]
+        if want < 0:
+            want = (phase + 1) % plan.num_phases[s] if state.elapsed[s] >= plan.green else phase
+        free = state.yellow_left[s] == 0 and state.elapsed[s] >= plan.min_green
+        if not free or want == phase or want >= plan.num_phases[s]:
+            continue
+        state.pending[s] = want
+        state.yellow_left[s] = plan.yellow
+        if plan.yellow == 0:
+            state.phase[s] = want
+            state.elapsed[s] = 0
+
+
+@njit(cache=True)
+def advance_phases(state) -> None:
+    """One step: a signal in yellow counts it down and starts its pending phase at zero;
+    the others add a step of green."""
+    for s in range(state.phase.shape[0]):
+        if state.yellow_left[s] > 0:
+            state.yellow_left[s] -= 1
+            if state.yellow_left[s] == 0:
+                state.phase[s] = state.pending[s]
+                state.elapsed[s] = 0
+        else:
+            state.elapsed[s] += 1
+
+
+@njit(cache=True)
+def set_lights(plan, state, light) -> None:
+    """Writes every link's light into ``light``: the current phase's links GREEN (YELLOW while
+    their signal is in yellow), the other controlled links RED, uncontrolled links GREEN."""
+    light[:] = plan.dark
+    for e in range(plan.entry_link.shape[0]):
+        s = plan.entry_signal[e]
+        if plan.entry_group[e] == plan.first_group[s] + state.phase[s]:
+            light[plan.entry_link[e]] = YELLOW if state.yellow_left[s] > 0 else GREEN
+
+
+def request_reference(plan: SignalPlan, state: SignalState, wanted: np.ndarray) -> SignalState:
+    """NumPy reference of :func:`request_phases` (returns the new state)."""
+    phase, elapsed, yellow_left, pending = (a.copy() for a in state)
+    planned = np.where(elapsed >= plan.green, (phase + 1) % plan.num_phases, phase)
+    wanted = np.where(wanted < 0, planned, wanted)
+    start = (yellow_left == 0) & (elapsed >= plan.min_green)
+    start &= (wanted != phase) & (wanted < plan.num_phases)
+    pending[start] = wanted[start]
+    yellow_left[start] = plan.yellow
+    instant = start & (plan.yellow == 0)
+    phase[instant] = pending[instant]
+    elapsed[instant] = 0
+    return SignalState(phase, elapsed, yellow_left, pending)
+
+
+def advance_reference(state: SignalState) -> SignalState:
+    """NumPy reference of :func:`advance_phases` (returns the new state)."""
+    phase, elapsed, yellow_left, pending = (a.copy() for a in state)
+    in_yellow = yellow_left > 0
+    elapsed[~in_yellow] += 1
+    yellow_left[in_yellow] -= 1
+    done = in_yellow & (yellow_left == 0)
+    phase[done] = pending[done]
+    elapsed[done] = 0
+    return SignalState(phase, elapsed, yellow_left, pending)
+
+
+def lights_reference(plan: SignalPlan, state: SignalState) -> np.ndarray:
+    """NumPy reference of :func:`set_lights` (returns the lights)."""
+    light = plan.dark.copy()
+    active = np.zeros(int(plan.num_phases.sum()), dtype=bool)
+    active[plan.first_group + state.phase] = True
+    on = active[plan.entry_group]
+    yellow = state.yellow_left[plan.entry_signal[on]] > 0
+    light[plan.entry_link[on]] = np.where(yellow, YELLOW, GREEN)
+    return light

@@ -250,7 +250,9 @@ def test_neighbour_features_match_reference(scenario):
     )
     for _ in range(8):
         env.step({a: 0 for a in env.agents})
-        xy, heading = env._world()
+        active, xy_active, heading_active = env.world_positions()
+        xy, heading = np.zeros((env.ints.shape[1], 2)), np.zeros((env.ints.shape[1], 2))
+        xy[active], heading[active] = xy_active, heading_active
         egos = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)[:6]
         got = observe.neighbour_features(egos, env.ints, env.floats, xy, heading, 6, 80.0, 40.0)
         want = observe.neighbour_features_reference(
@@ -266,9 +268,9 @@ def _two_vehicle_junction(minor_gap, major_rest, major_speed):
     minor, major = net.link_id("n", "c"), net.link_id("e", "c")
     lanes = np.array([net.link_lane0[minor], net.link_lane0[major]])
     pos = np.array([net.link_length[minor] - 3.0, net.link_length[major] - major_rest])
-    a, b = env._add_vehicles(lanes, pos, np.array([-1, -1]))
+    a, b = env.place_vehicles(lanes, pos)
     for i, link in ((a, minor), (b, major)):
-        env.ints[core.NEXT, i] = env._routes[link, STRAIGHT]
+        env.ints[core.NEXT, i] = env.turns[link, STRAIGHT]
     env.floats[core.SPEED, a] = 0.0
     env.floats[core.SPEED, b] = major_speed
     env.params[:, a] = env.params[:, b] = drivers.TYPE_PARAMS[1]  # normal drivers

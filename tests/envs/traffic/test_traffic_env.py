@@ -62,7 +62,7 @@ def test_action_masks_follow_lanes_and_routes():
     env = make("traffic", scenario="highway", num_controlled=1, num_vehicles=0, inflow=0.0, seed=0)
     obs, _ = env.reset(seed=0)
     agent = env.agents[0]
-    i = env._agent_slot[0]
+    i = env.agent_slot(agent)
     lanes = env.net.link_lanes[env.net.lane_link[env.ints[LANE, i]]]
     index = env.net.lane_index[env.ints[LANE, i]]
     mask = obs[agent]["action_mask"]
@@ -70,10 +70,10 @@ def test_action_masks_follow_lanes_and_routes():
     assert mask[traffic_env.LANE_RIGHT] == (index > 0)
     assert list(mask[traffic_env.ROUTE_LEFT :]) == [0, 1, 0]  # only straight on a highway
     target = env.floats[TARGET, i]
-    env.step({agent: traffic_env.FASTER})
+    obs, *_ = env.step({agent: traffic_env.FASTER})
     assert env.floats[TARGET, i] == pytest.approx(min(target + 0.25, 1.0))
     lane = env.ints[LANE, i]
-    if env._vehicle_masks(env._agent_slot[:1])[0][traffic_env.LANE_LEFT]:
+    if obs[agent]["action_mask"][traffic_env.LANE_LEFT]:
         env.step({agent: traffic_env.LANE_LEFT})
         assert env.ints[LANE, i] == lane + 1
     single = make(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metagame.envs import make
-from metagame.envs.traffic.core import ACTIVE, LANE, SPEED, STATUS
+from metagame.envs.traffic.core import ACTIVE, CRASHED, LANE, SPEED, STATUS, UID
 from metagame.envs.traffic.signals import Signals
 
 SCENARIOS = ["intersection", "grid", "highway", "roundabout"]
@@ -87,7 +87,7 @@ def test_controlled_vehicles_conserve_and_crash_only_with_penalty():
             if done and infos[a]["crashed"]:
                 assert rewards[a] < -4.0
                 penalties += 1
-    assert penalties == int(np.sum(env._agent_outcome == 3))
+    assert penalties == sum(env.agent_outcome(a) == CRASHED for a in env.vehicle_agents)
 
 
 @settings(max_examples=25)
@@ -204,3 +204,24 @@ def test_mean_speed_and_throughput_are_plausible(scenario):
     assert 0.0 < m["mean_speed"] <= env.net.link_speed.max()
     assert m["mean_travel_time"] > 0.0 and m["delay"] >= -1e-6
     assert m["throughput"] == pytest.approx(m["arrived"] / env.t * 3600.0)
+
+
+@pytest.mark.parametrize("substeps", [1, 3])
+def test_lane_changes_go_both_ways_with_an_odd_number_of_substeps(substeps):
+    """Lane changes alternate left and right with the substeps counted from the start, so
+    steps of one (or three) substeps change lanes to the right too."""
+    env = make("traffic", scenario="highway", num_controlled=0, num_vehicles=40, inflow=1800.0,
+               dt=0.5, substeps=substeps, max_steps=200, seed=0)  # fmt: skip
+    env.reset(seed=0)
+    moves = set()
+    for _ in range(60):
+        before = {
+            (env.ints[UID, i], env.net.lane_link[env.ints[LANE, i]]): env.ints[LANE, i]
+            for i in np.flatnonzero(env.ints[STATUS] == ACTIVE)
+        }
+        env.step({})
+        for i in np.flatnonzero(env.ints[STATUS] == ACTIVE):
+            lane = before.get((env.ints[UID, i], env.net.lane_link[env.ints[LANE, i]]))
+            if lane is not None and lane != env.ints[LANE, i]:
+                moves.add(int(np.sign(env.ints[LANE, i] - lane)))
+    assert moves == {-1, 1}

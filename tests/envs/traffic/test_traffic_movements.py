@@ -121,9 +121,9 @@ def _two_waiting(first: str, second: str):
     net = env.net
     links = [net.link_id(first, "c"), net.link_id(second, "c")]
     lanes = net.link_lane0[links]
-    slots = env._add_vehicles(lanes, net.link_length[links] - 3.0, np.array([-1, -1]))
+    slots = env.place_vehicles(lanes, net.link_length[links] - 3.0)
     for i, link in zip(slots, links):
-        env.ints[core.NEXT, i] = env._routes[link, 1]  # straight
+        env.ints[core.NEXT, i] = env.turns[link, 1]  # straight
         env.floats[core.SPEED, i] = 0.0
         env.params[:, i] = drivers.TYPE_PARAMS[1]
     env.params[drivers.CRITICAL_GAP, slots] = 1.0  # the yield rule aside

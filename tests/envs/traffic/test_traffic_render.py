@@ -39,3 +39,21 @@ def test_legend_names_driver_and_controlled_colours():
     legend = frame[TrafficRenderer(env).map_height :]
     for color in [*DRIVER_COLORS, CONTROLLED_COLOR]:
         assert _count(legend, color) >= 100
+
+
+def test_human_mode_shows_each_step_in_a_window_closed_by_close():
+    """The shared ``Rendered`` window: a human-mode step shows the frame rgb_array mode draws
+    for the same episode, and ``close()`` closes the display."""
+    import pygame
+
+    kwargs = dict(scenario="intersection", num_controlled=1, seed=2)
+    shown = make("traffic", render_mode="human", **kwargs)
+    drawn = make("traffic", render_mode="rgb_array", **kwargs)
+    for env in (shown, drawn):
+        env.reset(seed=2)
+        env.step({a: 0 for a in env.agents})
+    window = pygame.surfarray.array3d(pygame.display.get_surface()).swapaxes(0, 1)
+    np.testing.assert_array_equal(window, drawn.render())
+    assert pygame.display.get_caption()[0] == "metagame traffic"
+    shown.close()
+    assert not pygame.display.get_init()
