@@ -34,6 +34,12 @@ class GameConfig(_Strict):
         "(one per role), auto (tied when the env declares no roles and every agent has the "
         "same spaces)",
     )
+    crowds: list[str] = Field(
+        default_factory=list,
+        description="crowd roles: each agent of the role draws a population member of its own "
+        "in every match (one member per agent, not one per role), e.g. [vehicle] for "
+        "heterogeneous traffic; each a role of several agents with a population of its own",
+    )
 
 
 class LearnerConfig(_Strict):

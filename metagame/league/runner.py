@@ -110,7 +110,7 @@ class League:
         then RLlib's validation of the learner); returns the AlgorithmConfig. ValueError names
         the key."""
         g = self.cfg.game
-        self.spec: GameSpec = game_spec(g.name, g.kwargs, g.roles)
+        self.spec: GameSpec = game_spec(g.name, g.kwargs, g.roles, g.crowds)
         self.mode: Mode = mode_for(self.cfg, self.spec)
         self.trainees: list[Trainee] = self.mode.trainees()
         slots = self.cfg.matchmaking.slots if self.spec.competitive else 0
@@ -440,11 +440,11 @@ class League:
             if self.spec.competitive
             else {}
         )
-        roles = {r: self.spec.population_of(r) for r in self.spec.roles}
+        parties = {p: self.spec.population_of(r) for p, r in self.spec.parties.items()}
         table = mm.plan_slots(
             distributions,
             {t.module: t.population for t in self.trainees},
-            roles,
+            parties,
             self.slots,
             rng,
         )
@@ -453,12 +453,12 @@ class League:
         by_id = {p.id: p for p in frozen}
         if table.slots:
             self._set_weights({s: self._slot_weights(by_id[p]) for s, p in table.slots.items()})
-        agent_roles = {a: self.spec.role_of(a) for a in self.spec.agents}
+        agent_parties = {a: self.spec.party_of(a) for a in self.spec.agents}
         self.algo.env_runner_group.foreach_env_runner(
             functools.partial(
                 sampling.install_table,
                 table,
-                agent_roles,
+                agent_parties,
                 stable_seed(self.cfg.seed, self.iteration),
             ),
             local_env_runner=True,
