@@ -45,10 +45,12 @@ class GameConfig(_Strict):
 class LearnerConfig(_Strict):
     """The RLlib algorithm and hyperparameters every trainee uses."""
 
-    algo: Literal["PPO", "APPO", "IMPALA", "MMD"] = Field(
+    algo: Literal["PPO", "APPO", "IMPALA", "MMD", "MAPPO"] = Field(
         "PPO",
         description="the RLlib algorithm (MMD: PPO with a KL pull toward a periodically "
-        "refreshed magnet, metagame.agents.rllib.magnet)",
+        "refreshed magnet, metagame.agents.rllib.magnet; MAPPO: PPO whose critic also sees "
+        "the env's global state, for simultaneous-move games with a state(), e.g. a mapf "
+        "team, metagame.agents.rllib.mappo)",
     )
     hparams: dict[str, Any] = Field(
         default_factory=dict, description="AlgorithmConfig.training() keywords (lr, ...)"

@@ -141,15 +141,20 @@ class League:
         from metagame.agents.rllib import rllib_config
 
         lc = self.cfg.learners
-        algo_cfg = rllib_config(
-            self.spec.name,
-            algo=lc.algo,
-            env_kwargs=self.spec.kwargs,
-            # the league replaces the module set below; this only has to accept the spaces
-            sharing="all" if len(self.spec.populations) == 1 else "per_agent",
-            **lc.hparams,
-            **lc.model,
-        )
+        try:
+            algo_cfg = rllib_config(
+                self.spec.name,
+                algo=lc.algo,
+                env_kwargs=self.spec.kwargs,
+                # the league replaces the module set below; this only has to accept the spaces
+                sharing="all" if len(self.spec.populations) == 1 else "per_agent",
+                **lc.hparams,
+                **lc.model,
+            )
+        except ValueError as err:
+            if lc.algo != "MAPPO":
+                raise
+            raise ValueError(f"config key learners.algo: {err}") from None  # the game's state
         if not self.spec.single_agent:
             owner = self._population_of_module()
             specs = {m: self._module_spec(pop) for m, pop in owner.items()}

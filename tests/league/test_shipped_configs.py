@@ -31,6 +31,7 @@ SHORT = {
 # the mapf and traffic games in their shipped sizes, with short episodes for the short form
 KWARGS = {
     "mapf.yaml": {"max_steps": 8},
+    "mapf_mappo.yaml": {"max_steps": 8},
     "traffic.yaml": {"max_steps": 10},
 }
 ROLES = {
@@ -43,6 +44,7 @@ ROLES = {
     "pursuit.yaml": ({"pursuer": ("pursuer",), "evader": ("evader",)}, 2),
     "traffic.yaml": ({"vehicle": ("vehicle",), "signal": ("signal",)}, 2),
     "mapf.yaml": ({"agent": ("agent",)}, 1),
+    "mapf_mappo.yaml": ({"agent": ("agent",)}, 1),
     "cartpole.yaml": ({"player": ("player_0",)}, 1),
 }
 
@@ -87,6 +89,6 @@ def test_shipped_config_runs_from_start_to_solve(name, tmp_path):
     assert profiles or len(players) == 1  # one player of a tied game has nobody to meet yet
     assert all(len(m.players) == seats == len(m.returns) for m in profiles)
     assert answer.nash_conv >= -1e-9
-    if name == "mapf.yaml":  # the team's two members also played each other in cross-play
+    if name.startswith("mapf"):  # the team's two members also played each other in cross-play
         crossed = [m for m in matches if m.key.startswith(CROSS_PLAY)]
         assert crossed and all(m.seats == ["agent/even", "agent/odd"] for m in crossed)
