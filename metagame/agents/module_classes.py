@@ -91,6 +91,12 @@ def _duel() -> type:
     return DuelRLModule
 
 
+def _driver() -> type:
+    from metagame.agents.rllib.drivers import TrafficDriverRLModule
+
+    return TrafficDriverRLModule
+
+
 def _table() -> type:
     from metagame.agents.exact_response import ObservationTableRLModule
 
@@ -116,6 +122,7 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
     "DefaultSACTorchRLModule": ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", _sac),
     "DuelRLModule": ModuleClass("metagame.agents.duel.rlmodule", _duel, file_keys=("weights",)),
     "ObservationTableRLModule": ModuleClass("metagame.agents.exact_response", _table),
+    "TrafficDriverRLModule": ModuleClass("metagame.agents.rllib.drivers", _driver),
 }
 
 # "module:qualname" as version-1 checkpoints stored it -> stable name
