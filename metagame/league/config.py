@@ -42,6 +42,23 @@ class GameConfig(_Strict):
     )
 
 
+FIXED_POLICIES = ("random", "driver:mild", "driver:chaotic", "driver:sumo")
+
+
+class FixedPlayerConfig(_Strict):
+    """A fixed member of a population: a rule-based policy that never trains but is drawn as
+    an opponent (or crowd-mate), evaluated and rated like every other player."""
+
+    population: str = Field(
+        description="the population it joins: a role's name, or `player` for tied roles"
+    )
+    policy: Literal["random", "driver:mild", "driver:chaotic", "driver:sumo"] = Field(
+        description="random: uniform over legal actions (games with action masks); "
+        "driver:<mix>: a traffic vehicle driven by IDM with the mean parameters and noise of "
+        "the env's mild, chaotic or sumo traffic (metagame.agents.rllib.drivers)"
+    )
+
+
 class LearnerConfig(_Strict):
     """The RLlib algorithm and hyperparameters every trainee uses."""
 
@@ -212,6 +229,11 @@ class LeagueConfig(_Strict):
     seed: int = Field(0, description="seeds everything: same config and seed, same run")
     checkpoint_every: int = Field(1, ge=1, description="iterations between checkpoints")
     max_players: int = Field(64, ge=2, description="population cap (oldest snapshots retire)")
+    fixed_players: list[FixedPlayerConfig] = Field(
+        default_factory=list,
+        description="rule-based members the populations start with and keep (never retired), "
+        "e.g. the mild and chaotic drivers an ego vehicle trains against",
+    )
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @model_validator(mode="before")

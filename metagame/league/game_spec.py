@@ -68,6 +68,12 @@ class GameSpec:
             out |= dict.fromkeys(agents, role) if role in self.crowds else {role: role}
         return out
 
+    @property
+    def multi_party(self) -> bool:
+        """More than one party: an episode draws members for parties besides the learner's
+        (opponents, or crowd-mates)."""
+        return len(self.parties) > 1
+
     def party_of(self, agent: str) -> str:
         role = self.role_of(agent)
         return agent if role in self.crowds else role

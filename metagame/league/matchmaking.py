@@ -190,8 +190,12 @@ def plan_slots(
     parties: Mapping[str, str],
     slot_ids: Mapping[str, Sequence[str]],
     rng: np.random.Generator,
+    fixed: Mapping[str, str] | None = None,
 ) -> MatchTable:
     """Fills each population's fixed slots with frozen players drawn by their total mass.
+
+    ``fixed`` maps fixed players (rule-based members) to the modules that always hold them;
+    they take no slot.
 
     ``distributions[learner][population]`` weighs the labels (frozen players and live learners)
     the learner meets in that population's parties. Each is then restricted to the slotted
@@ -203,7 +207,7 @@ def plan_slots(
         mass: dict[str, float] = {}
         for dist in distributions.values():
             for label, p in dist.get(population, {}).items():
-                if label not in learners:
+                if label not in learners and label not in (fixed or {}):
                     mass[label] = mass.get(label, 0.0) + p
         frozen = sorted(mass)
         k = min(len(ids), len(frozen))
@@ -212,6 +216,7 @@ def plan_slots(
             slots.update(zip(ids, rng.choice(frozen, size=k, replace=False, p=p / p.sum())))
     module_of = {player: slot for slot, player in slots.items()}
     module_of.update({name: name for name in learners})
+    module_of.update(fixed or {})
     opponents: dict[str, dict[str, tuple[tuple[str, str, float], ...]]] = {}
     for learner in learners:
         opponents[learner] = {}

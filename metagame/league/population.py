@@ -86,6 +86,34 @@ def save_player(
     )
 
 
+def fixed_spec(spec: Any, population: str, policy: str):
+    """The RLModule spec of a fixed player in ``population`` of the game ``spec`` (a
+    ``GameSpec``): ``random`` (uniform over legal actions) or ``driver:<mix>``
+    (:mod:`metagame.agents.rllib.drivers`). Fixed players never train; each keeps an RLlib
+    module of its own and is saved as a player of kind ``fixed``."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from metagame.agents.rllib import module_spec
+    from metagame.agents.rllib.modules import RAW_SPACE_KEY, MaskedRandomRLModule
+
+    agent = spec.representative(population)
+    if policy.startswith("driver:"):
+        from metagame.agents.rllib.drivers import driver_spec
+
+        if spec.name != "traffic":
+            raise ValueError(f"{policy} drives traffic vehicles; the game is {spec.name}")
+        return driver_spec(policy.removeprefix("driver:"), spec.kwargs, agent)
+    learned = module_spec(spec.name, spec.kwargs, agent=agent)
+    if learned.module_class is None:  # no action mask: the masked random player cannot serve
+        raise ValueError(f"random needs a game with action masks; {spec.name} has none")
+    return RLModuleSpec(
+        module_class=MaskedRandomRLModule,
+        observation_space=learned.observation_space,
+        action_space=learned.action_space,
+        model_config={RAW_SPACE_KEY: learned.model_config[RAW_SPACE_KEY]},
+    )
+
+
 class MixturePolicy:
     """A mixed strategy over policies: at each ``reset(seed)`` one member is drawn to play the
     episode (``metagame.agents.arena`` reseeds policies at every episode)."""
