@@ -287,6 +287,7 @@ def rate(
         nash_rating=per_player(values),
         alpharank=per_player(alpha.strategies),
         one_player=not spec.competitive,
+        crowd=bool(spec.crowds),
     )
     store.record_ratings(iteration, s.rows())
     expl = None

@@ -209,6 +209,26 @@ def test_cross_play_reads_the_split_seats_of_a_crowd():
     np.testing.assert_allclose(table, [[np.nan, 2.5], [2.5, np.nan]])
 
 
+def test_a_crowds_ratings_credit_every_seat_to_its_member():
+    """One-role crowd: mu averages each member's seat returns, alone and in cross-play (a team
+    keeps its own matches only)."""
+    from metagame.league.ratings import standings
+
+    seats = ["vehicle/even", "vehicle/odd"]
+    matches = [
+        Match(0, "a|0", 0, ["a"], ["vehicle"], "", [1.0], 1, 0, None),
+        Match(1, "b|0", 0, ["b"], ["vehicle"], "", [4.0], 1, 0, None),
+        Match(2, "x|a|b|0", 0, ["a", "b"], seats, "", [3.0, -2.0], 1, 0, None),
+    ]
+    flat = np.full(2, 0.5)
+    kwargs = {"nash": flat, "nash_rating": flat, "alpharank": flat, "one_player": True}
+    crowd = standings(matches, ["a", "b"], crowd=True, **kwargs)
+    np.testing.assert_allclose(crowd.mu, [2.0, 1.0])
+    np.testing.assert_allclose(crowd.sigma, [1.0, 3.0])
+    team = standings(matches, ["a", "b"], **kwargs)
+    np.testing.assert_allclose(team.mu, [1.0, 4.0])
+
+
 TINY = {"lr": 0.001, "train_batch_size_per_learner": 128, "minibatch_size": 64, "num_epochs": 1}
 
 
