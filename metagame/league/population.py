@@ -5,6 +5,8 @@ A player is a snapshot of a learner saved with :func:`metagame.agents.policy.sav
 loads players as policies (for evaluation through ``metagame.agents.arena``) or as weights (to
 swap into an RLlib opponent slot), and writes the league's answer, a mixture over players, as a
 :class:`MixturePolicy` checkpoint: a mixed strategy over policies, one member drawn per episode.
+A *fixed* player (kind ``fixed``, :func:`fixed_spec`) is a rule-based member saved the same way:
+it never trains, holds an RLlib module of its own rather than a slot, and is never retired.
 """
 
 from __future__ import annotations
