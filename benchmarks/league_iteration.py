@@ -2,14 +2,17 @@
 
 Runs ``configs/mapf.yaml`` (64 agents on random-32-32-20, one team role) and
 ``configs/traffic.yaml`` (a 2x2 signalised grid, vehicles and signals as two roles), plus the
-intersection scenario in chaotic traffic with four controlled vehicles, each for a few
+intersection scenario in chaotic traffic with four controlled vehicles, ``configs/
+traffic_drivers.yaml`` (those vehicles as a crowd among fixed IDM drivers) and
+``configs/mapf_mappo.yaml`` (the MAPF team trained by MAPPO), each for a few
 iterations after one warm-up iteration, and prints the mean seconds per iteration and its
 phases (training, evaluation, rating) against the target of the "league for every game" issue:
 at most 60 s per iteration on 2 cores. All agents of a role map to one RLlib module, so the
 EnvRunner runs one batched forward pass per module and step; evaluation plays each profile's
 episodes through ``metagame.agents.arena``, which batches the agents of one policy.
 
-Usage: python benchmarks/league_iteration.py [--iterations 3] [--only mapf|traffic|intersection]
+Usage: python benchmarks/league_iteration.py [--iterations 3]
+       [--only mapf|traffic|intersection|drivers|mapf_mappo]
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ CASES = {
             }
         },
     ),
+    "drivers": ("traffic_drivers.yaml", {}),
+    "mapf_mappo": ("mapf_mappo.yaml", {}),
 }
 
 

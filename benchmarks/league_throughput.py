@@ -79,7 +79,7 @@ def install_table(game: str, seed: int):
     seats = tuple(make(game).possible_agents)
     table = mm.MatchTable(
         learners={"main": "player"},
-        roles=dict.fromkeys(seats, "player"),
+        parties=dict.fromkeys(seats, "player"),
         opponents={"main": {"player": (("main", "main", 0.3), ("slot_0", "player_a", 0.7))}},
         slots={"slot_0": "player_a"},
     )

@@ -53,6 +53,7 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
         ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", "DefaultSACTorchRLModule"),
         ModuleClass("metagame.agents.duel.rlmodule", "DuelRLModule", file_keys=("weights",)),
         ModuleClass("metagame.agents.exact_response", "ObservationTableRLModule"),
+        ModuleClass("metagame.agents.rllib.drivers", "TrafficDriverRLModule"),
     )
 }
 

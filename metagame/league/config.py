@@ -40,21 +40,46 @@ class GameConfig(_Strict):
         "(one per role), auto (tied when the env declares no roles and every agent has the "
         "same spaces)",
     )
+    crowds: list[str] = Field(
+        default_factory=list,
+        description="crowd roles: each agent of the role draws a population member of its own "
+        "in every match (one member per agent, not one per role), e.g. [vehicle] for "
+        "heterogeneous traffic; each a role of several agents with a population of its own",
+    )
 
 
-RLLIB_ALGOS = ("PPO", "APPO", "IMPALA", "MMD")
+FIXED_POLICIES = ("random", "driver:mild", "driver:chaotic", "driver:sumo")
+
+
+class FixedPlayerConfig(_Strict):
+    """A fixed member of a population: a rule-based policy that never trains but is drawn as
+    an opponent (or crowd-mate), evaluated and rated like every other player."""
+
+    population: str = Field(
+        description="the population it joins: a role's name, or `player` for tied roles"
+    )
+    policy: Literal["random", "driver:mild", "driver:chaotic", "driver:sumo"] = Field(
+        description="random: uniform over legal actions (games with action masks); "
+        "driver:<mix>: a traffic vehicle driven by IDM with the mean parameters and noise of "
+        "the env's mild, chaotic or sumo traffic (metagame.agents.rllib.drivers)"
+    )
+
+
+RLLIB_ALGOS = ("PPO", "APPO", "IMPALA", "MMD", "MAPPO")
 SEQUENCE_ALGOS = ("SPO", "Nash-MD", "INPO")
 
 
 class LearnerConfig(_Strict):
     """The algorithm and hyperparameters every trainee uses."""
 
-    algo: Literal["PPO", "APPO", "IMPALA", "MMD", "SPO", "Nash-MD", "INPO"] = Field(
+    algo: Literal["PPO", "APPO", "IMPALA", "MMD", "MAPPO", "SPO", "Nash-MD", "INPO"] = Field(
         "PPO",
         description="an RLlib algorithm (MMD: PPO with a KL pull toward a periodically "
-        "refreshed magnet, metagame.agents.rllib.magnet), or a sequence-level preference "
-        "learner of a causal LM in llm_duel (SPO, Nash-MD, INPO: "
-        "metagame.agents.duel.sequence_learner, trained without Ray)",
+        "refreshed magnet, metagame.agents.rllib.magnet; MAPPO: PPO whose critic also sees "
+        "the env's global state, for simultaneous-move games with a state(), e.g. a mapf "
+        "team, metagame.agents.rllib.mappo), or a sequence-level preference learner of a "
+        "causal LM in llm_duel (SPO, Nash-MD, INPO: metagame.agents.duel.sequence_learner, "
+        "trained without Ray)",
     )
     hparams: dict[str, Any] = Field(
         default_factory=dict,
@@ -228,6 +253,11 @@ class LeagueConfig(_Strict):
     seed: int = Field(0, description="seeds everything: same config and seed, same run")
     checkpoint_every: int = Field(1, ge=1, description="iterations between checkpoints")
     max_players: int = Field(64, ge=2, description="population cap (oldest snapshots retire)")
+    fixed_players: list[FixedPlayerConfig] = Field(
+        default_factory=list,
+        description="rule-based members the populations start with and keep (never retired), "
+        "e.g. the mild and chaotic drivers an ego vehicle trains against",
+    )
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @model_validator(mode="before")

@@ -78,19 +78,40 @@ class Seating:
 
 def seatings(spec: GameSpec, players: Sequence[Player]) -> list[Seating]:
     """Every evaluation block: the profiles (a seat per role), and for a team (one role of
-    several agents) the cross-play pairs, whose agents alternate between two members."""
+    several agents) and every crowd role the cross-play blocks, whose agents of that role
+    alternate between two members."""
     role_index = {a: k for k, agents in enumerate(spec.roles.values()) for a in agents}
     per_role = tuple(role_index[a] for a in spec.agents)
     out = [Seating(block, per_role, tuple(spec.roles)) for block in profiles(spec, players)]
-    if len(spec.roles) == 1 and len(spec.agents) > 1:
-        (role,) = spec.roles
-        alternate = tuple(k % 2 for k in range(len(spec.agents)))
-        seats = (f"{role}/even", f"{role}/odd")
-        out += [
-            Seating(pair, alternate, seats, CROSS_PLAY)
-            for pair in itertools.combinations(players, 2)
-        ]
+    team = len(spec.roles) == 1 and len(spec.agents) > 1
+    for role in spec.roles:
+        if team or role in spec.crowds:
+            out += _cross_seatings(spec, role, players)
     return out
+
+
+def _cross_seatings(spec: GameSpec, crowd: str, players: Sequence[Player]) -> list[Seating]:
+    """Cross-play blocks of a team or crowd role: each pair of its population's members splits
+    its agents (even and odd in the role's order: seats ``role/even`` and ``role/odd``), each
+    other role played by every member of its population in turn. A seat's return is its
+    agents' mean, so every agent's return counts for the member it played."""
+    roles = list(spec.roles)
+    c = roles.index(crowd)
+    seats = (*roles[:c], f"{crowd}/even", f"{crowd}/odd", *roles[c + 1 :])
+    order = {a: k for k, a in enumerate(spec.roles[crowd])}
+
+    def seat(agent: str) -> int:
+        k = roles.index(spec.role_of(agent))
+        return k + order[agent] % 2 if k == c else k + (k > c)
+
+    members = {r: [p for p in players if p.population == spec.population_of(r)] for r in spec.roles}
+    others = [members[r] for r in roles if r != crowd]
+    agent_seats = tuple(seat(a) for a in spec.agents)
+    return [
+        Seating((*rest[:c], *pair, *rest[c:]), agent_seats, seats, CROSS_PLAY)
+        for pair in itertools.combinations(members[crowd], 2)
+        for rest in itertools.product(*others)
+    ]
 
 
 def evaluate(
@@ -170,19 +191,22 @@ def _winner(returns: Sequence[float]) -> int | None:
 
 
 def cross_play(matches: Sequence[Any], ids: Sequence[str]) -> np.ndarray:
-    """A team's cross-play table: ``C[i, j]`` is the mean team return when members i and j
-    split the agents (i on the even ones), ``C[i, i]`` member i's own team return; NaN where
-    nothing was played. How well members coordinate with each other (a team game's analogue
-    of a payoff table)."""
+    """A team's (or crowd's) cross-play table: ``C[i, j]`` is the mean return of the role
+    when members i and j split its agents (i on the even ones), ``C[i, i]`` member i's own
+    return (a team's profile match); NaN where nothing was played. How well members
+    coordinate with each other (a team game's analogue of a payoff table); for a crowd, the
+    other roles' members are averaged over."""
     index = {pid: k for k, pid in enumerate(ids)}
     total, count = np.zeros((len(ids), len(ids))), np.zeros((len(ids), len(ids)))
     for m in matches:
-        if not all(p in index for p in m.players) or len(m.players) > 2:
+        split = [k for k, seat in enumerate(m.seats) if seat.endswith(("/even", "/odd"))]
+        seats = split if len(split) == 2 else range(len(m.players)) if len(m.players) == 1 else []
+        if not seats or not all(m.players[k] in index for k in seats):
             continue
-        i, j = index[m.players[0]], index[m.players[-1]]
+        i, j = index[m.players[seats[0]]], index[m.players[seats[-1]]]
         pairs = [(i, j), (j, i)] if i != j else [(i, i)]
         for a, b in pairs:
-            total[a, b] += float(np.mean(m.returns))
+            total[a, b] += float(np.mean([m.returns[k] for k in seats]))
             count[a, b] += 1
     with np.errstate(invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
@@ -265,6 +289,7 @@ def rate(
         nash_rating=per_player(values),
         alpharank=per_player(alpha.strategies),
         one_player=not spec.competitive,
+        crowd=bool(spec.crowds),
     )
     store.record_ratings(iteration, s.rows())
     expl = None

@@ -15,10 +15,16 @@ the env declares none and every agent has the same observation and action spaces
 
 The meta-game has one seat per role, played by a member of that role's population, and each
 seat's payoff is the mean return of the role's agents.
+
+A role can be a *crowd* (the config's ``game.crowds``): its agents do not play one member
+together but each draws a member of its own, as the vehicles of heterogeneous traffic do
+(iPLAN, Wu et al. 2023). A match is then played by *parties*: a role's agents form one party,
+and each agent of a crowd is a party of its own; every party draws one member.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +39,7 @@ class GameSpec:
     roles: dict[str, tuple[str, ...]]  # role -> its agents, in env order
     populations: dict[str, tuple[str, ...]]  # population -> the roles it plays
     spaces: tuple[tuple[str, str], ...] = ()  # per agent: its observation and action spaces
+    crowds: tuple[str, ...] = ()  # roles whose agents each play a member of their own
 
     @property
     def seat_roles(self) -> tuple[str, ...]:
@@ -53,6 +60,25 @@ class GameSpec:
         """More than one role: there are opponents to draw."""
         return len(self.roles) > 1
 
+    @property
+    def parties(self) -> dict[str, str]:
+        """A match's parties (each plays one member) -> the role they belong to: a role, or
+        for a crowd each of its agents (named by the agent), in env order."""
+        out: dict[str, str] = {}
+        for role, agents in self.roles.items():
+            out |= dict.fromkeys(agents, role) if role in self.crowds else {role: role}
+        return out
+
+    @property
+    def multi_party(self) -> bool:
+        """More than one party: an episode draws members for parties besides the learner's
+        (opponents, or crowd-mates)."""
+        return len(self.parties) > 1
+
+    def party_of(self, agent: str) -> str:
+        role = self.role_of(agent)
+        return agent if role in self.crowds else role
+
     def population_of(self, role: str) -> str:
         return next(p for p, roles in self.populations.items() if role in roles)
 
@@ -64,8 +90,12 @@ class GameSpec:
         return self.roles[self.populations[population][0]][0]
 
 
-def game_spec(name: str, kwargs: dict[str, Any], roles: str = "auto") -> GameSpec:
-    """Builds the spec by making the env once. ``roles``: ``auto``, ``tied`` or ``separate``."""
+def game_spec(
+    name: str, kwargs: dict[str, Any], roles: str = "auto", crowds: Sequence[str] = ()
+) -> GameSpec:
+    """Builds the spec by making the env once. ``roles``: ``auto``, ``tied`` or ``separate``;
+    ``crowds``: roles whose agents each draw a member (each a role of several agents with a
+    population of its own)."""
     from metagame.envs import make
 
     env = make(name, **kwargs)
@@ -93,6 +123,7 @@ def game_spec(name: str, kwargs: dict[str, Any], roles: str = "auto") -> GameSpe
         populations = {"player": tuple(by_role)}
     else:
         populations = {role: (role,) for role in by_role}
+    _check_crowds(name, crowds, by_role, populations)
     return GameSpec(
         name=name,
         kwargs=dict(kwargs),
@@ -100,4 +131,33 @@ def game_spec(name: str, kwargs: dict[str, Any], roles: str = "auto") -> GameSpe
         roles={r: tuple(a) for r, a in by_role.items()},
         populations=populations,
         spaces=tuple(spaces[a] for a in agents),
+        crowds=tuple(dict.fromkeys(crowds)),
     )
+
+
+def _check_crowds(
+    name: str,
+    crowds: Sequence[str],
+    by_role: dict[str, list[str]],
+    populations: dict[str, tuple[str, ...]],
+) -> None:
+    """Refuses a crowd that is no role, has one agent, or shares its population (tied roles:
+    their evaluation seats one member per role, which a crowd would break)."""
+    for crowd in crowds:
+        if crowd not in by_role:
+            raise ValueError(
+                f"config key game.crowds: {crowd!r} is not a role of {name}; its roles are "
+                f"{list(by_role)}"
+            )
+        if len(by_role[crowd]) < 2:
+            raise ValueError(
+                f"config key game.crowds: role {crowd!r} of {name} has one agent; a crowd "
+                "needs several"
+            )
+        tied = next(roles for roles in populations.values() if crowd in roles)
+        if len(tied) > 1:
+            raise ValueError(
+                f"config key game.crowds: role {crowd!r} shares its population with roles "
+                f"{[r for r in tied if r != crowd]}; a crowd needs a population of its own "
+                "(set game.roles: separate)"
+            )

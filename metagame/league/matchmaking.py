@@ -12,7 +12,8 @@ An opponent *label* is a frozen player's id or a live learner's module id. A lea
 are kept per population (the roles it meets). The driver turns them into a :class:`MatchTable`
 (each population's fixed opponent slots filled with the players drawn for this iteration);
 EnvRunners draw one :class:`Assignment` per episode from it with :func:`draw_assignment`: the
-learner plays one role of its population, every other role a member drawn for it.
+learner plays one party of its population (a role, or one agent of a crowd role), every other
+party a member drawn for it.
 """
 
 from __future__ import annotations
@@ -153,31 +154,32 @@ def alphastar_distribution(
 
 @dataclass(frozen=True)
 class Assignment:
-    """One episode's players: the learner and the role it plays, and every role's module
-    (RLlib module id) and label (frozen player id or live learner module)."""
+    """One episode's players: the learner and the party it plays, and every party's module
+    (RLlib module id) and label (frozen player id or live learner module). A party is a role,
+    or one agent of a crowd role (``metagame.league.game_spec``)."""
 
     learner: str
-    role: str
-    modules: Mapping[str, str]  # role -> module id
-    labels: Mapping[str, str]  # role -> player id or learner module
+    party: str
+    modules: Mapping[str, str]  # party -> module id
+    labels: Mapping[str, str]  # party -> player id or learner module
 
     def opponents(self) -> dict[str, str]:
-        """Role -> label, for every role but the learner's."""
-        return {r: label for r, label in self.labels.items() if r != self.role}
+        """Party -> label, for every party but the learner's."""
+        return {p: label for p, label in self.labels.items() if p != self.party}
 
 
 @dataclass(frozen=True)
 class MatchTable:
     """An iteration's matchmaking, installed in every EnvRunner.
 
-    ``roles`` maps each role to the population playing it (in the env's role order) and
-    ``learners`` each learner module to its population. ``opponents[learner][population]``
+    ``parties`` maps each party of a match to the population playing it (in the env's order)
+    and ``learners`` each learner module to its population. ``opponents[learner][population]``
     lists ``(module_id, label, probability)``: a frozen player's module is the slot it was
     loaded into, a live learner's module is its own id.
     """
 
     learners: Mapping[str, str]
-    roles: Mapping[str, str]
+    parties: Mapping[str, str]
     opponents: Mapping[str, Mapping[str, tuple[tuple[str, str, float], ...]]]
     slots: Mapping[str, str] = field(default_factory=dict)  # slot module id -> player id
 
@@ -185,14 +187,18 @@ class MatchTable:
 def plan_slots(
     distributions: Mapping[str, Mapping[str, Mapping[str, float]]],
     learners: Mapping[str, str],
-    roles: Mapping[str, str],
+    parties: Mapping[str, str],
     slot_ids: Mapping[str, Sequence[str]],
     rng: np.random.Generator,
+    fixed: Mapping[str, str] | None = None,
 ) -> MatchTable:
     """Fills each population's fixed slots with frozen players drawn by their total mass.
 
+    ``fixed`` maps fixed players (rule-based members) to the modules that always hold them;
+    they take no slot.
+
     ``distributions[learner][population]`` weighs the labels (frozen players and live learners)
-    the learner meets in that population's roles. Each is then restricted to the slotted
+    the learner meets in that population's parties. Each is then restricted to the slotted
     players and the live learners and renormalized (uniform over the population's slots if
     nothing it asked for was slotted; the learner itself if the population has none).
     """
@@ -201,7 +207,7 @@ def plan_slots(
         mass: dict[str, float] = {}
         for dist in distributions.values():
             for label, p in dist.get(population, {}).items():
-                if label not in learners:
+                if label not in learners and label not in (fixed or {}):
                     mass[label] = mass.get(label, 0.0) + p
         frozen = sorted(mass)
         k = min(len(ids), len(frozen))
@@ -210,10 +216,11 @@ def plan_slots(
             slots.update(zip(ids, rng.choice(frozen, size=k, replace=False, p=p / p.sum())))
     module_of = {player: slot for slot, player in slots.items()}
     module_of.update({name: name for name in learners})
+    module_of.update(fixed or {})
     opponents: dict[str, dict[str, tuple[tuple[str, str, float], ...]]] = {}
     for learner in learners:
         opponents[learner] = {}
-        for population in dict.fromkeys(roles.values()):
+        for population in dict.fromkeys(parties.values()):
             dist = distributions.get(learner, {}).get(population, {})
             kept = normalized({o: w for o, w in dist.items() if o in module_of})
             if not kept:
@@ -223,23 +230,24 @@ def plan_slots(
             opponents[learner][population] = tuple(
                 (module_of[o], o, w) for o, w in sorted(kept.items())
             )
-    return MatchTable(dict(learners), dict(roles), opponents, slots)
+    return MatchTable(dict(learners), dict(parties), opponents, slots)
 
 
 def draw_assignment(table: MatchTable, rng: np.random.Generator) -> Assignment:
-    """One episode's players: a uniform learner, a uniform role of its population for it, and
-    for every other role a member drawn from the learner's distribution for that role's
-    population."""
+    """One episode's players: a uniform learner, a uniform party of its population for it
+    (for a crowd: one of its agents), and for every other party a member drawn from the
+    learner's distribution for that party's population, independently per party (so each
+    agent of a crowd draws its own)."""
     names = list(table.learners)
     learner = names[int(rng.integers(len(names)))]
-    mine = [r for r, pop in table.roles.items() if pop == table.learners[learner]]
-    role = mine[int(rng.integers(len(mine)))]
+    mine = [p for p, pop in table.parties.items() if pop == table.learners[learner]]
+    party = mine[int(rng.integers(len(mine)))]
     modules, labels = {}, {}
-    for r, population in table.roles.items():
+    for p, population in table.parties.items():
         options = table.opponents[learner].get(population, ())
-        if r == role or not options:
-            modules[r], labels[r] = learner, learner
+        if p == party or not options:
+            modules[p], labels[p] = learner, learner
             continue
         probs = np.array([w for _, _, w in options])
-        modules[r], labels[r], _ = options[int(rng.choice(len(options), p=probs / probs.sum()))]
-    return Assignment(learner, role, modules, labels)
+        modules[p], labels[p], _ = options[int(rng.choice(len(options), p=probs / probs.sum()))]
+    return Assignment(learner, party, modules, labels)

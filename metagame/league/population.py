@@ -5,6 +5,8 @@ A player is a snapshot of a learner saved with :func:`metagame.agents.policy.sav
 loads players as policies (for evaluation through ``metagame.agents.arena``) or as weights (to
 swap into an RLlib opponent slot), and writes the league's answer, a mixture over players, as a
 :class:`MixturePolicy` checkpoint: a mixed strategy over policies, one member drawn per episode.
+A *fixed* player (kind ``fixed``, :func:`fixed_spec`) is a rule-based member saved the same way:
+it never trains, holds an RLlib module of its own rather than a slot, and is never retired.
 """
 
 from __future__ import annotations
@@ -83,6 +85,34 @@ def save_player(
         iteration=iteration,
         checkpoint=relative,
         reason=reason,
+    )
+
+
+def fixed_spec(spec: Any, population: str, policy: str):
+    """The RLModule spec of a fixed player in ``population`` of the game ``spec`` (a
+    ``GameSpec``): ``random`` (uniform over legal actions) or ``driver:<mix>``
+    (:mod:`metagame.agents.rllib.drivers`). Fixed players never train; each keeps an RLlib
+    module of its own and is saved as a player of kind ``fixed``."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from metagame.agents.rllib import module_spec
+    from metagame.agents.rllib.modules import RAW_SPACE_KEY, MaskedRandomRLModule
+
+    agent = spec.representative(population)
+    if policy.startswith("driver:"):
+        from metagame.agents.rllib.drivers import driver_spec
+
+        if spec.name != "traffic":
+            raise ValueError(f"{policy} drives traffic vehicles; the game is {spec.name}")
+        return driver_spec(policy.removeprefix("driver:"), spec.kwargs, agent)
+    learned = module_spec(spec.name, spec.kwargs, agent=agent)
+    if learned.module_class is None:  # no action mask: the masked random player cannot serve
+        raise ValueError(f"random needs a game with action masks; {spec.name} has none")
+    return RLModuleSpec(
+        module_class=MaskedRandomRLModule,
+        observation_space=learned.observation_space,
+        action_space=learned.action_space,
+        model_config={RAW_SPACE_KEY: learned.model_config[RAW_SPACE_KEY]},
     )
 
 

@@ -121,11 +121,14 @@ def standings(
     nash_rating: np.ndarray,
     alpharank: np.ndarray,
     one_player: bool = False,
+    crowd: bool = False,
 ) -> Standings:
     """All ratings at once: OpenSkill and Elo from the matches, the meta-game's Nash mass,
     Nash-averaged rating and alpha-rank mass as given (from ``metagame.league.empirical_game``).
     One-role leagues (a task, a team): mu is the mean return of a player's own matches (the
-    team's cross-play aside), sigma its std, Elo the mean return."""
+    team's cross-play aside), sigma its std, Elo the mean return. A one-role crowd (``crowd``):
+    mu averages the player's return over every seat it took, alone and in cross-play beside
+    other members (each seat's return is its own agents')."""
     ids = list(ids)
     index = {pid: n for n, pid in enumerate(ids)}
     games = np.zeros(len(ids), dtype=np.int64)
@@ -133,8 +136,11 @@ def standings(
         for pid in set(m.players) & set(index):
             games[index[pid]] += 1
     if one_player:
-        alone = [m for m in matches if len(m.players) == 1]
-        per = [[m.returns[0] for m in alone if m.players[0] == pid] for pid in ids]
+        seated = matches if crowd else [m for m in matches if len(m.players) == 1]
+        per = [
+            [r for m in seated for p, r in zip(m.players, m.returns, strict=True) if p == pid]
+            for pid in ids
+        ]
         mu = np.array([np.mean(r) if r else 0.0 for r in per])
         sigma = np.array([np.std(r) if r else 0.0 for r in per])
         return Standings(ids, mu, sigma, mu.copy(), nash, nash_rating, alpharank, games)

@@ -56,7 +56,7 @@ from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
 from metagame.league.exact_payoffs import ExactPayoffs, walkable
 from metagame.league.game_spec import GameSpec, game_spec
 from metagame.league.modes import LeagueView, Mode, Trainee, mode_for
-from metagame.league.population import CheckpointError, player_weights, save_player
+from metagame.league.population import CheckpointError, fixed_spec, player_weights, save_player
 from metagame.league.run_dir import LeagueBusyError, RunDir
 from metagame.league.store import Player, Store
 
@@ -124,18 +124,39 @@ class League:
                 f"config key learners.algo: {type(self).__name__} trains {list(self.algos)}, "
                 f"not {self.cfg.learners.algo} (metagame.league.runner.league_for picks the league)"
             )
-        self.spec: GameSpec = game_spec(g.name, g.kwargs, g.roles)
+        self.spec: GameSpec = game_spec(g.name, g.kwargs, g.roles, g.crowds)
         self.mode: Mode = mode_for(self.cfg, self.spec)
         self.trainees: list[Trainee] = self.mode.trainees()
         self.eval_spec = self._evaluation_spec()
-        slots = self.cfg.matchmaking.slots if self.spec.competitive else 0
+        slots = self.cfg.matchmaking.slots if self.spec.multi_party else 0
         several = len(self.spec.populations) > 1
         self.slots = {
             pop: [f"slot_{pop}_{i}" if several else f"slot_{i}" for i in range(slots)]
             for pop in self.spec.populations
         }
+        self.fixed = self._fixed_specs()
         self._exact = self._exact_payoffs()
         return self._algorithm_config()
+
+    def _fixed_specs(self) -> dict[str, Any]:
+        """Module id -> (config, RLModule spec) of every fixed player; ValueError names the
+        config key of one the game cannot take."""
+        out: dict[str, Any] = {}
+        for k, fixed in enumerate(self.cfg.fixed_players):
+            key = f"config key fixed_players.{k}"
+            if fixed.population not in self.spec.populations or not self.spec.multi_party:
+                raise ValueError(
+                    f"{key}.population: {fixed.population!r} is not a population with opponents "
+                    f"to meet; {self.spec.name}'s populations: {list(self.spec.populations)}"
+                )
+            module = f"fixed_{fixed.population}_{fixed.policy.replace(':', '_')}"
+            if module in out:
+                raise ValueError(f"{key}: {fixed.policy} is already in {fixed.population}")
+            try:
+                out[module] = (fixed, fixed_spec(self.spec, fixed.population, fixed.policy))
+            except ValueError as err:
+                raise ValueError(f"{key}.policy: {err}") from None
+        return out
 
     def _exact_payoffs(self) -> ExactPayoffs | None:
         """The exact entries of the empirical game, where the config and the game allow."""
@@ -155,7 +176,7 @@ class League:
         g = self.cfg.game
         if not g.eval_kwargs:
             return self.spec
-        spec = game_spec(g.name, {**g.kwargs, **g.eval_kwargs}, g.roles)
+        spec = game_spec(g.name, {**g.kwargs, **g.eval_kwargs}, g.roles, g.crowds)
         if (spec.agents, spec.spaces) != (self.spec.agents, self.spec.spaces):
             raise ValueError(
                 f"config key game.eval_kwargs: {g.name} made with them has other agents or "
@@ -183,20 +204,26 @@ class League:
         from metagame.agents.rllib import rllib_config
 
         lc = self.cfg.learners
-        algo_cfg = rllib_config(
-            self.spec.name,
-            algo=lc.algo,
-            env_kwargs=self.spec.kwargs,
-            # the league replaces the module set below; this only has to accept the spaces
-            sharing="all" if len(self.spec.populations) == 1 else "per_agent",
-            **lc.hparams,
-            **lc.model,
-        )
+        try:
+            algo_cfg = rllib_config(
+                self.spec.name,
+                algo=lc.algo,
+                env_kwargs=self.spec.kwargs,
+                # the league replaces the module set below; this only has to accept the spaces
+                sharing="all" if len(self.spec.populations) == 1 else "per_agent",
+                **lc.hparams,
+                **lc.model,
+            )
+        except ValueError as err:
+            if lc.algo != "MAPPO":
+                raise
+            raise ValueError(f"config key learners.algo: {err}") from None  # the game's state
         if not self.spec.single_agent:
             owner = self._population_of_module()
             specs = {m: self._module_spec(pop) for m, pop in owner.items()}
+            specs |= {m: spec for m, (_, spec) in self.fixed.items()}
             algo_cfg = algo_cfg.multi_agent(
-                policies=list(owner),  # a list: module construction order, so seeding, is fixed
+                policies=list(specs),  # a list: module construction order, so seeding, is fixed
                 policy_mapping_fn=sampling.agent_to_module,
                 policies_to_train=[t.module for t in self.trainees],
             ).rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
@@ -276,6 +303,18 @@ class League:
             self._reseed()
             for t in self.trainees:
                 self._snapshot(t, "initial weights")
+            for module, (fixed, spec) in self.fixed.items():
+                save_player(
+                    self.store,
+                    spec.build(),
+                    prefix=module,  # so the player's id names its module (see _fixed_modules)
+                    kind="fixed",
+                    population=fixed.population,
+                    parent=None,
+                    step=0,
+                    iteration=0,
+                    reason=f"fixed {fixed.policy}",
+                )
             self._evaluate()
             self._rate()
             phases.reached("setup", 0)
@@ -440,7 +479,7 @@ class League:
     def _prune(self) -> None:
         """Retires players beyond ``max_players`` (per population): least Nash mass, then
         lowest mu, oldest first; the trainees' latest snapshots stay."""
-        keep = {t.parent for t in self.trainees}
+        keep = {t.parent for t in self.trainees} | set(self._fixed_modules())
         latest = {r["player"]: r for r in self.store.ratings()}
         for pop in self.spec.populations:
             active = [p for p in self.store.players(active_only=True) if p.population == pop]
@@ -478,6 +517,11 @@ class League:
                 out[p.id] = heads[node.id]
         return out
 
+    def _fixed_modules(self) -> dict[str, str]:
+        """Each fixed player -> the module that holds it (its id is ``{module}_{seq}``)."""
+        fixed = [p for p in self.store.players() if p.kind == "fixed"]
+        return {p.id: p.id.rsplit("_", 1)[0] for p in fixed}
+
     def _reseed(self) -> None:
         """Seeds every EnvRunner and Learner process from the league's seed and the iteration."""
         seed = functools.partial(sampling.reseed, stable_seed(self.cfg.seed, self.iteration, "rng"))
@@ -501,28 +545,29 @@ class League:
         rng = np.random.default_rng([self.cfg.seed, self.iteration, 1])
         distributions = (
             self.mode.distributions(self.trainees, self._view(frozen))
-            if self.spec.competitive
+            if self.spec.multi_party
             else {}
         )
-        roles = {r: self.spec.population_of(r) for r in self.spec.roles}
+        parties = {p: self.spec.population_of(r) for p, r in self.spec.parties.items()}
         table = mm.plan_slots(
             distributions,
             {t.module: t.population for t in self.trainees},
-            roles,
+            parties,
             self.slots,
             rng,
+            self._fixed_modules(),
         )
         if self.spec.single_agent:
             return table
         by_id = {p.id: p for p in frozen}
         if table.slots:
             self._set_weights({s: self._slot_weights(by_id[p]) for s, p in table.slots.items()})
-        agent_roles = {a: self.spec.role_of(a) for a in self.spec.agents}
+        agent_parties = {a: self.spec.party_of(a) for a in self.spec.agents}
         self.algo.env_runner_group.foreach_env_runner(
             functools.partial(
                 sampling.install_table,
                 table,
-                agent_roles,
+                agent_parties,
                 stable_seed(self.cfg.seed, self.iteration),
             ),
             local_env_runner=True,

@@ -3,10 +3,12 @@
 The driver installs an iteration's :class:`~metagame.league.matchmaking.MatchTable` in every
 EnvRunner (:func:`install_table`, via ``foreach_env_runner``). The first call of the
 agent-to-module mapping in an episode draws that episode's :class:`Assignment` (the learner,
-its role, every other role's member) and keeps it in the episode's ``custom_data``, so later
-calls and the episode-end callback need nothing else from this process. The callback tallies
-env steps and, per opponent, the learner's (win, draw, loss), comparing role returns (each role's
-mean agent return); the driver collects the tallies after training with :func:`tallies` (not
+its party, every other party's member; a party is a role, or one agent of a crowd role) and
+keeps it in the episode's ``custom_data``, so later calls and the episode-end callback need
+nothing else from this process. The callback tallies env steps and, per opponent, the learner's
+(win, draw, loss): its party's return (the mean of its agents') against the mean return of the
+parties that opponent played, so each agent's return counts for the member it played; the
+driver collects the tallies after training with :func:`tallies` (not
 through RLlib's ``MetricsLogger``, whose state a restored checkpoint does not reproduce exactly).
 """
 
@@ -23,19 +25,19 @@ from metagame.league.evaluation import stable_seed
 
 ASSIGNMENT_KEY = "metagame_league_assignment"
 
-# Per-process state: the iteration's match table, each agent's role, the draws' generator,
+# Per-process state: the iteration's match table, each agent's party, the draws' generator,
 # and the tallies of this process's finished episodes.
 _RUNTIME = SimpleNamespace(
-    table=None, agent_roles={}, rng=np.random.default_rng(0), games={}, steps=0
+    table=None, agent_parties={}, rng=np.random.default_rng(0), games={}, steps=0
 )
 
 
 def install_table(
-    table: mm.MatchTable, agent_roles: dict[str, str], seed: int, env_runner: Any
+    table: mm.MatchTable, agent_parties: dict[str, str], seed: int, env_runner: Any
 ) -> None:
     """Installs an iteration's match table in one EnvRunner (called via foreach_env_runner)."""
     _RUNTIME.table = table
-    _RUNTIME.agent_roles = dict(agent_roles)
+    _RUNTIME.agent_parties = dict(agent_parties)
     _RUNTIME.rng = np.random.default_rng([seed, int(getattr(env_runner, "worker_index", 0))])
 
 
@@ -85,15 +87,29 @@ def agent_to_module(agent_id: str, episode: Any, **kwargs: Any) -> str:
             raise RuntimeError("league match table not installed in this EnvRunner")
         assignment = mm.draw_assignment(_RUNTIME.table, _RUNTIME.rng)
         episode.custom_data[ASSIGNMENT_KEY] = assignment
-    return assignment.modules[_RUNTIME.agent_roles[agent_id]]
+    return assignment.modules[_RUNTIME.agent_parties[agent_id]]
 
 
-def role_returns(returns: dict[str, float], agent_roles: dict[str, str]) -> dict[str, float]:
-    """Each role's mean agent return (a missing agent counts zero)."""
-    by_role: dict[str, list[float]] = {}
-    for agent, role in agent_roles.items():
-        by_role.setdefault(role, []).append(returns.get(agent, 0.0))
-    return {role: float(np.mean(values)) for role, values in by_role.items()}
+def party_returns(returns: dict[str, float], agent_parties: dict[str, str]) -> dict[str, float]:
+    """Each party's mean agent return (a missing agent counts zero)."""
+    by_party: dict[str, list[float]] = {}
+    for agent, party in agent_parties.items():
+        by_party.setdefault(party, []).append(returns.get(agent, 0.0))
+    return {party: float(np.mean(values)) for party, values in by_party.items()}
+
+
+def outcomes(assignment: mm.Assignment, returns: dict[str, float]) -> dict[str, int]:
+    """The learner's outcome (0 win, 1 draw, 2 loss) against each opponent label: its party's
+    return against the mean return of the other parties that label played."""
+    mine = returns[assignment.party]
+    played: dict[str, list[float]] = {}
+    for party, label in assignment.opponents().items():
+        played.setdefault(label, []).append(returns[party])
+    out = {}
+    for label, theirs in played.items():
+        other = float(np.mean(theirs))
+        out[label] = 0 if mine > other else 2 if mine < other else 1
+    return out
 
 
 def _agent_returns(episodes: list[Any]) -> dict[str, float]:
@@ -123,10 +139,7 @@ class LeagueCallbacks(RLlibCallback):
         assignment = getattr(episode, "custom_data", {}).get(ASSIGNMENT_KEY)
         if assignment is None or not assignment.opponents():
             return
-        returns = role_returns(_agent_returns(chunks), _RUNTIME.agent_roles)
-        mine = returns[assignment.role]
-        best_other = max(r for role, r in returns.items() if role != assignment.role)
-        outcome = 0 if mine > best_other else 2 if mine < best_other else 1
-        for label in dict.fromkeys(assignment.opponents().values()):
+        returns = party_returns(_agent_returns(chunks), _RUNTIME.agent_parties)
+        for label, outcome in outcomes(assignment, returns).items():
             record = _RUNTIME.games.setdefault((assignment.learner, label), [0, 0, 0])
             record[outcome] += 1

@@ -76,12 +76,12 @@ def install(runner_or_algo, game=LEDUC):
     seats = tuple(make(game).possible_agents)
     table = mm.MatchTable(
         learners={"main": "player"},
-        roles=dict.fromkeys(seats, "player"),
+        parties=dict.fromkeys(seats, "player"),
         opponents={"main": {"player": (("main", "main", 0.3), ("slot_0", "frozen", 0.7))}},
         slots={"slot_0": "frozen"},
     )
-    roles = {a: a for a in seats}  # every seat its own role, tied into one population
-    setup = [functools.partial(install_table, table, roles, 0), functools.partial(reseed, 0)]
+    parties = {a: a for a in seats}  # every seat its own role (party), tied into one population
+    setup = [functools.partial(install_table, table, parties, 0), functools.partial(reseed, 0)]
     for f in setup:
         if isinstance(runner_or_algo, MultiAgentEnvRunner):
             f(runner_or_algo)
@@ -134,7 +134,7 @@ def pairing_and_outcomes(episodes):
     out = []
     for e in episodes:
         assignment = e.custom_data[ASSIGNMENT_KEY]
-        learner_agent = assignment.role
+        learner_agent = assignment.party
         modules = {a: sa.module_id for a, sa in e.agent_episodes.items()}
         for agent, module in modules.items():
             assert module == assignment.modules[agent]

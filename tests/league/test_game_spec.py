@@ -93,6 +93,10 @@ def test_two_population_profiles_are_the_product_of_the_roles():
             },
             "config key mode.meta_solver: rectified Nash serves symmetric two-player games",
         ),
+        (
+            {"game": {"name": "openspiel:kuhn_poker"}, "learners": {"algo": "MAPPO"}},
+            "config key learners.algo: MAPPO needs a global state: openspiel:kuhn_poker",
+        ),
     ],
 )
 def test_unsupported_leagues_are_refused_before_ray_starts(data, message, tmp_path):

@@ -90,9 +90,9 @@ def test_slots_are_fixed_and_draws_follow_the_table():
     for label, (_, w) in options.items():
         got = np.mean([next(iter(d.opponents().values())) == label for d in draws])
         assert got == pytest.approx(w, abs=0.015)
-    assert np.mean([d.role == "player_1" for d in draws]) == pytest.approx(0.5, abs=0.015)
+    assert np.mean([d.party == "player_1" for d in draws]) == pytest.approx(0.5, abs=0.015)
     for d in draws[:200]:  # the learner's own role is its module; the other one the opponent's
-        assert d.modules[d.role] == "main" and d.labels[d.role] == "main"
+        assert d.modules[d.party] == "main" and d.labels[d.party] == "main"
 
 
 def test_one_role_table_has_no_opponent():
@@ -117,7 +117,7 @@ def test_two_populations_draw_members_of_the_other_role_only():
     rng = np.random.default_rng(2)
     for _ in range(500):
         d = mm.draw_assignment(table, rng)
-        assert learners[d.learner] == d.role
+        assert learners[d.learner] == d.party
         (other,) = d.opponents()
         assert d.labels[other] in {"e0", "e1", "main_evader", "q0"}
         assert (d.labels[other] in {"e0", "e1", "main_evader"}) == (other == "evader")

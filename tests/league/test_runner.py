@@ -227,3 +227,32 @@ def test_mmd_learner_trains_in_the_league_and_refreshes_the_trainee_magnet(tmp_p
     finally:
         close(lg)
     assert lg.iteration == 2 and state["main"]["updates"] >= 1  # refreshed every update
+
+
+def test_mappo_trains_a_team_league_with_a_central_critic(tmp_path):
+    """`learners.algo: MAPPO` on a MAPF team: one iteration trains the shared actor and the
+    critic on the global state, and the snapshot is a MAPPO module the evaluation plays."""
+    from metagame.agents.rllib.mappo import MAPPOTorchRLModule
+
+    lg = league(
+        tmp_path,
+        {"name": "mapf", "kwargs": {"map": "empty-8-8", "num_agents": 4, "max_steps": 16}},
+        learners={"algo": "MAPPO", "hparams": TINY, "model": {"fcnet_hiddens": [16]}},
+        evaluation={"episodes_per_pair": 2, "replay_fraction": 0.0},
+        ray={"num_env_runners": 0},
+    )
+    try:
+        before = lg._trainee_weights("main")
+        info = lg.step()
+        after = lg._trainee_weights("main")
+        players = lg.store.players()
+        policy = lg._policy(players[-1])
+    finally:
+        close(lg)
+    assert info.steps > 0 and [p.id for p in players] == ["main_000", "main_001"]
+    critic = [k for k in before if k.startswith("state_net.")]
+    assert critic and any(not np.array_equal(before[k], after[k]) for k in critic)
+    assert isinstance(policy.module, MAPPOTorchRLModule)
+    with Store(tmp_path / "run") as store:
+        answer = solve_population(store)
+    assert np.isclose(answer.probs["agent"].sum(), 1.0)

@@ -37,8 +37,10 @@ SEQUENCE_SHORT = {
 # the mapf and traffic games in their shipped sizes, with short episodes for the short form
 KWARGS = {
     "mapf.yaml": {"max_steps": 8},
+    "mapf_mappo.yaml": {"max_steps": 8},
     "traffic.yaml": {"max_steps": 10},
     "llm_duel.yaml": {"max_tokens": 4},
+    "traffic_drivers.yaml": {"max_steps": 10},
 }
 ROLES = {
     "quickstart.yaml": ({"player": ("player_0", "player_1")}, 2),
@@ -49,7 +51,9 @@ ROLES = {
     "preference.yaml": ({"player": ("player_0", "player_1")}, 2),
     "pursuit.yaml": ({"pursuer": ("pursuer",), "evader": ("evader",)}, 2),
     "traffic.yaml": ({"vehicle": ("vehicle",), "signal": ("signal",)}, 2),
+    "traffic_drivers.yaml": ({"vehicle": ("vehicle",)}, 1),
     "mapf.yaml": ({"agent": ("agent",)}, 1),
+    "mapf_mappo.yaml": ({"agent": ("agent",)}, 1),
     "cartpole.yaml": ({"player": ("player_0",)}, 1),
     "llm_duel.yaml": ({"player": ("player_0", "player_1")}, 2),
 }
@@ -95,6 +99,11 @@ def test_shipped_config_runs_from_start_to_solve(name, tmp_path):
     assert profiles or len(players) == 1  # one player of a tied game has nobody to meet yet
     assert all(len(m.players) == seats == len(m.returns) for m in profiles)
     assert answer.nash_conv >= -1e-9
-    if name == "mapf.yaml":  # the team's two members also played each other in cross-play
+    if name.startswith("mapf"):  # the team's two members also played each other in cross-play
         crossed = [m for m in matches if m.key.startswith(CROSS_PLAY)]
         assert crossed and all(m.seats == ["agent/even", "agent/odd"] for m in crossed)
+    if name == "traffic_drivers.yaml":  # the fixed drivers are members, met in cross-play
+        fixed = {p.id for p in players if p.kind == "fixed"}
+        assert len(fixed) == 2 and all(p.startswith("fixed_vehicle_driver_") for p in fixed)
+        crossed = [m for m in matches if m.key.startswith(CROSS_PLAY)]
+        assert fixed <= {p for m in crossed for p in m.players}

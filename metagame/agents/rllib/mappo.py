@@ -223,6 +223,19 @@ def mappo_config(
     return config
 
 
+def central_spec(
+    spec: RLModuleSpec, env_name: str, env_kwargs: dict[str, Any] | None = None
+) -> RLModuleSpec:
+    """``spec`` (one agent's PPO module spec for ``env_name``) with MAPPO's central critic on
+    the game's global state."""
+    env = make(env_name, **(env_kwargs or {}))
+    try:
+        space = state_space(env, env_name)
+    finally:
+        env.close()
+    return _central(spec, space.shape)
+
+
 def _state_connector(observation_space: Any, action_space: Any) -> ConnectorV2:
     return AddGlobalStateToBatch()
 

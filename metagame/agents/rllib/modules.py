@@ -266,8 +266,13 @@ def module_spec(
     """One agent's RLModule spec (masking, encoders, small default networks) for a game.
 
     ``agent`` defaults to the first of ``possible_agents``; ``model`` overrides RLlib
-    ``DefaultModelConfig`` keys (e.g. ``fcnet_hiddens=[128, 128]``).
+    ``DefaultModelConfig`` keys (e.g. ``fcnet_hiddens=[128, 128]``). ``algo="MAPPO"``: PPO's
+    spec with the central critic of :mod:`metagame.agents.rllib.mappo`.
     """
+    if str(algo).upper() == "MAPPO":
+        from metagame.agents.rllib.mappo import central_spec
+
+        return central_spec(module_spec(env_name, env_kwargs, agent, **model), env_name, env_kwargs)
     env = make(env_name, **(env_kwargs or {}))
     agent = env.possible_agents[0] if agent is None else agent
     if agent not in env.possible_agents:
