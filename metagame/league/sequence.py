@@ -91,8 +91,14 @@ class SequenceLeague(League):
                 f"config key mode: {self.cfg.learners.algo} learns by self-play against its own "
                 "answers (and the reference's), so the duel's league runs mode selfplay"
             )
+        if self.cfg.fixed_players:
+            raise ValueError(
+                "config key fixed_players: the duel's league has no fixed players (its "
+                "reference policy is the learner's own KL anchor)"
+            )
         self.trainees: list[Trainee] = self.mode.trainees()
         self.slots: dict[str, list[str]] = {}
+        self.fixed: dict[str, object] = {}
         self.eval_spec = self._evaluation_spec()
         self._learner_settings()
 
