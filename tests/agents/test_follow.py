@@ -246,8 +246,10 @@ LIFELONG_64 = dict(map="random-32-32-20", num_agents=64, on_target="restart", ma
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "greedy", "figure"),
-    # the figures of benchmarks/mapf_learned.py (random-32-32-20, 64 agents), less a margin
-    [("follower", False, 1.0), ("independent_ppo", False, 0.5)],
+    # goals/step on the first episode of benchmarks/mapf_learned.py (random-32-32-20, 64
+    # agents, seed 1000): follower 2.52 greedy, 2.53 sampled (PIBT's mean 2.39), independent
+    # PPO 0.99 sampled; less a margin
+    [("follower", True, 2.45), ("follower", False, 2.45), ("independent_ppo", False, 0.9)],
 )
 def test_shipped_weights_reach_their_benchmark_figure(name, greedy, figure):
     policy = load_policy(SHIPPED / name, greedy=greedy)
