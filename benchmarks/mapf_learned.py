@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from metagame.agents.evaluation import mean_interval
 from metagame.agents.follow.policy import FollowerPolicy, load_follower
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--maps", nargs="*", default=MAPS)
     parser.add_argument("--agents", type=int, nargs="*", default=AGENTS)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # small networks: one thread each, several maps side by side
     nets = learned(args)
     policies = {"PIBT (swap)": PlannerPolicy("pibt")}
     for name, policy in nets.items():
