@@ -10,8 +10,9 @@
 
 With ``shield=True`` the network's choice is not sent to the env as is: each agent's chosen
 vertex becomes the one it tries first in a lifelong PIBT step with swap
-(:meth:`~metagame.agents.planners.PlannerPolicy.pibt_step`; priority inheritance needs only
-messages between neighbouring agents, Okumura et al., AIJ 2022), the collision shield of
+(:meth:`~metagame.agents.planners.PlannerPolicy.pibt_step`; priority inheritance acts between
+neighbouring agents, Okumura et al., AIJ 2022, and the swap operation looks along the corridor
+they stand in), the collision shield of
 Veerapaneni, Wang, Li and Likhachev ("Improving Learnt Local MAPF Policies with Heuristic
 Search", ICAPS 2024). Without it two agents that want each other's cell, or the same cell,
 both wait under the env's rule, and a greedy (argmax) follower sees the same window again
