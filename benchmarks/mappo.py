@@ -13,7 +13,8 @@ a 95% Student-t interval over all evaluation episodes of all seeds, the success 
 agent arrived) with Wilson's interval, and the ratio MAPPO / PPO. PIBT on the same episodes
 gives the ceiling: an agent that starts on its goal leaves at once and earns nothing.
 
-    python benchmarks/mappo.py [--iterations 30] [--seeds 0 1] [--episodes 50]
+    python benchmarks/mappo.py [--iterations 10] [--seeds 0 1] [--episodes 50] [--agents 8]
+        [--max-steps 64]
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ def arrivals(policy, episodes: int, seed: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--log-every", type=int, default=5)
+    parser.add_argument("--agents", type=int, default=ENV["num_agents"])
+    parser.add_argument("--max-steps", type=int, default=ENV["max_steps"])
     args = parser.parse_args()
+    ENV.update(num_agents=args.agents, max_steps=args.max_steps)  # the script's one game
 
     import ray
     import torch
