@@ -11,11 +11,13 @@ mean_interval`), and the number of episodes with a deadlock: some agent off its 
 still for ``--stuck`` consecutive steps (default 64) at the end of the episode.
 
 Policies: PIBT with swap (``PlannerPolicy("pibt")``, the anchor; ratios are against it), the
-shipped Learn-to-Follow follower (``metagame/data/follow/follower``) and the shipped
-independent-PPO baseline (``metagame/data/follow/independent_ppo``), each greedy (argmax) and
-sampled. ``--train`` instead trains both learned policies from scratch with
-:func:`metagame.agents.follow.training.train_follower` on the shipped weights' recipe (18 and
-10 minutes of wall time) and benchmarks those.
+shipped Learn-to-Follow follower (``metagame/data/follow/follower``, with its PIBT collision
+shield, :class:`~metagame.agents.follow.policy.FollowerPolicy`) and the shipped
+independent-PPO baseline (``metagame/data/follow/independent_ppo``, no shield), each greedy
+(argmax) and sampled, and the follower's network greedy without its shield (the env's
+wait-on-conflict rule alone, where greedy execution deadlocks). ``--train`` instead trains both
+learned policies from scratch with :func:`metagame.agents.follow.training.train_follower` on
+the shipped weights' recipe (10 minutes of wall time each) and benchmarks those.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from metagame.agents.evaluation import mean_interval
-from metagame.agents.follow.policy import load_follower
+from metagame.agents.follow.policy import FollowerPolicy, load_follower
 from metagame.agents.follow.training import (
     BASELINE_RECIPE,
     FOLLOWER_RECIPE,
@@ -88,14 +91,26 @@ def main() -> None:
     parser.add_argument("--stuck", type=int, default=64)
     parser.add_argument("--train", action="store_true", help="train from scratch, not load")
     parser.add_argument("--maps", nargs="*", default=MAPS)
+    parser.add_argument("--agents", type=int, nargs="*", default=AGENTS)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # small networks: one thread each, several maps side by side
     nets = learned(args)
     policies = {"PIBT (swap)": PlannerPolicy("pibt")}
     for name, policy in nets.items():
-        for greedy in (True, False):
+        variants = [(True, policy.shield), (False, policy.shield)]
+        if policy.shield:  # the same network sending its choices to the env unshielded
+            variants.append((True, False))
+        for greedy, shield in variants:
             label = f"{name} {'greedy' if greedy else 'sampled'}"
-            policies[label] = type(policy)(
-                policy.net, policy.features, policy.planner_settings, greedy, 0, label
+            label += ", no shield" if policy.shield and not shield else ""
+            policies[label] = FollowerPolicy(
+                policy.net,
+                policy.features,
+                policy.planner_settings,
+                greedy,
+                0,
+                label,
+                shield=shield,
             )
     print(
         f"lifelong MAPF, {args.steps} steps, {args.episodes} episodes per cell; throughput "
@@ -103,7 +118,7 @@ def main() -> None:
         f"stood still for the last {args.stuck}+ steps"
     )
     for map_name in args.maps:
-        for agents in AGENTS:
+        for agents in args.agents:
             print(f"\n{map_name}, {agents} agents")
             anchor = None
             for label, policy in policies.items():
@@ -112,7 +127,7 @@ def main() -> None:
                 anchor = interval.estimate if anchor is None else anchor
                 ratio = interval.estimate / anchor if anchor else float("nan")
                 print(
-                    f"  {label:<26} {interval.format(signed=False)}  x{ratio:.2f} of PIBT  "
+                    f"  {label:<30} {interval.format(signed=False)}  x{ratio:.2f} of PIBT  "
                     f"deadlocks {deadlocks}/{args.episodes}  ({seconds:.1f}s)"
                 )
 

@@ -1,11 +1,13 @@
 """Learn to Follow: the congestion planner and follower kernels against references, the policy
 through play/load_policy, and learning on a small lifelong instance."""
 
+import json
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +23,10 @@ from metagame.agents.follow.congestion import (
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import path_channel, path_channel_reference
 from metagame.agents.follow.policy import FollowerPolicy, load_follower, shipped
-from metagame.agents.follow.training import PPOSettings, gae, train_follower
+from metagame.agents.follow.training import PPOSettings, gae, team_arrays, train_follower
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs.mapf import maps
+from metagame.envs.mapf.env import MAPFEnv
 
 
 def random_topology(seed: int, size: int = 8, density: float = 0.25):
@@ -144,6 +147,75 @@ def test_follower_checkpoint_round_trip_through_load_policy(tmp_path):
         load_follower(path)
 
 
+def test_the_shield_is_saved_and_checked(tmp_path):
+    policy = FollowerPolicy(FollowerNet(3, 11, 5), "path", shield=True)
+    path = save_policy(policy, tmp_path / "f")
+    assert load_policy(path).shield is True
+    meta = json.loads((path / "policy.json").read_text())
+    (path / "policy.json").write_text(json.dumps({**meta, "shield": "yes"}))
+    with pytest.raises(ValueError, match="policy.json.*'shield'"):
+        load_follower(path)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 14), st.sampled_from(["path", "env"]))
+def test_with_the_shield_the_env_never_blocks_a_move(seed, n, features):
+    # the shield hands the env conflict-free moves: every agent lands where its action leads,
+    # whatever a (here untrained) network chooses
+    torch.manual_seed(seed)
+    channels = 3 if features == "path" else 4
+    policy = FollowerPolicy(
+        FollowerNet(channels, 5, 5, 16), features, greedy=False, seed=seed, shield=True
+    )
+    grid = np.random.default_rng(seed).random((8, 8)) < 0.2
+    env = MAPFEnv(grid, min(n, int((~grid).sum()) // 2), "restart", obs_radius=2, max_steps=20)
+    observations, _ = env.reset(seed=seed)
+    policy.reset(seed)
+    policy.bind(env)
+    obs, mask = team_arrays(env, observations)
+    topo = env.topology
+    for _ in range(20):
+        actions = policy.actions(obs, mask)
+        target = topo.moves[topo.vertices(env.positions), actions]
+        assert (target >= 0).all()
+        obs, mask, *_ = env.step_arrays(actions)
+        np.testing.assert_array_equal(topo.vertices(env.positions), target)
+
+
+def test_the_shield_keeps_a_free_agent_s_choice():
+    env = MAPFEnv(
+        np.zeros((5, 5), dtype=bool), 1, "stay", obs_radius=2, starts=[[2, 2]], goals=[[0, 0]]
+    )
+    env.reset(seed=0)
+    policy = FollowerPolicy(FollowerNet(3, 5, 5, 8), shield=True)
+    policy.bind(env)
+    for action in range(5):  # wait, up, down, left, right: each leads to a free cell
+        assert policy.execute(np.array([action])).tolist() == [action]
+
+
+def corridor_env():
+    """Two agents at the ends of an 11-cell corridor with one side pocket, goals swapped."""
+    grid = np.ones((11, 11), dtype=bool)
+    grid[5, :] = False
+    grid[6, 5] = False
+    ends = np.array([[5, 0], [5, 10]])
+    return dict(
+        map=grid, num_agents=2, on_target="stay", max_steps=64, starts=ends, goals=ends[::-1]
+    )
+
+
+def test_the_shield_turns_a_greedy_head_on_deadlock_into_a_pass():
+    base = shipped("follower")
+    results = {}
+    for shield in (False, True):
+        policy = FollowerPolicy(base.net, "path", base.planner_settings, greedy=True, shield=shield)
+        results[shield] = play("mapf", [policy], episodes=1, seed=0, env_kwargs=corridor_env())
+    # unshielded, both want each other's cell every step: the env makes both wait, forever
+    assert results[False].returns.sum() == 0 and results[False].lengths[0] == 64
+    # shielded, one steps into the pocket and lets the other pass; both arrive and stay
+    assert results[True].returns.tolist() == [[1.0, 1.0]] and results[True].lengths[0] <= 16
+
+
 def test_policy_rejects_an_env_of_another_window_size():
     policy = FollowerPolicy(FollowerNet(3, 7, 5))
     with pytest.raises(ValueError, match="obs_radius"):
@@ -174,8 +246,10 @@ LIFELONG_64 = dict(map="random-32-32-20", num_agents=64, on_target="restart", ma
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "greedy", "figure"),
-    # the figures of benchmarks/mapf_learned.py (random-32-32-20, 64 agents), less a margin
-    [("follower", False, 1.0), ("independent_ppo", False, 0.5)],
+    # goals/step on the first episode of benchmarks/mapf_learned.py (random-32-32-20, 64
+    # agents, seed 1000): follower 2.52 greedy, 2.53 sampled (PIBT's mean 2.39), independent
+    # PPO 0.99 sampled; less a margin
+    [("follower", True, 2.45), ("follower", False, 2.45), ("independent_ppo", False, 0.9)],
 )
 def test_shipped_weights_reach_their_benchmark_figure(name, greedy, figure):
     policy = load_policy(SHIPPED / name, greedy=greedy)

@@ -8,6 +8,17 @@
 - ``features="env"``: the env's own observation (obstacles, agents, goal, shortest-path hint),
   i.e. independent PPO with parameter sharing, the learnable baseline.
 
+With ``shield=True`` the network's choice is not sent to the env as is: each agent's chosen
+vertex becomes the one it tries first in a lifelong PIBT step with swap
+(:meth:`~metagame.agents.planners.PlannerPolicy.pibt_step`; priority inheritance acts between
+neighbouring agents, Okumura et al., AIJ 2022, and the swap operation looks along the corridor
+they stand in), the collision shield of
+Veerapaneni, Wang, Li and Likhachev ("Improving Learnt Local MAPF Policies with Heuristic
+Search", ICAPS 2024). Without it two agents that want each other's cell, or the same cell,
+both wait under the env's rule, and a greedy (argmax) follower sees the same window again
+next step and waits forever; with it the conflicting agents' priorities decide who goes, and
+the one that yields steps aside, so greedy execution does not deadlock.
+
 Like :class:`~metagame.agents.planners.PlannerPolicy` it binds to the env (``play`` calls
 ``bind`` after each reset) to read each agent's own position and goal; the planner's heat maps
 hold only what each agent has seen. ``act_batch`` takes the observations of every live agent in
@@ -15,8 +26,8 @@ hold only what each agent has seen. ``act_batch`` takes the observations of ever
 all agents (rows of agents off the map are ignored).
 
 Checkpoints (written by :func:`metagame.agents.policy.save_policy`, read by it or by
-:func:`load_follower`) are a ``policy.json`` (kind ``"follower"``, the
-network's sizes, the features and planner settings) and ``weights.pt`` (a tensor state dict).
+:func:`load_follower`) are a ``policy.json`` (kind ``"follower"``, the network's sizes, the
+features, planner settings and shield) and ``weights.pt`` (a tensor state dict).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import torch
 from metagame.agents.follow.congestion import CongestionPlanner
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import follower_observation
+from metagame.agents.planners.joint_policy import PlannerPolicy
 from metagame.agents.policy import (
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -55,6 +67,7 @@ class FollowerPolicy(TeamPolicy):
         greedy: bool = True,
         seed: int | None = 0,
         id: str = "follower",
+        shield: bool = False,
     ):
         if features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
@@ -68,10 +81,13 @@ class FollowerPolicy(TeamPolicy):
         self.greedy = greedy
         self.seed = seed
         self.id = id
+        self.shield = bool(shield)
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+        seed = self.seed if seed is None else seed
+        self.rng = np.random.default_rng(seed)
+        self.pibt = PlannerPolicy("pibt", seed=seed) if self.shield else None
         self.planner: CongestionPlanner | None = None
         self._step = None
 
@@ -126,7 +142,22 @@ class FollowerPolicy(TeamPolicy):
     def actions(self, env_obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``(n,)`` actions for all agents from the env's ``(n, 4, S, S)`` observations."""
         probs, _ = self.distributions(self.inputs(env_obs), mask)
-        return choose(probs, None if self.greedy else self.rng)
+        return self.execute(choose(probs, None if self.greedy else self.rng))
+
+    def execute(self, chosen: np.ndarray) -> np.ndarray:
+        """The actions sent to the env for the network's ``chosen`` ones: the same without the
+        shield, else each agent's move in a PIBT step that tries its chosen vertex first (its
+        own vertex if it stands on its goal: the follower sees no path there)."""
+        if self.pibt is None:
+            return chosen
+        env = self._bound()
+        topo = env.topology
+        position, goal = topo.vertices(env.positions), topo.vertices(env.goals)
+        target = topo.moves[position, chosen]
+        prefer = np.where((target < 0) | (position == goal), position, target)
+        live = np.flatnonzero(env.active)
+        nxt = self.pibt.pibt_step(topo, position, goal, live, prefer)
+        return (topo.moves[position] == nxt[:, None]).argmax(axis=1)
 
     kind = "follower"
 
@@ -140,6 +171,7 @@ class FollowerPolicy(TeamPolicy):
             "greedy": self.greedy,
             "features": self.features,
             "planner": self.planner_settings,
+            "shield": self.shield,
             "network": self.net.shape,
         }
 
@@ -187,6 +219,9 @@ def follower_from_metadata(
         return value
 
     network, planner = field("network", dict), field("planner", dict)
+    shield = meta.get("shield", False)  # checkpoints written before the shield have none
+    if not isinstance(shield, bool):
+        raise ValueError(f"follower checkpoint {meta_file}: key 'shield' must be true or false")
     try:
         net = FollowerNet(**network)
         policy = FollowerPolicy(
@@ -196,6 +231,7 @@ def follower_from_metadata(
             greedy=field("greedy", bool) if greedy is None else greedy,
             seed=(meta.get("seed") if seed is None else seed),
             id=field("id", str),
+            shield=shield,
         )
     except (TypeError, ValueError) as err:
         raise ValueError(

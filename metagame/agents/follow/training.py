@@ -27,7 +27,7 @@ from metagame.envs.mapf.env import MAPFEnv
 
 TRAINING_MAPS = ["random-32-32-20", "random-32-32-10"]
 # how the shipped weights (metagame/data/follow) were trained: 64 agents on TRAINING_MAPS, seed 0
-FOLLOWER_RECIPE = {"planner": {"weight": 3.0}, "max_seconds": 1080.0}
+FOLLOWER_RECIPE = {"planner": {"weight": 0.3}, "shield": True, "max_seconds": 600.0}
 BASELINE_RECIPE = {"max_seconds": 600.0}
 
 
@@ -76,10 +76,18 @@ def _reward(policy: FollowerPolicy, env: MAPFEnv, env_reward: np.ndarray) -> np.
 class Workers:
     """Lifelong envs, each driven by its own policy (its own planner) over the shared net."""
 
-    def __init__(self, net: FollowerNet, features: str, planner, envs: list[MAPFEnv], seed: int):
+    def __init__(
+        self,
+        net: FollowerNet,
+        features: str,
+        planner,
+        envs: list[MAPFEnv],
+        seed: int,
+        shield: bool = False,
+    ):
         self.envs = envs
         self.policies = [
-            FollowerPolicy(net, features, planner, greedy=False, seed=seed + k)
+            FollowerPolicy(net, features, planner, greedy=False, seed=seed + k, shield=shield)
             for k in range(len(envs))
         ]
         self.seed = seed
@@ -104,7 +112,7 @@ class Workers:
                 x, mask = self.state[k]
                 probs, value = policy.distributions(x, mask)
                 action = choose(probs, policy.rng)
-                obs, next_mask, env_reward, _, truncated = env.step_arrays(action)
+                obs, next_mask, env_reward, _, truncated = env.step_arrays(policy.execute(action))
                 row["r"].append(_reward(policy, env, env_reward))
                 for key, val in (
                     ("x", x),
@@ -174,14 +182,17 @@ def train_follower(
     max_steps: int = 256,
     obs_radius: int = 5,
     planner: dict | None = None,
+    shield: bool = False,
     log=None,
 ) -> FollowerPolicy:
     """Trains a follower (or, ``features="env"``, the independent-PPO baseline) from scratch on
     lifelong MAPF over ``maps`` (one env each) and returns it as a greedy policy.
 
     ``planner`` holds :class:`CongestionPlanner` settings (``weight``, ``decay``, ``horizon``)
-    for ``features="path"``. Stops after ``iterations`` PPO updates or ``max_seconds``,
-    whichever comes first; ``log`` (e.g. ``print``) receives one line per iteration.
+    for ``features="path"``; ``shield`` trains (and returns) the policy with the PIBT collision
+    shield in the loop (:meth:`FollowerPolicy.execute`). Stops after ``iterations`` PPO updates
+    or ``max_seconds``, whichever comes first; ``log`` (e.g. ``print``) receives one line per
+    iteration.
     """
     settings = settings or PPOSettings()
     torch.set_num_threads(1)  # small networks: one thread is fastest, and fair on shared CPUs
@@ -195,7 +206,7 @@ def train_follower(
     net = FollowerNet(channels, 2 * obs_radius + 1, envs[0].topology.num_actions, settings.hidden)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     planner = None if features == "env" else dict(planner or {})
-    workers = Workers(net, features, planner, envs, seed)
+    workers = Workers(net, features, planner, envs, seed, shield)
     start = time.perf_counter()
     for it in range(iterations):
         net.eval()
@@ -216,4 +227,5 @@ def train_follower(
         greedy=True,
         seed=seed,
         id="follower" if features == "path" else "independent_ppo",
+        shield=shield,
     )

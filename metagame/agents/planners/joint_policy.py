@@ -65,7 +65,7 @@ class PlannerPolicy(TeamPolicy):
         goal = topo.vertices(env.goals)
         live = np.flatnonzero(env.active)
         if self.method == "pibt" or len(np.unique(goal[live])) < len(live):
-            nxt = self._pibt_step(topo, position, goal, live)
+            nxt = self.pibt_step(topo, position, goal, live)
         else:
             nxt = self._follow(topo, position, goal, live)
         choice = (topo.moves[position] == nxt[:, None]).argmax(axis=1)
@@ -106,7 +106,10 @@ class PlannerPolicy(TeamPolicy):
         self._table_goals = goal.copy()
         return self._table
 
-    def _pibt_step(self, topo, position, goal, live) -> np.ndarray:
+    def pibt_step(self, topo, position, goal, live, prefer=None) -> np.ndarray:
+        """One lifelong PIBT step (with swap) of the agents ``live``: their next vertices.
+        ``prefer`` (``(n,)`` vertices, optional) is the neighbour (or own vertex) each agent
+        tries first; the others follow in PIBT's order (goal distance)."""
         table = self._distances(topo, goal)
         dist = table.arrays
         if len(live) < len(position):  # agents that left: a table of the live rows
@@ -116,6 +119,14 @@ class PlannerPolicy(TeamPolicy):
         order = np.argsort(-self._priority[live], kind="stable")
         tiebreaks = self._rng.random((1, topo.num_vertices))
         empty = np.zeros(0, dtype=np.int64)
+        first = no_scatter(len(live))
+        if prefer is not None:
+            ones = np.ones(len(live), dtype=np.int64)
+            first = (
+                position[live][:, None],
+                np.asarray(prefer, dtype=np.int64)[live][:, None],
+                ones,
+            )
         ok, nxt_live = best_step(
             position[live],
             order,
@@ -126,7 +137,7 @@ class PlannerPolicy(TeamPolicy):
             empty,
             empty,
             True,
-            no_scatter(len(live)),
+            first,
         )
         nxt = position.copy()
         if ok:  # otherwise everyone waits this step
