@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/league start configs/quickstart.yaml --run-dir runs/quickstart --seed 0
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=25
 
 # The edit loop: everything but the tests marked slow (RLlib training, league runs, the README).
 test-fast: $(STAMP)
