@@ -27,12 +27,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from metagame.agents.rllib.encoding import ObservationCodec, space_to_json
-from metagame.agents.rllib.modules import RAW_SPACE_KEY, log_mask, split_mask
+from metagame.agents.rllib.modules import (
+    RAW_SPACE_KEY,
+    CategoricalTorchRLModule,
+    log_mask,
+    split_mask,
+)
 from metagame.envs.traffic.drivers import (
     ACCEL,
     CRITICAL_GAP,
@@ -123,7 +126,7 @@ def _crossing(near: torch.Tensor, line: torch.Tensor, obs_range: float, params: 
     return (near[..., 0] > 0).logical_and(closing & soon & near_junction).any(dim=-1) & (line > 1.0)
 
 
-class TrafficDriverRLModule(TorchRLModule):
+class TrafficDriverRLModule(CategoricalTorchRLModule):
     """A fixed rule-based driver (see the module docstring); no trainable parameters.
 
     ``model_config``: ``driver`` (a traffic mix) and ``obs_range`` (the env's).
@@ -155,15 +158,6 @@ class TrafficDriverRLModule(TorchRLModule):
         uniform = mask / mask.sum(dim=-1, keepdim=True)
         probs = (1 - self.noise) * rule + self.noise * uniform
         return {Columns.ACTION_DIST_INPUTS: torch.log(probs) + log_mask(mask)}
-
-    def get_inference_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_exploration_action_dist_cls(self):
-        return TorchCategorical
-
-    def get_train_action_dist_cls(self):
-        return TorchCategorical
 
 
 def driver_spec(driver: str, env_kwargs: dict[str, Any] | None = None, agent: str | None = None):
