@@ -112,7 +112,19 @@ class PSROConfig(_Strict):
     meta_solver: Literal["nash", "alpharank", "uniform", "prd", "ce", "cce", "rectified"] = Field(
         "nash", description="the meta-strategy responses are trained against"
     )
-    iterations_per_response: int = Field(2, ge=1, description="RLlib iterations per response")
+    iterations_per_response: int = Field(
+        2, ge=1, description="RLlib iterations per response (the most, with response_patience)"
+    )
+    response_patience: int | None = Field(
+        None,
+        ge=1,
+        description="stop a response early once its score against the meta-strategy (share of "
+        "points won per iteration) has not risen by response_min_gain for this many iterations; "
+        "null: every response trains iterations_per_response",
+    )
+    response_min_gain: float = Field(
+        0.01, ge=0.0, le=1.0, description="the least rise in score that counts as improving"
+    )
     oracle: Literal["rl", "exact"] = Field(
         "rl",
         description="rl: responses trained by the learners; exact: OpenSpiel's exact best "

@@ -36,7 +36,8 @@ Distributions = dict[str, dict[str, dict[str, float]]]  # trainee -> population 
 
 @dataclass
 class Trainee:
-    """A trainable RLlib module: its kind, population, last snapshot, and record since then."""
+    """A trainable RLlib module: its kind, population, last snapshot, and record since then
+    (steps, wins/draws/losses, and its score in each iteration: see :func:`score`)."""
 
     module: str
     kind: str
@@ -44,6 +45,38 @@ class Trainee:
     parent: str | None = None
     steps_since: int = 0
     record_since: list[int] = field(default_factory=lambda: [0, 0, 0])
+    scores_since: list[float] = field(default_factory=list)
+
+    def credit(self, steps: int, records: Sequence[Sequence[int]]) -> None:
+        """Adds one iteration's env steps and (wins, draws, losses) records."""
+        self.steps_since += steps
+        total = np.sum(np.asarray(records, dtype=np.int64).reshape(-1, 3), axis=0)
+        self.record_since = [int(a + b) for a, b in zip(self.record_since, total, strict=True)]
+        self.scores_since.append(score(total))
+
+    def restart(self, parent: str) -> None:
+        """After a snapshot: the new player is the parent, the record starts again."""
+        self.parent, self.steps_since = parent, 0
+        self.record_since, self.scores_since = [0, 0, 0], []
+
+
+def score(record: Sequence[int]) -> float:
+    """The share of points won, (wins + draws / 2) / games; NaN with no game."""
+    wins, draws, losses = record
+    games = wins + draws + losses
+    return (wins + draws / 2) / games if games else float("nan")
+
+
+def plateaued(scores: Sequence[float], patience: int, min_gain: float) -> bool:
+    """Whether the last ``patience`` scores all stayed below the best score before them plus
+    ``min_gain``: the early-stopping rule with patience (a NaN score never counts as a gain)."""
+    if len(scores) <= patience:
+        return False
+    before = np.asarray(scores[:-patience], dtype=np.float64)
+    if np.all(np.isnan(before)):
+        return False
+    recent = np.asarray(scores[-patience:], dtype=np.float64)
+    return not np.any(recent >= np.nanmax(before) + min_gain)
 
 
 @dataclass(frozen=True)
@@ -191,7 +224,21 @@ class PSRO(Mode):
 
     def snapshots(self, trainees, iteration, rng):
         p = self.cfg.mode
-        return self._every(trainees, iteration, p.iterations_per_response, p.reset_response)
+        if p.response_patience is None:
+            return self._every(trainees, iteration, p.iterations_per_response, p.reset_response)
+        return [Snapshot(t, why, p.reset_response) for t in trainees if (why := self._done(t))]
+
+    def _done(self, t: Trainee) -> str | None:
+        """Why the response ``t`` is done: it stopped improving against the meta-strategy, or
+        it used its ``iterations_per_response``; None while it trains on."""
+        p, scores = self.cfg.mode, t.scores_since
+        if plateaued(scores, p.response_patience, p.response_min_gain):
+            best = np.nanmax(np.asarray(scores, dtype=np.float64))
+            gain, patience = p.response_min_gain, p.response_patience
+            return f"score {best:.3f}, no gain of {gain} in {patience} iterations"
+        if len(scores) >= p.iterations_per_response:
+            return f"{len(scores)} iterations"
+        return None
 
 
 class ExactPSRO(PSRO):

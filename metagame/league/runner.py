@@ -392,6 +392,7 @@ class League:
                 "parent": t.parent,
                 "steps_since": t.steps_since,
                 "record_since": t.record_since,
+                "scores_since": t.scores_since,
                 "kl_coeff": kl.get(self._module_id(t)),
             }
             for t in self.trainees
@@ -437,6 +438,7 @@ class League:
         for t, saved in zip(self.trainees, ckpt["learners"], strict=True):
             t.parent, t.steps_since = saved["parent"], saved["steps_since"]
             t.record_since = list(saved["record_since"])
+            t.scores_since = list(saved.get("scores_since", []))  # older checkpoints: none
         kl = {
             self._module_id(t): s["kl_coeff"]
             for t, s in zip(self.trainees, ckpt["learners"], strict=True)
@@ -466,9 +468,7 @@ class League:
             iteration=self.iteration,
             reason=reason,
         )
-        t.parent = player.id
-        t.steps_since = 0
-        t.record_since = [0, 0, 0]
+        t.restart(player.id)
         return player
 
     def _slot_weights(self, player: Player) -> dict[str, np.ndarray]:
@@ -652,9 +652,9 @@ class League:
         for t in self.trainees:
             mine = {k: v for k, v in counts.items() if k[0] == t.module}
             share = sum(sum(v) for v in mine.values()) / total_games
-            t.steps_since += int(steps * (share if counts else 1.0 / len(self.trainees)))
-            for record in mine.values():
-                t.record_since = [a + b for a, b in zip(t.record_since, record, strict=True)]
+            t.credit(
+                int(steps * (share if counts else 1.0 / len(self.trainees))), list(mine.values())
+            )
         rng = np.random.default_rng([self.cfg.seed, self.iteration, 2])
         new = []
         for snap in self.mode.snapshots(self.trainees, self.iteration, rng):

@@ -2,10 +2,20 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metagame.league.config import validate
 from metagame.league.game_spec import game_spec
-from metagame.league.modes import PSRO, AlphaStar, LeagueView, SelfPlay, mode_for
+from metagame.league.modes import (
+    PSRO,
+    AlphaStar,
+    LeagueView,
+    SelfPlay,
+    mode_for,
+    plateaued,
+    score,
+)
 from metagame.league.store import Player
 
 KUHN = game_spec("openspiel:kuhn_poker", {})
@@ -59,6 +69,47 @@ def test_psro_responds_to_the_meta_strategy_and_rectified_keeps_what_it_beats():
     assert dists["response"]["player"] == pytest.approx({f"r{i}": 1 / 3 for i in range(3)})
     (snap,) = mode.snapshots([response], 2, None)
     assert snap.reset and snap.reason == "every 2 iterations"
+
+
+def test_psro_stops_a_response_once_its_score_stops_rising():
+    mode = _mode(KUHN, {"name": "psro", "iterations_per_response": 6, "response_patience": 2})
+    (response,) = mode.trainees()
+    records = [(48, 0, 52), (60, 0, 40), (66, 0, 34), (66, 1, 33)]  # scores .48 .60 .66 .665
+    for k, record in enumerate(records, start=1):
+        assert mode.snapshots([response], k, None) == []
+        response.credit(100, [record])
+    assert response.scores_since == [0.48, 0.6, 0.66, 0.665] and response.steps_since == 400
+    assert mode.snapshots([response], 4, None) == []  # .665 >= .60 + .01: still rising
+    response.credit(100, [(32, 1, 33), (33, 0, 34)])  # two opponents: 65.5 of 133 points
+    (snap,) = mode.snapshots([response], 5, None)  # .66 and .49 stay below .66 + .01
+    assert snap.reason == "score 0.665, no gain of 0.01 in 2 iterations"
+    response.restart("r1")
+    assert (response.parent, response.scores_since, response.record_since) == ("r1", [], [0, 0, 0])
+    for k in range(6):  # a response that keeps improving stops at iterations_per_response
+        assert mode.snapshots([response], k, None) == []
+        response.credit(100, [(40 + 10 * k, 0, 60 - 10 * k)])
+    (snap,) = mode.snapshots([response], 6, None)
+    assert snap.reason == "6 iterations"
+
+
+@given(
+    st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), max_size=12),
+    st.integers(1, 4),
+    st.floats(0, 0.2),
+)
+def test_plateaued_is_no_recent_score_beating_the_earlier_best_by_the_gain(scores, patience, gain):
+    earlier = [x for x in scores[:-patience] if x == x]  # drop NaN: no game, no evidence
+    expected = (
+        len(scores) > patience
+        and bool(earlier)
+        and all(not (x >= max(earlier) + gain) for x in scores[-patience:])
+    )
+    assert plateaued(scores, patience, gain) == expected
+
+
+def test_score_is_the_share_of_points_won():
+    assert score((3, 2, 5)) == 0.4
+    assert np.isnan(score((0, 0, 0)))
 
 
 def test_alphastar_exploiters_snapshot_on_win_rate_and_restart():
