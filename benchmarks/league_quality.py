@@ -13,7 +13,11 @@ averaged over the two players (``exploitability.exploitability``).
 - league <mode>: ``league start`` on the game's shipped config (``configs/quickstart.yaml`` for
   Kuhn, ``configs/leduc.yaml`` for Leduc; ``--league-config`` to start from another one), in its
   own mode or one column per ``--league-mode``; its curve is progress.csv's exploitability,
-  timed by this script from the launch of ``league start`` (Ray's start-up included).
+  timed by this script from the launch of ``league start`` (Ray's start-up included);
+- with ``--answers``, two more columns per league run, from the same run's players: its last
+  snapshot alone (the last iterate) and the uniform mixture of every snapshot so far (the
+  average policy, fictitious play's and NFSP's answer; ``meta_solver: uniform``), each as of
+  the iteration that made it, to say which answer wins (the league's own is the meta-Nash).
 
 The anchors' clocks leave out their evaluations (the league's includes its own), which can
 only favour the anchors. The ratio column is best-of(NFSP, PSRO-rl) / league (target >= 5).
@@ -22,6 +26,7 @@ only favour the anchors. The ratio column is best-of(NFSP, PSRO-rl) / league (ta
     python benchmarks/league_quality.py --quick          # Kuhn only, 60 s per side
     python benchmarks/league_quality.py --skip-league --save anchors.json
     python benchmarks/league_quality.py --skip-anchors --load anchors.json --league-mode psro
+    python benchmarks/league_quality.py --skip-anchors --league-mode selfplay --answers
 """
 
 from __future__ import annotations
@@ -189,8 +194,11 @@ def league_config(base: dict, game: str, mode: str | None, budget: float, seed: 
     return cfg
 
 
-def run_league(cfg: dict, budget: float) -> tuple[list[Sample], str]:
-    """``league start`` on ``cfg`` in a fresh run directory; samples timed from its launch."""
+def run_league(
+    cfg: dict, budget: float, answers: bool = False
+) -> tuple[list[Sample], str, dict[str, list[Sample]]]:
+    """``league start`` on ``cfg`` in a fresh run directory; samples timed from its launch,
+    and (``answers``) those of the other answers the run could give (:func:`answer_curves`)."""
     with tempfile.TemporaryDirectory(prefix="league-quality-") as tmp:
         config_path = Path(tmp) / "league.yaml"
         config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -217,7 +225,36 @@ def run_league(cfg: dict, budget: float) -> tuple[list[Sample], str]:
         if proc.returncode != 0:
             tail = (Path(tmp) / "league.log").read_text().strip().splitlines()[-3:]
             note = f"league exit {proc.returncode}: {' | '.join(tail)[-300:]}"
-    return [seen[k] for k in sorted(seen)], note
+        samples = [seen[k] for k in sorted(seen)]
+        curves = answer_curves(run_dir, cfg["game"], seen) if answers and samples else {}
+    return samples, note, curves
+
+
+def answer_curves(run_dir: Path, game: dict, seen: dict[int, Sample]) -> dict[str, list[Sample]]:
+    """The exact exploitability, at each iteration of the run, of its last snapshot alone and
+    of the uniform mixture of its snapshots so far (both seats play the same mixture: the
+    shipped configs tie the two seats into one population)."""
+    from metagame.league.exploitability import mixture_exploitability
+    from metagame.league.population import load_player
+    from metagame.league.store import Store
+
+    with Store(run_dir, readonly=True) as store:
+        players = sorted(store.players(), key=lambda p: p.seq)
+    policies = [load_player(run_dir, p) for p in players]
+    curves: dict[str, list[Sample]] = {"last": [], "average": []}
+    values: dict[int, tuple[float, float]] = {}
+    for it in sorted(seen):
+        n = sum(p.iteration <= it for p in players)
+        if n not in values:
+            last = [0.0] * (n - 1) + [1.0]
+            value = [
+                mixture_exploitability(game["name"], game["kwargs"], policies[:n], [w, w])
+                for w in (last, [1.0 / n] * n)
+            ]
+            values[n] = tuple(value)
+        for name, value in zip(curves, values[n], strict=True):
+            curves[name].append({**seen[it], "exploitability": value})
+    return curves
 
 
 def _read_progress(run_dir: Path, seen: dict[int, Sample], now: float) -> None:
@@ -252,8 +289,11 @@ def print_game(game: str, times: Sequence[float], sides: dict[str, dict]) -> Non
     names = list(sides)
     leagues = [n for n in names if n.startswith("league")]
     rl = [n for n in names if n in (ANCHORS[a] for a in RL_ANCHORS)]
-    head = f"{'wall s':>7}" + "".join(f"{n:>17}" for n in names)
-    head += "".join(f"{'RL best/' + n.removeprefix('league '):>18}" for n in leagues)
+    width = {n: max(17, len(n) + 2) for n in names}
+    ratio_names = {n: "RL best/" + n.removeprefix("league ") for n in leagues}
+    ratio_width = {n: max(18, len(r) + 2) for n, r in ratio_names.items()}
+    head = f"{'wall s':>7}" + "".join(f"{n:>{width[n]}}" for n in names)
+    head += "".join(f"{ratio_names[n]:>{ratio_width[n]}}" for n in leagues)
     print(f"\n{GAMES[game]} ({game}): exact exploitability at each wall time")
     print(head)
     for t in times:
@@ -261,13 +301,13 @@ def print_game(game: str, times: Sequence[float], sides: dict[str, dict]) -> Non
         for n in names:
             side = sides[n]
             mark = "*" if t > side["budget"] else ""
-            row += f"{fmt(value_at(side['samples'], t), mark):>17}"
+            row += f"{fmt(value_at(side['samples'], t), mark):>{width[n]}}"
         best = [value_at(sides[n]["samples"], t) for n in rl]
         best_rl = min((b for b in best if b is not None), default=None)
         for n in leagues:
             ours = value_at(sides[n]["samples"], t)
             ratio = None if best_rl is None or not ours else best_rl / ours
-            row += f"{fmt(ratio, 'x'):>18}"
+            row += f"{fmt(ratio, 'x'):>{ratio_width[n]}}"
         print(row)
     if any(t > side["budget"] for side in sides.values() for t in times):
         print("  * the side stopped earlier (its budget); the value is its last sample")
@@ -314,6 +354,11 @@ def main() -> None:
         choices=["selfplay", "psro", "alphastar"],
         default=None,
         help="one league column per mode (default: the config's own mode)",
+    )
+    parser.add_argument(
+        "--answers",
+        action="store_true",
+        help="also the league's last snapshot and its average policy (uniform over snapshots)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write every side's samples (JSON)")
@@ -377,8 +422,10 @@ def main() -> None:
                 print(f"[{game}] {name} for {budget:g} s ...", flush=True)
                 load = load_average()
                 cfg = league_config(config, game, mode, budget, args.seed)
-                samples, note = run_league(cfg, budget)
+                samples, note, curves = run_league(cfg, budget, args.answers)
                 sides[name] = {"samples": samples, "budget": budget, "note": note, "load": load}
+                for answer, curve in curves.items():
+                    sides[f"{name} ({answer})"] = {"samples": curve, "budget": budget, "load": load}
         if args.save:
             Path(args.save).write_text(json.dumps(results, indent=1))
         print_game(game, times, sides)

@@ -58,3 +58,43 @@ def test_progress_rows_are_read_as_the_runner_writes_them(quality, tmp_path):
     assert all(s["wall"] == 30.0 for s in seen.values())
     quality._read_progress(tmp_path, seen, now=99.0)  # rows already seen keep their time
     assert seen[0]["wall"] == 30.0
+
+
+def test_answer_curves_are_the_last_snapshot_and_the_uniform_average(quality, tmp_path):
+    """Checked against OpenSpiel's own mixture (PolicyAggregator) and best responses: for a
+    two-player zero-sum game the exploitability is the mean of the best-response values."""
+    from functools import partial
+
+    import numpy as np
+
+    from metagame.agents.exact_response import exact_best_response
+    from metagame.league.exploitability import action_probabilities
+    from metagame.league.population import save_player
+    from metagame.league.store import Store
+
+    game = "openspiel:kuhn_poker"
+
+    def uniform(observation):
+        mask = np.asarray(observation["action_mask"], dtype=np.float64)
+        return mask / mask.sum()
+
+    def exploitability(policies, weights):
+        members = [partial(action_probabilities, p) for p in policies]
+        return np.mean(list(exact_best_response(game, members, weights).values.values()))
+
+    first = exact_best_response(game, [uniform], [1.0]).policy
+    second = exact_best_response(game, [partial(action_probabilities, first)], [1.0]).policy
+    with Store(tmp_path, create=True) as store:
+        for iteration, policy in ((1, first), (3, second)):
+            save_player(store, policy.module, prefix="response", kind="response",
+                        population="player", parent=None, step=0, iteration=iteration,
+                        reason="a best response")  # fmt: skip
+    seen = {it: {"wall": 10.0 * it, "exploitability": None, "steps": it} for it in (1, 2, 3)}
+    curves = quality.answer_curves(tmp_path, {"name": game, "kwargs": {}}, seen)
+    assert [s["wall"] for s in curves["last"]] == [10.0, 20.0, 30.0]
+    alone = exploitability([first], [1.0])
+    assert [s["exploitability"] for s in curves["average"][:2]] == pytest.approx([alone] * 2)
+    assert curves["last"][2]["exploitability"] == pytest.approx(exploitability([second], [1.0]))
+    both = exploitability([first, second], [0.5, 0.5])
+    assert curves["average"][2]["exploitability"] == pytest.approx(both)
+    assert both < alone  # the average of a best response and its best response is better
