@@ -196,17 +196,23 @@ def _standings_tables(rows: list[dict[str, Any]], title: str, limit: int | None 
 
 
 def _standings_table(rows: list[dict[str, Any]], title: str, limit: int | None = None):
+    """The standings; a kind every player shares goes in the title, not in a column."""
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in ("player", "kind", "parent", "step", "mu", "sigma", "elo", "nash", "games"):
-        table.add_column(
-            column, justify="left" if column in ("player", "kind", "parent") else "right"
-        )
-    for r in rows[:limit]:
+    rows = rows[:limit]
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    columns = ["kind", "parent"] if len(kinds) > 1 else ["parent"]
+    table = Table(title=title if len(kinds) > 1 else f"{title} ({kinds[0]})" if kinds else title)
+    widest = max((len(r["player"]) for r in rows), default=6)
+    table.add_column("player", no_wrap=True, min_width=widest)  # ids whole; parent gives way
+    for column in columns:
+        table.add_column(column)
+    for column in ("step", "mu", "sigma", "elo", "nash", "games"):
+        table.add_column(column, justify="right")
+    for r in rows:
         table.add_row(
             r["player"] + ("" if r.get("active", True) else " (retired)"),
-            r["kind"],
+            *([r["kind"]] if len(columns) == 2 else []),
             r["parent"] or "-",
             str(r["step"]),
             _fmt(r["mu"]),
