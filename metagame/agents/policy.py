@@ -628,6 +628,9 @@ def _load_module(meta_file: Path, meta: dict[str, Any]):
     cls = entry.load()
     import torch
 
+    from metagame.agents.rllib.quiet import quiet_notices
+
+    quiet_notices()  # RLlib's RLModule.__init__ logs a deprecation notice for every module
     try:
         module = cls(
             observation_space=spaces["module_observation_space"],
