@@ -287,13 +287,14 @@ def fmt(x: float | None, mark: str = "") -> str:
 def print_game(game: str, times: Sequence[float], sides: dict[str, dict]) -> None:
     """The side-by-side table of one game, ratios, targets and throughput."""
     names = list(sides)
-    leagues = [n for n in names if n.startswith("league")]
     rl = [n for n in names if n in (ANCHORS[a] for a in RL_ANCHORS)]
+    leagues = [n for n in names if n.startswith("league")]
+    ratioed = leagues if rl else []  # a ratio column per league side, against the RL anchors
     width = {n: max(17, len(n) + 2) for n in names}
-    ratio_names = {n: "RL best/" + n.removeprefix("league ") for n in leagues}
+    ratio_names = {n: "RL best/" + n.removeprefix("league ") for n in ratioed}
     ratio_width = {n: max(18, len(r) + 2) for n, r in ratio_names.items()}
     head = f"{'wall s':>7}" + "".join(f"{n:>{width[n]}}" for n in names)
-    head += "".join(f"{ratio_names[n]:>{ratio_width[n]}}" for n in leagues)
+    head += "".join(f"{ratio_names[n]:>{ratio_width[n]}}" for n in ratioed)
     print(f"\n{GAMES[game]} ({game}): exact exploitability at each wall time")
     print(head)
     for t in times:
@@ -304,7 +305,7 @@ def print_game(game: str, times: Sequence[float], sides: dict[str, dict]) -> Non
             row += f"{fmt(value_at(side['samples'], t), mark):>{width[n]}}"
         best = [value_at(sides[n]["samples"], t) for n in rl]
         best_rl = min((b for b in best if b is not None), default=None)
-        for n in leagues:
+        for n in ratioed:
             ours = value_at(sides[n]["samples"], t)
             ratio = None if best_rl is None or not ours else best_rl / ours
             row += f"{fmt(ratio, 'x'):>{ratio_width[n]}}"
@@ -330,7 +331,8 @@ def print_game(game: str, times: Sequence[float], sides: dict[str, dict]) -> Non
         own = samples[-1].get("steps_per_s") if samples else None
         extra = f"   [{sides[n]['note']}]" if sides[n].get("note") else ""
         load = sides[n].get("load", "")
-        print(f"  {n:<18}{fmt(rate):>10}{fmt(own):>10}   load avg at start {load}{extra}")
+        label = f"{n:<{max(18, *map(len, names))}}"
+        print(f"  {label}{fmt(rate):>10}{fmt(own):>10}   load avg at start {load}{extra}")
 
 
 # -- main -------------------------------------------------------------------------------------
