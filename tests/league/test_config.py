@@ -88,6 +88,8 @@ def test_a_mode_section_holds_its_own_settings_only(tmp_path):
         "name": "psro",
         "meta_solver": "nash",
         "iterations_per_response": 2,
+        "response_patience": None,
+        "response_min_gain": 0.01,
         "reset_response": False,
         "oracle": "rl",
     }
