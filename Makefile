@@ -22,12 +22,13 @@ $(STAMP): setup.py Makefile $(LOCK)
 demo: $(STAMP)
 	$(BIN)/league start configs/quickstart.yaml --run-dir runs/quickstart --seed 0
 
+# Two pytest workers, one test file each at a time (a file's module fixtures run once).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=25
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=25 -n 2 --dist loadfile
 
 # The edit loop: everything but the tests marked slow (RLlib training, league runs, the README).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 -m "not slow"
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900 -n 2 --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

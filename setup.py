@@ -36,6 +36,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout",
+            "pytest-xdist>=3.5",  # make test runs two workers: the suite fits 15 min on 2 cores
             "hypothesis>=6.100",
             "nashpy>=0.0.40",
             "ruff",

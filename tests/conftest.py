@@ -9,6 +9,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Ray started without an address starts its own instance: tests run in parallel (make test
+# runs two pytest workers), and one test's cluster must never be joined by another's driver
+os.environ.setdefault("RAY_ADDRESS", "local")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
