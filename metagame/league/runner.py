@@ -455,10 +455,12 @@ class League:
         module.set_state(self.trainee_weights(t.module))
         return module
 
-    def _snapshot(self, t: Trainee, reason: str) -> Player:
+    def _snapshot(self, t: Trainee, reason: str, module: Any = None) -> Player:
+        """Saves ``module`` (by default the trainee's current weights) as the trainee's next
+        player, and starts its count of steps and record since the last snapshot again."""
         player = save_player(
             self.store,
-            self._snapshot_policy(t),
+            self._snapshot_policy(t) if module is None else module,
             prefix=t.module,
             kind=t.kind,
             population=t.population,
@@ -677,19 +679,9 @@ class League:
         members = [functools.partial(action_probabilities, self._policy(p)) for p in players]
         response = exact_best_response(self.spec.name, members, probs, env_kwargs=self.spec.kwargs)
         (trainee,) = self.trainees
-        player = save_player(
-            self.store,
-            response.policy.module,
-            prefix=trainee.module,
-            kind=trainee.kind,
-            population=trainee.population,
-            parent=trainee.parent,
-            step=self.steps,
-            iteration=self.iteration,
-            reason=f"exact best response (value {np.mean(list(response.values.values())):.4f})",
-        )
-        trainee.parent = player.id
-        return [player]
+        value = np.mean(list(response.values.values()))
+        reason = f"exact best response (value {value:.4f})"
+        return [self._snapshot(trainee, reason, module=response.policy.module)]
 
     def _evaluate(self) -> None:
         if self._exact is not None:
