@@ -25,6 +25,15 @@ def more_a(prompt, a, b):
     return float(np.sign(a.count("a") - b.count("a")) + 1) / 2
 
 
+def score(env, tokenizer, model, opponent, seeds):
+    """``lm_win_rate`` of ``model`` against ``opponent`` (their policies seeded by ``seeds``)
+    over 128 prompts of ``env``."""
+    from metagame.agents.lm.lm_train import lm_win_rate
+
+    policies = [CausalLMPolicy(m, tokenizer, seed=s) for m, s in zip((model, opponent), seeds)]
+    return lm_win_rate(*policies, env, episodes=128)
+
+
 def test_module_reads_the_model_at_the_last_real_token(tiny_lm):
     from ray.rllib.core.columns import Columns
 
@@ -52,7 +61,7 @@ def test_module_reads_the_model_at_the_last_real_token(tiny_lm):
 
 @pytest.mark.slow
 def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
-    from metagame.agents.lm.lm_train import lm_win_rate, train_lm_duel
+    from metagame.agents.lm.lm_train import train_lm_duel
 
     torch.set_num_threads(1)
     kwargs = {"model": str(tiny_lm), "max_tokens": 32, "num_players": 4, "judge": more_a}
@@ -70,20 +79,10 @@ def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
     env = make("llm_duel", **{**kwargs, "num_players": 2})
     initial, tokenizer = load_causal_lm(tiny_lm)
     trained, _ = load_causal_lm(run.trained)
-    win = lm_win_rate(
-        CausalLMPolicy(trained, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
+    win = score(env, tokenizer, trained, initial, seeds=(1, 2))
     print(f"trained vs initial win rate: {win.format(signed=False)}")
     assert win.low > 0.5 and win.estimate > 0.6
-    same = lm_win_rate(
-        CausalLMPolicy(initial, tokenizer, seed=3),
-        CausalLMPolicy(initial, tokenizer, seed=4),
-        env,
-        episodes=128,
-    )
+    same = score(env, tokenizer, initial, initial, seeds=(3, 4))
     assert same.estimate == pytest.approx(0.5, abs=0.1) and same.low < 0.5 < same.high
 
 
@@ -240,7 +239,6 @@ def test_policy_gradient_loss_raises_answers_above_their_group_mean():
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["spo", "nash_md", "inpo"])
 def test_sequence_learner_beats_the_initial_model(tiny_lm, tmp_path, algorithm):
-    from metagame.agents.lm.lm_train import lm_win_rate
     from metagame.agents.lm.sequence_learner import train_sequence_duel
 
     torch.set_num_threads(1)
@@ -253,18 +251,8 @@ def test_sequence_learner_beats_the_initial_model(tiny_lm, tmp_path, algorithm):
     env = make("llm_duel", **kwargs)
     initial, tokenizer = load_causal_lm(tiny_lm)
     trained, _ = load_causal_lm(run.trained)
-    before = lm_win_rate(
-        CausalLMPolicy(initial, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
-    after = lm_win_rate(
-        CausalLMPolicy(trained, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
+    before = score(env, tokenizer, initial, initial, seeds=(1, 2))
+    after = score(env, tokenizer, trained, initial, seeds=(1, 2))
     print(f"{algorithm}: {before.format(signed=False)} -> {after.format(signed=False)}")
     assert after.low > before.high and after.estimate > 0.6
 
