@@ -3,7 +3,7 @@
 Same tiny random GPT-2 (built offline, ``metagame.envs.preference.tiny_lm``), same prompts (the
 bundled set), same judge and same wall budget of training for each trainer:
 
-- metagame SPO, Nash-MD and INPO (``metagame.agents.duel.sequence_learner``): whole answers
+- metagame SPO, Nash-MD and INPO (``metagame.agents.lm.sequence_learner``): whole answers
   sampled with ``generate``, 4 per prompt and 32 prompts per step, one update on their sequence
   log-probabilities per step. SPO: win rates as rewards; Nash-MD: opponents drawn from the
   geometric mixture with the reference (mixture 0.25), KL coefficient 0.02; INPO: eta 1, beta
@@ -198,7 +198,7 @@ def run_metagame(
     model: Path, output: Path, name: str, budget: float, seed: int, tuning: dict | None = None
 ) -> dict:
     """Trains metagame's ``name`` row; ``tuning`` overrides its learner settings."""
-    from metagame.agents.duel.sequence_learner import train_sequence_duel
+    from metagame.agents.lm.sequence_learner import train_sequence_duel
 
     algorithm, settings = METAGAME[name]
     settings = {**settings, **{k: v for k, v in (tuning or {}).items() if k in settings}}
@@ -219,7 +219,7 @@ def run_metagame(
 
 def evaluate(model: Path, trained: Path, seed: int):
     """The trained model's win rate against the initial one (an ``Interval``)."""
-    from metagame.agents.duel.lm_train import lm_win_rate
+    from metagame.agents.lm.lm_train import lm_win_rate
     from metagame.envs import make
     from metagame.envs.preference.lm import CausalLMPolicy, load_causal_lm
 

@@ -12,7 +12,7 @@ still for ``--stuck`` consecutive steps (default 64) at the end of the episode.
 
 Policies: PIBT with swap (``PlannerPolicy("pibt")``, the anchor; ratios are against it), the
 shipped Learn-to-Follow follower (``metagame/data/follow/follower``, with its PIBT collision
-shield, :class:`~metagame.agents.follow.policy.FollowerPolicy`) and the shipped
+shield, :class:`~metagame.agents.follow.follower.FollowerPolicy`) and the shipped
 independent-PPO baseline (``metagame/data/follow/independent_ppo``, no shield), each greedy
 (argmax) and sampled, and the follower's network greedy without its shield (the env's
 wait-on-conflict rule alone, where greedy execution deadlocks). ``--train`` instead trains both
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from metagame.agents.evaluation import mean_interval
-from metagame.agents.follow.policy import FollowerPolicy, load_follower
+from metagame.agents.follow.follower import FollowerPolicy, load_follower
 from metagame.agents.follow.training import (
     BASELINE_RECIPE,
     FOLLOWER_RECIPE,

@@ -20,16 +20,25 @@ def progress(description: str, total: float, console: Any = None) -> Iterator[Ca
         yield lambda n=1: None
         return
     from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(*bar_columns(), console=console or Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def bar_columns() -> tuple:
+    """The columns of metagame's progress bars: description, bar, completed/total, elapsed
+    time and time remaining."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    columns = (
+    return (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -37,6 +46,3 @@ def progress(description: str, total: float, console: Any = None) -> Iterator[Ca
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console or Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)

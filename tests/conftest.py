@@ -67,3 +67,63 @@ def record_parallel():
         return replay, env
 
     return record
+
+
+class StoreRows:
+    """Rows for a league ``Store`` in tests, the fields a test does not vary defaulted: a
+    player of population ``player``, a match between two seats ``player_0`` and ``player_1``."""
+
+    @staticmethod
+    def player(
+        store,
+        checkpoint,
+        *,
+        prefix="main",
+        kind=None,
+        parent=None,
+        step=0,
+        iteration=0,
+        reason="test",
+    ):
+        return store.add_player(
+            prefix,
+            kind=kind or prefix,
+            population="player",
+            parent=parent,
+            step=step,
+            iteration=iteration,
+            checkpoint=checkpoint,
+            reason=reason,
+        )
+
+    @staticmethod
+    def match(
+        store,
+        key,
+        players,
+        returns,
+        *,
+        iteration=0,
+        outcome="draw",
+        length=1,
+        seed=0,
+        save_replay=None,
+    ):
+        return store.record_match(
+            key,
+            iteration=iteration,
+            players=list(players),
+            seats=["player_0", "player_1"],
+            outcome=outcome,
+            returns=list(returns),
+            length=length,
+            seed=seed,
+            save_replay=save_replay,
+        )
+
+
+@pytest.fixture
+def store_rows():
+    """:class:`StoreRows`: ``player(store, checkpoint, ...)`` and ``match(store, key, players,
+    returns, ...)``."""
+    return StoreRows

@@ -6,7 +6,9 @@ checkpoint never makes metagame import a module or follow an attribute it names,
 cannot run the top-level code of a module of its choosing (an RLlib example script, say) nor
 reach ``os.system`` through some module's namespace. Checkpoints written before stable names
 (version 1) stored ``"module:qualname"``; those strings are accepted exactly when they are the
-definition site of a class in the table.
+definition site of a class in the table, or a site it had before a move (``moved_from``: the
+token duel's module lived in ``metagame.agents.duel`` before that package became
+``metagame.agents.lm``).
 
 Each entry imports its class on first use, so reading the table costs nothing until a module
 is built.
@@ -20,12 +22,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModuleClass:
-    """One allowed class: the module that defines it, its name there, and which of its
-    ``model_config`` keys name files (dropped on load: ``weights.pt`` holds the whole state)."""
+    """One allowed class: the module that defines it, its name there, which of its
+    ``model_config`` keys name files (dropped on load: ``weights.pt`` holds the whole state),
+    and the modules that defined it before it moved (read in version-1 checkpoints only)."""
 
     module: str
     name: str
     file_keys: tuple[str, ...] = ()
+    moved_from: tuple[str, ...] = ()
 
     def load(self) -> type:
         """The class, its module imported on first use (both named by this table)."""
@@ -51,19 +55,32 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
         ),
         ModuleClass(f"{_RLLIB}.dqn.torch.default_dqn_torch_rl_module", "DefaultDQNTorchRLModule"),
         ModuleClass(f"{_RLLIB}.sac.torch.default_sac_torch_rl_module", "DefaultSACTorchRLModule"),
-        ModuleClass("metagame.agents.duel.rlmodule", "DuelRLModule", file_keys=("weights",)),
+        ModuleClass(
+            "metagame.agents.lm.rlmodule",
+            "DuelRLModule",
+            file_keys=("weights",),
+            moved_from=("metagame.agents.duel.rlmodule",),
+        ),
         ModuleClass("metagame.agents.exact_response", "ObservationTableRLModule"),
         ModuleClass("metagame.agents.rllib.drivers", "TrafficDriverRLModule"),
     )
 }
 
 # "module:qualname" as version-1 checkpoints stored it -> stable name
-_LEGACY = {f"{entry.module}:{name}": name for name, entry in MODULE_CLASSES.items()}
+_DEFINED = {f"{entry.module}:{name}": name for name, entry in MODULE_CLASSES.items()}
+_LEGACY = {
+    **_DEFINED,
+    **{
+        f"{module}:{name}": name
+        for name, entry in MODULE_CLASSES.items()
+        for module in entry.moved_from
+    },
+}
 
 
 def stable_name(cls: type) -> str | None:
     """The stable name of a class in the table (None for any other class)."""
-    return _LEGACY.get(f"{cls.__module__}:{cls.__qualname__}")
+    return _DEFINED.get(f"{cls.__module__}:{cls.__qualname__}")
 
 
 def lookup(value: object) -> tuple[str, ModuleClass] | None:

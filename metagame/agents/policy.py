@@ -436,7 +436,7 @@ POLICY_KINDS: dict[str, Any] = {
             CausalLMPolicy,
         )
     },
-    "follower": "metagame.agents.follow.policy:FollowerPolicy",  # a Learn-to-Follow MAPF team
+    "follower": "metagame.agents.follow.follower:FollowerPolicy",  # a Learn-to-Follow MAPF team
 }
 
 

@@ -352,26 +352,11 @@ class Display:
 
     def _start_live(self) -> None:
         from rich.live import Live
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import Progress, SpinnerColumn
 
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
+        from metagame.progress import bar_columns
+
+        self.progress = Progress(SpinnerColumn(), *bar_columns(), console=self.console)
         total = self.budget.iterations if self.budget is not None else None
         self.task = self.progress.add_task("league: starting Ray and the learners", total=total)
         self.live = Live(self.progress, console=self.console, refresh_per_second=4)

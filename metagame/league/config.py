@@ -78,7 +78,7 @@ class LearnerConfig(_Strict):
         "refreshed magnet, metagame.agents.rllib.magnet; MAPPO: PPO whose critic also sees "
         "the env's global state, for simultaneous-move games with a state(), e.g. a mapf "
         "team, metagame.agents.rllib.mappo), or a sequence-level preference learner of a "
-        "causal LM in llm_duel (SPO, Nash-MD, INPO: metagame.agents.duel.sequence_learner, "
+        "causal LM in llm_duel (SPO, Nash-MD, INPO: metagame.agents.lm.sequence_learner, "
         "trained without Ray)",
     )
     hparams: dict[str, Any] = Field(

@@ -337,7 +337,10 @@ def population_game(spec: GameSpec, players: Sequence[Player], entries: Sequence
 
 
 def policy_cache(run_dir: str | Path) -> Callable[[Player], Any]:
-    """Loads each player's policy once (stochastic, as it trained)."""
+    """Loads each player's policy once (stochastic, as it trained).
+
+    Keyed by player id, not by ``functools.cache`` on the ``Player``: the store hands out a new
+    ``Player`` for the same player once it is retired, and that must not load it again."""
     from metagame.league.population import load_player
 
     cache: dict[str, Any] = {}

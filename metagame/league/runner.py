@@ -329,7 +329,7 @@ class League:
         init_ray(self.cfg.ray.address)
         self.algo = algo_cfg.build_algo()
         self._modules = {t.module: self._driver_module(t.population) for t in self.trainees}
-        self._initial = {t.module: self._trainee_weights(t.module) for t in self.trainees}
+        self._initial = {t.module: self.trainee_weights(t.module) for t in self.trainees}
 
     def _discard_uncommitted(self, checkpoint: dict[str, Any] | None) -> None:
         """Removes what iterations after the last checkpoint wrote: rows, then orphan files."""
@@ -359,7 +359,8 @@ class League:
 
         return DEFAULT_MODULE_ID if self.spec.single_agent else trainee.module
 
-    def _trainee_weights(self, module: str) -> dict[str, np.ndarray]:
+    def trainee_weights(self, module: str) -> dict[str, np.ndarray]:
+        """The learner's current weights of the trainee named ``module`` (NumPy arrays)."""
         trainee = next(t for t in self.trainees if t.module == module)
         rllib_id = self._module_id(trainee)
         return self.algo.learner_group.get_weights([rllib_id])[rllib_id]
@@ -453,13 +454,15 @@ class League:
     def _snapshot_policy(self, t: Trainee) -> Any:
         """What a snapshot of ``t`` saves: its driver-side module with the trainee's weights."""
         module = self._modules[t.module]
-        module.set_state(self._trainee_weights(t.module))
+        module.set_state(self.trainee_weights(t.module))
         return module
 
-    def _snapshot(self, t: Trainee, reason: str) -> Player:
+    def _snapshot(self, t: Trainee, reason: str, module: Any = None) -> Player:
+        """Saves ``module`` (by default the trainee's current weights) as the trainee's next
+        player, and starts its count of steps and record since the last snapshot again."""
         player = save_player(
             self.store,
-            self._snapshot_policy(t),
+            self._snapshot_policy(t) if module is None else module,
             prefix=t.module,
             kind=t.kind,
             population=t.population,
@@ -676,19 +679,9 @@ class League:
         members = [functools.partial(action_probabilities, self._policy(p)) for p in players]
         response = exact_best_response(self.spec.name, members, probs, env_kwargs=self.spec.kwargs)
         (trainee,) = self.trainees
-        player = save_player(
-            self.store,
-            response.policy.module,
-            prefix=trainee.module,
-            kind=trainee.kind,
-            population=trainee.population,
-            parent=trainee.parent,
-            step=self.steps,
-            iteration=self.iteration,
-            reason=f"exact best response (value {np.mean(list(response.values.values())):.4f})",
-        )
-        trainee.parent = player.id
-        return [player]
+        value = np.mean(list(response.values.values()))
+        reason = f"exact best response (value {value:.4f})"
+        return [self._snapshot(trainee, reason, module=response.policy.module)]
 
     def _evaluate(self) -> None:
         if self._exact is not None:

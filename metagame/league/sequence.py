@@ -3,7 +3,7 @@
 The LLM preference duel (``llm_duel`` made with ``model=PATH``) is a symmetric two-player
 zero-sum game: the payoff of answer a against answer b is 2 (P(a preferred to b) - 1/2). Its
 league is the degenerate one the design describes. One trainee, a sequence-level preference
-learner (``learners.algo``: SPO, Nash-MD or INPO, :mod:`metagame.agents.duel.sequence_learner`),
+learner (``learners.algo``: SPO, Nash-MD or INPO, :mod:`metagame.agents.lm.sequence_learner`),
 trains by self-play in this process (no Ray); every ``mode.snapshot_every`` iterations its model
 becomes a player, a ``causal_lm`` policy checkpoint (the model and tokenizer written with
 ``save_pretrained``, so a player is again a ``model=PATH``).
@@ -49,7 +49,7 @@ CHECKPOINT_FILE = "learner.pt"
 
 def learner_keys() -> tuple[str, ...]:
     """The ``SequenceLearner`` keywords a config's ``learners.hparams`` may set."""
-    from metagame.agents.duel.sequence_learner import SequenceLearner
+    from metagame.agents.lm.sequence_learner import SequenceLearner
 
     fixed = {"self", "env_kwargs", "algorithm", "lora", "seed"}
     return tuple(k for k in inspect.signature(SequenceLearner).parameters if k not in fixed)
@@ -128,7 +128,7 @@ class SequenceLeague(League):
 
     def _learner_settings(self) -> tuple[dict[str, Any], int]:
         """(``SequenceLearner`` keywords, learner steps per iteration) from ``learners``."""
-        from metagame.agents.duel.sequence_learner import SequenceLearner, check_arguments
+        from metagame.agents.lm.sequence_learner import SequenceLearner, check_arguments
 
         lc = self.cfg.learners
         allowed = (*learner_keys(), ITERATION_KEY)
@@ -166,7 +166,7 @@ class SequenceLeague(League):
 
     # -- the trainer -------------------------------------------------------------------------------
     def _build(self, algo_cfg: None) -> None:
-        from metagame.agents.duel.sequence_learner import SequenceLearner
+        from metagame.agents.lm.sequence_learner import SequenceLearner
         from metagame.envs import make
 
         settings, self._updates = self._learner_settings()

@@ -11,7 +11,8 @@ dynamics** (PRD) meta-solver of PSRO (Lanctot et al. 2017, "A Unified Game-Theor
 Multiagent Reinforcement Learning"), whose answer is the time average of the trajectory
 (:func:`projected_replicator_dynamics` has OpenSpiel's defaults). The two-population loop (which
 also runs a single population, as the symmetric pair (A, A^T) started at (x0, x0)) is a Numba
-kernel; the N-population NumPy loop beside it is its reference and serves N >= 3.
+kernel of matrix-vector products; N >= 3 populations run a second kernel that walks the pure
+profiles; the N-population NumPy loop beside them (tensor contractions) is their reference.
 
 **Alpha-rank** (Omidshafiei et al. 2019, "alpha-Rank: Multi-Agent Evaluation by Evolution")
 ranks pure profiles by the stationary distribution of a Markov chain over monomorphic
@@ -142,7 +143,13 @@ def replicator_dynamics(
         )  # fmt: skip
         last, average = [x, y], [xbar, ybar]
     else:
-        last, average = replicator_reference(tensor, profile, steps, float(dt), float(gamma))
+        sizes = np.array(shape, dtype=np.int64)
+        flat = replicator_n_population(
+            tensor.reshape(len(shape), -1), sizes, np.concatenate(profile),
+            steps, float(dt), float(gamma),
+        )  # fmt: skip
+        ends = np.cumsum(sizes)[:-1]
+        last, average = (np.split(z, ends) for z in flat)
     keep = 1 if single else len(shape)
     return ReplicatorResult(
         tuple(last[:keep]),
@@ -199,6 +206,48 @@ def replicator_two_population(A, BT, x, y, steps, dt, gamma):
         xbar += x
         ybar += y
     return x, y, xbar / (steps + 1), ybar / (steps + 1)
+
+
+@njit(cache=True)
+def replicator_n_population(payoffs, sizes, z, steps, dt, gamma):
+    """:func:`replicator_two_population` for N populations, over flat arrays: ``payoffs`` is the
+    (N, P) payoff tensor with its P pure profiles in row-major order, ``z`` the N mixtures laid
+    end to end (population k's ``sizes[k]`` entries after those of populations 0..k-1).
+
+    Each step gives every pure strategy a of population k its payoff against the others'
+    mixtures, v_k(a) = sum over profiles p with p_k = a of payoffs[k, p] prod_{j != k}
+    z_j(p_j), in one pass over the profiles. Returns the last iterate and the average of the
+    steps + 1 iterates (initial included), in ``z``'s layout.
+    """
+    n = sizes.size
+    offsets = np.zeros(n, np.int64)
+    strides = np.ones(n, np.int64)
+    for k in range(1, n):
+        offsets[k] = offsets[k - 1] + sizes[k - 1]
+        strides[n - 1 - k] = strides[n - k] * sizes[n - k]
+    z = z.copy()
+    zbar = z.copy()
+    v = np.empty_like(z)
+    chosen = np.empty(n, np.int64)
+    for _ in range(steps):
+        v[:] = 0.0
+        for p in range(payoffs.shape[1]):
+            for k in range(n):
+                chosen[k] = offsets[k] + (p // strides[k]) % sizes[k]
+            for k in range(n):
+                weight = payoffs[k, p]
+                for j in range(n):
+                    if j != k:
+                        weight *= z[chosen[j]]
+                v[chosen[k]] += weight
+        z_next = np.empty_like(z)
+        for k in range(n):
+            lo, hi = offsets[k], offsets[k] + sizes[k]
+            x, f = z[lo:hi], v[lo:hi]
+            z_next[lo:hi] = project_simplex(x + dt * x * (f - x @ f), gamma)
+        z = z_next
+        zbar += z
+    return z, zbar / (steps + 1)
 
 
 def replicator_reference(tensor, profile, steps, dt, gamma):

@@ -20,9 +20,9 @@ from metagame.agents.follow.congestion import (
     update_heat,
     update_heat_reference,
 )
+from metagame.agents.follow.follower import FollowerPolicy, load_follower, shipped
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import path_channel, path_channel_reference
-from metagame.agents.follow.policy import FollowerPolicy, load_follower, shipped
 from metagame.agents.follow.training import PPOSettings, gae, team_arrays, train_follower
 from metagame.agents.policy import RandomPolicy, load_policy, save_policy
 from metagame.envs.mapf import maps

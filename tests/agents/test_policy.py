@@ -324,8 +324,8 @@ def test_a_config_path_to_weights_is_not_read_on_load(tmp_path):
     carries the whole state in weights.pt, so loading never opens a path the file names."""
     import torch
 
-    from metagame.agents.duel.rlmodule import DuelRLModule, save_weights
-    from metagame.agents.duel.train import transformer_config
+    from metagame.agents.lm.rlmodule import DuelRLModule, save_weights
+    from metagame.agents.lm.train import transformer_config
     from metagame.envs.preference.duel import LLMDuelEnv
 
     env = LLMDuelEnv(num_players=2)
@@ -338,5 +338,28 @@ def test_a_config_path_to_weights_is_not_read_on_load(tmp_path):
     path = save_policy(module, tmp_path / "duel", observation_space=space)
     (tmp_path / "sft.pt").unlink()
     loaded = load_policy(path).module
+    for name, tensor in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor)
+
+
+def test_version_1_checkpoints_naming_the_old_duel_package_still_load(tmp_path):
+    """``metagame.agents.duel`` became ``metagame.agents.lm``: a version-1 checkpoint naming
+    the old definition site loads through the module-class table (nothing is imported by it)."""
+    import torch
+
+    from metagame.agents.lm.rlmodule import DuelRLModule
+    from metagame.agents.lm.train import transformer_config
+    from metagame.envs.preference.duel import LLMDuelEnv
+
+    env = LLMDuelEnv(num_players=2)
+    config = transformer_config(env, d_model=8).to_dict()
+    space, actions = env.observation_space("player_0"), env.action_space("player_0")
+    torch.manual_seed(0)
+    module = DuelRLModule(observation_space=space, action_space=actions, model_config=config)
+    path = save_policy(module, tmp_path / "duel", observation_space=space)
+    legacy = "metagame.agents.duel.rlmodule:DuelRLModule"
+    old = _edited(path, tmp_path / "old", version=1, module_class=legacy)
+    loaded = load_policy(old).module
+    assert type(loaded) is DuelRLModule
     for name, tensor in module.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], tensor)

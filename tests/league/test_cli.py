@@ -303,7 +303,11 @@ def test_resume_of_a_spent_budget_says_how_to_go_on(tmp_path, capsys):
     assert f"to continue: league resume {run} --wall-time 401" in out
 
 
-def test_busy_and_existing_run_directories(tmp_path):
+def test_busy_and_existing_run_directories(tmp_path, capsys):
+    def running() -> bool:
+        assert cli.main(["status", str(run), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["running"]
+
     run = build_run(tmp_path / "run")
     out = run_cli("start", run / "config.yaml", "--run-dir", run)
     assert out.returncode == 2 and "already holds a league; use `league resume" in out.stderr
@@ -311,8 +315,8 @@ def test_busy_and_existing_run_directories(tmp_path):
         fcntl.flock(f, fcntl.LOCK_EX)
         out = run_cli("resume", run)
         assert out.returncode == 2 and "is in use by another league" in out.stderr
-        assert cli._running(str(run))
-    assert not cli._running(str(run))
+        assert running()
+    assert not running()
 
 
 def test_missing_or_corrupt_checkpoint_names_player_and_file(tmp_path):

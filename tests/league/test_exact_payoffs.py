@@ -95,23 +95,14 @@ class _Player:
         self.id = pid
 
 
-def test_fill_records_every_profile_once_and_the_game_rests_on_it(tmp_path):
+def test_fill_records_every_profile_once_and_the_game_rests_on_it(tmp_path, store_rows):
     """Kuhn, two tied seats: one entry per ordered pair of distinct players; a second fill adds
     none; the empirical game is the exact table (antisymmetric: zero-sum and symmetric)."""
     spec = game_spec("openspiel:kuhn_poker", {})
     policies = {}
     with Store(tmp_path, create=True) as store:
         for k, probs in enumerate([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]]):
-            player = store.add_player(
-                "main",
-                kind="snapshot",
-                population="player",
-                parent=None,
-                step=0,
-                iteration=k,
-                checkpoint=f"players/{k}",
-                reason="test",
-            )
+            player = store_rows.player(store, f"players/{k}", kind="snapshot", iteration=k)
             policies[player.id] = MixedStrategyPolicy(probs)
         exact = ExactPayoffs(spec, lambda p: policies[p.id])
         assert exact.fill(store, iteration=0) == 6

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from metagame.league.config import validate
-from metagame.league.population import solve_population
+from metagame.league.population import load_player, player_weights, solve_population
 from metagame.league.runner import League
 from metagame.league.store import Store
 
@@ -106,8 +106,13 @@ def test_alphastar_roles_snapshot_and_reset_exploiters(tmp_path):
         kinds = {p.kind for p in lg.store.players()}
         assert kinds == {"main", "main_exploiter", "league_exploiter"}
         assert len(lg.store.players()) == 6  # initial and one snapshot per trainee
-        after = lg._trainee_weights("main_exploiter_0")
-        for key, value in lg._initial["main_exploiter_0"].items():
+        after = lg.trainee_weights("main_exploiter_0")
+        # its first snapshot, taken at setup, holds the initial weights
+        (first,) = [p for p in lg.store.players() if p.id.startswith("main_exploiter_0")][:1]
+        assert first.parent is None
+        initial = player_weights(lg.run_dir.path, first)
+        assert initial.keys() == after.keys()
+        for key, value in initial.items():
             np.testing.assert_array_equal(after[key], value)
     finally:
         close(lg)
@@ -242,11 +247,11 @@ def test_mappo_trains_a_team_league_with_a_central_critic(tmp_path):
         ray={"num_env_runners": 0},
     )
     try:
-        before = lg._trainee_weights("main")
+        before = lg.trainee_weights("main")
         info = lg.step()
-        after = lg._trainee_weights("main")
+        after = lg.trainee_weights("main")
         players = lg.store.players()
-        policy = lg._policy(players[-1])
+        policy = load_player(lg.run_dir.path, players[-1])
     finally:
         close(lg)
     assert info.steps > 0 and [p.id for p in players] == ["main_000", "main_001"]

@@ -9,45 +9,17 @@ import pytest
 from metagame.league.store import Store, _schema_columns, payoff_table
 
 
-def _record(store, key, a, b, ra, rb):
-    return store.record_match(
-        key,
-        iteration=0,
-        players=[a, b],
-        seats=["player_0", "player_1"],
-        outcome="0",
-        returns=[ra, rb],
-        length=3,
-        seed=1,
-    )
+def test_players_matches_and_payoff_table(tmp_path, store_rows):
+    def record(store, key, a, b, ra, rb):
+        return store_rows.match(store, key, [a, b], [ra, rb], outcome="0", length=3, seed=1)
 
-
-def test_players_matches_and_payoff_table(tmp_path):
     with Store(tmp_path, create=True) as store:
-        a = store.add_player(
-            "main",
-            kind="main",
-            population="player",
-            parent=None,
-            step=0,
-            iteration=0,
-            checkpoint="a",
-            reason="x",
-        )
-        b = store.add_player(
-            "main",
-            kind="main",
-            population="player",
-            parent=a.id,
-            step=9,
-            iteration=1,
-            checkpoint="b",
-            reason="y",
-        )
+        a = store_rows.player(store, "a", reason="x")
+        b = store_rows.player(store, "b", parent=a.id, step=9, iteration=1, reason="y")
         assert (a.id, b.id) == ("main_000", "main_001") and b.parent == a.id
-        assert _record(store, "k1", a.id, b.id, 1.0, -1.0)
-        assert not _record(store, "k1", a.id, b.id, 5.0, 5.0)  # same key: ignored
-        assert _record(store, "k2", b.id, a.id, 2.0, -2.0)
+        assert record(store, "k1", a.id, b.id, 1.0, -1.0)
+        assert not record(store, "k1", a.id, b.id, 5.0, 5.0)  # same key: ignored
+        assert record(store, "k2", b.id, a.id, 2.0, -2.0)
         M, n = payoff_table(store.matches(), [a.id, b.id])
         np.testing.assert_allclose(M, [[0.0, -0.5], [0.5, 0.0]])
         np.testing.assert_array_equal(n, [[0, 2], [2, 0]])
@@ -93,29 +65,11 @@ def test_a_store_from_before_exact_payoffs_opens(tmp_path):
         Store(tmp_path)
 
 
-def _iteration(store, it, parent):
+def _iteration(store, rows, it, parent):
     """What one league iteration writes: a player, its matches, games, ratings, a retirement."""
-    p = store.add_player(
-        "main",
-        kind="main",
-        population="player",
-        parent=parent,
-        step=it,
-        iteration=it,
-        checkpoint=f"p{it}",
-        reason="",
-    )
+    p = rows.player(store, f"p{it}", parent=parent, step=it, iteration=it, reason="")
     for k in range(2):
-        store.record_match(
-            f"{it}|{k}",
-            iteration=it,
-            players=[p.id, parent or p.id],
-            seats=["a", "b"],
-            outcome="draw",
-            returns=[0.0, 0.0],
-            length=1,
-            seed=k,
-        )
+        rows.match(store, f"{it}|{k}", [p.id, parent or p.id], [0.0, 0.0], iteration=it, seed=k)
     store.add_games(it, {("main", p.id): (it, 1, 2)})
     store.record_ratings(
         it,
@@ -154,14 +108,16 @@ def _strip(rows):  # creation times differ between two runs
     }
 
 
-def test_rollback_discards_iterations_and_a_rerun_equals_a_run_never_rolled_back(tmp_path):
+def test_rollback_discards_iterations_and_a_rerun_equals_a_run_never_rolled_back(
+    tmp_path, store_rows
+):
     with Store(tmp_path / "a", create=True) as a, Store(tmp_path / "b", create=True) as b:
         parent = None
         for it in range(4):
-            parent = _iteration(a, it, parent)
+            parent = _iteration(a, store_rows, it, parent)
         parent = None
         for it in range(3):
-            parent = _iteration(b, it, parent)
+            parent = _iteration(b, store_rows, it, parent)
         b.rollback(1)  # iteration 2 was not committed
         assert b.games()[("main", "main_001")] == (1, 1, 2)
         assert [p.id for p in b.players(active_only=True)] == ["main_001"]
@@ -170,7 +126,7 @@ def test_rollback_discards_iterations_and_a_rerun_equals_a_run_never_rolled_back
             if it == 2 and parent != "main_001":
                 b.rollback(1)
                 parent = "main_001"
-            parent = _iteration(b, it, parent)
+            parent = _iteration(b, store_rows, it, parent)
         assert _strip(_rows(b)) == _strip(_rows(a))
         # training games are counted once per iteration however often it ran
         assert b.games() == {("main", f"main_{i:03d}"): (i, 1, 2) for i in range(4)}

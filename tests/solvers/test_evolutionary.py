@@ -14,6 +14,7 @@ from metagame.solvers.evolutionary import (
     project_simplex,
     projected_replicator_dynamics,
     replicator_dynamics,
+    replicator_n_population,
     replicator_reference,
     replicator_two_population,
 )
@@ -86,6 +87,20 @@ def test_numba_kernel_matches_numpy_reference(seed):
     last, average = replicator_reference(tensor, [x, y], 500, 0.02, 0.01)
     for a, b in zip(fast, [*last, *average]):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 2), (3, 2, 2, 2), (1, 3, 2)])
+def test_n_population_kernel_matches_numpy_reference(shape):
+    rng = np.random.default_rng(len(shape))
+    tensor = rng.standard_normal((len(shape), *shape))
+    profile = [rng.dirichlet(np.ones(k)) for k in shape]
+    sizes = np.array(shape, dtype=np.int64)
+    last, average = replicator_n_population(
+        tensor.reshape(len(shape), -1), sizes, np.concatenate(profile), 500, 0.02, 0.01
+    )
+    ref_last, ref_average = replicator_reference(tensor, profile, 500, 0.02, 0.01)
+    np.testing.assert_allclose(last, np.concatenate(ref_last), atol=1e-12)
+    np.testing.assert_allclose(average, np.concatenate(ref_average), atol=1e-12)
 
 
 @given(

@@ -7,30 +7,30 @@ from metagame.league.store import Store
 from metagame.viz.plots import PIXELS, report
 
 
-def _fill(store, iterations=4):
+def _fill(store, rows, iterations=4):
     parent = None
     ids = []
     for it in range(iterations):
-        p = store.add_player(
-            "main" if it % 2 == 0 else "exploiter",
-            kind="main" if it % 2 == 0 else "exploiter",
-            population="player",
+        prefix = "main" if it % 2 == 0 else "exploiter"
+        p = rows.player(
+            store,
+            f"players/{it}",
+            prefix=prefix,
             parent=parent,
             step=it * 100,
             iteration=it,
-            checkpoint=f"players/{it}",
             reason="snapshot",
         )
         ids.append(p.id)
         parent = p.id
         for k, opp in enumerate(ids[:-1]):
-            store.record_match(
+            rows.match(
+                store,
                 f"{it}-{k}",
+                [p.id, opp],
+                [1.0, -1.0],
                 iteration=it,
-                players=[p.id, opp],
-                seats=["player_0", "player_1"],
                 outcome="player_0",
-                returns=[1.0, -1.0],
                 length=5,
                 seed=k,
             )
@@ -60,9 +60,9 @@ def _fill(store, iterations=4):
     return ids
 
 
-def test_report_writes_every_plot_as_a_png_of_the_fixed_size(tmp_path):
+def test_report_writes_every_plot_as_a_png_of_the_fixed_size(tmp_path, store_rows):
     with Store(tmp_path, create=True) as store:
-        _fill(store)
+        _fill(store, store_rows)
     paths = report(tmp_path)
     names = sorted(p.name for p in paths)
     assert names == [

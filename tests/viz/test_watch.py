@@ -12,7 +12,7 @@ GAME = "openspiel:goofspiel(num_cards=4)"
 
 
 @pytest.fixture
-def run_dir(tmp_path):
+def run_dir(tmp_path, store_rows):
     """A league run directory with two players and two recorded matches, one with a replay."""
     tmp_path = tmp_path / "run"
     with Store(tmp_path, create=True) as store:
@@ -20,42 +20,18 @@ def run_dir(tmp_path):
         ids = []
         for k in range(2):
             save_policy(RandomPolicy(4, seed=k, id=f"p{k}"), tmp_path / "players" / f"p{k}")
-            ids.append(
-                store.add_player(
-                    "main",
-                    kind="main",
-                    population="player",
-                    parent=None,
-                    step=0,
-                    iteration=0,
-                    checkpoint=f"players/p{k}",
-                    reason="test",
-                ).id
-            )
+            ids.append(store_rows.player(store, f"players/p{k}").id)
         result = play(GAME, [RandomPolicy(4, seed=0), RandomPolicy(4, seed=1)], seed=7, record=True)
-        for key, returns, seed, recorded in [  # one with its replay, one without
-            ("0", list(result.returns[0]), 7, True),
-            ("1", [0.0, 0.0], 8, False),
-        ]:
-            store.record_match(
-                key,
-                iteration=0,
-                players=ids,
-                seats=["player_0", "player_1"],
-                outcome="draw",
-                returns=returns,
-                length=4,
-                seed=seed,
-                save_replay=(
-                    lambda match_id: str(
-                        result.replays[0]
-                        .save(tmp_path / "replays" / f"m{match_id}.replay.json.gz")
-                        .relative_to(tmp_path)
-                    )
-                )
-                if recorded
-                else None,
-            )
+
+        def save_replay(match_id):
+            path = tmp_path / "replays" / f"m{match_id}.replay.json.gz"
+            return str(result.replays[0].save(path).relative_to(tmp_path))
+
+        # one with its replay, one without
+        store_rows.match(
+            store, "0", ids, result.returns[0], length=4, seed=7, save_replay=save_replay
+        )
+        store_rows.match(store, "1", ids, [0.0, 0.0], length=4, seed=8)
     return tmp_path, ids, result
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from metagame.agents.follow.follower import FollowerPolicy
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.follow.observation import NUM_CHANNELS
-from metagame.agents.follow.policy import FollowerPolicy
 from metagame.agents.policy import choose
 from metagame.envs.mapf.core import NUM_CHANNELS as ENV_CHANNELS
 from metagame.envs.mapf.env import MAPFEnv

@@ -449,7 +449,8 @@ def compile_kernels() -> None:
 
     announce_compilation()  # a first run compiles for seconds: say so
     topology = maps.grid_topology(np.zeros((2, 3), dtype=bool))
-    inst = Instance(topology, np.array([0, 2]), np.array([2, 0]))
+    # no deadline: on a loaded machine compiling alone can outlast the default 60 s
+    inst = Instance(topology, np.array([0, 2]), np.array([2, 0]), time_limit=np.inf)
     pibt(inst)
     scatter(inst)
     inst.distances.full()

@@ -61,7 +61,7 @@ def train_lm_duel(
     ``{"r": 8}``) trains LoRA adapters only (see ``LMDuelRLModule``); they are merged on saving."""
     import ray
 
-    from metagame.agents.duel.train import duel_config
+    from metagame.agents.lm.train import duel_config
     from metagame.agents.rllib import init_ray
     from metagame.agents.rllib.magnet import MAGNET_KL_KEY
 

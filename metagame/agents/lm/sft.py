@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from metagame.agents.duel.policy import TokenTransformer
+from metagame.agents.lm.token_transformer import TokenTransformer
 from metagame.envs.preference.prompts import EOS, SEP, Prompt, Vocabulary
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from metagame.agents.duel.policy import TokenTransformer
-from metagame.agents.duel.sft import pretrain, sft_batch
-from metagame.agents.duel.train import transformer_config, win_rate
+from metagame.agents.lm.sft import pretrain, sft_batch
+from metagame.agents.lm.token_transformer import TokenTransformer
+from metagame.agents.lm.train import transformer_config, win_rate
 from metagame.envs.preference.duel import LLMDuelEnv
 from metagame.envs.preference.prompts import Prompt
 

@@ -17,7 +17,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from metagame.agents.duel.policy import TokenTransformer, TransformerConfig
+from metagame.agents.lm.token_transformer import TokenTransformer, TransformerConfig
 
 CONFIG_FIELDS = ("vocab_size", "num_actions", "context", "d_model", "num_layers", "num_heads")
 

@@ -26,7 +26,7 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from metagame.agents.duel.lora import with_lora
+from metagame.agents.lm.lora import with_lora
 from metagame.envs.preference.lm import PAD, load_causal_lm
 
 

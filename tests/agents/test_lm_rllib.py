@@ -8,7 +8,7 @@ from metagame.envs.preference.duel import LLMDuelEnv
 
 
 def test_adapter_hides_players_that_finished():
-    from metagame.agents.duel.env import DuelMultiAgentEnv
+    from metagame.agents.lm.env import DuelMultiAgentEnv
 
     env = DuelMultiAgentEnv({"num_players": 3, "max_tokens": 4})
     obs, _ = env.reset(seed=0)
@@ -24,8 +24,8 @@ def test_adapter_hides_players_that_finished():
 
 def test_module_plays_through_metagame_play():
     from metagame.agents import play
-    from metagame.agents.duel.rlmodule import DuelRLModule
-    from metagame.agents.duel.train import transformer_config
+    from metagame.agents.lm.rlmodule import DuelRLModule
+    from metagame.agents.lm.train import transformer_config
     from metagame.agents.policy import RLModulePolicy
 
     env = LLMDuelEnv(num_players=3)
@@ -47,7 +47,7 @@ def test_module_plays_through_metagame_play():
 
 @pytest.mark.slow
 def test_spo_training_beats_the_initial_policy():
-    from metagame.agents.duel.train import train_duel, win_rate
+    from metagame.agents.lm.train import train_duel, win_rate
 
     torch.set_num_threads(1)
     run = train_duel(

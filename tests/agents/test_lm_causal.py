@@ -25,10 +25,19 @@ def more_a(prompt, a, b):
     return float(np.sign(a.count("a") - b.count("a")) + 1) / 2
 
 
+def score(env, tokenizer, model, opponent, seeds):
+    """``lm_win_rate`` of ``model`` against ``opponent`` (their policies seeded by ``seeds``)
+    over 128 prompts of ``env``."""
+    from metagame.agents.lm.lm_train import lm_win_rate
+
+    policies = [CausalLMPolicy(m, tokenizer, seed=s) for m, s in zip((model, opponent), seeds)]
+    return lm_win_rate(*policies, env, episodes=128)
+
+
 def test_module_reads_the_model_at_the_last_real_token(tiny_lm):
     from ray.rllib.core.columns import Columns
 
-    from metagame.agents.duel.lm_module import LMDuelRLModule
+    from metagame.agents.lm.lm_module import LMDuelRLModule
 
     env = make("llm_duel", model=str(tiny_lm), max_tokens=32)
     module = LMDuelRLModule(
@@ -52,7 +61,7 @@ def test_module_reads_the_model_at_the_last_real_token(tiny_lm):
 
 @pytest.mark.slow
 def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
-    from metagame.agents.duel.lm_train import lm_win_rate, train_lm_duel
+    from metagame.agents.lm.lm_train import train_lm_duel
 
     torch.set_num_threads(1)
     kwargs = {"model": str(tiny_lm), "max_tokens": 32, "num_players": 4, "judge": more_a}
@@ -70,27 +79,17 @@ def test_spo_with_reference_kl_beats_the_initial_model(tiny_lm, tmp_path):
     env = make("llm_duel", **{**kwargs, "num_players": 2})
     initial, tokenizer = load_causal_lm(tiny_lm)
     trained, _ = load_causal_lm(run.trained)
-    win = lm_win_rate(
-        CausalLMPolicy(trained, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
+    win = score(env, tokenizer, trained, initial, seeds=(1, 2))
     print(f"trained vs initial win rate: {win.format(signed=False)}")
     assert win.low > 0.5 and win.estimate > 0.6
-    same = lm_win_rate(
-        CausalLMPolicy(initial, tokenizer, seed=3),
-        CausalLMPolicy(initial, tokenizer, seed=4),
-        env,
-        episodes=128,
-    )
+    same = score(env, tokenizer, initial, initial, seeds=(3, 4))
     assert same.estimate == pytest.approx(0.5, abs=0.1) and same.low < 0.5 < same.high
 
 
 def test_lora_trains_adapters_only_and_merges(tiny_lm):
     from ray.rllib.core.columns import Columns
 
-    from metagame.agents.duel.lm_module import LMDuelRLModule
+    from metagame.agents.lm.lm_module import LMDuelRLModule
 
     env = make("llm_duel", model=str(tiny_lm), max_tokens=32)
     module = LMDuelRLModule(
@@ -127,7 +126,7 @@ def test_lora_trains_adapters_only_and_merges(tiny_lm):
 
 
 def sampled(tiny_lm, rows=((3, 4, 5), (7,), (9, 10)), seed=0, **mixture):
-    from metagame.agents.duel.sequences import sample_answers
+    from metagame.agents.lm.sequences import sample_answers
 
     model, tokenizer = load_causal_lm(tiny_lm)
     eos = tokenizer.eos_token_id
@@ -135,7 +134,7 @@ def sampled(tiny_lm, rows=((3, 4, 5), (7,), (9, 10)), seed=0, **mixture):
 
 
 def test_sequence_logprobs_sum_the_token_logprobs_of_each_answer(tiny_lm):
-    from metagame.agents.duel.sequences import sequence_logprobs
+    from metagame.agents.lm.sequences import sequence_logprobs
 
     model, answers = sampled(tiny_lm)
     again = sampled(tiny_lm)[1]
@@ -154,7 +153,7 @@ def test_sequence_logprobs_sum_the_token_logprobs_of_each_answer(tiny_lm):
 
 @given(st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=8), min_size=1, max_size=5))
 def test_answer_mask_keeps_tokens_up_to_the_first_eos(rows):
-    from metagame.agents.duel.sequences import answer_mask
+    from metagame.agents.lm.sequences import answer_mask
 
     width = max(len(r) for r in rows)
     ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
@@ -167,7 +166,7 @@ def test_answer_mask_keeps_tokens_up_to_the_first_eos(rows):
 def test_geometric_mixture_matches_full_context_log_probabilities(tiny_lm, tmp_path):
     """The processor's cached reference passes give (1 - w) log pi + w log pi_ref on its rows,
     as recomputed from the whole left-padded context, and leave the other rows alone."""
-    from metagame.agents.duel.sequences import GeometricMixture, positions
+    from metagame.agents.lm.sequences import GeometricMixture, positions
     from metagame.envs.preference.lm import padded
 
     other = save_tiny_gpt2(tmp_path / "ref", [p.text for p in load_prompts()], seed=5)
@@ -196,7 +195,7 @@ def test_geometric_mixture_matches_full_context_log_probabilities(tiny_lm, tmp_p
 def test_inpo_loss_minimiser_is_the_tabular_inpo_step():
     """On a one-prompt 'policy' over K answers (logits theta), minimising the INPO loss over all
     pairs gives the mirror step of the tabular learner (an independent least-squares solve)."""
-    from metagame.agents.duel.sequence_learner import inpo_loss
+    from metagame.agents.lm.sequence_learner import inpo_loss
     from metagame.agents.preference import inpo_regression
 
     rng = np.random.default_rng(0)
@@ -225,7 +224,7 @@ def test_inpo_loss_minimiser_is_the_tabular_inpo_step():
 
 
 def test_policy_gradient_loss_raises_answers_above_their_group_mean():
-    from metagame.agents.duel.sequence_learner import policy_gradient_loss
+    from metagame.agents.lm.sequence_learner import policy_gradient_loss
 
     logp = torch.zeros(2, 3, requires_grad=True)
     policy_gradient_loss(
@@ -240,8 +239,7 @@ def test_policy_gradient_loss_raises_answers_above_their_group_mean():
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["spo", "nash_md", "inpo"])
 def test_sequence_learner_beats_the_initial_model(tiny_lm, tmp_path, algorithm):
-    from metagame.agents.duel.lm_train import lm_win_rate
-    from metagame.agents.duel.sequence_learner import train_sequence_duel
+    from metagame.agents.lm.sequence_learner import train_sequence_duel
 
     torch.set_num_threads(1)
     kwargs = {"model": str(tiny_lm), "max_tokens": 32, "judge": more_a}
@@ -253,24 +251,14 @@ def test_sequence_learner_beats_the_initial_model(tiny_lm, tmp_path, algorithm):
     env = make("llm_duel", **kwargs)
     initial, tokenizer = load_causal_lm(tiny_lm)
     trained, _ = load_causal_lm(run.trained)
-    before = lm_win_rate(
-        CausalLMPolicy(initial, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
-    after = lm_win_rate(
-        CausalLMPolicy(trained, tokenizer, seed=1),
-        CausalLMPolicy(initial, tokenizer, seed=2),
-        env,
-        episodes=128,
-    )
+    before = score(env, tokenizer, initial, initial, seeds=(1, 2))
+    after = score(env, tokenizer, trained, initial, seeds=(1, 2))
     print(f"{algorithm}: {before.format(signed=False)} -> {after.format(signed=False)}")
     assert after.low > before.high and after.estimate > 0.6
 
 
 def test_sequence_lora_trains_adapters_only(tiny_lm, tmp_path):
-    from metagame.agents.duel.sequence_learner import SequenceLearner
+    from metagame.agents.lm.sequence_learner import SequenceLearner
 
     learner = SequenceLearner(
         {"model": str(tiny_lm), "max_tokens": 16, "judge": more_a},
@@ -308,7 +296,7 @@ def test_sequence_lora_trains_adapters_only(tiny_lm, tmp_path):
 
 
 def test_sequence_learner_rejects_bad_arguments(tiny_lm):
-    from metagame.agents.duel.sequence_learner import SequenceLearner
+    from metagame.agents.lm.sequence_learner import SequenceLearner
 
     kwargs = {"model": str(tiny_lm), "max_tokens": 8, "judge": more_a}
     with pytest.raises(ValueError, match="algorithm must be one of"):

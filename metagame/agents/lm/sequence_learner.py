@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from metagame.agents.duel.sequences import Answers, sample_answers, sequence_logprobs
+from metagame.agents.lm.sequences import Answers, sample_answers, sequence_logprobs
 from metagame.envs.preference.duel import LLMDuelEnv
 from metagame.envs.preference.lm import load_causal_lm
 from metagame.progress import progress
@@ -169,7 +169,7 @@ class SequenceLearner:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             if lora:
-                from metagame.agents.duel.lora import with_lora
+                from metagame.agents.lm.lora import with_lora
 
                 model = with_lora(model, dict(lora))
         self.model = model.eval()  # no dropout: log-probabilities of the sampling policy

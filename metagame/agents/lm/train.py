@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from metagame.agents.duel.policy import TokenTransformer, TransformerConfig
-from metagame.agents.duel.sft import pretrain
+from metagame.agents.lm.sft import pretrain
+from metagame.agents.lm.token_transformer import TokenTransformer, TransformerConfig
 from metagame.envs.preference.duel import LLMDuelEnv
 from metagame.progress import progress
 
@@ -54,13 +54,13 @@ def duel_config(
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 
-    from metagame.agents.duel.env import DuelMultiAgentEnv
-    from metagame.agents.duel.rlmodule import DuelRLModule
+    from metagame.agents.lm.env import DuelMultiAgentEnv
+    from metagame.agents.lm.rlmodule import DuelRLModule
     from metagame.agents.rllib.magnet import MMDConfig
 
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("model") is not None:  # a transformers causal LM: its own module
-        from metagame.agents.duel.lm_module import LMDuelRLModule
+        from metagame.agents.lm.lm_module import LMDuelRLModule
 
         module_class = LMDuelRLModule
         model_config = {"model": str(env_kwargs["model"]), **(model or {})}
@@ -131,7 +131,7 @@ def train_duel(
     """SFT for ``sft_steps``, then ``iterations`` RLlib PPO iterations of token-level SPO."""
     import ray
 
-    from metagame.agents.duel.rlmodule import save_weights
+    from metagame.agents.lm.rlmodule import save_weights
     from metagame.agents.rllib import init_ray
     from metagame.agents.rllib.magnet import MAGNET_KL_KEY
 
