@@ -26,7 +26,10 @@ TRL is not a metagame dependency: it is installed, pinned, with ``pip install --
 ``PYTHONPATH``. When that fails (no network, no wheel) the TRL row says why and the metagame
 rows still run.
 
-Run: ``.venv/bin/python benchmarks/llm_duel.py [--budget 600] [--no-trl]``.
+The 1-minute load average is sampled every 10 s while each trainer trains (mean and range
+printed), since both libraries are measured on a machine other programs may share.
+
+Run: ``.venv/bin/python benchmarks/llm_duel.py [--budget 600] [--no-trl | --trl online_dpo]``.
 """
 
 from __future__ import annotations
