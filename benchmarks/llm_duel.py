@@ -26,7 +26,10 @@ TRL is not a metagame dependency: it is installed, pinned, with ``pip install --
 ``PYTHONPATH``. When that fails (no network, no wheel) the TRL row says why and the metagame
 rows still run.
 
-Run: ``.venv/bin/python benchmarks/llm_duel.py [--budget 600] [--no-trl]``.
+The 1-minute load average is sampled every 10 s while each trainer trains (mean and range
+printed), since both libraries are measured on a machine other programs may share.
+
+Run: ``.venv/bin/python benchmarks/llm_duel.py [--budget 600] [--no-trl | --trl online_dpo]``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +70,26 @@ EPISODES = 128
 def more_a(prompt: str, a: str, b: str) -> float:
     """Pr(a preferred to b): the answer with more letters 'a' wins; equal counts tie."""
     return 0.5 + 0.5 * ((a.count("a") > b.count("a")) - (a.count("a") < b.count("a")))
+
+
+@contextmanager
+def load_average(samples: list[float], every: float = 10.0):
+    """Appends the 1-minute load average to ``samples`` every ``every`` seconds while inside."""
+    stop = threading.Event()
+
+    def sample():
+        while True:
+            samples.append(os.getloadavg()[0])
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
 
 
 def trl_env() -> dict[str, str]:
@@ -187,6 +212,7 @@ def run_trl(model: Path, output: Path, trainer: str, budget: float, seed: int) -
     return json.loads((output / "benchmark.json").read_text())
 
 
+TRL = {"online_dpo": "TRL Online DPO", "nash_md": "TRL Nash-MD"}
 METAGAME = {  # row name: (algorithm, learner settings)
     "metagame SPO": ("spo", {"beta": 0.0}),
     "metagame Nash-MD": ("nash_md", {"beta": 0.02, "mixture": 0.25}),
@@ -279,7 +305,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per trainer")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-trl", action="store_true", help="skip the TRL anchor")
+    parser.add_argument("--no-trl", action="store_true", help="skip the TRL anchors")
+    parser.add_argument(
+        "--trl", nargs="+", choices=list(TRL), default=list(TRL), help="TRL trainers to run"
+    )
     parser.add_argument(
         "--only", nargs="+", choices=[n.split()[-1] for n in METAGAME], help="metagame rows to run"
     )
@@ -314,15 +343,19 @@ def main() -> None:
                 results[name] = "skipped (--only)"
                 continue
             out = tmp / name.replace(" ", "_")
-            results[name] = run_metagame(model, out, name, args.budget, args.seed, tuning)
+            with load_average([]) as load:
+                results[name] = run_metagame(model, out, name, args.budget, args.seed, tuning)
+            results[name]["load"] = load
             results[name]["win"] = evaluate(model, out, args.seed)
-        for name, trainer in (("TRL Online DPO", "online_dpo"), ("TRL Nash-MD", "nash_md")):
-            if args.no_trl:
-                results[name] = "skipped (--no-trl)"
+        for trainer, name in TRL.items():
+            if args.no_trl or trainer not in args.trl:
+                results[name] = "skipped (--no-trl)" if args.no_trl else "skipped (--trl)"
                 continue
             out = tmp / trainer
-            results[name] = run_trl(model, out, trainer, args.budget, args.seed)
+            with load_average([]) as load:
+                results[name] = run_trl(model, out, trainer, args.budget, args.seed)
             if isinstance(results[name], dict):
+                results[name]["load"] = load
                 results[name]["win"] = evaluate(model, out, args.seed)
     report(results, args.budget)
 
@@ -333,9 +366,10 @@ def report(results: dict[str, dict | str], budget: float) -> None:
     anchor = results["TRL Online DPO"]
     anchor = anchor if isinstance(anchor, dict) else None
     print(
-        f"{'trainer':<18}{'updates':>8}{'tokens':>9}{'tok/s':>8}{'x TRL':>7}  win vs initial [95%]"
+        f"{'trainer':<18}{'updates':>8}{'tokens':>9}{'tok/s':>8}{'x TRL':>7}"
+        f"  {'win vs initial [95%]':<22}  load avg (min-max)"
     )
-    print("(x TRL: generated tokens per second over TRL Online DPO's)")
+    print(f"(x TRL: generated tokens per second over TRL Online DPO's; {os.cpu_count()} cores)")
     for name, r in results.items():
         if isinstance(r, str):
             print(f"{name:<18}  {r}")
@@ -343,7 +377,8 @@ def report(results: dict[str, dict | str], budget: float) -> None:
         rate = r["tokens"] / r["seconds"]
         ratio = f"{rate / (anchor['tokens'] / anchor['seconds']):7.2f}" if anchor else "      -"
         win = r["win"].format(signed=False)
-        print(f"{name:<18}{r['steps']:>8}{r['tokens']:>9}{rate:>8.0f}{ratio}  {win}")
+        load = f"{sum(r['load']) / len(r['load']):.1f} ({min(r['load']):.1f}-{max(r['load']):.1f})"
+        print(f"{name:<18}{r['steps']:>8}{r['tokens']:>9}{rate:>8.0f}{ratio}  {win:<22}  {load}")
     if anchor is None:
         return
     for name in METAGAME:

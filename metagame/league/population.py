@@ -193,6 +193,9 @@ def load_mixture(path: str | Path, greedy: bool = False, seed: int = 0) -> Mixtu
 
 
 SOLVERS = ("nash", "minimax-winner", "alpharank", "prd", "ce", "cce", "uniform")
+# Games whose two-player returns are (2P - 1, 1 - 2P) for P = Pr(seat 0's play is preferred),
+# either a drawn verdict (+-1) or a judge's probability itself (metagame.envs.preference).
+PREFERENCE_GAMES = ("preference", "trajectory_preference", "llm_duel")
 
 
 @dataclass(frozen=True)
@@ -215,9 +218,9 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
     ``nash``, ``prd``, ``alpharank``, ``ce``, ``cce``, ``uniform``: see
     :func:`metagame.league.empirical_game.solve_meta_game` (``nash`` falls back to ``prd``
     where no exact solver serves the game); ``minimax-winner``: for two tied roles, the von
-    Neumann winner of the preference matrix P[i, j] = Pr(i beats j) (draws count half). A
-    one-role population puts all mass on the best mean return. Reads inside one transaction,
-    so it is consistent while the league runs.
+    Neumann winner of the preference matrix P[i, j] = Pr(i beats j), estimated by
+    :func:`preference_matrix`. A one-role population puts all mass on the best mean return.
+    Reads inside one transaction, so it is consistent while the league runs.
     """
     from metagame.league.empirical_game import default_solver, empirical_game, solve_meta_game
     from metagame.league.evaluation import game_entries
@@ -228,6 +231,7 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
         players = store.players(active_only=True)
         matches = store.matches()
         entries = game_entries(store, matches)
+        game_name = (store.get_meta("config") or {}).get("game", {}).get("name")
     if not players:
         raise ValueError(f"the league in {store.run_dir} has no players yet")
     roles = store.get_meta("roles")  # role -> population, written when the league starts
@@ -241,7 +245,7 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
             raise ValueError("minimax-winner serves leagues of two tied roles")
         (pop,) = members
         probs, certificate, joint, name = (
-            {pop: _minimax_winner(matches, members[pop])},
+            {pop: _minimax_winner(preference_matrix(matches, members[pop], game_name))},
             0.0,
             None,
             solver,
@@ -256,22 +260,45 @@ def solve_population(store: Store, solver: str = "nash") -> LeagueAnswer:
     return LeagueAnswer(name, roles, by_pop, probs, joint, certificate)
 
 
-def _minimax_winner(matches: Sequence[Any], ids: Sequence[str]) -> np.ndarray:
-    from metagame.league.ratings import outcome_scores
-    from metagame.solvers import minimax_winner
+def preference_matrix(
+    matches: Sequence[Any], ids: Sequence[str], game: str | None = None
+) -> np.ndarray:
+    """P[i, j] = Pr(player i beats player j) over the two-player matches among ``ids`` (both
+    seatings pooled; 1/2 on the diagonal and for pairs that never met), so P + P^T = 1.
 
+    In a preference game (``PREFERENCE_GAMES``) a match scores (1 + r)/2 for its returns r =
+    (2P - 1, 1 - 2P): the judge's probability P itself when the judge is soft (an LM judge), not
+    whether it exceeds 1/2, so P[i, j] is the mean preference probability (Swamy et al., 2024,
+    "A minimaximalist approach to RLHF", define the game on these probabilities). In any other
+    game a match is a win, a draw (1/2) or a loss by its returns.
+    """
+    from metagame.league.ratings import outcome_scores
+
+    score = preference_scores if game in PREFERENCE_GAMES else outcome_scores
     index = {pid: i for i, pid in enumerate(ids)}
     wins = np.zeros((len(ids), len(ids)))
     counts = np.zeros_like(wins)
     for m in matches:
         if len(m.players) == 2 and all(p in index for p in m.players):
             i, j = index[m.players[0]], index[m.players[1]]
-            a, b = outcome_scores(m.returns)
+            a, b = score(m.returns)
             wins[i, j] += a
             wins[j, i] += b
             counts[i, j] += 1
             counts[j, i] += 1
     P = np.divide(wins, counts, out=np.full_like(wins, 0.5), where=counts > 0)
     np.fill_diagonal(P, 0.5)
+    return P
+
+
+def preference_scores(returns: Sequence[float]) -> tuple[float, float]:
+    """(P, 1 - P) of a preference match from its returns (2P - 1, 1 - 2P)."""
+    a, b = returns
+    return (1.0 + a) / 2.0, (1.0 + b) / 2.0
+
+
+def _minimax_winner(P: np.ndarray) -> np.ndarray:
+    from metagame.solvers import minimax_winner
+
     probs = np.clip(np.asarray(minimax_winner(P).row, dtype=np.float64), 0.0, None)
     return probs / probs.sum()

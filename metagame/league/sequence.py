@@ -17,9 +17,10 @@ both seatings of every pair are played on the same items, so the win-rate matrix
 mean P of i against j) has W[i, j] + W[j, i] = 1. The empirical game is 2W - 1, and its Nash
 (the league's meta-strategy, ``league solve``'s answer) is the minimax (von Neumann) winner of
 W (Swamy et al., 2024, "A minimaximalist approach to RLHF"; Munos et al., 2023, "Nash learning
-from human feedback"). ``league solve --solver minimax-winner`` counts each match as a win, draw
-or loss instead, which is the same matrix for a judge that prefers outright (the rule panel, a
-reward model) and a coarser one for a soft judge (an LM judge's probabilities).
+from human feedback"). ``league solve --solver minimax-winner`` solves the same W: each match
+scores the judge's probability P, not whether P exceeds 1/2
+(:func:`metagame.league.population.preference_matrix`), which matters for a soft judge (an LM
+judge's probabilities).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ class Answers:
 
     texts: list[str]
     lengths: list[int]
+
+
+def verdict(ids: list[str], p: float) -> dict[str, Any]:
+    """A judged match's outcome and returns (2p - 1, 1 - 2p), for p = Pr(``ids[0]``'s answer
+    is preferred to ``ids[1]``'s)."""
+    outcome = ids[0] if p > 0.5 else ids[1] if p < 0.5 else "draw"
+    return {"outcome": outcome, "returns": [2 * p - 1, 1 - 2 * p]}
 
 
 class SequenceLeague(League):
@@ -260,8 +268,7 @@ class SequenceLeague(League):
                     iteration=self.iteration,
                     players=ids,
                     seats=list(self.eval_spec.roles),
-                    outcome=ids[0] if p > 0.5 else ids[1] if p < 0.5 else "draw",
-                    returns=[2 * p - 1, 1 - 2 * p],
+                    **verdict(ids, p),
                     length=max(a.lengths[k], b.lengths[k]),
                     seed=stable_seed(self.cfg.seed, ids[0], "answers"),
                 )

@@ -1,21 +1,26 @@
 """The LLM duel's league (``metagame.league.sequence``) on a tiny random GPT-2 built here: every
 snapshot is a player, the win-rate matrix is judged on held-out prompts in both seatings, the
-answer is its minimax winner (checked against support enumeration), and a resumed league equals
-one that ran straight through."""
+answer is its minimax winner (checked against support enumeration), also for a soft judge whose
+probabilities are averaged rather than thresholded, and a resumed league equals one that ran
+straight through."""
 
 import itertools
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from metagame.envs.preference.judges import CallableJudge
 from metagame.envs.preference.prompts import load_prompts, prompts_path
 from metagame.envs.preference.tiny_lm import save_tiny_gpt2
 from metagame.league.config import validate
 from metagame.league.population import load_player, solve_population
 from metagame.league.runner import league_for
-from metagame.league.sequence import SequenceLeague
+from metagame.league.sequence import SequenceLeague, verdict
 from metagame.league.store import Store
 
 ITERATIONS = 3
@@ -156,6 +161,101 @@ def test_the_answer_is_the_minimax_winner_of_the_win_rate_matrix(league_run):
         assert (p @ W).min() >= 0.5 - 1e-7, name  # no player beats it
         if len(winners) == 1:
             np.testing.assert_allclose(p, winners[0], atol=1e-7, err_msg=name)
+
+
+def judged_store(run_dir: Path, answers: dict[str, list[str]], judge: CallableJudge) -> list[str]:
+    """A duel league's store whose players (named by ``answers``) answered item k with
+    ``answers[player][k]``: every ordered pair judged on every item by ``judge`` and recorded
+    as :class:`SequenceLeague` records a verdict. Returns the player ids."""
+    cfg = duel_config(Path("builtin:tiny-gpt2"))
+    prompts = load_prompts(prompts_path("bundled:prompts_heldout"))
+    with Store(run_dir, create=True) as store:
+        store.set_meta(
+            config=cfg.model_dump(mode="json"), roles={"player_0": "player", "player_1": "player"}
+        )
+        ids = [
+            store.add_player(name, kind="causal_lm", population="player", parent=None, step=0,
+                             iteration=0, checkpoint=f"players/{name}", reason="x").id
+            for name in answers
+        ]  # fmt: skip
+        for (i, a), (j, b) in itertools.permutations(zip(ids, answers.values()), 2):
+            for k, (x, y) in enumerate(zip(a, b)):
+                p = judge.compare(prompts[k % len(prompts)], x, y)
+                store.record_match(f"{i}|{j}|{k}", iteration=0, players=[i, j],
+                                   seats=["player_0", "player_1"], **verdict([i, j], p),
+                                   length=1, seed=0)  # fmt: skip
+    return ids
+
+
+def league_answers(run_dir: Path, ids: list[str]) -> dict[str, np.ndarray]:
+    """Each solver's mixture over ``ids``."""
+    with Store(run_dir, readonly=True) as store:
+        answers = {s: solve_population(store, s) for s in ("nash", "minimax-winner")}
+    mixtures = {}
+    for solver, answer in answers.items():
+        by_id = dict(zip([p.id for p in answer.players["player"]], answer.probs["player"]))
+        mixtures[solver] = np.array([by_id[p] for p in ids])
+    return mixtures
+
+
+def test_a_soft_judge_is_averaged_not_thresholded(tmp_path):
+    """x beats y on three items of four by 0.55 and loses the fourth by 0.95: counted as wins
+    x is the Condorcet winner, by mean preference (0.4125) y is; z loses to both."""
+    table = {("x1", "y"): 0.55, ("x2", "y"): 0.05, ("x1", "z"): 0.7, ("x2", "z"): 0.7}
+    table[("y", "z")] = 0.7
+
+    def soft(prompt, a, b):
+        return table[a, b] if (a, b) in table else 1.0 - table[b, a]
+
+    answers = {"x": ["x1", "x1", "x1", "x2"], "y": ["y"] * 4, "z": ["z"] * 4}
+    ids = judged_store(tmp_path / "run", answers, CallableJudge(soft))
+    with Store(tmp_path / "run", readonly=True) as store:
+        matches = store.matches()
+    W, _ = win_rates(matches, ids)
+    np.fill_diagonal(W, 0.5)
+    np.testing.assert_allclose(W + W.T, 1.0, atol=1e-12)
+    counted = np.full((3, 3), 0.5)
+    for (i, j), _ in np.ndenumerate(counted):
+        verdicts = [m.returns[0] for m in matches if m.players == [ids[i], ids[j]]]
+        if i != j:
+            counted[i, j] = np.mean([(r > 0) + 0.5 * (r == 0) for r in verdicts])
+    (averaged,), (thresholded,) = minimax_winners(W), minimax_winners(counted)
+    np.testing.assert_allclose(averaged, [0, 1, 0])
+    np.testing.assert_allclose(thresholded, [1, 0, 0])
+    for solver, mixture in league_answers(tmp_path / "run", ids).items():
+        np.testing.assert_allclose(mixture, averaged, atol=1e-7, err_msg=solver)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=4 * 3 * 3, max_size=4 * 3 * 3),
+    st.integers(2, 4),
+)
+def test_minimax_winner_of_soft_verdicts_is_the_brute_force_one(values, n):
+    """For any soft judge, ``league solve --solver minimax-winner`` (and ``nash``) answer a von
+    Neumann winner of the mean-preference matrix, the one support enumeration finds when it
+    is unique."""
+    items = 3
+    answers = {f"p{i}": [f"{i}-{k}" for k in range(items)] for i in range(n)}
+    pairs = [(f"{i}-{k}", f"{j}-{k}") for i, j in itertools.combinations(range(n), 2)
+             for k in range(items)]  # fmt: skip
+    table = dict(zip(pairs, values))
+
+    def soft(prompt, a, b):
+        return table[a, b] if (a, b) in table else 1.0 - table[b, a]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ids = judged_store(Path(tmp) / "run", answers, CallableJudge(soft))
+        with Store(Path(tmp) / "run", readonly=True) as store:
+            W, _ = win_rates(store.matches(), ids)
+        mixtures = league_answers(Path(tmp) / "run", ids)
+    np.fill_diagonal(W, 0.5)
+    winners = minimax_winners(W)
+    for solver, p in mixtures.items():
+        assert p.sum() == pytest.approx(1.0) and (p >= -1e-12).all(), solver
+        assert (p @ W).min() >= 0.5 - 1e-7, solver
+        if len(winners) == 1:
+            np.testing.assert_allclose(p, winners[0], atol=1e-6, err_msg=solver)
 
 
 @pytest.mark.slow
