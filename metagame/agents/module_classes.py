@@ -54,6 +54,7 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
         ModuleClass("metagame.agents.duel.rlmodule", "DuelRLModule", file_keys=("weights",)),
         ModuleClass("metagame.agents.exact_response", "ObservationTableRLModule"),
         ModuleClass("metagame.agents.rllib.drivers", "TrafficDriverRLModule"),
+        ModuleClass("metagame.agents.rllib.conditional", "MixtureConditionedRLModule"),
     )
 }
 
