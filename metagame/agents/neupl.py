@@ -84,6 +84,7 @@ class NeuPLConfig:
     entropy: float = 0.0
     vf_coeff: float = 0.5
     hidden: tuple[int, ...] = field(default=(64, 64))
+    refresh_every: int = 1  # updates between re-solving the slots' mixtures
     torch_threads: int = 1  # small networks: one thread is fastest, and fair on shared CPUs
     seed: int = 0
 
@@ -99,6 +100,7 @@ class NeuPLConfig:
             "lr": self.lr > 0,
             "clip": self.clip > 0,
             "hidden": len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
+            "refresh_every": self.refresh_every >= 1,
             "torch_threads": self.torch_threads >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
@@ -343,12 +345,14 @@ class NeuPL:
         return stats
 
     def update(self) -> dict[str, float]:
-        """One iteration: sample, learn, re-solve the slots' mixtures."""
+        """One iteration: sample, learn, and every ``refresh_every`` iterations re-solve the
+        slots' mixtures."""
         start = time.perf_counter()
         with torch_threads(self.config.torch_threads):
             stats = self.learn(self.sample())
-            self.refresh()
-        self.updates += 1
+            self.updates += 1
+            if self.updates % self.config.refresh_every == 0:
+                self.refresh()
         self.train_seconds += time.perf_counter() - start
         return stats
 
