@@ -35,9 +35,10 @@ module nothing but the env's observations; the fast one for OpenSpiel games
 :class:`metagame.agents.rllib.spiel_games.SpielGames` and calls each module on the bare
 observation batch) has no per-episode input, and the generic ``MultiAgentEnvRunner`` could carry
 the mixture only inside the env's observations, through an env that draws pairings itself, at
-the 100-450 env steps/s the league measured for it on this machine (issue 17), against
-20,000-40,000 env steps/s of the loop below at the same load (``benchmarks/neupl.py`` prints
-it). So the loop steps ``SpielGames`` itself, one forward pass per round over every live game
+the 100-450 env steps/s the league measured for it on this machine (issue 17). Measured in one
+run of ``benchmarks/neupl.py`` on Kuhn poker (2 cores, load 14-24): this loop sampled and learned
+at 5,900 env steps/s over the whole run, the league's PSRO (VectorEnvRunner, RLlib's PPO
+Learner) at 450. So the loop steps ``SpielGames`` itself, one forward pass per round over every live game
 with per-row mixtures, and updates the RLModule with PPO's clipped loss (Schulman et al. 2017)
 on Monte Carlo returns (the games are a few moves long; gamma = 1).
 """
