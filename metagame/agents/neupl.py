@@ -38,9 +38,11 @@ the mixture only inside the env's observations, through an env that draws pairin
 the 100-450 env steps/s the league measured for it on this machine (issue 17). Measured in one
 run of ``benchmarks/neupl.py`` on Kuhn poker (2 cores, load 14-24): this loop sampled and learned
 at 5,900 env steps/s over the whole run, the league's PSRO (VectorEnvRunner, RLlib's PPO
-Learner) at 450. So the loop steps ``SpielGames`` itself, one forward pass per round over every live game
-with per-row mixtures, and updates the RLModule with PPO's clipped loss (Schulman et al. 2017)
-on Monte Carlo returns (the games are a few moves long; gamma = 1).
+Learner) at 450. So the loop steps ``SpielGames`` itself, one forward pass per round over every
+live game with per-row mixtures, and updates the RLModule with PPO's clipped loss (Schulman et
+al. 2017) on Monte Carlo returns (the games are a few moves long; gamma = 1). One thread for
+torch (``torch_threads``): with two, each small matrix product waited on the other thread on the
+loaded machine, and an update took 10x longer (15 s against 1.2 s, measured on Kuhn).
 """
 
 from __future__ import annotations
