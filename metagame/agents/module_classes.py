@@ -63,6 +63,7 @@ MODULE_CLASSES: dict[str, ModuleClass] = {
         ),
         ModuleClass("metagame.agents.exact_response", "ObservationTableRLModule"),
         ModuleClass("metagame.agents.rllib.drivers", "TrafficDriverRLModule"),
+        ModuleClass("metagame.agents.rllib.conditional", "MixtureConditionedRLModule"),
     )
 }
 
