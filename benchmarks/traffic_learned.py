@@ -11,7 +11,9 @@ training). Policies, every one driving all controlled vehicles:
 
 - always "keep" (the target speed set at entry) and uniformly random legal meta-actions;
 - ``IDMPolicy``: the env's IDM/MOBIL drivers with each vehicle's own sampled parameters (the
-  anchor: ratios "x IDM" are against it);
+  anchor: ratios "x IDM" are against it), and the same with every vehicle on the aggressive
+  type's mean parameters (``IDMPolicy(style="aggressive")``), a fixed choice of the style the
+  learned driver picks from;
 - independent PPO (``features="env"``: the env's observation and meta-actions), greedy
   (argmax) and sampled;
 - the learned driver (``features="intent"``: neighbour intents inferred from their speed
@@ -67,6 +69,7 @@ def policies(trained: dict) -> dict[str, object]:
         'always "keep"': lambda env: MixedStrategyPolicy(keep, id="keep"),
         "random": lambda env: RandomPolicy(env.action_space("vehicle_0"), id="random"),
         "IDM/MOBIL": lambda env: IDMPolicy(),
+        "IDM/MOBIL, aggressive": lambda env: IDMPolicy(style="aggressive"),
     }
     for label, name in (("independent PPO", "independent_ppo"), ("learned driver", LEARNERS[0])):
         for greedy in (True, False):

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from metagame.agents.drivers import drive_with_styles
 from metagame.agents.follow.network import FollowerNet
 from metagame.agents.policy import WEIGHTS_FILE, _field, choose, split_observation
 from metagame.agents.traffic_drivers.intent import (
@@ -45,7 +46,6 @@ from metagame.agents.traffic_drivers.intent import (
     KinematicsHistory,
     nearest_slots,
 )
-from metagame.envs.traffic.drivers import LENGTH, TYPE_PARAMS
 from metagame.envs.traffic.observe import (
     EGO_FEATURES,
     KEEP,
@@ -160,11 +160,7 @@ class LearnedDriverPolicy:
         vehicle takes its option's IDM/MOBIL parameters (keeping its length) and "keep"."""
         if self.features == "env":
             return chosen
-        env = self._bound()
-        slots = self.slots()
-        length = env.params[LENGTH, slots].copy()
-        env.params[:, slots] = TYPE_PARAMS[chosen].T
-        env.params[LENGTH, slots] = length
+        drive_with_styles(self._bound(), self.slots(), chosen)
         return np.full(len(chosen), KEEP, dtype=np.int64)
 
     def act_batch(self, observations, action_masks=None) -> np.ndarray:
