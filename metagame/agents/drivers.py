@@ -10,6 +10,10 @@ speed controller), so ``bind(env)`` hands the vehicles it drives to the env's au
 calls ``bind`` after each reset::
 
     play("traffic", {"vehicle": IDMPolicy()}, env_kwargs={"scenario": "intersection"})
+
+With ``style`` (a driver type of ``metagame.envs.traffic.drivers``: ``"cautious"``,
+``"normal"``, ``"aggressive"``) every vehicle it drives takes that type's mean parameters
+(:func:`drive_with_styles`) instead of its own randomly drawn ones.
 """
 
 from __future__ import annotations
@@ -18,16 +22,31 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from metagame.envs.traffic.drivers import DRIVER_TYPES, LENGTH, TYPE_PARAMS
+
 KEEP = 0  # metagame.envs.traffic.observe.KEEP
+
+
+def drive_with_styles(env, slots: np.ndarray, styles: np.ndarray) -> None:
+    """Vehicles ``slots`` of a traffic env drive with the mean IDM/MOBIL parameters of driver
+    types ``styles`` (rows of ``drivers.TYPE_PARAMS``), each keeping its own length."""
+    length = env.params[LENGTH, slots].copy()
+    env.params[:, slots] = TYPE_PARAMS[styles].T
+    env.params[LENGTH, slots] = length
 
 
 class IDMPolicy:
     """Drives controlled vehicles of a traffic env by IDM/MOBIL (see the module docstring):
     every vehicle agent of the bound env, or those named in ``agents``."""
 
-    def __init__(self, agents: Sequence[str] | None = None):
+    def __init__(self, agents: Sequence[str] | None = None, style: str | None = None):
+        if style is not None and style not in DRIVER_TYPES[:3]:
+            raise ValueError(
+                f"style must be one of {list(DRIVER_TYPES[:3])} or None, got {style!r}"
+            )
         self.agents = None if agents is None else list(agents)
-        self.id = "idm"
+        self.style = style
+        self.id = "idm" if style is None else f"idm_{style}"
         self._env = None
 
     def reset(self, seed: int | None = None) -> None:
@@ -55,3 +74,9 @@ class IDMPolicy:
     def _bound(self) -> None:
         if self._env is None:
             raise ValueError("IDMPolicy: bind(env) first (play does it after each reset)")
+        if self.style is not None:  # vehicles that entered since the last step take the style
+            env = self._env
+            agents = env.vehicle_agents if self.agents is None else self.agents
+            slots = np.array([env.agent_slot(a) for a in agents if env.agent_slot(a) >= 0])
+            style = DRIVER_TYPES.index(self.style)
+            drive_with_styles(env, slots.astype(np.int64), np.full(len(slots), style))

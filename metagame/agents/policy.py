@@ -437,6 +437,7 @@ POLICY_KINDS: dict[str, Any] = {
         )
     },
     "follower": "metagame.agents.follow.follower:FollowerPolicy",  # a Learn-to-Follow MAPF team
+    "traffic_driver": "metagame.agents.traffic_drivers.learned_driver:LearnedDriverPolicy",
 }
 
 

@@ -88,3 +88,22 @@ def test_idm_policy_through_play_and_its_errors():
         IDMPolicy().bind(make("soccer"))
     with pytest.raises(ValueError, match="vehicle agent"):
         IDMPolicy(agents=["signal_0"]).bind(make("traffic", **INTERSECTION))
+
+
+def test_idm_policy_with_a_style_drives_every_vehicle_with_that_types_parameters():
+    from metagame.envs.traffic.drivers import LENGTH, TYPE_PARAMS
+
+    env = make("traffic", **INTERSECTION)
+    policy = IDMPolicy(style="aggressive")
+    outcomes = _drive(env, policy, 2)
+    assert outcomes == {a: "arrived" for a in env.possible_agents}
+    obs, _ = env.reset(seed=4)
+    policy.bind(env)
+    own = {a: env.params[:, env.agent_slot(a)].copy() for a in env.agents}
+    policy.act_batch([obs[a] for a in env.agents])
+    for agent, before in own.items():
+        row = env.params[:, env.agent_slot(agent)]
+        assert row[LENGTH] == before[LENGTH]
+        np.testing.assert_array_equal(np.delete(row, LENGTH), np.delete(TYPE_PARAMS[2], LENGTH))
+    with pytest.raises(ValueError, match="style"):
+        IDMPolicy(style="sumo")

@@ -137,13 +137,24 @@ def ppo_update(net: FollowerNet, optimizer, batch: dict, settings: PPOSettings, 
     advantages, returns = gae(
         batch["r"], batch["v"], batch["last_value"], settings.gamma, settings.lam
     )
+    return ppo_epochs(
+        net, optimizer, batch["x"], batch["mask"], batch["a"], batch["logp"], advantages, returns,
+        settings, rng,
+    )  # fmt: skip
+
+
+def ppo_epochs(net, optimizer, x, mask, a, logp, advantages, returns, settings: PPOSettings, rng):
+    """``settings.epochs`` passes of PPO's clipped surrogate, value and entropy losses over
+    shuffled minibatches of samples (leading axes flattened; advantages normalised); ``net(x,
+    mask)`` gives masked logits and values. Returns the mean policy entropy of the last epoch."""
+    x = np.asarray(x)
     flat = {
-        "x": torch.from_numpy(batch["x"].reshape(-1, *batch["x"].shape[2:])),
-        "mask": torch.from_numpy(batch["mask"].reshape(-1, batch["mask"].shape[-1])),
-        "a": torch.from_numpy(batch["a"].reshape(-1)),
-        "logp": torch.from_numpy(batch["logp"].reshape(-1)).float(),
-        "adv": torch.from_numpy(advantages.reshape(-1)).float(),
-        "ret": torch.from_numpy(returns.reshape(-1)).float(),
+        "x": torch.from_numpy(x.reshape(-1, *x.shape[np.ndim(a) :])),
+        "mask": torch.from_numpy(np.asarray(mask).reshape(-1, np.shape(mask)[-1])),
+        "a": torch.from_numpy(np.asarray(a).reshape(-1)),
+        "logp": torch.from_numpy(np.asarray(logp).reshape(-1)).float(),
+        "adv": torch.from_numpy(np.asarray(advantages).reshape(-1)).float(),
+        "ret": torch.from_numpy(np.asarray(returns).reshape(-1)).float(),
     }
     flat["adv"] = (flat["adv"] - flat["adv"].mean()) / (flat["adv"].std() + 1e-8)
     size = len(flat["a"])
