@@ -17,6 +17,11 @@ car (metagame: ``traffic="sumo"``). Lights start together; SUMO follows each net
 program (the grid's: 42 s green, 3 s yellow), metagame 42 s green and 3 s yellow per green
 phase of it (the cross example's short left-turn phases merge into their approach's phase).
 
+Both sides run ``--chunk`` simulated seconds a call (default 60): metagame
+``TrafficEnv.advance(chunk)`` (the env has no agent, so one kernel call runs the chunk's steps),
+SUMO ``libsumo.simulationStep(t + chunk)`` (SUMO's own loop over its 1 s steps); ``--chunk 1``
+is one step a call on both sides.
+
 Printed per case, each side by side with the ratio ours / SUMO's: vehicle-updates per CPU
 second of the simulating process (``time.process_time``, so that the load of a shared machine
 weighs less; one update = one vehicle advanced by one second of simulated time, so both count
@@ -27,7 +32,8 @@ network) and arrivals per hour. The SUMO side reads its figures from SUMO's summ
 Without the SUMO virtualenv the script says why and prints metagame's figures alone, on
 metagame's own 6 x 6 grid with the same geometry.
 
-Usage: ``python benchmarks/traffic_sumo.py [--seconds 3600] [--rate 3600] [--no-sumo]``.
+Usage: ``python benchmarks/traffic_sumo.py [--seconds 3600] [--rate 3600] [--chunk 60]
+[--no-sumo]``.
 """
 
 from __future__ import annotations
