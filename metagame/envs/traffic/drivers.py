@@ -11,12 +11,10 @@ gains exceeds a threshold.
 
 Each vehicle draws its parameters from a driver type (cautious, normal, aggressive, or
 SUMO's default passenger car) with log-normal noise; ``traffic="mild"`` or ``"chaotic"`` sets
-the mix of the first three and the noise (desired speeds capped at the limit);
-``traffic="sumo"`` makes every driver SUMO's default car (its ``vType`` defaults: accel
-2.6 m/s^2, decel 4.5 m/s^2, tau 1 s, minGap 2.5 m, length 5 m, all exact, and a desired speed
-of the limit times a speed factor drawn as SUMO's ``normc(1, 0.1, 0.2, 2)``, so about half of
-them drive above the limit, as in SUMO), to drive the demand of a SUMO route file with the
-vehicles SUMO would use.
+the mix of the first three and the noise; ``traffic="sumo"`` makes every driver SUMO's default
+car (its ``vType`` defaults: accel 2.6 m/s^2, decel 4.5 m/s^2, tau 1 s, minGap 2.5 m, length
+5 m, desired speed the limit with a speed factor of deviation 0.1), to drive the demand of a
+SUMO route file with the vehicles SUMO would use.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ PARAM_NAMES = (
     "critical_gap",
     "length",
 )
-# v0 is a fraction of the speed limit (capped at 1 but for SUMO's car, see sample_drivers).
+# v0 is a fraction of the speed limit (capped at 1 so that speeds stay within limits).
 TYPE_PARAMS = np.array(
     [
         # v0    T    a    b    s0   p     a_thr  t_c  length
@@ -53,7 +51,6 @@ TYPE_PARAMS = np.array(
         [1.00, 1.0, 2.6, 4.5, 2.5, 0.25, 0.20, 4.5, 5.0],  # passenger (SUMO's default car)
     ]
 )
-SUMO_SPEED_FACTOR = (0.2, 2.0)  # bounds of SUMO's default speedFactor, normc(1, 0.1, 0.2, 2)
 TRAFFIC_MIX = {
     "mild": (np.array([0.3, 0.6, 0.1, 0.0]), 0.05),
     "chaotic": (np.array([0.1, 0.4, 0.5, 0.0]), 0.20),
@@ -71,10 +68,6 @@ def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.n
     kinds = np.minimum(
         np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(mix) - 1
     ).astype(np.int8)
-    if traffic == "sumo":  # SUMO's speed factor, the vType's other parameters exact
-        params = TYPE_PARAMS[kinds].copy()
-        params[:, V0] = np.clip(1.0 + noise * rng.standard_normal(n), *SUMO_SPEED_FACTOR)
-        return kinds, params
     params = TYPE_PARAMS[kinds] * np.exp(noise * rng.standard_normal((n, TYPE_PARAMS.shape[1])))
     params[:, V0] = np.minimum(params[:, V0], 1.0)
     params[:, LENGTH] = TYPE_PARAMS[kinds, LENGTH]
