@@ -17,6 +17,11 @@ car (metagame: ``traffic="sumo"``). Lights start together; SUMO follows each net
 program (the grid's: 42 s green, 3 s yellow), metagame 42 s green and 3 s yellow per green
 phase of it (the cross example's short left-turn phases merge into their approach's phase).
 
+Both sides run ``--chunk`` simulated seconds a call (default 60): metagame
+``TrafficEnv.advance(chunk)`` (the env has no agent, so one kernel call runs the chunk's steps),
+SUMO ``libsumo.simulationStep(t + chunk)`` (SUMO's own loop over its 1 s steps); ``--chunk 1``
+is one step a call on both sides.
+
 Printed per case, each side by side with the ratio ours / SUMO's: vehicle-updates per CPU
 second of the simulating process (``time.process_time``, so that the load of a shared machine
 weighs less; one update = one vehicle advanced by one second of simulated time, so both count
@@ -27,7 +32,8 @@ network) and arrivals per hour. The SUMO side reads its figures from SUMO's summ
 Without the SUMO virtualenv the script says why and prints metagame's figures alone, on
 metagame's own 6 x 6 grid with the same geometry.
 
-Usage: ``python benchmarks/traffic_sumo.py [--seconds 3600] [--rate 3600] [--no-sumo]``.
+Usage: ``python benchmarks/traffic_sumo.py [--seconds 3600] [--rate 3600] [--chunk 60]
+[--no-sumo]``.
 """
 
 from __future__ import annotations
@@ -53,11 +59,12 @@ from xml.etree import ElementTree
 import libsumo
 
 net, routes, seconds, summary = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+chunk = int(sys.argv[5])
 libsumo.start(["sumo", "-n", net, "-r", routes, "--step-length", "1", "--no-step-log",
                "--no-warnings", "--summary-output", summary, "--seed", "0"])
 start = time.process_time()
-for _ in range(seconds):
-    libsumo.simulationStep()
+for end in range(chunk, seconds + chunk, chunk):
+    libsumo.simulationStep(float(min(end, seconds)))
 elapsed = time.process_time() - start
 libsumo.close()
 steps = ElementTree.parse(summary).getroot()
@@ -121,8 +128,11 @@ def random_demand(net: Network, rate: float, seconds: float, folder: str) -> Dem
     return read_routes(path, net)
 
 
-def run_ours(net_path: str | Network, demand: Demand, seconds: int, substeps: int) -> dict:
-    """Times ``seconds`` env steps of 1 s (``substeps`` kernel substeps each) on the demand."""
+def run_ours(
+    net_path: str | Network, demand: Demand, seconds: int, substeps: int, chunk: int
+) -> dict:
+    """Times ``seconds`` env steps of 1 s (``substeps`` kernel substeps each) on the demand,
+    ``chunk`` steps a call (``TrafficEnv.advance``)."""
     kwargs = dict(
         num_controlled=0,
         routes=demand,
@@ -136,19 +146,17 @@ def run_ours(net_path: str | Network, demand: Demand, seconds: int, substeps: in
     )
     network = net_path if isinstance(net_path, str) else net_path.graph
     warm = TrafficEnv(network=network, **{**kwargs, "max_steps": 5})
-    for _ in range(5):  # compiled kernels are cached; warm the caches
-        warm.step({})
+    warm.advance(5)  # compiled kernels are cached; warm the caches
     env = TrafficEnv(network=network, **kwargs)
     vehicle_seconds = 0.0
     start = time.process_time()
-    for _ in range(seconds):
-        env.step({})
-        vehicle_seconds += env.num_present()
+    for done in range(0, seconds, chunk):
+        vehicle_seconds += float(env.advance(min(chunk, seconds - done)).sum())
     elapsed = time.process_time() - start
     metrics = env.metrics()
     return {
         "elapsed": elapsed,
-        "floor": step_floor(network, kwargs),
+        "floor": step_floor(network, kwargs, chunk),
         "vehicle_seconds": vehicle_seconds,
         "mean_speed": metrics["mean_speed"],
         "arrived": metrics["arrived"],
@@ -157,22 +165,24 @@ def run_ours(net_path: str | Network, demand: Demand, seconds: int, substeps: in
     }
 
 
-def step_floor(network, kwargs: dict, steps: int = 2000) -> float:
-    """CPU seconds of one env step on the same network with no vehicle at all: what a step
-    costs whatever the demand (the Python of ``env.step`` and the kernel call)."""
+def step_floor(network, kwargs: dict, chunk: int, steps: int = 2000) -> float:
+    """CPU seconds of one env step on the same network with no vehicle at all, ``chunk``
+    steps a call: what a step costs whatever the demand (the kernel call and its substeps)."""
     empty = {**kwargs, "routes": None, "num_vehicles": 0, "inflow": 0.0, "max_steps": steps}
     env = TrafficEnv(network=network, **empty)
-    env.step({})
+    env.advance(1)
     start = time.process_time()
-    for _ in range(steps - 1):
-        env.step({})
-    return (time.process_time() - start) / (steps - 1)
+    for done in range(0, steps, chunk):
+        env.advance(min(chunk, steps - done))
+    return (time.process_time() - start) / steps
 
 
-def run_sumo(python: Path, net_path: str, routes: str, seconds: int, folder: str) -> dict | None:
+def run_sumo(
+    python: Path, net_path: str, routes: str, seconds: int, folder: str, chunk: int
+) -> dict | None:
     summary = os.path.join(folder, "summary.xml")
     out = subprocess.run(
-        [str(python), "-c", SUMO_RUN, net_path, routes, str(seconds), summary],
+        [str(python), "-c", SUMO_RUN, net_path, routes, str(seconds), summary, str(chunk)],
         capture_output=True,
         text=True,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
@@ -206,7 +216,7 @@ def report(case: str, ours: dict, theirs: dict | None, seconds: int) -> None:
     print(extra)
     line = (
         f"  CPU per step: metagame {1e6 * ours['elapsed'] / seconds:.1f} us, of which"
-        f" {1e6 * ours['floor']:.1f} us with no vehicle (env.step's Python, the kernel call)"
+        f" {1e6 * ours['floor']:.1f} us with no vehicle (the kernel call, its substeps)"
     )
     if theirs:
         sumo = theirs["elapsed"] / seconds
@@ -220,6 +230,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=3600.0, help="trips per hour (grid)")
     parser.add_argument("--cross-rate", type=float, default=1800.0, help="trips per hour (cross)")
     parser.add_argument("--substeps", type=int, default=2, help="metagame substeps per second")
+    parser.add_argument(
+        "--chunk", type=int, default=60, help="simulated seconds a call, on both sides"
+    )
     parser.add_argument("--no-sumo", action="store_true")
     args = parser.parse_args()
 
@@ -237,7 +250,7 @@ def main() -> None:
             demand = random_demand(net, args.rate, args.seconds, folder)
             report(
                 "grid 6x6 (metagame's own)",
-                run_ours(net, demand, args.seconds, args.substeps),
+                run_ours(net, demand, args.seconds, args.substeps, args.chunk),
                 None,
                 args.seconds,
             )
@@ -261,8 +274,8 @@ def main() -> None:
             demand = random_demand(net, rate, args.seconds, folder)
             routes = os.path.join(folder, "routes.rou.xml")
             write_routes(demand, net, routes)
-            theirs = run_sumo(python, net_path, routes, args.seconds, folder)
-            ours = run_ours(net_path, demand, args.seconds, args.substeps)
+            theirs = run_sumo(python, net_path, routes, args.seconds, folder, args.chunk)
+            ours = run_ours(net_path, demand, args.seconds, args.substeps, args.chunk)
             report(f"{case}: {demand.num_vehicles} trips", ours, theirs, args.seconds)
 
 

@@ -570,6 +570,34 @@ class TrafficEnv(Rendered, ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
+    def advance(self, steps: int) -> np.ndarray:
+        """``steps`` steps of a game with no agent (background traffic alone), the same as
+        ``steps`` calls of ``step({})``; returns the vehicles on the road after each. Without
+        random inflow or a human render, they run in one kernel call (``flow.run_world``),
+        back in Python only to grow the state arrays."""
+        if self.possible_agents:
+            raise ValueError(f"traffic: advance needs a game with no agent, got {self.agents}")
+        if steps < 0:
+            raise ValueError(f"traffic: advance needs steps >= 0, got {steps}")
+        present = np.zeros(steps, dtype=np.int64)
+        if self.inflow > 0 or self.render_mode == "human":
+            for k in range(steps):
+                self.step({})
+                present[k] = self.num_present()
+            return present
+        done = 0
+        while done < steps:
+            self._reserve_slots(self._entry_lanes)
+            ran, self.t = flow.run_world(
+                self.ints, self.floats, self.params, self._light, self.kernel_net,
+                self.signals.plan, self.signals.state, self._wanted, self.demand_queue, self.t,
+                self.dt, self.substeps, self.totals, self.counts, self.link_delay,
+                self._entry_lanes, present[done:],
+            )  # fmt: skip
+            self.steps += ran
+            done += ran
+        return present
+
     def _step_world(self) -> None:
         """The step's kernel (``flow.step_world``) with the wanted phases; the clock moves on."""
         if self.demand is not None:

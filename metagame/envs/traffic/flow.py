@@ -11,7 +11,9 @@
   their slots;
 - :func:`step_world` is one env step with no decision left to Python: signal requests, lights,
   ``substeps`` kernel substeps (:func:`core.simulate`), the signals' clock, retirement of the
-  background vehicles and insertion of the demand. The env then only books its agents.
+  background vehicles and insertion of the demand. The env then only books its agents;
+- :func:`run_world` is many such steps in one call, for an env with no agent
+  (``TrafficEnv.advance``).
 
 ``insert_demand_reference`` and ``retire_reference`` are the NumPy references of the two
 kernels that the tests compare against.
@@ -249,6 +251,33 @@ def step_world(
     set_lights(plan, signals, light)
     retire(ints, floats, totals, counts, True)
     insert_demand(ints, floats, params, net, queue, t + dt * substeps, counts)
+
+
+@njit(cache=True)
+def run_world(
+    ints, floats, params, light, net, plan, signals, wanted, queue, t, dt, substeps, totals,
+    counts, link_delay, entry_lanes, present,
+):  # fmt: skip
+    """Up to ``present.shape[0]`` env steps of :func:`step_world` from time ``t`` in one call,
+    each with the ``wanted`` phases (an env with no agent: all -1), stopping early before a
+    step whose arrivals might not find a free slot (``entry_lanes`` of them at most, more
+    than the slots not in use). ``present[k]`` gets the vehicles on the road after step
+    ``k``. Returns the steps run and the time reached (``t`` plus one step time per step,
+    added one at a time as the env's clock does)."""
+    step_time = dt * substeps
+    capacity = ints.shape[1]
+    for k in range(present.shape[0]):
+        used = counts[Count.ENTERED] - counts[Count.ARRIVED] - counts[Count.CRASHED]
+        if used + entry_lanes > capacity:
+            return k, t
+        step_world(ints, floats, params, light, net, plan, signals, wanted, queue, t, dt,
+                   substeps, totals, counts, link_delay)  # fmt: skip
+        t += step_time
+        on = 0
+        for i in range(capacity):
+            on += ints[STATUS, i] == ACTIVE
+        present[k] = on
+    return present.shape[0], t
 
 
 def retire_reference(ints, floats, totals, counts, keep_agents):

@@ -142,3 +142,37 @@ def test_a_game_without_agents_steps_its_traffic_and_refuses_actions(cross):
     assert env.t == pytest.approx(30.0) and env.metrics()["entered"] > 0
     with pytest.raises(ValueError, match="no agent"):
         env.step({"vehicle_0": 0})
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 10_000),
+    count=st.integers(1, 300),
+    pieces=st.lists(st.integers(0, 60), min_size=1, max_size=4),
+    inflow=st.sampled_from([0.0, 900.0]),
+)
+def test_advance_is_the_same_as_stepping(cross, seed, count, pieces, inflow):
+    """``advance`` in pieces (one kernel call each, back in Python when the state grows past
+    its 64 slots) leaves the same state, clock and metrics as ``step({})`` one at a time, and
+    returns the vehicles on the road after each step."""
+    stepped, advanced = (
+        make("traffic", network=CROSS, routes=_demand(cross, count, seed), num_controlled=0,
+             inflow=inflow, dt=0.5, substeps=2, seed=seed)
+        for _ in range(2)
+    )  # fmt: skip
+    present = []
+    for _ in range(sum(pieces)):
+        stepped.step({})
+        present.append(stepped.num_present())
+    chunks = [advanced.advance(n) for n in pieces]
+    assert np.array_equal(np.concatenate(chunks), present)
+    assert (advanced.t, advanced.steps) == (stepped.t, stepped.steps)
+    for name in ("ints", "floats", "params", "totals", "counts"):
+        assert np.array_equal(getattr(advanced, name), getattr(stepped, name)), name
+    assert advanced.metrics() == stepped.metrics()
+
+
+def test_advance_refuses_a_game_with_agents():
+    env = make("traffic", scenario="intersection", num_controlled=1, seed=0)
+    with pytest.raises(ValueError, match="no agent"):
+        env.advance(3)
