@@ -50,6 +50,7 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from metagame.agents.rllib import module_spec, rllib_config
+    from metagame.agents.rllib.train_batch import use_train_batch
     from metagame.league.sampling import LeagueCallbacks, agent_to_module
 
     config = rllib_config(game, algo="PPO", **HPARAMS, **MODEL)
@@ -66,6 +67,8 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     else:
         runners.update(env_runner_cls=runner_cls, num_envs_per_env_runner=games_at_once)
     config.env_runners(**runners).debugging(seed=seed)
+    if runner_cls is not None:  # as the league runs it: PPO's batch from whole arrays
+        config = use_train_batch(config)
     algo = config.build_algo()
     algo.env_runner_group.foreach_env_runner(install_table(game, seed), local_env_runner=True)
     return algo
