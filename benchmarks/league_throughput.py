@@ -10,7 +10,13 @@ callback, ``batch_mode="complete_episodes"``, local sampling (``num_env_runners=
 train batch. The anchor is RLlib's ``MultiAgentEnvRunner`` with the league's default
 ``num_envs_per_env_runner=8``; the other side is
 :class:`metagame.agents.rllib.vector_env_runner.VectorEnvRunner` with ``--games-at-once``
-plays. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode mode).
+plays, learning through :class:`metagame.agents.rllib.train_batch.TrainBatch` (PPO's train batch
+from whole arrays, the trainee's rows only: the batch RLlib's default pipeline gives), as the
+league runs it. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode
+mode).
+
+Run it with ``PYTHONPATH`` at the checkout (``PYTHONPATH=$PWD python benchmarks/...``): the
+script's own folder, not the working directory, starts Python's path.
 
 After one warm-up iteration each, the sides alternate for ``--rounds`` rounds; each round
 measures, per side, (a) sampling alone: the env steps of one train batch collected the way PPO

@@ -16,7 +16,6 @@ its last observation); at the last step every agent observes its final observati
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from collections import defaultdict
@@ -147,10 +146,12 @@ def _agent_episode(
             multi_agent_episode_id=episode.id_,
         )
         if templates is not None:  # the spaces are kept with it, so their ids stay theirs
-            templates[key] = (made, obs_space, act_space)
+            templates[key] = (made, _kept_slots(made), obs_space, act_space)
         return made
-    template = template[0]
-    made = _copy(template)
+    template, kept = template[:2]
+    made = object.__new__(SingleAgentEpisode)
+    for name in kept:
+        setattr(made, name, getattr(template, name))
     made.id_ = uuid.uuid4().hex
     made.module_id = module
     made.multi_agent_episode_id = episode.id_
@@ -169,33 +170,27 @@ def _agent_episode(
     return made
 
 
-def _copy(obj: Any) -> Any:
-    """A shallow copy of an object (its attributes, not its containers)."""
-    cls = type(obj)
-    new = object.__new__(cls)
-    for name in _attributes(cls):
-        try:
-            object.__setattr__(new, name, object.__getattribute__(obj, name))
-        except AttributeError:  # a slot never set
-            pass
-    if hasattr(obj, "__dict__"):
-        new.__dict__.update(obj.__dict__)
-    return new
+_DATA_SLOTS = frozenset(
+    {"id_", "module_id", "multi_agent_episode_id", "observations", "infos", "actions"}
+    | {"rewards", "extra_model_outputs", "is_terminated", "is_truncated", "t_started", "t"}
+    | {"_custom_data"}
+)
+"""The ``SingleAgentEpisode`` slots :func:`_agent_episode` sets on a copy itself."""
 
 
-@functools.cache
-def _attributes(cls: type) -> tuple[str, ...]:
-    """The slots ``cls`` and its bases declare."""
+def _kept_slots(episode: SingleAgentEpisode) -> tuple[str, ...]:
+    """The slots of ``episode`` (and its classes' bases) that are set and that a copy keeps."""
     names = []
-    for base in cls.__mro__:
+    for base in type(episode).__mro__:
         slots = getattr(base, "__slots__", ())
-        names += [slots] if isinstance(slots, str) else [n for n in slots if n != "__dict__"]
-    return tuple(dict.fromkeys(names))
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return tuple(n for n in dict.fromkeys(names) if n not in _DATA_SLOTS and hasattr(episode, n))
 
 
 def _holding(template: InfiniteLookbackBuffer, data: Any) -> InfiniteLookbackBuffer:
     """A buffer like ``template`` (space, no lookback) holding ``data``."""
-    buffer = _copy(template)
+    buffer = object.__new__(InfiniteLookbackBuffer)
+    buffer.__dict__.update(template.__dict__)
     buffer.data = data
     buffer.lookback = 0
     buffer.finalized = not isinstance(data, list)
