@@ -10,7 +10,13 @@ callback, ``batch_mode="complete_episodes"``, local sampling (``num_env_runners=
 train batch. The anchor is RLlib's ``MultiAgentEnvRunner`` with the league's default
 ``num_envs_per_env_runner=8``; the other side is
 :class:`metagame.agents.rllib.vector_env_runner.VectorEnvRunner` with ``--games-at-once``
-plays. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode mode).
+plays, learning through :class:`metagame.agents.rllib.train_batch.TrainBatch` (PPO's train batch
+from whole arrays, the trainee's rows only: the batch RLlib's default pipeline gives), as the
+league runs it. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode
+mode).
+
+Run it with ``PYTHONPATH`` at the checkout (``PYTHONPATH=$PWD python benchmarks/...``): the
+script's own folder, not the working directory, starts Python's path.
 
 After one warm-up iteration each, the sides alternate for ``--rounds`` rounds; each round
 measures, per side, (a) sampling alone: the env steps of one train batch collected the way PPO
@@ -50,6 +56,7 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from metagame.agents.rllib import module_spec, rllib_config
+    from metagame.agents.rllib.train_batch import use_train_batch
     from metagame.league.sampling import LeagueCallbacks, agent_to_module
 
     config = rllib_config(game, algo="PPO", **HPARAMS, **MODEL)
@@ -66,6 +73,8 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     else:
         runners.update(env_runner_cls=runner_cls, num_envs_per_env_runner=games_at_once)
     config.env_runners(**runners).debugging(seed=seed)
+    if runner_cls is not None:  # as the league runs it: PPO's batch from whole arrays
+        config = use_train_batch(config)
     algo = config.build_algo()
     algo.env_runner_group.foreach_env_runner(install_table(game, seed), local_env_runner=True)
     return algo

@@ -202,6 +202,7 @@ class League:
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
         from metagame.agents.rllib import rllib_config
+        from metagame.agents.rllib.train_batch import use_train_batch
 
         lc = self.cfg.learners
         try:
@@ -227,6 +228,7 @@ class League:
                 policy_mapping_fn=sampling.agent_to_module,
                 policies_to_train=[t.module for t in self.trainees],
             ).rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+        vector = self._env_runner()
         algo_cfg = (
             algo_cfg.callbacks(sampling.LeagueCallbacks)
             .env_runners(
@@ -234,11 +236,13 @@ class League:
                 num_envs_per_env_runner=self.cfg.ray.num_envs_per_env_runner,
                 # no episode straddles two iterations, whose slots hold different players
                 batch_mode="complete_episodes",
-                **self._env_runner(),
+                **vector,
             )
             .resources(placement_strategy=self.cfg.ray.placement_strategy)
             .debugging(seed=self.cfg.seed)
         )
+        if vector:  # PPO's batch from whole arrays, training modules only (same batch)
+            algo_cfg = use_train_batch(algo_cfg)
         _check_numbers(type(algo_cfg)(), lc.hparams)
         try:
             algo_cfg.validate()

@@ -95,7 +95,7 @@ def party_returns(returns: dict[str, float], agent_parties: dict[str, str]) -> d
     by_party: dict[str, list[float]] = {}
     for agent, party in agent_parties.items():
         by_party.setdefault(party, []).append(returns.get(agent, 0.0))
-    return {party: float(np.mean(values)) for party, values in by_party.items()}
+    return {party: _mean(values) for party, values in by_party.items()}
 
 
 def outcomes(assignment: mm.Assignment, returns: dict[str, float]) -> dict[str, int]:
@@ -107,9 +107,14 @@ def outcomes(assignment: mm.Assignment, returns: dict[str, float]) -> dict[str, 
         played.setdefault(label, []).append(returns[party])
     out = {}
     for label, theirs in played.items():
-        other = float(np.mean(theirs))
+        other = _mean(theirs)
         out[label] = 0 if mine > other else 2 if mine < other else 1
     return out
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of a few floats (in plain Python: this runs once per episode)."""
+    return float(sum(values)) / len(values)
 
 
 def _agent_returns(episodes: list[Any]) -> dict[str, float]:

@@ -11,6 +11,7 @@ import gc
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
@@ -40,10 +41,15 @@ def plays(draw):
     return agents, steps, rewards
 
 
+OBS_SPACE = gym.spaces.Box(-9, 9, (OBS,), np.float32)
+ACTION_SPACE = gym.spaces.Discrete(ACTIONS)
+TEMPLATES = {}  # finish_episode's templates, shared by every play of the property below
+
+
 def new_episode(agents):
     return MultiAgentEpisode(
-        observation_space={a: gym.spaces.Box(-9, 9, (OBS,), np.float32) for a in agents},
-        action_space={a: gym.spaces.Discrete(ACTIONS) for a in agents},
+        observation_space=dict.fromkeys(agents, OBS_SPACE),
+        action_space=dict.fromkeys(agents, ACTION_SPACE),
         agent_to_module_mapping_fn=lambda agent, episode: f"module_{agent[-1]}",
     )
 
@@ -94,7 +100,7 @@ def stepwise(agents, steps, rewards):
     return episode
 
 
-def in_one_go(agents, steps, rewards):
+def in_one_go(agents, steps, rewards, templates=None):
     reset_obs, out = turn_based(agents, steps, rewards)
     episode = new_episode(agents)
     play = PlayRecord()
@@ -105,7 +111,7 @@ def in_one_go(agents, steps, rewards):
         play.act(agent, a, extra)
         for seen, o in step_obs.items():
             play.observe(seen, o, infos[seen], step_rewards[seen])
-    finish_episode(episode, play)
+    finish_episode(episode, play, templates=templates)
     return episode
 
 
@@ -140,9 +146,10 @@ def comparable(episode):
     return state
 
 
-@given(plays())
-def test_one_go_equals_step_by_step(play):
-    reference, ours = stepwise(*play), in_one_go(*play)
+@pytest.mark.parametrize("templates", [None, TEMPLATES])
+@given(play=plays())
+def test_one_go_equals_step_by_step(templates, play):
+    reference, ours = stepwise(*play), in_one_go(*play, templates=templates)
     ours.validate()
     assert_same(comparable(reference), comparable(ours))
     assert ours.get_return() == reference.get_return()

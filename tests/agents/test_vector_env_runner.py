@@ -8,27 +8,21 @@ forward pass on the recorded observations (after a weight sync through ``set_sta
 trains on the episodes; a short PPO self-play run lowers Kuhn's exact exploitability.
 """
 
-import functools
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
-from metagame.agents.rllib import module_spec, rllib_config
+from metagame.agents.rllib import rllib_config
 from metagame.agents.rllib.encoding import ObservationCodec
 from metagame.agents.rllib.vector_env_runner import HISTORY_KEY, VectorEnvRunner
 from metagame.envs import make
-from metagame.league import matchmaking as mm
 from metagame.league.exploitability import mixture_exploitability
 from metagame.league.sampling import (
     ASSIGNMENT_KEY,
     LeagueCallbacks,
-    agent_to_module,
-    install_table,
-    reseed,
     tallies,
 )
 
@@ -54,41 +48,6 @@ class RecordingCallbacks(LeagueCallbacks):
         super().on_episode_end(episode=episode, **kwargs)
 
 
-def league_config(game=LEDUC, runner=VectorEnvRunner, games=16, **hparams):
-    config = rllib_config(game, "PPO", rollout_fragment_length="auto", **hparams, **MODEL)
-    spec = module_spec(game, **MODEL)
-    modules = ["main", "slot_0"]
-    config.multi_agent(
-        policies=modules, policy_mapping_fn=agent_to_module, policies_to_train=["main"]
-    )
-    config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=dict.fromkeys(modules, spec)))
-    config.callbacks(RecordingCallbacks)
-    config.env_runners(
-        env_runner_cls=runner,
-        num_env_runners=0,
-        num_envs_per_env_runner=games,
-        batch_mode="complete_episodes",
-    )
-    return config.debugging(seed=0)
-
-
-def install(runner_or_algo, game=LEDUC):
-    seats = tuple(make(game).possible_agents)
-    table = mm.MatchTable(
-        learners={"main": "player"},
-        parties=dict.fromkeys(seats, "player"),
-        opponents={"main": {"player": (("main", "main", 0.3), ("slot_0", "frozen", 0.7))}},
-        slots={"slot_0": "frozen"},
-    )
-    parties = {a: a for a in seats}  # every seat its own role (party), tied into one population
-    setup = [functools.partial(install_table, table, parties, 0), functools.partial(reseed, 0)]
-    for f in setup:
-        if isinstance(runner_or_algo, MultiAgentEnvRunner):
-            f(runner_or_algo)
-        else:
-            runner_or_algo.env_runner_group.foreach_env_runner(f, local_env_runner=True)
-
-
 def expected_observations(env, state):
     """What the PettingZoo env shows every agent at ``state`` (through the RLlib codec)."""
     env.game_state = state
@@ -97,9 +56,9 @@ def expected_observations(env, state):
 
 
 @pytest.mark.parametrize("random_actions", [False, True])
-def test_episodes_replay_on_a_fresh_openspiel_state(random_actions):
-    runner = VectorEnvRunner(config=league_config(), worker_index=0)
-    install(runner)
+def test_episodes_replay_on_a_fresh_openspiel_state(random_actions, league_ppo):
+    runner = VectorEnvRunner(config=league_ppo.config(callbacks=RecordingCallbacks), worker_index=0)
+    league_ppo.install(runner)
     episodes = runner.sample(num_episodes=60, random_actions=random_actions)
     assert len(episodes) == 60
     env = make(LEDUC)
@@ -148,9 +107,10 @@ def pairing_and_outcomes(episodes):
 
 
 @pytest.mark.parametrize("runner_cls", [MultiAgentEnvRunner, VectorEnvRunner])
-def test_league_mapping_and_callbacks_see_every_episode(runner_cls):
-    runner = runner_cls(config=league_config(runner=runner_cls, games=8), worker_index=0)
-    install(runner)
+def test_league_mapping_and_callbacks_see_every_episode(runner_cls, league_ppo):
+    config = league_ppo.config(runner=runner_cls, games=8, callbacks=RecordingCallbacks)
+    runner = runner_cls(config=config, worker_index=0)
+    league_ppo.install(runner)
     HOOKS.clear()
     episodes = []
     while len(episodes) < 40:
@@ -167,9 +127,9 @@ def test_league_mapping_and_callbacks_see_every_episode(runner_cls):
     runner.stop()
 
 
-def test_recorded_outputs_are_the_synced_modules_forward_pass():
-    runner = VectorEnvRunner(config=league_config(), worker_index=0)
-    install(runner)
+def test_recorded_outputs_are_the_synced_modules_forward_pass(league_ppo):
+    runner = VectorEnvRunner(config=league_ppo.config(callbacks=RecordingCallbacks), worker_index=0)
+    league_ppo.install(runner)
     state = runner.get_state(components="rl_module")
     noise = np.random.default_rng(0)
     for weights in state["rl_module"].values():
@@ -199,9 +159,10 @@ def test_recorded_outputs_are_the_synced_modules_forward_pass():
             np.testing.assert_array_equal(single.get_actions(), logits.argmax(axis=1))
 
 
-def test_ppo_trains_on_the_episodes_and_syncs_weights():
-    algo = league_config(train_batch_size_per_learner=400, minibatch_size=100).build_algo()
-    install(algo)
+def test_ppo_trains_on_the_episodes_and_syncs_weights(league_ppo):
+    config = league_ppo.config(train_batch_size_per_learner=400, minibatch_size=100)
+    algo = config.build_algo()
+    league_ppo.install(algo)
     before = algo.learner_group.get_weights(["main", "slot_0"])
     result = algo.train()
     after = algo.learner_group.get_weights(["main", "slot_0"])
@@ -240,9 +201,9 @@ class StepCallback(LeagueCallbacks):
         pass
 
 
-def test_step_callbacks_are_refused():
+def test_step_callbacks_are_refused(league_ppo):
     with pytest.raises(ValueError, match="on_episode_step"):
-        VectorEnvRunner(config=league_config().callbacks(StepCallback))
+        VectorEnvRunner(config=league_ppo.config().callbacks(StepCallback))
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ its last observation); at the last step every agent observes its final observati
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,10 +73,19 @@ class PlayRecord:
         self.env_steps += 1
 
 
-def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: bool = True) -> None:
+def finish_episode(
+    episode: MultiAgentEpisode,
+    play: PlayRecord,
+    terminated: bool = True,
+    templates: dict[Any, Any] | None = None,
+) -> None:
     """Writes a finished play into ``episode`` (a new, empty episode: not reset, no step
     added), as NumPy arrays; every agent the play observed is mapped to its module through
-    ``episode.module_for``, as ``add_env_reset``/``add_env_step`` map it."""
+    ``episode.module_for``, as ``add_env_reset``/``add_env_step`` map it.
+
+    ``templates`` (a dict the caller keeps across calls) holds, per agent, spaces and module
+    output keys, the first agent episode built by RLlib's constructor; later agent episodes
+    are that one's copies with their own data (:func:`_agent_episode`)."""
     steps = play.env_steps
     agent_episodes = {}
     env_t_to_agent_t = defaultdict(InfiniteLookbackBuffer)
@@ -83,19 +93,8 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
         module = episode.module_for(agent)  # RLlib maps every agent it sees, kept or not
         if not record.actions:  # first observed at the end: RLlib keeps no episode for it
             continue
-        agent_episodes[agent] = SingleAgentEpisode(
-            observations=np.stack(record.observations),
-            observation_space=episode.observation_space[agent],
-            infos=record.infos,
-            actions=np.asarray(record.actions),
-            action_space=episode.action_space[agent],
-            rewards=np.asarray(record.rewards, dtype=np.float64),
-            extra_model_outputs={k: np.asarray(v) for k, v in record.extra.items()},
-            terminated=terminated,
-            len_lookback_buffer=0,
-            agent_id=agent,
-            module_id=module,
-            multi_agent_episode_id=episode.id_,
+        agent_episodes[agent] = _agent_episode(
+            episode, agent, module, record, terminated, templates
         )
         timeline: list[Any] = [SKIP] * (steps + 1)
         for k, t in enumerate(record.env_t):
@@ -108,3 +107,91 @@ def finish_episode(episode: MultiAgentEpisode, play: PlayRecord, terminated: boo
     episode.is_terminated = terminated
     episode._start_time = play.start_time
     episode._last_step_time = time.perf_counter()
+
+
+def _agent_episode(
+    episode: MultiAgentEpisode,
+    agent: str,
+    module: str,
+    record: AgentRecord,
+    terminated: bool,
+    templates: dict[Any, Any] | None,
+) -> SingleAgentEpisode:
+    """One agent's ``SingleAgentEpisode`` of a finished play.
+
+    RLlib's constructor re-derives each buffer's space structure and validates the lengths,
+    which costs more than the play; with ``templates``, an episode of the same agent, spaces
+    and output keys is copied instead, attribute by attribute, and given this play's data,
+    ids and flags (the tests compare both with RLlib's step-by-step episodes)."""
+    observations = np.stack(record.observations)
+    actions = np.asarray(record.actions)
+    rewards = np.asarray(record.rewards, dtype=np.float64)
+    extra = {k: np.asarray(v) for k, v in record.extra.items()}
+    obs_space, act_space = episode.observation_space[agent], episode.action_space[agent]
+    key = (agent, id(obs_space), id(act_space), tuple(extra))
+    template = None if templates is None else templates.get(key)
+    if template is None:
+        made = SingleAgentEpisode(
+            observations=observations,
+            observation_space=obs_space,
+            infos=record.infos,
+            actions=actions,
+            action_space=act_space,
+            rewards=rewards,
+            extra_model_outputs=extra,
+            terminated=terminated,
+            len_lookback_buffer=0,
+            agent_id=agent,
+            module_id=module,
+            multi_agent_episode_id=episode.id_,
+        )
+        if templates is not None:  # the spaces are kept with it, so their ids stay theirs
+            templates[key] = (made, _kept_slots(made), obs_space, act_space)
+        return made
+    template, kept = template[:2]
+    made = object.__new__(SingleAgentEpisode)
+    for name in kept:
+        setattr(made, name, getattr(template, name))
+    made.id_ = uuid.uuid4().hex
+    made.module_id = module
+    made.multi_agent_episode_id = episode.id_
+    made.observations = _holding(template.observations, observations)
+    made.infos = _holding(template.infos, record.infos)
+    made.actions = _holding(template.actions, actions)
+    made.rewards = _holding(template.rewards, rewards)
+    made.extra_model_outputs = {
+        k: _holding(template.extra_model_outputs[k], v) for k, v in extra.items()
+    }
+    made.is_terminated = terminated
+    made.is_truncated = False
+    made.t_started = 0
+    made.t = len(rewards)
+    made._custom_data = {}
+    return made
+
+
+_DATA_SLOTS = frozenset(
+    {"id_", "module_id", "multi_agent_episode_id", "observations", "infos", "actions"}
+    | {"rewards", "extra_model_outputs", "is_terminated", "is_truncated", "t_started", "t"}
+    | {"_custom_data"}
+)
+"""The ``SingleAgentEpisode`` slots :func:`_agent_episode` sets on a copy itself."""
+
+
+def _kept_slots(episode: SingleAgentEpisode) -> tuple[str, ...]:
+    """The slots of ``episode`` (and its classes' bases) that are set and that a copy keeps."""
+    names = []
+    for base in type(episode).__mro__:
+        slots = getattr(base, "__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return tuple(n for n in dict.fromkeys(names) if n not in _DATA_SLOTS and hasattr(episode, n))
+
+
+def _holding(template: InfiniteLookbackBuffer, data: Any) -> InfiniteLookbackBuffer:
+    """A buffer like ``template`` (space, no lookback) holding ``data``."""
+    buffer = object.__new__(InfiniteLookbackBuffer)
+    buffer.__dict__.update(template.__dict__)
+    buffer.data = data
+    buffer.lookback = 0
+    buffer.finalized = not isinstance(data, list)
+    return buffer

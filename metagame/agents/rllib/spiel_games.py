@@ -47,6 +47,7 @@ class SpielGames:
         self._information_state = source == "information_state"
         self.states: list[Any] = [None] * num_games
         self._returns = np.zeros((num_games, self.num_players))
+        self._no_reward = np.zeros(self.num_players)
 
     @classmethod
     def from_env(cls, env: Any, num_games: int) -> SpielGames:
@@ -70,10 +71,7 @@ class SpielGames:
     @staticmethod
     def _chance(state: Any, rng: np.random.Generator) -> None:
         while state.is_chance_node():
-            outcomes, probs = zip(*state.chance_outcomes(), strict=True)
-            cdf = np.cumsum(probs)
-            k = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-            state.apply_action(outcomes[min(k, len(outcomes) - 1)])
+            state.apply_action(draw(state.chance_outcomes(), rng.random()))
 
     def current_player(self, i: int) -> int:
         return self.states[i].current_player()
@@ -86,7 +84,10 @@ class SpielGames:
         state = self.states[i]
         state.apply_action(action)
         self._chance(state, rng)
-        returns = np.asarray(state.returns(), dtype=np.float64)
+        returns = state.returns()
+        if not any(returns) and not self._returns[i].any():  # no reward yet: most moves
+            return self._no_reward
+        returns = np.asarray(returns, dtype=np.float64)
         rewards = returns - self._returns[i]
         self._returns[i] = returns
         return rewards
@@ -111,3 +112,19 @@ class SpielGames:
             raw = features.reshape(n, *codec.raw_space[OBS_KEY].shape)
             return [codec.encode({OBS_KEY: o, MASK_KEY: m}) for o, m in zip(raw, masks)]
         return list(np.concatenate([features.reshape(n, -1), masks], axis=1))
+
+
+def draw(outcomes: list[tuple[int, float]], uniform: float) -> int:
+    """The outcome a uniform draw in [0, 1) picks from (outcome, probability) pairs: the first
+    whose cumulative probability exceeds ``uniform`` times the total (the last one if rounding
+    leaves none), as ``np.searchsorted(np.cumsum(p), u * total, side="right")`` picks it."""
+    total = 0.0
+    cumulative = []
+    for _, p in outcomes:
+        total += p
+        cumulative.append(total)
+    target = uniform * total
+    for (outcome, _), c in zip(outcomes, cumulative, strict=True):
+        if c > target:
+            return outcome
+    return outcomes[-1][0]

@@ -110,6 +110,7 @@ class VectorEnvRunner(MultiAgentEnvRunner):
                 "module-to-env connectors are not supported"
             )
         self.games = None
+        self.episode_templates: dict[Any, Any] = {}  # see finish_episode
         if self.env is not None:
             adapter = self.env.envs[0].unwrapped
             self.games = SpielGames.from_env(adapter, self.num_envs)
@@ -291,7 +292,7 @@ class _Sampler:
 
     def _finish(self, i: int) -> None:
         episode = self.episodes[i]
-        finish_episode(episode, self.plays[i])
+        finish_episode(episode, self.plays[i], templates=self.runner.episode_templates)
         episode.custom_data[HISTORY_KEY] = list(self.games.states[i].history())
         self.runner._make_on_episode_callback("on_episode_end", i, self.episodes)
         self.done.append(episode)
