@@ -32,7 +32,7 @@ from metagame.league.empirical_game import (
     solve_meta_game,
 )
 from metagame.league.game_spec import GameSpec
-from metagame.league.ratings import standings
+from metagame.league.ratings import match_scores, standings
 from metagame.league.run_dir import REPLAYS_DIR
 from metagame.league.store import Player, Store
 
@@ -290,6 +290,7 @@ def rate(
         alpharank=per_player(alpha.strategies),
         one_player=not spec.competitive,
         crowd=bool(spec.crowds),
+        scores=match_scores(spec.name),
     )
     store.record_ratings(iteration, s.rows())
     expl = None

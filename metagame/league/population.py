@@ -193,9 +193,6 @@ def load_mixture(path: str | Path, greedy: bool = False, seed: int = 0) -> Mixtu
 
 
 SOLVERS = ("nash", "minimax-winner", "alpharank", "prd", "ce", "cce", "uniform")
-# Games whose two-player returns are (2P - 1, 1 - 2P) for P = Pr(seat 0's play is preferred),
-# either a drawn verdict (+-1) or a judge's probability itself (metagame.envs.preference).
-PREFERENCE_GAMES = ("preference", "trajectory_preference", "llm_duel")
 
 
 @dataclass(frozen=True)
@@ -266,15 +263,15 @@ def preference_matrix(
     """P[i, j] = Pr(player i beats player j) over the two-player matches among ``ids`` (both
     seatings pooled; 1/2 on the diagonal and for pairs that never met), so P + P^T = 1.
 
-    In a preference game (``PREFERENCE_GAMES``) a match scores (1 + r)/2 for its returns r =
+    In a preference game (``ratings.PREFERENCE_GAMES``) a match scores (1 + r)/2 for its returns r =
     (2P - 1, 1 - 2P): the judge's probability P itself when the judge is soft (an LM judge), not
     whether it exceeds 1/2, so P[i, j] is the mean preference probability (Swamy et al., 2024,
     "A minimaximalist approach to RLHF", define the game on these probabilities). In any other
     game a match is a win, a draw (1/2) or a loss by its returns.
     """
-    from metagame.league.ratings import outcome_scores
+    from metagame.league.ratings import match_scores
 
-    score = preference_scores if game in PREFERENCE_GAMES else outcome_scores
+    score = match_scores(game)
     index = {pid: i for i, pid in enumerate(ids)}
     wins = np.zeros((len(ids), len(ids)))
     counts = np.zeros_like(wins)
@@ -289,12 +286,6 @@ def preference_matrix(
     P = np.divide(wins, counts, out=np.full_like(wins, 0.5), where=counts > 0)
     np.fill_diagonal(P, 0.5)
     return P
-
-
-def preference_scores(returns: Sequence[float]) -> tuple[float, float]:
-    """(P, 1 - P) of a preference match from its returns (2P - 1, 1 - 2P)."""
-    a, b = returns
-    return (1.0 + a) / 2.0, (1.0 + b) / 2.0
 
 
 def _minimax_winner(P: np.ndarray) -> np.ndarray:

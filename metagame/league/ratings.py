@@ -18,7 +18,7 @@ pairs. One-player populations are rated by their mean return.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +28,28 @@ from metagame.league.store import Match
 ELO_START = 1200.0
 
 
+# Games whose two-player returns are (2P - 1, 1 - 2P) for P = Pr(seat 0's play is preferred),
+# either a drawn verdict (+-1) or a judge's probability itself (metagame.envs.preference).
+PREFERENCE_GAMES = ("preference", "trajectory_preference", "llm_duel")
+
+
 def outcome_scores(returns: Sequence[float]) -> tuple[float, float]:
     """Scores (1, 0), (0, 1) or (1/2, 1/2) of a two-player match from its returns."""
     a, b = returns
     return (1.0, 0.0) if a > b else (0.0, 1.0) if b > a else (0.5, 0.5)
+
+
+def preference_scores(returns: Sequence[float]) -> tuple[float, float]:
+    """(P, 1 - P) of a preference match from its returns (2P - 1, 1 - 2P): a soft judge's
+    probability counts as itself, not as a win or a loss."""
+    a, b = returns
+    return (1.0 + a) / 2.0, (1.0 + b) / 2.0
+
+
+def match_scores(game: str | None) -> Callable[[Sequence[float]], tuple[float, float]]:
+    """How a two-player match of ``game`` scores: by preference in a preference game
+    (``PREFERENCE_GAMES``), else win, draw or loss by its returns."""
+    return preference_scores if game in PREFERENCE_GAMES else outcome_scores
 
 
 def _ranks(returns: Sequence[float]) -> list[int]:
@@ -47,9 +65,12 @@ def _seated(matches: Iterable[Match], index: dict[str, int]) -> Iterable[tuple[l
             yield [index[p] for p in m.players], m
 
 
-def elo(matches: Iterable[Match], ids: Sequence[str], k: float = 16.0) -> np.ndarray:
+def elo(
+    matches: Iterable[Match], ids: Sequence[str], k: float = 16.0, scores=outcome_scores
+) -> np.ndarray:
     """Elo ratings after every match between ``ids`` in order; a match of n seats counts as
-    its n (n - 1) / 2 pairs of seats (compared by return), updated together."""
+    its n (n - 1) / 2 pairs of seats, scored by ``scores`` (see :func:`match_scores`) and
+    updated together."""
     index = {pid: n for n, pid in enumerate(ids)}
     r = np.full(len(ids), ELO_START)
     for seats, m in _seated(matches, index):
@@ -58,7 +79,7 @@ def elo(matches: Iterable[Match], ids: Sequence[str], k: float = 16.0) -> np.nda
             i, j = seats[a], seats[b]
             if i == j:
                 continue
-            score = outcome_scores((m.returns[a], m.returns[b]))[0]
+            score = scores((m.returns[a], m.returns[b]))[0]
             expected = 1.0 / (1.0 + 10.0 ** ((r[j] - r[i]) / 400.0))
             delta[i] += k * (score - expected)
             delta[j] -= k * (score - expected)
@@ -122,13 +143,14 @@ def standings(
     alpharank: np.ndarray,
     one_player: bool = False,
     crowd: bool = False,
+    scores=outcome_scores,
 ) -> Standings:
     """All ratings at once: OpenSkill and Elo from the matches, the meta-game's Nash mass,
     Nash-averaged rating and alpha-rank mass as given (from ``metagame.league.empirical_game``).
     One-role leagues (a task, a team): mu is the mean return of a player's own matches (the
     team's cross-play aside), sigma its std, Elo the mean return. A one-role crowd (``crowd``):
     mu averages the player's return over every seat it took, alone and in cross-play beside
-    other members (each seat's return is its own agents')."""
+    other members (each seat's return is its own agents'). Elo scores matches by ``scores``."""
     ids = list(ids)
     index = {pid: n for n, pid in enumerate(ids)}
     games = np.zeros(len(ids), dtype=np.int64)
@@ -145,4 +167,5 @@ def standings(
         sigma = np.array([np.std(r) if r else 0.0 for r in per])
         return Standings(ids, mu, sigma, mu.copy(), nash, nash_rating, alpharank, games)
     mu, sigma = openskill(matches, ids)
-    return Standings(ids, mu, sigma, elo(matches, ids), nash, nash_rating, alpharank, games)
+    ratings = elo(matches, ids, scores=scores)
+    return Standings(ids, mu, sigma, ratings, nash, nash_rating, alpharank, games)

@@ -19,6 +19,17 @@ def test_elo_known_values():
     np.testing.assert_allclose(r, [1200.0, 1200.0])
 
 
+def test_elo_scores_a_soft_judges_preference_as_itself():
+    """A judge preferring a's answer with probability 0.6 moves Elo by k (0.6 - 1/2), not by
+    k (1 - 1/2) as a win would; outside preference games a match is still a win or a loss."""
+    soft = [_m(1, "a", "b", 0.2, -0.2)]  # returns (2P - 1, 1 - 2P) with P = 0.6
+    scores = ratings.match_scores("llm_duel")
+    np.testing.assert_allclose(ratings.elo(soft, ["a", "b"], k=16, scores=scores), [1201.6, 1198.4])
+    plain = ratings.match_scores("openspiel:kuhn_poker")
+    np.testing.assert_allclose(ratings.elo(soft, ["a", "b"], k=16, scores=plain), [1208.0, 1192.0])
+    assert ratings.preference_scores((1.0, -1.0)) == ratings.outcome_scores((1.0, -1.0))
+
+
 def test_openskill_matches_the_package():
     matches = [_m(1, "a", "b", 1, -1), _m(2, "b", "c", 0, 0), _m(3, "c", "a", 2, -2)]
     mu, sigma = ratings.openskill(matches, ["a", "b", "c"])
