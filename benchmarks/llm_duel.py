@@ -45,8 +45,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from _venv import VENVS, ensure_target  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = ROOT / "benchmarks" / ".venvs" / "trl"
+TARGET = VENVS / "trl"
 PINNED = [
     "trl==0.14.0",
     "accelerate==1.3.0",
@@ -95,25 +97,6 @@ def load_average(samples: list[float], every: float = 10.0):
 def trl_env() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(TARGET), str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "TOKENIZERS_PARALLELISM": "false"}
-
-
-def ensure_trl() -> tuple[bool, str]:
-    """TRL importable from ``TARGET``, installed there on first use."""
-    probe = [sys.executable, "-c", "import trl, datasets, accelerate"]
-    if (
-        TARGET.exists()
-        and subprocess.run(probe, env=trl_env(), capture_output=True).returncode == 0
-    ):
-        return True, "ok"
-    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
-    try:
-        subprocess.run(
-            [*install, str(TARGET), *PINNED], check=True, capture_output=True, timeout=600
-        )
-    except (subprocess.SubprocessError, OSError) as err:
-        return False, f"pip install of TRL into {TARGET} failed: {err}"
-    ok = subprocess.run(probe, env=trl_env(), capture_output=True)
-    return ok.returncode == 0, "ok" if ok.returncode == 0 else ok.stderr.decode()[-300:]
 
 
 def trl_worker(model: str, output: str, trainer_name: str, budget: float, seed: int) -> None:
@@ -201,9 +184,8 @@ def trl_worker(model: str, output: str, trainer_name: str, budget: float, seed: 
 
 
 def run_trl(model: Path, output: Path, trainer: str, budget: float, seed: int) -> dict | str:
-    ok, why = ensure_trl()
-    if not ok:
-        return why
+    if ensure_target("trl", PINNED, "import trl, datasets, accelerate") is None:
+        return f"TRL could not be installed into {TARGET} (see above)"
     command = [sys.executable, __file__, "--trl-worker", str(model), str(output), trainer]
     command += ["--budget", str(budget), "--seed", str(seed)]
     done = subprocess.run(command, env=trl_env(), capture_output=True, timeout=budget + 600)
