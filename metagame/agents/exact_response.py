@@ -52,12 +52,13 @@ NUM_STATES_KEY = "num_states"
 
 
 class ObservationTableRLModule(CategoricalTorchRLModule):
-    """A deterministic policy as a table: observation features -> action.
+    """A policy as a table: observation features -> action probabilities.
 
-    Buffers ``keys`` (states, features) and ``actions`` (states,); an observation whose
-    features equal a key plays that key's action, any other plays uniformly over its legal
-    actions. ``model_config``: ``num_states`` and ``metagame_observation_space`` (the raw
-    observation space as JSON, as in every metagame module spec).
+    Buffers ``keys`` (states, features) and ``probs`` (states, actions); an observation whose
+    features equal a key plays that key's distribution (a best response's is one-hot), any
+    other plays uniformly over its legal actions. ``model_config``: ``num_states`` and
+    ``metagame_observation_space`` (the raw observation space as JSON, as in every metagame
+    module spec).
     """
 
     def setup(self) -> None:
@@ -71,16 +72,16 @@ class ObservationTableRLModule(CategoricalTorchRLModule):
         width = codec.features(np.zeros(codec.raw_space[OBS_KEY].shape)).size
         states = int(self.model_config[NUM_STATES_KEY])
         self.register_buffer("keys", torch.zeros(states, width))
-        self.register_buffer("actions", torch.zeros(states, dtype=torch.long))
+        self.register_buffer("probs", torch.ones(states, int(self.action_space.n)))
+        # RLlib's Learner builds an optimizer for every module it holds, frozen ones too
+        self._dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         mask, batch = split_mask(batch, self.mask_size)
         features = batch[Columns.OBS].reshape(len(batch[Columns.OBS]), -1).float()
         hits = (features[:, None, :] == self.keys[None]).all(dim=-1)  # (batch, states)
         found = hits.any(dim=1)
-        chosen = torch.nn.functional.one_hot(
-            self.actions[hits.float().argmax(dim=1)], int(self.action_space.n)
-        ).float()
+        chosen = self.probs[hits.float().argmax(dim=1)]
         probs = torch.where(found[:, None], chosen, torch.ones_like(chosen))
         logits = log_mask(probs)
         return {Columns.ACTION_DIST_INPUTS: logits if mask is None else logits + log_mask(mask)}
@@ -192,6 +193,7 @@ def _table_policy(
     )
     rows = list(table.values())
     module.keys.copy_(torch.as_tensor(np.stack([f for _, f, _ in rows])))
-    module.actions.copy_(torch.as_tensor([a for a, _, _ in rows], dtype=torch.long))
+    actions = torch.as_tensor([a for a, _, _ in rows], dtype=torch.long)
+    module.probs.copy_(torch.nn.functional.one_hot(actions, module.probs.shape[1]).float())
     module.eval()
     return RLModulePolicy(module, space_from_json(raw), greedy=True, id="exact_best_response")

@@ -134,6 +134,23 @@ class SequenceForm:
         den = weight.sum(axis=0)[:, None]
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), self.uniform())
 
+    def policy_table(self, policy: Any) -> np.ndarray:
+        """``(I, A)``: the action probabilities a metagame policy over an RLlib module (e.g.
+        :class:`metagame.agents.policy.RLModulePolicy`) plays at every information state, from
+        one batched forward pass (its masked softmax, as
+        :func:`metagame.league.exploitability.action_probabilities` gives one at a time)."""
+        import torch
+
+        from metagame.agents.policy import legal_distribution
+
+        if not hasattr(policy, "module"):
+            raise ValueError(f"{type(policy).__name__}: a table needs a policy over an RLModule")
+        with torch.no_grad():
+            out = policy.module.forward_inference({"obs": torch.from_numpy(self.observations)})
+        logits = out["action_dist_inputs"].double().numpy()
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return legal_distribution(probs, self.legal)
+
     def tabular_policy(self, table: np.ndarray):
         """An OpenSpiel ``TabularPolicy`` playing ``table (I, A)``."""
         from open_spiel.python import policy as os_policy

@@ -134,6 +134,19 @@ class PSROConfig(_Strict):
     reset_response: bool = Field(False, description="start each response from scratch")
 
 
+class XDOConfig(PSROConfig):
+    """Extensive-form double oracle (McAleer et al. 2021): PSRO's responses, each trained
+    against the equilibrium of the restricted game (the game cut down to the actions the
+    players propose), which is also the league's answer (evaluation.answer_iterations CFR+
+    iterations per solve)."""
+
+    name: Literal["xdo"] = Field("xdo", description="the mode")
+    meta_solver: Literal["nash", "alpharank", "uniform", "prd", "ce", "cce"] = Field(
+        "nash", description="solves the empirical game for the ratings"
+    )
+    oracle: Literal["rl"] = Field("rl", description="responses trained by the learners")
+
+
 class AlphaStarConfig(_Strict):
     """Main agents, main exploiters and league exploiters (Vinyals et al. 2019)."""
 
@@ -161,9 +174,12 @@ class AlphaStarConfig(_Strict):
         return self
 
 
-ModeConfig = Annotated[SelfPlayConfig | PSROConfig | AlphaStarConfig, Field(discriminator="name")]
+ModeConfig = Annotated[
+    SelfPlayConfig | PSROConfig | XDOConfig | AlphaStarConfig, Field(discriminator="name")
+]
 MODE_CONFIGS: dict[str, type[_Strict]] = {
-    c.model_fields["name"].default: c for c in (SelfPlayConfig, PSROConfig, AlphaStarConfig)
+    c.model_fields["name"].default: c
+    for c in (SelfPlayConfig, PSROConfig, XDOConfig, AlphaStarConfig)
 }
 
 
@@ -196,6 +212,17 @@ class EvaluationConfig(_Strict):
         "auto",
         description="solves the empirical game (self-play, AlphaStar); auto: nash where exact "
         "(one seat; two seats zero-sum or asymmetric), else projected replicator dynamics",
+    )
+    answer: Literal["meta_strategy", "restricted_game"] = Field(
+        "meta_strategy",
+        description="the league's answer, whose exploitability it records: the meta-strategy's "
+        "mixture of players, or the equilibrium of XDO's restricted game, the game cut down to "
+        "the actions the players propose, by CFR+ (two-player zero-sum OpenSpiel games whose "
+        "seats share one population and whose tree can be walked; "
+        "metagame.agents.restricted_game)",
+    )
+    answer_iterations: int = Field(
+        1000, ge=1, description="CFR+ iterations per solve of the restricted game"
     )
 
 

@@ -260,11 +260,13 @@ def rate(
     iteration: int,
     solver: str = "auto",
     exploitability: bool = True,
+    answer: Any = None,
 ) -> dict[str, Any]:
     """Solves the empirical game over the active players and records ratings and the
     meta-strategy (``solver``: one of ``empirical_game.META_SOLVERS`` or ``auto``, see
-    ``empirical_game.default_solver``), with the exact exploitability of the league's mixture
-    where OpenSpiel computes it."""
+    ``empirical_game.default_solver``), with the exact exploitability of the league's answer
+    where OpenSpiel computes it: the meta-strategy's mixture, or ``answer``'s
+    (:class:`metagame.league.restricted_answer.RestrictedAnswer`) over the active players."""
     from metagame.league.exploitability import mixture_exploitability
 
     with store.transaction():
@@ -294,7 +296,9 @@ def rate(
     )
     store.record_ratings(iteration, s.rows())
     expl = None
-    if exploitability and spec.competitive:
+    if exploitability and answer is not None:
+        expl = answer.exploitability(players)
+    elif exploitability and spec.competitive:
         expl = mixture_exploitability(
             spec.name,
             spec.kwargs,

@@ -55,8 +55,9 @@ from metagame.league.config import RLLIB_ALGOS, LeagueConfig
 from metagame.league.evaluation import evaluate, policy_cache, rate, stable_seed
 from metagame.league.exact_payoffs import ExactPayoffs, walkable
 from metagame.league.game_spec import GameSpec, game_spec
-from metagame.league.modes import LeagueView, Mode, Trainee, mode_for
+from metagame.league.modes import RESTRICTED, LeagueView, Mode, Trainee, mode_for
 from metagame.league.population import CheckpointError, fixed_spec, player_weights, save_player
+from metagame.league.restricted_answer import RestrictedAnswer
 from metagame.league.run_dir import LeagueBusyError, RunDir
 from metagame.league.store import Player, Store
 
@@ -136,6 +137,7 @@ class League:
         }
         self.fixed = self._fixed_specs()
         self._exact = self._exact_payoffs()
+        self._answer = self._restricted_answer()
         return self._algorithm_config()
 
     def _fixed_specs(self) -> dict[str, Any]:
@@ -169,6 +171,14 @@ class League:
             return ExactPayoffs(self.eval_spec, self._policy)
         except ValueError as err:
             raise ValueError(f"evaluation.payoffs: {err}") from None
+
+    def _restricted_answer(self) -> RestrictedAnswer | None:
+        """XDO's restricted game, when the config answers with it or the mode trains against
+        its equilibrium."""
+        ev = self.cfg.evaluation
+        if ev.answer != "restricted_game" and not self.mode.restricted:
+            return None
+        return RestrictedAnswer(self.spec, self._policy, ev.answer_iterations)
 
     def _evaluation_spec(self) -> GameSpec:
         """The game of the evaluation matches: ``game.eval_kwargs`` over ``game.kwargs``, with
@@ -223,6 +233,8 @@ class League:
             owner = self._population_of_module()
             specs = {m: self._module_spec(pop) for m, pop in owner.items()}
             specs |= {m: spec for m, (_, spec) in self.fixed.items()}
+            if self.mode.restricted:
+                specs[RESTRICTED] = self._answer.module_spec()
             algo_cfg = algo_cfg.multi_agent(
                 policies=list(specs),  # a list: module construction order, so seeding, is fixed
                 policy_mapping_fn=sampling.agent_to_module,
@@ -556,13 +568,17 @@ class League:
             else {}
         )
         parties = {p: self.spec.population_of(r) for p, r in self.spec.parties.items()}
+        fixed = self._fixed_modules()
+        if self.mode.restricted:  # the table module plays the restricted game's equilibrium
+            fixed[RESTRICTED] = RESTRICTED
+            self._set_weights({RESTRICTED: self._answer.module_state(frozen)})
         table = mm.plan_slots(
             distributions,
             {t.module: t.population for t in self.trainees},
             parties,
             self.slots,
             rng,
-            self._fixed_modules(),
+            fixed,
         )
         if self.spec.single_agent:
             return table
@@ -708,6 +724,7 @@ class League:
             iteration=self.iteration,
             solver=self.mode.meta_solver,
             exploitability=self.cfg.evaluation.exploitability and self.exact_exploitability,
+            answer=self._answer,
         )
 
     def _log(self, info: IterationInfo) -> None:

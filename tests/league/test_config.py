@@ -33,11 +33,11 @@ def test_defaults_are_filled_and_round_trip(tmp_path):
         ),
         (
             {"game": {"name": "x"}, "mode": {"snapshot_every": 2}},
-            "config key mode: needs a name, one of ['selfplay', 'psro', 'alphastar']",
+            "config key mode: needs a name, one of ['selfplay', 'psro', 'xdo', 'alphastar']",
         ),
         (
             {"game": {"name": "x"}, "mode": "league"},
-            "config key mode: name must be one of ['selfplay', 'psro', 'alphastar'], got 'league'",
+            "config key mode: name must be one of ['selfplay', 'psro', 'xdo', 'alphastar'], got 'league'",
         ),
         (
             {"game": {"name": "x", "roles": "tie"}},

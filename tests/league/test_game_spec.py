@@ -97,6 +97,22 @@ def test_two_population_profiles_are_the_product_of_the_roles():
             {"game": {"name": "openspiel:kuhn_poker"}, "learners": {"algo": "MAPPO"}},
             "config key learners.algo: MAPPO needs a global state: openspiel:kuhn_poker",
         ),
+        (
+            {"game": {"name": "pursuit_evasion"}, "mode": "xdo"},
+            "config key mode: xdo serves two-player zero-sum games whose roles share one",
+        ),
+        (
+            {"game": {"name": "soccer"}, "evaluation": {"answer": "restricted_game"}},
+            "config key evaluation.answer: restricted_game needs a sequential OpenSpiel game",
+        ),
+        (
+            {
+                "game": {"name": "openspiel:kuhn_poker", "kwargs": {"players": 3}},
+                "evaluation": {"answer": "restricted_game", "meta_solver": "prd"},
+            },
+            "config key evaluation.answer: restricted_game: kuhn_poker: sequence form needs a "
+            "two-player zero-sum game",
+        ),
     ],
 )
 def test_unsupported_leagues_are_refused_before_ray_starts(data, message, tmp_path):

@@ -212,6 +212,59 @@ def test_psro_with_the_exact_oracle_drives_kuhn_toward_nash(tmp_path):
     assert len(reasons) == 8 and all(r.startswith("exact best response") for r in reasons)
 
 
+def test_restricted_game_answer_is_the_cfr_plus_equilibrium_of_the_players_actions(tmp_path):
+    """``evaluation.answer: restricted_game`` records, each iteration, the exploitability of
+    the restricted game's equilibrium over the active players' proposed actions, recomputed
+    here from the saved players; it is never worse than the game's value gap of the first
+    player alone, and with the exact oracle it reaches Nash as the meta-strategy does."""
+    from metagame.agents.restricted_game import proposed_actions, solve_restricted
+    from metagame.agents.sequence_form import SequenceForm
+    from metagame.envs.registration import make
+
+    lg = league(
+        tmp_path,
+        {"name": "openspiel:kuhn_poker"},
+        mode={"name": "psro", "oracle": "exact"},
+        evaluation={"episodes_per_pair": 20, "replay_fraction": 0.0, "answer": "restricted_game"},
+    )
+    try:
+        infos = [lg.step() for _ in range(3)]
+    finally:
+        close(lg)
+    form = SequenceForm(make("openspiel:kuhn_poker").unwrapped)
+    with Store(tmp_path / "run") as store:
+        players = store.players(active_only=True)
+    tables = np.stack([form.policy_table(load_player(tmp_path / "run", p)) for p in players])
+    solution = solve_restricted(form, proposed_actions(form, tables), 1000)
+    assert infos[-1].exploitability == pytest.approx(form.exploitability(solution.table))
+    assert infos[-1].exploitability < infos[0].exploitability
+
+
+def test_xdo_trains_responses_against_the_restricted_equilibrium_on_kuhn(tmp_path):
+    """XDO's trainee meets only the table module that plays the restricted game's equilibrium
+    (its games are counted against that label), and a few short responses bring Kuhn's
+    exploitability down from the first network's."""
+    quick = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    lg = league(
+        tmp_path,
+        quick["game"],
+        learners=quick["learners"],
+        mode={"name": "xdo", "iterations_per_response": 4, "reset_response": True},
+        evaluation={"episodes_per_pair": 4, "replay_fraction": 0.0},
+        ray=quick["ray"],
+    )
+    try:
+        infos = [lg.step() for _ in range(12)]
+        opponents = {b for (_, b) in lg.store.games()}
+        assert "restricted_nash" in lg.algo.config.policies
+        assert "restricted_nash" not in lg.algo.config.policies_to_train
+    finally:
+        close(lg)
+    assert opponents == {"restricted_nash"}
+    assert sum(bool(i.new_players) for i in infos) == 3
+    assert infos[-1].exploitability < min(0.2, infos[0].exploitability)
+
+
 def test_mmd_learner_trains_in_the_league_and_refreshes_the_trainee_magnet(tmp_path):
     from metagame.agents.rllib.magnet import magnet_state
 

@@ -1,0 +1,98 @@
+"""The league's answer as XDO's restricted game (``evaluation.answer: restricted_game``).
+
+The meta-strategy mixes whole players; XDO (McAleer et al. 2021) answers with the equilibrium
+of the restricted game instead, the game cut down at each information state to the actions the
+players propose there, which mixes at every information state
+(:mod:`metagame.agents.restricted_game`). Each player's table is computed once, from one batched
+forward pass over the game's information states; each iteration proposes the actions, solves
+the restricted game by CFR+ and records the exact exploitability of its average policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from metagame.agents.restricted_game import RestrictedSolution, proposed_actions, solve_restricted
+from metagame.league.exact_payoffs import walkable
+from metagame.league.game_spec import GameSpec
+from metagame.league.store import Player
+
+KEY = "config key evaluation.answer"
+
+
+class RestrictedAnswer:
+    """Solves the restricted game of the players it is given (see the module docstring); in
+    the ``xdo`` mode its equilibrium is also what the trainees meet, through one table module
+    (:meth:`module_spec`, :meth:`module_state`)."""
+
+    def __init__(self, spec: GameSpec, policy: Callable[[Player], Any], iterations: int):
+        from metagame.agents.sequence_form import SequenceForm
+        from metagame.envs.registration import make
+
+        if len(spec.populations) != 1 or not spec.competitive or not walkable(spec):
+            raise ValueError(
+                f"{KEY}: restricted_game needs a sequential OpenSpiel game whose tree can be "
+                f"walked and whose seats share one population; {spec.name} has populations "
+                f"{list(spec.populations)}"
+            )
+        try:
+            self.form = SequenceForm(make(spec.name, **spec.kwargs).unwrapped)
+        except ValueError as err:
+            raise ValueError(f"{KEY}: restricted_game: {err}") from None
+        self.spec = spec
+        self._policy = policy
+        self.iterations = iterations
+        self._tables: dict[str, np.ndarray] = {}
+        self._last: tuple[tuple[str, ...], RestrictedSolution, list[float]] | None = None
+
+    def table(self, player: Player) -> np.ndarray:
+        """``(I, A)``: what ``player`` plays at every information state."""
+        if player.id not in self._tables:
+            self._tables[player.id] = self.form.policy_table(self._policy(player))
+        return self._tables[player.id]
+
+    def solve(self, players: Sequence[Player]) -> RestrictedSolution:
+        """The restricted game of ``players`` solved by CFR+ (kept until the players change)."""
+        ids = tuple(p.id for p in players)
+        if self._last is None or self._last[0] != ids:
+            allowed = proposed_actions(self.form, np.stack([self.table(p) for p in players]))
+            self._last = (ids, solve_restricted(self.form, allowed, self.iterations), [])
+        return self._last[1]
+
+    def exploitability(self, players: Sequence[Player]) -> float:
+        """The exact exploitability of the restricted game's equilibrium."""
+        solution = self.solve(players)
+        known = self._last[2]
+        if not known:
+            known.append(self.form.exploitability(solution.table))
+        return known[0]
+
+    def module_spec(self):
+        """The RLModule spec of the table module that plays the equilibrium."""
+        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+        from metagame.agents.exact_response import NUM_STATES_KEY, ObservationTableRLModule
+        from metagame.agents.rllib import module_spec
+        from metagame.agents.rllib.modules import RAW_SPACE_KEY
+
+        agent = self.spec.representative(next(iter(self.spec.populations)))
+        base = module_spec(self.spec.name, self.spec.kwargs, agent=agent)
+        return RLModuleSpec(
+            module_class=ObservationTableRLModule,
+            observation_space=base.observation_space,
+            action_space=base.action_space,
+            model_config={
+                RAW_SPACE_KEY: base.model_config[RAW_SPACE_KEY],
+                NUM_STATES_KEY: self.form.num_states,
+            },
+        )
+
+    def module_state(self, players: Sequence[Player]) -> dict[str, np.ndarray]:
+        """The table module's state: it plays the equilibrium of ``players``' restricted game
+        (keys: each information state's observation features, without the action mask)."""
+        table = self.solve(players).table
+        keys = self.form.observations[:, : -self.form.num_actions]
+        return {"keys": keys.astype(np.float32), "probs": table.astype(np.float32)}
