@@ -29,6 +29,7 @@ from metagame.league.run_dir import CONFIG_FILE, DB_NAME, RunDir
 from metagame.league.store import Store
 
 EXIT_USER_ERROR = 2
+RESTRICTED_GAME = "restricted-game"  # `league solve --solver`: XDO's restricted game
 T = TypeVar("T")
 
 
@@ -265,9 +266,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def solve_data(run_dir: str, solver: str, out: Path) -> dict[str, Any]:
     """Solves the league and writes each population's mixture as a policy under ``out``
-    (``out`` itself for a one-population league, else ``out/<population>``)."""
+    (``out`` itself for a one-population league, else ``out/<population>``); with
+    ``restricted-game``, the equilibrium of XDO's restricted game, one table policy."""
     from metagame.league.population import save_mixture, solve_population
 
+    if solver == RESTRICTED_GAME:
+        return _restricted_data(run_dir, out)
     with _store(run_dir) as store:
         answer = user_input(solve_population, store, solver)
     populations = {}
@@ -290,6 +294,21 @@ def solve_data(run_dir: str, solver: str, out: Path) -> dict[str, Any]:
     }
 
 
+def _restricted_data(run_dir: str, out: Path) -> dict[str, Any]:
+    from metagame.agents.policy import save_policy
+    from metagame.league.restricted_answer import solve_run
+
+    with _store(run_dir) as store:
+        policy, solution, exploitability = user_input(solve_run, store, run_dir)
+    save_policy(policy, out)
+    return {
+        "solver": RESTRICTED_GAME,
+        "exploitability": exploitability,
+        "coverage": solution.coverage,
+        "policy": str(out),
+    }
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "solve" / args.solver
     _writable_dir(out, "--out")
@@ -301,6 +320,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
+    if args.solver == RESTRICTED_GAME:
+        console.print(
+            f"the restricted game's equilibrium (CFR+ over {data['coverage']:.1%} of the "
+            f"game's actions): exploitability {data['exploitability']:.4g}\n"
+            f"written as a policy: {data['policy']}  (metagame.agents.policy.load_policy)"
+        )
+        return 0
     for pop, mix in data["populations"].items():
         table = Table(
             title=f"{data['solver']} mixture of population {pop} (roles: {', '.join(mix['roles'])})"
@@ -625,7 +651,13 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="the population's mixture, written as a loadable policy")
     s.add_argument("run_dir")
-    s.add_argument("--solver", default="nash", choices=list(SOLVERS))
+    s.add_argument(
+        "--solver",
+        default="nash",
+        choices=[*SOLVERS, RESTRICTED_GAME],
+        help="restricted-game: the equilibrium of XDO's restricted game over the players' "
+        "actions (two-player zero-sum OpenSpiel games whose tree can be walked)",
+    )
     s.add_argument("--json", action="store_true")
     s.add_argument("--out", default=None, help="default: RUN_DIR/solve/<solver>")
     s.set_defaults(func=cmd_solve)

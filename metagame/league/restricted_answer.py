@@ -11,6 +11,7 @@ the restricted game by CFR+ and records the exact exploitability of its average 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from metagame.agents.restricted_game import RestrictedSolution, proposed_actions, solve_restricted
 from metagame.league.exact_payoffs import walkable
 from metagame.league.game_spec import GameSpec
-from metagame.league.store import Player
+from metagame.league.store import Player, Store
 
 KEY = "config key evaluation.answer"
 
@@ -96,3 +97,36 @@ class RestrictedAnswer:
         table = self.solve(players).table
         keys = self.form.observations[:, : -self.form.num_actions]
         return {"keys": keys.astype(np.float32), "probs": table.astype(np.float32)}
+
+    def policy(self, players: Sequence[Player]):
+        """The equilibrium of ``players``' restricted game as a metagame policy (a table
+        module), which ``save_policy`` writes and ``load_policy`` reads back."""
+        from metagame.agents.policy import RLModulePolicy
+        from metagame.agents.rllib.encoding import space_from_json
+        from metagame.agents.rllib.modules import RAW_SPACE_KEY
+
+        spec = self.module_spec()
+        module = spec.build()
+        module.set_state(self.module_state(players))
+        module.eval()
+        raw = space_from_json(spec.model_config[RAW_SPACE_KEY])
+        return RLModulePolicy(module, raw, greedy=False, id="restricted_game")
+
+
+def solve_run(store: Store, run_dir: str | Path) -> tuple[Any, RestrictedSolution, float]:
+    """The restricted game of a league run's active players: its equilibrium as a policy,
+    the solution and its exact exploitability (``league solve --solver restricted-game``)."""
+    from metagame.league.evaluation import policy_cache
+    from metagame.league.game_spec import game_spec
+
+    config = store.get_meta("config") or {}
+    game, evaluation = config.get("game"), config.get("evaluation", {})
+    if not game:
+        raise ValueError(f"the store in {run_dir} does not say the league's config")
+    players = store.players(active_only=True)
+    if not players:
+        raise ValueError(f"the league in {run_dir} has no players yet")
+    spec = game_spec(game["name"], game["kwargs"], game["roles"], game["crowds"])
+    answer = RestrictedAnswer(spec, policy_cache(run_dir), evaluation["answer_iterations"])
+    exploitability = answer.exploitability(players)
+    return answer.policy(players), answer.solve(players), exploitability

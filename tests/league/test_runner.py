@@ -263,6 +263,16 @@ def test_xdo_trains_responses_against_the_restricted_equilibrium_on_kuhn(tmp_pat
     assert opponents == {"restricted_nash"}
     assert sum(bool(i.new_players) for i in infos) == 3
     assert infos[-1].exploitability < min(0.2, infos[0].exploitability)
+    # `league solve --solver restricted-game` writes the answer as a policy that plays it
+    from metagame.agents.policy import load_policy
+    from metagame.league.cli import solve_data
+    from metagame.league.exploitability import mixture_exploitability
+
+    data = solve_data(str(tmp_path / "run"), "restricted-game", tmp_path / "answer")
+    assert data["exploitability"] == pytest.approx(infos[-1].exploitability)
+    answer = load_policy(tmp_path / "answer")
+    replayed = mixture_exploitability("openspiel:kuhn_poker", {}, [answer], [1.0])
+    assert replayed == pytest.approx(data["exploitability"], abs=1e-6)
 
 
 def test_mmd_learner_trains_in_the_league_and_refreshes_the_trainee_magnet(tmp_path):
