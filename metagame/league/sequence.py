@@ -108,6 +108,7 @@ class SequenceLeague(League):
         self.slots: dict[str, list[str]] = {}
         self.fixed: dict[str, object] = {}
         self.eval_spec = self._evaluation_spec()
+        self._answer = self._restricted_answer()  # refuses evaluation.answer: restricted_game
         self._learner_settings()
 
     def _evaluation_spec(self) -> GameSpec:
