@@ -157,6 +157,26 @@ def test_a_kill_at_every_phase_resumes_to_the_run_never_killed(tmp_path):
         assert [line.split(",")[0] for line in f][1:] == ["1", "2", "3"]
 
 
+def test_a_killed_xdo_league_resumes_to_the_run_never_killed(tmp_path):
+    """XDO's table module is filled from the players at each iteration, so a run killed after
+    a response was added (before that iteration's commit) resumes to the same league."""
+    data = {**CONFIG, "mode": {"name": "xdo", "iterations_per_response": 1}}
+    config = tmp_path / "xdo.yaml"
+    config.write_text(yaml.safe_dump(data))
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    finish(league("start", config, "--run-dir", reference))
+    kill_when_paused(league("start", config, "--run-dir", killed, pause=("rating", 2)), "rating", 2)
+    finish(league("resume", killed))
+    expected, got = rows(reference), rows(killed)
+    assert {row[2] for row in expected["games"]} == {"restricted_nash"}
+    for table in QUERIES:
+        assert got[table] == expected[table], table
+    mine, theirs = weights(killed, got["players"]), weights(reference, expected["players"])
+    for pid, state in theirs.items():
+        for key, value in state.items():
+            assert torch.equal(value, mine[pid][key]), (pid, key)
+
+
 def test_stop_checkpoints_the_iteration_it_ends(tmp_path):
     config = tmp_path / "crash.yaml"
     config.write_text(yaml.safe_dump({**CONFIG, "budget": {"iterations": 1000}}))
