@@ -7,11 +7,13 @@
 - ``store``: the run directory's SQLite database (WAL); an iteration is one unit.
 - ``population``: players as policy checkpoints; ``solve_population``; mixture policies.
 - ``empirical_game``: payoff tensors of any shape over the populations, and meta-solvers.
-- ``modes``: self-play, PSRO, AlphaStar: who trains, whom it meets, when it becomes a player.
+- ``modes``: self-play, PSRO, XDO, AlphaStar: who trains, whom it meets, when it becomes a player.
 - ``matchmaking``: PFSP weightings, AlphaStar branches, opponent slots, per-episode draws.
 - ``ratings``: OpenSkill (Weng-Lin), Elo, Nash averaging, alpha-rank.
 - ``evaluation``: evaluation matches through ``metagame.agents.arena``, ratings, solves.
 - ``exploitability``: exact exploitability of the league's mixture in OpenSpiel games.
+- ``restricted_answer``: XDO's restricted game over the players' actions, the league's answer
+  in the ``xdo`` mode and with ``evaluation.answer: restricted_game``.
 - ``sampling``: what runs inside RLlib's EnvRunners (assignments, tallies, seeding).
 - ``runner``: ``League`` on Ray/RLlib (new API stack); ``league_for(cfg)`` picks the league.
 - ``sequence``: ``SequenceLeague``, the LLM duel's league: a sequence-level LM learner's

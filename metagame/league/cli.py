@@ -135,6 +135,7 @@ def status_data(run_dir: str) -> dict[str, Any]:
         "league_size": sum(p.active for p in players),
         "matches": num_matches,
         "last_snapshot": players[-1].id if players else None,
+        "answer": _answer(meta["config"] or {}),
         "exploitability": [
             {"iteration": m["iteration"], "exploitability": m["exploitability"]}
             for m in metas
@@ -251,7 +252,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if data["exploitability"]:
         last = data["exploitability"][-1]
         console.print(
-            f"exploitability of the league's mixture: {last['exploitability']:.4f} "
+            f"exploitability of the league's {data['answer']}: {last['exploitability']:.4f} "
             f"(iteration {last['iteration']})"
         )
     if data["replays"]:
@@ -438,6 +439,15 @@ class Display:
             self.live = None
 
 
+def _answer(config: dict[str, Any]) -> str:
+    """What the league answers with, whose exploitability it records (see
+    ``evaluation.answer`` and the ``xdo`` mode)."""
+    restricted = config.get("mode", {}).get("name") == "xdo"
+    if restricted or config.get("evaluation", {}).get("answer") == "restricted_game":
+        return "restricted-game equilibrium"
+    return "mixture"
+
+
 def _summary(run_dir: str) -> None:
     from rich.console import Console
 
@@ -456,7 +466,7 @@ def _summary(run_dir: str) -> None:
         console.print(f"[bold]{answer.solver} mixture of {pop}:[/] {mixture}")
     if data["exploitability"]:
         trace = " -> ".join(f"{e['exploitability']:.3f}" for e in data["exploitability"])
-        console.print(f"[bold]exploitability of the league's mixture:[/] {trace}")
+        console.print(f"[bold]exploitability of the league's {data['answer']}:[/] {trace}")
 
 
 def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: bool) -> int:

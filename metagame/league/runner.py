@@ -21,7 +21,8 @@ Each iteration (:meth:`League.step`, a template method in the manner of OpenSpie
 4. evaluation matches over the new profiles of players (``metagame.agents.arena``), each
    committed as it finishes, update the empirical game; it is solved for the meta-strategies
    (one mixture per population), with their NashConv on the empirical game and, where exact,
-   the exploitability of the league's mixture in the real game; an RLlib checkpoint is saved
+   the exploitability of the league's answer (that mixture, or the restricted game's
+   equilibrium: :mod:`metagame.league.restricted_answer`) in the real game; an RLlib checkpoint is saved
    every ``checkpoint_every`` (:class:`~metagame.league.run_dir.RunDir` owns the files).
 
 An iteration is one unit: its rows carry its number and it is committed by the checkpoint
@@ -72,7 +73,7 @@ class IterationInfo:
     wall: float
     meta: dict[str, float]  # active player -> meta-strategy probability (in its population)
     nash_conv: float | None  # of the meta-strategy on the empirical game
-    exploitability: float | None  # of the league's mixture in the real game, where exact
+    exploitability: float | None  # of the league's answer in the real game, where exact
     standings: Any = None
     new_players: list[str] = field(default_factory=list)
     slots: dict[str, str] = field(default_factory=dict)
