@@ -22,8 +22,9 @@ Each iteration (:meth:`League.step`, a template method in the manner of OpenSpie
    committed as it finishes, update the empirical game; it is solved for the meta-strategies
    (one mixture per population), with their NashConv on the empirical game and, where exact,
    the exploitability of the league's answer (that mixture, or the restricted game's
-   equilibrium: :mod:`metagame.league.restricted_answer`) in the real game; an RLlib checkpoint is saved
-   every ``checkpoint_every`` (:class:`~metagame.league.run_dir.RunDir` owns the files).
+   equilibrium: :mod:`metagame.league.restricted_answer`) in the real game; an RLlib
+   checkpoint is saved every ``checkpoint_every`` (:class:`~metagame.league.run_dir.RunDir`
+   owns the files).
 
 An iteration is one unit: its rows carry its number and it is committed by the checkpoint
 marker (see :mod:`metagame.league.store`). At the start of every iteration every process's
