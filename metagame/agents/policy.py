@@ -627,7 +627,6 @@ def _load_module(meta_file: Path, meta: dict[str, Any]):
     if not weights.is_file():
         raise ValueError(f"policy checkpoint weights not found: {weights}")
     cls = entry.load()
-    import torch
 
     from metagame.agents.rllib.quiet import quiet_notices
 
@@ -644,12 +643,7 @@ def _load_module(meta_file: Path, meta: dict[str, Any]):
             f"policy checkpoint {meta_file}: keys 'model_config' and the spaces do not build a "
             f"{cls.__name__}: {type(err).__name__}: {err}"
         ) from err
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise ValueError(f"policy checkpoint weights {weights} are corrupt: {err}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"policy checkpoint weights {weights} are not a tensor state dict")
+    state = read_state_dict(weights, "policy checkpoint weights")
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError) as err:
@@ -667,3 +661,27 @@ def _shapes(space: gym.Space) -> Any:
     if isinstance(space, gym.spaces.Dict):
         return {k: _shapes(s) for k, s in space.spaces.items()}
     return space.shape
+
+
+def read_state_dict(weights: Path, what: str) -> dict[str, Any]:
+    """The tensor state dict saved at ``weights`` (read without running any pickled code);
+    ValueError naming ``what`` and the file when it is corrupt or holds something else."""
+    import torch
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ValueError(f"{what} {weights} are corrupt: {err}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{what} {weights} are not a tensor state dict")
+    return state
+
+
+def load_weights(weights: Path, what: str, load: Callable[[dict[str, Any]], Any]) -> None:
+    """Reads ``weights`` (:func:`read_state_dict`) and hands them to ``load`` (e.g. a network's
+    ``load_state_dict``); ValueError naming the file when they do not fit."""
+    state = read_state_dict(weights, what)
+    try:
+        load(state)
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(f"{what} {weights} do not fit: {' '.join(str(err).split())}") from None

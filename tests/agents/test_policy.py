@@ -1,6 +1,7 @@
 """Policies: masking, seeding, distributions, and checkpoint round-trips (no Ray needed)."""
 
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -363,3 +364,30 @@ def test_version_1_checkpoints_naming_the_old_duel_package_still_load(tmp_path):
     assert type(loaded) is DuelRLModule
     for name, tensor in module.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], tensor)
+
+
+@pytest.mark.parametrize(
+    ("shipped", "what"),
+    [
+        ("follow/follower", "follower checkpoint weights"),
+        ("traffic_drivers/learned_driver", "traffic driver weights"),
+    ],
+)
+def test_damaged_learned_agent_weights_name_the_file(shipped, what, tmp_path):
+    """The learned MAPF follower's and traffic driver's checkpoints share the loader of
+    ``load_policy``: a corrupt file or weights of another shape are a ValueError naming it."""
+    import shutil
+
+    import torch
+
+    import metagame
+
+    source = Path(metagame.__file__).parent / "data" / shipped
+    copy = tmp_path / "agent"
+    shutil.copytree(source, copy)
+    (copy / "weights.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=f"{what}.*agent/weights.pt are corrupt"):
+        load_policy(copy)
+    torch.save({"policy.stranger": torch.zeros(3), "stranger": torch.zeros(3)}, copy / "weights.pt")
+    with pytest.raises(ValueError, match=f"{what}.*agent/weights.pt do not fit"):
+        load_policy(copy)

@@ -33,7 +33,6 @@ features, planner settings and shield) and ``weights.pt`` (a tensor state dict).
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from metagame.agents.policy import (
     METADATA_FILE,
     WEIGHTS_FILE,
     choose,
+    load_weights,
     split_observation,
 )
 from metagame.agents.team import TeamPolicy
@@ -237,10 +237,7 @@ def follower_from_metadata(
         raise ValueError(
             f"follower checkpoint {meta_file}: keys 'network'/'planner': {err}"
         ) from None
-    weights = meta_file.parent / WEIGHTS_FILE
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
-    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
-        raise ValueError(f"follower checkpoint weights {weights} do not load: {err}") from None
+    load_weights(
+        meta_file.parent / WEIGHTS_FILE, "follower checkpoint weights", net.load_state_dict
+    )
     return policy

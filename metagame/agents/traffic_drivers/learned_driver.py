@@ -30,7 +30,6 @@ Checkpoints (``save_policy`` / ``load_policy``, kind ``"traffic_driver"``) are a
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,13 @@ import torch
 
 from metagame.agents.drivers import drive_with_styles
 from metagame.agents.follow.network import FollowerNet
-from metagame.agents.policy import WEIGHTS_FILE, _field, choose, split_observation
+from metagame.agents.policy import (
+    WEIGHTS_FILE,
+    _field,
+    choose,
+    load_weights,
+    split_observation,
+)
 from metagame.agents.traffic_drivers.intent import (
     TYPES,
     IntentNet,
@@ -222,14 +227,13 @@ class LearnedDriverPolicy:
             raise ValueError(
                 f"traffic driver checkpoint {meta_file}: keys 'network'/'features'/'k': {err}"
             ) from None
-        weights = meta_file.parent / WEIGHTS_FILE
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+
+        def load(state: dict[str, Any]) -> None:
             net.load_state_dict(_prefixed(state, "policy."))
             if intent is not None:
                 intent.load_state_dict(_prefixed(state, "intent."))
-        except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
-            raise ValueError(f"traffic driver weights {weights} do not load: {err}") from None
+
+        load_weights(meta_file.parent / WEIGHTS_FILE, "traffic driver weights", load)
         return policy
 
 
