@@ -1,19 +1,24 @@
-"""League sampling throughput: RLlib's MultiAgentEnvRunner against the vectorised runner.
+"""League throughput: RLlib's MultiAgentEnvRunner and learner against the league's own setup.
 
 Run: ``python benchmarks/league_throughput.py [--rounds 5] [--games leduc_poker kuhn_poker]``.
 
-Both sides train the league's setup in one process and one Ray instance: PPO (the
+Every side trains the league's setup in one process and one Ray instance: PPO (the
 hyperparameters of ``benchmarks/league.py``), a learner module ``main`` and a frozen opponent
 slot ``slot_0``, each episode's pairing drawn by the league's own ``agent_to_module`` from a
 match table (30% self-play, 70% against the slot, random seats), the league's episode-end
-callback, ``batch_mode="complete_episodes"``, local sampling (``num_env_runners=0``), the same
-train batch. The anchor is RLlib's ``MultiAgentEnvRunner`` with the league's default
-``num_envs_per_env_runner=8``; the other side is
-:class:`metagame.agents.rllib.vector_env_runner.VectorEnvRunner` with ``--games-at-once``
-plays, learning through :class:`metagame.agents.rllib.train_batch.TrainBatch` (PPO's train batch
-from whole arrays, the trainee's rows only: the batch RLlib's default pipeline gives), as the
-league runs it. ``rollout_fragment_length="auto"`` on both (ignored by both in complete-episode
-mode).
+callback, ``batch_mode="complete_episodes"``, local sampling (``num_env_runners=0``). The sides:
+
+- the anchor, plain RLlib: ``MultiAgentEnvRunner`` with the league's default
+  ``num_envs_per_env_runner=8``, RLlib's learner connector pipeline and PPO learner;
+- :class:`metagame.agents.rllib.vector_env_runner.VectorEnvRunner` with ``--games-at-once``
+  games, PPO's train batch from whole arrays
+  (:class:`metagame.agents.rllib.train_batch.TrainBatch`), RLlib's PPO learner;
+- the league as it runs: the same with the whole-batch learner
+  (:mod:`metagame.agents.rllib.whole_batch_learner`), the configuration
+  ``metagame.league.runner`` builds for PPO trainees on a turn-based OpenSpiel game.
+
+The three learn the same updates from the same batches (the tests compare them);
+``rollout_fragment_length="auto"`` on all (ignored in complete-episode mode).
 
 Run it with ``PYTHONPATH`` at the checkout (``PYTHONPATH=$PWD python benchmarks/...``): the
 script's own folder, not the working directory, starts Python's path.
@@ -25,7 +30,7 @@ collects it (``synchronous_parallel_sample``, with the runner's metrics), and (b
 steps per wall second and per CPU second of this process (everything runs in it; CPU time is
 the fairer clock on a shared machine) and the ratio to the anchor (target >= 10x).
 
-Torch runs with ``--torch-threads`` intra-op threads (default 1) on both sides; in the driver
+Torch runs with ``--torch-threads`` intra-op threads (default 1) on all sides; in the driver
 process Ray does not limit them, and on a busy 2-core machine two threads make every small
 forward and backward pass several times slower.
 """
@@ -51,12 +56,14 @@ HPARAMS = {
 MODEL = {"fcnet_hiddens": [64, 64]}
 
 
-def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
-    """The league-shaped PPO algorithm on ``game`` (``runner_cls`` None: RLlib's runner)."""
+def build(game: str, runner_cls: type | None, games_at_once: int, seed: int, league_learner: bool):
+    """The league-shaped PPO algorithm on ``game`` (``runner_cls`` None: RLlib's runner and
+    pipeline; ``league_learner``: the whole-batch learner, as the league trains)."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from metagame.agents.rllib import module_spec, rllib_config
     from metagame.agents.rllib.train_batch import use_train_batch
+    from metagame.agents.rllib.whole_batch_learner import use_whole_batch_learner
     from metagame.league.sampling import LeagueCallbacks, agent_to_module
 
     config = rllib_config(game, algo="PPO", **HPARAMS, **MODEL)
@@ -75,6 +82,8 @@ def build(game: str, runner_cls: type | None, games_at_once: int, seed: int):
     config.env_runners(**runners).debugging(seed=seed)
     if runner_cls is not None:  # as the league runs it: PPO's batch from whole arrays
         config = use_train_batch(config)
+    if league_learner:
+        config = use_whole_batch_learner(config)
     algo = config.build_algo()
     algo.env_runner_group.foreach_env_runner(install_table(game, seed), local_env_runner=True)
     return algo
@@ -141,10 +150,14 @@ def main() -> None:
     rows = []
     for name in args.games:
         game = f"openspiel:{name}"
+        games = args.games_at_once
         sides = {
-            "RLlib MultiAgentEnvRunner, 8 envs (anchor)": build(game, None, 0, args.seed),
-            f"VectorEnvRunner, {args.games_at_once} games": build(
-                game, VectorEnvRunner, args.games_at_once, args.seed
+            "RLlib runner (8 envs) + learner (anchor)": build(game, None, 0, args.seed, False),
+            f"VectorEnvRunner ({games}) + RLlib learner": build(
+                game, VectorEnvRunner, games, args.seed, False
+            ),
+            f"league: VectorEnvRunner ({games}) + whole-batch": build(
+                game, VectorEnvRunner, games, args.seed, True
             ),
         }
         for algo in sides.values():
@@ -171,12 +184,12 @@ def main() -> None:
         f"after one warm-up iteration, torch threads {args.torch_threads}; median env steps/s "
         f"(ratio to the anchor)\n"
     )
-    head = f"{'game':<24}{'runner':<44}"
+    head = f"{'game':<24}{'side':<50}"
     for phase in ("sampling", "whole iteration"):
         head += f"{phase + ' /wall s':>26}{phase + ' /CPU s':>26}"
     print(head)
     for game, side, rates, ratios in rows:
-        line = f"{game:<24}{side:<44}"
+        line = f"{game:<24}{side:<50}"
         for key in ("sample_wall", "sample_cpu", "train_wall", "train_cpu"):
             line += f"{rates[key]:>17.0f} ({ratios[key]:5.1f}x)"
         print(line)
