@@ -22,6 +22,7 @@ from metagame.agents.rllib.train_batch import use_train_batch
 from metagame.agents.rllib.whole_batch_learner import (
     WholeBatchMagnetPPOLearner,
     WholeBatchPPOLearner,
+    fuse_adam,
     minibatch_rows,
     use_whole_batch_learner,
 )
@@ -122,6 +123,18 @@ def train_twice(league_ppo, config, learner_class):
     return weights, result["learners"]
 
 
+def assert_same_learning(ours, theirs, modules, reported):
+    """The same weights (Adam's fused kernel and RLlib's per-parameter one round apart) and
+    the same reported statistics of ``main``."""
+    for module in modules:
+        for key, value in theirs[0][module].items():
+            np.testing.assert_allclose(ours[0][module][key], value, rtol=1e-6, atol=1e-7)
+    for key in reported:
+        np.testing.assert_allclose(
+            ours[1]["main"][key], theirs[1]["main"][key], rtol=1e-5, atol=1e-8, err_msg=key
+        )
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 @pytest.mark.parametrize("train_batch", [True, False])
@@ -131,18 +144,15 @@ def test_ppo_learns_rllibs_weights(league_ppo, train_batch):
     config = league_ppo.config(train_batch_size_per_learner=400, minibatch_size=64, num_epochs=3)
     if train_batch:
         config = use_train_batch(config)
-    theirs, their_results = train_twice(league_ppo, config, PPOTorchLearner)
-    ours, our_results = train_twice(league_ppo, config, WholeBatchPPOLearner)
-    for module in ("main", "slot_0"):
-        for key, value in theirs[module].items():
-            np.testing.assert_allclose(ours[module][key], value, rtol=1e-6, atol=1e-7)
-    for key in REPORTED:
-        np.testing.assert_allclose(our_results["main"][key], their_results["main"][key], 1e-5)
+    theirs = train_twice(league_ppo, config, PPOTorchLearner)
+    ours = train_twice(league_ppo, config, WholeBatchPPOLearner)
+    assert_same_learning(ours, theirs, ("main", "slot_0"), REPORTED)
+    results, their_results = ours[1], theirs[1]
     for key in ("num_env_steps_trained", "num_module_steps_trained"):
-        assert our_results["__all_modules__"][key] == their_results["__all_modules__"][key]
-    assert set(our_results) == set(their_results)
+        assert results["__all_modules__"][key] == their_results["__all_modules__"][key]
+    assert set(results) == set(their_results)
     for module in their_results:  # the same statistics reported
-        assert set(our_results[module]) == set(their_results[module]), module
+        assert set(results[module]) == set(their_results[module]), module
 
 
 @pytest.mark.slow
@@ -157,12 +167,9 @@ def test_mmd_learns_rllibs_weights(league_ppo):
         magnet_kl_coeff=0.3,
         magnet_update_every=1,
     )
-    theirs, their_results = train_twice(league_ppo, config, MagnetPPOLearner)
-    ours, our_results = train_twice(league_ppo, config, WholeBatchMagnetPPOLearner)
-    for key, value in theirs["main"].items():
-        np.testing.assert_allclose(ours["main"][key], value, rtol=1e-6, atol=1e-7)
-    for key in ("magnet_kl", "magnet_updates", "total_loss"):
-        np.testing.assert_allclose(our_results["main"][key], their_results["main"][key], 1e-5)
+    theirs = train_twice(league_ppo, config, MagnetPPOLearner)
+    ours = train_twice(league_ppo, config, WholeBatchMagnetPPOLearner)
+    assert_same_learning(ours, theirs, ("main",), ("magnet_kl", "magnet_updates", "total_loss"))
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -236,3 +243,25 @@ def test_ppo_self_play_with_the_whole_batch_learner_lowers_kuhn_exploitability()
         algo.stop()
     print(f"Kuhn exploitability: initial {initial:.4f}, after 5 PPO iterations {trained:.4f}")
     assert trained < initial - 0.05
+
+
+def test_fuse_adam_switches_adam_only_and_keeps_its_update():
+    start = [torch.zeros(3), torch.ones(2, 2)]
+    params = [torch.nn.Parameter(t.clone()) for t in start]
+    reference = [torch.nn.Parameter(t.clone()) for t in start]
+    adam, plain = torch.optim.Adam(params, lr=0.1), torch.optim.Adam(reference, lr=0.1)
+    fuse_adam(adam)
+    assert adam.param_groups[0]["fused"] and not adam.param_groups[0]["foreach"]
+    assert not plain.param_groups[0]["fused"]
+    sgd = torch.optim.SGD(reference, lr=0.1)
+    fuse_adam(sgd)
+    assert not sgd.param_groups[0].get("fused")
+    for step in range(3):
+        for p, q in zip(params, reference, strict=True):
+            p.grad = torch.full_like(p, 0.5 - step) * (1 + torch.arange(p.numel()).view(p.shape))
+            q.grad = p.grad.clone()
+        adam.step()
+        plain.step()
+    for p, q, t in zip(params, reference, start, strict=True):
+        torch.testing.assert_close(p, q)
+        assert not torch.equal(p.detach(), t)

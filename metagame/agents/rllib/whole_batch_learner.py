@@ -20,6 +20,9 @@ computes and does the bookkeeping once per update:
   clipped surrogate, value and KL terms, Schulman et al. 2017, and whatever a subclass adds),
   backward, the learner's ``postprocess_gradients`` (gradient clipping), one finiteness check
   over all gradients at once, and a step of each optimizer that has gradients;
+- RLlib's Adam optimizers run torch's fused kernel (one call for all of a module's
+  parameters instead of a dozen small operations per parameter): the same update, equal to
+  the per-parameter one up to float rounding;
 - statistics logged during the loop are held back (:class:`_HeldMetrics`): those with window 1
   keep their last value, all RLlib's reduction keeps of them; others are logged in order after
   the loop. Off-policyness is logged for the last minibatch (window 1), step counters once with
@@ -144,9 +147,26 @@ def _gather(columns: Any, rows: torch.Tensor | None) -> Any:
     return tree.map_structure(lambda column: column[rows], columns)
 
 
+def fuse_adam(optimizer: torch.optim.Optimizer) -> None:
+    """Switches a ``torch.optim.Adam`` to its fused kernel where every parameter allows it
+    (floating point, on CPU or CUDA); other optimizers are left as they are."""
+    if type(optimizer) is not torch.optim.Adam:
+        return
+    for group in optimizer.param_groups:
+        if not group["differentiable"] and all(
+            p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in group["params"]
+        ):
+            group["fused"], group["foreach"] = True, False
+
+
 class WholeBatchUpdate:
     """Mixin for a TorchLearner: ``update`` over minibatches gathered from whole tensors,
     bookkeeping once per update (see the module docstring)."""
+
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        super().configure_optimizers_for_module(module_id=module_id, config=config)
+        for _, optimizer in self.get_optimizers_for_module(module_id):
+            fuse_adam(optimizer)
 
     def update(
         self,
