@@ -19,7 +19,7 @@ computes and does the bookkeeping once per update:
 - per minibatch: the modules' ``_forward_train``, the learner's own ``compute_losses`` (PPO's
   clipped surrogate, value and KL terms, Schulman et al. 2017, and whatever a subclass adds),
   backward, the learner's ``postprocess_gradients`` (gradient clipping), one finiteness check
-  over all gradients at once, and a step of each optimizer that has gradients;
+  of all gradients at once (their sum), and a step of each optimizer that has gradients;
 - RLlib's Adam optimizers run torch's fused kernel (one call for all of a module's
   parameters instead of a dozen small operations per parameter): the same update, equal to
   the per-parameter one up to float rounding;
@@ -37,6 +37,7 @@ updates, torch LR schedulers and gradient scalers take RLlib's own ``update``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -144,7 +145,7 @@ class _HeldMetrics:
 def _gather(columns: Any, rows: torch.Tensor | None) -> Any:
     if rows is None:
         return columns
-    return tree.map_structure(lambda column: column[rows], columns)
+    return tree.map_structure(lambda column: torch.index_select(column, 0, rows), columns)
 
 
 def fuse_adam(optimizer: torch.optim.Optimizer) -> None:
@@ -321,7 +322,9 @@ class WholeBatchUpdate:
         gradients set and each optimizer holding one of them stepped."""
         if not grads:
             return
-        if not torch.isfinite(torch.cat([g.reshape(-1) for g in grads.values()])).all():
+        # the sum of all entries is finite unless one is not (or the sum overflows, a false
+        # alarm that RLlib's path then handles exactly)
+        if not math.isfinite(torch.cat([g.reshape(-1) for g in grads.values()]).sum().item()):
             self.apply_gradients(grads)
             return
         for ref, grad in grads.items():
