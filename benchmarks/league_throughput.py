@@ -30,6 +30,11 @@ collects it (``synchronous_parallel_sample``, with the runner's metrics), and (b
 steps per wall second and per CPU second of this process (everything runs in it; CPU time is
 the fairer clock on a shared machine) and the ratio to the anchor (target >= 10x).
 
+Then the PPO update alone, per minibatch, on one train batch of the league side: RLlib's
+learner against the whole-batch learner (the same minibatches and updates), and the
+whole-batch learner's gradient steps on minibatches gathered beforehand, the floor that
+forward, loss, backward and optimizer step leave.
+
 Torch runs with ``--torch-threads`` intra-op threads (default 1) on all sides; in the driver
 process Ray does not limit them, and on a busy 2-core machine two threads make every small
 forward and backward pass several times slower.
@@ -132,6 +137,71 @@ def measure(algo, seed: int) -> dict[str, float]:
     return out
 
 
+def minibatch_costs(rllib_side, league_side, rounds: int) -> dict[str, float]:
+    """Median milliseconds per minibatch of the PPO update on one train batch (the league
+    side's): RLlib's learner, the whole-batch learner, and the whole-batch learner's gradient
+    steps alone on minibatches gathered beforehand (forward, PPO loss, backward, optimizer
+    step: the torch floor of the update, without its bookkeeping)."""
+    import torch
+    from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    from metagame.agents.rllib.whole_batch_learner import HeldMetrics, minibatch_rows
+
+    config = league_side.config
+    episodes = synchronous_parallel_sample(
+        worker_set=league_side.env_runner_group,
+        max_env_steps=config.total_train_batch_size,
+        _uses_new_env_runners=True,
+    )
+    league = league_side.learner_group._learner
+    columns = league._learner_connector(
+        rl_module=league.module, batch={}, episodes=episodes, shared_data={}
+    )
+    batch = MultiAgentBatch(
+        {m: SampleBatch(c) for m, c in columns.items()}, sum(len(e) for e in episodes)
+    )
+    lengths = {m: len(b) for m, b in batch.policy_batches.items()}
+    plan = list(minibatch_rows(lengths, config.minibatch_size, config.num_epochs, True))
+    minibatches = [
+        {m: {k: v[torch.from_numpy(r)] for k, v in columns[m].items()} for m, r in rows.items()}
+        for rows in plan
+    ]
+    update = {
+        "batch": batch,
+        "minibatch_size": config.minibatch_size,
+        "num_epochs": config.num_epochs,
+        "shuffle_batch_per_epoch": True,
+        "timesteps": {},
+    }
+
+    def steps_alone() -> None:
+        logger = league.metrics
+        league.metrics = HeldMetrics(logger)
+        try:
+            for minibatch in minibatches:
+                league.minibatch_step(minibatch)
+        finally:
+            league.metrics = logger
+
+    def per_minibatch(run) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times)) / len(plan) * 1e3
+
+    return {
+        "RLlib's PPO learner": per_minibatch(
+            lambda: rllib_side.learner_group._learner.update(**update)
+        ),
+        "whole-batch learner": per_minibatch(lambda: league.update(**update)),
+        "gradient steps alone (floor)": per_minibatch(steps_alone),
+        "minibatches per update": len(plan),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -147,7 +217,7 @@ def main() -> None:
 
     torch.set_num_threads(args.torch_threads)
     init_ray(num_cpus=2)
-    rows = []
+    rows, costs = [], {}
     for name in args.games:
         game = f"openspiel:{name}"
         games = args.games_at_once
@@ -166,6 +236,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for side, algo in sides.items():
                 runs[side].append(measure(algo, args.seed))
+        vector, league = list(sides.values())[1:]
+        costs[game] = minibatch_costs(vector, league, args.rounds)
         for algo in sides.values():
             algo.stop()
         anchor = None
@@ -193,6 +265,12 @@ def main() -> None:
         for key in ("sample_wall", "sample_cpu", "train_wall", "train_cpu"):
             line += f"{rates[key]:>17.0f} ({ratios[key]:5.1f}x)"
         print(line)
+    print("\nPPO update on one train batch of the league side, median ms per minibatch\n")
+    for game, cost in costs.items():
+        count = cost.pop("minibatches per update")
+        print(f"{game} ({count} minibatches of {HPARAMS['minibatch_size']} rows per update)")
+        for what, ms in cost.items():
+            print(f"  {what:<32}{ms:7.2f} ms")
 
 
 if __name__ == "__main__":

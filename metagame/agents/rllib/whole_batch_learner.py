@@ -23,7 +23,7 @@ computes and does the bookkeeping once per update:
 - RLlib's Adam optimizers run torch's fused kernel (one call for all of a module's
   parameters instead of a dozen small operations per parameter): the same update, equal to
   the per-parameter one up to float rounding;
-- statistics logged during the loop are held back (:class:`_HeldMetrics`): those with window 1
+- statistics logged during the loop are held back (:class:`HeldMetrics`): those with window 1
   keep their last value, all RLlib's reduction keeps of them; others are logged in order after
   the loop. Off-policyness is logged for the last minibatch (window 1), step counters once with
   the loop's totals, the ``module_train_batch_size_mean`` EMA once per update.
@@ -110,7 +110,7 @@ def _key(key: Any) -> tuple:
     return key if isinstance(key, tuple) else (key,)
 
 
-class _HeldMetrics:
+class HeldMetrics:
     """Stands in for a Learner's ``MetricsLogger`` during the minibatch loop: a statistic
     logged with ``window=1`` keeps its last value, any other logged value is kept in order;
     :meth:`release` logs them into the logger. Anything else goes to the logger at once."""
@@ -280,7 +280,7 @@ class WholeBatchUpdate:
                 raise RuntimeError(f"module {module_id!r} is inference-only; it cannot train")
             module.train()
         logger = self.metrics
-        held = self.metrics = _HeldMetrics(logger)
+        held = self.metrics = HeldMetrics(logger)
         sizes = dict.fromkeys(columns, 0)
         minibatch, losses, count, start = None, {}, 0, time.perf_counter()
         try:
@@ -290,7 +290,7 @@ class WholeBatchUpdate:
                     index = None if r is None else torch.from_numpy(r)
                     minibatch[module_id] = _gather(columns[module_id], index)
                     sizes[module_id] += lengths[module_id] if r is None else len(r)
-                losses = self._minibatch_step(minibatch)
+                losses = self.minibatch_step(minibatch)
                 count += 1
         finally:
             self.metrics = logger
@@ -303,7 +303,7 @@ class WholeBatchUpdate:
         for module_id, loss in losses.items():
             self.metrics.log_value(key=(module_id, self.TOTAL_LOSS_KEY), value=loss, window=1)
 
-    def _minibatch_step(self, minibatch: dict[str, Any]) -> dict[str, Any]:
+    def minibatch_step(self, minibatch: dict[str, Any]) -> dict[str, Any]:
         """One gradient step on one minibatch; the loss per module."""
         fwd_out = {m: self.module[m]._forward_train(b) for m, b in minibatch.items()}
         losses = self.compute_losses(fwd_out=fwd_out, batch=minibatch)
