@@ -20,6 +20,7 @@ from metagame.agents.rllib import rllib_config
 from metagame.agents.rllib.magnet import MagnetPPOLearner
 from metagame.agents.rllib.train_batch import use_train_batch
 from metagame.agents.rllib.whole_batch_learner import (
+    HeldMetrics,
     WholeBatchMagnetPPOLearner,
     WholeBatchPPOLearner,
     fuse_adam,
@@ -265,3 +266,36 @@ def test_fuse_adam_switches_adam_only_and_keeps_its_update():
     for p, q, t in zip(params, reference, start, strict=True):
         torch.testing.assert_close(p, q)
         assert not torch.equal(p.detach(), t)
+
+
+KINDS = {  # a statistic per kind of reduction, each logged as RLlib's learners log them
+    ("m", "loss"): {"window": 1},
+    ("m", "grad_norm"): {"window": 1, "reduce": "mean"},
+    ("m", "steps"): {"reduce": "sum"},
+    ("all", "steps_lifetime"): {"reduce": "lifetime_sum", "with_throughput": True},
+    ("m", "size_mean"): {"reduce": "mean"},
+    ("m", "max"): {"reduce": "max", "window": 3},
+}
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(sorted(KINDS)), st.integers(-50, 50), st.booleans()),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_held_metrics_reduce_as_if_logged_one_by_one(logs):
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+    direct, later = MetricsLogger(root=True), MetricsLogger(root=True)
+    held = HeldMetrics(later)
+    for key, value, as_dict in logs:
+        for logger in (direct, held):
+            if as_dict:  # log_dict under the first key part, as PPO's loss logs
+                logger.log_dict({key[1]: float(value)}, key=key[0], **KINDS[key])
+            else:
+                logger.log_value(key, float(value), **KINDS[key])
+    held.release()
+    assert later.reduce() == direct.reduce()
