@@ -46,6 +46,7 @@ import argparse
 import functools
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -137,12 +138,13 @@ def measure(algo, seed: int) -> dict[str, float]:
     return out
 
 
-def minibatch_costs(rllib_side, league_side, rounds: int) -> dict[str, float]:
-    """Median milliseconds per minibatch of the PPO update on one train batch (the league
-    side's): RLlib's learner, the whole-batch learner, and the whole-batch learner's gradient
-    steps alone on minibatches gathered beforehand (forward, PPO loss, backward, optimizer
-    step: the torch floor of the update, without its bookkeeping)."""
+def minibatch_costs(rllib_side, league_side, rounds: int) -> dict[str, Any]:
+    """Median wall and CPU milliseconds per minibatch of the PPO update on one train batch
+    (the league side's): RLlib's learner, the whole-batch learner, and the whole-batch
+    learner's gradient steps alone on minibatches gathered beforehand (forward, PPO loss,
+    backward, optimizer step: the torch floor of the update, without its bookkeeping)."""
     import torch
+    from ray.rllib.core.columns import Columns
     from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
@@ -163,8 +165,13 @@ def minibatch_costs(rllib_side, league_side, rounds: int) -> dict[str, float]:
     )
     lengths = {m: len(b) for m, b in batch.policy_batches.items()}
     plan = list(minibatch_rows(lengths, config.minibatch_size, config.num_epochs, True))
+    # as the learner steps on them: the rows in the loss, without the loss mask
+    in_loss = {m: c.pop(Columns.LOSS_MASK).numpy() for m, c in columns.items()}
     minibatches = [
-        {m: {k: v[torch.from_numpy(r)] for k, v in columns[m].items()} for m, r in rows.items()}
+        {
+            m: {k: v[torch.from_numpy(r[in_loss[m][r]])] for k, v in columns[m].items()}
+            for m, r in rows.items()
+        }
         for rows in plan
     ]
     update = {
@@ -184,13 +191,14 @@ def minibatch_costs(rllib_side, league_side, rounds: int) -> dict[str, float]:
         finally:
             league.metrics = logger
 
-    def per_minibatch(run) -> float:
-        times = []
+    def per_minibatch(run) -> tuple[float, float]:
+        walls, cpus = [], []
         for _ in range(rounds):
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             run()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times)) / len(plan) * 1e3
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        return tuple(float(np.median(t)) / len(plan) * 1e3 for t in (walls, cpus))
 
     return {
         "RLlib's PPO learner": per_minibatch(
@@ -269,8 +277,8 @@ def main() -> None:
     for game, cost in costs.items():
         count = cost.pop("minibatches per update")
         print(f"{game} ({count} minibatches of {HPARAMS['minibatch_size']} rows per update)")
-        for what, ms in cost.items():
-            print(f"  {what:<32}{ms:7.2f} ms")
+        for what, (wall, cpu) in cost.items():
+            print(f"  {what:<32}{wall:7.2f} ms wall {cpu:7.2f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -138,16 +138,20 @@ def assert_same_learning(ours, theirs, modules, reported):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
-@pytest.mark.parametrize("train_batch", [True, False])
-def test_ppo_learns_rllibs_weights(league_ppo, train_batch):
+@pytest.mark.parametrize("train_batch, grad_clip", [(True, None), (False, 0.05)])
+def test_ppo_learns_rllibs_weights(league_ppo, train_batch, grad_clip):
     """Two league-shaped PPO iterations (3 epochs of shuffled 64-row minibatches, the
-    trainee and a frozen slot), from RLlib's train batch pipeline or metagame's."""
-    config = league_ppo.config(train_batch_size_per_learner=400, minibatch_size=64, num_epochs=3)
+    trainee and a frozen slot), from metagame's train batch pipeline or RLlib's, without
+    gradient clipping or with it (by the global norm, which is then reported too)."""
+    config = league_ppo.config(
+        train_batch_size_per_learner=400, minibatch_size=64, num_epochs=3, grad_clip=grad_clip
+    )
     if train_batch:
         config = use_train_batch(config)
     theirs = train_twice(league_ppo, config, PPOTorchLearner)
     ours = train_twice(league_ppo, config, WholeBatchPPOLearner)
-    assert_same_learning(ours, theirs, ("main", "slot_0"), REPORTED)
+    norm = ("gradients_default_optimizer_global_norm",) if grad_clip else ()
+    assert_same_learning(ours, theirs, ("main", "slot_0"), REPORTED + norm)
     results, their_results = ours[1], theirs[1]
     for key in ("num_env_steps_trained", "num_module_steps_trained"):
         assert results["__all_modules__"][key] == their_results["__all_modules__"][key]

@@ -18,8 +18,9 @@ computes and does the bookkeeping once per update:
   seed gives the same minibatches and the same weights;
 - per minibatch: the modules' ``_forward_train``, the learner's own ``compute_losses`` (PPO's
   clipped surrogate, value and KL terms, Schulman et al. 2017, and whatever a subclass adds),
-  backward, the learner's ``postprocess_gradients`` (gradient clipping), one finiteness check
-  of all gradients at once (their sum), and a step of each optimizer that has gradients;
+  backward, the learner's ``postprocess_gradients`` (gradient clipping; skipped when it would
+  return the gradients unchanged), one finiteness check of all gradients at once (their sum),
+  and a step of each optimizer that has gradients;
 - the rows the loss mask leaves out (the bootstrap timestep PPO's pipeline appends to every
   episode) are dropped from each minibatch before the forward pass: the loss's masked means
   become plain means over the same rows, the same values and gradients with fewer and smaller
@@ -53,6 +54,7 @@ import tree
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core import ALL_MODULES
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import Learner
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.utils.metrics import (
     MODULE_TRAIN_BATCH_SIZE_MEAN,
@@ -185,6 +187,10 @@ class WholeBatchUpdate:
     """Mixin for a TorchLearner: ``update`` over minibatches gathered from whole tensors,
     bookkeeping once per update (see the module docstring)."""
 
+    def build(self) -> None:
+        super().build()
+        self._gradients_kept = self._postprocessing_keeps_gradients()
+
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         super().configure_optimizers_for_module(module_id=module_id, config=config)
         for _, optimizer in self.get_optimizers_for_module(module_id):
@@ -296,6 +302,7 @@ class WholeBatchUpdate:
     ) -> None:
         """The minibatch loop, then its statistics and counters."""
         in_loss = {m: _loss_mask(c) for m, c in columns.items()}
+        self._gradients_kept = self._postprocessing_keeps_gradients()  # modules come and go
         for module_id in columns:
             module = self.module[module_id]
             if module.inference_only:
@@ -336,26 +343,35 @@ class WholeBatchUpdate:
             return losses  # no loss, or nothing trainable in it: no step (as RLlib)
         total.backward()
         grads = {ref: p.grad for ref, p in self._params.items() if p.grad is not None}
-        self._step(self.postprocess_gradients(grads))
-        return losses
-
-    def _step(self, grads: dict[Any, torch.Tensor]) -> None:
-        """RLlib's ``apply_gradients`` when some gradient is not finite; otherwise the
-        gradients set and each optimizer holding one of them stepped."""
+        if not self._gradients_kept:
+            grads = self.postprocess_gradients(grads)
+            for ref, grad in grads.items():
+                self._params[ref].grad = grad
         if not grads:
-            return
+            return losses
         # the sum of all entries is finite unless one is not (or the sum overflows, a false
         # alarm that RLlib's path then handles exactly)
         if not math.isfinite(torch.cat([g.reshape(-1) for g in grads.values()]).sum().item()):
             self.apply_gradients(grads)
-            return
-        for ref, grad in grads.items():
-            param = self._params[ref]
-            if param.grad is not grad:
-                param.grad = grad
-        for optimizer, refs in self._optimizer_parameters.items():
-            if any(ref in grads for ref in refs):
+            return losses
+        for optimizer, params in self._optimizer_parameters.items():
+            if any(p.grad is not None for p in params):
                 optimizer.step()
+        return losses
+
+    def _postprocessing_keeps_gradients(self) -> bool:
+        """Whether ``postprocess_gradients`` returns the gradients as they are: RLlib's own,
+        with no clipping and no gradient logging for any module."""
+        cls = type(self)
+        return (
+            cls.postprocess_gradients is Learner.postprocess_gradients
+            and cls.postprocess_gradients_for_module is Learner.postprocess_gradients_for_module
+            and all(
+                self.config.get_config_for_module(m).grad_clip is None
+                and not self.config.get_config_for_module(m).log_gradients
+                for m in self.module.keys()
+            )
+        )
 
     def _log_loop(self, sizes: dict[str, int], count: int, env_steps: int, elapsed: float) -> None:
         """The counters RLlib logs per minibatch, logged once with the loop's totals."""
