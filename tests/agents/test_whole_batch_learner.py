@@ -285,7 +285,7 @@ KINDS = {  # a statistic per kind of reduction, each logged as RLlib's learners 
 @settings(max_examples=50, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(sorted(KINDS)), st.integers(-50, 50), st.booleans()),
+        st.tuples(st.sampled_from(sorted(KINDS)), st.integers(-50, 50), st.sampled_from("vdn")),
         min_size=1,
         max_size=30,
     )
@@ -295,10 +295,12 @@ def test_held_metrics_reduce_as_if_logged_one_by_one(logs):
 
     direct, later = MetricsLogger(root=True), MetricsLogger(root=True)
     held = HeldMetrics(later)
-    for key, value, as_dict in logs:
+    for key, value, how in logs:
         for logger in (direct, held):
-            if as_dict:  # log_dict under the first key part, as PPO's loss logs
+            if how == "d":  # log_dict under the first key part, as PPO's loss logs
                 logger.log_dict({key[1]: float(value)}, key=key[0], **KINDS[key])
+            elif how == "n":  # a nested dict
+                logger.log_dict({key[0]: {key[1]: float(value)}}, **KINDS[key])
             else:
                 logger.log_value(key, float(value), **KINDS[key])
     held.release()

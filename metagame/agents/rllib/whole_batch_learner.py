@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import tree
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core import ALL_MODULES
 from ray.rllib.core.columns import Columns
@@ -137,8 +136,11 @@ class HeldMetrics:
     def log_dict(self, value_dict: dict, *, key: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("reduce", "mean")  # MetricsLogger.log_dict's default
         prefix = () if key is None else _key(key)
-        for path, value in tree.flatten_with_path(value_dict):
-            self.log_value(prefix + tuple(tree.flatten(path)), value, **kwargs)
+        for name, value in value_dict.items():
+            if isinstance(value, dict):
+                self.log_dict(value, key=prefix + _key(name), **kwargs)
+            else:
+                self.log_value(prefix + _key(name), value, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._logger, name)
@@ -150,19 +152,43 @@ class HeldMetrics:
             self._logger.log_value(key, value, **kwargs)
 
 
-def _gather(columns: Any, rows: torch.Tensor | None) -> Any:
-    if rows is None:
-        return columns
-    return tree.map_structure(lambda column: torch.index_select(column, 0, rows), columns)
+def _gather(columns: Any, rows: torch.Tensor) -> Any:
+    if isinstance(columns, dict):
+        return {key: _gather(column, rows) for key, column in columns.items()}
+    return torch.index_select(columns, 0, rows)
 
 
-def _in_loss(rows: np.ndarray | None, in_loss: np.ndarray | None, length: int) -> Any:
-    """The indices of a minibatch's ``rows`` (None: the whole batch of ``length`` rows) that
-    the loss mask ``in_loss`` keeps, as a tensor; None: every row of the batch."""
-    if in_loss is None:
-        return None if rows is None else torch.from_numpy(rows)
-    rows = np.arange(length) if rows is None else rows
-    return torch.from_numpy(rows[in_loss[rows]])
+def _split(columns: Any, sizes: list[int]) -> list[Any]:
+    """``columns`` cut along their rows into consecutive parts of ``sizes`` rows (views)."""
+    if isinstance(columns, dict):
+        parts = {key: _split(column, sizes) for key, column in columns.items()}
+        return [{key: part[i] for key, part in parts.items()} for i in range(len(sizes))]
+    return list(torch.split(columns, sizes))
+
+
+def _minibatches(
+    columns: dict[str, Any], plan: Iterator[dict[str, np.ndarray]]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The minibatches of ``plan`` (row indices per module), gathered in one go per module:
+    each minibatch's rows that the loss mask keeps, without the mask; and the rows per module
+    over all minibatches, masked ones included (as RLlib counts them)."""
+    plan = list(plan)
+    if not plan:
+        return [], {}
+    minibatches: list[dict[str, Any]] = [{} for _ in plan]
+    counted = {}
+    for module_id, module_columns in columns.items():
+        rows = [r[module_id] for r in plan]
+        counted[module_id] = sum(len(r) for r in rows)
+        mask = module_columns.pop(Columns.LOSS_MASK, None)
+        if mask is not None:
+            keep = mask.detach().cpu().numpy().astype(bool)
+            rows = [r[keep[r]] for r in rows]
+        gathered = _gather(module_columns, torch.from_numpy(np.concatenate(rows)))
+        parts = _split(gathered, [len(r) for r in rows])
+        for minibatch, part in zip(minibatches, parts, strict=True):
+            minibatch[module_id] = part
+    return minibatches, counted
 
 
 def fuse_adam(optimizer: torch.optim.Optimizer) -> None:
@@ -175,12 +201,6 @@ def fuse_adam(optimizer: torch.optim.Optimizer) -> None:
             p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in group["params"]
         ):
             group["fused"], group["foreach"] = True, False
-
-
-def _loss_mask(columns: dict[str, Any]) -> np.ndarray | None:
-    """Takes the loss mask out of a module's columns (None if it has none)."""
-    mask = columns.pop(Columns.LOSS_MASK, None)
-    return None if mask is None else mask.detach().cpu().numpy().astype(bool)
 
 
 class WholeBatchUpdate:
@@ -250,7 +270,7 @@ class WholeBatchUpdate:
         if unknown:
             raise ValueError(f"the train batch holds modules this Learner lacks: {unknown}")
         columns = {
-            module_id: self._tensors(module_id, module_batch)
+            module_id: self._tensors(module_id, dict(module_batch))
             for module_id, module_batch in multi.policy_batches.items()
             if self.should_module_be_updated(module_id, multi)
         }
@@ -265,8 +285,8 @@ class WholeBatchUpdate:
                     num_total_minibatches,
                 )
             else:  # RLlib's dummy iterator: the whole batch, once
-                plan = iter([dict.fromkeys(columns)])
-            self._epochs(columns, lengths, plan, multi.count)
+                plan = iter([{m: np.arange(n) for m, n in lengths.items()}])
+            self._epochs(columns, plan, multi.count)
         self.after_gradient_based_update(timesteps=timesteps)
         if not _no_metrics_reduce:
             return self.metrics.reduce()
@@ -284,51 +304,42 @@ class WholeBatchUpdate:
             and not any(self.module[m].is_stateful() for m in self.module.keys())
         )
 
-    def _tensors(self, module_id: str, module_batch: Any) -> dict[str, Any]:
-        def tensor(value: Any) -> torch.Tensor:
-            if isinstance(value, torch.Tensor):
-                return value
-            if isinstance(value, np.ndarray):
-                return torch.as_tensor(value, device=self._device)
-            raise ValueError(
-                f"train batch of module {module_id!r}: a column of {type(value).__name__}, "
-                f"not an array"
-            )
+    def _tensors(self, module_id: str, columns: Any) -> Any:
+        """A module's columns (dicts of arrays, nested as dict observations are) as tensors."""
+        if isinstance(columns, dict):
+            return {key: self._tensors(module_id, value) for key, value in columns.items()}
+        if isinstance(columns, torch.Tensor):
+            return columns
+        if isinstance(columns, np.ndarray):
+            return torch.as_tensor(columns, device=self._device)
+        raise ValueError(
+            f"train batch of module {module_id!r}: a column of {type(columns).__name__}, "
+            f"not an array"
+        )
 
-        return tree.map_structure(tensor, dict(module_batch))
-
-    def _epochs(
-        self, columns: dict[str, Any], lengths: dict[str, int], plan: Iterator[dict], env_steps: int
-    ) -> None:
+    def _epochs(self, columns: dict[str, Any], plan: Iterator[dict], env_steps: int) -> None:
         """The minibatch loop, then its statistics and counters."""
-        in_loss = {m: _loss_mask(c) for m, c in columns.items()}
         self._gradients_kept = self._postprocessing_keeps_gradients()  # modules come and go
         for module_id in columns:
             module = self.module[module_id]
             if module.inference_only:
                 raise RuntimeError(f"module {module_id!r} is inference-only; it cannot train")
             module.train()
+        minibatches, sizes = _minibatches(columns, plan)
+        if not minibatches:
+            return
         logger = self.metrics
         held = self.metrics = HeldMetrics(logger)
-        sizes = dict.fromkeys(columns, 0)
-        minibatch, losses, count, start = None, {}, 0, time.perf_counter()
+        start = time.perf_counter()
         try:
-            for rows in plan:
-                minibatch = {}
-                for module_id, r in rows.items():
-                    index = _in_loss(r, in_loss[module_id], lengths[module_id])
-                    minibatch[module_id] = _gather(columns[module_id], index)
-                    sizes[module_id] += lengths[module_id] if r is None else len(r)
+            for minibatch in minibatches:
                 losses = self.minibatch_step(minibatch)
-                count += 1
         finally:
             self.metrics = logger
-        if count == 0:
-            return
         elapsed = time.perf_counter() - start
         held.release()
-        self._compute_off_policyness(minibatch)
-        self._log_loop(sizes, count, env_steps, elapsed)
+        self._compute_off_policyness(minibatches[-1])
+        self._log_loop(sizes, len(minibatches), env_steps, elapsed)
         for module_id, loss in losses.items():
             self.metrics.log_value(key=(module_id, self.TOTAL_LOSS_KEY), value=loss, window=1)
 
