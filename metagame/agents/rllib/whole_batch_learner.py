@@ -7,7 +7,10 @@ sub-module back into training mode, logs the batch's off-policyness, zeroes and 
 optimizer of every module (frozen ones included), checks every gradient for non-finite values
 twice, and logs eight step counters and two Prometheus metrics, besides the loss's own six
 statistics. On the league's networks (two 64-unit layers, 250-row minibatches, ~40 minibatches
-per iteration) that bookkeeping costs as much as the gradient step itself.
+per iteration) that bookkeeping costs as much as the gradient step itself: measured by
+``benchmarks/league_throughput.py`` on Leduc poker, RLlib's learner takes 3.7 CPU ms per
+minibatch, the whole-batch learner 1.9 ms, its gradient steps alone (forward, loss, backward,
+optimizer step on minibatches gathered beforehand) 1.8 ms.
 
 :class:`WholeBatchUpdate` (a mixin for RLlib's torch learners) keeps what a minibatch update
 computes and does the bookkeeping once per update:
