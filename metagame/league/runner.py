@@ -215,6 +215,7 @@ class League:
 
         from metagame.agents.rllib import rllib_config
         from metagame.agents.rllib.train_batch import use_train_batch
+        from metagame.agents.rllib.whole_batch_learner import use_whole_batch_learner
 
         lc = self.cfg.learners
         try:
@@ -257,6 +258,7 @@ class League:
         )
         if vector:  # PPO's batch from whole arrays, training modules only (same batch)
             algo_cfg = use_train_batch(algo_cfg)
+        algo_cfg = use_whole_batch_learner(algo_cfg)  # PPO/MMD: the same updates, cheaper loop
         _check_numbers(type(algo_cfg)(), lc.hparams)
         try:
             algo_cfg.validate()

@@ -49,10 +49,10 @@ LEDUC = "openspiel:leduc_poker"
 
 
 def _league_config(
-    game=LEDUC, runner=None, games=16, callbacks=None, model=None, **hparams
+    game=LEDUC, runner=None, games=16, callbacks=None, model=None, algo="PPO", **hparams
 ) -> "AlgorithmConfig":  # noqa: F821
-    """PPO in the league's shape: a trainee module ``main`` and a frozen slot ``slot_0``
-    (16-unit layers by default), episodes mapped by the league's agent-to-module mapping,
+    """PPO (or ``algo``) in the league's shape: a trainee module ``main`` and a frozen slot
+    ``slot_0`` (16-unit layers by default), episodes mapped by the league's agent-to-module mapping,
     complete episodes sampled locally by ``runner`` (default: the vectorised runner)."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
@@ -61,8 +61,8 @@ def _league_config(
     from metagame.league.sampling import LeagueCallbacks, agent_to_module
 
     model = model or {"fcnet_hiddens": [16, 16]}
-    config = rllib_config(game, "PPO", rollout_fragment_length="auto", **hparams, **model)
-    spec = module_spec(game, **model)
+    config = rllib_config(game, algo, rollout_fragment_length="auto", **hparams, **model)
+    spec = module_spec(game, algo=algo, **model)
     modules = ["main", "slot_0"]
     config.multi_agent(
         policies=modules, policy_mapping_fn=agent_to_module, policies_to_train=["main"]
@@ -107,8 +107,8 @@ def _install(runner_or_algo, game=LEDUC) -> None:
 
 @pytest.fixture(scope="session")
 def league_ppo():
-    """``config(game, runner, games, callbacks, model, **hparams)`` and ``install(runner or
-    algo, game)``: see :func:`_league_config` and :func:`_install`."""
+    """``config(game, runner, games, callbacks, model, algo, **hparams)`` and ``install(runner
+    or algo, game)``: see :func:`_league_config` and :func:`_install`."""
     from types import SimpleNamespace
 
     return SimpleNamespace(config=_league_config, install=_install)

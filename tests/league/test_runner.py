@@ -49,6 +49,8 @@ def close(lg):
 def test_selfplay_keeps_a_fixed_set_of_modules_and_counts_games(tmp_path):
     lg = league(tmp_path, {"name": "openspiel:kuhn_poker"})
     try:
+        # PPO trainees learn with the whole-batch loop (RLlib's updates, cheaper)
+        assert type(lg.algo.learner_group._learner).__name__ == "WholeBatchPPOLearner"
         infos = [lg.step() for _ in range(3)]
         modules = {"main", "slot_0", "slot_1"}
         assert set(lg.algo.config.policies) == modules
@@ -289,6 +291,7 @@ def test_mmd_learner_trains_in_the_league_and_refreshes_the_trainee_magnet(tmp_p
         budget={"iterations": 2},
     )
     try:
+        assert type(lg.algo.learner_group._learner).__name__ == "WholeBatchMagnetPPOLearner"
         lg.step()
         lg.step()
         state = magnet_state(lg.algo)
