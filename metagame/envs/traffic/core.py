@@ -663,27 +663,56 @@ def ballistic_reference(v: np.ndarray, a: np.ndarray, dt: float):
     return np.maximum(v_new, 0.0), np.where(stops, stop_distance, v * dt + 0.5 * a * dt**2)
 
 
-@njit(cache=True, inline="always")
-def _candidate_lane(i, direction, ints, floats, params, net) -> int:
-    """The lane vehicle ``i`` may consider changing to towards ``direction`` (+1 left, -1
-    right), or -1: only background drivers past their cooldown, without a reservation, outside
-    a conflict zone, fully on their link and not within 10 m of a conflict zone ahead."""
-    if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
-        return -1
-    if ints[RES, i] >= 0 or ints[BOX, i] >= 0:
-        return -1
-    lane = ints[LANE, i]
+@njit(cache=True)
+def lane_change_candidates(ints, floats, params, net, direction):
+    """The vehicles that may consider changing lanes towards ``direction`` (+1 left, -1
+    right), in slot order, and the lane each would move to: background drivers past their
+    cooldown, without a reservation, outside a conflict zone, fully on their link, with a lane
+    on that side, and not within 10 m of a conflict zone ahead unless their lane ends there.
+    One pass over the slots with the network's arrays read directly (no inlined helper per
+    slot, which would copy the arrays it is given with a reference count update each)."""
+    m = ints.shape[1]
+    slots = np.empty(m, dtype=np.int64)
+    targets = np.empty(m, dtype=np.int64)
+    lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
+    link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
+    node_box, link_nodes = net.node_box, net.link_nodes
+    n = 0
+    for i in range(m):
+        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
+            continue
+        if ints[RES, i] >= 0 or ints[BOX, i] >= 0 or floats[POS, i] < params[LENGTH, i]:
+            continue
+        lane = ints[LANE, i]
+        link = lane_link[lane]
+        idx = lane_index[lane] + direction
+        if idx < 0 or idx >= link_lanes[link]:
+            continue
+        if link_length[link] - floats[POS, i] < 10.0 and node_box[link_nodes[link, 1]]:
+            after = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
+                              conn_offset)  # fmt: skip
+            if after != DEAD_END:
+                continue
+        slots[n] = i
+        targets[n] = link_lane0[link] + idx
+        n += 1
+    return slots[:n], targets[:n]
+
+
+def lane_change_candidates_reference(ints, floats, params, net, direction):
+    """NumPy reference of :func:`lane_change_candidates`."""
+    lane = np.maximum(ints[LANE], 0)
     link = net.lane_link[lane]
     idx = net.lane_index[lane] + direction
-    if idx < 0 or idx >= net.link_lanes[link]:
-        return -1
-    rest = net.link_length[link] - floats[POS, i]
-    if rest < 10.0 and net.node_box[net.link_nodes[link, 1]]:
-        if lane_after(lane, ints[NEXT, i], net) != DEAD_END:
-            return -1
-    if floats[POS, i] < params[LENGTH, i]:
-        return -1
-    return net.link_lane0[link] + idx
+    nxt = ints[NEXT]
+    index = net.lane_index[lane] + net.conn_offset[link, np.maximum(nxt, 0)]
+    lane_ends = (nxt >= 0) & ((index < 0) | (index >= net.link_lanes[np.maximum(nxt, 0)]))
+    near_zone = (net.link_length[link] - floats[POS] < 10.0) & net.node_box[net.link_nodes[link, 1]]
+    ok = (ints[STATUS] == ACTIVE) & (ints[CTRL] < 0) & (floats[LC_TIMER] <= 0.0)
+    ok &= (ints[RES] < 0) & (ints[BOX] < 0) & (floats[POS] >= params[LENGTH])
+    ok &= (idx >= 0) & (idx < net.link_lanes[link]) & (~near_zone | lane_ends)
+    slots = np.flatnonzero(ok)
+    return slots, net.link_lane0[link[slots]] + idx[slots]
 
 
 @njit(cache=True)
@@ -694,6 +723,9 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     lane-change model makes them), never away from one; otherwise MOBIL decides. A driver
     that changes takes its acceleration on the new lane at once, and its new follower brakes
     for it if needed (neither keeps the acceleration of the lane before for the substep)."""
+    candidates, targets = lane_change_candidates(ints, floats, params, net, direction)
+    if candidates.shape[0] == 0:
+        return
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
     behind = np.full(m, -1, dtype=np.int64)
@@ -705,10 +737,8 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     )  # fmt: skip
     lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing arrays
     link_lanes, conn_offset = net.link_lanes, net.conn_offset
-    for i in range(m):
-        target = _candidate_lane(i, direction, ints, floats, params, net)
-        if target < 0:
-            continue
+    for k in range(candidates.shape[0]):
+        i, target = candidates[k], targets[k]
         lane = ints[LANE, i]
         nxt = ints[NEXT, i]
         here = lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset)

@@ -2,6 +2,8 @@
 follower, so that a dense merge of SUMO's cars (speed factors above 1 included) never
 crashes."""
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -10,6 +12,33 @@ from hypothesis import strategies as st
 
 from metagame.envs import make
 from metagame.envs.traffic import core, drivers
+
+SUMO_CROSS = str(Path(__file__).parent / "data" / "cross.net.xml")
+
+
+@pytest.mark.parametrize("network", ["grid", "highway", SUMO_CROSS])
+def test_lane_change_candidates_match_reference(network):
+    """The candidates' kernel against its NumPy reference on the states of 40 steps, both
+    directions, with cooldowns cleared for half the vehicles so that many are candidates."""
+    where = dict(network=network) if network == SUMO_CROSS else dict(scenario=network)
+    env = make("traffic", **where, num_controlled=0, num_vehicles=20, inflow=2400.0,
+               max_steps=40, seed=1)  # fmt: skip
+    net = env.net.kernel_arrays()
+    rng = np.random.default_rng(0)
+    seen = 0
+    for _ in range(40):
+        env.step({})
+        floats = env.floats.copy()
+        floats[core.LC_TIMER, rng.random(floats.shape[1]) < 0.5] = 0.0
+        for direction in (1, -1):
+            got = core.lane_change_candidates(env.ints, floats, env.params, net, direction)
+            want = core.lane_change_candidates_reference(
+                env.ints, floats, env.params, net, direction
+            )
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            seen += len(got[0])
+    assert seen > 50
 
 
 def _merge_graph():
