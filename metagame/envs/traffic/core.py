@@ -28,8 +28,9 @@ of ``dt`` seconds:
 :func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
 :func:`collide`. The network reaches them as one ``KernelNetwork`` NamedTuple.
 
-``leaders_reference``, ``accelerations_reference`` and ``ballistic_reference`` are NumPy
-references of steps 1, 3 and 5 that the tests compare against the kernels.
+``leaders_reference``, ``accelerations_reference``, ``lane_change_candidates_reference``,
+``ballistic_reference`` and ``collisions_reference`` are NumPy references of steps 1, 3, 4
+(which vehicles may change lanes), 5 and 6 that the tests compare against the kernels.
 """
 
 from __future__ import annotations
@@ -466,13 +467,16 @@ def reserve_zones(ints, floats, params, lanes, light, net) -> None:
     yields to, :func:`yields_to`, and whose light is not red arrives within its critical gap)
     or the lane after the junction has no room for it behind its last vehicle; a
     reservation granted here blocks the later requests."""
+    requests = _reservation_requests(ints, floats, params, lanes, light, net)
+    if requests.shape[0] == 0:
+        return
     holders = zone_holders(ints, net)
     order, start, end = lanes.order, lanes.start, lanes.end
     move_link, move_out, foe_ptr, foes = net.move_link, net.move_out, net.move_foe_ptr, net.move_foe
     priority, conn_turn, conn_move = net.link_priority, net.conn_turn, net.conn_move
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
-    for i in _reservation_requests(ints, floats, params, lanes, light, net):
+    for i in requests:
         lane = ints[LANE, i]
         link = lane_link[lane]
         node = net.link_nodes[link, 1]
@@ -857,36 +861,58 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -
 
 
 @njit(cache=True)
-def _lane_overlaps(ints, ahead, net):
-    """Vehicles that overlap their leader on one lane, or across a link end where the
-    junction has no conflict zone (inside a zone, :func:`_zone_conflicts` decides)."""
-    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
-    for i in range(ints.shape[1]):
+def collisions(ints, ahead, net):
+    """Step 6's test, per slot: vehicles that overlap their leader (``ahead``) on one lane or
+    across a link end where the junction has no conflict zone, and vehicles inside one
+    conflict zone on foe movements. One pass over the slots, then the few vehicles inside
+    zones sorted by zone (insertion sort, slot order kept within a zone) and paired."""
+    m = ints.shape[1]
+    crashed = np.zeros(m, dtype=np.bool_)
+    in_box = np.empty(m, dtype=np.int64)
+    lane_link, link_nodes, node_box = net.lane_link, net.link_nodes, net.node_box
+    k = 0
+    for i in range(m):
+        if ints[STATUS, i] == ACTIVE and ints[BOX, i] >= 0:
+            box, q = ints[BOX, i], k
+            while q > 0 and ints[BOX, in_box[q - 1]] > box:
+                in_box[q] = in_box[q - 1]
+                q -= 1
+            in_box[q] = i
+            k += 1
         j = ahead.lead[i]
         if j < 0 or ahead.gap[i] >= 0.0:
             continue
-        link = net.lane_link[ints[LANE, i]]
-        if ints[LANE, j] == ints[LANE, i] or not net.node_box[net.link_nodes[link, 1]]:
+        if ints[LANE, j] == ints[LANE, i] or not node_box[link_nodes[lane_link[ints[LANE, i]], 1]]:
             crashed[i] = True
             crashed[j] = True
-    return crashed
-
-
-@njit(cache=True)
-def _zone_conflicts(ints, net):
-    """Vehicles inside one conflict zone on foe movements."""
-    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
-    in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
-    by_node = in_box[np.argsort(ints[BOX, in_box], kind="mergesort")]
-    for p in range(by_node.shape[0]):
-        i = by_node[p]
-        for q in range(p + 1, by_node.shape[0]):
-            j = by_node[q]
+    for p in range(k):
+        i = in_box[p]
+        for q in range(p + 1, k):
+            j = in_box[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
             if is_foe(ints[MOVE, i], ints[MOVE, j], net):
                 crashed[i] = True
                 crashed[j] = True
+    return crashed
+
+
+def collisions_reference(ints, ahead, net) -> np.ndarray:
+    """NumPy reference of :func:`collisions`: the same two tests over all pairs."""
+    m = ints.shape[1]
+    crashed = np.zeros(m, dtype=bool)
+    lead, gap = ahead.lead, ahead.gap
+    i = np.flatnonzero((lead >= 0) & (gap < 0.0))
+    j = lead[i]
+    zone = net.node_box[net.link_nodes[net.lane_link[ints[LANE, i]], 1]]
+    hit = (ints[LANE, j] == ints[LANE, i]) | ~zone
+    crashed[i[hit]] = crashed[j[hit]] = True
+    inside = np.flatnonzero((ints[STATUS] == ACTIVE) & (ints[BOX] >= 0))
+    for a in inside:
+        foes = net.move_foe[net.move_foe_ptr[ints[MOVE, a]] : net.move_foe_ptr[ints[MOVE, a] + 1]]
+        for b in inside[inside > a]:
+            if ints[BOX, b] == ints[BOX, a] and ints[MOVE, b] in foes:
+                crashed[a] = crashed[b] = True
     return crashed
 
 
@@ -902,12 +928,14 @@ def _sorted(ints, floats, params, net):
 def crash(ints, floats, ahead, net, t_end) -> bool:
     """Step 6 on sorted lanes (``ahead``): vehicles that overlap on a lane or meet on foe
     movements inside a conflict zone crash at ``t_end``; whether any did."""
-    crashed = _lane_overlaps(ints, ahead, net) | _zone_conflicts(ints, net)
+    crashed = collisions(ints, ahead, net)
+    any_crash = False
     for i in range(ints.shape[1]):
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
-    return crashed.any()
+            any_crash = True
+    return any_crash
 
 
 @njit(cache=True)
@@ -942,6 +970,11 @@ def simulate(
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
     (``routes.Demand.route_links``; empty without a route file). Lane changes alternate
     with the substeps counted from time 0, so they alternate across steps of one substep too."""
+    on = 0
+    for i in range(ints.shape[1]):
+        on += ints[STATUS, i] == ACTIVE
+    if on == 0:
+        return  # nothing moves (the substeps would leave every array as it is)
     first = round(t / dt)  # substeps before this step
     for k in range(substeps):
         t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0

@@ -354,3 +354,32 @@ def test_major_road_has_priority_and_the_zone_is_exclusive():
         seen_a |= bool(holds_a)
     assert seen_a  # the minor vehicle goes once the major one has cleared the zone
     assert np.all(env.ints[core.STATUS, [a, b]] != core.CRASHED)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), count=st.integers(12, 40), in_zone=st.floats(0.1, 1.0))
+def test_collisions_match_reference(seed, count, in_zone):
+    """Random crowded states on the test cross (overlaps on lanes and across link ends,
+    vehicles inside the junction's zone on random movements): the collision kernel flags
+    the same vehicles as the pairwise NumPy reference."""
+    net = from_sumo(str(SUMO_CROSS))
+    kernel = net.kernel_arrays()
+    rng = np.random.default_rng(seed)
+    ints, floats, params = core.empty_state(48)
+    slots = rng.choice(48, count, replace=False)
+    ints[core.STATUS, slots] = core.ACTIVE
+    ints[core.LANE, slots] = rng.integers(net.num_lanes, size=count)
+    links = net.lane_link[ints[core.LANE, slots]]
+    floats[core.POS, slots] = rng.random(count) * net.link_length[links]
+    params[drivers.LENGTH, slots] = 5.0
+    ints[core.NEXT, slots] = [rng.choice(np.flatnonzero(net.conn_turn[k] >= 0)) if
+                              np.any(net.conn_turn[k] >= 0) else -1 for k in links]  # fmt: skip
+    centre = net.nodes.index("C")
+    zone = slots[rng.random(count) < in_zone]
+    ints[core.BOX, zone] = centre
+    ints[core.MOVE, zone] = rng.integers(len(net.move_link), size=len(zone))
+    lanes = core.sort_lanes(ints, floats, net.num_lanes)
+    ahead = core.leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end,
+                         kernel)  # fmt: skip
+    got = core.collisions(ints, ahead, kernel)
+    np.testing.assert_array_equal(got, core.collisions_reference(ints, ahead, kernel))
