@@ -970,11 +970,6 @@ def simulate(
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
     (``routes.Demand.route_links``; empty without a route file). Lane changes alternate
     with the substeps counted from time 0, so they alternate across steps of one substep too."""
-    on = 0
-    for i in range(ints.shape[1]):
-        on += ints[STATUS, i] == ACTIVE
-    if on == 0:
-        return  # nothing moves (the substeps would leave every array as it is)
     first = round(t / dt)  # substeps before this step
     for k in range(substeps):
         t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
