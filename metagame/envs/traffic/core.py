@@ -16,9 +16,11 @@ of ``dt`` seconds:
 3. accelerations: IDM for background drivers (``drivers.idm``), a proportional speed controller
    towards the target speed for controlled vehicles;
 4. MOBIL lane changes (left on even substeps, right on odd ones, so that no two changes target
-   the same gap from both sides);
+   the same gap from both sides), safe for the new follower and for the changing driver
+   behind its new leader, which may be a driver of its own lane changing into the same gap;
 5. ballistic integration (Treiber and Kanagaraj 2015), link transfers (a vehicle entering a
-   slower link is capped at its limit), arrivals, and zone release;
+   slower link is capped at its limit, times its speed factor when that is above 1),
+   arrivals, and zone release;
 6. collisions: overlapping vehicles on one lane, and vehicles of foe movements inside one
    conflict zone; both are removed.
 
@@ -26,8 +28,9 @@ of ``dt`` seconds:
 :func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
 :func:`collide`. The network reaches them as one ``KernelNetwork`` NamedTuple.
 
-``leaders_reference``, ``accelerations_reference`` and ``ballistic_reference`` are NumPy
-references of steps 1, 3 and 5 that the tests compare against the kernels.
+``leaders_reference``, ``accelerations_reference``, ``lane_change_candidates_reference``,
+``ballistic_reference`` and ``collisions_reference`` are NumPy references of steps 1, 3, 4
+(which vehicles may change lanes), 5 and 6 that the tests compare against the kernels.
 """
 
 from __future__ import annotations
@@ -464,13 +467,16 @@ def reserve_zones(ints, floats, params, lanes, light, net) -> None:
     yields to, :func:`yields_to`, and whose light is not red arrives within its critical gap)
     or the lane after the junction has no room for it behind its last vehicle; a
     reservation granted here blocks the later requests."""
+    requests = _reservation_requests(ints, floats, params, lanes, light, net)
+    if requests.shape[0] == 0:
+        return
     holders = zone_holders(ints, net)
     order, start, end = lanes.order, lanes.start, lanes.end
     move_link, move_out, foe_ptr, foes = net.move_link, net.move_out, net.move_foe_ptr, net.move_foe
     priority, conn_turn, conn_move = net.link_priority, net.conn_turn, net.conn_move
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
-    for i in _reservation_requests(ints, floats, params, lanes, light, net):
+    for i in requests:
         lane = ints[LANE, i]
         link = lane_link[lane]
         node = net.link_nodes[link, 1]
@@ -554,26 +560,37 @@ def _gap_behind(i, target, at, floats, params, lanes, net):
 
 
 @njit(cache=True, inline="always")
-def _mobil_gains(i, lane, target, ints, floats, params, lanes, light, net):
-    """MOBIL on one candidate lane: the own and the new follower's acceleration gains, or
-    -inf when the change is unsafe (overlap, or the new follower brakes beyond ``B_SAFE``)."""
+def _safe_behind(gap, v, v_lead) -> bool:
+    """A driver at ``v`` may move in ``gap`` metres behind a leader at ``v_lead``: at least
+    1 m, and room to match the leader's stop when both brake at ``B_SAFE``."""
+    return gap >= max(1.0, (v * v - v_lead * v_lead) / (2.0 * B_SAFE))
+
+
+@njit(cache=True, inline="always")
+def _mobil_accelerations(i, lane, target, ints, floats, params, lanes, light, net):
+    """MOBIL on one candidate lane: vehicle ``i``'s acceleration there, its new follower
+    (-1 none) and that follower's acceleration behind it; the first is -inf when the change
+    is unsafe: the vehicles would overlap, the new follower would brake beyond ``B_SAFE``
+    (MOBIL's criterion), or vehicle ``i`` could not match its new leader's stop braking at
+    ``B_SAFE`` (the same criterion from the front side of the gap, which MOBIL leaves to
+    IDM: IDM brakes at most ``B_MAX``)."""
     at = _insertion_point(floats[POS, i], target, floats, lanes)
     gap_front, v_front = _gap_ahead(i, lane, target, at, ints, floats, params, lanes, net)
-    if gap_front < 1.0:
-        return -np.inf, 0.0
+    v = floats[SPEED, i]
+    if not _safe_behind(gap_front, v, v_front):
+        return -np.inf, -1, 0.0
     follower, gap_back = _gap_behind(i, target, at, floats, params, lanes, net)
     if gap_back < 1.0:
-        return -np.inf, 0.0
-    new_follower_gain = 0.0
+        return -np.inf, -1, 0.0
+    a_f = 0.0
     if follower >= 0:
         f_lane = ints[LANE, follower]
         v0f = params[V0, follower] * net.link_speed[net.lane_link[f_lane]]
-        a_f = idm(floats[SPEED, follower], v0f, gap_back, floats[SPEED, i], params, follower)
+        a_f = idm(floats[SPEED, follower], v0f, gap_back, v, params, follower)
         if a_f < -B_SAFE:
-            return -np.inf, 0.0
-        new_follower_gain = a_f - floats[ACC, follower]
+            return -np.inf, -1, 0.0
     a_new = network_background_acc(i, target, gap_front, v_front, ints, floats, params, light, net)
-    return a_new - floats[ACC, i], new_follower_gain
+    return a_new, follower, a_f
 
 
 @njit(cache=True, inline="always")
@@ -650,26 +667,56 @@ def ballistic_reference(v: np.ndarray, a: np.ndarray, dt: float):
     return np.maximum(v_new, 0.0), np.where(stops, stop_distance, v * dt + 0.5 * a * dt**2)
 
 
-@njit(cache=True, inline="always")
-def _candidate_lane(i, direction, ints, floats, params, net) -> int:
-    """The lane vehicle ``i`` may consider changing to towards ``direction`` (+1 left, -1
-    right), or -1: only background drivers past their cooldown, without a reservation, outside
-    a conflict zone, fully on their link and not within 10 m of a conflict zone ahead."""
-    if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
-        return -1
-    if ints[RES, i] >= 0 or ints[BOX, i] >= 0:
-        return -1
-    lane = ints[LANE, i]
+@njit(cache=True)
+def lane_change_candidates(ints, floats, params, net, direction):
+    """The vehicles that may consider changing lanes towards ``direction`` (+1 left, -1
+    right), in slot order, and the lane each would move to: background drivers past their
+    cooldown, without a reservation, outside a conflict zone, fully on their link, with a lane
+    on that side, and not within 10 m of a conflict zone ahead unless their lane ends there.
+    One pass over the slots with the network's arrays read directly (no inlined helper per
+    slot, which would copy the arrays it is given with a reference count update each)."""
+    m = ints.shape[1]
+    slots = np.empty(m, dtype=np.int64)
+    targets = np.empty(m, dtype=np.int64)
+    lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
+    link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
+    node_box, link_nodes = net.node_box, net.link_nodes
+    n = 0
+    for i in range(m):
+        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
+            continue
+        if ints[RES, i] >= 0 or ints[BOX, i] >= 0 or floats[POS, i] < params[LENGTH, i]:
+            continue
+        lane = ints[LANE, i]
+        link = lane_link[lane]
+        idx = lane_index[lane] + direction
+        if idx < 0 or idx >= link_lanes[link]:
+            continue
+        if link_length[link] - floats[POS, i] < 10.0 and node_box[link_nodes[link, 1]]:
+            after = next_lane(lane, ints[NEXT, i], lane_link, lane_index, link_lanes, link_lane0,
+                              conn_offset)  # fmt: skip
+            if after != DEAD_END:
+                continue
+        slots[n] = i
+        targets[n] = link_lane0[link] + idx
+        n += 1
+    return slots[:n], targets[:n]
+
+
+def lane_change_candidates_reference(ints, floats, params, net, direction):
+    """NumPy reference of :func:`lane_change_candidates`."""
+    lane = np.maximum(ints[LANE], 0)
     link = net.lane_link[lane]
     idx = net.lane_index[lane] + direction
-    if idx < 0 or idx >= net.link_lanes[link]:
-        return -1
-    rest = net.link_length[link] - floats[POS, i]
-    if rest < 10.0 and net.node_box[net.link_nodes[link, 1]]:
-        return -1
-    if floats[POS, i] < params[LENGTH, i]:
-        return -1
-    return net.link_lane0[link] + idx
+    nxt = ints[NEXT]
+    index = net.lane_index[lane] + net.conn_offset[link, np.maximum(nxt, 0)]
+    lane_ends = (nxt >= 0) & ((index < 0) | (index >= net.link_lanes[np.maximum(nxt, 0)]))
+    near_zone = (net.link_length[link] - floats[POS] < 10.0) & net.node_box[net.link_nodes[link, 1]]
+    ok = (ints[STATUS] == ACTIVE) & (ints[CTRL] < 0) & (floats[LC_TIMER] <= 0.0)
+    ok &= (ints[RES] < 0) & (ints[BOX] < 0) & (floats[POS] >= params[LENGTH])
+    ok &= (idx >= 0) & (idx < net.link_lanes[link]) & (~near_zone | lane_ends)
+    slots = np.flatnonzero(ok)
+    return slots, net.link_lane0[link[slots]] + idx[slots]
 
 
 @njit(cache=True)
@@ -677,9 +724,16 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     """Step 4, lane changes towards ``direction`` (+1 left, -1 right), decided on the state
     before any change and applied together: a vehicle whose lane does not continue onto its
     next link moves towards one that does whenever it is safe (strategic changes, as SUMO's
-    lane-change model makes them), never away from one; otherwise MOBIL decides."""
+    lane-change model makes them), never away from one; otherwise MOBIL decides. A driver
+    that changes takes its acceleration on the new lane at once, and its new follower brakes
+    for it if needed (neither keeps the acceleration of the lane before for the substep)."""
+    candidates, targets = lane_change_candidates(ints, floats, params, net, direction)
+    if candidates.shape[0] == 0:
+        return
     m = ints.shape[1]
     change = np.full(m, -1, dtype=np.int64)
+    behind = np.full(m, -1, dtype=np.int64)
+    acc, acc_behind = np.zeros(m), np.zeros(m)
     net = LaneChangeNetwork(
         net.link_speed, net.lane_link, net.lane_index, net.link_lanes, net.link_lane0,
         net.conn_offset, net.link_length, net.link_nodes, net.node_box, net.lane_pred_ptr,
@@ -687,41 +741,79 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
     )  # fmt: skip
     lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing arrays
     link_lanes, conn_offset = net.link_lanes, net.conn_offset
-    for i in range(m):
-        target = _candidate_lane(i, direction, ints, floats, params, net)
-        if target < 0:
-            continue
+    for k in range(candidates.shape[0]):
+        i, target = candidates[k], targets[k]
         lane = ints[LANE, i]
         nxt = ints[NEXT, i]
         here = lane_miss(lane, nxt, lane_link, lane_index, link_lanes, conn_offset)
         there = lane_miss(target, nxt, lane_link, lane_index, link_lanes, conn_offset)
         if there > here:
             continue  # away from the lanes that continue on its route
-        self_gain, new_follower_gain = _mobil_gains(
+        a_new, follower, a_f = _mobil_accelerations(
             i, lane, target, ints, floats, params, lanes, light, net
         )
-        if self_gain == -np.inf:
+        if a_new == -np.inf:
             continue
         if there < here:  # strategic: towards its route's lanes whenever it is safe
-            change[i] = target
+            change[i], acc[i], behind[i], acc_behind[i] = target, a_new, follower, a_f
             continue
         old_follower_gain = _old_follower_gain(
             i, lane, ints, floats, params, lanes, ahead, light, net
         )
-        if mobil_gain(self_gain, new_follower_gain, old_follower_gain, params, i) > 0.0:
-            change[i] = target
+        new_follower_gain = a_f - floats[ACC, follower] if follower >= 0 else 0.0
+        gain = mobil_gain(a_new - floats[ACC, i], new_follower_gain, old_follower_gain, params, i)
+        if gain > 0.0:
+            change[i], acc[i], behind[i], acc_behind[i] = target, a_new, follower, a_f
+    keep = _one_gap_changes(change, acc, ints, floats, params, lanes, net.link_speed, lane_link)
     for i in range(m):
-        if change[i] >= 0:
+        if change[i] >= 0 and keep[i]:
             ints[LANE, i] = change[i]
             floats[LC_TIMER, i] = LC_COOLDOWN
+            floats[ACC, i] = acc[i]
+            if behind[i] >= 0:
+                floats[ACC, behind[i]] = min(floats[ACC, behind[i]], acc_behind[i])
+
+
+@njit(cache=True)
+def _one_gap_changes(change, acc, ints, floats, params, lanes, link_speed, lane_link):
+    """Which of the decided changes (``change``, the target lanes, -1 none) go ahead: two
+    drivers of one lane that move into one gap of the target lane (no vehicle of it between
+    them) follow each other there, so the rear one changes only if it is safe behind the
+    front one (:func:`_safe_behind`), and then with its IDM acceleration behind it when that
+    is lower than ``acc`` (updated in place)."""
+    keep = np.ones(change.shape[0], dtype=np.bool_)
+    for i in range(change.shape[0]):
+        target = change[i]
+        if target < 0:
+            continue
+        lane = ints[LANE, i]
+        r = lanes.rank[i] + 1
+        while r < lanes.end[lane] and change[lanes.order[r]] < 0:
+            r += 1
+        if r == lanes.end[lane]:
+            continue
+        j = lanes.order[r]  # the nearest driver ahead that changes too
+        pos, front = floats[POS, i], floats[POS, j]
+        if _insertion_point(pos, target, floats, lanes) != _insertion_point(
+            front, target, floats, lanes
+        ):
+            continue  # a vehicle of the target lane between them
+        gap, v = front - params[LENGTH, j] - pos, floats[SPEED, i]
+        if not _safe_behind(gap, v, floats[SPEED, j]):
+            keep[i] = False
+            continue
+        v0 = params[V0, i] * link_speed[lane_link[lane]]
+        acc[i] = min(acc[i], max(idm(v, v0, gap, floats[SPEED, j], params, i), -B_MAX))
+    return keep
 
 
 @njit(cache=True, inline="always")
-def _leave_link(i, lane, link, ints, floats, net, t_end, route_links) -> None:
+def _leave_link(i, lane, link, ints, floats, factor, net, t_end, route_links) -> None:
     """Vehicle ``i`` has passed the end of ``link``: it arrives (its route leaves the
     network), crashes (its lane ends) or moves onto the next link's lane, entering the
     junction's conflict zone when it has one or holds its reservation, capped at the new
-    link's speed limit and with its next link chosen."""
+    link's speed limit (times its speed ``factor`` when that is above 1, as SUMO's drivers
+    exceed the limit) and with its next link chosen."""
     floats[FREE_TIME, i] += net.link_length[link] / net.link_speed[link]
     nl = lane_after(lane, ints[NEXT, i], net)
     if nl == EXIT or nl == DEAD_END:
@@ -736,7 +828,7 @@ def _leave_link(i, lane, link, ints, floats, net, t_end, route_links) -> None:
         ints[BOX, i] = node
         ints[MOVE, i] = net.conn_move[link, nxt]
     ints[RES, i] = -1
-    floats[SPEED, i] = min(floats[SPEED, i], net.link_speed[nxt])
+    floats[SPEED, i] = min(floats[SPEED, i], max(factor, 1.0) * net.link_speed[nxt])
     ints[HOPS, i] += 1
     ints[NEXT, i] = choose_next(i, nxt, ints, net, route_links)
 
@@ -761,7 +853,7 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -
         totals[VEHICLE_METRES] += ds
         link_delay[link] += dt * (1.0 - v / net.link_speed[link])
         if floats[POS, i] >= net.link_length[link]:
-            _leave_link(i, lane, link, ints, floats, net, t + dt, route_links)
+            _leave_link(i, lane, link, ints, floats, params[V0, i], net, t + dt, route_links)
             if ints[STATUS, i] != ACTIVE:
                 continue
         if ints[BOX, i] >= 0 and floats[POS, i] - params[LENGTH, i] >= net.box_length:
@@ -769,36 +861,58 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -
 
 
 @njit(cache=True)
-def _lane_overlaps(ints, ahead, net):
-    """Vehicles that overlap their leader on one lane, or across a link end where the
-    junction has no conflict zone (inside a zone, :func:`_zone_conflicts` decides)."""
-    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
-    for i in range(ints.shape[1]):
+def collisions(ints, ahead, net):
+    """Step 6's test, per slot: vehicles that overlap their leader (``ahead``) on one lane or
+    across a link end where the junction has no conflict zone, and vehicles inside one
+    conflict zone on foe movements. One pass over the slots, then the few vehicles inside
+    zones sorted by zone (insertion sort, slot order kept within a zone) and paired."""
+    m = ints.shape[1]
+    crashed = np.zeros(m, dtype=np.bool_)
+    in_box = np.empty(m, dtype=np.int64)
+    lane_link, link_nodes, node_box = net.lane_link, net.link_nodes, net.node_box
+    k = 0
+    for i in range(m):
+        if ints[STATUS, i] == ACTIVE and ints[BOX, i] >= 0:
+            box, q = ints[BOX, i], k
+            while q > 0 and ints[BOX, in_box[q - 1]] > box:
+                in_box[q] = in_box[q - 1]
+                q -= 1
+            in_box[q] = i
+            k += 1
         j = ahead.lead[i]
         if j < 0 or ahead.gap[i] >= 0.0:
             continue
-        link = net.lane_link[ints[LANE, i]]
-        if ints[LANE, j] == ints[LANE, i] or not net.node_box[net.link_nodes[link, 1]]:
+        if ints[LANE, j] == ints[LANE, i] or not node_box[link_nodes[lane_link[ints[LANE, i]], 1]]:
             crashed[i] = True
             crashed[j] = True
-    return crashed
-
-
-@njit(cache=True)
-def _zone_conflicts(ints, net):
-    """Vehicles inside one conflict zone on foe movements."""
-    crashed = np.zeros(ints.shape[1], dtype=np.bool_)
-    in_box = np.flatnonzero((ints[BOX] >= 0) & (ints[STATUS] == ACTIVE))
-    by_node = in_box[np.argsort(ints[BOX, in_box], kind="mergesort")]
-    for p in range(by_node.shape[0]):
-        i = by_node[p]
-        for q in range(p + 1, by_node.shape[0]):
-            j = by_node[q]
+    for p in range(k):
+        i = in_box[p]
+        for q in range(p + 1, k):
+            j = in_box[q]
             if ints[BOX, j] != ints[BOX, i]:
                 break
             if is_foe(ints[MOVE, i], ints[MOVE, j], net):
                 crashed[i] = True
                 crashed[j] = True
+    return crashed
+
+
+def collisions_reference(ints, ahead, net) -> np.ndarray:
+    """NumPy reference of :func:`collisions`: the same two tests over all pairs."""
+    m = ints.shape[1]
+    crashed = np.zeros(m, dtype=bool)
+    lead, gap = ahead.lead, ahead.gap
+    i = np.flatnonzero((lead >= 0) & (gap < 0.0))
+    j = lead[i]
+    zone = net.node_box[net.link_nodes[net.lane_link[ints[LANE, i]], 1]]
+    hit = (ints[LANE, j] == ints[LANE, i]) | ~zone
+    crashed[i[hit]] = crashed[j[hit]] = True
+    inside = np.flatnonzero((ints[STATUS] == ACTIVE) & (ints[BOX] >= 0))
+    for a in inside:
+        foes = net.move_foe[net.move_foe_ptr[ints[MOVE, a]] : net.move_foe_ptr[ints[MOVE, a] + 1]]
+        for b in inside[inside > a]:
+            if ints[BOX, b] == ints[BOX, a] and ints[MOVE, b] in foes:
+                crashed[a] = crashed[b] = True
     return crashed
 
 
@@ -814,12 +928,14 @@ def _sorted(ints, floats, params, net):
 def crash(ints, floats, ahead, net, t_end) -> bool:
     """Step 6 on sorted lanes (``ahead``): vehicles that overlap on a lane or meet on foe
     movements inside a conflict zone crash at ``t_end``; whether any did."""
-    crashed = _lane_overlaps(ints, ahead, net) | _zone_conflicts(ints, net)
+    crashed = collisions(ints, ahead, net)
+    any_crash = False
     for i in range(ints.shape[1]):
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
-    return crashed.any()
+            any_crash = True
+    return any_crash
 
 
 @njit(cache=True)

@@ -11,10 +11,12 @@ gains exceeds a threshold.
 
 Each vehicle draws its parameters from a driver type (cautious, normal, aggressive, or
 SUMO's default passenger car) with log-normal noise; ``traffic="mild"`` or ``"chaotic"`` sets
-the mix of the first three and the noise; ``traffic="sumo"`` makes every driver SUMO's default
-car (its ``vType`` defaults: accel 2.6 m/s^2, decel 4.5 m/s^2, tau 1 s, minGap 2.5 m, length
-5 m, desired speed the limit with a speed factor of deviation 0.1), to drive the demand of a
-SUMO route file with the vehicles SUMO would use.
+the mix of the first three and the noise (desired speeds capped at the limit);
+``traffic="sumo"`` makes every driver SUMO's default car (its ``vType`` defaults, all exact:
+accel 2.6 m/s^2, decel 4.5 m/s^2, tau 1 s, minGap 2.5 m, length 5 m; and a desired speed of
+the limit times a speed factor drawn as SUMO's ``normc(1, 0.1, 0.2, 2)``, so that about half
+of them drive above the limit, as in SUMO), to drive the demand of a SUMO route file with the
+vehicles SUMO would use.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ PARAM_NAMES = (
     "critical_gap",
     "length",
 )
-# v0 is a fraction of the speed limit (capped at 1 so that speeds stay within limits).
+# v0 is a fraction of the speed limit (capped at 1 but for SUMO's car, see sample_drivers).
 TYPE_PARAMS = np.array(
     [
         # v0    T    a    b    s0   p     a_thr  t_c  length
@@ -51,6 +53,7 @@ TYPE_PARAMS = np.array(
         [1.00, 1.0, 2.6, 4.5, 2.5, 0.25, 0.20, 4.5, 5.0],  # passenger (SUMO's default car)
     ]
 )
+SUMO_SPEED_FACTOR = (0.2, 2.0)  # bounds of SUMO's default speedFactor, normc(1, 0.1, 0.2, 2)
 TRAFFIC_MIX = {
     "mild": (np.array([0.3, 0.6, 0.1, 0.0]), 0.05),
     "chaotic": (np.array([0.1, 0.4, 0.5, 0.0]), 0.20),
@@ -60,7 +63,7 @@ TRAFFIC_MIX = {
 
 def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.ndarray, np.ndarray]:
     """Driver types ``(n,)`` and parameters ``(n, 9)`` (columns ``PARAM_NAMES``) for ``n``
-    new vehicles."""
+    new vehicles (module docstring: ``"sumo"`` draws only the speed factor)."""
     if traffic not in TRAFFIC_MIX:
         raise ValueError(f"traffic must be one of {list(TRAFFIC_MIX)}, got {traffic!r}")
     mix, noise = TRAFFIC_MIX[traffic]
@@ -68,10 +71,26 @@ def sample_drivers(rng: np.random.Generator, n: int, traffic: str) -> tuple[np.n
     kinds = np.minimum(
         np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(mix) - 1
     ).astype(np.int8)
+    if traffic == "sumo":  # SUMO's speed factor, the vType's other parameters exact
+        params = TYPE_PARAMS[kinds].copy()
+        params[:, V0] = speed_factors(rng, n, noise)
+        return kinds, params
     params = TYPE_PARAMS[kinds] * np.exp(noise * rng.standard_normal((n, TYPE_PARAMS.shape[1])))
     params[:, V0] = np.minimum(params[:, V0], 1.0)
     params[:, LENGTH] = TYPE_PARAMS[kinds, LENGTH]
     return kinds, params
+
+
+def speed_factors(rng: np.random.Generator, n: int, deviation: float) -> np.ndarray:
+    """``n`` speed factors drawn as SUMO's ``normc(1, deviation, 0.2, 2)``: normal draws
+    outside the bounds ``SUMO_SPEED_FACTOR`` drawn again, as SUMO does."""
+    factors = 1.0 + deviation * rng.standard_normal(n)
+    low, high = SUMO_SPEED_FACTOR
+    out = (factors < low) | (factors > high)
+    while out.any():
+        factors[out] = 1.0 + deviation * rng.standard_normal(int(out.sum()))
+        out = (factors < low) | (factors > high)
+    return factors
 
 
 @njit(cache=True, inline="always")

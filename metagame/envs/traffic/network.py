@@ -459,8 +459,9 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
     parser that refuses entities (:func:`parse_refusing_entities`); a file that is not
     well-formed, is cut short, declares entities or is not a network is a ValueError naming
     it. Kept: junctions with their coordinates, and every normal edge that admits passenger
-    cars as a link with its lane count, speed limit, priority and length (at least 20 m).
-    Internal, pedestrian and bicycle-only edges are skipped, and of parallel edges between the
+    cars as a link with its lane count, speed limit, priority and length (at least 20 m, plus
+    the mean length of the paths through the junction before it, :func:`_sumo_crossings`).
+    Internal, pedestrian and bicycle-only edges are no links, and of parallel edges between the
     same two junctions the one with the most lanes is kept. A traffic light's latest program
     becomes the junction's ``phases``: one per green phase (yellow phases are dropped), each
     the approaches with a green (``G`` or ``g``) link."""
@@ -470,7 +471,7 @@ def from_sumo(path: str, box_length: float = 10.0) -> Network:
         raise ValueError(
             f"loading {path!r} needs sumolib (pip install sumolib), which is not installed"
         ) from err
-    reader = sumolib.net.NetReader(withLatestPrograms=True)
+    reader = sumolib.net.NetReader(withInternal=True, withLatestPrograms=True)
     try:
         parse_refusing_entities(path, reader)
     # Expat's syntax errors; a gzip stream that is corrupt or cut short; what sumolib's reader
@@ -525,6 +526,7 @@ def _sumo_graph(net) -> nx.DiGraph:
             aliases=aliases,
         )
     _sumo_lane_offsets(net, g)
+    _sumo_crossings(net, g)
     for tls in net.getTrafficLights():
         for junction, phases in _sumo_phases(tls, g).items():
             if len(phases) >= 2:
@@ -532,11 +534,9 @@ def _sumo_graph(net) -> nx.DiGraph:
     return g
 
 
-def _sumo_lane_offsets(net, g: nx.DiGraph) -> None:
-    """Sets each kept link's ``offsets`` from SUMO's lane-to-lane connections: per pair of
-    consecutive kept edges, the most common ``toLane - fromLane`` (ties: the smallest shift),
-    so that a turn SUMO allows only from some lanes ends the others there (their vehicles
-    change lanes before the junction, as in SUMO)."""
+def _kept_connections(net, g: nx.DiGraph):
+    """SUMO's connections between consecutive kept links ``(u, v)`` and ``(v, w)``: yields
+    ``u, v, w`` and the list of their lane-to-lane connections."""
     for edge in net.getEdges():
         if edge.getFromNode() is None or edge.getToNode() is None:
             continue
@@ -547,12 +547,47 @@ def _sumo_lane_offsets(net, g: nx.DiGraph) -> None:
             if target.getToNode() is None:
                 continue
             w = target.getToNode().getID()
-            if not g.has_edge(v, w) or g.edges[v, w]["name"] != target.getID():
-                continue
-            shifts = [c.getToLane().getIndex() - c.getFromLane().getIndex() for c in connections]
-            if shifts:
-                best = min(set(shifts), key=lambda k: (-shifts.count(k), abs(k), k))
-                g.edges[v, w].setdefault("offsets", {})[u] = best
+            if g.has_edge(v, w) and g.edges[v, w]["name"] == target.getID() and connections:
+                yield u, v, w, connections
+
+
+def _sumo_lane_offsets(net, g: nx.DiGraph) -> None:
+    """Sets each kept link's ``offsets`` from SUMO's lane-to-lane connections: per pair of
+    consecutive kept edges, the most common ``toLane - fromLane`` (ties: the smallest shift),
+    so that a turn SUMO allows only from some lanes ends the others there (their vehicles
+    change lanes before the junction, as in SUMO)."""
+    for u, v, w, connections in _kept_connections(net, g):
+        shifts = [c.getToLane().getIndex() - c.getFromLane().getIndex() for c in connections]
+        best = min(set(shifts), key=lambda k: (-shifts.count(k), abs(k), k))
+        g.edges[v, w].setdefault("offsets", {})[u] = best
+
+
+def _sumo_crossings(net, g: nx.DiGraph) -> None:
+    """Lengthens each kept link by the mean length of the paths through the junction before
+    it (SUMO's internal lanes, :func:`_via_length`) of the connections into it from kept
+    links: SUMO's vehicles drive those metres (its route lengths count them), and this
+    link's first metres are where the conflict zone of that junction lies."""
+    crossings: dict = {}
+    for _, v, w, connections in _kept_connections(net, g):
+        crossings.setdefault((v, w), []).extend(_via_length(net, c) for c in connections)
+    for link, lengths in crossings.items():
+        g.edges[link]["length"] += sum(lengths) / len(lengths)
+
+
+def _via_length(net, connection) -> float:
+    """The length of a connection's path through its junction: the chain of internal lanes
+    from its ``via`` lane on (0 without one)."""
+    length, via, seen = 0.0, connection.getViaLaneID(), set()
+    while via and via not in seen:
+        seen.add(via)
+        try:
+            lane = net.getLane(via)
+        except KeyError as err:
+            raise ValueError(f"a connection goes via an unknown lane {via!r}") from err
+        length += lane.getLength()
+        outgoing = lane.getOutgoing()
+        via = outgoing[0].getViaLaneID() if outgoing else ""
+    return length
 
 
 def parse_refusing_entities(path, handler) -> None:

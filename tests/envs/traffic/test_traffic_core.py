@@ -205,6 +205,43 @@ def test_sumo_network_gives_links_lanes_and_signal_phases():
     assert [net.nodes[i] for i in net.signal_nodes] == ["C"]
 
 
+def _cross_with_vias(tmp_path, vias, onward=":C_0_1"):
+    """The test cross with a second internal lane ``:C_0_1`` (8 m) and ``via`` attributes:
+    ``vias`` maps a connection's opening text to the lane it goes via, and ``:C_0_0`` leads
+    on via ``onward`` (a left turn's two internal lanes in SUMO)."""
+    text = SUMO_CROSS.read_text().replace(
+        '</edge>\n    <edge id="W2C"',
+        '    <lane id=":C_0_1" index="1" speed="13.89" length="8.00" shape="0,0 8,0"/>\n'
+        '    </edge>\n    <edge id="W2C"',
+        1,
+    )
+    for opening, via in vias.items():
+        text = text.replace(opening, f'{opening} via="{via}"')
+    text = text.replace(
+        "</net>",
+        '    <connection from=":C_0" to="C2E" fromLane="0" toLane="0" dir="s" state="M"'
+        f' via="{onward}"/>\n</net>',
+    )
+    path = tmp_path / "vias.net.xml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sumo_links_are_lengthened_by_their_junction_crossing(tmp_path):
+    """A link gets the mean length of the internal lane chains of the connections into it:
+    C -> E has four (W lane 0 via :C_0_0 and on via :C_0_1, 12 + 8 m; W lane 1, N and S
+    without one), so 188 + 20 / 4 m; links without vias keep their length."""
+    opening = '<connection from="W2C" to="C2E" fromLane="0"'
+    net = from_sumo(_cross_with_vias(tmp_path, {opening: ":C_0_0"}))
+    assert net.graph.edges["C", "E"]["length"] == pytest.approx(188.0 + 20.0 / 4)
+    assert net.graph.edges["C", "W"]["length"] == pytest.approx(188.0)
+    # a via chain that loops back stops at the lane seen twice
+    net = from_sumo(_cross_with_vias(tmp_path, {opening: ":C_0_0"}, onward=":C_0_0"))
+    assert net.graph.edges["C", "E"]["length"] == pytest.approx(188.0 + 12.0 / 4)
+    with pytest.raises(ValueError, match="vias.net.xml.*unknown lane ':C_9_0'"):
+        from_sumo(_cross_with_vias(tmp_path, {opening: ":C_9_0"}))
+
+
 def test_sumo_network_runs_with_signal_control():
     env = make(
         "traffic",
@@ -317,3 +354,32 @@ def test_major_road_has_priority_and_the_zone_is_exclusive():
         seen_a |= bool(holds_a)
     assert seen_a  # the minor vehicle goes once the major one has cleared the zone
     assert np.all(env.ints[core.STATUS, [a, b]] != core.CRASHED)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), count=st.integers(12, 40), in_zone=st.floats(0.1, 1.0))
+def test_collisions_match_reference(seed, count, in_zone):
+    """Random crowded states on the test cross (overlaps on lanes and across link ends,
+    vehicles inside the junction's zone on random movements): the collision kernel flags
+    the same vehicles as the pairwise NumPy reference."""
+    net = from_sumo(str(SUMO_CROSS))
+    kernel = net.kernel_arrays()
+    rng = np.random.default_rng(seed)
+    ints, floats, params = core.empty_state(48)
+    slots = rng.choice(48, count, replace=False)
+    ints[core.STATUS, slots] = core.ACTIVE
+    ints[core.LANE, slots] = rng.integers(net.num_lanes, size=count)
+    links = net.lane_link[ints[core.LANE, slots]]
+    floats[core.POS, slots] = rng.random(count) * net.link_length[links]
+    params[drivers.LENGTH, slots] = 5.0
+    ints[core.NEXT, slots] = [rng.choice(np.flatnonzero(net.conn_turn[k] >= 0)) if
+                              np.any(net.conn_turn[k] >= 0) else -1 for k in links]  # fmt: skip
+    centre = net.nodes.index("C")
+    zone = slots[rng.random(count) < in_zone]
+    ints[core.BOX, zone] = centre
+    ints[core.MOVE, zone] = rng.integers(len(net.move_link), size=len(zone))
+    lanes = core.sort_lanes(ints, floats, net.num_lanes)
+    ahead = core.leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end,
+                         kernel)  # fmt: skip
+    got = core.collisions(ints, ahead, kernel)
+    np.testing.assert_array_equal(got, core.collisions_reference(ints, ahead, kernel))

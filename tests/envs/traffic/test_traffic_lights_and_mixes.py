@@ -35,10 +35,23 @@ def test_lights_match_a_loop_over_signals(data):
 def test_sumo_mix_is_sumos_default_car():
     kinds, params = drivers.sample_drivers(np.random.default_rng(0), 4000, "sumo")
     assert np.all(kinds == drivers.DRIVER_TYPES.index("passenger"))
-    means = params.mean(axis=0)
-    assert abs(means[drivers.ACCEL] - 2.6) < 0.05 and abs(means[drivers.DECEL] - 4.5) < 0.05
-    assert abs(means[drivers.HEADWAY] - 1.0) < 0.02 and np.all(params[:, drivers.LENGTH] == 5.0)
-    assert np.all(params[:, drivers.V0] <= 1.0)
+    # the vType's parameters exactly, the speed factor as SUMO's normc(1, 0.1, 0.2, 2)
+    fixed = [drivers.HEADWAY, drivers.ACCEL, drivers.DECEL, drivers.MIN_GAP, drivers.LENGTH]
+    assert np.array_equal(params[:, fixed], np.tile([1.0, 2.6, 4.5, 2.5, 5.0], (4000, 1)))
+    factor = params[:, drivers.V0]
+    assert abs(factor.mean() - 1.0) < 0.01 and abs(factor.std() - 0.1) < 0.01
+    assert 0.45 < np.mean(factor > 1.0) < 0.55
+
+
+@given(deviation=st.floats(0.05, 3.0), seed=st.integers(0, 2**16))
+def test_speed_factors_are_a_truncated_normal_drawn_again(deviation, seed):
+    """Draws outside [0.2, 2] are drawn again (SUMO's normc), never clipped: no mass piles up
+    on a bound, and the same seed gives the same factors."""
+    factors = drivers.speed_factors(np.random.default_rng(seed), 2000, deviation)
+    assert np.all((factors >= 0.2) & (factors <= 2.0))
+    assert np.sum(np.isin(factors, drivers.SUMO_SPEED_FACTOR)) == 0
+    again = drivers.speed_factors(np.random.default_rng(seed), 2000, deviation)
+    np.testing.assert_array_equal(factors, again)
 
 
 def test_mild_and_chaotic_never_draw_the_sumo_car():
