@@ -154,9 +154,9 @@ def test_preference_league_reports_a_minimax_winner(tmp_path):
 
 
 def test_psro_rl_response_nears_the_exact_best_response_on_kuhn(tmp_path):
-    """The quickstart's oracle: a PPO response trained from scratch for 10 iterations against
-    the initial network earns, against it, within 0.05 of OpenSpiel's exact best response in
-    each seat, and the league's exact exploitability falls."""
+    """PSRO's RL oracle with the quickstart's learner: a PPO response trained from scratch for
+    10 iterations against the initial network earns, against it, within 0.05 of OpenSpiel's
+    exact best response in each seat, and the league's exact exploitability falls."""
     from open_spiel.python.algorithms import best_response, expected_game_score
 
     from metagame.envs.registration import make
@@ -168,12 +168,12 @@ def test_psro_rl_response_nears_the_exact_best_response_on_kuhn(tmp_path):
         tmp_path,
         quick["game"],
         learners=quick["learners"],
-        mode=quick["mode"],
+        mode={"name": "psro", "iterations_per_response": 10, "reset_response": True},
         evaluation={"episodes_per_pair": 4, "replay_fraction": 0.0},
         ray=quick["ray"],
     )
     try:
-        infos = [lg.step() for _ in range(quick["mode"]["iterations_per_response"])]
+        infos = [lg.step() for _ in range(10)]
         with Store(tmp_path / "run") as store:
             first, response = store.players()
     finally:
