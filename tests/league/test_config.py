@@ -37,7 +37,8 @@ def test_defaults_are_filled_and_round_trip(tmp_path):
         ),
         (
             {"game": {"name": "x"}, "mode": "league"},
-            "config key mode: name must be one of ['selfplay', 'psro', 'xdo', 'alphastar'], got 'league'",
+            "config key mode: name must be one of ['selfplay', 'psro', 'xdo', 'alphastar'], "
+            "got 'league'",
         ),
         (
             {"game": {"name": "x", "roles": "tie"}},
