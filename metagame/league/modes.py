@@ -257,11 +257,7 @@ class ExactPSRO(PSRO):
         super().check(cfg, spec)
         from metagame.agents.exact_response import exact_best_response
 
-        if len(spec.populations) != 1 or not spec.competitive:
-            raise ValueError(
-                "config key mode.oracle: exact serves games whose roles share one population; "
-                f"{spec.name} has populations {list(spec.populations)}"
-            )
+        _one_population(spec, "config key mode.oracle: exact")
         try:  # a best response to uniform play: refuses the games it cannot serve
             exact_best_response(spec.name, [_uniform], [1.0], env_kwargs=spec.kwargs)
         except ValueError as err:
@@ -269,6 +265,16 @@ class ExactPSRO(PSRO):
 
     def snapshots(self, trainees, iteration, rng):
         return []
+
+
+def _one_population(spec: GameSpec, what: str) -> None:
+    """Refuses (ValueError starting with ``what``) a game whose roles do not share one
+    population of competitors."""
+    if len(spec.populations) != 1 or not spec.competitive:
+        raise ValueError(
+            f"{what} serves competitive games whose roles share one population; "
+            f"{spec.name} has populations {list(spec.populations)}"
+        )
 
 
 def _uniform(observation) -> np.ndarray:
@@ -290,11 +296,7 @@ class XDO(PSRO):
 
     @classmethod
     def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
-        if len(spec.populations) != 1 or not spec.competitive:
-            raise ValueError(
-                "config key mode: xdo serves two-player zero-sum games whose roles share one "
-                f"population; {spec.name} has populations {list(spec.populations)}"
-            )
+        _one_population(spec, "config key mode: xdo")
 
     def distributions(self, trainees: Sequence[Trainee], view: LeagueView) -> Distributions:
         return {t.module: {t.population: {RESTRICTED: 1.0}} for t in trainees}
@@ -306,11 +308,7 @@ class AlphaStar(Mode):
 
     @classmethod
     def check(cls, cfg: LeagueConfig, spec: GameSpec) -> None:
-        if len(spec.populations) != 1 or not spec.competitive:
-            raise ValueError(
-                "config key mode: alphastar serves games whose roles share one population "
-                f"(symmetric games); {spec.name} has populations {list(spec.populations)}"
-            )
+        _one_population(spec, "config key mode: alphastar")
 
     def trainees(self) -> list[Trainee]:
         a, pop = self.cfg.mode, next(iter(self.spec.populations))

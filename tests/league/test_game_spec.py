@@ -77,7 +77,7 @@ def test_two_population_profiles_are_the_product_of_the_roles():
     [
         (
             {"game": {"name": "pursuit_evasion"}, "mode": "alphastar"},
-            "config key mode: alphastar serves games whose roles share one population",
+            "config key mode: alphastar serves competitive games whose roles share one population",
         ),
         (
             {
@@ -99,7 +99,7 @@ def test_two_population_profiles_are_the_product_of_the_roles():
         ),
         (
             {"game": {"name": "pursuit_evasion"}, "mode": "xdo"},
-            "config key mode: xdo serves two-player zero-sum games whose roles share one",
+            "config key mode: xdo serves competitive games whose roles share one population",
         ),
         (
             {"game": {"name": "soccer"}, "evaluation": {"answer": "restricted_game"}},
