@@ -365,12 +365,17 @@ class Display:
     iteration, never redrawn."""
 
     def __init__(
-        self, quiet: bool, budget: config_mod.BudgetConfig | None = None, console: Any = None
+        self,
+        quiet: bool,
+        budget: config_mod.BudgetConfig | None = None,
+        console: Any = None,
+        answer: str = "mixture",
     ):
         from rich.console import Console
 
         self.quiet = quiet
         self.budget = budget
+        self.answer = answer  # whose exploitability the league records (see ``_answer``)
         self.console = console or Console()
         self.live = None
         self.progress = None
@@ -405,7 +410,7 @@ class Display:
                 f"{info.steps_per_s:7.0f}/s  league {len(s.ids):2d}  top "
                 + " ".join(f"{pid}({mu:.1f}±{sg:.1f})" for pid, mu, sg in top[:3])
                 + escape(f"  meta [{', '.join(f'{k} {v:.2f}' for k, v in meta)}]")
-                + ("" if expl is None else f"  exploitability {expl:.4f}")
+                + ("" if expl is None else f"  exploitability of the {self.answer} {expl:.4f}")
             )
             return
         from rich.console import Group
@@ -422,7 +427,7 @@ class Display:
         )
         summary = Text(
             f"after iteration {info.iteration}: {len(s.ids)} players"
-            + ("" if expl is None else f", exploitability of the meta-strategy {expl:.4f}")
+            + ("" if expl is None else f", exploitability of the {self.answer} {expl:.4f}")
         )
         table = Table()
         table.add_column("top players (mu ± sigma)")
@@ -476,7 +481,7 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
     from metagame.league.run_dir import LeagueBusyError
     from metagame.league.runner import league_for
 
-    display = Display(quiet, cfg.budget)
+    display = Display(quiet, cfg.budget, answer=_answer(cfg.model_dump(mode="json")))
     league = league_for(cfg, run_dir, resume=resume, display=display)
     try:
         info = league.run()

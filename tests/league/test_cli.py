@@ -509,10 +509,17 @@ def test_a_terminal_sees_a_progress_bar_over_the_budget_and_a_log_one_line_per_i
     display(info)
     display.close()
     text = out.getvalue()
-    assert "3/12" in text and "wall budget left 70 s" in text and "0.2500" in text
+    assert "3/12" in text and "wall budget left 70 s" in text
+    assert "exploitability of the mixture 0.2500" in text
     log = io.StringIO()
-    display = Display(False, BudgetConfig(iterations=12), console=Console(file=log, width=400))
+    display = Display(
+        False,
+        BudgetConfig(iterations=12),
+        console=Console(file=log, width=400),
+        answer="restricted-game equilibrium",
+    )
     display(info)
     display.close()
     lines = log.getvalue().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("it   3") and "exploitability 0.2500" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("it   3")
+    assert "exploitability of the restricted-game equilibrium 0.2500" in lines[0]
