@@ -21,15 +21,24 @@ of the work (a band of rows, a range of games). ``run_slices`` hands the slices 
 that take them one at a time from a shared counter, so a thread the OS deschedules delays only
 the slice it holds, and that sleep on a lock (never spin) between calls.
 
-How many threads: ``ThreadChoice`` keeps, for one kind and size of work, the measured time per
-unit of work on one thread and on all allowed threads (``numba.get_num_threads()``, set by
-``set_num_threads``): for the count in use, an average of its recent calls (each new one
-weighs half); for the other, its latest re-measurement. All threads are used only when they
-are at least 10% faster than one (they take cores other processes could use). The slower count
-is re-measured now and then (after 4 calls, then 8, ... up to 64 while it keeps losing), so a
-machine that becomes busy or idle is followed within a few calls. Small work (below
-``PARALLEL_MIN_ENTRIES`` matrix entries) always runs on the calling thread: handing it to a
-worker costs more than it saves.
+How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
+``set_num_threads``, and never more than the CPUs this process may run on,
+``os.sched_getaffinity``), decided by measured benefit, never by core count alone. A
+``ThreadChoice`` (one per kind of work, size by power of 2, and allowed count) now and then
+makes a call a probe: its first quarter of the slices runs alone on the calling thread, the rest
+on all allowed threads, and the ratio of the two times per slice is that call's measured
+parallel speed-up, taken within a few milliseconds so that whatever else the machine is doing
+weighs on both sides alike (a busy core delays the threaded part through the worker it holds
+up; a memory-bound product gains nothing from a second core). All threads are used while the
+median of the last three ratios is below ``MARGIN`` (the threaded time per slice at most 0.8 of
+the single-thread one: extra threads take cores other processes could use, so they must pay
+for it); otherwise one thread, in one call of the serial kernel. A probe comes on the first
+call, then every ``PROBE_FIRST`` calls while threads win (a probe then costs only the quarter
+run alone), or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one thread
+wins (a probe then costs the threaded part's loss), and at least every ``PROBE_SECONDS`` of wall
+time, so that a machine that becomes busy or idle is followed. A probe changes only who
+computes which slice, never the numbers. Small work (below ``PARALLEL_MIN_ENTRIES`` matrix
+entries) always runs on the calling thread: handing it to a worker costs more than it saves.
 """
 
 from __future__ import annotations
@@ -38,14 +47,19 @@ import itertools
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
-PROBE_FIRST = 4  # calls between re-measurements of the slower thread count ...
-PROBE_LAST = 64  # ... doubling up to this while it keeps losing
-MARGIN = 0.9  # all threads only when their time per unit is below this fraction of one's
+PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
+PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
+PROBE_SECONDS = 1.0  # and a probe at least this often (wall time)
+PROBE_SHARE = 4  # a probe runs 1 / PROBE_SHARE of the slices alone on the calling thread
+PROBES_KEPT = 3  # the decision is the median of the last this many probes' ratios
+MARGIN = 0.8  # all threads only when their time per slice is below this fraction of one's
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
@@ -87,60 +101,112 @@ def run_slices(kernel: Callable[[int], object], count: int, threads: int) -> Non
         helper.result()
 
 
+def allowed_threads() -> int:
+    """Threads the solvers may use: ``numba.get_num_threads()``, at most the CPUs this process
+    may run on."""
+    limit = numba.get_num_threads()
+    if hasattr(os, "sched_getaffinity"):
+        limit = min(limit, len(os.sched_getaffinity(0)))
+    return max(limit, 1)
+
+
 class ThreadChoice:
-    """One thread or all allowed threads for one kind of work, whichever measured faster."""
+    """One thread or ``threads`` for one kind and size of work, by probes of the speed-up."""
 
-    def __init__(self) -> None:
-        self.seconds_per_unit: dict[int, float] = {}
-        self.since_probe = 0
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.ratios: deque[float] = deque(maxlen=PROBES_KEPT)
+        self.parallel = False  # all threads measured faster by the margin
+        self.calls = 0  # calls since the last probe
         self.interval = PROBE_FIRST
+        self.last_probe = -float("inf")
 
-    def threads(self) -> int:
-        """The thread count to use for the next call."""
-        limit = numba.get_num_threads()
-        if limit <= 1:
-            return 1
-        for candidate in (1, limit):
-            if candidate not in self.seconds_per_unit:
-                return candidate
-        best = self._best(limit)
-        self.since_probe += 1
-        if self.since_probe >= self.interval:
-            self.since_probe = 0
-            return limit if best == 1 else 1
-        return best
+    def due(self) -> bool:
+        """Whether the next call should be a probe."""
+        if self.threads <= 1:
+            return False
+        late = time.perf_counter() - self.last_probe > PROBE_SECONDS
+        return not self.ratios or self.calls >= self.interval or late
 
-    def record(self, threads: int, seconds: float, units: float) -> None:
-        """Time ``seconds`` of a call that did ``units`` of work on ``threads`` threads."""
-        limit = numba.get_num_threads()
-        before = self._best(limit) if len(self.seconds_per_unit) >= 2 else None
-        rate = seconds / max(units, 1.0)
-        if threads == before:  # the count in use: smooth out noise from other processes
-            rate = 0.5 * (self.seconds_per_unit[threads] + rate)
-        self.seconds_per_unit[threads] = rate
-        if before is not None and threads != before:  # a re-measurement of the slower count
-            won = self._best(limit) == threads
-            self.interval = PROBE_FIRST if won else min(2 * self.interval, PROBE_LAST)
+    def serial(self, calls: int = 1) -> bool:
+        """True when the next ``calls`` calls run on the calling thread (they are counted
+        towards the next probe); False when all threads won or a probe is due, and the caller
+        should hand its slices to ``run``."""
+        if self.parallel or self.due():
+            return False
+        self.calls += calls
+        return True
 
-    def _best(self, limit: int) -> int:
-        one = self.seconds_per_unit.get(1, float("inf"))
-        return limit if self.seconds_per_unit.get(limit, float("inf")) < MARGIN * one else 1
+    def run(self, kernel: Callable[[int], object], count: int) -> None:
+        """``kernel(k)`` for every ``k < count``: a probe if one is due, else on the chosen
+        thread count."""
+        if self.due():
+            self.probe(kernel, count)
+            return
+        self.calls += 1
+        run_slices(kernel, count, self.threads if self.parallel else 1)
 
-    def timed(self, call: Callable[[int], object], units: float):
-        """``call(threads)`` with the chosen thread count, timed and recorded; its result."""
-        threads = self.threads()
+    def probe(self, kernel: Callable[[int], object], count: int) -> None:
+        """The first ``count // PROBE_SHARE`` slices (at least one) alone on the calling
+        thread, the rest on all threads; their time-per-slice ratio updates the decision (one
+        slice alone measures nothing)."""
+        if count < 2:
+            run_slices(kernel, count, 1)
+            return
+        alone = max(1, count // PROBE_SHARE)
         start = time.perf_counter()
-        out = call(threads)
-        self.record(threads, time.perf_counter() - start, units)
-        return out
+        for k in range(alone):
+            kernel(k)
+        middle = time.perf_counter()
+        run_slices(lambda k: kernel(alone + k), count - alone, self.threads)
+        end = time.perf_counter()
+        one = max(middle - start, 1e-9) / alone
+        self.record(((end - middle) / (count - alone)) / one, end)
+
+    def record(self, ratio: float, now: float) -> None:
+        """A probe's threaded / single-thread time per slice, measured at ``now``."""
+        self.ratios.append(ratio)
+        parallel = float(np.median(self.ratios)) < MARGIN
+        if parallel or parallel != self.parallel:
+            self.interval = PROBE_FIRST
+        else:
+            self.interval = min(2 * self.interval, PROBE_LAST)
+        self.parallel, self.calls, self.last_probe = parallel, 0, now
 
 
-_choices: dict[tuple[str, int], ThreadChoice] = {}
+def share(
+    kernel: Callable[[int], object],
+    count: int,
+    serial: Callable[[], object],
+    threads: int | None,
+    kind: str,
+    entries: int,
+) -> bool:
+    """The work of ``count`` slices ``kernel(k)``, or of ``serial()`` (all of it in one call on
+    the calling thread): on ``threads`` threads, or if None as ``choice(kind, entries)``
+    decides. Returns True when the slices ran (the caller then finishes, e.g. adds up partial
+    sums), False when ``serial`` did."""
+    if threads is None:
+        pick = choice(kind, entries)
+        if not pick.serial():
+            pick.run(kernel, count)
+            return True
+        threads = 1
+    if threads <= 1:
+        serial()
+        return False
+    run_slices(kernel, count, threads)
+    return True
+
+
+_choices: dict[tuple[str, int, int], ThreadChoice] = {}
 
 
 def choice(kind: str, entries: int) -> ThreadChoice:
-    """The ``ThreadChoice`` of ``kind`` work on about ``entries`` matrix entries (by power of 2)."""
-    key = (kind, int(entries).bit_length())
+    """The ``ThreadChoice`` of ``kind`` work on about ``entries`` matrix entries (by power of 2),
+    for the number of threads allowed now."""
+    threads = allowed_threads()
+    key = (kind, int(entries).bit_length(), threads)
     if key not in _choices:
-        _choices[key] = ThreadChoice()
+        _choices[key] = ThreadChoice(threads)
     return _choices[key]
