@@ -22,23 +22,30 @@ that take them one at a time from a shared counter, so a thread the OS deschedul
 the slice it holds, and that sleep on a lock (never spin) between calls.
 
 How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
-``set_num_threads``, and never more than the CPUs this process may run on,
-``os.sched_getaffinity``), decided by measured benefit, never by core count alone. A
-``ThreadChoice`` (one per kind of work, size by power of 2, and allowed count) now and then
-makes a call a probe: its first quarter of the slices runs alone on the calling thread, the rest
-on all allowed threads, and the ratio of the two times per slice is that call's measured
-parallel speed-up, taken within a few milliseconds so that whatever else the machine is doing
-weighs on both sides alike (a busy core delays the threaded part through the worker it holds
-up; a memory-bound product gains nothing from a second core). All threads are used while the
-median of the last three ratios is below ``MARGIN`` (the threaded time per slice at most 0.8 of
-the single-thread one: extra threads take cores other processes could use, so they must pay
-for it); otherwise one thread, in one call of the serial kernel. A probe comes on the first
-call, then every ``PROBE_FIRST`` calls while threads win (a probe then costs only the quarter
-run alone), or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one thread
-wins (a probe then costs the threaded part's loss), and at least every ``PROBE_SECONDS`` of wall
-time, so that a machine that becomes busy or idle is followed. A probe changes only who
-computes which slice, never the numbers. Small work (below ``PARALLEL_MIN_ENTRIES`` matrix
-entries) always runs on the calling thread: handing it to a worker costs more than it saves.
+``set_num_threads``, never more than the CPUs this process may run on, ``os.sched_getaffinity``),
+decided by measured benefit, not by core count. A ``ThreadChoice`` (one per kind of work, size
+by power of 2 and allowed count) now and then makes a call a probe: after one untimed slice (the
+first call of a kernel in a process loads its machine code), a quarter of the slices runs alone
+on the calling thread and the rest on all allowed threads; the ratio of the two times per slice
+is that call's parallel speed-up, both halves measured within milliseconds of each other, so
+whatever else the machine does weighs on both alike (a busy core delays the threaded part
+through the worker it holds up; a memory-bound product gains nothing from a second core). All
+threads are used while the median of the last three ratios is below ``MARGIN`` (threaded time
+per slice under 0.8 of the single-thread one: extra threads take cores other processes could
+use, so they must pay for it), else one thread, in one call of the serial kernel. Probes come
+on the first call, then every ``PROBE_FIRST`` calls while threads win (a probe then costs only
+the quarter run alone), or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while
+one thread wins (a probe then costs the threaded part's loss), and at least every
+``PROBE_SECONDS``, so that a machine that becomes busy or idle is followed. A probe changes only
+which thread computes which slice, never the numbers.
+
+(The rule before compared the time per unit of whole calls made at different moments, one
+thread against all; beside a busy process the noise between those moments decided, 5000x5000
+products that gain nothing from a second core ran on two threads much of the time, and PRM+
+there came out 8% slower than on one thread.)
+
+Small work (below ``PARALLEL_MIN_ENTRIES`` matrix entries) always runs on the calling thread:
+handing it to a worker costs more than it saves.
 """
 
 from __future__ import annotations
@@ -147,21 +154,23 @@ class ThreadChoice:
         run_slices(kernel, count, self.threads if self.parallel else 1)
 
     def probe(self, kernel: Callable[[int], object], count: int) -> None:
-        """The first ``count // PROBE_SHARE`` slices (at least one) alone on the calling
-        thread, the rest on all threads; their time-per-slice ratio updates the decision (one
-        slice alone measures nothing)."""
-        if count < 2:
+        """Slice 0 untimed (it may load the kernel's machine code), the next ``count //
+        PROBE_SHARE`` (at least one) alone on the calling thread, the rest on all threads; their
+        time-per-slice ratio updates the decision (too few slices measure nothing)."""
+        if count < 3:
             run_slices(kernel, count, 1)
             return
+        kernel(0)
         alone = max(1, count // PROBE_SHARE)
         start = time.perf_counter()
-        for k in range(alone):
+        for k in range(1, 1 + alone):
             kernel(k)
         middle = time.perf_counter()
-        run_slices(lambda k: kernel(alone + k), count - alone, self.threads)
+        rest = count - 1 - alone
+        run_slices(lambda k: kernel(1 + alone + k), rest, self.threads)
         end = time.perf_counter()
         one = max(middle - start, 1e-9) / alone
-        self.record(((end - middle) / (count - alone)) / one, end)
+        self.record(((end - middle) / rest) / one, end)
 
     def record(self, ratio: float, now: float) -> None:
         """A probe's threaded / single-thread time per slice, measured at ``now``."""
