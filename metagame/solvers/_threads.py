@@ -26,18 +26,18 @@ How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
 decided by measured benefit, not by core count. A ``ThreadChoice`` (one per kind of work, size
 by power of 2 and allowed count) now and then makes a call a probe: after one untimed slice (the
 first call of a kernel in a process loads its machine code), a quarter of the slices runs alone
-on the calling thread and the rest on all allowed threads; the ratio of the two times per slice
-is that call's parallel speed-up, both halves measured within milliseconds of each other, so
-whatever else the machine does weighs on both alike (a busy core delays the threaded part
-through the worker it holds up; a memory-bound product gains nothing from a second core). All
-threads are used while the median of the last three ratios is below ``MARGIN`` (threaded time
-per slice under 0.8 of the single-thread one: extra threads take cores other processes could
-use, so they must pay for it), else one thread, in one call of the serial kernel. Probes come
-on the first call, then every ``PROBE_FIRST`` calls while threads win (a probe then costs only
-the quarter run alone), or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while
-one thread wins (a probe then costs the threaded part's loss), and at least every
-``PROBE_SECONDS``, so that a machine that becomes busy or idle is followed. A probe changes only
-which thread computes which slice, never the numbers.
+on the calling thread, as many on all allowed threads, and the rest as then decided; the ratio
+of the two timed parts' times per slice is the call's parallel speed-up, both measured within
+milliseconds of each other, so whatever else the machine does weighs on both alike (a busy core
+delays the threaded part through the worker it holds up; a memory-bound product gains nothing
+from a second core). All threads are used while the median of the last three ratios is below
+``MARGIN`` (threaded time per slice under 0.8 of the single-thread one: extra threads take
+cores other processes could use, so they must pay for it), else one thread, in one call of the
+serial kernel. A probe costs at most a quarter of a call run the slower way, so probes are
+frequent: on the first call, then every ``PROBE_FIRST`` calls while threads win, or after
+``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one thread wins, and at least
+every ``PROBE_SECONDS``, so that a machine that becomes busy or idle is followed within a
+fraction of a second. A probe changes only which thread computes which slice, never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
 thread against all; beside a busy process the noise between those moments decided, 5000x5000
@@ -63,8 +63,8 @@ import numpy as np
 
 PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
 PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
-PROBE_SECONDS = 1.0  # and a probe at least this often (wall time)
-PROBE_SHARE = 4  # a probe runs 1 / PROBE_SHARE of the slices alone on the calling thread
+PROBE_SECONDS = 0.25  # and a probe at least this often (wall time)
+PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, as many on threads
 PROBES_KEPT = 3  # the decision is the median of the last this many probes' ratios
 MARGIN = 0.8  # all threads only when their time per slice is below this fraction of one's
 
@@ -154,23 +154,27 @@ class ThreadChoice:
         run_slices(kernel, count, self.threads if self.parallel else 1)
 
     def probe(self, kernel: Callable[[int], object], count: int) -> None:
-        """Slice 0 untimed (it may load the kernel's machine code), the next ``count //
-        PROBE_SHARE`` (at least one) alone on the calling thread, the rest on all threads; their
-        time-per-slice ratio updates the decision (too few slices measure nothing)."""
+        """Slice 0 untimed (it may load the kernel's machine code); then ``count //
+        PROBE_SHARE`` slices (at least one) alone on the calling thread and as many (at least
+        one per thread, as far as they go) on all threads, timed, whose time-per-slice ratio
+        updates the decision; the rest as now decided. Too few slices measure nothing."""
         if count < 3:
             run_slices(kernel, count, 1)
             return
         kernel(0)
         alone = max(1, count // PROBE_SHARE)
+        together = min(max(alone, self.threads), count - 1 - alone)
         start = time.perf_counter()
         for k in range(1, 1 + alone):
             kernel(k)
         middle = time.perf_counter()
-        rest = count - 1 - alone
-        run_slices(lambda k: kernel(1 + alone + k), rest, self.threads)
+        run_slices(lambda k: kernel(1 + alone + k), together, self.threads)
         end = time.perf_counter()
         one = max(middle - start, 1e-9) / alone
-        self.record(((end - middle) / rest) / one, end)
+        self.record(((end - middle) / together) / one, end)
+        done = 1 + alone + together
+        threads = self.threads if self.parallel else 1
+        run_slices(lambda k: kernel(done + k), count - done, threads)
 
     def record(self, ratio: float, now: float) -> None:
         """A probe's threaded / single-thread time per slice, measured at ``now``."""
