@@ -245,6 +245,8 @@ def under_load(cases, tol: float) -> None:
     """Each case idle, then beside one busy process; with our thread choice and on one thread."""
     import numba
 
+    from metagame.solvers._threads import PROBES_KEPT
+
     allowed = numba.get_num_threads()
     print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
     print("best of 3 runs each; ratio = loaded / idle; vs 1 thread = loaded / loaded on 1 thread\n")
@@ -255,7 +257,8 @@ def under_load(cases, tol: float) -> None:
     worst_ratio = worst_single = 0.0
     for kind, n in cases:
         A = make_case(kind, n)
-        solve_case(kind, n, A, tol)  # compile, and let the thread choice measure this size once
+        for _ in range(PROBES_KEPT):  # compile, and let the thread choice settle on this size
+            solve_case(kind, n, A, tol)
         idle = timed_case(kind, n, A, tol, None)
         idle_one = timed_case(kind, n, A, tol, 1)
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])

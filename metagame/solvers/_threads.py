@@ -30,14 +30,17 @@ on the calling thread, as many on all allowed threads, and the rest as then deci
 of the two timed parts' times per slice is the call's parallel speed-up, both measured within
 milliseconds of each other, so whatever else the machine does weighs on both alike (a busy core
 delays the threaded part through the worker it holds up; a memory-bound product gains nothing
-from a second core). All threads are used while the median of the last three ratios is below
+from a second core). All threads are taken up when the last three ratios are all below
 ``MARGIN`` (threaded time per slice under 0.8 of the single-thread one: extra threads take
-cores other processes could use, so they must pay for it), else one thread, in one call of the
-serial kernel. A probe costs at most a quarter of a call run the slower way, so probes are
-frequent: on the first call, then every ``PROBE_FIRST`` calls while threads win, or after
-``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one thread wins, and at least
-every ``PROBE_SECONDS``, so that a machine that becomes busy or idle is followed within a
-fraction of a second. A probe changes only which thread computes which slice, never the numbers.
+cores other processes could use, so they must pay for it), and kept while the median of the
+last three stays below it; otherwise one thread, in one call of the serial kernel. (Probes on a
+machine whose other processes preempt ours scatter from 0.2 to 100; requiring three in a row
+keeps such noise from switching threads on.) A probe costs at most a quarter of a call run the
+slower way, so probes are frequent: on the first three calls, then every ``PROBE_FIRST`` calls
+while threads win, or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one
+thread wins, and at least every ``PROBE_SECONDS``, so that a machine that becomes busy or idle
+is followed within a fraction of a second. A probe changes only which thread computes which
+slice, never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
 thread against all; beside a busy process the noise between those moments decided, 5000x5000
@@ -65,7 +68,7 @@ PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap
 PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
 PROBE_SECONDS = 0.25  # and a probe at least this often (wall time)
 PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, as many on threads
-PROBES_KEPT = 3  # the decision is the median of the last this many probes' ratios
+PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
 MARGIN = 0.8  # all threads only when their time per slice is below this fraction of one's
 
 _pool: ThreadPoolExecutor | None = None
@@ -133,7 +136,7 @@ class ThreadChoice:
         if self.threads <= 1:
             return False
         late = time.perf_counter() - self.last_probe > PROBE_SECONDS
-        return not self.ratios or self.calls >= self.interval or late
+        return len(self.ratios) < PROBES_KEPT or self.calls >= self.interval or late
 
     def serial(self, calls: int = 1) -> bool:
         """True when the next ``calls`` calls run on the calling thread (they are counted
@@ -179,7 +182,10 @@ class ThreadChoice:
     def record(self, ratio: float, now: float) -> None:
         """A probe's threaded / single-thread time per slice, measured at ``now``."""
         self.ratios.append(ratio)
-        parallel = float(np.median(self.ratios)) < MARGIN
+        if self.parallel:  # stay while most recent probes say threads pay
+            parallel = float(np.median(self.ratios)) < MARGIN
+        else:  # switch only when all of them do: one lucky probe on a noisy machine is not enough
+            parallel = len(self.ratios) == PROBES_KEPT and max(self.ratios) < MARGIN
         if parallel or parallel != self.parallel:
             self.interval = PROBE_FIRST
         else:

@@ -21,6 +21,7 @@ from metagame.solvers._threads import (
     PROBE_FIRST,
     PROBE_LAST,
     PROBE_SECONDS,
+    PROBES_KEPT,
     ThreadChoice,
     run_slices,
 )
@@ -147,21 +148,26 @@ def calls_until_probe(choice):
 
 def test_thread_choice_uses_threads_only_while_probes_measure_them_faster():
     choice = ThreadChoice(2)
-    assert choice.due() and not choice.serial()  # nothing measured: the first call probes
-    choice.record(0.5, LATER)  # threads took half the time per slice
-    assert choice.parallel and not choice.serial()
+    for _ in range(PROBES_KEPT - 1):  # the first calls probe until there are enough ratios
+        assert choice.due() and not choice.serial()
+        choice.record(0.5, LATER)  # threads took half the time per slice
+        assert not choice.parallel
+    choice.record(0.5, LATER)
+    assert choice.parallel and not choice.serial()  # three probes in a row say threads pay
     choice.record(1.0, LATER)
+    assert choice.parallel  # kept while the median (0.5) says so
     choice.record(1.0, LATER)  # median of 0.5, 1.0, 1.0: not MARGIN faster
     assert not choice.parallel
     assert calls_until_probe(choice) == PROBE_FIRST
-    choice.record(0.01, LATER)  # one outlier among three does not switch threads on
+    choice.record(0.01, LATER)
+    choice.record(0.01, LATER)  # two lucky probes of three do not switch threads on
     assert not choice.parallel
-    assert calls_until_probe(choice) == 2 * PROBE_FIRST  # one thread keeps winning: back off
+    assert calls_until_probe(choice) == 4 * PROBE_FIRST  # one thread keeps winning: back off
     for _ in range(10):
         choice.record(1.2, LATER)
     assert calls_until_probe(choice) == PROBE_LAST
-    choice.record(0.3, LATER)
-    choice.record(0.3, LATER)  # the machine got idle: threads win again, probed often
+    for _ in range(PROBES_KEPT):  # the machine got idle: threads win again, probed often
+        choice.record(0.3, LATER)
     assert choice.parallel and choice.interval == PROBE_FIRST
     choice.record(MARGIN, LATER)
     choice.record(MARGIN, LATER)
@@ -170,6 +176,9 @@ def test_thread_choice_uses_threads_only_while_probes_measure_them_faster():
 
 def test_thread_choice_probes_again_after_a_while_and_never_with_one_thread():
     choice = ThreadChoice(2)
+    for _ in range(PROBES_KEPT):
+        choice.record(1.5, LATER)
+    assert not choice.due() and choice.serial()
     choice.record(1.5, time.perf_counter() - 2 * PROBE_SECONDS)
     assert choice.due() and not choice.serial()
     single = ThreadChoice(1)
