@@ -19,7 +19,8 @@ Why not Numba's ``parallel=True``. Two reasons, both seen on the shared 2-core m
 So every kernel here is a plain cached ``@njit(cache=True, nogil=True)`` function over one slice
 of the work (a band of rows, a range of games). ``run_slices`` hands the slices to Python threads
 that take them one at a time from a shared counter, so a thread the OS deschedules delays only
-the slice it holds, and that sleep on a lock (never spin) between calls.
+the slice it holds (and one it has not started yet delays nothing), and that sleep on a lock
+(never spin) between calls.
 
 How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
 ``set_num_threads``, never more than the CPUs this process may run on, ``os.sched_getaffinity``),
@@ -90,25 +91,40 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def run_slices(kernel: Callable[[int], object], count: int, threads: int) -> None:
     """``kernel(k)`` for every ``k < count``, on ``threads`` threads (the caller is one of them),
-    each taking the next ``k`` as it finishes one. ``kernel`` must release the GIL to overlap."""
+    each taking the next ``k`` as it finishes one. ``kernel`` must release the GIL to overlap.
+
+    The caller waits for the slices, not for the helpers: a helper the OS has not run yet when
+    the slices are all taken finds none left whenever it starts, and holds nobody up. An
+    exception in a slice is raised here."""
     threads = min(threads, count)
     if threads <= 1:
         for k in range(count):
             kernel(k)
         return
-    counter = itertools.count()  # next() on it is atomic under the GIL
+    taken, finished = itertools.count(), itertools.count(1)  # next() is atomic under the GIL
+    done = threading.Event()
+    errors: list[BaseException] = []
 
     def work() -> None:
-        for k in counter:
+        for k in taken:
             if k >= count:
                 return
-            kernel(k)
+            try:
+                kernel(k)
+            except BaseException as err:  # re-raised by the caller, with its traceback
+                errors.append(err)
+                done.set()
+                return
+            if next(finished) == count:
+                done.set()
 
     pool = _executor(threads - 1)
-    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    for _ in range(threads - 1):
+        pool.submit(work)
     work()
-    for helper in helpers:
-        helper.result()
+    done.wait()
+    if errors:
+        raise errors[0]
 
 
 def allowed_threads() -> int:

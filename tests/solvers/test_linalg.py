@@ -209,6 +209,20 @@ def test_every_slice_runs_exactly_once(count, threads, probe):
     assert sorted(done) == list(range(count))
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bad", [0, 7, 15])
+def test_an_error_in_a_slice_reaches_the_caller(bad):
+    def kernel(k):
+        if k == bad:
+            raise ValueError(f"slice {k}")
+
+    with pytest.raises(ValueError, match=f"slice {bad}"):
+        run_slices(kernel, 16, 2)
+    done = []
+    run_slices(done.append, 16, 2)  # the pool still works afterwards
+    assert sorted(done) == list(range(16))
+
+
 def solve_on_threads(threads, A):
     return with_threads(threads, solve_zero_sum, A, 1e-6, "auto", 40)
 
