@@ -39,8 +39,9 @@ machine whose other processes preempt ours scatter from 0.2 to 100; requiring th
 keeps such noise from switching threads on.) A probe costs at most a quarter of a call run the
 slower way, so probes are frequent: on the first three calls, then every ``PROBE_FIRST`` calls
 while threads win, or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one
-thread wins, and at least every ``PROBE_SECONDS``, so that a machine that becomes busy or idle
-is followed within a fraction of a second. A probe changes only which thread computes which
+thread wins, and at least every ``PROBE_SECONDS`` (stretched alike while one thread wins, up
+to 8x), so that a machine that becomes busy is followed within a fraction of a second, and one
+that becomes idle within two seconds. A probe changes only which thread computes which
 slice, never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
@@ -67,7 +68,7 @@ import numpy as np
 
 PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
 PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
-PROBE_SECONDS = 0.25  # and a probe at least this often (wall time)
+PROBE_SECONDS = 0.25  # and a probe at least this often (wall time), backing off alike
 PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, as many on threads
 PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
 MARGIN = 0.8  # all threads only when their time per slice is below this fraction of one's
@@ -151,7 +152,7 @@ class ThreadChoice:
         """Whether the next call should be a probe."""
         if self.threads <= 1:
             return False
-        late = time.perf_counter() - self.last_probe > PROBE_SECONDS
+        late = time.perf_counter() - self.last_probe > PROBE_SECONDS * self.interval / PROBE_FIRST
         return len(self.ratios) < PROBES_KEPT or self.calls >= self.interval or late
 
     def serial(self, calls: int = 1) -> bool:

@@ -175,12 +175,18 @@ def test_thread_choice_uses_threads_only_while_probes_measure_them_faster():
 
 
 def test_thread_choice_probes_again_after_a_while_and_never_with_one_thread():
-    choice = ThreadChoice(2)
-    for _ in range(PROBES_KEPT):
-        choice.record(1.5, LATER)
-    assert not choice.due() and choice.serial()
-    choice.record(1.5, time.perf_counter() - 2 * PROBE_SECONDS)
-    assert choice.due() and not choice.serial()
+    now = time.perf_counter()
+    busy, idle = ThreadChoice(2), ThreadChoice(2)
+    for _ in range(PROBES_KEPT + 3):  # one thread keeps winning: probes back off to the cap
+        busy.record(1.5, LATER)
+        idle.record(0.5, LATER)
+    assert busy.interval == PROBE_LAST and idle.parallel
+    assert not busy.due() and busy.serial()
+    idle.record(0.5, now - 2 * PROBE_SECONDS)  # threads win: probed within PROBE_SECONDS
+    busy.record(1.5, now - 2 * PROBE_SECONDS)  # one thread wins: probed 8x less often ...
+    assert idle.due() and not busy.due()
+    busy.record(1.5, now - 2 * PROBE_SECONDS * PROBE_LAST / PROBE_FIRST)
+    assert busy.due() and not busy.serial()  # ... but probed
     single = ThreadChoice(1)
     assert not single.due() and all(single.serial() for _ in range(3 * PROBE_LAST))
 
