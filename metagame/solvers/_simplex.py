@@ -223,7 +223,9 @@ def _simplex_range(As, priority, rows, cols, values, gaps, pivots, lo, hi):
         gaps[b] = duality_gap(As[b], x, y)
 
 
-RANGES = 16  # a large batch is cut into this many ranges of games, whatever the threads
+# A large batch is cut into this many ranges of games, whatever the threads: small enough that
+# a thread sharing its core with another process holds up the end of a call by little.
+RANGES = 64
 
 
 def simplex_batch(As: np.ndarray, priority: np.ndarray, threads: int | None = 1):
