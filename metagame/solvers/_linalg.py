@@ -195,7 +195,7 @@ def set_num_threads(n: int) -> int:
     ``n`` may not exceed ``NUMBA_NUM_THREADS`` (set that environment variable before importing
     to enlarge it; it defaults to the number of cores). Within that cap each kind and size of
     work uses one thread or ``n`` (at most the CPUs this process may run on), all ``n`` only
-    while probes measure them at least 20% faster (``_threads``); ``n = 1`` keeps every kernel
+    while probes measure them at least 10% faster (``_threads``); ``n = 1`` keeps every kernel
     on the calling thread.
     """
     import numba

@@ -32,7 +32,7 @@ of the two timed parts' times per slice is the call's parallel speed-up, both me
 milliseconds of each other, so whatever else the machine does weighs on both alike (a busy core
 delays the threaded part through the worker it holds up; a memory-bound product gains nothing
 from a second core). All threads are taken up when the last three ratios are all below
-``MARGIN`` (threaded time per slice under 0.8 of the single-thread one: extra threads take
+``MARGIN`` (threaded time per slice under 0.9 of the single-thread one: extra threads take
 cores other processes could use, so they must pay for it), and kept while the median of the
 last three stays below it; otherwise one thread, in one call of the serial kernel. (Probes on a
 machine whose other processes preempt ours scatter from 0.2 to 100; requiring three in a row
@@ -71,7 +71,7 @@ PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps win
 PROBE_SECONDS = 0.25  # and a probe at least this often (wall time), backing off alike
 PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, as many on threads
 PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
-MARGIN = 0.8  # all threads only when their time per slice is below this fraction of one's
+MARGIN = 0.9  # all threads only when their time per slice is below this fraction of one's
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
