@@ -27,22 +27,26 @@ How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
 decided by measured benefit, not by core count. A ``ThreadChoice`` (one per kind of work, size
 by power of 2 and allowed count) now and then makes a call a probe: after one untimed slice (the
 first call of a kernel in a process loads its machine code), a quarter of the slices runs alone
-on the calling thread, as many on all allowed threads, and the rest as then decided; the ratio
-of the two timed parts' times per slice is the call's parallel speed-up, both measured within
-milliseconds of each other, so whatever else the machine does weighs on both alike (a busy core
-delays the threaded part through the worker it holds up; a memory-bound product gains nothing
-from a second core). All threads are taken up when the last three ratios are all below
-``MARGIN`` (threaded time per slice under 0.9 of the single-thread one: extra threads take
-cores other processes could use, so they must pay for it), and kept while the median of the
-last three stays below it; otherwise one thread, in one call of the serial kernel. (Probes on a
-machine whose other processes preempt ours scatter from 0.2 to 100; requiring three in a row
-keeps such noise from switching threads on.) A probe costs at most a quarter of a call run the
-slower way, so probes are frequent: on the first three calls, then every ``PROBE_FIRST`` calls
-while threads win, or after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one
-thread wins, and at least every ``PROBE_SECONDS`` (stretched alike while one thread wins, up
-to 8x), so that a machine that becomes busy is followed within a fraction of a second, and one
-that becomes idle within two seconds. A probe changes only which thread computes which
-slice, never the numbers.
+on the calling thread and the rest on all allowed threads; the ratio of the two parts' times per
+slice is the call's parallel speed-up, both measured within milliseconds of each other, so
+whatever else the machine does weighs on both alike (a busy core delays the threaded part
+through the worker it holds up; a memory-bound product gains nothing from a second core). The
+threaded part is the larger one because a worker sharing a core gets its turns only every few
+milliseconds: timed on a quarter of a batch beside a busy process, two threads looked no faster
+than one; over the whole call they were 1.3-1.4x faster.
+
+All threads are taken up when the last three ratios are all below ``MARGIN`` (threaded time per
+slice under 0.9 of the single-thread one: extra threads take cores other processes could use,
+so they must pay for it), and kept while the median of the last three stays below it; otherwise
+one thread, in one call of the serial kernel. (Probes on a machine whose other processes preempt
+ours scatter from 0.2 to 100; requiring three in a row keeps such noise from switching threads
+on.) A probe costs at most a quarter of a call run the slower way while threads win, three
+quarters while one thread wins. Probes come on the first three calls, then every
+``PROBE_FIRST`` calls while threads win, or after ``PROBE_FIRST``, 2x, 4x, ... up to
+``PROBE_LAST`` calls while one thread wins, and at least every ``PROBE_SECONDS`` (stretched
+alike while one thread wins, up to 8x), so that a machine that becomes busy is followed within a
+fraction of a second, and one that becomes idle within two seconds. A probe changes only which
+thread computes which slice, never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
 thread against all; beside a busy process the noise between those moments decided, 5000x5000
@@ -69,7 +73,7 @@ import numpy as np
 PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
 PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
 PROBE_SECONDS = 0.25  # and a probe at least this often (wall time), backing off alike
-PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, as many on threads
+PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, the rest on threads
 PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
 MARGIN = 0.9  # all threads only when their time per slice is below this fraction of one's
 
@@ -175,26 +179,23 @@ class ThreadChoice:
 
     def probe(self, kernel: Callable[[int], object], count: int) -> None:
         """Slice 0 untimed (it may load the kernel's machine code); then ``count //
-        PROBE_SHARE`` slices (at least one) alone on the calling thread and as many (at least
-        one per thread, as far as they go) on all threads, timed, whose time-per-slice ratio
-        updates the decision; the rest as now decided. Too few slices measure nothing."""
+        PROBE_SHARE`` slices (at least one) alone on the calling thread and the rest on all
+        threads, timed; their time-per-slice ratio updates the decision. Too few slices measure
+        nothing."""
         if count < 3:
             run_slices(kernel, count, 1)
             return
         kernel(0)
         alone = max(1, count // PROBE_SHARE)
-        together = min(max(alone, self.threads), count - 1 - alone)
         start = time.perf_counter()
         for k in range(1, 1 + alone):
             kernel(k)
         middle = time.perf_counter()
-        run_slices(lambda k: kernel(1 + alone + k), together, self.threads)
+        rest = count - 1 - alone
+        run_slices(lambda k: kernel(1 + alone + k), rest, self.threads)
         end = time.perf_counter()
         one = max(middle - start, 1e-9) / alone
-        self.record(((end - middle) / together) / one, end)
-        done = 1 + alone + together
-        threads = self.threads if self.parallel else 1
-        run_slices(lambda k: kernel(done + k), count - done, threads)
+        self.record(((end - middle) / rest) / one, end)
 
     def record(self, ratio: float, now: float) -> None:
         """A probe's threaded / single-thread time per slice, measured at ``now``."""
