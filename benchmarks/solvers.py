@@ -238,18 +238,20 @@ def solve_seconds(kind: str, n: int, A: np.ndarray, tol: float) -> float:
 
 def timed_pair(kind: str, n: int, A: np.ndarray, tol: float, rounds: int) -> tuple:
     """``(ours, one)``: the best of ``rounds`` solves with our thread choice and of as many held
-    to one thread, taken in turns, so that a change in the machine's other load weighs on both."""
+    to one thread, taken in turns (each going first every other round), so that a change in the
+    machine's other load weighs on both."""
     from metagame.solvers import set_num_threads
 
-    ours = one = np.inf
-    for _ in range(rounds):
-        ours = min(ours, solve_seconds(kind, n, A, tol))
-        previous = set_num_threads(1)
-        try:
-            one = min(one, solve_seconds(kind, n, A, tol))
-        finally:
-            set_num_threads(previous)
-    return ours, one
+    best = {None: np.inf, 1: np.inf}
+    for r in range(rounds):
+        for threads in (None, 1) if r % 2 == 0 else (1, None):
+            previous = set_num_threads(threads) if threads else None
+            try:
+                best[threads] = min(best[threads], solve_seconds(kind, n, A, tol))
+            finally:
+                if previous is not None:
+                    set_num_threads(previous)
+    return best[None], best[1]
 
 
 def under_load(cases, tol: float) -> None:
