@@ -35,18 +35,17 @@ threaded part is the larger one because a worker sharing a core gets its turns o
 milliseconds: timed on a quarter of a batch beside a busy process, two threads looked no faster
 than one; over the whole call they were 1.3-1.4x faster.
 
-All threads are taken up when the last three ratios are all below ``MARGIN`` (threaded time per
-slice under 0.9 of the single-thread one: extra threads take cores other processes could use,
-so they must pay for it), and kept while the median of the last three stays below it; otherwise
-one thread, in one call of the serial kernel. (Probes on a machine whose other processes preempt
-ours scatter from 0.2 to 100; requiring three in a row keeps such noise from switching threads
-on.) A probe costs at most a quarter of a call run the slower way while threads win, three
-quarters while one thread wins. Probes come on the first three calls, then every
-``PROBE_FIRST`` calls while threads win, or after ``PROBE_FIRST``, 2x, 4x, ... up to
-``PROBE_LAST`` calls while one thread wins, and at least every ``PROBE_SECONDS`` (stretched
-alike while one thread wins, up to 8x), so that a machine that becomes busy is followed within a
-fraction of a second, and one that becomes idle within two seconds. A probe changes only which
-thread computes which slice, never the numbers.
+All threads are used while the median of the last three ratios is below ``MARGIN`` (threaded
+time per slice under 0.9 of the single-thread one: extra threads take cores other processes
+could use, so they must pay for it); otherwise one thread, in one call of the serial kernel.
+(Probes on a machine whose other processes preempt ours scatter from 0.2 to 100; the median
+keeps one such probe from deciding.) A probe costs at most a quarter of a call run the slower
+way while threads win, three quarters while one thread wins. Probes come on the first three
+calls, then every ``PROBE_FIRST`` calls while threads win, or after ``PROBE_FIRST``, 2x, 4x,
+... up to ``PROBE_LAST`` calls while one thread wins, and at least every ``PROBE_SECONDS``
+(stretched alike while one thread wins, up to 8x), so that a machine that becomes busy is
+followed within a fraction of a second, and one that becomes idle within two seconds. A probe
+changes only which thread computes which slice, never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
 thread against all; beside a busy process the noise between those moments decided, 5000x5000
@@ -200,10 +199,7 @@ class ThreadChoice:
     def record(self, ratio: float, now: float) -> None:
         """A probe's threaded / single-thread time per slice, measured at ``now``."""
         self.ratios.append(ratio)
-        if self.parallel:  # stay while most recent probes say threads pay
-            parallel = float(np.median(self.ratios)) < MARGIN
-        else:  # switch only when all of them do: one lucky probe on a noisy machine is not enough
-            parallel = len(self.ratios) == PROBES_KEPT and max(self.ratios) < MARGIN
+        parallel = len(self.ratios) == PROBES_KEPT and float(np.median(self.ratios)) < MARGIN
         if parallel or parallel != self.parallel:
             self.interval = PROBE_FIRST
         else:
