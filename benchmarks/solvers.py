@@ -13,9 +13,10 @@ here from the returned strategies.
 
 Under load (issue #19): each of our cases runs idle, then beside one competing busy process (a
 subprocess spinning on one core, started and stopped here), both with the thread counts our
-solvers choose (``metagame.solvers._threads``) and forced to one thread; printed are the
-loaded / idle ratio [target <= 1.5] and the loaded time against the single-thread one [target
-<= 1.0]. Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
+solvers choose (``metagame.solvers._threads``) and forced to one thread, the two in turns (3
+rounds, up to 15 for short cases), each the best of its runs; printed are the loaded / idle
+ratio [target <= 1.5] and the loaded time against the single-thread one [target <= 1.0].
+Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
 
 Usage: python benchmarks/solvers.py [--limit SECONDS] [--tol 1e-6] [--quick] [--load-only]
 """
@@ -30,7 +31,6 @@ import time
 
 import numpy as np
 from _cvxpy import anchor_env, ensure_cvxpy  # benchmarks/ is on sys.path when run as a script
-from _timing import best_of_three
 
 BATCH = 10_000
 FLOOR_ITERATIONS = 30  # PRM+ iterations timed against the two-products-per-iteration floor
@@ -219,6 +219,7 @@ def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: 
 
 LOAD_ITERATIONS = {("random", 5000): 60}  # fixed work where PRM+ would run to a time limit
 LOAD_TARGET, SINGLE_TARGET = 1.5, 1.0
+SHORT_CASE_SECONDS = 1.5  # cases shorter than this / 3 run more often, up to 15 times
 
 
 def solve_case(kind: str, n: int, A: np.ndarray, tol: float):
@@ -229,25 +230,42 @@ def solve_case(kind: str, n: int, A: np.ndarray, tol: float):
     return solve_zero_sum(A, tol=tol, max_iter=LOAD_ITERATIONS.get((kind, n)))
 
 
-def timed_case(kind: str, n: int, A: np.ndarray, tol: float, threads: int | None) -> float:
-    """Best of three solves of the case; ``threads=1`` holds the solvers to one thread."""
+def solve_seconds(kind: str, n: int, A: np.ndarray, tol: float) -> float:
+    start = time.perf_counter()
+    solve_case(kind, n, A, tol)
+    return time.perf_counter() - start
+
+
+def timed_pair(kind: str, n: int, A: np.ndarray, tol: float, rounds: int) -> tuple:
+    """``(ours, one)``: the best of ``rounds`` solves with our thread choice and of as many held
+    to one thread, taken in turns (each going first every other round), so that a change in the
+    machine's other load weighs on both."""
     from metagame.solvers import set_num_threads
 
-    previous = set_num_threads(threads) if threads else None
-    try:
-        return best_of_three(lambda: solve_case(kind, n, A, tol))[0]
-    finally:
-        if previous is not None:
-            set_num_threads(previous)
+    best = {None: np.inf, 1: np.inf}
+    for r in range(rounds):
+        for threads in (None, 1) if r % 2 == 0 else (1, None):
+            previous = set_num_threads(threads) if threads else None
+            try:
+                best[threads] = min(best[threads], solve_seconds(kind, n, A, tol))
+            finally:
+                if previous is not None:
+                    set_num_threads(previous)
+    return best[None], best[1]
 
 
 def under_load(cases, tol: float) -> None:
     """Each case idle, then beside one busy process; with our thread choice and on one thread."""
     import numba
 
+    from metagame.solvers._threads import PROBES_KEPT
+
     allowed = numba.get_num_threads()
     print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
-    print("best of 3 runs each; ratio = loaded / idle; vs 1 thread = loaded / loaded on 1 thread\n")
+    print(
+        "best of 3 to 15 runs each (ours and one thread in turns); ratio = loaded / idle; "
+        "vs 1 thread = loaded / loaded on 1 thread\n"
+    )
     header = f"{'case':<20}{'idle':>10}{'loaded':>10}{'ratio':>8}{'1 thread':>10}"
     header += f"{'vs 1 thread':>13}{'idle 1 thr':>12}"
     print(header)
@@ -255,14 +273,14 @@ def under_load(cases, tol: float) -> None:
     worst_ratio = worst_single = 0.0
     for kind, n in cases:
         A = make_case(kind, n)
-        solve_case(kind, n, A, tol)  # compile, and let the thread choice measure this size once
-        idle = timed_case(kind, n, A, tol, None)
-        idle_one = timed_case(kind, n, A, tol, 1)
+        for _ in range(PROBES_KEPT):  # compile, and let the thread choice settle on this size
+            once = solve_seconds(kind, n, A, tol)
+        rounds = int(np.clip(SHORT_CASE_SECONDS / once, 3, 15))  # more runs of short cases
+        idle, idle_one = timed_pair(kind, n, A, tol, rounds)
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             time.sleep(0.5)
-            loaded = timed_case(kind, n, A, tol, None)
-            loaded_one = timed_case(kind, n, A, tol, 1)
+            loaded, loaded_one = timed_pair(kind, n, A, tol, rounds)
         finally:
             busy.kill()
             busy.wait()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from metagame.solvers._threads import choice, run_slices
+from metagame.solvers._threads import share
 
 
 @njit(cache=True)
@@ -39,7 +39,7 @@ def duality_gap(A, x, y):
 # kernels run on the calling thread: handing work to other threads costs more than it saves (a
 # 450x450 product streams 1.6 MB in about 0.1 ms). Above it a product cuts the matrix into a
 # fixed number of bands of rows, whatever the number of threads, so that results do not depend
-# on it; ``_threads.run_slices`` shares the bands among the threads ``_threads.choice`` picks.
+# on it; ``_threads.share`` runs the bands on one thread or on all, as measured faster.
 PARALLEL_MIN_ENTRIES = 200_000
 BLOCKS = 16
 
@@ -138,30 +138,38 @@ def vec_mat_serial(x, A, out):
 
 def mat_vec(A: np.ndarray, y: np.ndarray, out: np.ndarray, threads: int | None = None) -> None:
     """``out = A y``; for a large ``A`` its ``BLOCKS`` bands of rows are shared among
-    ``threads`` threads (by default as many as measured fastest, ``_threads.choice``)."""
+    ``threads`` threads (by default one or all, as measured faster: ``_threads.share``)."""
     if A.size < PARALLEL_MIN_ENTRIES:
         mat_vec_serial(A, y, out)
         return
-    if threads is None:
-        choice("product", A.size).timed(lambda t: mat_vec(A, y, out, t), A.size)
-    elif threads == 1:
-        mat_vec_serial(A, y, out)
-    else:
-        run_slices(lambda b: _mat_vec_band(A, y, out, b), BLOCKS, threads)
+    share(
+        lambda b: _mat_vec_band(A, y, out, b),
+        BLOCKS,
+        lambda: mat_vec_serial(A, y, out),
+        threads,
+        "product",
+        A.size,
+    )
 
 
 def vec_mat(x: np.ndarray, A: np.ndarray, out: np.ndarray, threads: int | None = None) -> None:
     """``out = x^T A`` over the rows where ``x`` is nonzero; for many such rows their ``BLOCKS``
-    bands are summed separately (on ``threads`` threads, by default as measured fastest), then
-    added up in a fixed order, so the result does not depend on the thread count."""
+    bands are summed separately (on ``threads`` threads, by default one or all as measured
+    faster), then added up in a fixed order, so the result does not depend on the thread count."""
     rows = np.flatnonzero(x)
-    if rows.size * A.shape[1] < PARALLEL_MIN_ENTRIES or threads == 1:
+    entries = rows.size * A.shape[1]
+    if entries < PARALLEL_MIN_ENTRIES:
         vec_mat_serial(x, A, out)
-    elif threads is None:
-        choice("product", A.size).timed(lambda t: vec_mat(x, A, out, t), rows.size * A.shape[1])
-    else:
-        partial = np.empty((BLOCKS, A.shape[1]))
-        run_slices(lambda b: _vec_mat_band(x, rows, A, partial, b), BLOCKS, threads)
+        return
+    partial = np.empty((BLOCKS, A.shape[1]))
+    if share(
+        lambda b: _vec_mat_band(x, rows, A, partial, b),
+        BLOCKS,
+        lambda: vec_mat_serial(x, A, out),
+        threads,
+        "product",
+        entries,
+    ):
         _sum_bands(partial, out)
 
 
@@ -186,8 +194,9 @@ def set_num_threads(n: int) -> int:
 
     ``n`` may not exceed ``NUMBA_NUM_THREADS`` (set that environment variable before importing
     to enlarge it; it defaults to the number of cores). Within that cap each kind and size of
-    work uses one thread or ``n``, whichever was measured faster on this machine lately
-    (``_threads.ThreadChoice``); ``n = 1`` keeps every kernel on the calling thread.
+    work uses one thread or ``n`` (at most the CPUs this process may run on), all ``n`` only
+    while probes measure them at least 10% faster (``_threads``); ``n = 1`` keeps every kernel
+    on the calling thread.
     """
     import numba
 

@@ -104,12 +104,12 @@ class PRMState:
         self.Rx, self.px, self.xbar, self.Ay_bar, self.gx = (np.zeros(m) for _ in range(5))
         self.Ry, self.py, self.ybar, self.xA_bar, self.gy = (np.zeros(n) for _ in range(5))
 
-    def run(self, A: np.ndarray, iters: int, tol: float, threads: int = 1) -> None:
+    def run(self, A: np.ndarray, iters: int, tol: float, threads: int | None = 1) -> None:
         """Up to ``iters`` more iterations; stops once the averages' NashConv is ``<= tol``.
 
-        On one thread the whole chunk runs in one Numba call; on more, each iteration's products
-        are shared among ``threads`` threads (``_linalg``) and the same steps run from Python,
-        with the same numbers as on one thread.
+        On one thread the whole chunk runs in one Numba call; otherwise the same steps run from
+        Python and each iteration's products are shared among ``threads`` threads (if None, as
+        ``_threads.share`` decides product by product), with the same numbers as on one thread.
         """
         run = self._chunk if threads == 1 else self._chunk_threaded
         done, gap = run(A, iters, tol, threads)

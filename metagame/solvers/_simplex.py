@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from metagame.solvers._linalg import duality_gap
-from metagame.solvers._threads import run_slices
+from metagame.solvers._linalg import PARALLEL_MIN_ENTRIES, duality_gap
+from metagame.solvers._threads import share
 
 PIVOT_EPS = 1e-11
 
@@ -223,25 +223,34 @@ def _simplex_range(As, priority, rows, cols, values, gaps, pivots, lo, hi):
         gaps[b] = duality_gap(As[b], x, y)
 
 
-def simplex_batch(As: np.ndarray, priority: np.ndarray, threads: int = 1):
+# A large batch is cut into this many ranges of games, whatever the threads: small enough that
+# a thread sharing its core with another process holds up the end of a call by little.
+RANGES = 64
+
+
+def simplex_batch(As: np.ndarray, priority: np.ndarray, threads: int | None = 1):
     """``simplex_game`` over a ``(B, m, n)`` stack; returns rows, cols, values, gaps, pivots.
 
-    The games are cut into ``8 * threads`` ranges that ``threads`` threads take one at a time
-    (``_threads.run_slices``); the answers do not depend on ``threads``.
+    On one thread the stack is solved in one call; otherwise it is cut into ``RANGES`` ranges of
+    games that ``threads`` threads take one at a time (if None: one thread below
+    ``PARALLEL_MIN_ENTRIES`` entries, else one or all as measured faster, ``_threads.share``).
+    The answers do not depend on the threads.
     """
     B, m, n = As.shape
+    if threads is None and As.size < PARALLEL_MIN_ENTRIES:
+        threads = 1
     rows, cols = np.empty((B, m)), np.empty((B, n))
     values, gaps, pivots = np.empty(B), np.empty(B), np.empty(B, dtype=np.int64)
     out = (rows, cols, values, gaps, pivots)
-    if threads <= 1:
-        _simplex_range(As, priority, *out, 0, B)
-    else:
-        bounds = np.linspace(0, B, min(B, 8 * threads) + 1).astype(np.int64)
-        run_slices(
-            lambda k: _simplex_range(As, priority, *out, bounds[k], bounds[k + 1]),
-            bounds.size - 1,
-            threads,
-        )
+    bounds = np.linspace(0, B, min(B, RANGES) + 1).astype(np.int64)
+    share(
+        lambda k: _simplex_range(As, priority, *out, bounds[k], bounds[k + 1]),
+        bounds.size - 1,
+        lambda: _simplex_range(As, priority, *out, 0, B),
+        threads,
+        "batch",
+        As.size,
+    )
     return out
 
 

@@ -19,17 +19,41 @@ Why not Numba's ``parallel=True``. Two reasons, both seen on the shared 2-core m
 So every kernel here is a plain cached ``@njit(cache=True, nogil=True)`` function over one slice
 of the work (a band of rows, a range of games). ``run_slices`` hands the slices to Python threads
 that take them one at a time from a shared counter, so a thread the OS deschedules delays only
-the slice it holds, and that sleep on a lock (never spin) between calls.
+the slice it holds (and one it has not started yet delays nothing), and that sleep on a lock
+(never spin) between calls.
 
-How many threads: ``ThreadChoice`` keeps, for one kind and size of work, the measured time per
-unit of work on one thread and on all allowed threads (``numba.get_num_threads()``, set by
-``set_num_threads``): for the count in use, an average of its recent calls (each new one
-weighs half); for the other, its latest re-measurement. All threads are used only when they
-are at least 10% faster than one (they take cores other processes could use). The slower count
-is re-measured now and then (after 4 calls, then 8, ... up to 64 while it keeps losing), so a
-machine that becomes busy or idle is followed within a few calls. Small work (below
-``PARALLEL_MIN_ENTRIES`` matrix entries) always runs on the calling thread: handing it to a
-worker costs more than it saves.
+How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
+``set_num_threads``, never more than the CPUs this process may run on, ``os.sched_getaffinity``),
+decided by measured benefit, not by core count. A ``ThreadChoice`` (one per kind of work, size
+by power of 2 and allowed count) now and then makes a call a probe: after one untimed slice (the
+first call of a kernel in a process loads its machine code), a quarter of the slices runs alone
+on the calling thread and the rest on all allowed threads; the ratio of the two parts' times per
+slice is the call's parallel speed-up, both measured within milliseconds of each other, so
+whatever else the machine does weighs on both alike (a busy core delays the threaded part
+through the worker it holds up; a memory-bound product gains nothing from a second core). The
+threaded part is the larger one because a worker sharing a core gets its turns only every few
+milliseconds: timed on a quarter of a batch beside a busy process, two threads looked no faster
+than one; over the whole call they were 1.3-1.4x faster.
+
+All threads are used while the median of the last three ratios is below ``MARGIN`` (threaded
+time per slice under 0.9 of the single-thread one: extra threads take cores other processes
+could use, so they must pay for it); otherwise one thread, in one call of the serial kernel.
+(Probes on a machine whose other processes preempt ours scatter from 0.2 to 100; the median
+keeps one such probe from deciding.) A probe costs at most a quarter of a call run the slower
+way while threads win, three quarters while one thread wins. Probes come on the first three
+calls, then every ``PROBE_FIRST`` calls while threads win, or after ``PROBE_FIRST``, 2x, 4x,
+... up to ``PROBE_LAST`` calls while one thread wins, and at least every ``PROBE_SECONDS``
+(stretched alike while one thread wins, up to 8x), so that a machine that becomes busy is
+followed within a fraction of a second, and one that becomes idle within two seconds. A probe
+changes only which thread computes which slice, never the numbers.
+
+(The rule before compared the time per unit of whole calls made at different moments, one
+thread against all; beside a busy process the noise between those moments decided, 5000x5000
+products that gain nothing from a second core ran on two threads much of the time, and PRM+
+there came out 8% slower than on one thread.)
+
+Small work (below ``PARALLEL_MIN_ENTRIES`` matrix entries) always runs on the calling thread:
+handing it to a worker costs more than it saves.
 """
 
 from __future__ import annotations
@@ -38,14 +62,19 @@ import itertools
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
-PROBE_FIRST = 4  # calls between re-measurements of the slower thread count ...
-PROBE_LAST = 64  # ... doubling up to this while it keeps losing
-MARGIN = 0.9  # all threads only when their time per unit is below this fraction of one's
+PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
+PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
+PROBE_SECONDS = 0.25  # and a probe at least this often (wall time), backing off alike
+PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, the rest on threads
+PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
+MARGIN = 0.9  # all threads only when their time per slice is below this fraction of one's
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
@@ -66,81 +95,151 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def run_slices(kernel: Callable[[int], object], count: int, threads: int) -> None:
     """``kernel(k)`` for every ``k < count``, on ``threads`` threads (the caller is one of them),
-    each taking the next ``k`` as it finishes one. ``kernel`` must release the GIL to overlap."""
+    each taking the next ``k`` as it finishes one. ``kernel`` must release the GIL to overlap.
+
+    The caller waits for the slices, not for the helpers: a helper the OS has not run yet when
+    the slices are all taken finds none left whenever it starts, and holds nobody up. An
+    exception in a slice is raised here."""
     threads = min(threads, count)
     if threads <= 1:
         for k in range(count):
             kernel(k)
         return
-    counter = itertools.count()  # next() on it is atomic under the GIL
+    taken, finished = itertools.count(), itertools.count(1)  # next() is atomic under the GIL
+    done = threading.Event()
+    errors: list[BaseException] = []
 
     def work() -> None:
-        for k in counter:
+        for k in taken:
             if k >= count:
                 return
-            kernel(k)
+            try:
+                kernel(k)
+            except BaseException as err:  # re-raised by the caller, with its traceback
+                errors.append(err)
+                done.set()
+                return
+            if next(finished) == count:
+                done.set()
 
     pool = _executor(threads - 1)
-    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    for _ in range(threads - 1):
+        pool.submit(work)
     work()
-    for helper in helpers:
-        helper.result()
+    done.wait()
+    if errors:
+        raise errors[0]
+
+
+def allowed_threads() -> int:
+    """Threads the solvers may use: ``numba.get_num_threads()``, at most the CPUs this process
+    may run on."""
+    limit = numba.get_num_threads()
+    if hasattr(os, "sched_getaffinity"):
+        limit = min(limit, len(os.sched_getaffinity(0)))
+    return max(limit, 1)
 
 
 class ThreadChoice:
-    """One thread or all allowed threads for one kind of work, whichever measured faster."""
+    """One thread or ``threads`` for one kind and size of work, by probes of the speed-up."""
 
-    def __init__(self) -> None:
-        self.seconds_per_unit: dict[int, float] = {}
-        self.since_probe = 0
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.ratios: deque[float] = deque(maxlen=PROBES_KEPT)
+        self.parallel = False  # all threads measured faster by the margin
+        self.calls = 0  # calls since the last probe
         self.interval = PROBE_FIRST
+        self.last_probe = -float("inf")
 
-    def threads(self) -> int:
-        """The thread count to use for the next call."""
-        limit = numba.get_num_threads()
-        if limit <= 1:
-            return 1
-        for candidate in (1, limit):
-            if candidate not in self.seconds_per_unit:
-                return candidate
-        best = self._best(limit)
-        self.since_probe += 1
-        if self.since_probe >= self.interval:
-            self.since_probe = 0
-            return limit if best == 1 else 1
-        return best
+    def due(self) -> bool:
+        """Whether the next call should be a probe."""
+        if self.threads <= 1:
+            return False
+        late = time.perf_counter() - self.last_probe > PROBE_SECONDS * self.interval / PROBE_FIRST
+        return len(self.ratios) < PROBES_KEPT or self.calls >= self.interval or late
 
-    def record(self, threads: int, seconds: float, units: float) -> None:
-        """Time ``seconds`` of a call that did ``units`` of work on ``threads`` threads."""
-        limit = numba.get_num_threads()
-        before = self._best(limit) if len(self.seconds_per_unit) >= 2 else None
-        rate = seconds / max(units, 1.0)
-        if threads == before:  # the count in use: smooth out noise from other processes
-            rate = 0.5 * (self.seconds_per_unit[threads] + rate)
-        self.seconds_per_unit[threads] = rate
-        if before is not None and threads != before:  # a re-measurement of the slower count
-            won = self._best(limit) == threads
-            self.interval = PROBE_FIRST if won else min(2 * self.interval, PROBE_LAST)
+    def serial(self, calls: int = 1) -> bool:
+        """True when the next ``calls`` calls run on the calling thread (they are counted
+        towards the next probe); False when all threads won or a probe is due, and the caller
+        should hand its slices to ``run``."""
+        if self.parallel or self.due():
+            return False
+        self.calls += calls
+        return True
 
-    def _best(self, limit: int) -> int:
-        one = self.seconds_per_unit.get(1, float("inf"))
-        return limit if self.seconds_per_unit.get(limit, float("inf")) < MARGIN * one else 1
+    def run(self, kernel: Callable[[int], object], count: int) -> None:
+        """``kernel(k)`` for every ``k < count``: a probe if one is due, else on the chosen
+        thread count."""
+        if self.due():
+            self.probe(kernel, count)
+            return
+        self.calls += 1
+        run_slices(kernel, count, self.threads if self.parallel else 1)
 
-    def timed(self, call: Callable[[int], object], units: float):
-        """``call(threads)`` with the chosen thread count, timed and recorded; its result."""
-        threads = self.threads()
+    def probe(self, kernel: Callable[[int], object], count: int) -> None:
+        """Slice 0 untimed (it may load the kernel's machine code); then ``count //
+        PROBE_SHARE`` slices (at least one) alone on the calling thread and the rest on all
+        threads, timed; their time-per-slice ratio updates the decision. Too few slices measure
+        nothing."""
+        if count < 3:
+            run_slices(kernel, count, 1)
+            return
+        kernel(0)
+        alone = max(1, count // PROBE_SHARE)
         start = time.perf_counter()
-        out = call(threads)
-        self.record(threads, time.perf_counter() - start, units)
-        return out
+        for k in range(1, 1 + alone):
+            kernel(k)
+        middle = time.perf_counter()
+        rest = count - 1 - alone
+        run_slices(lambda k: kernel(1 + alone + k), rest, self.threads)
+        end = time.perf_counter()
+        one = max(middle - start, 1e-9) / alone
+        self.record(((end - middle) / rest) / one, end)
+
+    def record(self, ratio: float, now: float) -> None:
+        """A probe's threaded / single-thread time per slice, measured at ``now``."""
+        self.ratios.append(ratio)
+        parallel = len(self.ratios) == PROBES_KEPT and float(np.median(self.ratios)) < MARGIN
+        if parallel or parallel != self.parallel:
+            self.interval = PROBE_FIRST
+        else:
+            self.interval = min(2 * self.interval, PROBE_LAST)
+        self.parallel, self.calls, self.last_probe = parallel, 0, now
 
 
-_choices: dict[tuple[str, int], ThreadChoice] = {}
+def share(
+    kernel: Callable[[int], object],
+    count: int,
+    serial: Callable[[], object],
+    threads: int | None,
+    kind: str,
+    entries: int,
+) -> bool:
+    """The work of ``count`` slices ``kernel(k)``, or of ``serial()`` (all of it in one call on
+    the calling thread): on ``threads`` threads, or if None as ``choice(kind, entries)``
+    decides. Returns True when the slices ran (the caller then finishes, e.g. adds up partial
+    sums), False when ``serial`` did."""
+    if threads is None:
+        pick = choice(kind, entries)
+        if not pick.serial():
+            pick.run(kernel, count)
+            return True
+        threads = 1
+    if threads <= 1:
+        serial()
+        return False
+    run_slices(kernel, count, threads)
+    return True
+
+
+_choices: dict[tuple[str, int, int], ThreadChoice] = {}
 
 
 def choice(kind: str, entries: int) -> ThreadChoice:
-    """The ``ThreadChoice`` of ``kind`` work on about ``entries`` matrix entries (by power of 2)."""
-    key = (kind, int(entries).bit_length())
+    """The ``ThreadChoice`` of ``kind`` work on about ``entries`` matrix entries (by power of 2),
+    for the number of threads allowed now."""
+    threads = allowed_threads()
+    key = (kind, int(entries).bit_length(), threads)
     if key not in _choices:
-        _choices[key] = ThreadChoice()
+        _choices[key] = ThreadChoice(threads)
     return _choices[key]

@@ -128,19 +128,19 @@ def _prm_state(warm, m: int, n: int, symmetric: bool) -> PRMState:
 
 
 def _prm(state: PRMState, A: np.ndarray, tol: float, max_iter: int | None, deadline: float):
-    """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline;
-    on a large game each chunk (then of 5e6, so that trying the slower thread count costs
-    little) runs on the thread count measured fastest (``_threads``)."""
-    pick = choice("prm+", A.size) if A.size >= PARALLEL_MIN_ENTRIES else None
+    """Run PRM+ in chunks of about 2e7 multiply-adds until ``tol``, ``max_iter`` or deadline
+    (5e6 on a large game). A chunk runs in one serial Numba call while one thread measured
+    faster for products of ``A``'s size; otherwise (or when a probe is due) its products go
+    through ``_threads.share`` one by one (``_threads`` says how the count is chosen)."""
+    pick = choice("product", A.size) if A.size >= PARALLEL_MIN_ENTRIES else None
     chunk = max(1, int((2e7 if pick is None else 5e6) // A.size))
+    products = 1 if state.symmetric else 2
     while state.gap > tol and time.perf_counter() < deadline:
         iters = chunk if max_iter is None else min(chunk, max_iter - state.t)
         if iters <= 0:
             break
-        threads, done, start = 1 if pick is None else pick.threads(), state.t, time.perf_counter()
-        state.run(A, iters, tol, threads)
-        if pick is not None:
-            pick.record(threads, time.perf_counter() - start, state.t - done)
+        serial = pick is None or pick.serial(products * iters)
+        state.run(A, iters, tol, 1 if serial else None)
     return (*state.average(), state.t)
 
 
@@ -242,13 +242,6 @@ def solve_zero_sum(
     )
 
 
-def _run_batch(As: np.ndarray, priority: np.ndarray):
-    """``simplex_batch`` on one thread when small, else on the thread count measured fastest."""
-    if As.size < PARALLEL_MIN_ENTRIES:
-        return simplex_batch(As, priority)
-    return choice("batch", As.size).timed(lambda t: simplex_batch(As, priority, t), As.size)
-
-
 def solve_zero_sum_batch(
     As: Any, tol: float = 1e-8, warm_start: tuple[Any, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -269,7 +262,7 @@ def solve_zero_sum_batch(
         if cols.shape != (B, n):
             raise ValueError(f"warm_start cols must have shape ({B}, {n}), got {cols.shape}")
         priority = cols > 0
-    rows, cols, values, gaps, pivots = _run_batch(np.ascontiguousarray(As), priority)
+    rows, cols, values, gaps, pivots = simplex_batch(np.ascontiguousarray(As), priority, None)
     bad = np.flatnonzero((pivots < 0) | (gaps > max(tol, 1e-9 * (1.0 + np.abs(As).max()))))
     for b in bad:  # numerically hard games: fall back to HiGHS one by one
         x, y, _ = _highs(As[b], None)

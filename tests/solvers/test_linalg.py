@@ -1,5 +1,10 @@
 """The solvers' matrix-vector kernels against NumPy, on one thread and on several alike."""
 
+import os
+import subprocess
+import sys
+import time
+
 import numba
 import numpy as np
 import pytest
@@ -8,10 +13,18 @@ from hypothesis import strategies as st
 
 from metagame import solvers
 from metagame.solvers import solve_zero_sum
-from metagame.solvers._linalg import PARALLEL_MIN_ENTRIES, mat_vec, vec_mat
+from metagame.solvers._linalg import BLOCKS, PARALLEL_MIN_ENTRIES, _mat_vec_band, mat_vec, vec_mat
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch
-from metagame.solvers._threads import PROBE_FIRST, ThreadChoice
+from metagame.solvers._threads import (
+    MARGIN,
+    PROBE_FIRST,
+    PROBE_LAST,
+    PROBE_SECONDS,
+    PROBES_KEPT,
+    ThreadChoice,
+    run_slices,
+)
 
 
 def products(A, x, y):
@@ -119,21 +132,157 @@ def test_simplex_batch_on_threads_equals_one_thread():
         np.testing.assert_array_equal(got, want)
 
 
-def test_thread_choice_follows_the_faster_count_and_re_measures_the_slower():
-    choice = ThreadChoice()
-    previous = solvers.set_num_threads(2)
-    try:
-        assert [choice.threads(), choice.threads()] == [1, 1]  # nothing measured yet: try 1
-        choice.record(1, 1.0, 1.0)
-        assert choice.threads() == 2
-        choice.record(2, 3.0, 1.0)  # two threads slower: one thread from now on ...
-        picks = [choice.threads() for _ in range(PROBE_FIRST)]
-        assert picks == [1] * (PROBE_FIRST - 1) + [2]  # ... except a re-measurement
-        choice.record(2, 0.5, 1.0)  # the machine got idle: two threads win
-        assert choice.threads() == 2
-        choice.record(2, 1.5, 1.0)  # averaged with 0.5: 1.0, not 10% faster than one thread
-        assert choice.threads() == 1
-        solvers.set_num_threads(1)
-        assert choice.threads() == 1  # never more than allowed
-    finally:
-        solvers.set_num_threads(previous)
+# Probes in these tests are recorded as made far in the future, so that no probe falls due by
+# wall time (PROBE_SECONDS) however slowly a busy machine runs the test.
+LATER = time.perf_counter() + 1e6
+
+
+def calls_until_probe(choice):
+    """Serial calls the choice grants before a probe falls due (it must fall due)."""
+    calls = 0
+    while choice.serial():
+        calls += 1
+        assert calls <= PROBE_LAST
+    return calls
+
+
+def test_thread_choice_uses_threads_only_while_probes_measure_them_faster():
+    choice = ThreadChoice(2)
+    for _ in range(PROBES_KEPT - 1):  # the first calls probe until there are enough ratios
+        assert choice.due() and not choice.serial()
+        choice.record(0.5, LATER)  # threads took half the time per slice
+        assert not choice.parallel
+    choice.record(0.5, LATER)
+    assert choice.parallel and not choice.serial()  # three probes say threads pay
+    choice.record(1.0, LATER)
+    assert choice.parallel  # kept while the median (0.5) says so
+    choice.record(1.0, LATER)  # median of 0.5, 1.0, 1.0: not MARGIN faster
+    assert not choice.parallel
+    assert calls_until_probe(choice) == PROBE_FIRST
+    choice.record(0.01, LATER)  # one lucky probe of three does not switch threads on
+    assert not choice.parallel
+    assert calls_until_probe(choice) == 2 * PROBE_FIRST  # one thread keeps winning: back off
+    for _ in range(10):
+        choice.record(1.2, LATER)
+    assert calls_until_probe(choice) == PROBE_LAST
+    for _ in range(PROBES_KEPT):  # the machine got idle: threads win again, probed often
+        choice.record(0.3, LATER)
+    assert choice.parallel and choice.interval == PROBE_FIRST
+    choice.record(MARGIN, LATER)
+    choice.record(MARGIN, LATER)
+    assert not choice.parallel  # a speed-up below the margin is not worth a second core
+
+
+def test_thread_choice_probes_again_after_a_while_and_never_with_one_thread():
+    now = time.perf_counter()
+    busy, idle = ThreadChoice(2), ThreadChoice(2)
+    for _ in range(PROBES_KEPT + 3):  # one thread keeps winning: probes back off to the cap
+        busy.record(1.5, LATER)
+        idle.record(0.5, LATER)
+    assert busy.interval == PROBE_LAST and idle.parallel
+    assert not busy.due() and busy.serial()
+    idle.record(0.5, now - 2 * PROBE_SECONDS)  # threads win: probed within PROBE_SECONDS
+    busy.record(1.5, now - 2 * PROBE_SECONDS)  # one thread wins: probed 8x less often ...
+    assert idle.due() and not busy.due()
+    busy.record(1.5, now - 2 * PROBE_SECONDS * PROBE_LAST / PROBE_FIRST)
+    assert busy.due() and not busy.serial()  # ... but probed
+    single = ThreadChoice(1)
+    assert not single.due() and all(single.serial() for _ in range(3 * PROBE_LAST))
+
+
+def test_threads_allowed_never_exceed_the_cpus_the_process_may_run_on():
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.fail("the solvers' thread cap relies on os.sched_getaffinity (Linux)")
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from metagame.solvers._threads import allowed_threads; print(allowed_threads())"
+    )
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(1, 40), threads=st.integers(1, 4), probe=st.booleans())
+def test_every_slice_runs_exactly_once(count, threads, probe):
+    done = []
+    if probe:
+        ThreadChoice(threads).probe(done.append, count)
+    else:
+        run_slices(done.append, count, threads)
+    assert sorted(done) == list(range(count))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bad", [0, 7, 15])
+def test_an_error_in_a_slice_reaches_the_caller(bad):
+    def kernel(k):
+        if k == bad:
+            raise ValueError(f"slice {k}")
+
+    with pytest.raises(ValueError, match=f"slice {bad}"):
+        run_slices(kernel, 16, 2)
+    done = []
+    run_slices(done.append, 16, 2)  # the pool still works afterwards
+    assert sorted(done) == list(range(16))
+
+
+def solve_on_threads(threads, A):
+    return with_threads(threads, solve_zero_sum, A, 1e-6, "auto", 40)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    m=st.integers(450, 700),
+    n=st.integers(450, 700),
+    seed=st.integers(0, 2**16),
+    zero_fraction=st.sampled_from([0.0, 0.9]),
+)
+def test_answers_do_not_depend_on_the_threads_or_on_probes(m, n, seed, zero_fraction):
+    """Products, PRM+ and the whole solver give the same numbers on one thread, on two, and
+    when the thread count is left to the probes (a probe splits a call between both)."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(m, n))
+    x, y = sparse_strategy(rng, m, zero_fraction), rng.random(n)
+    one = np.empty(m), np.empty(n)
+    mat_vec(A, y, one[0], 1)
+    vec_mat(x, A, one[1], 1)
+    probed = np.empty(m), np.empty(n)
+    ThreadChoice(2).probe(lambda b: _mat_vec_band(A, y, probed[0], b), BLOCKS)
+    for threads in (2, None):
+        got = np.empty(m), np.empty(n)
+        mat_vec(A, y, got[0], threads)
+        vec_mat(x, A, got[1], threads)
+        np.testing.assert_array_equal(got[0], one[0])
+        np.testing.assert_array_equal(got[1], one[1])
+    np.testing.assert_array_equal(probed[0], one[0])
+    states = [PRMState(np.full(m, 1 / m), np.full(n, 1 / n), False) for _ in range(3)]
+    for threads, state in zip((1, 2, None), states):
+        state.run(A, 5, 1e-12, threads)
+    for state in states[1:]:
+        assert state.t == states[0].t and state.gap == states[0].gap
+        for a, b in zip(state.average(), states[0].average()):
+            np.testing.assert_array_equal(a, b)
+    eq_one, eq_two = solve_on_threads(1, A), solve_on_threads(2, A)
+    assert eq_one.method == eq_two.method
+    np.testing.assert_array_equal(eq_one.row, eq_two.row)
+    np.testing.assert_array_equal(eq_one.col, eq_two.col)
+    assert eq_one.gap == eq_two.gap
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    B=st.integers(2_500, 5_000),
+    m=st.integers(9, 12),
+    n=st.integers(9, 12),
+    seed=st.integers(0, 99),
+)
+def test_large_batches_do_not_depend_on_the_threads(B, m, n, seed):
+    As = np.random.default_rng(seed).normal(size=(B, m, n))
+    assert As.size >= PARALLEL_MIN_ENTRIES  # large enough for the probes to decide
+    priority = np.zeros((B, n), dtype=np.bool_)
+    want = simplex_batch(As, priority, 1)
+    for threads in (2, None):
+        for got, expected in zip(simplex_batch(As, priority, threads), want):
+            np.testing.assert_array_equal(got, expected)
