@@ -76,6 +76,17 @@ class ObservationTableRLModule(CategoricalTorchRLModule):
         # RLlib's Learner builds an optimizer for every module it holds, frozen ones too
         self._dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Reads the tables of earlier versions too, which held one best action per state
+        (``actions``) and no ``_dummy`` parameter."""
+        actions = state_dict.pop(prefix + "actions", None)
+        if actions is not None and prefix + "probs" not in state_dict:
+            n = int(self.action_space.n)
+            state_dict[prefix + "probs"] = torch.nn.functional.one_hot(actions.long(), n).float()
+        if actions is not None:
+            state_dict.setdefault(prefix + "_dummy", torch.zeros(1))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         mask, batch = split_mask(batch, self.mask_size)
         features = batch[Columns.OBS].reshape(len(batch[Columns.OBS]), -1).float()

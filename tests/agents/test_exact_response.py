@@ -88,6 +88,18 @@ def test_best_response_to_uniform_play_has_the_known_values(tmp_path):
     )
     assert type(loaded.module).__name__ == "ObservationTableRLModule"
     assert seat_value([loaded, RandomPolicy()], 0) == pytest.approx(0.5)
+    # a best response saved by an earlier version (one action per state, no parameter) loads
+    import torch
+
+    path = tmp_path / "br"
+    state = torch.load(path / "weights.pt", weights_only=True)
+    old = {"keys": state["keys"], "actions": state["probs"].argmax(dim=1)}
+    torch.save(old, path / "weights.pt")
+    earlier = load_policy(path)
+    np.testing.assert_array_equal(
+        tabular(earlier).action_probability_array,
+        tabular(response.policy).action_probability_array,
+    )
 
 
 @pytest.mark.parametrize(
