@@ -447,7 +447,10 @@ class Display:
 def _answer(config: dict[str, Any]) -> str:
     """What the league answers with, whose exploitability it records (see
     ``evaluation.answer`` and the ``xdo`` mode)."""
-    restricted = config.get("mode", {}).get("name") == "xdo"
+    from metagame.league.modes import MODES
+
+    mode = MODES.get(config.get("mode", {}).get("name"))
+    restricted = mode is not None and mode.restricted
     if restricted or config.get("evaluation", {}).get("answer") == "restricted_game":
         return "restricted-game equilibrium"
     return "mixture"

@@ -267,9 +267,10 @@ def test_xdo_trains_responses_against_the_restricted_equilibrium_on_kuhn(tmp_pat
     assert infos[-1].exploitability < min(0.2, infos[0].exploitability)
     # `league solve --solver restricted-game` writes the answer as a policy that plays it
     from metagame.agents.policy import load_policy
-    from metagame.league.cli import solve_data
+    from metagame.league.cli import solve_data, status_data
     from metagame.league.exploitability import mixture_exploitability
 
+    assert status_data(str(tmp_path / "run"))["answer"] == "restricted-game equilibrium"
     data = solve_data(str(tmp_path / "run"), "restricted-game", tmp_path / "answer")
     assert data["exploitability"] == pytest.approx(infos[-1].exploitability)
     answer = load_policy(tmp_path / "answer")
