@@ -84,20 +84,15 @@ def solve_restricted(
     return RestrictedSolution(table, allowed, float(allowed.sum() / form.legal.sum()))
 
 
-def _flat(table: np.ndarray) -> np.ndarray:
-    """The pair probabilities, with the padding pair (probability 1) last."""
-    return np.append(table.ravel(), 1.0)
-
-
 def _own_reach(form: SequenceForm, table: np.ndarray) -> np.ndarray:
     """``(I,)``: the probability the state's player's own actions lead to each state."""
-    return _flat(table)[form.state_pairs].prod(axis=1)
+    return form._flat(table[None])[0][form.state_pairs].prod(axis=1)
 
 
 def _counterfactual_values(form: SequenceForm, table: np.ndarray, p: int) -> np.ndarray:
     """``(I, A)``: player ``p``'s counterfactual value of every pair (zero at the other
     player's states) when both play ``table``."""
-    flat = _flat(table)
+    flat = form._flat(table[None])[0]  # the pair probabilities, the padding pair last
     pairs = form.terminal_pairs[p]  # (Z, D): p's pairs along each terminal, padded at the end
     opponent = flat[form.terminal_pairs[1 - p]].prod(axis=1)
     weight = (1.0 if p == 0 else -1.0) * form.weighted_utility * opponent  # (Z,)
