@@ -87,15 +87,37 @@ class ObservationTableRLModule(CategoricalTorchRLModule):
             state_dict.setdefault(prefix + "_dummy", torch.zeros(1))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def rows(self, features: torch.Tensor) -> torch.Tensor:
+        """The row of ``keys`` equal to each row of ``features`` (the first such row), or -1.
+
+        A dictionary from each key's bytes, rebuilt when the buffer changes (a state load
+        copies into it, which bumps its version): comparing every observation with every key
+        cost 10 ms a step on Leduc's 936 information states.
+        """
+        stamp = (self.keys.data_ptr(), self.keys._version)
+        if getattr(self, "_index_stamp", None) != stamp:
+            keys = _row_bytes(self.keys)
+            self._index = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
+            self._index_stamp = stamp
+        found = [self._index.get(k, -1) for k in _row_bytes(features)]
+        return torch.tensor(found, dtype=torch.long)
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         mask, batch = split_mask(batch, self.mask_size)
         features = batch[Columns.OBS].reshape(len(batch[Columns.OBS]), -1).float()
-        hits = (features[:, None, :] == self.keys[None]).all(dim=-1)  # (batch, states)
-        found = hits.any(dim=1)
-        chosen = self.probs[hits.float().argmax(dim=1)]
-        probs = torch.where(found[:, None], chosen, torch.ones_like(chosen))
+        rows = self.rows(features)
+        chosen = self.probs[rows.clamp(min=0)]
+        probs = torch.where((rows >= 0)[:, None], chosen, torch.ones_like(chosen))
         logits = log_mask(probs)
         return {Columns.ACTION_DIST_INPUTS: logits if mask is None else logits + log_mask(mask)}
+
+
+def _row_bytes(matrix: torch.Tensor) -> list[bytes]:
+    """Each row of a float matrix as bytes, equal exactly when the rows compare equal (-0.0 is
+    made 0.0 first; NaN features never match, as under ``==``)."""
+    rows = np.ascontiguousarray(matrix.detach().cpu().numpy(), dtype=np.float32) + np.float32(0)
+    unmatched = np.isnan(rows).any(axis=1)
+    return [None if bad else r.tobytes() for r, bad in zip(rows, unmatched, strict=True)]
 
 
 @dataclass

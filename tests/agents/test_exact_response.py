@@ -102,6 +102,32 @@ def test_best_response_to_uniform_play_has_the_known_values(tmp_path):
     )
 
 
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_table_lookup_finds_the_first_equal_key(data):
+    """The table's hashed lookup equals comparing each observation with every key, after each
+    state load (the index follows the buffer); -0.0 equals 0.0 and NaN matches nothing."""
+    import torch
+
+    module = exact_best_response(KUHN, [member(RandomPolicy())], [1.0]).policy.module
+    states, width = module.keys.shape
+    values = st.sampled_from([0.0, -0.0, 1.0, float("nan")])
+    row = st.lists(values, min_size=width, max_size=width)
+    for _ in range(2):
+        pool = data.draw(st.lists(row, min_size=1, max_size=4))  # few rows: duplicate keys
+        keys = np.asarray(
+            data.draw(st.lists(st.sampled_from(pool), min_size=states, max_size=states)),
+            dtype=np.float32,
+        )
+        module.load_state_dict({**module.state_dict(), "keys": torch.from_numpy(keys)})
+        picks = data.draw(st.lists(st.integers(0, states - 1), max_size=6))
+        others = data.draw(st.lists(row, max_size=6))
+        features = np.asarray([*keys[picks], *others], dtype=np.float32).reshape(-1, width)
+        equal = (features[:, None, :] == keys[None]).all(axis=-1)
+        expected = np.where(equal.any(axis=1), equal.argmax(axis=1), -1)
+        np.testing.assert_array_equal(module.rows(torch.from_numpy(features)).numpy(), expected)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
