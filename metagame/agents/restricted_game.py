@@ -21,6 +21,7 @@ after ``(I, a)`` on ``z``; every iteration is a handful of array operations over
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def solve_restricted(
     if iterations < 1:
         raise ValueError(f"iterations: expected >= 1, got {iterations}")
     players = np.asarray(form.player)
+    terminals = reachable_terminals(form, allowed)
     uniform = allowed / allowed.sum(axis=1, keepdims=True)
     current = uniform.copy()
     regrets = np.zeros(allowed.shape)
@@ -72,7 +74,7 @@ def solve_restricted(
         for p in (0, 1):
             mine = players == p
             average[mine] += t * _own_reach(form, current)[mine, None] * current[mine]
-            values = _counterfactual_values(form, current, p)
+            values = _counterfactual_values(terminals, current, p)
             node = (current * values).sum(axis=1, keepdims=True)
             update = np.maximum(regrets + values - node, 0.0) * allowed
             regrets[mine] = update[mine]
@@ -89,13 +91,35 @@ def _own_reach(form: SequenceForm, table: np.ndarray) -> np.ndarray:
     return form._flat(table[None])[0][form.state_pairs].prod(axis=1)
 
 
-def _counterfactual_values(form: SequenceForm, table: np.ndarray, p: int) -> np.ndarray:
+class Terminals(NamedTuple):
+    """Terminal histories ``z`` as CFR+ sums over them: each player's pairs along ``z``
+    (``(Z, D)`` flat pair indices, padded with the pair past the last, as in
+    :class:`SequenceForm`) and ``c(z) u_0(z)``."""
+
+    pairs: tuple[np.ndarray, np.ndarray]
+    weighted_utility: np.ndarray
+
+
+def reachable_terminals(form: SequenceForm, allowed: np.ndarray) -> Terminals:
+    """The terminals of ``form`` whose pairs are all ``allowed``. Each other terminal has a
+    pair of probability exactly 0 in every strategy of the restricted game, so it adds exactly
+    0 to the counterfactual value of every allowed action at the states the restricted game can
+    reach (the cut pair is the opponent's, or one's own before the state); only cut actions
+    and states behind one's own cut action, which nobody reaches, see other values. Leaving them out makes the first solves,
+    of a population of one or two, about as cheap as their small games."""
+    ok = np.append(np.asarray(allowed, dtype=bool).ravel(), True)
+    keep = ok[form.terminal_pairs[0]].all(axis=1) & ok[form.terminal_pairs[1]].all(axis=1)
+    pairs = (form.terminal_pairs[0][keep], form.terminal_pairs[1][keep])
+    return Terminals(pairs, form.weighted_utility[keep])
+
+
+def _counterfactual_values(terminals: Terminals, table: np.ndarray, p: int) -> np.ndarray:
     """``(I, A)``: player ``p``'s counterfactual value of every pair (zero at the other
-    player's states) when both play ``table``."""
-    flat = form._flat(table[None])[0]  # the pair probabilities, the padding pair last
-    pairs = form.terminal_pairs[p]  # (Z, D): p's pairs along each terminal, padded at the end
-    opponent = flat[form.terminal_pairs[1 - p]].prod(axis=1)
-    weight = (1.0 if p == 0 else -1.0) * form.weighted_utility * opponent  # (Z,)
+    player's states), summed over ``terminals``, when both play ``table``."""
+    flat = np.append(table.ravel(), 1.0)  # the pair probabilities, the padding pair last
+    pairs = terminals.pairs[p]  # (Z, D): p's pairs along each terminal, padded at the end
+    opponent = flat[terminals.pairs[1 - p]].prod(axis=1)
+    weight = (1.0 if p == 0 else -1.0) * terminals.weighted_utility * opponent  # (Z,)
     own = flat[pairs]
     after = np.ones_like(own)  # the product of p's own probabilities after each pair
     after[:, :-1] = np.cumprod(own[:, :0:-1], axis=1)[:, ::-1]

@@ -2,6 +2,7 @@
 a recursive walk of OpenSpiel's tree for counterfactual values, OpenSpiel's exploitability for
 the whole game, and brute force over pure strategies for the restricted one."""
 
+import functools
 import itertools
 
 import numpy as np
@@ -14,6 +15,7 @@ from metagame.agents.policy import RLModulePolicy
 from metagame.agents.restricted_game import (
     _counterfactual_values,
     proposed_actions,
+    reachable_terminals,
     solve_restricted,
 )
 from metagame.agents.rllib import module_spec
@@ -27,6 +29,11 @@ KUHN = "openspiel:kuhn_poker"
 @pytest.fixture(scope="module")
 def kuhn():
     return SequenceForm(make(KUHN).unwrapped)
+
+
+@functools.cache
+def leduc_form():
+    return SequenceForm(make("openspiel:leduc_poker").unwrapped)
 
 
 def random_table(form, rng):
@@ -65,8 +72,30 @@ def test_counterfactual_values_equal_a_walk_of_the_tree(game):
     table = random_table(form, np.random.default_rng(3))
     for p in (0, 1):
         mine = np.asarray(form.player) == p
-        got = _counterfactual_values(form, table, p)
+        got = _counterfactual_values(reachable_terminals(form, form.legal), table, p)
         np.testing.assert_allclose(got[mine], walked_values(form, table, p)[mine], atol=1e-12)
+
+
+@pytest.mark.parametrize("members, share", [(1, 0.05), (2, 0.25), (4, 0.8)])
+def test_leaving_out_unreachable_terminals_keeps_every_reachable_value(members, share):
+    """On Leduc restricted to a few random members' greedy actions, the values summed over the
+    restricted game's terminals equal, bit for bit, those over all terminals for every allowed
+    action at every state its players can reach; it keeps fewer terminals, far fewer for a
+    small population."""
+    form = leduc_form()
+    rng = np.random.default_rng(members)
+    allowed = proposed_actions(form, np.stack([random_table(form, rng) for _ in range(members)]))
+    table = random_table(form, rng) * allowed
+    table /= table.sum(axis=1, keepdims=True)
+    kept, every = reachable_terminals(form, allowed), reachable_terminals(form, form.legal)
+    assert len(kept.weighted_utility) < share * len(every.weighted_utility)
+    reached = np.append(allowed.ravel(), True)[form.state_pairs].all(axis=1)
+    for p in (0, 1):
+        pairs = (reached & (np.asarray(form.player) == p))[:, None] & allowed
+        np.testing.assert_array_equal(
+            _counterfactual_values(kept, table, p)[pairs],
+            _counterfactual_values(every, table, p)[pairs],
+        )
 
 
 def test_cfr_plus_on_the_whole_game_approaches_nash(kuhn):
@@ -77,7 +106,7 @@ def test_cfr_plus_on_the_whole_game_approaches_nash(kuhn):
 
 
 def test_cfr_plus_on_leduc_reaches_its_known_rate():
-    form = SequenceForm(make("openspiel:leduc_poker").unwrapped)
+    form = leduc_form()
     assert form.exploitability(solve_restricted(form, form.legal, 200).table) < 0.01
 
 
