@@ -105,8 +105,8 @@ def reachable_terminals(form: SequenceForm, allowed: np.ndarray) -> Terminals:
     pair of probability exactly 0 in every strategy of the restricted game, so it adds exactly
     0 to the counterfactual value of every allowed action at the states the restricted game can
     reach (the cut pair is the opponent's, or one's own before the state); only cut actions
-    and states behind one's own cut action, which nobody reaches, see other values. Leaving them out makes the first solves,
-    of a population of one or two, about as cheap as their small games."""
+    and states behind one's own cut action, which nobody reaches, see other values. Leaving
+    them out makes the solves of a small population's restricted game cheap."""
     ok = np.append(np.asarray(allowed, dtype=bool).ravel(), True)
     keep = ok[form.terminal_pairs[0]].all(axis=1) & ok[form.terminal_pairs[1]].all(axis=1)
     pairs = (form.terminal_pairs[0][keep], form.terminal_pairs[1][keep])

@@ -477,15 +477,25 @@ def _summary(run_dir: str) -> None:
         console.print(f"[bold]exploitability of the league's {data['answer']}:[/] {trace}")
 
 
-def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: bool) -> int:
+def _run(
+    cfg: config_mod.LeagueConfig, run_dir: str, config: str | Path, *, resume: bool, quiet: bool
+) -> int:
+    """Runs the league of ``cfg`` (read from ``config``) in ``run_dir``. Everything about the
+    config that can be checked before Ray starts is, first: the game exists and suits a league,
+    and RLlib accepts the learner's hyperparameters."""
     if _running(run_dir):  # checked before importing Ray; League also holds the lock itself
         raise UserError(f"run directory {run_dir} is in use by another league")
     from metagame.league.population import CheckpointError
     from metagame.league.run_dir import LeagueBusyError
     from metagame.league.runner import league_for
 
+    league = league_for(cfg, run_dir, resume=resume)
+    try:
+        league.check()
+    except ValueError as err:
+        raise UserError(config_mod.locate(config, str(err))) from None
     display = Display(quiet, cfg.budget, answer=_answer(cfg.model_dump(mode="json")))
-    league = league_for(cfg, run_dir, resume=resume, display=display)
+    league.display = display
     try:
         info = league.run()
     except (LeagueBusyError, CheckpointError) as err:
@@ -500,17 +510,6 @@ def _run(cfg: config_mod.LeagueConfig, run_dir: str, *, resume: bool, quiet: boo
     return 0
 
 
-def _check(cfg: config_mod.LeagueConfig, path: str | Path) -> None:
-    """Everything about the config from ``path`` that can be checked before Ray starts: the
-    game exists and suits a league, and RLlib accepts the learner's hyperparameters."""
-    from metagame.league.runner import league_for
-
-    try:
-        league_for(cfg, ".").check()
-    except ValueError as err:
-        raise UserError(config_mod.locate(path, str(err))) from None
-
-
 def _overrides(cfg: config_mod.LeagueConfig, **changes: Any) -> config_mod.LeagueConfig:
     changes = {k: v for k, v in changes.items() if v is not None}
     return user_input(cfg.with_overrides, **changes) if changes else cfg
@@ -523,8 +522,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     _writable_dir(Path(run_dir), "--run-dir")
     if (Path(run_dir) / DB_NAME).exists():
         raise UserError(f"{run_dir} already holds a league; use `league resume {run_dir}`")
-    _check(cfg, args.config)
-    return _run(cfg, run_dir, resume=False, quiet=args.quiet)
+    return _run(cfg, run_dir, args.config, resume=False, quiet=args.quiet)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -548,8 +546,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             else f"league resume {args.run_dir} --iterations {ckpt['iteration'] + 10}"
         )
         raise UserError(f"the league in {args.run_dir} {spent[1]}; to go on: {more}")
-    _check(cfg, Path(args.run_dir) / CONFIG_FILE)
-    return _run(cfg, args.run_dir, resume=True, quiet=args.quiet)
+    return _run(cfg, args.run_dir, Path(args.run_dir) / CONFIG_FILE, resume=True, quiet=args.quiet)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

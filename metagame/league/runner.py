@@ -40,8 +40,10 @@ first checkpoint (taken once the initial players are rated) resumes from scratch
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,6 +117,7 @@ class League:
         self._policy = policy_cache(self.run_dir.path)
         self._weights: dict[str, dict[str, np.ndarray]] = {}
         self._tb = None
+        self._checked = None  # the AlgorithmConfig, once check() has accepted the config
 
     # -- setup ----------------------------------------------------------------------------------
     def check(self):
@@ -140,7 +143,8 @@ class League:
         self.fixed = self._fixed_specs()
         self._exact = self._exact_payoffs()
         self._answer = self._restricted_answer()
-        return self._algorithm_config()
+        self._checked = self._algorithm_config()
+        return self._checked
 
     def _fixed_specs(self) -> dict[str, Any]:
         """Module id -> (config, RLModule spec) of every fixed player; ValueError names the
@@ -284,9 +288,10 @@ class League:
         return {"env_runner_cls": VectorEnvRunner, "rollout_fragment_length": "auto"}
 
     def setup(self) -> None:
-        """Checks everything, then takes the run directory and builds (or restores) the
-        league. A new run writes nothing before its config has been accepted by RLlib."""
-        algo_cfg = self.check()
+        """Checks everything (unless :meth:`check` has), then takes the run directory and
+        builds (or restores) the league. A new run writes nothing before its config has been
+        accepted by RLlib."""
+        algo_cfg = self._checked if self._checked is not None else self.check()
         created = not self.run_dir.path.exists()
         self.run_dir.acquire()
         try:
@@ -346,7 +351,16 @@ class League:
         to save snapshots from, with the trainees' initial weights."""
         from metagame.agents.rllib import init_ray
 
+        # RLlib's seeding calls torch.use_deterministic_algorithms, whose first call imports
+        # torch's compiler config (1-2 s): imported beside Ray's start, which mostly waits for
+        # Ray's own processes (Ray starts in the main thread: its processes die with the thread
+        # that started them)
+        preload = threading.Thread(
+            target=importlib.import_module, args=("torch._inductor.config",), daemon=True
+        )
+        preload.start()
         init_ray(self.cfg.ray.address)
+        preload.join()
         self.algo = algo_cfg.build_algo()
         self._modules = {t.module: self._driver_module(t.population) for t in self.trainees}
         self._initial = {t.module: self.trainee_weights(t.module) for t in self.trainees}
