@@ -48,6 +48,7 @@ from pathlib import Path
 import yaml
 from _openspiel_jax import ensure_openspiel_jax  # benchmarks/ is on sys.path as a script
 
+from metagame.league.modes import MODES
 from metagame.league.run_dir import RunDir
 
 HERE = Path(__file__).resolve().parent
@@ -379,7 +380,7 @@ def main() -> None:
     parser.add_argument(
         "--league-mode",
         nargs="+",
-        choices=["selfplay", "psro", "alphastar"],
+        choices=list(MODES),
         default=None,
         help="one league column per mode (default: the config's own mode)",
     )
