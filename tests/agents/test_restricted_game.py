@@ -98,6 +98,20 @@ def test_leaving_out_unreachable_terminals_keeps_every_reachable_value(members, 
         )
 
 
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_exploitability_is_openspiels_python_value(seed):
+    """The form's exploitability (OpenSpiel's C++ best response) equals OpenSpiel's Python
+    exploitability on random Leduc tables."""
+    from open_spiel.python.algorithms import exploitability
+
+    form = leduc_form()
+    table = random_table(form, np.random.default_rng(seed))
+    reference = exploitability.exploitability(form.game, form.tabular_policy(table))
+    assert form.exploitability(table) == pytest.approx(reference, rel=1e-12, abs=1e-12)
+    assert form.exploitability(form.uniform()) != pytest.approx(reference)  # the table matters
+
+
 def test_cfr_plus_on_the_whole_game_approaches_nash(kuhn):
     exploitability = [
         kuhn.exploitability(solve_restricted(kuhn, kuhn.legal, n).table) for n in (10, 300)
