@@ -143,11 +143,18 @@ class _DiscretePolicy(_SeededPolicy):
     def distributions(self, observations: list[Any], masks: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
+    def action_distributions(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``(N, A)``: the distributions this policy samples from at the observations."""
+        observations, masks = _split_batch(observations, action_masks)
+        return legal_distribution(self.distributions(observations, masks), masks)
+
     def probabilities(self, observation: Any, action_mask: np.ndarray | None = None) -> np.ndarray:
         """The action distribution this policy samples from at one observation."""
-        observation, action_mask = split_observation(observation, action_mask)
-        masks = None if action_mask is None else np.asarray(action_mask).reshape(1, -1)
-        return legal_distribution(self.distributions([observation], masks), masks)[0]
+        return self.action_distributions(
+            [observation], None if action_mask is None else [action_mask]
+        )[0]
 
     def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
         return int(self.act_batch([observation], None if action_mask is None else [action_mask])[0])
@@ -155,8 +162,7 @@ class _DiscretePolicy(_SeededPolicy):
     def act_batch(
         self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
-        observations, masks = _split_batch(observations, action_masks)
-        probs = legal_distribution(self.distributions(observations, masks), masks)
+        probs = self.action_distributions(observations, action_masks)
         return choose(probs, None if self.greedy else self.rng)
 
 
@@ -370,21 +376,43 @@ class RLModulePolicy:
             return {"obs": {k: torch.from_numpy(v) for k, v in encoded.items()}}
         return {"obs": torch.from_numpy(encoded)}
 
+    def _forward(self, observations: Sequence[Any], action_masks: Sequence[Any] | None):
+        """The module's inference outputs on a batch, and the batch's masks."""
+        import torch
+
+        observations, masks = _split_batch(observations, action_masks)
+        with torch.no_grad():
+            return self.module.forward_inference(self._batch(observations, masks)), masks
+
+    @staticmethod
+    def _distributions(out: dict[str, Any], masks: np.ndarray | None) -> np.ndarray:
+        logits = out["action_dist_inputs"].double().numpy()
+        return legal_distribution(np.exp(logits - logits.max(axis=1, keepdims=True)), masks)
+
+    def action_distributions(
+        self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``(N, A)``: the distributions of a module over a Discrete action space (its masked
+        softmax) at the observations, from one forward pass."""
+        out, masks = self._forward(observations, action_masks)
+        if "action_dist_inputs" not in out or not isinstance(
+            self.action_space, gym.spaces.Discrete
+        ):
+            raise ValueError(f"{self.id}: distributions need a Discrete policy with logits")
+        return self._distributions(out, masks)
+
     def act_batch(
         self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
         import torch
 
-        observations, masks = _split_batch(observations, action_masks)
-        with torch.no_grad():
-            out = self.module.forward_inference(self._batch(observations, masks))
+        out, masks = self._forward(observations, action_masks)
         if "action_dist_inputs" not in out:  # value-based modules (DQN) return greedy actions
             return out["actions"].numpy()
         inputs = out["action_dist_inputs"]
         if isinstance(self.action_space, gym.spaces.Discrete):
-            logits = inputs.double().numpy()
-            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-            return choose(legal_distribution(probs, masks), None if self.greedy else self.rng)
+            probs = self._distributions(out, masks)
+            return choose(probs, None if self.greedy else self.rng)
         dist = self._dist_cls.from_logits(inputs)
         if self.greedy:
             actions = dist.to_deterministic().sample()
