@@ -8,13 +8,12 @@ forward pass on the recorded observations (after a weight sync through ``set_sta
 trains on the episodes; a short PPO self-play run lowers Kuhn's exact exploitability.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
+from metagame.agents.policy import RLModulePolicy
 from metagame.agents.rllib import rllib_config
 from metagame.agents.rllib.encoding import ObservationCodec
 from metagame.agents.rllib.vector_env_runner import HISTORY_KEY, VectorEnvRunner
@@ -223,9 +222,8 @@ def test_ppo_selfplay_lowers_kuhn_exploitability():
     ).env_runners(env_runner_cls=VectorEnvRunner, num_env_runners=0, num_envs_per_env_runner=128)
     algo = config.build_algo()
     env = make(game)
-    policy = SimpleNamespace(
-        module=algo.env_runner.module["shared"],
-        codec=ObservationCodec(env.observation_space(env.possible_agents[0])),
+    policy = RLModulePolicy(
+        algo.env_runner.module["shared"], env.observation_space(env.possible_agents[0])
     )
 
     def exploitability():
