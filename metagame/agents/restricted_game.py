@@ -64,6 +64,9 @@ def solve_restricted(
         raise ValueError("allowed: needs at least one action per state, all of them legal")
     if iterations < 1:
         raise ValueError(f"iterations: expected >= 1, got {iterations}")
+    coverage = float(allowed.sum() / form.legal.sum())
+    if np.all(allowed.sum(axis=1) == 1):  # one strategy profile, CFR+'s answer from the start
+        return RestrictedSolution(allowed.astype(np.float64), allowed, coverage)
     players = np.asarray(form.player)
     terminals = reachable_terminals(form, allowed)
     uniform = allowed / allowed.sum(axis=1, keepdims=True)
@@ -83,7 +86,7 @@ def solve_restricted(
             current[mine] = matched[mine]
     total = average.sum(axis=1, keepdims=True)
     table = np.where(total > 0, average / np.where(total > 0, total, 1.0), uniform)
-    return RestrictedSolution(table, allowed, float(allowed.sum() / form.legal.sum()))
+    return RestrictedSolution(table, allowed, coverage)
 
 
 def _own_reach(form: SequenceForm, table: np.ndarray) -> np.ndarray:

@@ -198,3 +198,16 @@ def test_a_modules_table_is_what_it_plays_one_state_at_a_time(kuhn):
     i = kuhn.index[(0, state.information_state_string(0))]
     expected = action_probabilities(policy, bridge.observation_at(state, 0))
     np.testing.assert_allclose(table[i], expected, atol=1e-6)
+
+
+def test_one_action_everywhere_is_its_own_equilibrium():
+    """A population of one proposes one action per state: the restricted game has one strategy
+    profile, which is the solution (no iterations); with a second member, CFR+ runs and mixes."""
+    form = leduc_form()
+    rng = np.random.default_rng(5)
+    one = proposed_actions(form, random_table(form, rng)[None])
+    solution = solve_restricted(form, one, 300)
+    np.testing.assert_array_equal(solution.table, one.astype(float))
+    two = proposed_actions(form, np.stack([random_table(form, rng) for _ in range(2)]))
+    mixed = solve_restricted(form, two, 300).table
+    assert np.all(mixed[~two] == 0.0) and np.any((mixed > 0.01) & (mixed < 0.99))
