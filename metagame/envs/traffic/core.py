@@ -110,8 +110,8 @@ class Leaders(NamedTuple):
 
 
 class Scratch(NamedTuple):
-    """Work arrays of the substep kernels (:func:`scratch`), allocated once a
-    :func:`simulate` call: the kernels of a substep allocate nothing."""
+    """Work arrays of the kernels of a step (:func:`scratch`), allocated once a call of
+    :func:`simulate` or of ``flow.run_world``: the kernels of a step allocate nothing."""
 
     order: np.ndarray  # per slot: LaneOrder
     rank: np.ndarray
@@ -132,6 +132,9 @@ class Scratch(NamedTuple):
     acc: np.ndarray
     acc_behind: np.ndarray
     keep: np.ndarray
+    free: np.ndarray  # per lane: flow.insert_demand's free and still open room
+    room: np.ndarray
+    blocked: np.ndarray  # per link: flow.insert_demand's links that admit no more this step
 
 
 def empty_state(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -773,7 +776,7 @@ def lane_change_candidates_reference(ints, floats, params, net, direction):
 @njit(cache=True)
 def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
     """:func:`change_lanes_with` on work arrays of its own."""
-    work = scratch(ints.shape[1], net.lane_link.shape[0], net.move_link.shape[0])
+    work = scratch(ints.shape[1], net)
     change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction, work)
 
 
@@ -1029,10 +1032,10 @@ def substep(
 
 
 @njit(cache=True)
-def scratch(capacity, num_lanes, num_moves) -> Scratch:
-    """Work arrays of the substep kernels for ``capacity`` slots, ``num_lanes`` lanes and
-    ``num_moves`` movements (contents undefined: each kernel sets what it reads)."""
-    m = capacity
+def scratch(capacity, net) -> Scratch:
+    """Work arrays of a step's kernels for ``capacity`` slots on network ``net`` (contents
+    undefined: each kernel sets what it reads)."""
+    m, num_lanes, num_moves = capacity, net.lane_link.shape[0], net.move_link.shape[0]
     return Scratch(
         order=np.empty(m, dtype=np.int64),
         rank=np.empty(m, dtype=np.int64),
@@ -1053,6 +1056,9 @@ def scratch(capacity, num_lanes, num_moves) -> Scratch:
         acc=np.empty(m),
         acc_behind=np.empty(m),
         keep=np.empty(m, dtype=np.bool_),
+        free=np.empty(num_lanes),
+        room=np.empty(num_lanes),
+        blocked=np.empty(net.link_length.shape[0], dtype=np.bool_),
     )
 
 
@@ -1064,7 +1070,15 @@ def simulate(
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
     (``routes.Demand.route_links``; empty without a route file). Lane changes alternate
     with the substeps counted from time 0, so they alternate across steps of one substep too."""
-    work = scratch(ints.shape[1], net.lane_link.shape[0], net.move_link.shape[0])
+    simulate_with(ints, floats, params, light, net, t, dt, substeps, totals, link_delay,
+                  route_links, scratch(ints.shape[1], net))  # fmt: skip
+
+
+@njit(cache=True, _nrt=False)
+def simulate_with(
+    ints, floats, params, light, net, t, dt, substeps, totals, link_delay, route_links, work
+) -> None:
+    """:func:`simulate` in the work arrays ``work`` (a :class:`Scratch`)."""
     first = round(t / dt)  # substeps before this step
     for k in range(substeps):
         t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
