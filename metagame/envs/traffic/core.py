@@ -132,6 +132,7 @@ class Scratch(NamedTuple):
     acc: np.ndarray
     acc_behind: np.ndarray
     keep: np.ndarray
+    active: np.ndarray  # per slot: the active vehicles' slots in slot order (sort_lanes)
     free: np.ndarray  # per lane: flow.insert_demand's free and still open room
     room: np.ndarray
     blocked: np.ndarray  # per link: flow.insert_demand's links that admit no more this step
@@ -182,28 +183,33 @@ def sort_lanes(ints, floats, num_lanes):
     m = ints.shape[1]
     order, rank = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
     start, end = np.empty(num_lanes, dtype=np.int64), np.empty(num_lanes, dtype=np.int64)
-    n = _sort_into(ints, floats, order, rank, start, end)
+    n = _sort_into(ints, floats, order, rank, start, end, np.empty(m, dtype=np.int64))
     return LaneOrder(order[:n], rank, start, end)
 
 
 @njit(cache=True, _nrt=False)
-def _sort_into(ints, floats, order, rank, start, end) -> int:
+def _sort_into(ints, floats, order, rank, start, end, active) -> int:
     """:func:`sort_lanes` into ``order``, ``rank``, ``start`` and ``end`` (one entry a slot or
-    lane); returns how many vehicles ``order`` holds."""
-    m, num_lanes = ints.shape[1], start.shape[0]
+    lane), and the active vehicles' slots in slot order into ``active`` (the one pass over
+    all slots of a substep: the later kernels visit ``active[:n]``); returns how many (n)."""
+    num_lanes = start.shape[0]
+    n = 0
+    for i in range(ints.shape[1]):
+        if ints[STATUS, i] == ACTIVE:
+            active[n] = i
+            n += 1
     start[:] = 0
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE and ints[LANE, i] + 1 < num_lanes:
+    for i in active[:n]:
+        if ints[LANE, i] + 1 < num_lanes:
             start[ints[LANE, i] + 1] += 1
     for lane in range(num_lanes):  # counts -> first places
         if lane > 0:
             start[lane] += start[lane - 1]
         end[lane] = start[lane]
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE:
-            lane = ints[LANE, i]
-            order[end[lane]] = i
-            end[lane] += 1
+    for i in active[:n]:
+        lane = ints[LANE, i]
+        order[end[lane]] = i
+        end[lane] += 1
     for lane in range(num_lanes):
         for r in range(start[lane] + 1, end[lane]):
             i = order[r]
@@ -214,7 +220,6 @@ def _sort_into(ints, floats, order, rank, start, end) -> int:
                 q -= 1
             order[q + 1] = i
     rank[:] = -1
-    n = end[num_lanes - 1] if num_lanes > 0 else 0
     for r in range(n):
         rank[order[r]] = r
     return n
@@ -238,9 +243,7 @@ def _leaders_into(ints, floats, params, order, rank, start, end, net, ahead) -> 
     v_lead[:] = 0.0
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, offset = net.link_lane0, net.conn_offset
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+    for i in order:  # the active vehicles
         lane = ints[LANE, i]
         r = rank[i] + 1
         if r < end[lane]:
@@ -332,15 +335,14 @@ def network_background_acc(i, lane, gap, v_lead, ints, floats, params, light, ne
 
 
 @njit(cache=True, _nrt=False)
-def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
-    """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
-    a proportional controller towards the target speed for controlled vehicles."""
+def accelerations(ints, floats, params, gap, v_lead, light, net, active) -> None:
+    """Sets ``floats[ACC]`` of the vehicles ``active`` (their slots): IDM against the leader
+    and the stop line for background drivers, a proportional controller towards the target
+    speed for controlled vehicles."""
     link_speed, lane_link, lane_index = net.link_speed, net.lane_link, net.lane_index
     link_lanes, link_lane0, conn_offset = net.link_lanes, net.link_lane0, net.conn_offset
     link_length, link_nodes, node_box = net.link_length, net.link_nodes, net.node_box
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+    for i in active:
         lane = ints[LANE, i]
         link = lane_link[lane]
         limit = link_speed[link]
@@ -386,20 +388,19 @@ def zone_holders(ints, net):
     """Per movement, how many vehicles hold it: a reservation for the junction ahead (the
     movement from their link to their next), or inside the conflict zone on it."""
     holders = np.empty(net.move_link.shape[0], dtype=np.int64)
-    _count_holders(ints, net, holders)
+    _count_holders(ints, net, holders, np.flatnonzero(ints[STATUS] == ACTIVE))
     return holders
 
 
 @njit(cache=True, _nrt=False)
-def _count_holders(ints, net, holders) -> None:
-    """:func:`zone_holders` into ``holders``."""
+def _count_holders(ints, net, holders, active) -> None:
+    """:func:`zone_holders` into ``holders``, over the vehicles ``active``."""
     holders[:] = 0
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] == ACTIVE:
-            if ints[RES, i] >= 0:
-                holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
-            if ints[BOX, i] >= 0:
-                holders[ints[MOVE, i]] += 1
+    for i in active:
+        if ints[RES, i] >= 0:
+            holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
+        if ints[BOX, i] >= 0:
+            holders[ints[MOVE, i]] += 1
 
 
 @njit(cache=True, inline="always")
@@ -438,15 +439,16 @@ def _look_ahead(i, floats, params) -> float:
 
 
 @njit(cache=True, _nrt=False)
-def _reservation_requests(ints, floats, params, lanes, light, net, requests, key) -> int:
+def _reservation_requests(ints, floats, params, lanes, light, net, active, requests, key) -> int:
     """Background vehicles that need a reservation for the junction ahead (a conflict zone
     or a yellow light; none is granted on red), are within their look-ahead of its stop line
     and first on their lane among those without one; in the order they are served:
     higher-priority approaches first, then nearest the stop line (a stable insertion sort by
-    that key, in ``requests`` and ``key``). Returns how many."""
+    that key, in ``requests`` and ``key``), among the vehicles ``active`` (slot order).
+    Returns how many."""
     n = 0
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
+    for i in active:
+        if ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
             continue
         lane = ints[LANE, i]
         link = net.lane_link[lane]
@@ -507,18 +509,20 @@ def _approach_eta(
 
 
 @njit(cache=True, _nrt=False)
-def reserve_zones(ints, floats, params, lanes, light, net, work) -> None:
+def reserve_zones(ints, floats, params, lanes, light, net, active, work) -> None:
     """Step 2, junction control: each requesting vehicle (:func:`_reservation_requests`), in
     turn, reserves the junction ahead unless its light stops it (:func:`_stops_for_light`),
     the zone is blocked (some foe of its movement is held, or a vehicle of a foe that it
     yields to, :func:`yields_to`, and whose light is not red arrives within its critical gap)
     or the lane after the junction has no room for it behind its last vehicle; a
-    reservation granted here blocks the later requests. ``work``: a :class:`Scratch`."""
-    n = _reservation_requests(ints, floats, params, lanes, light, net, work.requests, work.key)
+    reservation granted here blocks the later requests. ``active``: the active vehicles' slots
+    in slot order; ``work``: a :class:`Scratch`."""
+    requests, key = work.requests, work.key
+    n = _reservation_requests(ints, floats, params, lanes, light, net, active, requests, key)
     if n == 0:
         return
     holders = work.holders
-    _count_holders(ints, net, holders)
+    _count_holders(ints, net, holders, active)
     order, start, end = lanes.order, lanes.start, lanes.end
     move_link, move_out, foe_ptr, foes = net.move_link, net.move_out, net.move_foe_ptr, net.move_foe
     priority, conn_turn, conn_move = net.link_priority, net.conn_turn, net.conn_move
@@ -724,20 +728,21 @@ def lane_change_candidates(ints, floats, params, net, direction):
     on that side, and not within 10 m of a conflict zone ahead unless their lane ends there."""
     m = ints.shape[1]
     slots, targets = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
-    n = _candidates_into(ints, floats, params, net, direction, slots, targets)
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    n = _candidates_into(ints, floats, params, net, direction, active, slots, targets)
     return slots[:n], targets[:n]
 
 
 @njit(cache=True, _nrt=False)
-def _candidates_into(ints, floats, params, net, direction, slots, targets) -> int:
-    """:func:`lane_change_candidates` into ``slots`` and ``targets``; returns how many."""
-    m = ints.shape[1]
+def _candidates_into(ints, floats, params, net, direction, active, slots, targets) -> int:
+    """:func:`lane_change_candidates` among the vehicles ``active`` (slot order) into ``slots``
+    and ``targets``; returns how many."""
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
     node_box, link_nodes = net.node_box, net.link_nodes
     n = 0
-    for i in range(m):
-        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
+    for i in active:
+        if ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
             continue
         if ints[RES, i] >= 0 or ints[BOX, i] >= 0 or floats[POS, i] < params[LENGTH, i]:
             continue
@@ -777,23 +782,25 @@ def lane_change_candidates_reference(ints, floats, params, net, direction):
 def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
     """:func:`change_lanes_with` on work arrays of its own."""
     work = scratch(ints.shape[1], net)
-    change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction, work)
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction, active, work)
 
 
 @njit(cache=True, _nrt=False)
-def change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction, work) -> None:
+def change_lanes_with(
+    ints, floats, params, lanes, ahead, light, net, direction, active, work
+) -> None:
     """Step 4, lane changes towards ``direction`` (+1 left, -1 right), decided on the state
     before any change and applied together: a vehicle whose lane does not continue onto its
     next link moves towards one that does whenever it is safe (strategic changes, as SUMO's
     lane-change model makes them), never away from one; otherwise MOBIL decides. A driver
     for it at once, and its new follower brakes
     for it if needed (neither keeps the acceleration of the lane before for the substep).
-    ``work``: a :class:`Scratch`."""
+    ``active``: the active vehicles' slots in slot order; ``work``: a :class:`Scratch`."""
     candidates, targets = work.slots, work.targets
-    count = _candidates_into(ints, floats, params, net, direction, candidates, targets)
+    count = _candidates_into(ints, floats, params, net, direction, active, candidates, targets)
     if count == 0:
         return
-    m = ints.shape[1]
     change, behind, acc, acc_behind = work.change, work.behind, work.acc, work.acc_behind
     change[:] = -1
     behind[:] = -1
@@ -824,9 +831,10 @@ def change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction,
         gain = mobil_gain(a_new - floats[ACC, i], new_follower_gain, old_follower_gain, params, i)
         if gain > 0.0:
             change[i], acc[i], behind[i], acc_behind[i] = target, a_new, follower, a_f
-    keep = work.keep
-    _one_gap_changes(change, acc, keep, ints, floats, params, lanes, net.link_speed, lane_link)
-    for i in range(m):
+    keep, candidates = work.keep, candidates[:count]
+    _one_gap_changes(change, acc, keep, candidates, ints, floats, params, lanes, net.link_speed,
+                     lane_link)  # fmt: skip
+    for i in candidates:
         if change[i] >= 0 and keep[i]:
             ints[LANE, i] = change[i]
             floats[LC_TIMER, i] = LC_COOLDOWN
@@ -836,15 +844,17 @@ def change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction,
 
 
 @njit(cache=True, _nrt=False)
-def _one_gap_changes(change, acc, keep, ints, floats, params, lanes, link_speed, lane_link):
-    """Which of the decided changes (``change``, the target lanes, -1 none) go ahead (into
-    ``keep``): two
+def _one_gap_changes(
+    change, acc, keep, candidates, ints, floats, params, lanes, link_speed, lane_link
+):  # fmt: skip
+    """Which of the decided changes (``change``, the target lanes, -1 none; made by
+    ``candidates`` alone) go ahead (into ``keep``): two
     drivers of one lane that move into one gap of the target lane (no vehicle of it between
     them) follow each other there, so the rear one changes only if it is safe behind the
     front one (:func:`_safe_behind`), and then with its IDM acceleration behind it when that
     is lower than ``acc`` (updated in place)."""
     keep[:] = True
-    for i in range(change.shape[0]):
+    for i in candidates:
         target = change[i]
         if target < 0:
             continue
@@ -895,14 +905,12 @@ def _leave_link(i, lane, link, ints, floats, factor, net, t_end, route_links) ->
 
 
 @njit(cache=True, _nrt=False)
-def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -> None:
-    """Step 5: ballistic integration, then link transfers and arrivals (:func:`_leave_link`)
-    and the release of a conflict zone once the vehicle's rear has left it. Adds each
-    vehicle's time and distance to ``totals`` and its delay (time lost against the speed
-    limit) to ``link_delay`` of its link."""
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links, active) -> None:
+    """Step 5 for the vehicles ``active`` (in slot order): ballistic integration, then link
+    transfers and arrivals (:func:`_leave_link`) and the release of a conflict zone once the
+    vehicle's rear has left it. Adds each vehicle's time and distance to ``totals`` and its
+    delay (time lost against the speed limit) to ``link_delay`` of its link."""
+    for i in active:
         floats[LC_TIMER, i] -= dt
         v, ds = ballistic(floats[SPEED, i], floats[ACC, i], dt)
         floats[SPEED, i] = v
@@ -928,21 +936,21 @@ def collisions(ints, ahead, net):
     conflict zone on foe movements."""
     m = ints.shape[1]
     crashed = np.empty(m, dtype=np.bool_)
-    _collisions_into(ints, ahead, net, crashed, np.empty(m, dtype=np.int64))
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    _collisions_into(ints, ahead, net, active, crashed, np.empty(m, dtype=np.int64))
     return crashed
 
 
 @njit(cache=True, _nrt=False)
-def _collisions_into(ints, ahead, net, crashed, in_box) -> None:
-    """:func:`collisions` into ``crashed`` (``in_box``: work space of one entry a slot). One
-    pass over the slots, then the few vehicles inside zones sorted by zone (insertion sort,
-    slot order kept within a zone) and paired."""
-    m = ints.shape[1]
+def _collisions_into(ints, ahead, net, active, crashed, in_box) -> None:
+    """:func:`collisions` of the vehicles ``active`` (slot order) into ``crashed`` (``in_box``:
+    work space of one entry a slot). One pass over them, then the few inside zones sorted by
+    zone (insertion sort, slot order kept within a zone) and paired."""
     crashed[:] = False
     lane_link, link_nodes, node_box = net.lane_link, net.link_nodes, net.node_box
     k = 0
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE and ints[BOX, i] >= 0:
+    for i in active:
+        if ints[BOX, i] >= 0:
             box, q = ints[BOX, i], k
             while q > 0 and ints[BOX, in_box[q - 1]] > box:
                 in_box[q] = in_box[q - 1]
@@ -986,21 +994,25 @@ def collisions_reference(ints, ahead, net) -> np.ndarray:
 
 
 @njit(cache=True, _nrt=False)
-def _sort_and_lead(ints, floats, params, net, work) -> None:
-    """Step 1 into ``work``: lanes sorted and every vehicle's leader."""
-    n = _sort_into(ints, floats, work.order, work.rank, work.start, work.end)
+def _sort_and_lead(ints, floats, params, net, work) -> int:
+    """Step 1 into ``work``: lanes sorted and every vehicle's leader; returns how many
+    vehicles are active (``work.active[:n]``)."""
+    n = _sort_into(ints, floats, work.order, work.rank, work.start, work.end, work.active)
     _leaders_into(ints, floats, params, work.order[:n], work.rank, work.start, work.end, net,
                   Leaders(work.lead, work.gap, work.v_lead))  # fmt: skip
+    return n
 
 
 @njit(cache=True, _nrt=False)
-def crash(ints, floats, net, t_end, work) -> bool:
-    """Step 6 on sorted lanes (the leaders in ``work``): vehicles that overlap on a lane or
-    meet on foe movements inside a conflict zone crash at ``t_end``; whether any did."""
-    crashed = work.crashed
-    _collisions_into(ints, Leaders(work.lead, work.gap, work.v_lead), net, crashed, work.in_box)
+def crash(ints, floats, net, t_end, n, work) -> bool:
+    """Step 6 on sorted lanes (the leaders in ``work``, ``n`` vehicles active): vehicles that
+    overlap on a lane or meet on foe movements inside a conflict zone crash at ``t_end``;
+    whether any did."""
+    crashed, active = work.crashed, work.active[:n]
+    ahead = Leaders(work.lead, work.gap, work.v_lead)
+    _collisions_into(ints, ahead, net, active, crashed, work.in_box)
     any_crash = False
-    for i in range(ints.shape[1]):
+    for i in active:
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
@@ -1018,17 +1030,17 @@ def substep(
     of the previous substep runs first, on this substep's sort, when ``t_check`` (its end
     time) is >= 0; :func:`simulate` runs the last one. (One sort a substep instead of two; the
     lanes are sorted again only after a crash.) ``work``: a :class:`Scratch`."""
-    _sort_and_lead(ints, floats, params, net, work)
-    if t_check >= 0.0 and crash(ints, floats, net, t_check, work):
-        _sort_and_lead(ints, floats, params, net, work)
-    n = work.end[-1] if work.end.shape[0] > 0 else 0
+    n = _sort_and_lead(ints, floats, params, net, work)
+    if t_check >= 0.0 and crash(ints, floats, net, t_check, n, work):
+        n = _sort_and_lead(ints, floats, params, net, work)
     lanes = LaneOrder(work.order[:n], work.rank, work.start, work.end)
     ahead = Leaders(work.lead, work.gap, work.v_lead)
-    reserve_zones(ints, floats, params, lanes, light, net, work)
-    accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
+    active = work.active[:n]
+    reserve_zones(ints, floats, params, lanes, light, net, active, work)
+    accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net, active)
     change_lanes_with(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1,
-                      work)  # fmt: skip
-    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links)
+                      active, work)  # fmt: skip
+    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links, active)
 
 
 @njit(cache=True)
@@ -1056,6 +1068,7 @@ def scratch(capacity, net) -> Scratch:
         acc=np.empty(m),
         acc_behind=np.empty(m),
         keep=np.empty(m, dtype=np.bool_),
+        active=np.empty(m, dtype=np.int64),
         free=np.empty(num_lanes),
         room=np.empty(num_lanes),
         blocked=np.empty(net.link_length.shape[0], dtype=np.bool_),
@@ -1087,5 +1100,5 @@ def simulate_with(
             link_delay, route_links, t_check, work,
         )  # fmt: skip
     if substeps > 0:
-        _sort_and_lead(ints, floats, params, net, work)
-        crash(ints, floats, net, (t + (substeps - 1) * dt) + dt, work)
+        n = _sort_and_lead(ints, floats, params, net, work)
+        crash(ints, floats, net, (t + (substeps - 1) * dt) + dt, n, work)
