@@ -33,13 +33,16 @@ Reference counts: Numba increments and decrements the count of every array that 
 or a helper inlined into it, receives (an atomic update through a function call, at its
 entry and at each exit), which was most of a substep's time (measured, 2 substeps a step:
 the 6 x 6 SUMO grid at 150 vehicles 70 -> 35 us a step, SUMO's cross example at 30 vehicles
-17.6 -> 9.0 us, both with no vehicle 11 -> 5.8 and 8.6 -> 3.8 us). The kernels of a substep
-are therefore compiled with ``_nrt=False``, Numba's flag for code without its runtime: no
-reference counts, and Numba refuses any allocation or returned array in them. They work in a
-:class:`Scratch` of arrays that :func:`simulate` allocates once a call; the functions that
-tests and other modules call (``sort_lanes``, ``leaders``, ``collisions``,
-``lane_change_candidates``, ``change_lanes``, ``zone_holders``) allocate their results and
-run the same kernels.
+17.6 -> 9.0 us, both with no vehicle 11 -> 5.8 and 8.6 -> 3.8 us). The kernels of a step
+(here, in ``flow.py`` and ``signals.py``) are therefore compiled with ``_nrt=False``, the
+underscored option of Numba's ``jit`` for code without its runtime: no reference counts, and
+Numba refuses to compile an allocation or a returned array that is not an argument in them
+(without the option they would run the same, only slower). They work in a :class:`Scratch`
+of arrays that :func:`simulate` or ``flow.run_world`` allocates once a call, and visit the
+active vehicles that the sort lists once a substep (``Scratch.active``) rather than every
+slot. The functions that tests and other modules call (``sort_lanes``, ``leaders``,
+``collisions``, ``lane_change_candidates``, ``change_lanes``, ``zone_holders``) allocate
+their results and run the same kernels.
 
 ``leaders_reference``, ``accelerations_reference``, ``lane_change_candidates_reference``,
 ``ballistic_reference`` and ``collisions_reference`` are NumPy references of steps 1, 3, 4
