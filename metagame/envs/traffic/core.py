@@ -24,9 +24,25 @@ of ``dt`` seconds:
 6. collisions: overlapping vehicles on one lane, and vehicles of foe movements inside one
    conflict zone; both are removed.
 
-:func:`substep` runs one kernel a step: :func:`sort_lanes` and :func:`leaders`,
-:func:`reserve_zones`, :func:`accelerations`, :func:`change_lanes`, :func:`advance`,
-:func:`collide`. The network reaches them as one ``KernelNetwork`` NamedTuple.
+:func:`substep` runs one kernel a step: the lanes sorted and the leaders found
+(:func:`sort_lanes`, :func:`leaders`), :func:`reserve_zones`, :func:`accelerations`,
+:func:`change_lanes`, :func:`advance`, the collisions (:func:`collisions`). The network
+reaches them as one ``KernelNetwork`` NamedTuple.
+
+Reference counts: Numba increments and decrements the count of every array that a function,
+or a helper inlined into it, receives (an atomic update through a function call, at its
+entry and at each exit), which was most of a substep's time (measured, 2 substeps a step:
+the 6 x 6 SUMO grid at 150 vehicles 70 -> 35 us a step, SUMO's cross example at 30 vehicles
+17.6 -> 9.0 us, both with no vehicle 11 -> 5.8 and 8.6 -> 3.8 us). The kernels of a step
+(here, in ``flow.py`` and ``signals.py``) are therefore compiled with ``_nrt=False``, the
+underscored option of Numba's ``jit`` for code without its runtime: no reference counts, and
+Numba refuses to compile an allocation or a returned array that is not an argument in them
+(without the option they would run the same, only slower). They work in a :class:`Scratch`
+of arrays that :func:`simulate` or ``flow.run_world`` allocates once a call, and visit the
+active vehicles that the sort lists once a substep (``Scratch.active``) rather than every
+slot. The functions that tests and other modules call (``sort_lanes``, ``leaders``,
+``collisions``, ``lane_change_candidates``, ``change_lanes``, ``zone_holders``) allocate
+their results and run the same kernels.
 
 ``leaders_reference``, ``accelerations_reference``, ``lane_change_candidates_reference``,
 ``ballistic_reference`` and ``collisions_reference`` are NumPy references of steps 1, 3, 4
@@ -96,23 +112,33 @@ class Leaders(NamedTuple):
     v_lead: np.ndarray  # leader speed
 
 
-class LaneChangeNetwork(NamedTuple):
-    """The network arrays that lane changes (:func:`change_lanes` and its helpers) read. The
-    inlined helpers copy the network tuple they are given, with a reference count update per
-    array, at every call: this one has 11 arrays where ``KernelNetwork`` has 23 (measured:
-    ``change_lanes`` 12.6 -> 8.3 us a substep on the 6 x 6 grid with 150 vehicles)."""
+class Scratch(NamedTuple):
+    """Work arrays of the kernels of a step (:func:`scratch`), allocated once a call of
+    :func:`simulate` or of ``flow.run_world``: the kernels of a step allocate nothing."""
 
-    link_speed: np.ndarray
-    lane_link: np.ndarray
-    lane_index: np.ndarray
-    link_lanes: np.ndarray
-    link_lane0: np.ndarray
-    conn_offset: np.ndarray
-    link_length: np.ndarray
-    link_nodes: np.ndarray
-    node_box: np.ndarray
-    lane_pred_ptr: np.ndarray
-    lane_pred: np.ndarray
+    order: np.ndarray  # per slot: LaneOrder
+    rank: np.ndarray
+    start: np.ndarray  # per lane
+    end: np.ndarray
+    lead: np.ndarray  # per slot: Leaders
+    gap: np.ndarray
+    v_lead: np.ndarray
+    crashed: np.ndarray  # per slot: collisions
+    in_box: np.ndarray
+    requests: np.ndarray  # per slot: reservation requests and their keys
+    key: np.ndarray
+    holders: np.ndarray  # per movement
+    slots: np.ndarray  # per slot: lane-change candidates, their target lanes and decisions
+    targets: np.ndarray
+    change: np.ndarray
+    behind: np.ndarray
+    acc: np.ndarray
+    acc_behind: np.ndarray
+    keep: np.ndarray
+    active: np.ndarray  # per slot: the active vehicles' slots in slot order (sort_lanes)
+    free: np.ndarray  # per lane: flow.insert_demand's free and still open room
+    room: np.ndarray
+    blocked: np.ndarray  # per link: flow.insert_demand's links that admit no more this step
 
 
 def empty_state(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,18 +184,35 @@ def sort_lanes(ints, floats, num_lanes):
     Returns ``order`` (sorted slots), ``rank`` (slot -> place in order) and each lane's
     [start, end) in ``order`` (empty lanes: start == end)."""
     m = ints.shape[1]
-    count = np.zeros(num_lanes + 1, dtype=np.int64)
-    for i in range(m):
+    order, rank = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    start, end = np.empty(num_lanes, dtype=np.int64), np.empty(num_lanes, dtype=np.int64)
+    n = _sort_into(ints, floats, order, rank, start, end, np.empty(m, dtype=np.int64))
+    return LaneOrder(order[:n], rank, start, end)
+
+
+@njit(cache=True, _nrt=False)
+def _sort_into(ints, floats, order, rank, start, end, active) -> int:
+    """:func:`sort_lanes` into ``order``, ``rank``, ``start`` and ``end`` (one entry a slot or
+    lane), and the active vehicles' slots in slot order into ``active`` (the one pass over
+    all slots of a substep: the later kernels visit ``active[:n]``); returns how many (n)."""
+    num_lanes = start.shape[0]
+    n = 0
+    for i in range(ints.shape[1]):
         if ints[STATUS, i] == ACTIVE:
-            count[ints[LANE, i] + 1] += 1
-    start = np.cumsum(count)[:num_lanes]
-    end = start.copy()
-    order = np.empty(int(count.sum()), dtype=np.int64)
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE:
-            lane = ints[LANE, i]
-            order[end[lane]] = i
-            end[lane] += 1
+            active[n] = i
+            n += 1
+    start[:] = 0
+    for i in active[:n]:
+        if ints[LANE, i] + 1 < num_lanes:
+            start[ints[LANE, i] + 1] += 1
+    for lane in range(num_lanes):  # counts -> first places
+        if lane > 0:
+            start[lane] += start[lane - 1]
+        end[lane] = start[lane]
+    for i in active[:n]:
+        lane = ints[LANE, i]
+        order[end[lane]] = i
+        end[lane] += 1
     for lane in range(num_lanes):
         for r in range(start[lane] + 1, end[lane]):
             i = order[r]
@@ -179,24 +222,31 @@ def sort_lanes(ints, floats, num_lanes):
                 order[q + 1] = order[q]
                 q -= 1
             order[q + 1] = i
-    rank = np.full(m, -1, dtype=np.int64)
-    for r in range(order.shape[0]):
+    rank[:] = -1
+    for r in range(n):
         rank[order[r]] = r
-    return LaneOrder(order, rank, start, end)
+    return n
 
 
 @njit(cache=True)
 def leaders(ints, floats, params, order, rank, start, end, net):
     """Each active vehicle's leader index (-1 none), bumper gap and leader speed."""
     m = ints.shape[1]
-    lead = np.full(m, -1, dtype=np.int64)
-    gap = np.full(m, FREE_GAP)
-    v_lead = np.zeros(m)
+    ahead = Leaders(np.empty(m, dtype=np.int64), np.empty(m), np.empty(m))
+    _leaders_into(ints, floats, params, order, rank, start, end, net, ahead)
+    return ahead
+
+
+@njit(cache=True, _nrt=False)
+def _leaders_into(ints, floats, params, order, rank, start, end, net, ahead) -> None:
+    """:func:`leaders` into ``ahead`` (a :class:`Leaders` of one entry a slot)."""
+    lead, gap, v_lead = ahead
+    lead[:] = -1
+    gap[:] = FREE_GAP
+    v_lead[:] = 0.0
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
-    link_lane0, offset = net.link_lane0, net.conn_offset  # see stop_gap on passing arrays
-    for i in range(m):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+    link_lane0, offset = net.link_lane0, net.conn_offset
+    for i in order:  # the active vehicles
         lane = ints[LANE, i]
         r = rank[i] + 1
         if r < end[lane]:
@@ -212,7 +262,6 @@ def leaders(ints, floats, params, order, rank, start, end, net):
             rest = net.link_length[lane_link[lane]] - floats[POS, i]
             gap[i] = rest + floats[POS, j] - params[LENGTH, j]
             v_lead[i] = floats[SPEED, j]
-    return Leaders(lead, gap, v_lead)
 
 
 def leaders_reference(ints, floats, params, net):
@@ -250,11 +299,8 @@ def leaders_reference(ints, floats, params, net):
     return lead, gap, v_lead
 
 
-# The stop line and the IDM acceleration are computed from scalars: an inlined helper copies
-# each array (and each NamedTuple of arrays) it is given, with a reference count update, at
-# every call (measured: 6x the cost of the computation in the acceleration kernel with the
-# whole KernelNetwork; with the stop line's 11 arrays one by one, ``accelerations`` 11 -> 4.8 us
-# a substep on the 6 x 6 grid with 150 vehicles once they are scalars).
+# The stop line and the IDM acceleration are computed from scalars, so that the NumPy-free
+# parts of a kernel read as formulas.
 @njit(cache=True, inline="always")
 def stop_gap(after, rest, zone_or_light, reserved) -> float:
     """Gap to the stop line ``rest`` metres ahead if the vehicle must stop there (``after``,
@@ -291,16 +337,15 @@ def network_background_acc(i, lane, gap, v_lead, ints, floats, params, light, ne
     return background_acc(floats[SPEED, i], v0, gap, v_lead, stop, params, i)
 
 
-@njit(cache=True)
-def accelerations(ints, floats, params, gap, v_lead, light, net) -> None:
-    """Sets ``floats[ACC]``: IDM against the leader and the stop line for background drivers,
-    a proportional controller towards the target speed for controlled vehicles."""
+@njit(cache=True, _nrt=False)
+def accelerations(ints, floats, params, gap, v_lead, light, net, active) -> None:
+    """Sets ``floats[ACC]`` of the vehicles ``active`` (their slots): IDM against the leader
+    and the stop line for background drivers, a proportional controller towards the target
+    speed for controlled vehicles."""
     link_speed, lane_link, lane_index = net.link_speed, net.lane_link, net.lane_index
     link_lanes, link_lane0, conn_offset = net.link_lanes, net.link_lane0, net.conn_offset
     link_length, link_nodes, node_box = net.link_length, net.link_nodes, net.node_box
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+    for i in active:
         lane = ints[LANE, i]
         link = lane_link[lane]
         limit = link_speed[link]
@@ -345,14 +390,20 @@ def accelerations_reference(ints, floats, params, gap, v_lead, light, net) -> np
 def zone_holders(ints, net):
     """Per movement, how many vehicles hold it: a reservation for the junction ahead (the
     movement from their link to their next), or inside the conflict zone on it."""
-    holders = np.zeros(net.move_link.shape[0], dtype=np.int64)
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] == ACTIVE:
-            if ints[RES, i] >= 0:
-                holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
-            if ints[BOX, i] >= 0:
-                holders[ints[MOVE, i]] += 1
+    holders = np.empty(net.move_link.shape[0], dtype=np.int64)
+    _count_holders(ints, net, holders, np.flatnonzero(ints[STATUS] == ACTIVE))
     return holders
+
+
+@njit(cache=True, _nrt=False)
+def _count_holders(ints, net, holders, active) -> None:
+    """:func:`zone_holders` into ``holders``, over the vehicles ``active``."""
+    holders[:] = 0
+    for i in active:
+        if ints[RES, i] >= 0:
+            holders[net.conn_move[net.lane_link[ints[LANE, i]], ints[NEXT, i]]] += 1
+        if ints[BOX, i] >= 0:
+            holders[ints[MOVE, i]] += 1
 
 
 @njit(cache=True, inline="always")
@@ -368,10 +419,9 @@ def is_foe(m, f, net) -> bool:
     return lo < net.move_foe_ptr[m + 1] and net.move_foe[lo] == f
 
 
-# The reservation helpers below take the network's and the lane order's arrays one by one:
-# an inlined helper given a NamedTuple copies it with a reference count update per array at
-# every call, and these run once per request and foe (measured: ``reserve_zones`` 34 -> 9.5 us a
-# substep on the 6 x 6 grid with 150 vehicles).
+# The reservation helpers below take the network's and the lane order's arrays one by one
+# (they were written when each array an inlined helper received cost a reference count
+# update; see the module docstring).
 @njit(cache=True, inline="always")
 def yields_to(m, f, move_link, move_out, link_priority, conn_turn) -> bool:
     """Movement ``m`` gives way to its foe ``f``: ``f``'s in-link has the higher priority,
@@ -391,18 +441,17 @@ def _look_ahead(i, floats, params) -> float:
     return params[MIN_GAP, i] + v * params[HEADWAY, i] + brake + STOP_MARGIN
 
 
-@njit(cache=True)
-def _reservation_requests(ints, floats, params, lanes, light, net):
+@njit(cache=True, _nrt=False)
+def _reservation_requests(ints, floats, params, lanes, light, net, active, requests, key) -> int:
     """Background vehicles that need a reservation for the junction ahead (a conflict zone
     or a yellow light; none is granted on red), are within their look-ahead of its stop line
     and first on their lane among those without one; in the order they are served:
-    higher-priority approaches first, then nearest the stop line."""
-    m = ints.shape[1]
-    requests = np.empty(m, dtype=np.int64)
-    key = np.empty(m)
+    higher-priority approaches first, then nearest the stop line (a stable insertion sort by
+    that key, in ``requests`` and ``key``), among the vehicles ``active`` (slot order).
+    Returns how many."""
     n = 0
-    for i in range(m):
-        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
+    for i in active:
+        if ints[CTRL, i] >= 0 or ints[NEXT, i] < 0:
             continue
         lane = ints[LANE, i]
         link = net.lane_link[lane]
@@ -421,10 +470,13 @@ def _reservation_requests(ints, floats, params, lanes, light, net):
         r = lanes.rank[i] + 1
         if r < lanes.end[lane] and ints[RES, lanes.order[r]] != node:
             continue  # a vehicle ahead on the lane still waits
-        requests[n] = i
-        key[n] = -net.link_priority[link] * 1e6 + rest
+        k, q = -net.link_priority[link] * 1e6 + rest, n
+        while q > 0 and key[q - 1] > k:
+            requests[q], key[q] = requests[q - 1], key[q - 1]
+            q -= 1
+        requests[q], key[q] = i, k
         n += 1
-    return requests[:n][np.argsort(key[:n], kind="mergesort")]
+    return n
 
 
 @njit(cache=True, inline="always")
@@ -459,24 +511,28 @@ def _approach_eta(
     return eta
 
 
-@njit(cache=True)
-def reserve_zones(ints, floats, params, lanes, light, net) -> None:
+@njit(cache=True, _nrt=False)
+def reserve_zones(ints, floats, params, lanes, light, net, active, work) -> None:
     """Step 2, junction control: each requesting vehicle (:func:`_reservation_requests`), in
     turn, reserves the junction ahead unless its light stops it (:func:`_stops_for_light`),
     the zone is blocked (some foe of its movement is held, or a vehicle of a foe that it
     yields to, :func:`yields_to`, and whose light is not red arrives within its critical gap)
     or the lane after the junction has no room for it behind its last vehicle; a
-    reservation granted here blocks the later requests."""
-    requests = _reservation_requests(ints, floats, params, lanes, light, net)
-    if requests.shape[0] == 0:
+    reservation granted here blocks the later requests. ``active``: the active vehicles' slots
+    in slot order; ``work``: a :class:`Scratch`."""
+    requests, key = work.requests, work.key
+    n = _reservation_requests(ints, floats, params, lanes, light, net, active, requests, key)
+    if n == 0:
         return
-    holders = zone_holders(ints, net)
+    holders = work.holders
+    _count_holders(ints, net, holders, active)
     order, start, end = lanes.order, lanes.start, lanes.end
     move_link, move_out, foe_ptr, foes = net.move_link, net.move_out, net.move_foe_ptr, net.move_foe
     priority, conn_turn, conn_move = net.link_priority, net.conn_turn, net.conn_move
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
-    for i in requests:
+    for q in range(n):
+        i = work.requests[q]
         lane = ints[LANE, i]
         link = lane_link[lane]
         node = net.link_nodes[link, 1]
@@ -672,18 +728,24 @@ def lane_change_candidates(ints, floats, params, net, direction):
     """The vehicles that may consider changing lanes towards ``direction`` (+1 left, -1
     right), in slot order, and the lane each would move to: background drivers past their
     cooldown, without a reservation, outside a conflict zone, fully on their link, with a lane
-    on that side, and not within 10 m of a conflict zone ahead unless their lane ends there.
-    One pass over the slots with the network's arrays read directly (no inlined helper per
-    slot, which would copy the arrays it is given with a reference count update each)."""
+    on that side, and not within 10 m of a conflict zone ahead unless their lane ends there."""
     m = ints.shape[1]
-    slots = np.empty(m, dtype=np.int64)
-    targets = np.empty(m, dtype=np.int64)
+    slots, targets = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    n = _candidates_into(ints, floats, params, net, direction, active, slots, targets)
+    return slots[:n], targets[:n]
+
+
+@njit(cache=True, _nrt=False)
+def _candidates_into(ints, floats, params, net, direction, active, slots, targets) -> int:
+    """:func:`lane_change_candidates` among the vehicles ``active`` (slot order) into ``slots``
+    and ``targets``; returns how many."""
     lane_link, lane_index, link_lanes = net.lane_link, net.lane_index, net.link_lanes
     link_lane0, conn_offset, link_length = net.link_lane0, net.conn_offset, net.link_length
     node_box, link_nodes = net.node_box, net.link_nodes
     n = 0
-    for i in range(m):
-        if ints[STATUS, i] != ACTIVE or ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
+    for i in active:
+        if ints[CTRL, i] >= 0 or floats[LC_TIMER, i] > 0.0:
             continue
         if ints[RES, i] >= 0 or ints[BOX, i] >= 0 or floats[POS, i] < params[LENGTH, i]:
             continue
@@ -700,7 +762,7 @@ def lane_change_candidates(ints, floats, params, net, direction):
         slots[n] = i
         targets[n] = link_lane0[link] + idx
         n += 1
-    return slots[:n], targets[:n]
+    return n
 
 
 def lane_change_candidates_reference(ints, floats, params, net, direction):
@@ -721,27 +783,35 @@ def lane_change_candidates_reference(ints, floats, params, net, direction):
 
 @njit(cache=True)
 def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> None:
+    """:func:`change_lanes_with` on work arrays of its own."""
+    work = scratch(ints.shape[1], net)
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    change_lanes_with(ints, floats, params, lanes, ahead, light, net, direction, active, work)
+
+
+@njit(cache=True, _nrt=False)
+def change_lanes_with(
+    ints, floats, params, lanes, ahead, light, net, direction, active, work
+) -> None:
     """Step 4, lane changes towards ``direction`` (+1 left, -1 right), decided on the state
     before any change and applied together: a vehicle whose lane does not continue onto its
     next link moves towards one that does whenever it is safe (strategic changes, as SUMO's
     lane-change model makes them), never away from one; otherwise MOBIL decides. A driver
-    that changes takes its acceleration on the new lane at once, and its new follower brakes
-    for it if needed (neither keeps the acceleration of the lane before for the substep)."""
-    candidates, targets = lane_change_candidates(ints, floats, params, net, direction)
-    if candidates.shape[0] == 0:
+    for it at once, and its new follower brakes
+    for it if needed (neither keeps the acceleration of the lane before for the substep).
+    ``active``: the active vehicles' slots in slot order; ``work``: a :class:`Scratch`."""
+    candidates, targets = work.slots, work.targets
+    count = _candidates_into(ints, floats, params, net, direction, active, candidates, targets)
+    if count == 0:
         return
-    m = ints.shape[1]
-    change = np.full(m, -1, dtype=np.int64)
-    behind = np.full(m, -1, dtype=np.int64)
-    acc, acc_behind = np.zeros(m), np.zeros(m)
-    net = LaneChangeNetwork(
-        net.link_speed, net.lane_link, net.lane_index, net.link_lanes, net.link_lane0,
-        net.conn_offset, net.link_length, net.link_nodes, net.node_box, net.lane_pred_ptr,
-        net.lane_pred,
-    )  # fmt: skip
-    lane_link, lane_index = net.lane_link, net.lane_index  # see stop_gap on passing arrays
+    change, behind, acc, acc_behind = work.change, work.behind, work.acc, work.acc_behind
+    change[:] = -1
+    behind[:] = -1
+    acc[:] = 0.0
+    acc_behind[:] = 0.0
+    lane_link, lane_index = net.lane_link, net.lane_index
     link_lanes, conn_offset = net.link_lanes, net.conn_offset
-    for k in range(candidates.shape[0]):
+    for k in range(count):
         i, target = candidates[k], targets[k]
         lane = ints[LANE, i]
         nxt = ints[NEXT, i]
@@ -764,8 +834,10 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
         gain = mobil_gain(a_new - floats[ACC, i], new_follower_gain, old_follower_gain, params, i)
         if gain > 0.0:
             change[i], acc[i], behind[i], acc_behind[i] = target, a_new, follower, a_f
-    keep = _one_gap_changes(change, acc, ints, floats, params, lanes, net.link_speed, lane_link)
-    for i in range(m):
+    keep, candidates = work.keep, candidates[:count]
+    _one_gap_changes(change, acc, keep, candidates, ints, floats, params, lanes, net.link_speed,
+                     lane_link)  # fmt: skip
+    for i in candidates:
         if change[i] >= 0 and keep[i]:
             ints[LANE, i] = change[i]
             floats[LC_TIMER, i] = LC_COOLDOWN
@@ -774,15 +846,18 @@ def change_lanes(ints, floats, params, lanes, ahead, light, net, direction) -> N
                 floats[ACC, behind[i]] = min(floats[ACC, behind[i]], acc_behind[i])
 
 
-@njit(cache=True)
-def _one_gap_changes(change, acc, ints, floats, params, lanes, link_speed, lane_link):
-    """Which of the decided changes (``change``, the target lanes, -1 none) go ahead: two
+@njit(cache=True, _nrt=False)
+def _one_gap_changes(
+    change, acc, keep, candidates, ints, floats, params, lanes, link_speed, lane_link
+):  # fmt: skip
+    """Which of the decided changes (``change``, the target lanes, -1 none; made by
+    ``candidates`` alone) go ahead (into ``keep``): two
     drivers of one lane that move into one gap of the target lane (no vehicle of it between
     them) follow each other there, so the rear one changes only if it is safe behind the
     front one (:func:`_safe_behind`), and then with its IDM acceleration behind it when that
     is lower than ``acc`` (updated in place)."""
-    keep = np.ones(change.shape[0], dtype=np.bool_)
-    for i in range(change.shape[0]):
+    keep[:] = True
+    for i in candidates:
         target = change[i]
         if target < 0:
             continue
@@ -804,7 +879,6 @@ def _one_gap_changes(change, acc, ints, floats, params, lanes, link_speed, lane_
             continue
         v0 = params[V0, i] * link_speed[lane_link[lane]]
         acc[i] = min(acc[i], max(idm(v, v0, gap, floats[SPEED, j], params, i), -B_MAX))
-    return keep
 
 
 @njit(cache=True, inline="always")
@@ -833,15 +907,13 @@ def _leave_link(i, lane, link, ints, floats, factor, net, t_end, route_links) ->
     ints[NEXT, i] = choose_next(i, nxt, ints, net, route_links)
 
 
-@njit(cache=True)
-def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -> None:
-    """Step 5: ballistic integration, then link transfers and arrivals (:func:`_leave_link`)
-    and the release of a conflict zone once the vehicle's rear has left it. Adds each
-    vehicle's time and distance to ``totals`` and its delay (time lost against the speed
-    limit) to ``link_delay`` of its link."""
-    for i in range(ints.shape[1]):
-        if ints[STATUS, i] != ACTIVE:
-            continue
+@njit(cache=True, _nrt=False)
+def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links, active) -> None:
+    """Step 5 for the vehicles ``active`` (in slot order): ballistic integration, then link
+    transfers and arrivals (:func:`_leave_link`) and the release of a conflict zone once the
+    vehicle's rear has left it. Adds each vehicle's time and distance to ``totals`` and its
+    delay (time lost against the speed limit) to ``link_delay`` of its link."""
+    for i in active:
         floats[LC_TIMER, i] -= dt
         v, ds = ballistic(floats[SPEED, i], floats[ACC, i], dt)
         floats[SPEED, i] = v
@@ -864,15 +936,24 @@ def advance(ints, floats, params, net, t, dt, totals, link_delay, route_links) -
 def collisions(ints, ahead, net):
     """Step 6's test, per slot: vehicles that overlap their leader (``ahead``) on one lane or
     across a link end where the junction has no conflict zone, and vehicles inside one
-    conflict zone on foe movements. One pass over the slots, then the few vehicles inside
-    zones sorted by zone (insertion sort, slot order kept within a zone) and paired."""
+    conflict zone on foe movements."""
     m = ints.shape[1]
-    crashed = np.zeros(m, dtype=np.bool_)
-    in_box = np.empty(m, dtype=np.int64)
+    crashed = np.empty(m, dtype=np.bool_)
+    active = np.flatnonzero(ints[STATUS] == ACTIVE)
+    _collisions_into(ints, ahead, net, active, crashed, np.empty(m, dtype=np.int64))
+    return crashed
+
+
+@njit(cache=True, _nrt=False)
+def _collisions_into(ints, ahead, net, active, crashed, in_box) -> None:
+    """:func:`collisions` of the vehicles ``active`` (slot order) into ``crashed`` (``in_box``:
+    work space of one entry a slot). One pass over them, then the few inside zones sorted by
+    zone (insertion sort, slot order kept within a zone) and paired."""
+    crashed[:] = False
     lane_link, link_nodes, node_box = net.lane_link, net.link_nodes, net.node_box
     k = 0
-    for i in range(m):
-        if ints[STATUS, i] == ACTIVE and ints[BOX, i] >= 0:
+    for i in active:
+        if ints[BOX, i] >= 0:
             box, q = ints[BOX, i], k
             while q > 0 and ints[BOX, in_box[q - 1]] > box:
                 in_box[q] = in_box[q - 1]
@@ -894,7 +975,6 @@ def collisions(ints, ahead, net):
             if is_foe(ints[MOVE, i], ints[MOVE, j], net):
                 crashed[i] = True
                 crashed[j] = True
-    return crashed
 
 
 def collisions_reference(ints, ahead, net) -> np.ndarray:
@@ -916,21 +996,30 @@ def collisions_reference(ints, ahead, net) -> np.ndarray:
     return crashed
 
 
-@njit(cache=True)
-def _sorted(ints, floats, params, net):
-    """Step 1: lanes sorted and every vehicle's leader."""
-    lanes = sort_lanes(ints, floats, net.lane_link.shape[0])
-    ahead = leaders(ints, floats, params, lanes.order, lanes.rank, lanes.start, lanes.end, net)
-    return lanes, ahead
+# The glue of a substep (_sort_and_lead, crash, substep) is inlined into its callers: a call
+# passes the KernelNetwork's arrays field by field, a few hundred words (measured: the cross
+# 7.2 -> 6.9 us a step; inlining the kernels they call too gains little more and makes the
+# first compilation 2.5x longer).
+@njit(cache=True, _nrt=False, inline="always")
+def _sort_and_lead(ints, floats, params, net, work) -> int:
+    """Step 1 into ``work``: lanes sorted and every vehicle's leader; returns how many
+    vehicles are active (``work.active[:n]``)."""
+    n = _sort_into(ints, floats, work.order, work.rank, work.start, work.end, work.active)
+    _leaders_into(ints, floats, params, work.order[:n], work.rank, work.start, work.end, net,
+                  Leaders(work.lead, work.gap, work.v_lead))  # fmt: skip
+    return n
 
 
-@njit(cache=True)
-def crash(ints, floats, ahead, net, t_end) -> bool:
-    """Step 6 on sorted lanes (``ahead``): vehicles that overlap on a lane or meet on foe
-    movements inside a conflict zone crash at ``t_end``; whether any did."""
-    crashed = collisions(ints, ahead, net)
+@njit(cache=True, _nrt=False, inline="always")
+def crash(ints, floats, net, t_end, n, work) -> bool:
+    """Step 6 on sorted lanes (the leaders in ``work``, ``n`` vehicles active): vehicles that
+    overlap on a lane or meet on foe movements inside a conflict zone crash at ``t_end``;
+    whether any did."""
+    crashed, active = work.crashed, work.active[:n]
+    ahead = Leaders(work.lead, work.gap, work.v_lead)
+    _collisions_into(ints, ahead, net, active, crashed, work.in_box)
     any_crash = False
-    for i in range(ints.shape[1]):
+    for i in active:
         if crashed[i]:
             ints[STATUS, i] = CRASHED
             floats[T_EXIT, i] = t_end
@@ -938,28 +1027,59 @@ def crash(ints, floats, ahead, net, t_end) -> bool:
     return any_crash
 
 
-@njit(cache=True)
-def collide(ints, floats, params, net, t_end) -> None:
-    """Step 6 on a fresh sort of the lanes (:func:`crash`)."""
-    crash(ints, floats, _sorted(ints, floats, params, net)[1], net, t_end)
-
-
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def substep(
-    ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links, t_check
-):
+    ints, floats, params, light, net, t, dt, parity, totals, link_delay, route_links, t_check,
+    work,
+):  # fmt: skip
     """Advances the state by one substep of ``dt`` seconds (in place), in the steps of the
     module docstring; lane changes go left when ``parity`` is 0, right when it is 1. Step 6
     of the previous substep runs first, on this substep's sort, when ``t_check`` (its end
     time) is >= 0; :func:`simulate` runs the last one. (One sort a substep instead of two; the
-    lanes are sorted again only after a crash.)"""
-    lanes, ahead = _sorted(ints, floats, params, net)
-    if t_check >= 0.0 and crash(ints, floats, ahead, net, t_check):
-        lanes, ahead = _sorted(ints, floats, params, net)
-    reserve_zones(ints, floats, params, lanes, light, net)
-    accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net)
-    change_lanes(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1)
-    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links)
+    lanes are sorted again only after a crash.) ``work``: a :class:`Scratch`."""
+    n = _sort_and_lead(ints, floats, params, net, work)
+    if t_check >= 0.0 and crash(ints, floats, net, t_check, n, work):
+        n = _sort_and_lead(ints, floats, params, net, work)
+    lanes = LaneOrder(work.order[:n], work.rank, work.start, work.end)
+    ahead = Leaders(work.lead, work.gap, work.v_lead)
+    active = work.active[:n]
+    reserve_zones(ints, floats, params, lanes, light, net, active, work)
+    accelerations(ints, floats, params, ahead.gap, ahead.v_lead, light, net, active)
+    change_lanes_with(ints, floats, params, lanes, ahead, light, net, 1 if parity == 0 else -1,
+                      active, work)  # fmt: skip
+    advance(ints, floats, params, net, t, dt, totals, link_delay, route_links, active)
+
+
+@njit(cache=True)
+def scratch(capacity, net) -> Scratch:
+    """Work arrays of a step's kernels for ``capacity`` slots on network ``net`` (contents
+    undefined: each kernel sets what it reads)."""
+    m, num_lanes, num_moves = capacity, net.lane_link.shape[0], net.move_link.shape[0]
+    return Scratch(
+        order=np.empty(m, dtype=np.int64),
+        rank=np.empty(m, dtype=np.int64),
+        start=np.empty(num_lanes, dtype=np.int64),
+        end=np.empty(num_lanes, dtype=np.int64),
+        lead=np.empty(m, dtype=np.int64),
+        gap=np.empty(m),
+        v_lead=np.empty(m),
+        crashed=np.empty(m, dtype=np.bool_),
+        in_box=np.empty(m, dtype=np.int64),
+        requests=np.empty(m, dtype=np.int64),
+        key=np.empty(m),
+        holders=np.empty(num_moves, dtype=np.int64),
+        slots=np.empty(m, dtype=np.int64),
+        targets=np.empty(m, dtype=np.int64),
+        change=np.empty(m, dtype=np.int64),
+        behind=np.empty(m, dtype=np.int64),
+        acc=np.empty(m),
+        acc_behind=np.empty(m),
+        keep=np.empty(m, dtype=np.bool_),
+        active=np.empty(m, dtype=np.int64),
+        free=np.empty(num_lanes),
+        room=np.empty(num_lanes),
+        blocked=np.empty(net.link_length.shape[0], dtype=np.bool_),
+    )
 
 
 @njit(cache=True)
@@ -970,12 +1090,22 @@ def simulate(
     there. ``net`` is ``Network.kernel_arrays()``, ``route_links`` the routes' links
     (``routes.Demand.route_links``; empty without a route file). Lane changes alternate
     with the substeps counted from time 0, so they alternate across steps of one substep too."""
+    simulate_with(ints, floats, params, light, net, t, dt, substeps, totals, link_delay,
+                  route_links, scratch(ints.shape[1], net))  # fmt: skip
+
+
+@njit(cache=True, _nrt=False)
+def simulate_with(
+    ints, floats, params, light, net, t, dt, substeps, totals, link_delay, route_links, work
+) -> None:
+    """:func:`simulate` in the work arrays ``work`` (a :class:`Scratch`)."""
     first = round(t / dt)  # substeps before this step
     for k in range(substeps):
         t_check = (t + (k - 1) * dt) + dt if k > 0 else -1.0
         substep(
             ints, floats, params, light, net, t + k * dt, dt, (first + k) % 2, totals,
-            link_delay, route_links, t_check,
+            link_delay, route_links, t_check, work,
         )  # fmt: skip
     if substeps > 0:
-        collide(ints, floats, params, net, (t + (substeps - 1) * dt) + dt)
+        n = _sort_and_lead(ints, floats, params, net, work)
+        crash(ints, floats, net, (t + (substeps - 1) * dt) + dt, n, work)

@@ -15,6 +15,10 @@
 - :func:`run_world` is many such steps in one call, for an env with no agent
   (``TrafficEnv.advance``).
 
+The kernels of a step run without Numba's reference counts (``_nrt=False``, see ``core.py``)
+in work arrays (``core.Scratch``) that :func:`run_world` allocates once a call; the ``*_with``
+kernels take them, their namesakes allocate them (one step a call).
+
 ``insert_demand_reference`` and ``retire_reference`` are the NumPy references of the two
 kernels that the tests compare against.
 """
@@ -94,7 +98,8 @@ def _start(ints, floats, params, i, lane, pos, agent, kind, drivers, k, t, uid, 
     limit = net.link_speed[net.lane_link[lane]]
     ints[:, i] = -1
     floats[:, i] = 0.0
-    params[:, i] = drivers[:, k]
+    for c in range(params.shape[0]):
+        params[c, i] = drivers[c, k]
     ints[STATUS, i] = ACTIVE
     ints[LANE, i] = lane
     ints[CTRL, i] = agent
@@ -145,12 +150,19 @@ def add_vehicles(
 def entry_rooms(ints, floats, params, num_lanes):
     """Free length at the start of every lane, up to the rear of its last vehicle (inf when
     the lane is empty)."""
-    room = np.full(num_lanes, np.inf)
+    room = np.empty(num_lanes)
+    _entry_rooms_into(ints, floats, params, room)
+    return room
+
+
+@njit(cache=True, _nrt=False)
+def _entry_rooms_into(ints, floats, params, room) -> None:
+    """:func:`entry_rooms` into ``room``."""
+    room[:] = np.inf
     for i in range(ints.shape[1]):
         if ints[STATUS, i] == ACTIVE:
             lane = ints[LANE, i]
             room[lane] = min(room[lane], floats[POS, i] - params[LENGTH, i])
-    return room
 
 
 @njit(cache=True, inline="always")
@@ -174,6 +186,13 @@ def insert_demand(ints, floats, params, net, queue, t, counts) -> None:
     """The demand's vehicles due by ``t`` join the queue; then each waiting one, in order,
     enters its first link (module docstring) while free slots last; ``queue.departed`` records
     the entry times."""
+    work = core.scratch(ints.shape[1], net)
+    insert_demand_with(ints, floats, params, net, queue, t, counts, work)
+
+
+@njit(cache=True, _nrt=False)
+def insert_demand_with(ints, floats, params, net, queue, t, counts, work) -> None:
+    """:func:`insert_demand` in the work arrays ``work`` (a ``core.Scratch``)."""
     due = np.searchsorted(queue.depart, t + 1e-9, side="right")
     waiting = counts[Count.WAITING]
     for k in range(counts[Count.DUE], due):
@@ -182,9 +201,11 @@ def insert_demand(ints, floats, params, net, queue, t, counts) -> None:
     counts[Count.DUE] = due
     if waiting == 0:
         return
-    free = entry_rooms(ints, floats, params, net.lane_link.shape[0])
-    room = free.copy()
-    blocked = np.zeros(net.link_length.shape[0], dtype=np.bool_)
+    free, room, blocked = work.free, work.room, work.blocked
+    _entry_rooms_into(ints, floats, params, free)
+    for lane in range(free.shape[0]):
+        room[lane] = free[lane]
+    blocked[:] = False
     slot, kept = 0, 0
     m = ints.shape[1]
     for w in range(waiting):
@@ -214,7 +235,7 @@ def insert_demand(ints, floats, params, net, queue, t, counts) -> None:
     counts[Count.WAITING] = kept
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def retire(ints, floats, totals, counts, keep_agents) -> None:
     """Vehicles that arrived or crashed (but agents' when ``keep_agents``, which the env books
     first) are counted, arrivals' travel time and delay (against free flow) added to
@@ -242,15 +263,26 @@ def step_world(
     the lights, ``substeps`` substeps of ``dt``, the signals' clock and the lights after it,
     the background's departures (agents stay for the env to book) and the demand due by the
     step's end. ``link_delay`` gets each link's delay of this step."""
+    work = core.scratch(ints.shape[1], net)
+    step_world_with(ints, floats, params, light, net, plan, signals, wanted, queue, t, dt,
+                    substeps, totals, counts, link_delay, work)  # fmt: skip
+
+
+@njit(cache=True, _nrt=False)
+def step_world_with(
+    ints, floats, params, light, net, plan, signals, wanted, queue, t, dt, substeps, totals,
+    counts, link_delay, work,
+) -> None:  # fmt: skip
+    """:func:`step_world` in the work arrays ``work`` (a ``core.Scratch``)."""
     request_phases(plan, signals, wanted)
     set_lights(plan, signals, light)
     link_delay[:] = 0.0
-    core.simulate(ints, floats, params, light, net, t, dt, substeps, totals, link_delay,
-                  queue.route_links)  # fmt: skip
+    core.simulate_with(ints, floats, params, light, net, t, dt, substeps, totals, link_delay,
+                       queue.route_links, work)  # fmt: skip
     advance_phases(signals)
     set_lights(plan, signals, light)
     retire(ints, floats, totals, counts, True)
-    insert_demand(ints, floats, params, net, queue, t + dt * substeps, counts)
+    insert_demand_with(ints, floats, params, net, queue, t + dt * substeps, counts, work)
 
 
 @njit(cache=True)
@@ -266,12 +298,13 @@ def run_world(
     added one at a time as the env's clock does)."""
     step_time = dt * substeps
     capacity = ints.shape[1]
+    work = core.scratch(capacity, net)
     for k in range(present.shape[0]):
         used = counts[Count.ENTERED] - counts[Count.ARRIVED] - counts[Count.CRASHED]
         if used + entry_lanes > capacity:
             return k, t
-        step_world(ints, floats, params, light, net, plan, signals, wanted, queue, t, dt,
-                   substeps, totals, counts, link_delay)  # fmt: skip
+        step_world_with(ints, floats, params, light, net, plan, signals, wanted, queue, t, dt,
+                        substeps, totals, counts, link_delay, work)  # fmt: skip
         t += step_time
         on = 0
         for i in range(capacity):

@@ -139,7 +139,7 @@ class Signals:
         advance_phases(self.state)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def request_phases(plan, state, wanted) -> None:
     """Each signal free to switch (:meth:`Signals.can_switch`) whose asked phase (``wanted``;
     -1: the fixed-time plan's, the next phase once ``green`` steps are served) is another valid
@@ -159,7 +159,7 @@ def request_phases(plan, state, wanted) -> None:
             state.elapsed[s] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def advance_phases(state) -> None:
     """One step: a signal in yellow counts it down and starts its pending phase at zero;
     the others add a step of green."""
@@ -173,11 +173,12 @@ def advance_phases(state) -> None:
             state.elapsed[s] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def set_lights(plan, state, light) -> None:
     """Writes every link's light into ``light``: the current phase's links GREEN (YELLOW while
     their signal is in yellow), the other controlled links RED, uncontrolled links GREEN."""
-    light[:] = plan.dark
+    for link in range(light.shape[0]):
+        light[link] = plan.dark[link]
     for e in range(plan.entry_link.shape[0]):
         s = plan.entry_signal[e]
         if plan.entry_group[e] == plan.first_group[s] + state.phase[s]:

@@ -45,7 +45,8 @@ def test_leaders_and_accelerations_match_reference(scenario):
             np.testing.assert_array_equal(g, w)
         # Accelerations from those leaders (IDM, stop lines, controlled speed tracking).
         floats = env.floats.copy()
-        core.accelerations(env.ints, floats, env.params, got[1], got[2], env.lights, net)
+        active = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)
+        core.accelerations(env.ints, floats, env.params, got[1], got[2], env.lights, net, active)
         expected = core.accelerations_reference(
             env.ints, env.floats, env.params, want[1], want[2], env.lights, net
         )

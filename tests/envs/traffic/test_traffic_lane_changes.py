@@ -76,7 +76,9 @@ def _change_left(env):
     lanes = core.sort_lanes(env.ints, env.floats, env.net.num_lanes)
     ahead = core.leaders(env.ints, env.floats, env.params, lanes.order, lanes.rank,
                          lanes.start, lanes.end, net)  # fmt: skip
-    core.accelerations(env.ints, env.floats, env.params, ahead.gap, ahead.v_lead, env.lights, net)
+    active = np.flatnonzero(env.ints[core.STATUS] == core.ACTIVE)
+    core.accelerations(env.ints, env.floats, env.params, ahead.gap, ahead.v_lead, env.lights, net,
+                       active)  # fmt: skip
     core.change_lanes(env.ints, env.floats, env.params, lanes, ahead, env.lights, net, 1)
 
 
