@@ -4,22 +4,27 @@ The reference is RLlib's own ``MultiAgentEpisode.add_env_reset`` / ``add_env_ste
 ``to_numpy``, fed the dicts the turn-based RLlib adapter returns (the acting agent's next
 observation with the reward it accumulated, every agent at the end); plays are random turn
 orders and rewards (hypothesis), with agents that never act. ``in_windows`` is checked against
-logging every episode into a real RLlib ``MetricsLogger``.
+logging every episode into a real RLlib ``MetricsLogger``, ``log_episode_metrics`` against
+RLlib's own ``MultiAgentEnvRunner.get_metrics`` on the same episodes.
 """
 
+import functools
 import gc
+from collections import defaultdict
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from metagame.agents.rllib.episodes import PlayRecord, finish_episode
-from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows
+from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows, log_episode_metrics
 
 OBS = 3
 ACTIONS = 4
@@ -164,15 +169,16 @@ def test_agent_seen_only_at_the_end_gets_no_episode():
     assert ours.agent_episodes["player_1"].get_return() == -1.0
 
 
-@given(
-    st.lists(
-        st.lists(st.sampled_from(["main", "slot_0", "slot_1"]), min_size=2, max_size=2),
-        min_size=1,
-        max_size=30,
-    ),
-    st.integers(1, 6),
+PAIRINGS = st.lists(
+    st.lists(st.sampled_from(["main", "slot_0", "slot_1"]), min_size=2, max_size=2),
+    min_size=1,
+    max_size=30,
 )
-def test_windows_hold_what_logging_every_episode_holds(modules, window):
+
+
+def paired_episodes(modules):
+    """Finished two-player episodes, the k-th with modules ``modules[k]`` and returns
+    (k, -k)."""
     episodes = []
     for k, (m0, m1) in enumerate(modules):
         agents = ["player_0", "player_1"]
@@ -187,6 +193,15 @@ def test_windows_hold_what_logging_every_episode_holds(modules, window):
             play.observe(a, np.zeros(OBS, np.float32), {}, float(r))
         finish_episode(episode, play)
         episodes.append(episode)
+    return episodes
+
+
+@given(
+    PAIRINGS,
+    st.integers(1, 6),
+)
+def test_windows_hold_what_logging_every_episode_holds(modules, window):
+    episodes = paired_episodes(modules)
 
     def logged(kept):
         logger = MetricsLogger()
@@ -201,6 +216,44 @@ def test_windows_hold_what_logging_every_episode_holds(modules, window):
         return logger.reduce()
 
     assert logged(in_windows(episodes, window)) == logged(episodes)
+
+
+def rllib_get_metrics(logger, episodes, window):
+    """RLlib's own ``MultiAgentEnvRunner.get_metrics`` on ``episodes``, run on a bare runner
+    holding only what it reads."""
+    runner = SimpleNamespace(
+        metrics=logger,
+        config=SimpleNamespace(metrics_num_episodes_for_smoothing=window, num_env_runners=0),
+        _done_episodes_for_metrics=list(episodes),
+        _ongoing_episodes_for_metrics=defaultdict(list),
+    )
+    runner._log_episode_metrics = functools.partial(
+        MultiAgentEnvRunner._log_episode_metrics, runner
+    )
+    return MultiAgentEnvRunner.get_metrics(runner)
+
+
+@given(
+    PAIRINGS,
+    st.integers(1, 6),
+    st.integers(0, 30),
+)
+def test_episode_metrics_are_rllibs(modules, window, cut):
+    """Two calls (the episodes cut in two): the same reduced metrics as RLlib's."""
+    episodes = paired_episodes(modules)
+    ours, theirs = MetricsLogger(), MetricsLogger()
+    for part in (episodes[:cut], episodes[cut:]):
+        log_episode_metrics(ours, part, window)
+        np.testing.assert_equal(
+            peeked(ours.reduce()), peeked(rllib_get_metrics(theirs, part, window))
+        )
+
+
+def peeked(reduced):
+    """The values of the Stats objects a logger's ``reduce`` returns (nested dicts)."""
+    if isinstance(reduced, dict):
+        return {key: peeked(value) for key, value in reduced.items()}
+    return reduced.peek()
 
 
 def test_gc_paused_restores_the_collector_state():

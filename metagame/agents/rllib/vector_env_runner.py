@@ -35,7 +35,14 @@ modules, callbacks, metrics and state, and replaces the loop:
 - module weights, connector states and ``weights_seq_no`` through RLlib's ``get_state`` /
   ``set_state`` (inherited), so ``foreach_env_runner`` weight syncs work unchanged.
 
-Python's cyclic garbage collector is paused during a ``sample()`` call (:func:`gc_paused`).
+Garbage collection: Python's cyclic collector is paused during a ``sample()`` call
+(:func:`gc_paused`). A call's episodes outlive it (the learner holds them), so the collector
+moves them to its oldest generation, and every few calls that triggers a full collection,
+which scans every object of the process: on Leduc poker half a million (Ray, torch, the
+algorithm), 350 ms, more than a whole iteration. So at its first ``sample()`` call the runner
+collects once and moves every object then alive to the collector's permanent generation
+(``gc.freeze``: full collections skip them), and moves them back when it stops
+(``gc.unfreeze``, so cycles that died meanwhile are collected then).
 
 Chance outcomes are drawn from a NumPy generator seeded, at each ``sample()`` call, from
 torch's global generator, which also draws the actions: a call is a function of the torch seed
@@ -65,6 +72,16 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.metrics import (
+    EPISODE_AGENT_RETURN_MEAN,
+    EPISODE_AGENT_STEPS,
+    EPISODE_DURATION_SEC_MEAN,
+    EPISODE_LEN_MAX,
+    EPISODE_LEN_MEAN,
+    EPISODE_LEN_MIN,
+    EPISODE_MODULE_RETURN_MEAN,
+    EPISODE_RETURN_MAX,
+    EPISODE_RETURN_MEAN,
+    EPISODE_RETURN_MIN,
     NUM_AGENT_STEPS_SAMPLED,
     NUM_AGENT_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_SAMPLED,
@@ -110,6 +127,7 @@ class VectorEnvRunner(MultiAgentEnvRunner):
                 "module-to-env connectors are not supported"
             )
         self.games = None
+        self.heap_frozen = False  # see the module docstring
         self.episode_templates: dict[Any, Any] = {}  # see finish_episode
         if self.env is not None:
             adapter = self.env.envs[0].unwrapped
@@ -124,14 +142,18 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             )
 
     def get_metrics(self) -> dict[str, Any]:
+        """RLlib's metrics: the counters logged during sampling, and the episode metrics
+        that ``MultiAgentEnvRunner.get_metrics`` logs per episode, logged by
+        :func:`log_episode_metrics` (the same windows, a few log calls per kept value)."""
         window = max(
             1,
             math.ceil(
                 self.config.metrics_num_episodes_for_smoothing / (self.config.num_env_runners or 1)
             ),
         )
-        self._done_episodes_for_metrics[:] = in_windows(self._done_episodes_for_metrics, window)
-        return super().get_metrics()
+        log_episode_metrics(self.metrics, self._done_episodes_for_metrics, window)
+        self._done_episodes_for_metrics.clear()
+        return self.metrics.reduce()
 
     def _default_timesteps(self) -> int:
         return math.ceil(self.config.total_train_batch_size / max(1, self.config.num_env_runners))
@@ -158,6 +180,10 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             )
         self.metrics.log_value(WEIGHTS_SEQ_NO, self._weights_seq_no, window=1)
         explore = self.config.explore if explore is None else explore
+        if not self.heap_frozen:
+            gc.collect()
+            gc.freeze()
+            self.heap_frozen = True
         if num_timesteps is None and num_episodes is None:
             num_timesteps = self._default_timesteps()
         with self.metrics.log_time(SAMPLE_TIMER), gc_paused():
@@ -170,6 +196,12 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             )
         self._time_after_sampling = time.perf_counter()
         return episodes
+
+    def stop(self) -> None:
+        if self.heap_frozen:
+            gc.unfreeze()
+            self.heap_frozen = False
+        super().stop()
 
     def _log_counts(self, episodes: list[MultiAgentEpisode]) -> None:
         """RLlib's step and episode counters, once per call instead of once per step."""
@@ -224,6 +256,43 @@ def in_windows(episodes: list[MultiAgentEpisode], window: int) -> list[MultiAgen
             kept.append(episode)
         counts.update(set(keys))
     return kept[::-1]
+
+
+def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: int) -> None:
+    """Logs into ``logger`` the episode metrics RLlib's ``MultiAgentEnvRunner.get_metrics``
+    logs for each of ``episodes`` (complete, not chunked, in order): length, return and
+    duration (mean, and min and max of length and return), per agent its return and steps,
+    per module its agents' return, each a mean over a window of ``window`` values.
+
+    RLlib logs every episode with three ``log_dict`` calls, which walk the nested dicts with
+    ``tree``; here each key gets one ``log_value`` per value its window keeps (its last
+    ``window`` values, from the episodes :func:`in_windows` keeps), which leaves the logger
+    in the same state."""
+    logged: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
+
+    def log(key: tuple[str, ...], value: Any, reduce: str = "mean") -> None:
+        logged.setdefault(key, (reduce, []))[1].append(value)
+
+    for episode in in_windows(episodes, window):
+        length, ret = len(episode), episode.get_return()
+        log((EPISODE_LEN_MEAN,), length)
+        log((EPISODE_RETURN_MEAN,), ret)
+        log((EPISODE_DURATION_SEC_MEAN,), episode.get_duration_s())
+        modules: dict[str, float] = defaultdict(float)
+        for single in episode.agent_episodes.values():
+            agent_return = single.get_return()
+            log((EPISODE_AGENT_RETURN_MEAN, str(single.agent_id)), agent_return)
+            log((EPISODE_AGENT_STEPS, str(single.agent_id)), len(single))
+            modules[single.module_id] += agent_return
+        for module, module_return in modules.items():
+            log((EPISODE_MODULE_RETURN_MEAN, module), module_return)
+        log((EPISODE_LEN_MIN,), length, "min")
+        log((EPISODE_RETURN_MIN,), ret, "min")
+        log((EPISODE_LEN_MAX,), length, "max")
+        log((EPISODE_RETURN_MAX,), ret, "max")
+    for key, (reduce, values) in logged.items():
+        for value in values[-window:]:
+            logger.log_value(key, value, reduce=reduce, window=window)
 
 
 class _Sampler:
@@ -295,6 +364,8 @@ class _Sampler:
         finish_episode(episode, self.plays[i], templates=self.runner.episode_templates)
         episode.custom_data[HISTORY_KEY] = list(self.games.states[i].history())
         self.runner._make_on_episode_callback("on_episode_end", i, self.episodes)
+        # RLlib's callback helper looked up the episode's earlier chunks (none) in a defaultdict
+        self.runner._ongoing_episodes_for_metrics.pop(episode.id_, None)
         self.done.append(episode)
         self.episodes[i] = None
         self.plays[i] = None
