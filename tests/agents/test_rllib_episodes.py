@@ -3,8 +3,9 @@
 The reference is RLlib's own ``MultiAgentEpisode.add_env_reset`` / ``add_env_step`` /
 ``to_numpy``, fed the dicts the turn-based RLlib adapter returns (the acting agent's next
 observation with the reward it accumulated, every agent at the end); plays are random turn
-orders and rewards (hypothesis), with agents that never act. ``in_windows`` is checked against
-logging every episode into a real RLlib ``MetricsLogger``, ``log_episode_metrics`` against
+orders and rewards (hypothesis), with agents that never act; plays logged in lockstep blocks
+(``PlayLog``) are the plays recorded step by step (``PlayRecord``). ``in_windows`` is checked
+against logging every episode into a real RLlib ``MetricsLogger``, ``log_episode_metrics`` against
 RLlib's own ``MultiAgentEnvRunner.get_metrics`` on the same episodes.
 """
 
@@ -23,7 +24,7 @@ from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-from metagame.agents.rllib.episodes import PlayRecord, finish_episode
+from metagame.agents.rllib.episodes import PlayLog, PlayRecord, finish_episode
 from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows, log_episode_metrics
 
 OBS = 3
@@ -116,7 +117,7 @@ def in_one_go(agents, steps, rewards, templates=None):
         play.act(agent, a, extra)
         for seen, o in step_obs.items():
             play.observe(seen, o, infos[seen], step_rewards[seen])
-    finish_episode(episode, play, templates=templates)
+    finish_episode(episode, play.finished(), templates=templates)
     return episode
 
 
@@ -161,6 +162,71 @@ def test_one_go_equals_step_by_step(templates, play):
     assert len(ours) == len(reference) == len(play[1])
 
 
+def record(play):
+    """A play recorded step by step."""
+    reset_obs, out = turn_based(*play)
+    recording = PlayRecord()
+    for agent, o in reset_obs.items():
+        recording.observe(agent, o, {}, 0.0)
+    for step_obs, action, step_rewards, _, infos, extra in out:
+        ((agent, a),) = action.items()
+        recording.act(agent, a, extra)
+        for seen, o in step_obs.items():
+            recording.observe(seen, o, infos[seen], step_rewards[seen])
+    return recording.finished()
+
+
+def logged_in_lockstep(plays_):
+    """The plays logged as a vectorised runner logs them: round r holds every unfinished
+    play's r-th move, as one block, then the observations after it, as another."""
+    agents = ["player_0", "player_1", "player_2"]
+    index = {a: k for k, a in enumerate(agents)}
+    log = PlayLog(agents)
+    runs = [turn_based(*p) for p in plays_]
+
+    def observe(block):  # [(play, agent, env_t, obs, reward, info)]
+        if block:
+            ids, seats, times, rows, rewards, infos = zip(*block, strict=True)
+            log.observe(np.array(ids), np.array(seats), np.array(times), rewards, rows, infos)
+
+    observe(
+        [
+            (k, index[a], 0, o, 0.0, {})
+            for k, (reset, _) in enumerate(runs)
+            for a, o in reset.items()
+        ]
+    )
+    for r in range(max(len(out) for _, out in runs)):
+        moving = [(k, out[r]) for k, (_, out) in enumerate(runs) if r < len(out)]
+        ids = np.array([k for k, _ in moving])
+        seats = np.array([index[a] for _, step in moving for a in step[1]])
+        actions = np.array([a for _, step in moving for a in step[1].values()])
+        extra = {key: np.stack([step[5][key] for _, step in moving]) for key in moving[0][1][5]}
+        log.act(ids, seats, actions, extra)
+        observe(
+            [
+                (k, index[a], r + 1, o, step[2][a], step[4][a])
+                for k, step in moving
+                for a, o in step[0].items()
+            ]
+        )
+    log.close(len(plays_))
+    return [log.play(k, len(p[1]), 0.0, 0.0) for k, p in enumerate(plays_)]
+
+
+@given(st.lists(plays(), min_size=1, max_size=6))
+def test_lockstep_log_gives_the_recorded_plays(plays_):
+    for ours, reference in zip(logged_in_lockstep(plays_), map(record, plays_), strict=True):
+        assert list(ours.agents) == list(reference.agents)
+        assert ours.env_steps == reference.env_steps
+        for agent, part in ours.agents.items():
+            theirs = reference.agents[agent]._asdict()
+            if not len(theirs["actions"]):  # seen at the end only (no episode): no dtypes
+                assert not len(part.actions) and not any(map(len, part.extra.values()))
+                del theirs["actions"], theirs["extra"]
+            assert_same({k: v for k, v in part._asdict().items() if k in theirs}, theirs, agent)
+
+
 def test_agent_seen_only_at_the_end_gets_no_episode():
     agents = ["player_0", "player_1", "player_2"]
     ours = in_one_go(agents, ["player_0", "player_1"], [[1.0, 0.0, 5.0], [0.0, -1.0, 2.0]])
@@ -191,7 +257,7 @@ def paired_episodes(modules):
         play.act("player_1", np.int32(0), {})
         for a, r in zip(agents, (k, -k), strict=True):
             play.observe(a, np.zeros(OBS, np.float32), {}, float(r))
-        finish_episode(episode, play)
+        finish_episode(episode, play.finished())
         episodes.append(episode)
     return episodes
 

@@ -12,26 +12,29 @@ modules, callbacks, metrics and state, and replaces the loop:
 - at each round, every play's acting agent is mapped to its module through the episode
   (``episode.module_for``, i.e. the config's ``policy_mapping_fn`` called with the episode, so
   per-episode pairings in ``episode.custom_data`` work as before), and each module gets one
-  batched ``forward_exploration`` (or ``forward_inference``) over all plays it acts in; actions
-  and their log-probabilities come from the module's action distribution, as RLlib's
+  batched forward pass over all plays it acts in (``_forward_exploration`` or
+  ``_forward_inference``, the module in eval mode for the whole call, where
+  ``forward_exploration`` would switch it for every pass); actions and their log-probabilities
+  come from the module's action distribution, as RLlib's
   ``GetActions`` connector computes them;
 - ``sample()`` returns complete episodes only, whatever ``batch_mode`` says (Leduc-sized games
   end within a few steps): nothing straddles two calls. Without ``num_timesteps`` or
   ``num_episodes`` it samples the train batch share of this runner
   (``total_train_batch_size / max(1, num_env_runners)`` env steps): new plays start while
   fewer steps than that have been taken, and the plays under way are then finished;
-- each play's steps are recorded as arrays and written into its episode when it ends
+- the plays' moves and observations are logged a round at a time, as arrays, and each play
+  is written into its episode when the call's last play has ended
   (:mod:`metagame.agents.rllib.episodes`): the same episode, already NumPy, that RLlib's
   step-by-step ``add_env_step`` would have built from what the game's RLlib adapter
   (:mod:`metagame.agents.rllib.env`) returns, so the Learner's connectors see the same data;
 - callbacks: ``on_episode_created`` and ``on_episode_start`` when a play starts (before its
   first move; the episode is still empty: its data, reset observation included, is written
-  when the play ends) and ``on_episode_end`` with the complete episode, ``on_sample_end`` per
-  call; a callback defining ``on_episode_step`` is refused;
+  when the call ends) and ``on_episode_end`` with the complete episode (when the call's plays
+  have all ended, in the order they ended), ``on_sample_end`` per call; a callback defining
+  ``on_episode_step`` is refused, and hooks that no callback serves are not called;
 - metrics: step and episode counters once per call; episode returns and lengths (overall, per
-  agent, per module) through RLlib's own ``get_metrics``, given only the episodes whose values
-  can still be in its smoothing windows (the last ``metrics_num_episodes_for_smoothing`` per
-  key), which gives the same windows as logging every episode;
+  agent, per module) as RLlib's ``get_metrics`` logs them, but only the values its smoothing
+  windows keep (:func:`log_episode_metrics`);
 - module weights, connector states and ``weights_seq_no`` through RLlib's ``get_state`` /
   ``set_state`` (inherited), so ``foreach_env_runner`` weight syncs work unchanged.
 
@@ -96,7 +99,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.numpy import convert_to_numpy
 
-from metagame.agents.rllib.episodes import PlayRecord, finish_episode
+from metagame.agents.rllib.episodes import PlayLog, finish_episode, stack_rows
 from metagame.agents.rllib.spiel_games import SpielGames
 
 HISTORY_KEY = "metagame_spiel_history"
@@ -133,13 +136,31 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             adapter = self.env.envs[0].unwrapped
             self.games = SpielGames.from_env(adapter, self.num_envs)
             self.agents = list(adapter.possible_agents)
-        if config.callbacks_on_episode_step is not None or any(
-            type(cb).on_episode_step is not RLlibCallback.on_episode_step for cb in self._callbacks
-        ):
+        if "on_episode_step" in self._hooks():
             raise ValueError(
                 "VectorEnvRunner writes an episode when it ends: on_episode_step callbacks "
                 "are not supported"
             )
+        self.episode_hooks = self._hooks()
+
+    def _hooks(self) -> frozenset[str]:
+        """The episode hooks a callback object overrides or a callback function serves."""
+        names = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
+        return frozenset(
+            name
+            for name in names
+            if getattr(self.config, f"callbacks_{name}") is not None
+            or any(
+                getattr(type(cb), name) is not getattr(RLlibCallback, name)
+                for cb in self._callbacks
+            )
+        )
+
+    def _make_on_episode_callback(self, which: str, idx: int, episodes: list[Any]) -> None:
+        """RLlib's episode hook call, skipped when no callback serves the hook (it builds the
+        call's arguments for every episode, three times per episode)."""
+        if which in self.episode_hooks:
+            super()._make_on_episode_callback(which, idx, episodes)
 
     def get_metrics(self) -> dict[str, Any]:
         """RLlib's metrics: the counters logged during sampling, and the episode metrics
@@ -296,7 +317,11 @@ def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: 
 
 
 class _Sampler:
-    """One ``sample()`` call: plays, rounds of batched forward passes, finished episodes."""
+    """One ``sample()`` call: plays, rounds of batched forward passes, finished episodes.
+
+    Every play started in the call gets a number; its moves and observations go to a
+    :class:`PlayLog` a round at a time, and its episode is written when the call's last play
+    has ended (then ``on_episode_end`` runs for each, in the order the plays ended)."""
 
     def __init__(self, runner: VectorEnvRunner, explore: bool, random_actions: bool):
         self.runner = runner
@@ -309,11 +334,22 @@ class _Sampler:
         self.episodes: list[MultiAgentEpisode | None] = [None] * n
         self.pending = np.zeros((n, self.games.num_players))  # rewards not yet observed
         self.last_obs: list[Any] = [None] * n
-        self.plays: list[PlayRecord | None] = [None] * n
-        self.done: list[MultiAgentEpisode] = []
+        self.play_of = np.zeros(n, dtype=np.int64)  # each slot's play number
+        self.env_t = np.zeros(n, dtype=np.int64)  # each slot's env steps so far
+        self.log = PlayLog(runner.agents)
+        self.started: list[tuple[MultiAgentEpisode, int, float]] = []  # episode, slot, start
+        self.ended: list[tuple[int, int, float, list[int]]] = []  # play, steps, end, history
         self.started_steps = 0  # env steps of the finished episodes and the ones under way
+        self.evaluated: list[Any] = []  # modules put in eval mode, back in training mode after
 
     def run(self, num_timesteps: int | None, num_episodes: int | None) -> list[MultiAgentEpisode]:
+        try:
+            return self._run(num_timesteps, num_episodes)
+        finally:
+            for module in self.evaluated:
+                module.train()
+
+    def _run(self, num_timesteps: int | None, num_episodes: int | None) -> list[MultiAgentEpisode]:
         runner = self.runner
         n = runner.num_envs
         started = 0
@@ -333,78 +369,111 @@ class _Sampler:
             finished = self._round(live)
             restart = []
             for i in finished:
-                self._finish(i)
+                self.episodes[i] = None
                 if wanted():
                     restart.append(i)
                     started += 1
             if restart:
                 self._start(restart)
-        runner._log_counts(self.done)
-        runner._done_episodes_for_metrics.extend(self.done)
-        return self.done
+        done = self._finish()
+        runner._log_counts(done)
+        runner._done_episodes_for_metrics.extend(done)
+        return done
 
     # -- plays --------------------------------------------------------------------------------
     def _start(self, slots: list[int]) -> None:
+        if not slots:
+            return
         runner, games = self.runner, self.games
+        now = time.perf_counter()
         for i in slots:
             games.start(i, self.rng)
             runner._new_episode(i, self.episodes)
-            self.plays[i] = PlayRecord()
-            self.pending[i] = 0.0
+            self.play_of[i] = len(self.started)
+            self.started.append((self.episodes[i], i, now))
+        self.pending[slots] = 0.0
+        self.env_t[slots] = 0
         players = [games.current_player(i) for i in slots]
         rows = games.observe(slots, players)
-        for i, p, row in zip(slots, players, rows, strict=True):
-            agent = runner.agents[p]
-            self.plays[i].observe(agent, row, {}, 0.0)
+        self.log.observe(
+            self.play_of[slots],
+            np.asarray(players, np.int64),
+            self.env_t[slots],
+            np.zeros(len(slots)),
+            rows,
+        )
+        for i, row in zip(slots, rows, strict=True):
             runner._make_on_episode_callback("on_episode_start", i, self.episodes)
             self.last_obs[i] = row
 
-    def _finish(self, i: int) -> None:
-        episode = self.episodes[i]
-        finish_episode(episode, self.plays[i], templates=self.runner.episode_templates)
-        episode.custom_data[HISTORY_KEY] = list(self.games.states[i].history())
-        self.runner._make_on_episode_callback("on_episode_end", i, self.episodes)
-        # RLlib's callback helper looked up the episode's earlier chunks (none) in a defaultdict
-        self.runner._ongoing_episodes_for_metrics.pop(episode.id_, None)
-        self.done.append(episode)
-        self.episodes[i] = None
-        self.plays[i] = None
+    def _finish(self) -> list[MultiAgentEpisode]:
+        """The ended plays' episodes, written from the log, with their end callbacks."""
+        runner, log = self.runner, self.log
+        if not self.started:
+            return []
+        log.close(len(self.started))
+        done = []
+        for play, steps, end, history in self.ended:
+            episode, slot, start = self.started[play]
+            finish_episode(
+                episode, log.play(play, steps, start, end), templates=runner.episode_templates
+            )
+            episode.custom_data[HISTORY_KEY] = history
+            runner._make_on_episode_callback("on_episode_end", slot, {slot: episode})
+            # RLlib's callback helper looked up the episode's earlier chunks (none) in a
+            # defaultdict, adding an entry
+            runner._ongoing_episodes_for_metrics.pop(episode.id_, None)
+            done.append(episode)
+        return done
 
     # -- one round: every live play moves once ------------------------------------------------
     def _round(self, live: list[int]) -> list[int]:
         """Every live play's acting agent moves; the plays that ended."""
-        runner, games = self.runner, self.games
+        runner, games, rng, pending = self.runner, self.games, self.rng, self.pending
         players = [games.current_player(i) for i in live]
         actions, extras = self._act(live, players)
-        seq = runner._weights_seq_no
+        extras[WEIGHTS_SEQ_NO] = np.full(len(live), runner._weights_seq_no)
+        self.log.act(self.play_of[live], np.asarray(players, np.int64), actions, extras)
         terminal, acting, acting_players = [], [], []
-        for k, (i, p) in enumerate(zip(live, players, strict=True)):
-            extra = {key: value[k] for key, value in extras.items()}
-            extra[WEIGHTS_SEQ_NO] = seq
-            self.plays[i].act(runner.agents[p], actions[k], extra)
-            self.pending[i] += games.act(i, int(actions[k]), self.rng)
+        for i, action in zip(live, actions.tolist(), strict=True):
+            pending[i] += games.act(i, action, rng)
             if games.is_terminal(i):
                 terminal.append(i)
             else:
                 acting.append(i)
                 acting_players.append(games.current_player(i))
         self.started_steps += len(live)
+        self.env_t[live] += 1
         if acting:
-            for i, q, row in zip(
-                acting, acting_players, games.observe(acting, acting_players), strict=True
-            ):
-                self.plays[i].observe(runner.agents[q], row, {}, float(self.pending[i, q]))
-                self.pending[i, q] = 0.0
+            rows = games.observe(acting, acting_players)
+            self.log.observe(
+                self.play_of[acting],
+                np.asarray(acting_players, np.int64),
+                self.env_t[acting],
+                pending[acting, acting_players],
+                rows,
+            )
+            pending[acting, acting_players] = 0.0
+            for i, row in zip(acting, rows, strict=True):
                 self.last_obs[i] = row
         if terminal:
             num = games.num_players
-            slots = [i for i in terminal for _ in range(num)]
-            rows = games.observe(slots, list(range(num)) * len(terminal))
-            for k, i in enumerate(terminal):
-                returns = games.states[i].returns()
-                for p, agent in enumerate(runner.agents):
-                    info = {"returns": float(returns[p])}
-                    self.plays[i].observe(agent, rows[k * num + p], info, float(self.pending[i, p]))
+            slots = np.repeat(terminal, num)
+            seats = np.tile(np.arange(num), len(terminal))
+            infos = []
+            now = time.perf_counter()
+            for i in terminal:
+                state = games.states[i]
+                infos += [{"returns": float(r)} for r in state.returns()]
+                self.ended.append((int(self.play_of[i]), int(self.env_t[i]), now, state.history()))
+            self.log.observe(
+                self.play_of[slots],
+                seats,
+                self.env_t[slots],
+                pending[slots, seats],
+                games.observe(slots.tolist(), seats.tolist()),
+                infos,
+            )
         return terminal
 
     def _act(self, live: list[int], players: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -419,7 +488,7 @@ class _Sampler:
         actions = np.zeros(len(live), dtype=np.int32)
         extras: dict[str, np.ndarray] = {}
         for module_id, ks in by_module.items():
-            out = self._forward(module_id, _stack([rows[k] for k in ks]))
+            out = self._forward(module_id, stack_rows([rows[k] for k in ks]))
             actions[ks] = out.pop(Columns.ACTIONS)
             for key, value in out.items():
                 if key not in extras:
@@ -436,12 +505,15 @@ class _Sampler:
             if isinstance(batch, dict)
             else torch.from_numpy(batch)
         )
+        if module.training:  # as forward_exploration/inference set it, once per call
+            module.eval()
+            self.evaluated.append(module)
         with torch.no_grad():
             if self.explore:
-                out = module.forward_exploration({Columns.OBS: obs})
+                out = module._forward_exploration({Columns.OBS: obs})
                 dist_cls = module.get_exploration_action_dist_cls()
             else:
-                out = module.forward_inference({Columns.OBS: obs})
+                out = module._forward_inference({Columns.OBS: obs})
                 dist_cls = module.get_inference_action_dist_cls()
             if Columns.ACTIONS not in out:
                 if Columns.ACTION_DIST_INPUTS not in out:
@@ -463,9 +535,3 @@ class _Sampler:
         return np.array(
             [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players)]
         )
-
-
-def _stack(rows: list[Any]) -> Any:
-    if isinstance(rows[0], dict):
-        return {key: np.stack([r[key] for r in rows]) for key in rows[0]}
-    return np.stack(rows)
