@@ -107,17 +107,8 @@ def stepwise(agents, steps, rewards):
 
 
 def in_one_go(agents, steps, rewards, templates=None):
-    reset_obs, out = turn_based(agents, steps, rewards)
     episode = new_episode(agents)
-    play = PlayRecord()
-    for agent, o in reset_obs.items():
-        play.observe(agent, o, {}, 0.0)
-    for step_obs, action, step_rewards, _, infos, extra in out:
-        ((agent, a),) = action.items()
-        play.act(agent, a, extra)
-        for seen, o in step_obs.items():
-            play.observe(seen, o, infos[seen], step_rewards[seen])
-    finish_episode(episode, play.finished(), templates=templates)
+    finish_episode(episode, record((agents, steps, rewards)), templates=templates)
     return episode
 
 
