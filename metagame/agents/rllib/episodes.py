@@ -20,8 +20,9 @@ its last observation); at the last step every agent observes its final observati
 
 from __future__ import annotations
 
+import functools
+import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -248,7 +249,7 @@ def finish_episode(
         timeline: list[Any] = [SKIP] * (steps + 1)
         for k, t in enumerate(part.env_t):
             timeline[t] = k
-        env_t_to_agent_t[agent] = InfiniteLookbackBuffer(timeline, lookback=0)
+        env_t_to_agent_t[agent] = _holding(_timeline_template(), timeline)
         episode.agent_t_started[agent] = 0
     episode.agent_episodes = agent_episodes
     episode.env_t_to_agent_t = env_t_to_agent_t
@@ -303,7 +304,7 @@ def _agent_episode(
     made = object.__new__(SingleAgentEpisode)
     for name in kept:
         setattr(made, name, getattr(template, name))
-    made.id_ = uuid.uuid4().hex
+    made.id_ = os.urandom(16).hex()  # random, as RLlib's uuid4().hex (its version bits aside)
     made.module_id = module
     made.multi_agent_episode_id = episode.id_
     made.observations = _holding(template.observations, observations)
@@ -336,6 +337,13 @@ def _kept_slots(episode: SingleAgentEpisode) -> tuple[str, ...]:
         slots = getattr(base, "__slots__", ())
         names += [slots] if isinstance(slots, str) else list(slots)
     return tuple(n for n in dict.fromkeys(names) if n not in _DATA_SLOTS and hasattr(episode, n))
+
+
+@functools.cache
+def _timeline_template() -> InfiniteLookbackBuffer:
+    """An agent's env-step-to-agent-step buffer as RLlib builds it (no space, no lookback):
+    its constructor derives the (absent) space's structure, which costs more than a copy."""
+    return InfiniteLookbackBuffer([], lookback=0)
 
 
 def _holding(template: InfiniteLookbackBuffer, data: Any) -> InfiniteLookbackBuffer:
