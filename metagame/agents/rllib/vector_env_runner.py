@@ -9,14 +9,14 @@ modules, callbacks, metrics and state, and replaces the loop:
 
 - ``num_envs_per_env_runner`` plays of the game are held as bare pyspiel states
   (:class:`metagame.agents.rllib.spiel_games.SpielGames`);
-- at each round, every play's acting agent is mapped to its module through the episode
+- every agent of a play is mapped to its module through the episode when the play starts
   (``episode.module_for``, i.e. the config's ``policy_mapping_fn`` called with the episode, so
-  per-episode pairings in ``episode.custom_data`` work as before), and each module gets one
-  batched forward pass over all plays it acts in (``_forward_exploration`` or
+  per-episode pairings in ``episode.custom_data`` work as before); at each round, each module
+  gets one batched forward pass over all plays it acts in (``_forward_exploration`` or
   ``_forward_inference``, the module in eval mode for the whole call, where
-  ``forward_exploration`` would switch it for every pass); actions and their log-probabilities
-  come from the module's action distribution, as RLlib's
-  ``GetActions`` connector computes them;
+  ``forward_exploration`` would switch it for every pass); actions and their
+  log-probabilities come from the module's action distribution, as RLlib's ``GetActions``
+  connector computes them;
 - ``sample()`` returns complete episodes only, whatever ``batch_mode`` says (Leduc-sized games
   end within a few steps): nothing straddles two calls. Without ``num_timesteps`` or
   ``num_episodes`` it samples the train batch share of this runner
@@ -335,6 +335,8 @@ class _Sampler:
         self.pending = np.zeros((n, self.games.num_players))  # rewards not yet observed
         self.last_obs: list[Any] = [None] * n
         self.play_of = np.zeros(n, dtype=np.int64)  # each slot's play number
+        self.module_ids: list[str] = []  # the modules met so far, and each slot's player's
+        self.module_of = np.zeros((n, self.games.num_players), dtype=np.int64)
         self.env_t = np.zeros(n, dtype=np.int64)  # each slot's env steps so far
         self.log = PlayLog(runner.agents)
         self.started: list[tuple[MultiAgentEpisode, int, float]] = []  # episode, slot, start
@@ -391,6 +393,8 @@ class _Sampler:
             runner._new_episode(i, self.episodes)
             self.play_of[i] = len(self.started)
             self.started.append((self.episodes[i], i, now))
+            for p, agent in enumerate(runner.agents):
+                self.module_of[i, p] = self._module_index(self.episodes[i].module_for(agent))
         self.pending[slots] = 0.0
         self.env_t[slots] = 0
         players = [games.current_player(i) for i in slots]
@@ -405,6 +409,11 @@ class _Sampler:
         for i, row in zip(slots, rows, strict=True):
             runner._make_on_episode_callback("on_episode_start", i, self.episodes)
             self.last_obs[i] = row
+
+    def _module_index(self, module_id: str) -> int:
+        if module_id not in self.module_ids:
+            self.module_ids.append(module_id)
+        return self.module_ids.index(module_id)
 
     def _finish(self) -> list[MultiAgentEpisode]:
         """The ended plays' episodes, written from the log, with their end callbacks."""
@@ -478,17 +487,15 @@ class _Sampler:
 
     def _act(self, live: list[int], players: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
         """Actions of the acting agents, and the module outputs stored with them."""
-        runner = self.runner
         if self.random_actions:
             return self._random_actions(live, players), {}
         rows = [self.last_obs[i] for i in live]
-        by_module: dict[str, list[int]] = defaultdict(list)
-        for k, (i, p) in enumerate(zip(live, players, strict=True)):
-            by_module[self.episodes[i].module_for(runner.agents[p])].append(k)
+        modules = self.module_of[live, players]
         actions = np.zeros(len(live), dtype=np.int32)
         extras: dict[str, np.ndarray] = {}
-        for module_id, ks in by_module.items():
-            out = self._forward(module_id, stack_rows([rows[k] for k in ks]))
+        for m in np.unique(modules).tolist():
+            ks = np.flatnonzero(modules == m)
+            out = self._forward(self.module_ids[m], stack_rows([rows[k] for k in ks]))
             actions[ks] = out.pop(Columns.ACTIONS)
             for key, value in out.items():
                 if key not in extras:
