@@ -19,6 +19,7 @@ bookkeeping around each step:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -95,16 +96,17 @@ class SpielGames:
     def observe(self, slots: list[int], players: list[int]) -> list[Any]:
         """The encoded observation of ``players[k]`` in ``slots[k]``, for every k."""
         n = len(slots)
-        masks = np.zeros((n, self.num_actions), dtype=np.float32)
-        tensors = []
-        for k, (i, p) in enumerate(zip(slots, players, strict=True)):
+        tensors, legal = [], []
+        for i, p in zip(slots, players, strict=True):
             state = self.states[i]
             if self._information_state:
                 tensors.append(state.information_state_tensor(p))
             else:
                 tensors.append(state.observation_tensor(p))
-            if not state.is_terminal():
-                masks[k, state.legal_actions(p)] = 1.0
+            legal.append(() if state.is_terminal() else state.legal_actions(p))
+        masks = np.zeros((n, self.num_actions), dtype=np.float32)
+        rows = np.repeat(np.arange(n), [len(actions) for actions in legal])
+        masks[rows, np.fromiter(itertools.chain.from_iterable(legal), np.int64, len(rows))] = 1.0
         masks[~masks.any(axis=1)] = 1.0
         features = np.asarray(tensors, dtype=np.float32)
         codec = self.codec
