@@ -48,7 +48,9 @@ class SpielGames:
         self._information_state = source == "information_state"
         self.states: list[Any] = [None] * num_games
         self._returns = np.zeros((num_games, self.num_players))
-        self._no_reward = np.zeros(self.num_players)
+        self._paid = [False] * num_games  # whether a slot's last returns were not all zero
+        self.no_reward = np.zeros(self.num_players)
+        """What :meth:`act` returns (this very array) for a move without reward."""
 
     @classmethod
     def from_env(cls, env: Any, num_games: int) -> SpielGames:
@@ -67,6 +69,7 @@ class SpielGames:
         """A new play in slot ``i``, past its opening chance nodes."""
         self.states[i] = self.game.new_initial_state()
         self._returns[i] = 0.0
+        self._paid[i] = False
         self._chance(self.states[i], rng)
 
     @staticmethod
@@ -81,16 +84,18 @@ class SpielGames:
         return self.states[i].is_terminal()
 
     def act(self, i: int, action: int, rng: np.random.Generator) -> np.ndarray:
-        """Plays ``action`` in slot ``i`` (then chance); every player's reward for it."""
+        """Plays ``action`` in slot ``i`` (then chance); every player's reward for it
+        (:attr:`no_reward` itself when there is none)."""
         state = self.states[i]
         state.apply_action(action)
         self._chance(state, rng)
         returns = state.returns()
-        if not any(returns) and not self._returns[i].any():  # no reward yet: most moves
-            return self._no_reward
+        if not self._paid[i] and not any(returns):  # no reward yet: most moves
+            return self.no_reward
         returns = np.asarray(returns, dtype=np.float64)
         rewards = returns - self._returns[i]
         self._returns[i] = returns
+        self._paid[i] = bool(returns.any())
         return rewards
 
     def observe(self, slots: list[int], players: list[int]) -> list[Any]:

@@ -444,8 +444,11 @@ class _Sampler:
         extras[WEIGHTS_SEQ_NO] = np.full(len(live), runner._weights_seq_no)
         self.log.act(self.play_of[live], np.asarray(players, np.int64), actions, extras)
         terminal, acting, acting_players = [], [], []
+        no_reward = games.no_reward
         for i, action in zip(live, actions.tolist(), strict=True):
-            pending[i] += games.act(i, action, rng)
+            rewards = games.act(i, action, rng)
+            if rewards is not no_reward:
+                pending[i] += rewards
             if games.is_terminal(i):
                 terminal.append(i)
             else:
