@@ -265,20 +265,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def in_windows(episodes: list[MultiAgentEpisode], window: int) -> list[MultiAgentEpisode]:
-    """The episodes (in order) holding one of the last ``window`` values of some metric key:
-    the episode return, or an agent's or a module's return."""
-    counts: Counter[str] = Counter()
-    kept = []
-    for episode in reversed(episodes):
-        keys = ["", *(f"agent:{a}" for a in episode.agent_episodes)]
-        keys += [f"module:{e.module_id}" for e in episode.agent_episodes.values()]
-        if any(counts[key] < window for key in keys):
-            kept.append(episode)
-        counts.update(set(keys))
-    return kept[::-1]
-
-
 def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: int) -> None:
     """Logs into ``logger`` the episode metrics RLlib's ``MultiAgentEnvRunner.get_metrics``
     logs for each of ``episodes`` (complete, not chunked, in order): length, return and
@@ -286,33 +272,46 @@ def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: 
     per module its agents' return, each a mean over a window of ``window`` values.
 
     RLlib logs every episode with three ``log_dict`` calls, which walk the nested dicts with
-    ``tree``; here each key gets one ``log_value`` per value its window keeps (its last
-    ``window`` values, from the episodes :func:`in_windows` keeps), which leaves the logger
-    in the same state."""
+    ``tree``, and each key's window then keeps its last ``window`` values. Here the episodes
+    are read backwards, each only while one of its keys (the episode's, its agents', its
+    modules') has fewer than ``window`` values, and each key gets one ``log_value`` per value
+    its window keeps, which leaves the logger in the same state."""
     logged: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
 
-    def log(key: tuple[str, ...], value: Any, reduce: str = "mean") -> None:
-        logged.setdefault(key, (reduce, []))[1].append(value)
+    def wanted(key: tuple[str, ...]) -> bool:
+        return key not in logged or len(logged[key][1]) < window
 
-    for episode in in_windows(episodes, window):
-        length, ret = len(episode), episode.get_return()
+    def log(key: tuple[str, ...], value: Any, reduce: str = "mean") -> None:
+        values = logged.setdefault(key, (reduce, []))[1]
+        if len(values) < window:
+            values.append(value)
+
+    for episode in reversed(episodes):
+        singles = list(episode.agent_episodes.values())
+        agents = [(EPISODE_AGENT_RETURN_MEAN, str(s.agent_id)) for s in singles]
+        modules = [(EPISODE_MODULE_RETURN_MEAN, s.module_id) for s in singles]
+        if not any(map(wanted, [(EPISODE_LEN_MEAN,), *agents, *modules])):
+            continue
+        returns = [s.get_return() for s in singles]
+        length, ret = len(episode), sum(returns)  # as MultiAgentEpisode.get_return adds them
         log((EPISODE_LEN_MEAN,), length)
         log((EPISODE_RETURN_MEAN,), ret)
         log((EPISODE_DURATION_SEC_MEAN,), episode.get_duration_s())
-        modules: dict[str, float] = defaultdict(float)
-        for single in episode.agent_episodes.values():
-            agent_return = single.get_return()
-            log((EPISODE_AGENT_RETURN_MEAN, str(single.agent_id)), agent_return)
-            log((EPISODE_AGENT_STEPS, str(single.agent_id)), len(single))
-            modules[single.module_id] += agent_return
-        for module, module_return in modules.items():
-            log((EPISODE_MODULE_RETURN_MEAN, module), module_return)
+        module_returns: dict[tuple[str, ...], float] = defaultdict(float)
+        for single, key, module, agent_return in zip(
+            singles, agents, modules, returns, strict=True
+        ):
+            log(key, agent_return)
+            log((EPISODE_AGENT_STEPS, key[1]), len(single))
+            module_returns[module] += agent_return
+        for module, module_return in module_returns.items():
+            log(module, module_return)
         log((EPISODE_LEN_MIN,), length, "min")
         log((EPISODE_RETURN_MIN,), ret, "min")
         log((EPISODE_LEN_MAX,), length, "max")
         log((EPISODE_RETURN_MAX,), ret, "max")
     for key, (reduce, values) in logged.items():
-        for value in values[-window:]:
+        for value in reversed(values):
             logger.log_value(key, value, reduce=reduce, window=window)
 
 
