@@ -347,9 +347,12 @@ def _timeline_template() -> InfiniteLookbackBuffer:
 
 
 def _holding(template: InfiniteLookbackBuffer, data: Any) -> InfiniteLookbackBuffer:
-    """A buffer like ``template`` (space, no lookback) holding ``data``."""
+    """A buffer like ``template`` (space, no lookback) holding ``data``. Its attributes are
+    set one by one: the instance then keeps them inline, without a dict object of its own
+    for the garbage collector to track."""
     buffer = object.__new__(InfiniteLookbackBuffer)
-    buffer.__dict__.update(template.__dict__)
+    for name, value in template.__dict__.items():
+        setattr(buffer, name, value)
     buffer.data = data
     buffer.lookback = 0
     buffer.finalized = not isinstance(data, list)
