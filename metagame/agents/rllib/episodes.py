@@ -129,7 +129,7 @@ class PlayLog:
     def __init__(self, agents: Sequence[str]):
         self.agents = list(agents)
         self._observed: list[tuple[np.ndarray, ...]] = []  # (play, agent, env_t, reward)
-        self._rows: list[Any] = []
+        self._blocks: list[Any] = []  # observation blocks: arrays of rows, or lists of rows
         self._infos: list[dict | None] = []
         self._acted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # play, agent, action
         self._extra: list[dict[str, np.ndarray]] = []
@@ -140,14 +140,15 @@ class PlayLog:
         agents: np.ndarray,
         env_t: np.ndarray,
         rewards: np.ndarray,
-        rows: list[Any],
+        rows: Any,
         infos: list[dict] | None = None,
     ) -> None:
         """Agent ``agents[k]`` of play ``plays[k]`` observes ``rows[k]`` at env step
         ``env_t[k]``, with the reward accumulated since its previous observation (dropped
-        at its first) and ``infos[k]`` (default ``{}``)."""
+        at its first) and ``infos[k]`` (default ``{}``); ``rows`` is an array of rows, or a
+        sequence of rows (arrays, or dicts of arrays)."""
         self._observed.append((plays, agents, env_t, np.asarray(rewards, dtype=np.float64)))
-        self._rows.extend(rows)
+        self._blocks.append(rows)
         self._infos.extend(infos if infos is not None else [None] * len(rows))
 
     def act(
@@ -165,7 +166,11 @@ class PlayLog:
         plays, agents, env_t, rewards = (np.concatenate(c) for c in zip(*self._observed))
         order = np.argsort(plays * n + agents, kind="stable")
         self._obs_start, self._obs_count = _groups(plays * n + agents, num_plays * n)
-        self._obs = _take(stack_rows(self._rows), order)
+        if all(isinstance(block, np.ndarray) for block in self._blocks):
+            observations = np.concatenate(self._blocks)
+        else:
+            observations = stack_rows([row for block in self._blocks for row in block])
+        self._obs = _take(observations, order)
         self._obs_infos = [self._infos[k] for k in order]
         self._obs_t = env_t[order]
         self._rewards = rewards[order]

@@ -98,8 +98,9 @@ class SpielGames:
         self._paid[i] = bool(returns.any())
         return rewards
 
-    def observe(self, slots: list[int], players: list[int]) -> list[Any]:
-        """The encoded observation of ``players[k]`` in ``slots[k]``, for every k."""
+    def observe(self, slots: list[int], players: list[int]) -> Any:
+        """The encoded observation of ``players[k]`` in ``slots[k]``, for every k: rows of one
+        array (flat observations), or a list of dicts (grid observations)."""
         n = len(slots)
         tensors, legal = [], []
         for i, p in zip(slots, players, strict=True):
@@ -118,7 +119,7 @@ class SpielGames:
         if codec.grid:
             raw = features.reshape(n, *codec.raw_space[OBS_KEY].shape)
             return [codec.encode({OBS_KEY: o, MASK_KEY: m}) for o, m in zip(raw, masks)]
-        return list(np.concatenate([features.reshape(n, -1), masks], axis=1))
+        return np.concatenate([features.reshape(n, -1), masks], axis=1)
 
 
 def draw(outcomes: list[tuple[int, float]], uniform: float) -> int:
