@@ -5,7 +5,8 @@ The reference is RLlib's own ``MultiAgentEpisode.add_env_reset`` / ``add_env_ste
 observation with the reward it accumulated, every agent at the end); plays are random turn
 orders and rewards (hypothesis), with agents that never act; plays logged in lockstep blocks
 (``PlayLog``) are the plays recorded step by step (``PlayRecord``). ``log_episode_metrics`` is
-checked against RLlib's own ``MultiAgentEnvRunner.get_metrics`` on the same episodes.
+checked against RLlib's own ``MultiAgentEnvRunner.get_metrics`` on the same episodes,
+``as_numpy`` against RLlib's ``convert_to_numpy``.
 """
 
 import functools
@@ -16,15 +17,17 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+from ray.rllib.utils.numpy import convert_to_numpy
 
 from metagame.agents.rllib.episodes import PlayLog, PlayRecord, finish_episode
-from metagame.agents.rllib.vector_env_runner import gc_paused, log_episode_metrics
+from metagame.agents.rllib.vector_env_runner import as_numpy, gc_paused, log_episode_metrics
 
 OBS = 3
 ACTIONS = 4
@@ -302,3 +305,18 @@ def test_gc_paused_restores_the_collector_state():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@given(
+    st.sampled_from(
+        [torch.float64, torch.float32, torch.int64, torch.int32, torch.uint8, torch.bool]
+    ),
+    st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    st.integers(0, 2**16),
+)
+def test_as_numpy_is_rllibs_convert_to_numpy(dtype, shape, seed):
+    generator = torch.Generator().manual_seed(seed)
+    tensor = (torch.randn(shape, generator=generator, dtype=torch.float64) * 50).to(dtype)
+    ours, theirs = as_numpy(tensor), convert_to_numpy(tensor)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)

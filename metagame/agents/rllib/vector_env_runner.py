@@ -97,7 +97,6 @@ from ray.rllib.utils.metrics import (
     TIME_BETWEEN_SAMPLING,
     WEIGHTS_SEQ_NO,
 )
-from ray.rllib.utils.numpy import convert_to_numpy
 
 from metagame.agents.rllib.episodes import PlayLog, finish_episode, stack_rows
 from metagame.agents.rllib.spiel_games import SpielGames
@@ -313,6 +312,18 @@ def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: 
     for key, (reduce, values) in logged.items():
         for value in reversed(values):
             logger.log_value(key, value, reduce=reduce, window=window)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A batched tensor as RLlib's ``TensorToNumpy`` connector gives it
+    (``convert_to_numpy``): on the CPU, floats as float32, signed integers as int32; without
+    its walk over a nested structure, and without a copy where the type is already right."""
+    array = tensor.detach().cpu().numpy()
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32, copy=False)
+    if np.issubdtype(array.dtype, np.signedinteger):
+        return array.astype(np.int32, copy=False)
+    return array
 
 
 class _Sampler:
@@ -536,8 +547,7 @@ class _Sampler:
                 if Columns.ACTION_LOGP not in out:
                     out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
         out.pop(Columns.EMBEDDINGS, None)
-        # numpy as RLlib's TensorToNumpy connector gives it (float32, int32)
-        return convert_to_numpy({k: v for k, v in out.items() if isinstance(v, torch.Tensor)})
+        return {k: as_numpy(v) for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def _random_actions(self, live: list[int], players: list[int]) -> np.ndarray:
         states = self.games.states
