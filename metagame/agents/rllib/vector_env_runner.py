@@ -348,6 +348,7 @@ class _Sampler:
         self.module_ids: list[str] = []  # the modules met so far, and each slot's player's
         self.module_of = np.zeros((n, self.games.num_players), dtype=np.int64)
         self.env_t = np.zeros(n, dtype=np.int64)  # each slot's env steps so far
+        self.to_move = np.zeros(n, dtype=np.int64)  # each slot's acting player
         self.log = PlayLog(runner.agents)
         self.started: list[tuple[MultiAgentEpisode, int, float]] = []  # episode, slot, start
         self.ended: list[tuple[int, int, float, list[int]]] = []  # play, steps, end, history
@@ -408,10 +409,11 @@ class _Sampler:
         self.pending[slots] = 0.0
         self.env_t[slots] = 0
         players = [games.current_player(i) for i in slots]
+        self.to_move[slots] = players
         rows = games.observe(slots, players)
         self.log.observe(
             self.play_of[slots],
-            np.asarray(players, np.int64),
+            self.to_move[slots],
             self.env_t[slots],
             np.zeros(len(slots)),
             rows,
@@ -449,10 +451,10 @@ class _Sampler:
     def _round(self, live: list[int]) -> list[int]:
         """Every live play's acting agent moves; the plays that ended."""
         runner, games, rng, pending = self.runner, self.games, self.rng, self.pending
-        players = [games.current_player(i) for i in live]
+        players = self.to_move[live]
         actions, extras = self._act(live, players)
         extras[WEIGHTS_SEQ_NO] = np.full(len(live), runner._weights_seq_no)
-        self.log.act(self.play_of[live], np.asarray(players, np.int64), actions, extras)
+        self.log.act(self.play_of[live], players, actions, extras)
         terminal, acting, acting_players = [], [], []
         no_reward = games.no_reward
         for i, action in zip(live, actions.tolist(), strict=True):
@@ -467,10 +469,11 @@ class _Sampler:
         self.started_steps += len(live)
         self.env_t[live] += 1
         if acting:
+            self.to_move[acting] = acting_players
             rows = games.observe(acting, acting_players)
             self.log.observe(
                 self.play_of[acting],
-                np.asarray(acting_players, np.int64),
+                self.to_move[acting],
                 self.env_t[acting],
                 pending[acting, acting_players],
                 rows,
@@ -498,7 +501,7 @@ class _Sampler:
             )
         return terminal
 
-    def _act(self, live: list[int], players: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
+    def _act(self, live: list[int], players: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Actions of the acting agents, and the module outputs stored with them."""
         if self.random_actions:
             return self._random_actions(live, players), {}
@@ -549,8 +552,8 @@ class _Sampler:
         out.pop(Columns.EMBEDDINGS, None)
         return {k: as_numpy(v) for k, v in out.items() if isinstance(v, torch.Tensor)}
 
-    def _random_actions(self, live: list[int], players: list[int]) -> np.ndarray:
+    def _random_actions(self, live: list[int], players: np.ndarray) -> np.ndarray:
         states = self.games.states
         return np.array(
-            [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players)]
+            [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players.tolist())]
         )
