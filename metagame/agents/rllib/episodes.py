@@ -172,7 +172,7 @@ class PlayLog:
             observations = stack_rows([row for block in self._blocks for row in block])
         self._obs = _take(observations, order)
         self._obs_infos = [self._infos[k] for k in order]
-        self._obs_t = env_t[order]
+        self._obs_t = env_t[order].tolist()
         self._rewards = rewards[order]
         if self._acted:
             plays, agents, actions = (np.concatenate(c) for c in zip(*self._acted))
@@ -206,7 +206,7 @@ class PlayLog:
                 actions=self._actions[s : s + ns],
                 rewards=self._rewards[o + 1 : o + no],
                 extra={k: v[s : s + ns] for k, v in self._act_extra.items()},
-                env_t=self._obs_t[o : o + no].tolist(),
+                env_t=self._obs_t[o : o + no],
             )
         return Play(parts, env_steps, start_time, end_time)
 
