@@ -3,23 +3,31 @@
 The reference is RLlib's own ``MultiAgentEpisode.add_env_reset`` / ``add_env_step`` /
 ``to_numpy``, fed the dicts the turn-based RLlib adapter returns (the acting agent's next
 observation with the reward it accumulated, every agent at the end); plays are random turn
-orders and rewards (hypothesis), with agents that never act. ``in_windows`` is checked against
-logging every episode into a real RLlib ``MetricsLogger``.
+orders and rewards (hypothesis), with agents that never act; plays logged in lockstep blocks
+(``PlayLog``) are the plays recorded step by step (``PlayRecord``). ``log_episode_metrics`` is
+checked against RLlib's own ``MultiAgentEnvRunner.get_metrics`` on the same episodes,
+``as_numpy`` against RLlib's ``convert_to_numpy``.
 """
 
+import functools
 import gc
+from collections import defaultdict
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+from ray.rllib.utils.numpy import convert_to_numpy
 
-from metagame.agents.rllib.episodes import PlayRecord, finish_episode
-from metagame.agents.rllib.vector_env_runner import gc_paused, in_windows
+from metagame.agents.rllib.episodes import PlayLog, PlayRecord, finish_episode
+from metagame.agents.rllib.vector_env_runner import as_numpy, gc_paused, log_episode_metrics
 
 OBS = 3
 ACTIONS = 4
@@ -101,17 +109,8 @@ def stepwise(agents, steps, rewards):
 
 
 def in_one_go(agents, steps, rewards, templates=None):
-    reset_obs, out = turn_based(agents, steps, rewards)
     episode = new_episode(agents)
-    play = PlayRecord()
-    for agent, o in reset_obs.items():
-        play.observe(agent, o, {}, 0.0)
-    for step_obs, action, step_rewards, _, infos, extra in out:
-        ((agent, a),) = action.items()
-        play.act(agent, a, extra)
-        for seen, o in step_obs.items():
-            play.observe(seen, o, infos[seen], step_rewards[seen])
-    finish_episode(episode, play, templates=templates)
+    finish_episode(episode, record((agents, steps, rewards)), templates=templates)
     return episode
 
 
@@ -156,6 +155,71 @@ def test_one_go_equals_step_by_step(templates, play):
     assert len(ours) == len(reference) == len(play[1])
 
 
+def record(play):
+    """A play recorded step by step."""
+    reset_obs, out = turn_based(*play)
+    recording = PlayRecord()
+    for agent, o in reset_obs.items():
+        recording.observe(agent, o, {}, 0.0)
+    for step_obs, action, step_rewards, _, infos, extra in out:
+        ((agent, a),) = action.items()
+        recording.act(agent, a, extra)
+        for seen, o in step_obs.items():
+            recording.observe(seen, o, infos[seen], step_rewards[seen])
+    return recording.finished()
+
+
+def logged_in_lockstep(plays_):
+    """The plays logged as a vectorised runner logs them: round r holds every unfinished
+    play's r-th move, as one block, then the observations after it, as another."""
+    agents = ["player_0", "player_1", "player_2"]
+    index = {a: k for k, a in enumerate(agents)}
+    log = PlayLog(agents)
+    runs = [turn_based(*p) for p in plays_]
+
+    def observe(block):  # [(play, agent, env_t, obs, reward, info)]
+        if block:
+            ids, seats, times, rows, rewards, infos = zip(*block, strict=True)
+            log.observe(np.array(ids), np.array(seats), np.array(times), rewards, rows, infos)
+
+    observe(
+        [
+            (k, index[a], 0, o, 0.0, {})
+            for k, (reset, _) in enumerate(runs)
+            for a, o in reset.items()
+        ]
+    )
+    for r in range(max(len(out) for _, out in runs)):
+        moving = [(k, out[r]) for k, (_, out) in enumerate(runs) if r < len(out)]
+        ids = np.array([k for k, _ in moving])
+        seats = np.array([index[a] for _, step in moving for a in step[1]])
+        actions = np.array([a for _, step in moving for a in step[1].values()])
+        extra = {key: np.stack([step[5][key] for _, step in moving]) for key in moving[0][1][5]}
+        log.act(ids, seats, actions, extra)
+        observe(
+            [
+                (k, index[a], r + 1, o, step[2][a], step[4][a])
+                for k, step in moving
+                for a, o in step[0].items()
+            ]
+        )
+    log.close(len(plays_))
+    return [log.play(k, len(p[1]), 0.0, 0.0) for k, p in enumerate(plays_)]
+
+
+@given(st.lists(plays(), min_size=1, max_size=6))
+def test_lockstep_log_gives_the_recorded_plays(plays_):
+    for ours, reference in zip(logged_in_lockstep(plays_), map(record, plays_), strict=True):
+        assert list(ours.agents) == list(reference.agents)
+        assert ours.env_steps == reference.env_steps
+        for agent, part in ours.agents.items():
+            theirs = reference.agents[agent]._asdict()
+            if not len(theirs["actions"]):  # seen at the end only (no episode): no dtypes
+                assert not len(part.actions) and not any(map(len, part.extra.values()))
+                del theirs["actions"], theirs["extra"]
+            assert_same({k: v for k, v in part._asdict().items() if k in theirs}, theirs, agent)
+
+
 def test_agent_seen_only_at_the_end_gets_no_episode():
     agents = ["player_0", "player_1", "player_2"]
     ours = in_one_go(agents, ["player_0", "player_1"], [[1.0, 0.0, 5.0], [0.0, -1.0, 2.0]])
@@ -164,15 +228,16 @@ def test_agent_seen_only_at_the_end_gets_no_episode():
     assert ours.agent_episodes["player_1"].get_return() == -1.0
 
 
-@given(
-    st.lists(
-        st.lists(st.sampled_from(["main", "slot_0", "slot_1"]), min_size=2, max_size=2),
-        min_size=1,
-        max_size=30,
-    ),
-    st.integers(1, 6),
+PAIRINGS = st.lists(
+    st.lists(st.sampled_from(["main", "slot_0", "slot_1"]), min_size=2, max_size=2),
+    min_size=1,
+    max_size=30,
 )
-def test_windows_hold_what_logging_every_episode_holds(modules, window):
+
+
+def paired_episodes(modules):
+    """Finished two-player episodes, the k-th with modules ``modules[k]`` and returns
+    (k, -k)."""
     episodes = []
     for k, (m0, m1) in enumerate(modules):
         agents = ["player_0", "player_1"]
@@ -185,22 +250,47 @@ def test_windows_hold_what_logging_every_episode_holds(modules, window):
         play.act("player_1", np.int32(0), {})
         for a, r in zip(agents, (k, -k), strict=True):
             play.observe(a, np.zeros(OBS, np.float32), {}, float(r))
-        finish_episode(episode, play)
+        finish_episode(episode, play.finished())
         episodes.append(episode)
+    return episodes
 
-    def logged(kept):
-        logger = MetricsLogger()
-        for e in kept:
-            modules = {}
-            for sa in e.agent_episodes.values():
-                modules[sa.module_id] = modules.get(sa.module_id, 0.0) + sa.get_return()
-            agents = {a: sa.get_return() for a, sa in e.agent_episodes.items()}
-            logger.log_dict(
-                {"return": e.get_return(), "agents": agents, "modules": modules}, window=window
-            )
-        return logger.reduce()
 
-    assert logged(in_windows(episodes, window)) == logged(episodes)
+def rllib_get_metrics(logger, episodes, window):
+    """RLlib's own ``MultiAgentEnvRunner.get_metrics`` on ``episodes``, run on a bare runner
+    holding only what it reads."""
+    runner = SimpleNamespace(
+        metrics=logger,
+        config=SimpleNamespace(metrics_num_episodes_for_smoothing=window, num_env_runners=0),
+        _done_episodes_for_metrics=list(episodes),
+        _ongoing_episodes_for_metrics=defaultdict(list),
+    )
+    runner._log_episode_metrics = functools.partial(
+        MultiAgentEnvRunner._log_episode_metrics, runner
+    )
+    return MultiAgentEnvRunner.get_metrics(runner)
+
+
+@given(
+    PAIRINGS,
+    st.integers(1, 6),
+    st.integers(0, 30),
+)
+def test_episode_metrics_are_rllibs(modules, window, cut):
+    """Two calls (the episodes cut in two): the same reduced metrics as RLlib's."""
+    episodes = paired_episodes(modules)
+    ours, theirs = MetricsLogger(), MetricsLogger()
+    for part in (episodes[:cut], episodes[cut:]):
+        log_episode_metrics(ours, part, window)
+        np.testing.assert_equal(
+            peeked(ours.reduce()), peeked(rllib_get_metrics(theirs, part, window))
+        )
+
+
+def peeked(reduced):
+    """The values of the Stats objects a logger's ``reduce`` returns (nested dicts)."""
+    if isinstance(reduced, dict):
+        return {key: peeked(value) for key, value in reduced.items()}
+    return reduced.peek()
 
 
 def test_gc_paused_restores_the_collector_state():
@@ -215,3 +305,18 @@ def test_gc_paused_restores_the_collector_state():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@given(
+    st.sampled_from(
+        [torch.float64, torch.float32, torch.int64, torch.int32, torch.uint8, torch.bool]
+    ),
+    st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    st.integers(0, 2**16),
+)
+def test_as_numpy_is_rllibs_convert_to_numpy(dtype, shape, seed):
+    generator = torch.Generator().manual_seed(seed)
+    tensor = (torch.randn(shape, generator=generator, dtype=torch.float64) * 50).to(dtype)
+    ours, theirs = as_numpy(tensor), convert_to_numpy(tensor)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)

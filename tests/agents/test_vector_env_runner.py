@@ -8,6 +8,8 @@ forward pass on the recorded observations (after a weight sync through ``set_sta
 trains on the episodes; a short PPO self-play run lowers Kuhn's exact exploitability.
 """
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -156,6 +158,19 @@ def test_recorded_outputs_are_the_synced_modules_forward_pass(league_ppo):
         for single in e.agent_episodes.values():
             logits = single.get_extra_model_outputs("action_dist_inputs")
             np.testing.assert_array_equal(single.get_actions(), logits.argmax(axis=1))
+
+
+def test_heap_is_frozen_while_the_runner_samples(league_ppo):
+    runner = VectorEnvRunner(config=league_ppo.config(), worker_index=0)
+    league_ppo.install(runner)
+    gc.unfreeze()  # runners of earlier tests, never stopped, froze it
+    runner.sample(num_episodes=4)
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # Ray, torch, the runner's modules
+    runner.sample(num_episodes=4)
+    assert gc.get_freeze_count() == frozen  # frozen once
+    runner.stop()
+    assert gc.get_freeze_count() == 0
 
 
 def test_ppo_trains_on_the_episodes_and_syncs_weights(league_ppo):

@@ -19,6 +19,7 @@ bookkeeping around each step:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,9 @@ class SpielGames:
         self._information_state = source == "information_state"
         self.states: list[Any] = [None] * num_games
         self._returns = np.zeros((num_games, self.num_players))
-        self._no_reward = np.zeros(self.num_players)
+        self._paid = [False] * num_games  # whether a slot's last returns were not all zero
+        self.no_reward = np.zeros(self.num_players)
+        """What :meth:`act` returns (this very array) for a move without reward."""
 
     @classmethod
     def from_env(cls, env: Any, num_games: int) -> SpielGames:
@@ -66,6 +69,7 @@ class SpielGames:
         """A new play in slot ``i``, past its opening chance nodes."""
         self.states[i] = self.game.new_initial_state()
         self._returns[i] = 0.0
+        self._paid[i] = False
         self._chance(self.states[i], rng)
 
     @staticmethod
@@ -80,38 +84,42 @@ class SpielGames:
         return self.states[i].is_terminal()
 
     def act(self, i: int, action: int, rng: np.random.Generator) -> np.ndarray:
-        """Plays ``action`` in slot ``i`` (then chance); every player's reward for it."""
+        """Plays ``action`` in slot ``i`` (then chance); every player's reward for it
+        (:attr:`no_reward` itself when there is none)."""
         state = self.states[i]
         state.apply_action(action)
         self._chance(state, rng)
         returns = state.returns()
-        if not any(returns) and not self._returns[i].any():  # no reward yet: most moves
-            return self._no_reward
+        if not self._paid[i] and not any(returns):  # no reward yet: most moves
+            return self.no_reward
         returns = np.asarray(returns, dtype=np.float64)
         rewards = returns - self._returns[i]
         self._returns[i] = returns
+        self._paid[i] = bool(returns.any())
         return rewards
 
-    def observe(self, slots: list[int], players: list[int]) -> list[Any]:
-        """The encoded observation of ``players[k]`` in ``slots[k]``, for every k."""
+    def observe(self, slots: list[int], players: list[int]) -> Any:
+        """The encoded observation of ``players[k]`` in ``slots[k]``, for every k: rows of one
+        array (flat observations), or a list of dicts (grid observations)."""
         n = len(slots)
-        masks = np.zeros((n, self.num_actions), dtype=np.float32)
-        tensors = []
-        for k, (i, p) in enumerate(zip(slots, players, strict=True)):
+        tensors, legal = [], []
+        for i, p in zip(slots, players, strict=True):
             state = self.states[i]
             if self._information_state:
                 tensors.append(state.information_state_tensor(p))
             else:
                 tensors.append(state.observation_tensor(p))
-            if not state.is_terminal():
-                masks[k, state.legal_actions(p)] = 1.0
+            legal.append(() if state.is_terminal() else state.legal_actions(p))
+        masks = np.zeros((n, self.num_actions), dtype=np.float32)
+        rows = np.repeat(np.arange(n), [len(actions) for actions in legal])
+        masks[rows, np.fromiter(itertools.chain.from_iterable(legal), np.int64, len(rows))] = 1.0
         masks[~masks.any(axis=1)] = 1.0
         features = np.asarray(tensors, dtype=np.float32)
         codec = self.codec
         if codec.grid:
             raw = features.reshape(n, *codec.raw_space[OBS_KEY].shape)
             return [codec.encode({OBS_KEY: o, MASK_KEY: m}) for o, m in zip(raw, masks)]
-        return list(np.concatenate([features.reshape(n, -1), masks], axis=1))
+        return np.concatenate([features.reshape(n, -1), masks], axis=1)
 
 
 def draw(outcomes: list[tuple[int, float]], uniform: float) -> int:

@@ -9,33 +9,43 @@ modules, callbacks, metrics and state, and replaces the loop:
 
 - ``num_envs_per_env_runner`` plays of the game are held as bare pyspiel states
   (:class:`metagame.agents.rllib.spiel_games.SpielGames`);
-- at each round, every play's acting agent is mapped to its module through the episode
+- every agent of a play is mapped to its module through the episode when the play starts
   (``episode.module_for``, i.e. the config's ``policy_mapping_fn`` called with the episode, so
-  per-episode pairings in ``episode.custom_data`` work as before), and each module gets one
-  batched ``forward_exploration`` (or ``forward_inference``) over all plays it acts in; actions
-  and their log-probabilities come from the module's action distribution, as RLlib's
-  ``GetActions`` connector computes them;
+  per-episode pairings in ``episode.custom_data`` work as before); at each round, each module
+  gets one batched forward pass over all plays it acts in (``_forward_exploration`` or
+  ``_forward_inference``, the module in eval mode for the whole call, where
+  ``forward_exploration`` would switch it for every pass); actions and their
+  log-probabilities come from the module's action distribution, as RLlib's ``GetActions``
+  connector computes them;
 - ``sample()`` returns complete episodes only, whatever ``batch_mode`` says (Leduc-sized games
   end within a few steps): nothing straddles two calls. Without ``num_timesteps`` or
   ``num_episodes`` it samples the train batch share of this runner
   (``total_train_batch_size / max(1, num_env_runners)`` env steps): new plays start while
   fewer steps than that have been taken, and the plays under way are then finished;
-- each play's steps are recorded as arrays and written into its episode when it ends
+- the plays' moves and observations are logged a round at a time, as arrays, and each play
+  is written into its episode when the call's last play has ended
   (:mod:`metagame.agents.rllib.episodes`): the same episode, already NumPy, that RLlib's
   step-by-step ``add_env_step`` would have built from what the game's RLlib adapter
   (:mod:`metagame.agents.rllib.env`) returns, so the Learner's connectors see the same data;
 - callbacks: ``on_episode_created`` and ``on_episode_start`` when a play starts (before its
   first move; the episode is still empty: its data, reset observation included, is written
-  when the play ends) and ``on_episode_end`` with the complete episode, ``on_sample_end`` per
-  call; a callback defining ``on_episode_step`` is refused;
+  when the call ends) and ``on_episode_end`` with the complete episode (when the call's plays
+  have all ended, in the order they ended), ``on_sample_end`` per call; a callback defining
+  ``on_episode_step`` is refused, and hooks that no callback serves are not called;
 - metrics: step and episode counters once per call; episode returns and lengths (overall, per
-  agent, per module) through RLlib's own ``get_metrics``, given only the episodes whose values
-  can still be in its smoothing windows (the last ``metrics_num_episodes_for_smoothing`` per
-  key), which gives the same windows as logging every episode;
+  agent, per module) as RLlib's ``get_metrics`` logs them, but only the values its smoothing
+  windows keep (:func:`log_episode_metrics`);
 - module weights, connector states and ``weights_seq_no`` through RLlib's ``get_state`` /
   ``set_state`` (inherited), so ``foreach_env_runner`` weight syncs work unchanged.
 
-Python's cyclic garbage collector is paused during a ``sample()`` call (:func:`gc_paused`).
+Garbage collection: Python's cyclic collector is paused during a ``sample()`` call
+(:func:`gc_paused`). A call's episodes outlive it (the learner holds them), so the collector
+moves them to its oldest generation, and every few calls that triggers a full collection,
+which scans every object of the process: on Leduc poker half a million (Ray, torch, the
+algorithm), 350 ms, more than a whole iteration. So at its first ``sample()`` call the runner
+collects once and moves every object then alive to the collector's permanent generation
+(``gc.freeze``: full collections skip them), and moves them back when it stops
+(``gc.unfreeze``, so cycles that died meanwhile are collected then).
 
 Chance outcomes are drawn from a NumPy generator seeded, at each ``sample()`` call, from
 torch's global generator, which also draws the actions: a call is a function of the torch seed
@@ -65,6 +75,16 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.metrics import (
+    EPISODE_AGENT_RETURN_MEAN,
+    EPISODE_AGENT_STEPS,
+    EPISODE_DURATION_SEC_MEAN,
+    EPISODE_LEN_MAX,
+    EPISODE_LEN_MEAN,
+    EPISODE_LEN_MIN,
+    EPISODE_MODULE_RETURN_MEAN,
+    EPISODE_RETURN_MAX,
+    EPISODE_RETURN_MEAN,
+    EPISODE_RETURN_MIN,
     NUM_AGENT_STEPS_SAMPLED,
     NUM_AGENT_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_SAMPLED,
@@ -77,9 +97,8 @@ from ray.rllib.utils.metrics import (
     TIME_BETWEEN_SAMPLING,
     WEIGHTS_SEQ_NO,
 )
-from ray.rllib.utils.numpy import convert_to_numpy
 
-from metagame.agents.rllib.episodes import PlayRecord, finish_episode
+from metagame.agents.rllib.episodes import PlayLog, finish_episode, stack_rows
 from metagame.agents.rllib.spiel_games import SpielGames
 
 HISTORY_KEY = "metagame_spiel_history"
@@ -110,28 +129,51 @@ class VectorEnvRunner(MultiAgentEnvRunner):
                 "module-to-env connectors are not supported"
             )
         self.games = None
+        self.heap_frozen = False  # see the module docstring
         self.episode_templates: dict[Any, Any] = {}  # see finish_episode
         if self.env is not None:
             adapter = self.env.envs[0].unwrapped
             self.games = SpielGames.from_env(adapter, self.num_envs)
             self.agents = list(adapter.possible_agents)
-        if config.callbacks_on_episode_step is not None or any(
-            type(cb).on_episode_step is not RLlibCallback.on_episode_step for cb in self._callbacks
-        ):
+        if "on_episode_step" in self._hooks():
             raise ValueError(
                 "VectorEnvRunner writes an episode when it ends: on_episode_step callbacks "
                 "are not supported"
             )
+        self.episode_hooks = self._hooks()
+
+    def _hooks(self) -> frozenset[str]:
+        """The episode hooks a callback object overrides or a callback function serves."""
+        names = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
+        return frozenset(
+            name
+            for name in names
+            if getattr(self.config, f"callbacks_{name}") is not None
+            or any(
+                getattr(type(cb), name) is not getattr(RLlibCallback, name)
+                for cb in self._callbacks
+            )
+        )
+
+    def _make_on_episode_callback(self, which: str, idx: int, episodes: list[Any]) -> None:
+        """RLlib's episode hook call, skipped when no callback serves the hook (it builds the
+        call's arguments for every episode, three times per episode)."""
+        if which in self.episode_hooks:
+            super()._make_on_episode_callback(which, idx, episodes)
 
     def get_metrics(self) -> dict[str, Any]:
+        """RLlib's metrics: the counters logged during sampling, and the episode metrics
+        that ``MultiAgentEnvRunner.get_metrics`` logs per episode, logged by
+        :func:`log_episode_metrics` (the same windows, a few log calls per kept value)."""
         window = max(
             1,
             math.ceil(
                 self.config.metrics_num_episodes_for_smoothing / (self.config.num_env_runners or 1)
             ),
         )
-        self._done_episodes_for_metrics[:] = in_windows(self._done_episodes_for_metrics, window)
-        return super().get_metrics()
+        log_episode_metrics(self.metrics, self._done_episodes_for_metrics, window)
+        self._done_episodes_for_metrics.clear()
+        return self.metrics.reduce()
 
     def _default_timesteps(self) -> int:
         return math.ceil(self.config.total_train_batch_size / max(1, self.config.num_env_runners))
@@ -158,6 +200,10 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             )
         self.metrics.log_value(WEIGHTS_SEQ_NO, self._weights_seq_no, window=1)
         explore = self.config.explore if explore is None else explore
+        if not self.heap_frozen:
+            gc.collect()
+            gc.freeze()
+            self.heap_frozen = True
         if num_timesteps is None and num_episodes is None:
             num_timesteps = self._default_timesteps()
         with self.metrics.log_time(SAMPLE_TIMER), gc_paused():
@@ -170,6 +216,12 @@ class VectorEnvRunner(MultiAgentEnvRunner):
             )
         self._time_after_sampling = time.perf_counter()
         return episodes
+
+    def stop(self) -> None:
+        if self.heap_frozen:
+            gc.unfreeze()
+            self.heap_frozen = False
+        super().stop()
 
     def _log_counts(self, episodes: list[MultiAgentEpisode]) -> None:
         """RLlib's step and episode counters, once per call instead of once per step."""
@@ -212,22 +264,74 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def in_windows(episodes: list[MultiAgentEpisode], window: int) -> list[MultiAgentEpisode]:
-    """The episodes (in order) holding one of the last ``window`` values of some metric key:
-    the episode return, or an agent's or a module's return."""
-    counts: Counter[str] = Counter()
-    kept = []
+def log_episode_metrics(logger: Any, episodes: list[MultiAgentEpisode], window: int) -> None:
+    """Logs into ``logger`` the episode metrics RLlib's ``MultiAgentEnvRunner.get_metrics``
+    logs for each of ``episodes`` (complete, not chunked, in order): length, return and
+    duration (mean, and min and max of length and return), per agent its return and steps,
+    per module its agents' return, each a mean over a window of ``window`` values.
+
+    RLlib logs every episode with three ``log_dict`` calls, which walk the nested dicts with
+    ``tree``, and each key's window then keeps its last ``window`` values. Here the episodes
+    are read backwards, each only while one of its keys (the episode's, its agents', its
+    modules') has fewer than ``window`` values, and each key gets one ``log_value`` per value
+    its window keeps, which leaves the logger in the same state."""
+    logged: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
+
+    def wanted(key: tuple[str, ...]) -> bool:
+        return key not in logged or len(logged[key][1]) < window
+
+    def log(key: tuple[str, ...], value: Any, reduce: str = "mean") -> None:
+        values = logged.setdefault(key, (reduce, []))[1]
+        if len(values) < window:
+            values.append(value)
+
     for episode in reversed(episodes):
-        keys = ["", *(f"agent:{a}" for a in episode.agent_episodes)]
-        keys += [f"module:{e.module_id}" for e in episode.agent_episodes.values()]
-        if any(counts[key] < window for key in keys):
-            kept.append(episode)
-        counts.update(set(keys))
-    return kept[::-1]
+        singles = list(episode.agent_episodes.values())
+        agents = [(EPISODE_AGENT_RETURN_MEAN, str(s.agent_id)) for s in singles]
+        modules = [(EPISODE_MODULE_RETURN_MEAN, s.module_id) for s in singles]
+        if not any(map(wanted, [(EPISODE_LEN_MEAN,), *agents, *modules])):
+            continue
+        returns = [s.get_return() for s in singles]
+        length, ret = len(episode), sum(returns)  # as MultiAgentEpisode.get_return adds them
+        log((EPISODE_LEN_MEAN,), length)
+        log((EPISODE_RETURN_MEAN,), ret)
+        log((EPISODE_DURATION_SEC_MEAN,), episode.get_duration_s())
+        module_returns: dict[tuple[str, ...], float] = defaultdict(float)
+        for single, key, module, agent_return in zip(
+            singles, agents, modules, returns, strict=True
+        ):
+            log(key, agent_return)
+            log((EPISODE_AGENT_STEPS, key[1]), len(single))
+            module_returns[module] += agent_return
+        for module, module_return in module_returns.items():
+            log(module, module_return)
+        log((EPISODE_LEN_MIN,), length, "min")
+        log((EPISODE_RETURN_MIN,), ret, "min")
+        log((EPISODE_LEN_MAX,), length, "max")
+        log((EPISODE_RETURN_MAX,), ret, "max")
+    for key, (reduce, values) in logged.items():
+        for value in reversed(values):
+            logger.log_value(key, value, reduce=reduce, window=window)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A batched tensor as RLlib's ``TensorToNumpy`` connector gives it
+    (``convert_to_numpy``): on the CPU, floats as float32, signed integers as int32; without
+    its walk over a nested structure, and without a copy where the type is already right."""
+    array = tensor.detach().cpu().numpy()
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32, copy=False)
+    if np.issubdtype(array.dtype, np.signedinteger):
+        return array.astype(np.int32, copy=False)
+    return array
 
 
 class _Sampler:
-    """One ``sample()`` call: plays, rounds of batched forward passes, finished episodes."""
+    """One ``sample()`` call: plays, rounds of batched forward passes, finished episodes.
+
+    Every play started in the call gets a number; its moves and observations go to a
+    :class:`PlayLog` a round at a time, and its episode is written when the call's last play
+    has ended (then ``on_episode_end`` runs for each, in the order the plays ended)."""
 
     def __init__(self, runner: VectorEnvRunner, explore: bool, random_actions: bool):
         self.runner = runner
@@ -240,11 +344,25 @@ class _Sampler:
         self.episodes: list[MultiAgentEpisode | None] = [None] * n
         self.pending = np.zeros((n, self.games.num_players))  # rewards not yet observed
         self.last_obs: list[Any] = [None] * n
-        self.plays: list[PlayRecord | None] = [None] * n
-        self.done: list[MultiAgentEpisode] = []
+        self.play_of = np.zeros(n, dtype=np.int64)  # each slot's play number
+        self.module_ids: list[str] = []  # the modules met so far, and each slot's player's
+        self.module_of = np.zeros((n, self.games.num_players), dtype=np.int64)
+        self.env_t = np.zeros(n, dtype=np.int64)  # each slot's env steps so far
+        self.to_move = np.zeros(n, dtype=np.int64)  # each slot's acting player
+        self.log = PlayLog(runner.agents)
+        self.started: list[tuple[MultiAgentEpisode, int, float]] = []  # episode, slot, start
+        self.ended: list[tuple[int, int, float, list[int]]] = []  # play, steps, end, history
         self.started_steps = 0  # env steps of the finished episodes and the ones under way
+        self.evaluated: list[Any] = []  # modules put in eval mode, back in training mode after
 
     def run(self, num_timesteps: int | None, num_episodes: int | None) -> list[MultiAgentEpisode]:
+        try:
+            return self._run(num_timesteps, num_episodes)
+        finally:
+            for module in self.evaluated:
+                module.train()
+
+    def _run(self, num_timesteps: int | None, num_episodes: int | None) -> list[MultiAgentEpisode]:
         runner = self.runner
         n = runner.num_envs
         started = 0
@@ -264,91 +382,136 @@ class _Sampler:
             finished = self._round(live)
             restart = []
             for i in finished:
-                self._finish(i)
+                self.episodes[i] = None
                 if wanted():
                     restart.append(i)
                     started += 1
             if restart:
                 self._start(restart)
-        runner._log_counts(self.done)
-        runner._done_episodes_for_metrics.extend(self.done)
-        return self.done
+        done = self._finish()
+        runner._log_counts(done)
+        runner._done_episodes_for_metrics.extend(done)
+        return done
 
     # -- plays --------------------------------------------------------------------------------
     def _start(self, slots: list[int]) -> None:
+        if not slots:
+            return
         runner, games = self.runner, self.games
+        now = time.perf_counter()
         for i in slots:
             games.start(i, self.rng)
             runner._new_episode(i, self.episodes)
-            self.plays[i] = PlayRecord()
-            self.pending[i] = 0.0
+            self.play_of[i] = len(self.started)
+            self.started.append((self.episodes[i], i, now))
+            for p, agent in enumerate(runner.agents):
+                self.module_of[i, p] = self._module_index(self.episodes[i].module_for(agent))
+        self.pending[slots] = 0.0
+        self.env_t[slots] = 0
         players = [games.current_player(i) for i in slots]
+        self.to_move[slots] = players
         rows = games.observe(slots, players)
-        for i, p, row in zip(slots, players, rows, strict=True):
-            agent = runner.agents[p]
-            self.plays[i].observe(agent, row, {}, 0.0)
+        self.log.observe(
+            self.play_of[slots],
+            self.to_move[slots],
+            self.env_t[slots],
+            np.zeros(len(slots)),
+            rows,
+        )
+        for i, row in zip(slots, rows, strict=True):
             runner._make_on_episode_callback("on_episode_start", i, self.episodes)
             self.last_obs[i] = row
 
-    def _finish(self, i: int) -> None:
-        episode = self.episodes[i]
-        finish_episode(episode, self.plays[i], templates=self.runner.episode_templates)
-        episode.custom_data[HISTORY_KEY] = list(self.games.states[i].history())
-        self.runner._make_on_episode_callback("on_episode_end", i, self.episodes)
-        self.done.append(episode)
-        self.episodes[i] = None
-        self.plays[i] = None
+    def _module_index(self, module_id: str) -> int:
+        if module_id not in self.module_ids:
+            self.module_ids.append(module_id)
+        return self.module_ids.index(module_id)
+
+    def _finish(self) -> list[MultiAgentEpisode]:
+        """The ended plays' episodes, written from the log, with their end callbacks."""
+        runner, log = self.runner, self.log
+        if not self.started:
+            return []
+        log.close(len(self.started))
+        done = []
+        for play, steps, end, history in self.ended:
+            episode, slot, start = self.started[play]
+            finish_episode(
+                episode, log.play(play, steps, start, end), templates=runner.episode_templates
+            )
+            episode.custom_data[HISTORY_KEY] = history
+            runner._make_on_episode_callback("on_episode_end", slot, {slot: episode})
+            # RLlib's callback helper looked up the episode's earlier chunks (none) in a
+            # defaultdict, adding an entry
+            runner._ongoing_episodes_for_metrics.pop(episode.id_, None)
+            done.append(episode)
+        return done
 
     # -- one round: every live play moves once ------------------------------------------------
     def _round(self, live: list[int]) -> list[int]:
         """Every live play's acting agent moves; the plays that ended."""
-        runner, games = self.runner, self.games
-        players = [games.current_player(i) for i in live]
+        runner, games, rng, pending = self.runner, self.games, self.rng, self.pending
+        players = self.to_move[live]
         actions, extras = self._act(live, players)
-        seq = runner._weights_seq_no
+        extras[WEIGHTS_SEQ_NO] = np.full(len(live), runner._weights_seq_no)
+        self.log.act(self.play_of[live], players, actions, extras)
         terminal, acting, acting_players = [], [], []
-        for k, (i, p) in enumerate(zip(live, players, strict=True)):
-            extra = {key: value[k] for key, value in extras.items()}
-            extra[WEIGHTS_SEQ_NO] = seq
-            self.plays[i].act(runner.agents[p], actions[k], extra)
-            self.pending[i] += games.act(i, int(actions[k]), self.rng)
+        no_reward = games.no_reward
+        for i, action in zip(live, actions.tolist(), strict=True):
+            rewards = games.act(i, action, rng)
+            if rewards is not no_reward:
+                pending[i] += rewards
             if games.is_terminal(i):
                 terminal.append(i)
             else:
                 acting.append(i)
                 acting_players.append(games.current_player(i))
         self.started_steps += len(live)
+        self.env_t[live] += 1
         if acting:
-            for i, q, row in zip(
-                acting, acting_players, games.observe(acting, acting_players), strict=True
-            ):
-                self.plays[i].observe(runner.agents[q], row, {}, float(self.pending[i, q]))
-                self.pending[i, q] = 0.0
+            self.to_move[acting] = acting_players
+            rows = games.observe(acting, acting_players)
+            self.log.observe(
+                self.play_of[acting],
+                self.to_move[acting],
+                self.env_t[acting],
+                pending[acting, acting_players],
+                rows,
+            )
+            pending[acting, acting_players] = 0.0
+            for i, row in zip(acting, rows, strict=True):
                 self.last_obs[i] = row
         if terminal:
             num = games.num_players
-            slots = [i for i in terminal for _ in range(num)]
-            rows = games.observe(slots, list(range(num)) * len(terminal))
-            for k, i in enumerate(terminal):
-                returns = games.states[i].returns()
-                for p, agent in enumerate(runner.agents):
-                    info = {"returns": float(returns[p])}
-                    self.plays[i].observe(agent, rows[k * num + p], info, float(self.pending[i, p]))
+            slots = np.repeat(terminal, num)
+            seats = np.tile(np.arange(num), len(terminal))
+            infos = []
+            now = time.perf_counter()
+            for i in terminal:
+                state = games.states[i]
+                infos += [{"returns": float(r)} for r in state.returns()]
+                self.ended.append((int(self.play_of[i]), int(self.env_t[i]), now, state.history()))
+            self.log.observe(
+                self.play_of[slots],
+                seats,
+                self.env_t[slots],
+                pending[slots, seats],
+                games.observe(slots.tolist(), seats.tolist()),
+                infos,
+            )
         return terminal
 
-    def _act(self, live: list[int], players: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
+    def _act(self, live: list[int], players: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Actions of the acting agents, and the module outputs stored with them."""
-        runner = self.runner
         if self.random_actions:
             return self._random_actions(live, players), {}
         rows = [self.last_obs[i] for i in live]
-        by_module: dict[str, list[int]] = defaultdict(list)
-        for k, (i, p) in enumerate(zip(live, players, strict=True)):
-            by_module[self.episodes[i].module_for(runner.agents[p])].append(k)
+        modules = self.module_of[live, players]
         actions = np.zeros(len(live), dtype=np.int32)
         extras: dict[str, np.ndarray] = {}
-        for module_id, ks in by_module.items():
-            out = self._forward(module_id, _stack([rows[k] for k in ks]))
+        for m in np.unique(modules).tolist():
+            ks = np.flatnonzero(modules == m)
+            out = self._forward(self.module_ids[m], stack_rows([rows[k] for k in ks]))
             actions[ks] = out.pop(Columns.ACTIONS)
             for key, value in out.items():
                 if key not in extras:
@@ -365,12 +528,15 @@ class _Sampler:
             if isinstance(batch, dict)
             else torch.from_numpy(batch)
         )
+        if module.training:  # as forward_exploration/inference set it, once per call
+            module.eval()
+            self.evaluated.append(module)
         with torch.no_grad():
             if self.explore:
-                out = module.forward_exploration({Columns.OBS: obs})
+                out = module._forward_exploration({Columns.OBS: obs})
                 dist_cls = module.get_exploration_action_dist_cls()
             else:
-                out = module.forward_inference({Columns.OBS: obs})
+                out = module._forward_inference({Columns.OBS: obs})
                 dist_cls = module.get_inference_action_dist_cls()
             if Columns.ACTIONS not in out:
                 if Columns.ACTION_DIST_INPUTS not in out:
@@ -384,17 +550,10 @@ class _Sampler:
                 if Columns.ACTION_LOGP not in out:
                     out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
         out.pop(Columns.EMBEDDINGS, None)
-        # numpy as RLlib's TensorToNumpy connector gives it (float32, int32)
-        return convert_to_numpy({k: v for k, v in out.items() if isinstance(v, torch.Tensor)})
+        return {k: as_numpy(v) for k, v in out.items() if isinstance(v, torch.Tensor)}
 
-    def _random_actions(self, live: list[int], players: list[int]) -> np.ndarray:
+    def _random_actions(self, live: list[int], players: np.ndarray) -> np.ndarray:
         states = self.games.states
         return np.array(
-            [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players)]
+            [self.rng.choice(states[i].legal_actions(p)) for i, p in zip(live, players.tolist())]
         )
-
-
-def _stack(rows: list[Any]) -> Any:
-    if isinstance(rows[0], dict):
-        return {key: np.stack([r[key] for r in rows]) for key in rows[0]}
-    return np.stack(rows)
