@@ -11,6 +11,7 @@ the restricted game by CFR+ and records the exact exploitability of its average 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,16 @@ from metagame.league.game_spec import GameSpec
 from metagame.league.store import Player, Store
 
 KEY = "config key evaluation.answer"
+
+
+@dataclass
+class _Solved:
+    """The restricted game of the players ``ids``: its solution and, once asked, the
+    solution's exploitability."""
+
+    ids: tuple[str, ...]
+    solution: RestrictedSolution
+    exploitability: float | None = None
 
 
 class RestrictedAnswer:
@@ -47,7 +58,7 @@ class RestrictedAnswer:
         self._policy = policy
         self.iterations = iterations
         self._tables: dict[str, np.ndarray] = {}
-        self._last: tuple[tuple[str, ...], RestrictedSolution, list[float]] | None = None
+        self._last: _Solved | None = None  # kept until the players change
 
     def table(self, player: Player) -> np.ndarray:
         """``(I, A)``: what ``player`` plays at every information state."""
@@ -55,21 +66,23 @@ class RestrictedAnswer:
             self._tables[player.id] = self.form.policy_table(self._policy(player))
         return self._tables[player.id]
 
+    def _solved(self, players: Sequence[Player]) -> _Solved:
+        ids = tuple(p.id for p in players)
+        if self._last is None or self._last.ids != ids:
+            allowed = proposed_actions(self.form, np.stack([self.table(p) for p in players]))
+            self._last = _Solved(ids, solve_restricted(self.form, allowed, self.iterations))
+        return self._last
+
     def solve(self, players: Sequence[Player]) -> RestrictedSolution:
         """The restricted game of ``players`` solved by CFR+ (kept until the players change)."""
-        ids = tuple(p.id for p in players)
-        if self._last is None or self._last[0] != ids:
-            allowed = proposed_actions(self.form, np.stack([self.table(p) for p in players]))
-            self._last = (ids, solve_restricted(self.form, allowed, self.iterations), [])
-        return self._last[1]
+        return self._solved(players).solution
 
     def exploitability(self, players: Sequence[Player]) -> float:
         """The exact exploitability of the restricted game's equilibrium."""
-        solution = self.solve(players)
-        known = self._last[2]
-        if not known:
-            known.append(self.form.exploitability(solution.table))
-        return known[0]
+        solved = self._solved(players)
+        if solved.exploitability is None:
+            solved.exploitability = self.form.exploitability(solved.solution.table)
+        return solved.exploitability
 
     def module_spec(self):
         """The RLModule spec of the table module that plays the equilibrium."""
