@@ -97,6 +97,12 @@ def legal_distribution(probs: np.ndarray, mask: np.ndarray | None) -> np.ndarray
     return np.where(total > 0, probs / np.where(total > 0, total, 1.0), uniform)
 
 
+def softmax_distribution(out: dict[str, Any], masks: np.ndarray | None) -> np.ndarray:
+    """``(N, A)``: the masked softmax of a module's ``action_dist_inputs`` (its logits)."""
+    logits = out["action_dist_inputs"].double().numpy()
+    return legal_distribution(np.exp(logits - logits.max(axis=1, keepdims=True)), masks)
+
+
 def choose(probs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     """One action per row of ``probs``: sampled with ``rng``, or the argmax when rng is None."""
     if rng is None:
@@ -384,11 +390,6 @@ class RLModulePolicy:
         with torch.no_grad():
             return self.module.forward_inference(self._batch(observations, masks)), masks
 
-    @staticmethod
-    def _distributions(out: dict[str, Any], masks: np.ndarray | None) -> np.ndarray:
-        logits = out["action_dist_inputs"].double().numpy()
-        return legal_distribution(np.exp(logits - logits.max(axis=1, keepdims=True)), masks)
-
     def action_distributions(
         self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
@@ -399,7 +400,7 @@ class RLModulePolicy:
             self.action_space, gym.spaces.Discrete
         ):
             raise ValueError(f"{self.id}: distributions need a Discrete policy with logits")
-        return self._distributions(out, masks)
+        return softmax_distribution(out, masks)
 
     def act_batch(
         self, observations: Sequence[Any], action_masks: Sequence[np.ndarray] | None = None
@@ -411,7 +412,7 @@ class RLModulePolicy:
             return out["actions"].numpy()
         inputs = out["action_dist_inputs"]
         if isinstance(self.action_space, gym.spaces.Discrete):
-            probs = self._distributions(out, masks)
+            probs = softmax_distribution(out, masks)
             return choose(probs, None if self.greedy else self.rng)
         dist = self._dist_cls.from_logits(inputs)
         if self.greedy:

@@ -142,15 +142,13 @@ class SequenceForm:
         :func:`metagame.league.exploitability.action_probabilities` gives one at a time)."""
         import torch
 
-        from metagame.agents.policy import legal_distribution
+        from metagame.agents.policy import softmax_distribution
 
         if not hasattr(policy, "module"):
             raise ValueError(f"{type(policy).__name__}: a table needs a policy over an RLModule")
         with torch.no_grad():
             out = policy.module.forward_inference({"obs": torch.from_numpy(self.observations)})
-        logits = out["action_dist_inputs"].double().numpy()
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return legal_distribution(probs, self.legal)
+        return softmax_distribution(out, self.legal)
 
     def tabular_policy(self, table: np.ndarray):
         """An OpenSpiel ``TabularPolicy`` playing ``table (I, A)``."""
