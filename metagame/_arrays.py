@@ -50,13 +50,18 @@ def as_array(A: Any, name: str, *, ndim: int | None = None, allow_empty: bool = 
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.isfinite(arr).all():  # one pass in the common case; name the culprit otherwise
+    if arr.size == 0:
+        return arr
+    # min and max propagate NaN and reach inf: two passes that allocate nothing (temporaries
+    # from ``isfinite`` and ``abs`` took 0.04-0.26 s a call on a 5000x5000 game, page faults)
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # name the culprit
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         kind = "NaN" if np.isnan(arr[where]) else "inf"
         raise ValueError(f"{name} contains {kind} (at index {where})")
-    if arr.size and np.abs(arr).max() > MAX_MAGNITUDE:
+    if max(-lo, hi) > MAX_MAGNITUDE:
         raise ValueError(
-            f"{name} has entries up to {np.abs(arr).max():.3g}, beyond {MAX_MAGNITUDE:.3g}: "
+            f"{name} has entries up to {max(-lo, hi):.3g}, beyond {MAX_MAGNITUDE:.3g}: "
             f"sums of them would overflow; rescale it (equilibria do not change when payoffs "
             f"are multiplied by a positive number)"
         )
