@@ -13,7 +13,7 @@ here from the returned strategies.
 
 Under load (issue #19): each of our cases runs idle, then beside one competing busy process (a
 subprocess spinning on one core, started and stopped here), both with the thread counts our
-solvers choose (``metagame.solvers._threads``) and forced to one thread, the two in turns (3
+solvers choose (``metagame.solvers._threads``) and forced to one thread, the two in turns (5
 rounds, up to 15 for short cases), each the best of its runs; printed are the loaded / idle
 ratio [target <= 1.5] and the loaded time against the single-thread one [target <= 1.0].
 Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
@@ -258,12 +258,12 @@ def under_load(cases, tol: float) -> None:
     """Each case idle, then beside one busy process; with our thread choice and on one thread."""
     import numba
 
-    from metagame.solvers._threads import PROBES_KEPT
+    from metagame.solvers._threads import DECIDE_AFTER
 
     allowed = numba.get_num_threads()
     print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
     print(
-        "best of 3 to 15 runs each (ours and one thread in turns); ratio = loaded / idle; "
+        "best of 5 to 15 runs each (ours and one thread in turns); ratio = loaded / idle; "
         "vs 1 thread = loaded / loaded on 1 thread\n"
     )
     header = f"{'case':<20}{'idle':>10}{'loaded':>10}{'ratio':>8}{'1 thread':>10}"
@@ -273,9 +273,9 @@ def under_load(cases, tol: float) -> None:
     worst_ratio = worst_single = 0.0
     for kind, n in cases:
         A = make_case(kind, n)
-        for _ in range(PROBES_KEPT):  # compile, and let the thread choice settle on this size
+        for _ in range(DECIDE_AFTER):  # compile, and let the thread choice settle on this size
             once = solve_seconds(kind, n, A, tol)
-        rounds = int(np.clip(SHORT_CASE_SECONDS / once, 3, 15))  # more runs of short cases
+        rounds = int(np.clip(SHORT_CASE_SECONDS / once, 5, 15))  # more runs of short cases
         idle, idle_one = timed_pair(kind, n, A, tol, rounds)
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:

@@ -20,7 +20,11 @@ So every kernel here is a plain cached ``@njit(cache=True, nogil=True)`` functio
 of the work (a band of rows, a range of games). ``run_slices`` hands the slices to Python threads
 that take them one at a time from a shared counter, so a thread the OS deschedules delays only
 the slice it holds (and one it has not started yet delays nothing), and that sleep on a lock
-(never spin) between calls.
+(never spin) between calls. The helpers run on the allowed CPUs other than the one the caller
+is on when it hands them work (``cpus_besides_caller``): Linux queues a woken thread on its
+waker's CPU when no CPU is idle, and beside one busy process on 2 cores the caller and its
+helper then shared one core for the whole call, as if on one thread (10,000 stage games: 23 ms
+in about half the calls, 16 ms whenever the helper ran on the other core).
 
 How many threads: one, or all allowed ones (``numba.get_num_threads()``, set by
 ``set_num_threads``, never more than the CPUs this process may run on, ``os.sched_getaffinity``),
@@ -35,17 +39,27 @@ threaded part is the larger one because a worker sharing a core gets its turns o
 milliseconds: timed on a quarter of a batch beside a busy process, two threads looked no faster
 than one; over the whole call they were 1.3-1.4x faster.
 
-All threads are used while the median of the last three ratios is below ``MARGIN`` (threaded
-time per slice under 0.9 of the single-thread one: extra threads take cores other processes
-could use, so they must pay for it); otherwise one thread, in one call of the serial kernel.
-(Probes on a machine whose other processes preempt ours scatter from 0.2 to 100; the median
-keeps one such probe from deciding.) A probe costs at most a quarter of a call run the slower
-way while threads win, three quarters while one thread wins. Probes come on the first three
-calls, then every ``PROBE_FIRST`` calls while threads win, or after ``PROBE_FIRST``, 2x, 4x,
-... up to ``PROBE_LAST`` calls while one thread wins, and at least every ``PROBE_SECONDS``
+All threads are used while the mean of the last ``PROBES_KEPT`` ratios (from the third probe
+on) is below ``MARGIN`` (threaded time per slice under 0.9 of the single-thread one: extra
+threads take cores other processes could use, so they must pay for it); otherwise one thread,
+in one call of the serial kernel. The mean, not the median: beside a busy process a threaded
+call now and then waits milliseconds for a helper the OS preempted in its last slice, a rare
+and large cost. Probes of 5000x5000 products there had a median ratio of 0.94-0.96 and a mean of
+1.07-1.11, and a run of threaded products took 1.13-1.14x the time of the same run on one
+thread: the median chose threads that lost. Each ratio counts as at least ``1 / threads`` (a
+lower one means the alone part was preempted) and at most ``RATIO_CAP``, so that one probe
+disturbed by another process's burst (ratios scatter from 0.2 to 100 then) cannot decide.
+
+Probes come on the first three calls, then every ``PROBE_FIRST`` calls while threads win, or
+after ``PROBE_FIRST``, 2x, 4x, ... up to ``PROBE_LAST`` calls while one thread wins (back to
+``PROBE_FIRST`` after a probe that found threads faster), and at least every ``PROBE_SECONDS``
 (stretched alike while one thread wins, up to 8x), so that a machine that becomes busy is
-followed within a fraction of a second, and one that becomes idle within two seconds. A probe
-changes only which thread computes which slice, never the numbers.
+followed within a fraction of a second, and one that becomes idle within about two seconds.
+While one thread wins, a probe's threaded part costs what it took beyond the same slices on one
+thread; the next probe waits until that is at most ``PROBE_COST`` of the time since (1000x1000
+products, which threads make 2-3x slower: four probes cost 1-2% of a 0.16 s PRM+ solve before
+this rule, one probe 0.4% after it). A probe changes only which thread computes which slice,
+never the numbers.
 
 (The rule before compared the time per unit of whole calls made at different moments, one
 thread against all; beside a busy process the noise between those moments decided, 5000x5000
@@ -58,6 +72,8 @@ handing it to a worker costs more than it saves.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 import os
 import threading
@@ -67,14 +83,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
-import numpy as np
 
 PROBE_FIRST = 8  # calls between probes while all threads win, and the first gap while one wins
 PROBE_LAST = 64  # ... doubling up to this many calls while one thread keeps winning
 PROBE_SECONDS = 0.25  # and a probe at least this often (wall time), backing off alike
 PROBE_SHARE = 4  # a probe times 1 / PROBE_SHARE of the slices alone, the rest on threads
-PROBES_KEPT = 3  # the decision looks at the last this many probes' ratios
+PROBES_KEPT = 8  # the decision looks at the mean of the last this many probes' ratios ...
+DECIDE_AFTER = 3  # ... once there are at least this many
+RATIO_CAP = 2.0  # a probe's ratio counts as at most this (and at least 1 / threads)
 MARGIN = 0.9  # all threads only when their time per slice is below this fraction of one's
+PROBE_COST = 0.002  # while one thread wins, probes lose at most this share of the time
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
@@ -122,13 +140,51 @@ def run_slices(kernel: Callable[[int], object], count: int, threads: int) -> Non
             if next(finished) == count:
                 done.set()
 
+    away = cpus_besides_caller()
+
+    def helper() -> None:
+        if away:
+            try:
+                os.sched_setaffinity(0, away)
+            except OSError:  # a placement hint only (e.g. a cpuset changed meanwhile)
+                pass
+        work()
+
     pool = _executor(threads - 1)
     for _ in range(threads - 1):
-        pool.submit(work)
+        pool.submit(helper)
     work()
     done.wait()
     if errors:
         raise errors[0]
+
+
+@functools.cache
+def _sched_getcpu() -> Callable[[], int] | None:
+    """The C library's ``sched_getcpu`` (the CPU the calling thread runs on now), or None where
+    there is none (not Linux, or no C library to load)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        getcpu = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    getcpu.restype, getcpu.argtypes = ctypes.c_int, []
+    return getcpu
+
+
+def cpus_besides_caller() -> set[int] | None:
+    """The CPUs the calling thread may run on, less the one it runs on now; None where that is
+    unknown or leaves none. ``run_slices``'s helpers run there: a helper woken by the caller
+    is otherwise queued on the caller's CPU, and beside one busy process on 2 cores the two
+    threads then share one core for the whole call (a 10,000-game batch took the single-thread
+    23 ms in about half the calls, 16 ms when the helper ran on the other core)."""
+    getcpu = _sched_getcpu()
+    if getcpu is None:
+        return None
+    cpu = getcpu()
+    away = os.sched_getaffinity(0) - {cpu}
+    return away if cpu >= 0 and away else None
 
 
 def allowed_threads() -> int:
@@ -150,13 +206,17 @@ class ThreadChoice:
         self.calls = 0  # calls since the last probe
         self.interval = PROBE_FIRST
         self.last_probe = -float("inf")
+        self.spacing = 0.0  # seconds before the next probe while one thread wins
 
     def due(self) -> bool:
         """Whether the next call should be a probe."""
         if self.threads <= 1:
             return False
-        late = time.perf_counter() - self.last_probe > PROBE_SECONDS * self.interval / PROBE_FIRST
-        return len(self.ratios) < PROBES_KEPT or self.calls >= self.interval or late
+        since = time.perf_counter() - self.last_probe
+        if self.spacing and not self.parallel and since < self.spacing:
+            return False
+        late = since > PROBE_SECONDS * self.interval / PROBE_FIRST
+        return len(self.ratios) < DECIDE_AFTER or self.calls >= self.interval or late
 
     def serial(self, calls: int = 1) -> bool:
         """True when the next ``calls`` calls run on the calling thread (they are counted
@@ -194,13 +254,16 @@ class ThreadChoice:
         run_slices(lambda k: kernel(1 + alone + k), rest, self.threads)
         end = time.perf_counter()
         one = max(middle - start, 1e-9) / alone
-        self.record(((end - middle) / rest) / one, end)
+        self.record(((end - middle) / rest) / one, end, (end - middle) - rest * one)
 
-    def record(self, ratio: float, now: float) -> None:
-        """A probe's threaded / single-thread time per slice, measured at ``now``."""
-        self.ratios.append(ratio)
-        parallel = len(self.ratios) == PROBES_KEPT and float(np.median(self.ratios)) < MARGIN
-        if parallel or parallel != self.parallel:
+    def record(self, ratio: float, now: float, lost: float = 0.0) -> None:
+        """A probe's threaded / single-thread time per slice, measured at ``now``; ``lost``
+        seconds is what its threaded part took beyond the same slices on one thread."""
+        self.spacing = min(max(lost, 0.0) / PROBE_COST, PROBE_SECONDS * PROBE_LAST / PROBE_FIRST)
+        self.ratios.append(min(max(ratio, 1.0 / self.threads), RATIO_CAP))
+        enough = len(self.ratios) >= DECIDE_AFTER
+        parallel = enough and sum(self.ratios) < MARGIN * len(self.ratios)
+        if parallel or parallel != self.parallel or ratio < MARGIN:
             self.interval = PROBE_FIRST
         else:
             self.interval = min(2 * self.interval, PROBE_LAST)

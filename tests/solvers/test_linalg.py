@@ -1,10 +1,5 @@
 """The solvers' matrix-vector kernels against NumPy, on one thread and on several alike."""
 
-import os
-import subprocess
-import sys
-import time
-
 import numba
 import numpy as np
 import pytest
@@ -16,15 +11,7 @@ from metagame.solvers import solve_zero_sum
 from metagame.solvers._linalg import BLOCKS, PARALLEL_MIN_ENTRIES, _mat_vec_band, mat_vec, vec_mat
 from metagame.solvers._rm import PRMState
 from metagame.solvers._simplex import simplex_batch
-from metagame.solvers._threads import (
-    MARGIN,
-    PROBE_FIRST,
-    PROBE_LAST,
-    PROBE_SECONDS,
-    PROBES_KEPT,
-    ThreadChoice,
-    run_slices,
-)
+from metagame.solvers._threads import ThreadChoice
 
 
 def products(A, x, y):
@@ -130,102 +117,6 @@ def test_simplex_batch_on_threads_equals_one_thread():
     priority = np.zeros((203, 5), dtype=np.bool_)
     for got, want in zip(simplex_batch(As, priority, 3), simplex_batch(As, priority, 1)):
         np.testing.assert_array_equal(got, want)
-
-
-# Probes in these tests are recorded as made far in the future, so that no probe falls due by
-# wall time (PROBE_SECONDS) however slowly a busy machine runs the test.
-LATER = time.perf_counter() + 1e6
-
-
-def calls_until_probe(choice):
-    """Serial calls the choice grants before a probe falls due (it must fall due)."""
-    calls = 0
-    while choice.serial():
-        calls += 1
-        assert calls <= PROBE_LAST
-    return calls
-
-
-def test_thread_choice_uses_threads_only_while_probes_measure_them_faster():
-    choice = ThreadChoice(2)
-    for _ in range(PROBES_KEPT - 1):  # the first calls probe until there are enough ratios
-        assert choice.due() and not choice.serial()
-        choice.record(0.5, LATER)  # threads took half the time per slice
-        assert not choice.parallel
-    choice.record(0.5, LATER)
-    assert choice.parallel and not choice.serial()  # three probes say threads pay
-    choice.record(1.0, LATER)
-    assert choice.parallel  # kept while the median (0.5) says so
-    choice.record(1.0, LATER)  # median of 0.5, 1.0, 1.0: not MARGIN faster
-    assert not choice.parallel
-    assert calls_until_probe(choice) == PROBE_FIRST
-    choice.record(0.01, LATER)  # one lucky probe of three does not switch threads on
-    assert not choice.parallel
-    assert calls_until_probe(choice) == 2 * PROBE_FIRST  # one thread keeps winning: back off
-    for _ in range(10):
-        choice.record(1.2, LATER)
-    assert calls_until_probe(choice) == PROBE_LAST
-    for _ in range(PROBES_KEPT):  # the machine got idle: threads win again, probed often
-        choice.record(0.3, LATER)
-    assert choice.parallel and choice.interval == PROBE_FIRST
-    choice.record(MARGIN, LATER)
-    choice.record(MARGIN, LATER)
-    assert not choice.parallel  # a speed-up below the margin is not worth a second core
-
-
-def test_thread_choice_probes_again_after_a_while_and_never_with_one_thread():
-    now = time.perf_counter()
-    busy, idle = ThreadChoice(2), ThreadChoice(2)
-    for _ in range(PROBES_KEPT + 3):  # one thread keeps winning: probes back off to the cap
-        busy.record(1.5, LATER)
-        idle.record(0.5, LATER)
-    assert busy.interval == PROBE_LAST and idle.parallel
-    assert not busy.due() and busy.serial()
-    idle.record(0.5, now - 2 * PROBE_SECONDS)  # threads win: probed within PROBE_SECONDS
-    busy.record(1.5, now - 2 * PROBE_SECONDS)  # one thread wins: probed 8x less often ...
-    assert idle.due() and not busy.due()
-    busy.record(1.5, now - 2 * PROBE_SECONDS * PROBE_LAST / PROBE_FIRST)
-    assert busy.due() and not busy.serial()  # ... but probed
-    single = ThreadChoice(1)
-    assert not single.due() and all(single.serial() for _ in range(3 * PROBE_LAST))
-
-
-def test_threads_allowed_never_exceed_the_cpus_the_process_may_run_on():
-    if not hasattr(os, "sched_setaffinity"):
-        pytest.fail("the solvers' thread cap relies on os.sched_getaffinity (Linux)")
-    code = (
-        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-        "from metagame.solvers._threads import allowed_threads; print(allowed_threads())"
-    )
-    env = dict(os.environ, NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1"]
-
-
-@settings(max_examples=60, deadline=None)
-@given(count=st.integers(1, 40), threads=st.integers(1, 4), probe=st.booleans())
-def test_every_slice_runs_exactly_once(count, threads, probe):
-    done = []
-    if probe:
-        ThreadChoice(threads).probe(done.append, count)
-    else:
-        run_slices(done.append, count, threads)
-    assert sorted(done) == list(range(count))
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("bad", [0, 7, 15])
-def test_an_error_in_a_slice_reaches_the_caller(bad):
-    def kernel(k):
-        if k == bad:
-            raise ValueError(f"slice {k}")
-
-    with pytest.raises(ValueError, match=f"slice {bad}"):
-        run_slices(kernel, 16, 2)
-    done = []
-    run_slices(done.append, 16, 2)  # the pool still works afterwards
-    assert sorted(done) == list(range(16))
 
 
 def solve_on_threads(threads, A):
