@@ -12,10 +12,12 @@ as the game P - 1/2; 10,000 random 10x10 stage games. Every answer's NashConv is
 here from the returned strategies.
 
 Under load (issue #19): each of our cases runs idle, then beside one competing busy process (a
-subprocess spinning on one core, started and stopped here), both with the thread counts our
-solvers choose (``metagame.solvers._threads``) and forced to one thread, the two in turns (5
-rounds, up to 15 for short cases), each the best of its runs; printed are the loaded / idle
-ratio [target <= 1.5] and the loaded time against the single-thread one [target <= 1.0].
+subprocess spinning on one core, started and stopped here), with the thread counts our solvers
+choose (``metagame.solvers._threads``) and held to one thread, the latter twice, all in turns
+(5 to 15 rounds, about ``ROUND_SECONDS`` a case), each the best of its runs; printed are the
+loaded / idle ratio [target <= 1.5], the loaded time against the single-thread one [target
+<= 1.0], and how far the two sets of identical single-thread solves differ (the noise of that
+comparison on this machine).
 Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
 
 Usage: python benchmarks/solvers.py [--limit SECONDS] [--tol 1e-6] [--quick] [--load-only]
@@ -219,7 +221,7 @@ def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: 
 
 LOAD_ITERATIONS = {("random", 5000): 60}  # fixed work where PRM+ would run to a time limit
 LOAD_TARGET, SINGLE_TARGET = 1.5, 1.0
-SHORT_CASE_SECONDS = 1.5  # cases shorter than this / 3 run more often, up to 15 times
+ROUND_SECONDS = 13.0  # the rounds of a case (5 to 15) take about this long
 
 
 def solve_case(kind: str, n: int, A: np.ndarray, tol: float):
@@ -236,22 +238,26 @@ def solve_seconds(kind: str, n: int, A: np.ndarray, tol: float) -> float:
     return time.perf_counter() - start
 
 
-def timed_pair(kind: str, n: int, A: np.ndarray, tol: float, rounds: int) -> tuple:
-    """``(ours, one)``: the best of ``rounds`` solves with our thread choice and of as many held
-    to one thread, taken in turns (each going first every other round), so that a change in the
-    machine's other load weighs on both."""
+SIDES = (None, 1, "1 again")  # our thread choice, one thread, one thread timed apart
+
+
+def timed_sides(kind: str, n: int, A: np.ndarray, tol: float, rounds: int) -> dict:
+    """The best of ``rounds`` solves of each of ``SIDES``, taken in turns (each side first in
+    every third round), so that a change in the machine's other load weighs on all alike.
+    "1 again" is the one-thread run timed a second time: how far two sets of identical solves
+    differ is the noise of a "vs 1 thread" ratio."""
     from metagame.solvers import set_num_threads
 
-    best = {None: np.inf, 1: np.inf}
+    best = dict.fromkeys(SIDES, np.inf)
     for r in range(rounds):
-        for threads in (None, 1) if r % 2 == 0 else (1, None):
-            previous = set_num_threads(threads) if threads else None
+        for side in SIDES[r % 3 :] + SIDES[: r % 3]:
+            previous = set_num_threads(1) if side else None
             try:
-                best[threads] = min(best[threads], solve_seconds(kind, n, A, tol))
+                best[side] = min(best[side], solve_seconds(kind, n, A, tol))
             finally:
                 if previous is not None:
                     set_num_threads(previous)
-    return best[None], best[1]
+    return best
 
 
 def under_load(cases, tol: float) -> None:
@@ -263,38 +269,43 @@ def under_load(cases, tol: float) -> None:
     allowed = numba.get_num_threads()
     print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
     print(
-        "best of 5 to 15 runs each (ours and one thread in turns); ratio = loaded / idle; "
-        "vs 1 thread = loaded / loaded on 1 thread\n"
+        "best of 5 to 15 runs each (ours, one thread, one thread again, in turns); ratio = "
+        "loaded / idle; vs 1 thread = loaded / loaded on 1 thread; noise = the larger / the "
+        "smaller of the two one-thread sets, loaded\n"
     )
     header = f"{'case':<20}{'idle':>10}{'loaded':>10}{'ratio':>8}{'1 thread':>10}"
-    header += f"{'vs 1 thread':>13}{'idle 1 thr':>12}"
+    header += f"{'vs 1 thread':>13}{'noise':>8}{'idle 1 thr':>12}"
     print(header)
     print("-" * len(header))
-    worst_ratio = worst_single = 0.0
+    worst_ratio = worst_single = worst_noise = 0.0
     for kind, n in cases:
         A = make_case(kind, n)
         for _ in range(DECIDE_AFTER):  # compile, and let the thread choice settle on this size
             once = solve_seconds(kind, n, A, tol)
-        rounds = int(np.clip(SHORT_CASE_SECONDS / once, 5, 15))  # more runs of short cases
-        idle, idle_one = timed_pair(kind, n, A, tol, rounds)
+        rounds = int(np.clip(ROUND_SECONDS / once, 5, 15))
+        idle = timed_sides(kind, n, A, tol, rounds)
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             time.sleep(0.5)
-            loaded, loaded_one = timed_pair(kind, n, A, tol, rounds)
+            loaded = timed_sides(kind, n, A, tol, rounds)
         finally:
             busy.kill()
             busy.wait()
         label = f"{kind} {n}x{n}" if kind != "stage" else f"{BATCH} stage {n}x{n}"
-        ratio, single = loaded / idle, loaded / loaded_one
+        one = loaded[1]
+        ratio, single = loaded[None] / idle[None], loaded[None] / one
+        noise = max(loaded["1 again"], one) / min(loaded["1 again"], one)
         worst_ratio, worst_single = max(worst_ratio, ratio), max(worst_single, single)
+        worst_noise = max(worst_noise, noise)
         print(
-            f"{label:<20}{idle:>9.3f}s{loaded:>9.3f}s{ratio:>7.2f}x{loaded_one:>9.3f}s"
-            f"{single:>12.2f}x{idle_one:>11.3f}s",
+            f"{label:<20}{idle[None]:>9.3f}s{loaded[None]:>9.3f}s{ratio:>7.2f}x{one:>9.3f}s"
+            f"{single:>12.2f}x{noise:>7.2f}x{idle[1]:>11.3f}s",
             flush=True,
         )
     print(
         f"\n  worst loaded/idle {worst_ratio:.2f}x [target <= {LOAD_TARGET}], worst loaded/"
-        f"single-thread {worst_single:.2f}x [target <= {SINGLE_TARGET}]"
+        f"single-thread {worst_single:.2f}x [target <= {SINGLE_TARGET}]; two sets of identical "
+        f"single-thread solves differed by up to {worst_noise:.2f}x (noise)"
     )
 
 
