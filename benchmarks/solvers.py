@@ -14,10 +14,10 @@ here from the returned strategies.
 Under load (issue #19): each of our cases runs idle, then beside one competing busy process (a
 subprocess spinning on one core, started and stopped here), with the thread counts our solvers
 choose (``metagame.solvers._threads``) and held to one thread, the latter twice, all in turns
-(5 to 15 rounds, about ``ROUND_SECONDS`` a case), each the best of its runs; printed are the
-loaded / idle ratio [target <= 1.5], the loaded time against the single-thread one [target
-<= 1.0], and how far the two sets of identical single-thread solves differ (the noise of that
-comparison on this machine).
+(5 to 60 rounds, about ``ROUND_SECONDS`` a case and side), each the best of its runs; printed
+are the loaded / idle ratio [target <= 1.5], the loaded time against the single-thread one
+[target <= 1.0], and how far the two sets of identical single-thread solves differ (the noise
+of that comparison on this machine).
 Random 5000x5000 runs a fixed 60 PRM+ iterations there, so that time means work.
 
 Usage: python benchmarks/solvers.py [--limit SECONDS] [--tol 1e-6] [--quick] [--load-only]
@@ -221,7 +221,7 @@ def ratio(anchor_result: dict, our_seconds: float, limit: float, per_game_ours: 
 
 LOAD_ITERATIONS = {("random", 5000): 60}  # fixed work where PRM+ would run to a time limit
 LOAD_TARGET, SINGLE_TARGET = 1.5, 1.0
-ROUND_SECONDS = 13.0  # the rounds of a case (5 to 15) take about this long
+ROUND_SECONDS = 13.0  # the rounds of a case (5 to 60) take about this long, per side
 
 
 def solve_case(kind: str, n: int, A: np.ndarray, tol: float):
@@ -269,7 +269,7 @@ def under_load(cases, tol: float) -> None:
     allowed = numba.get_num_threads()
     print(f"\nUnder load: one competing process spinning on a core; {allowed} threads allowed;")
     print(
-        "best of 5 to 15 runs each (ours, one thread, one thread again, in turns); ratio = "
+        "best of 5 to 60 runs each (ours, one thread, one thread again, in turns); ratio = "
         "loaded / idle; vs 1 thread = loaded / loaded on 1 thread; noise = the larger / the "
         "smaller of the two one-thread sets, loaded\n"
     )
@@ -282,7 +282,7 @@ def under_load(cases, tol: float) -> None:
         A = make_case(kind, n)
         for _ in range(DECIDE_AFTER):  # compile, and let the thread choice settle on this size
             once = solve_seconds(kind, n, A, tol)
-        rounds = int(np.clip(ROUND_SECONDS / once, 5, 15))
+        rounds = int(np.clip(ROUND_SECONDS / once, 5, 60))
         idle = timed_sides(kind, n, A, tol, rounds)
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
