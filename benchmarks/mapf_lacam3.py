@@ -86,6 +86,9 @@ def scenario_for(map_name: str, grid: np.ndarray, n: int) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_scenario(grid, map_name, path, max(AGENTS))
+    beside = path.parent / f"{map_name}.map"  # a scenario's map must lie beside it
+    if not beside.exists():
+        shutil.copyfile(DATA / f"{map_name}.map", beside)
     return path
 
 
