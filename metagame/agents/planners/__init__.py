@@ -12,7 +12,8 @@ the goals), on a 4-connected grid (True = blocked) or any map
   livelock in one-shot MAPF (less often: corridors no longer trap it);
 - ``"lacam"``: LaCAM (Okumura 2023); complete, PIBT-fast on dense instances. With
   ``anytime=S`` it is LaCAM* (Okumura 2023, engineered as in LaCAM3, AAMAS 2024): scatter
-  paths guide PIBT and the search keeps refining for S seconds, returning the best solution.
+  paths guide PIBT, each successor is the best of ten PIBT steps, and the search keeps
+  refining for S seconds, returning the best solution.
 
 Goal distances are lazy BFS tables (:mod:`metagame.agents.planners.distances`).
 
