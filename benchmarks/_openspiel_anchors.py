@@ -117,12 +117,15 @@ def run(
         print(json.dumps(row), flush=True)
 
     report()
-    while clock.now() < budget:
+    done = clock.now() >= budget
+    while not done:
         steps += train()
-        due = bool(pending) and clock.now() >= pending[0]
-        while pending and pending[0] <= clock.now():
+        now = clock.now()  # read once: the budget may pass between two readings, and the
+        done = now >= budget  # last evaluation was skipped when it passed between the check
+        due = bool(pending) and now >= pending[0]  # for it and the loop's own
+        while pending and pending[0] <= now:
             pending.pop(0)
-        if due or clock.now() >= budget:
+        if due or done:
             report()
 
 

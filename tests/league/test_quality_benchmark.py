@@ -5,6 +5,7 @@ the sides measured: a real CFR+ anchor (exact exploitability from the uniform po
 value down), and the league's progress.csv as the runner writes it.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -98,3 +99,28 @@ def test_answer_curves_are_the_last_snapshot_and_the_uniform_average(quality, tm
     both = exploitability([first, second], [0.5, 0.5])
     assert curves["average"][2]["exploitability"] == pytest.approx(both)
     assert both < alone  # the average of a best response and its best response is better
+
+
+def test_an_anchor_always_reports_once_its_budget_has_passed(capsys):
+    """The anchors' loop read the clock twice after each chunk of training: when the budget
+    passed between the two readings, the run ended without its last evaluation (seen in CI)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _openspiel_anchors as anchors
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    class SteppingClock(anchors.Clock):
+        """Every reading is 0.3 s after the one before."""
+
+        def __init__(self):
+            super().__init__()
+            self.t = 0.0
+
+        def now(self):
+            self.t += 0.3
+            return self.t
+
+    anchors.run(lambda: 1, lambda: 0.5, 1.0, [], SteppingClock())
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[-1]["wall"] >= 1.0 and rows[-1]["steps"] >= 1
