@@ -120,9 +120,11 @@ def run(
     done = clock.now() >= budget
     while not done:
         steps += train()
-        now = clock.now()  # read once: the budget may pass between two readings, and the
-        done = now >= budget  # last evaluation was skipped when it passed between the check
-        due = bool(pending) and now >= pending[0]  # for it and the loop's own
+        # one reading per chunk: with two, the budget could pass between them and the run
+        # ended without its last evaluation
+        now = clock.now()
+        done = now >= budget
+        due = bool(pending) and now >= pending[0]
         while pending and pending[0] <= now:
             pending.pop(0)
         if due or done:
